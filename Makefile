@@ -1,0 +1,44 @@
+# The two commands of the README. Both work on a fresh machine from a fresh clone.
+#   make run   - set up and run the main job on the embedded SQLite database
+#   make test  - set up and run ruff, mypy and the whole test suite on SQLite and PostgreSQL
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+RUN_STAMP := $(VENV)/.stamp-run
+DEV_STAMP := $(VENV)/.stamp-dev
+
+.PHONY: run test lint typecheck pytest clean system-deps
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(RUN_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+$(DEV_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@ $(RUN_STAMP)
+
+system-deps:
+	bash scripts/system-deps.sh
+
+run: system-deps $(RUN_STAMP)
+	$(BIN)/ispbill init
+	$(BIN)/ispbill tour
+
+lint: $(DEV_STAMP)
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+
+typecheck: $(DEV_STAMP)
+	$(BIN)/mypy src/ispbill
+
+pytest: $(DEV_STAMP)
+	$(BIN)/pytest
+
+test: system-deps lint typecheck pytest
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis ispbill.db* ispbill-tour.db*

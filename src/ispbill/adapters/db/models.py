@@ -1,0 +1,277 @@
+"""SQLAlchemy 2 tables of ispbill: one schema for PostgreSQL and SQLite.
+
+Amounts are BIGINT minor units next to an ISO 4217 code (never floats). Enumerations are short
+strings guarded by CHECK constraints so both databases refuse values the domain does not know.
+Constraints here back the domain rules (ARCHITECTURE invariants): unique names, one wallet per
+customer and currency, idempotency keys, zero postings refused, credit limits only on postpaid
+customers. The ledger tables are append-only; the migration adds triggers that refuse UPDATE
+and DELETE on both databases.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from ispbill.adapters.db.types import UTCDateTime
+from ispbill.domain.calendar import CycleKind
+from ispbill.domain.customers import BalanceControl, BusinessModel, CustomerStatus, InvoicingMode
+from ispbill.domain.ledger import AccountKind, EntryKind
+from ispbill.domain.lifecycle import ServiceState
+from ispbill.domain.plans import FupAction
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def one_of(column: str, values: Any) -> str:
+    """SQL for 'column is one of the enum's values', shared by both dialects."""
+    listed = ", ".join(f"'{v.value}'" for v in values)
+    return f"{column} IN ({listed})"
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map: ClassVar[dict[Any, Any]] = {datetime: UTCDateTime(), dict[str, Any]: JSON}
+
+
+class Reseller(Base):
+    __tablename__ = "resellers"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    created_at: Mapped[datetime]
+
+
+class TaxProfileRow(Base):
+    __tablename__ = "tax_profiles"
+    __table_args__ = (CheckConstraint("rate_bp BETWEEN 0 AND 10000", name="rate_bp"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    rate_bp: Mapped[int] = mapped_column(Integer)
+    inclusive: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class CustomerClass(Base):
+    __tablename__ = "customer_classes"
+    __table_args__ = (CheckConstraint("grace_days BETWEEN 0 AND 365", name="grace_days"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    grace_days: Mapped[int] = mapped_column(Integer, default=0)
+    invoice_template: Mapped[str] = mapped_column(String(100), default="default")
+    tax_profile_id: Mapped[int | None] = mapped_column(ForeignKey("tax_profiles.id"))
+    notification_emails: Mapped[list[str]] = mapped_column(JSON, default=list)
+    custom_fields: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime]
+
+
+class Customer(Base):
+    __tablename__ = "customers"
+    __table_args__ = (
+        CheckConstraint(one_of("balance_control", BalanceControl), name="balance_control"),
+        CheckConstraint(one_of("business_model", BusinessModel), name="business_model"),
+        CheckConstraint(one_of("invoicing_mode", InvoicingMode), name="invoicing_mode"),
+        CheckConstraint(one_of("status", CustomerStatus), name="status"),
+        CheckConstraint(one_of("cycle_kind", CycleKind), name="cycle_kind"),
+        CheckConstraint(
+            "credit_limit_minor IS NULL OR "
+            "(balance_control = 'postpaid' AND credit_limit_minor >= 0)",
+            name="credit_limit_postpaid",
+        ),
+        CheckConstraint(
+            "minimum_balance_minor = 0 OR balance_control = 'prepaid'",
+            name="minimum_balance_prepaid",
+        ),
+        CheckConstraint("length(currency) = 3", name="currency"),
+        CheckConstraint("grace_days IS NULL OR grace_days BETWEEN 0 AND 365", name="grace_days"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    reseller_id: Mapped[int | None] = mapped_column(ForeignKey("resellers.id"), index=True)
+    class_id: Mapped[int] = mapped_column(ForeignKey("customer_classes.id"), index=True)
+    business_model: Mapped[str] = mapped_column(String(32))
+    balance_control: Mapped[str] = mapped_column(String(16))
+    currency: Mapped[str] = mapped_column(String(3))
+    cycle_kind: Mapped[str] = mapped_column(String(32))
+    cycle_n: Mapped[int] = mapped_column(Integer, default=1)
+    cycle_anchor_day: Mapped[int | None] = mapped_column(Integer)
+    cycle_origin: Mapped[date] = mapped_column(Date)
+    billing_timezone: Mapped[str] = mapped_column(String(64))
+    locale: Mapped[str] = mapped_column(String(16), default="en_US")
+    credit_limit_minor: Mapped[int | None] = mapped_column(BigInteger)
+    minimum_balance_minor: Mapped[int] = mapped_column(BigInteger, default=0)
+    invoicing_mode: Mapped[str] = mapped_column(String(16))
+    use_credit_automatically: Mapped[bool] = mapped_column(Boolean, default=True)
+    grace_days: Mapped[int | None] = mapped_column(Integer)
+    invoice_template: Mapped[str | None] = mapped_column(String(100))
+    tax_profile_id: Mapped[int | None] = mapped_column(ForeignKey("tax_profiles.id"))
+    notification_emails: Mapped[list[str] | None] = mapped_column(JSON)
+    custom_data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    status: Mapped[str] = mapped_column(String(16), default=CustomerStatus.ACTIVE.value)
+    created_at: Mapped[datetime]
+
+    customer_class: Mapped[CustomerClass] = relationship(lazy="joined")
+    reseller: Mapped[Reseller | None] = relationship()
+
+
+class Plan(Base):
+    __tablename__ = "plans"
+    __table_args__ = (
+        CheckConstraint("price_minor >= 0", name="price"),
+        CheckConstraint("download_kbps > 0 AND upload_kbps > 0", name="speed"),
+        CheckConstraint(one_of("cycle_kind", CycleKind), name="cycle_kind"),
+        CheckConstraint("cycle_n >= 1", name="cycle_n"),
+        CheckConstraint("length(currency) = 3", name="currency"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    price_minor: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    cycle_kind: Mapped[str] = mapped_column(String(32))
+    cycle_n: Mapped[int] = mapped_column(Integer, default=1)
+    download_kbps: Mapped[int] = mapped_column(Integer)
+    upload_kbps: Mapped[int] = mapped_column(Integer)
+    tax_profile_id: Mapped[int | None] = mapped_column(ForeignKey("tax_profiles.id"))
+    period_options: Mapped[list[dict[str, int]]] = mapped_column(JSON, default=list)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime]
+
+    fup_tiers: Mapped[list[PlanFupTier]] = relationship(
+        order_by="PlanFupTier.tier", cascade="all, delete-orphan", lazy="selectin"
+    )
+
+
+class PlanFupTier(Base):
+    __tablename__ = "plan_fup_tiers"
+    __table_args__ = (
+        UniqueConstraint("plan_id", "tier", name="uq_plan_fup_tiers_plan_tier"),
+        CheckConstraint("tier BETWEEN 1 AND 4", name="tier"),
+        CheckConstraint("limit_bytes > 0", name="limit_bytes"),
+        CheckConstraint(one_of("action", FupAction), name="action"),
+        CheckConstraint(
+            "(action = 'throttle' AND down_kbps > 0 AND up_kbps > 0) OR "
+            "(action = 'suspend' AND down_kbps IS NULL AND up_kbps IS NULL)",
+            name="throttle_speed",
+        ),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    plan_id: Mapped[int] = mapped_column(ForeignKey("plans.id", ondelete="CASCADE"))
+    tier: Mapped[int] = mapped_column(Integer)
+    limit_bytes: Mapped[int] = mapped_column(BigInteger)
+    action: Mapped[str] = mapped_column(String(16))
+    down_kbps: Mapped[int | None] = mapped_column(Integer)
+    up_kbps: Mapped[int | None] = mapped_column(Integer)
+
+
+class Service(Base):
+    __tablename__ = "services"
+    __table_args__ = (
+        CheckConstraint(one_of("state", ServiceState), name="state"),
+        CheckConstraint(
+            "invoicing_mode IS NULL OR " + one_of("invoicing_mode", InvoicingMode),
+            name="invoicing_mode",
+        ),
+        CheckConstraint("active_to IS NULL OR active_to > active_from", name="active_range"),
+        CheckConstraint("period_months IS NULL OR period_months >= 1", name="period_months"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
+    plan_id: Mapped[int] = mapped_column(ForeignKey("plans.id"), index=True)
+    active_from: Mapped[date] = mapped_column(Date)
+    active_to: Mapped[date | None] = mapped_column(Date)
+    period_months: Mapped[int | None] = mapped_column(Integer)
+    invoicing_mode: Mapped[str | None] = mapped_column(String(16))
+    state: Mapped[str] = mapped_column(String(16))
+    state_reason: Mapped[str | None] = mapped_column(String(32))
+    state_since: Mapped[datetime]
+    created_at: Mapped[datetime]
+
+    customer: Mapped[Customer] = relationship()
+    plan: Mapped[Plan] = relationship(lazy="joined")
+
+
+class LedgerAccount(Base):
+    __tablename__ = "ledger_accounts"
+    __table_args__ = (
+        CheckConstraint(one_of("kind", AccountKind), name="kind"),
+        CheckConstraint(
+            "(kind = 'wallet') = (customer_id IS NOT NULL)", name="wallet_has_customer"
+        ),
+        CheckConstraint("length(currency) = 3", name="currency"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(80), unique=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    currency: Mapped[str] = mapped_column(String(3))
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"), index=True)
+    balance_minor: Mapped[int] = mapped_column(BigInteger, default=0)
+    created_at: Mapped[datetime]
+
+
+class LedgerTransaction(Base):
+    __tablename__ = "ledger_transactions"
+    __table_args__ = (CheckConstraint(one_of("kind", EntryKind), name="kind"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    idempotency_key: Mapped[str] = mapped_column(String(200), unique=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    memo: Mapped[str] = mapped_column(Text, default="")
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"), index=True)
+    reverses_id: Mapped[int | None] = mapped_column(
+        ForeignKey("ledger_transactions.id"), unique=True
+    )
+    figures: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    recorded_at: Mapped[datetime]
+    effective_at: Mapped[datetime]
+
+    postings: Mapped[list[LedgerPosting]] = relationship(lazy="selectin")
+
+
+class LedgerPosting(Base):
+    __tablename__ = "ledger_postings"
+    __table_args__ = (
+        CheckConstraint("amount_minor <> 0", name="nonzero"),
+        CheckConstraint("length(currency) = 3", name="currency"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    transaction_id: Mapped[int] = mapped_column(ForeignKey("ledger_transactions.id"), index=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("ledger_accounts.id"), index=True)
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+
+    account: Mapped[LedgerAccount] = relationship(lazy="joined")
+
+
+class Event(Base):
+    """Every state change: who, what, why, with the figures behind it."""
+
+    __tablename__ = "events"
+    __table_args__ = (Index("ix_events_subject", "subject_type", "subject_id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    occurred_at: Mapped[datetime] = mapped_column(index=True)
+    actor: Mapped[str] = mapped_column(String(100))
+    subject_type: Mapped[str] = mapped_column(String(32))
+    subject_id: Mapped[int] = mapped_column(BigInteger)
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(64))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    figures: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

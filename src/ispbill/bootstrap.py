@@ -1,0 +1,47 @@
+"""Wires settings, database, clock and adapters; the only place a real clock is created."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from ispbill.adapters.db.engine import make_engine, make_session_factory
+from ispbill.adapters.db.unit_of_work import UnitOfWork
+from ispbill.clock import Clock, SystemClock
+from ispbill.settings import Settings
+
+
+@dataclass
+class App:
+    settings: Settings
+    engine: Engine
+    session_factory: sessionmaker[Session]
+    clock: Clock
+
+    def uow(self) -> UnitOfWork:
+        return UnitOfWork(self.session_factory)
+
+    @property
+    def uow_factory(self) -> Callable[[], UnitOfWork]:
+        return self.uow
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def bootstrap(
+    *, database_url: str | None = None, clock: Clock | None = None, settings: Settings | None = None
+) -> App:
+    settings = settings or Settings()
+    if database_url:
+        settings = settings.model_copy(update={"database_url": database_url})
+    engine = make_engine(settings.database_url)
+    return App(
+        settings=settings,
+        engine=engine,
+        session_factory=make_session_factory(engine),
+        clock=clock or SystemClock(),
+    )

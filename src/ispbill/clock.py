@@ -1,0 +1,34 @@
+"""The clock is injected: only the bootstrap owns a real one; tests move a fixed one."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+
+class Clock(Protocol):
+    def now(self) -> datetime: ...
+
+
+class SystemClock:
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+
+class FixedClock:
+    """A clock that stands still until a test (or a demo) moves it."""
+
+    def __init__(self, instant: datetime) -> None:
+        self.set(instant)
+
+    def now(self) -> datetime:
+        return self._instant
+
+    def set(self, instant: datetime) -> None:
+        if instant.tzinfo is None:
+            raise ValueError("FixedClock needs an aware instant")
+        self._instant = instant.astimezone(UTC)
+
+    def advance(self, delta: timedelta) -> datetime:
+        self._instant += delta
+        return self._instant

@@ -1,0 +1,221 @@
+"""The customer record and its customer class, as PortaBilling's customer form defines them.
+
+PortaBilling seed: a customer has "a unique name", a business model, a customer class that
+"defines a set of parameters shared among a certain category of customers ... (e.g., grace
+period, invoice template, taxation, notification list)", a billing period and its timezone,
+"balance control: either prepaid ... or postpaid", a currency, a "credit limit (only for postpaid
+customers)", "available funds: an initial customer payment (only for prepaid customers)" and
+"custom data: additional fields [that] appear if you have assigned a mandatory custom field via
+a customer class". Splynx adds the prepaid "minimum balance" (0 by default).
+
+This module only decides whether a set of customer terms is valid and how class defaults and
+customer overrides combine; storage and uniqueness live in the adapters.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import TypeVar
+
+from ispbill.domain.errors import ValidationError
+from ispbill.domain.money import Money
+
+NAME_MAX = 200
+EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+FIELD_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+
+
+class BalanceControl(StrEnum):
+    PREPAID = "prepaid"
+    POSTPAID = "postpaid"
+
+
+class InvoicingMode(StrEnum):
+    """UISP "invoicing type": forward charges a period at its start, backward at its end."""
+
+    FORWARD = "forward"
+    BACKWARD = "backward"
+
+
+class BusinessModel(StrEnum):
+    """What kind of service the customer buys (PortaBilling "business model")."""
+
+    INTERNET_ACCESS = "internet_access"
+    HOTSPOT = "hotspot"
+    BUSINESS_LINK = "business_link"
+    WHOLESALE = "wholesale"
+
+
+class CustomerStatus(StrEnum):
+    """Splynx: a customer deactivated past the deactivation period becomes inactive."""
+
+    ACTIVE = "active"
+    INACTIVE = "inactive"
+
+
+@dataclass(frozen=True, slots=True)
+class CustomField:
+    """A custom data field a customer class asks for (e.g. a tax code or a driver's licence)."""
+
+    name: str
+    required: bool = True
+    pattern: str | None = None
+    label: str = ""
+
+    def __post_init__(self) -> None:
+        if not FIELD_NAME.match(self.name):
+            raise ValidationError(
+                "custom_fields", f"field name {self.name!r} must be lower_snake_case"
+            )
+        if self.pattern is not None:
+            try:
+                re.compile(self.pattern)
+            except re.error as exc:
+                raise ValidationError(
+                    "custom_fields", f"pattern of {self.name!r} is not a valid regex: {exc}"
+                ) from exc
+
+    def check(self, value: str | None) -> None:
+        """Refuse a missing required value or one that does not match the pattern."""
+        where = f"custom_data.{self.name}"
+        if value is None or value == "":
+            if self.required:
+                raise ValidationError(where, "required by the customer class")
+            return
+        if self.pattern is not None and not re.fullmatch(self.pattern, value):
+            raise ValidationError(where, f"must match {self.pattern}")
+
+
+@dataclass(frozen=True, slots=True)
+class ClassDefaults:
+    """What a customer class provides; each value may be overridden per customer."""
+
+    grace_days: int = 0
+    invoice_template: str = "default"
+    tax_profile_id: int | None = None
+    notification_emails: tuple[str, ...] = ()
+    custom_fields: tuple[CustomField, ...] = ()
+
+    def __post_init__(self) -> None:
+        validate_grace_days(self.grace_days)
+        validate_emails(self.notification_emails)
+        names = [f.name for f in self.custom_fields]
+        if len(names) != len(set(names)):
+            raise ValidationError("custom_fields", "field names must be unique")
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerOverrides:
+    """Per-customer values that win over the class defaults when set."""
+
+    grace_days: int | None = None
+    invoice_template: str | None = None
+    tax_profile_id: int | None = None
+    notification_emails: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class EffectiveTerms:
+    grace_days: int
+    invoice_template: str
+    tax_profile_id: int | None
+    notification_emails: tuple[str, ...]
+
+
+T = TypeVar("T")
+
+
+def _pick(own: T | None, inherited: T) -> T:
+    return inherited if own is None else own
+
+
+def effective_terms(defaults: ClassDefaults, overrides: CustomerOverrides) -> EffectiveTerms:
+    """Class values are defaults; a customer's own value, when set, wins (PortaBilling)."""
+
+    return EffectiveTerms(
+        grace_days=_pick(overrides.grace_days, defaults.grace_days),
+        invoice_template=_pick(overrides.invoice_template, defaults.invoice_template),
+        tax_profile_id=_pick(overrides.tax_profile_id, defaults.tax_profile_id),
+        notification_emails=_pick(overrides.notification_emails, defaults.notification_emails),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class BalanceTerms:
+    """The money side of a customer: balance control and its limits, all in one currency."""
+
+    balance_control: BalanceControl
+    currency: str
+    credit_limit: Money | None = None
+    minimum_balance: Money | None = None
+    available_funds: Money | None = None
+    extra: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        prepaid = self.balance_control is BalanceControl.PREPAID
+        if self.credit_limit is not None:
+            if prepaid:
+                raise ValidationError("credit_limit", "only postpaid customers have a credit limit")
+            _same_currency("credit_limit", self.credit_limit, self.currency)
+            if self.credit_limit.is_negative:
+                raise ValidationError("credit_limit", "must not be negative")
+        if self.minimum_balance is not None and not self.minimum_balance.is_zero:
+            if not prepaid:
+                raise ValidationError(
+                    "minimum_balance", "only prepaid customers have a minimum balance"
+                )
+            _same_currency("minimum_balance", self.minimum_balance, self.currency)
+        if self.available_funds is not None and not self.available_funds.is_zero:
+            if not prepaid:
+                raise ValidationError(
+                    "available_funds", "only prepaid customers have initial available funds"
+                )
+            _same_currency("available_funds", self.available_funds, self.currency)
+            if self.available_funds.is_negative:
+                raise ValidationError("available_funds", "must not be negative")
+
+
+def _same_currency(field_name: str, amount: Money, currency: str) -> None:
+    if amount.currency != currency:
+        raise ValidationError(
+            field_name, f"must be in the customer's currency {currency}, not {amount.currency}"
+        )
+
+
+def validate_name(name: str, field_name: str = "name") -> str:
+    """Names are trimmed, non-empty and short enough to print on an invoice."""
+    cleaned = " ".join(name.split())
+    if not cleaned:
+        raise ValidationError(field_name, "must not be empty")
+    if len(cleaned) > NAME_MAX:
+        raise ValidationError(field_name, f"must be at most {NAME_MAX} characters")
+    return cleaned
+
+
+def validate_grace_days(days: int) -> int:
+    if days < 0 or days > 365:
+        raise ValidationError("grace_days", "must be between 0 and 365")
+    return days
+
+
+def validate_emails(emails: Sequence[str]) -> tuple[str, ...]:
+    for email in emails:
+        if not EMAIL.match(email):
+            raise ValidationError("notification_emails", f"{email!r} is not an e-mail address")
+    return tuple(emails)
+
+
+def check_custom_data(fields: Sequence[CustomField], data: Mapping[str, str]) -> dict[str, str]:
+    """Validate a customer's custom data against the fields its class asks for.
+
+    Fields the class does not declare are kept: operators add ad-hoc data too.
+    """
+    for custom_field in fields:
+        custom_field.check(data.get(custom_field.name))
+    for key in data:
+        if not FIELD_NAME.match(key):
+            raise ValidationError(f"custom_data.{key}", "field names must be lower_snake_case")
+    return dict(data)

@@ -1,0 +1,165 @@
+"""CLI for what the operator sets up: tax profiles, resellers, customer classes and plans."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import typer
+from sqlalchemy import select
+
+from ispbill.adapters.db.models import CustomerClass, Plan, Reseller, TaxProfileRow
+from ispbill.domain.money import Money
+from ispbill.entrypoints.cli.base import ACTOR, Cli, console, emit, unit_of_work
+from ispbill.services import catalog
+
+taxes_app = Cli(help="Tax profiles (rate and whether prices include it).")
+resellers_app = Cli(help="Resellers that own a subtree of customers.")
+classes_app = Cli(help="Customer classes: grace period, invoice template, taxes, custom fields.")
+plans_app = Cli(help="Plans (tariffs): price per period, speeds, FUP tiers, billing periods.")
+
+JSON = typer.Option(False, "--json", help="Print JSON instead of a table.")
+
+
+@taxes_app.command("add")
+def taxes_add(
+    name: str,
+    rate: str = typer.Option(..., help="Percentage, e.g. 21 or 10.5"),
+    inclusive: bool = typer.Option(False, help="Prices already include the tax."),
+) -> None:
+    with unit_of_work() as (uow, now):
+        row = catalog.add_tax_profile(
+            uow, name=name, rate=rate, inclusive=inclusive, now=now, actor=ACTOR
+        )
+    console.print(f"tax profile {row.id} {row.name!r} created")
+
+
+@taxes_app.command("list")
+def taxes_list(as_json: bool = JSON) -> None:
+    with unit_of_work() as (uow, _):
+        rows = [
+            {"id": t.id, "name": t.name, "rate": _rate(t.rate_bp), "inclusive": t.inclusive}
+            for t in uow.session.scalars(select(TaxProfileRow).order_by(TaxProfileRow.id))
+        ]
+    emit(rows, as_json=as_json, title="Tax profiles")
+
+
+def _rate(rate_bp: int) -> str:
+    whole, frac = divmod(rate_bp, 100)
+    return f"{whole}.{frac:02d}%" if frac else f"{whole}%"
+
+
+@resellers_app.command("add")
+def resellers_add(name: str) -> None:
+    with unit_of_work() as (uow, now):
+        row = catalog.add_reseller(uow, name=name, now=now, actor=ACTOR)
+    console.print(f"reseller {row.id} {row.name!r} created")
+
+
+@resellers_app.command("list")
+def resellers_list(as_json: bool = JSON) -> None:
+    with unit_of_work() as (uow, _):
+        rows = [
+            {"id": r.id, "name": r.name, "created_at": r.created_at}
+            for r in uow.session.scalars(select(Reseller).order_by(Reseller.id))
+        ]
+    emit(rows, as_json=as_json, title="Resellers")
+
+
+@classes_app.command("add")
+def classes_add(
+    name: str,
+    grace_days: int = typer.Option(0, help="Days of grace after the due date."),
+    invoice_template: str = typer.Option("default"),
+    tax_profile: str | None = typer.Option(None, help="Tax profile id or name."),
+    notify: list[str] = typer.Option([], help="E-mail for notifications (repeatable)."),
+    field: list[str] = typer.Option(
+        [], help="Custom field NAME[:required|optional][:REGEX] (repeatable)."
+    ),
+) -> None:
+    spec = catalog.NewClass(
+        name=name,
+        grace_days=grace_days,
+        invoice_template=invoice_template,
+        tax_profile=tax_profile,
+        notification_emails=notify,
+        custom_fields=field,
+    )
+    with unit_of_work() as (uow, now):
+        row = catalog.add_class(uow, spec=spec, now=now, actor=ACTOR)
+    console.print(f"customer class {row.id} {row.name!r} created")
+
+
+@classes_app.command("list")
+def classes_list(as_json: bool = JSON) -> None:
+    with unit_of_work() as (uow, _):
+        rows = [
+            {
+                "id": c.id,
+                "name": c.name,
+                "grace_days": c.grace_days,
+                "invoice_template": c.invoice_template,
+                "tax_profile_id": c.tax_profile_id,
+                "notification_emails": c.notification_emails,
+                "custom_fields": [
+                    f["name"] + ("" if f.get("required", True) else "?") for f in c.custom_fields
+                ],
+            }
+            for c in uow.session.scalars(select(CustomerClass).order_by(CustomerClass.id))
+        ]
+    emit(rows, as_json=as_json, title="Customer classes")
+
+
+@plans_app.command("add")
+def plans_add(
+    name: str,
+    price: str = typer.Option(..., help="Price per period in major units, e.g. 30.00"),
+    currency: str = typer.Option(..., help="ISO 4217 code, e.g. USD"),
+    download: str = typer.Option(..., help="Download speed, e.g. 50M"),
+    upload: str = typer.Option(..., help="Upload speed, e.g. 10M"),
+    cycle: str = typer.Option("monthly", help="Billing cycle, e.g. monthly, weekly, 30days, 7d"),
+    tax_profile: str | None = typer.Option(None),
+    fup: list[str] = typer.Option(
+        [], help="FUP tier LIMIT:throttle:DOWN/UP or LIMIT:suspend (up to 4)."
+    ),
+    period: list[str] = typer.Option(
+        [], help="Enabled billing period MONTHS[:DISCOUNT%] (repeatable)."
+    ),
+) -> None:
+    spec = catalog.NewPlan(
+        name=name,
+        price=price,
+        currency=currency,
+        download=download,
+        upload=upload,
+        cycle=cycle,
+        tax_profile=tax_profile,
+        fup_tiers=fup,
+        period_months=period,
+    )
+    with unit_of_work() as (uow, now):
+        row = catalog.add_plan(uow, spec=spec, now=now, actor=ACTOR)
+    console.print(f"plan {row.id} {row.name!r} created")
+
+
+def plan_row(p: Plan) -> dict[str, Any]:
+    return {
+        "id": p.id,
+        "name": p.name,
+        "price": str(Money(p.price_minor, p.currency)),
+        "cycle": p.cycle_kind if p.cycle_n == 1 else f"{p.cycle_kind}:{p.cycle_n}",
+        "download_kbps": p.download_kbps,
+        "upload_kbps": p.upload_kbps,
+        "periods_months": [o["months"] for o in p.period_options],
+        "fup_tiers": [
+            f"{t.tier}:{t.limit_bytes}B:{t.action}"
+            + (f":{t.down_kbps}/{t.up_kbps}k" if t.down_kbps else "")
+            for t in p.fup_tiers
+        ],
+    }
+
+
+@plans_app.command("list")
+def plans_list(as_json: bool = JSON) -> None:
+    with unit_of_work() as (uow, _):
+        rows = [plan_row(p) for p in uow.session.scalars(select(Plan).order_by(Plan.id))]
+    emit(rows, as_json=as_json, title="Plans")

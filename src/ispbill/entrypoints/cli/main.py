@@ -1,0 +1,124 @@
+"""The ``ispbill`` command: initialise a database, manage the catalogue and customers, inspect
+the ledger and the billing calendar."""
+
+from __future__ import annotations
+
+import typer
+
+from ispbill.adapters.db.migrate import upgrade
+from ispbill.domain.calendar import (
+    PERIOD_CYCLE_CHOICES,
+    BillingCycle,
+    first_period,
+    load_timezone,
+    next_period,
+)
+from ispbill.entrypoints.cli import tour
+from ispbill.entrypoints.cli.base import (
+    Cli,
+    console,
+    emit,
+    parse_day,
+    parse_instant,
+    settings,
+    state,
+    unit_of_work,
+)
+from ispbill.entrypoints.cli.catalog import classes_app, plans_app, resellers_app, taxes_app
+from ispbill.entrypoints.cli.customers import customers_app, services_app, wallet_app
+from ispbill.services import ledger
+
+app = Cli(help="ispbill: prepaid-first billing and service control for ISPs.")
+ledger_app = Cli(help="The double-entry ledger.")
+app.add_typer(customers_app, name="customers")
+app.add_typer(classes_app, name="classes")
+app.add_typer(plans_app, name="plans")
+app.add_typer(services_app, name="services")
+app.add_typer(wallet_app, name="wallet")
+app.add_typer(taxes_app, name="taxes")
+app.add_typer(resellers_app, name="resellers")
+app.add_typer(ledger_app, name="ledger")
+
+
+@app.callback()
+def main_options(
+    database_url: str | None = typer.Option(
+        None,
+        "--database-url",
+        envvar="ISPBILL_DATABASE_URL",
+        help="Database URL (default: sqlite:///ispbill.db in the working directory).",
+    ),
+    now: str | None = typer.Option(
+        None,
+        "--now",
+        envvar="ISPBILL_NOW",
+        help="Act as if the clock read this instant (for demos, tests and back-dating).",
+    ),
+) -> None:
+    state.database_url = database_url
+    state.now = parse_instant(now, "now") if now else None
+
+
+@app.command()
+def init() -> None:
+    """Create the database, or migrate it to the current schema."""
+    url = settings().database_url
+    upgrade(url)
+    console.print(f"database ready: {url}")
+
+
+@app.command("calendar")
+def calendar_cmd(
+    cycle: str = typer.Argument(..., help=f"One of: {', '.join(PERIOD_CYCLE_CHOICES)}"),
+    start: str = typer.Option(
+        ..., help="First day, e.g. 2026-01-30 (the customer's creation day)."
+    ),
+    anchor_day: int | None = typer.Option(
+        None, help="Day of month for anniversary / N-month cycles."
+    ),
+    count: int = typer.Option(6, min=1, max=500, help="How many periods to print."),
+    timezone: str = typer.Option("UTC", help="Billing period timezone."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Print the next periods of a cycle, so an operator can check a setting."""
+    first_day = parse_day(start, "start")
+    assert first_day is not None
+    zone = load_timezone(timezone)
+    parsed = BillingCycle.parse(cycle, anchor_day=anchor_day, origin=first_day)
+    period = first_period(parsed, first_day)
+    rows = []
+    for index in range(1, count + 1):
+        rows.append(
+            {
+                "n": index,
+                "start": period.start,
+                "last_day": period.last_day,
+                "days": period.days,
+                "starts_at_utc": period.start_instant(zone),
+                "ends_at_utc": period.end_instant(zone),
+            }
+        )
+        period = next_period(parsed, period)
+    emit(rows, as_json=as_json, title=f"{parsed.describe()} in {zone.key}")
+
+
+@ledger_app.command("check")
+def ledger_check() -> None:
+    """Prove the books: every transaction sums to zero; every balance equals its postings."""
+    with unit_of_work() as (uow, _):
+        findings = ledger.check(uow.session)
+    if findings:
+        for finding in findings:
+            console.print(f"[red]✗[/red] {finding.describe()}")
+        raise typer.Exit(1)
+    console.print(
+        "[green]✓[/green] ledger balanced: every transaction sums to zero and every "
+        "account's cached balance equals the sum of its postings"
+    )
+
+
+app.command("tour")(tour.tour)
+
+
+def main() -> None:
+    app()

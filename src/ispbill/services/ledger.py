@@ -1,0 +1,236 @@
+"""Storing ledger entries exactly once, and proving the books balance.
+
+``post`` writes an entry's transaction and postings and moves the cached balances of the touched
+accounts in the same database transaction, with a single relative UPDATE per account so
+concurrent posters never lose an update. The idempotency key is unique in the database: posting
+the same key again returns the first transaction instead of a second one, even when two posters
+race (the loser's insert fails inside a SAVEPOINT and it reads the winner's row).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from ispbill.adapters.db.models import LedgerAccount, LedgerPosting, LedgerTransaction
+from ispbill.adapters.db.unit_of_work import UnitOfWork
+from ispbill.domain.errors import LedgerError, NotFound
+from ispbill.domain.ledger import (
+    AccountKind,
+    AccountRef,
+    Discrepancy,
+    Entry,
+    EntryKind,
+    Posting,
+    compare_balances,
+    reversal,
+)
+from ispbill.domain.money import Money
+
+
+@dataclass(frozen=True)
+class Posted:
+    transaction: LedgerTransaction
+    created: bool
+
+
+def ensure_accounts(
+    session: Session, refs: Iterable[AccountRef], *, now: datetime
+) -> dict[AccountRef, LedgerAccount]:
+    """Fetch the accounts, creating missing ones race-free (insert ... on conflict do nothing)."""
+    wanted = {ref.code: ref for ref in refs}
+    found = _accounts_by_code(session, wanted)
+    missing = [ref for code, ref in wanted.items() if code not in found]
+    if missing:
+        rows = [
+            {
+                "code": ref.code,
+                "kind": ref.kind.value,
+                "currency": ref.currency,
+                "customer_id": ref.customer_id,
+                "balance_minor": 0,
+                "created_at": now,
+            }
+            for ref in missing
+        ]
+        dialect_insert = (
+            pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+        )
+        session.execute(dialect_insert(LedgerAccount).on_conflict_do_nothing(), rows)
+        found = _accounts_by_code(session, wanted)
+    return {ref: found[code] for code, ref in wanted.items()}
+
+
+def _accounts_by_code(session: Session, wanted: dict[str, AccountRef]) -> dict[str, LedgerAccount]:
+    rows = session.scalars(select(LedgerAccount).where(LedgerAccount.code.in_(list(wanted))))
+    return {row.code: row for row in rows}
+
+
+def find_transaction(session: Session, key: str) -> LedgerTransaction | None:
+    return session.scalars(
+        select(LedgerTransaction).where(LedgerTransaction.idempotency_key == key)
+    ).one_or_none()
+
+
+def post(uow: UnitOfWork, entry: Entry, *, now: datetime) -> Posted:
+    """Store ``entry`` once; a second post of the same key returns the first transaction."""
+    session = uow.session
+    existing = find_transaction(session, entry.key)
+    if existing is not None:
+        return Posted(existing, created=False)
+    accounts = ensure_accounts(session, (p.account for p in entry.postings), now=now)
+    reverses_id = None
+    if entry.reverses_key is not None:
+        original = find_transaction(session, entry.reverses_key)
+        if original is None:
+            raise NotFound("transaction", entry.reverses_key, field="reverses")
+        reverses_id = original.id
+    try:
+        with session.begin_nested():
+            row = _insert_entry(session, entry, accounts, reverses_id=reverses_id, now=now)
+    except IntegrityError:
+        winner = find_transaction(session, entry.key)
+        if winner is None:
+            raise
+        return Posted(winner, created=False)
+    return Posted(row, created=True)
+
+
+def _insert_entry(
+    session: Session,
+    entry: Entry,
+    accounts: dict[AccountRef, LedgerAccount],
+    *,
+    reverses_id: int | None,
+    now: datetime,
+) -> LedgerTransaction:
+    row = LedgerTransaction(
+        idempotency_key=entry.key,
+        kind=entry.kind.value,
+        memo=entry.memo,
+        customer_id=entry.customer_id,
+        reverses_id=reverses_id,
+        figures=dict(entry.figures),
+        recorded_at=now,
+        effective_at=entry.effective_at,
+    )
+    session.add(row)
+    session.flush()
+    deltas: dict[int, int] = {}
+    for posting in entry.postings:
+        account = accounts[posting.account]
+        session.add(
+            LedgerPosting(
+                transaction_id=row.id,
+                account_id=account.id,
+                amount_minor=posting.amount.minor,
+                currency=posting.amount.currency,
+            )
+        )
+        deltas[account.id] = deltas.get(account.id, 0) + posting.amount.minor
+    session.flush()
+    for account_id in sorted(deltas):  # fixed order: concurrent posters cannot deadlock
+        session.execute(
+            update(LedgerAccount)
+            .where(LedgerAccount.id == account_id)
+            .values(balance_minor=LedgerAccount.balance_minor + deltas[account_id])
+        )
+    return row
+
+
+def entry_of(row: LedgerTransaction) -> Entry:
+    """Rebuild the domain entry of a stored transaction (for reversals and statements)."""
+    postings = tuple(
+        Posting(
+            AccountRef(AccountKind(p.account.kind), p.currency, p.account.customer_id),
+            Money(p.amount_minor, p.currency),
+        )
+        for p in row.postings
+    )
+    return Entry(
+        key=row.idempotency_key,
+        kind=EntryKind(row.kind),
+        effective_at=row.effective_at,
+        postings=postings,
+        memo=row.memo,
+        customer_id=row.customer_id,
+    )
+
+
+def reverse(
+    uow: UnitOfWork, *, original_key: str, key: str, now: datetime, memo: str = ""
+) -> Posted:
+    """Undo a stored transaction with a new, linked, opposite one (never an edit)."""
+    original = find_transaction(uow.session, original_key)
+    if original is None:
+        raise NotFound("transaction", original_key, field="transaction")
+    already = uow.session.scalars(
+        select(LedgerTransaction).where(LedgerTransaction.reverses_id == original.id)
+    ).one_or_none()
+    if already is not None:
+        return Posted(already, created=False)
+    return post(uow, reversal(entry_of(original), key=key, effective_at=now, memo=memo), now=now)
+
+
+def check(session: Session) -> list[Discrepancy]:
+    """Every transaction sums to zero per currency; every cached balance equals its postings."""
+    findings: list[Discrepancy] = []
+    unbalanced = session.execute(
+        select(
+            LedgerPosting.transaction_id,
+            LedgerPosting.currency,
+            func.sum(LedgerPosting.amount_minor),
+        )
+        .group_by(LedgerPosting.transaction_id, LedgerPosting.currency)
+        .having(func.sum(LedgerPosting.amount_minor) != 0)
+    )
+    for transaction_id, currency, total in unbalanced:
+        findings.append(Discrepancy(f"transaction {transaction_id} in {currency}", 0, int(total)))
+    mismatched = session.execute(
+        select(LedgerAccount.code, LedgerPosting.currency)
+        .join(LedgerPosting, LedgerPosting.account_id == LedgerAccount.id)
+        .where(LedgerPosting.currency != LedgerAccount.currency)
+        .distinct()
+    )
+    for code, currency in mismatched:
+        findings.append(Discrepancy(f"account {code} has a posting in {currency}", 0, 1))
+    posted = dict(
+        session.execute(
+            select(LedgerAccount.code, func.coalesce(func.sum(LedgerPosting.amount_minor), 0))
+            .outerjoin(LedgerPosting, LedgerPosting.account_id == LedgerAccount.id)
+            .group_by(LedgerAccount.code)
+        ).all()
+    )
+    cached = dict(session.execute(select(LedgerAccount.code, LedgerAccount.balance_minor)).all())
+    findings.extend(compare_balances(cached, {k: int(v) for k, v in posted.items()}))
+    return findings
+
+
+def require_balanced(session: Session) -> None:
+    findings = check(session)
+    if findings:
+        raise LedgerError("; ".join(f.describe() for f in findings))
+
+
+def wallet_balance(session: Session, customer_id: int, currency: str) -> Money:
+    return wallet_balances(session, [(customer_id, currency)])[customer_id]
+
+
+def wallet_balances(session: Session, customers: Iterable[tuple[int, str]]) -> dict[int, Money]:
+    """Balances of many wallets in one query (listings must not query per row)."""
+    wanted = {AccountRef.wallet(cid, currency).code: (cid, currency) for cid, currency in customers}
+    found = dict(
+        session.execute(
+            select(LedgerAccount.code, LedgerAccount.balance_minor).where(
+                LedgerAccount.code.in_(list(wanted))
+            )
+        ).all()
+    )
+    return {cid: Money(found.get(code, 0), currency) for code, (cid, currency) in wanted.items()}

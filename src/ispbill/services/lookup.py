@@ -1,0 +1,30 @@
+"""Finding records by id or by name, with a refusal that names the field."""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ispbill.domain.errors import Conflict, NotFound
+
+R = TypeVar("R")
+
+
+def by_id_or_name(session: Session, model: type[R], ref: str | int, *, field: str) -> R:
+    """``ref`` is a numeric id or an exact name; operators type either."""
+    column: Any = model.id if isinstance(ref, int) or str(ref).isdigit() else model.name  # type: ignore[attr-defined]
+    value: Any = int(ref) if column is model.id else str(ref).strip()  # type: ignore[attr-defined]
+    row = session.scalars(select(model).where(column == value)).one_or_none()
+    if row is None:
+        raise NotFound(field.replace("_", " "), ref, field=field)
+    return row
+
+
+def require_unique_name(
+    session: Session, model: type[Any], name: str, *, field: str = "name"
+) -> None:
+    """Check before writing so the refusal is clear; the UNIQUE constraint is the backstop."""
+    if session.scalars(select(model.id).where(model.name == name)).first() is not None:
+        raise Conflict(field, f"{name!r} is already taken; names must be unique")
