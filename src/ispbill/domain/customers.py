@@ -20,10 +20,15 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TypeVar
 
+from babel import Locale, UnknownLocaleError
+
 from ispbill.domain.errors import ValidationError
+from ispbill.domain.ledger import check_amount_range
 from ispbill.domain.money import Money
 
 NAME_MAX = 200
+TEMPLATE_MAX = 100
+LOCALE_MAX = 16
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 FIELD_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 
@@ -162,12 +167,14 @@ class BalanceTerms:
             _same_currency("credit_limit", self.credit_limit, self.currency)
             if self.credit_limit.is_negative:
                 raise ValidationError("credit_limit", "must not be negative")
+            check_amount_range(self.credit_limit, "credit_limit")
         if self.minimum_balance is not None and not self.minimum_balance.is_zero:
             if not prepaid:
                 raise ValidationError(
                     "minimum_balance", "only prepaid customers have a minimum balance"
                 )
             _same_currency("minimum_balance", self.minimum_balance, self.currency)
+            check_amount_range(self.minimum_balance, "minimum_balance")
         if self.available_funds is not None and not self.available_funds.is_zero:
             if not prepaid:
                 raise ValidationError(
@@ -176,6 +183,7 @@ class BalanceTerms:
             _same_currency("available_funds", self.available_funds, self.currency)
             if self.available_funds.is_negative:
                 raise ValidationError("available_funds", "must not be negative")
+            check_amount_range(self.available_funds, "available_funds")
 
 
 def _same_currency(field_name: str, amount: Money, currency: str) -> None:
@@ -185,14 +193,25 @@ def _same_currency(field_name: str, amount: Money, currency: str) -> None:
         )
 
 
-def validate_name(name: str, field_name: str = "name") -> str:
-    """Names are trimmed, non-empty and short enough to print on an invoice."""
+def validate_name(name: str, field_name: str = "name", max_length: int = NAME_MAX) -> str:
+    """Names are trimmed, non-empty and short enough to print on an invoice (and to store)."""
     cleaned = " ".join(name.split())
     if not cleaned:
         raise ValidationError(field_name, "must not be empty")
-    if len(cleaned) > NAME_MAX:
-        raise ValidationError(field_name, f"must be at most {NAME_MAX} characters")
+    if len(cleaned) > max_length:
+        raise ValidationError(field_name, f"must be at most {max_length} characters")
     return cleaned
+
+
+def validate_locale(text: str) -> str:
+    """A CLDR locale identifier such as ``en_US`` or ``cs_CZ``, in its canonical spelling."""
+    try:
+        canonical = str(Locale.parse(text.strip()))
+    except (ValueError, TypeError, UnknownLocaleError):
+        canonical = ""
+    if not canonical or len(canonical) > LOCALE_MAX:
+        raise ValidationError("locale", f"unknown locale {text!r}; use one such as en_US or cs_CZ")
+    return canonical
 
 
 def validate_grace_days(days: int) -> int:

@@ -30,6 +30,18 @@ from enum import StrEnum
 from ispbill.domain.errors import LedgerError, ValidationError
 from ispbill.domain.money import Money, normalize_currency
 
+MAX_AMOUNT_MINOR = 10**15
+"""The largest amount a price, a limit or a posting may have, in minor units: sums of them stay
+far inside the database's 64-bit integers."""
+
+
+def check_amount_range(amount: Money, field_name: str) -> Money:
+    """Refuse an amount too large to store and add up safely, naming the field."""
+    if abs(amount.minor) > MAX_AMOUNT_MINOR:
+        limit = Money(MAX_AMOUNT_MINOR, amount.currency)
+        raise ValidationError(field_name, f"must be at most {limit} in size")
+    return amount
+
 
 class AccountKind(StrEnum):
     """What an account stands for. Only wallets belong to a customer."""
@@ -109,6 +121,7 @@ class Posting:
             )
         if self.amount.is_zero:
             raise ValidationError("amount", "a posting must not be zero")
+        check_amount_range(self.amount, "amount")
 
 
 @dataclass(frozen=True, slots=True)

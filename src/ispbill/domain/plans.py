@@ -15,11 +15,14 @@ from itertools import pairwise
 
 from ispbill.domain.calendar import BillingCycle, CycleKind
 from ispbill.domain.errors import ValidationError
+from ispbill.domain.ledger import check_amount_range
 from ispbill.domain.money import Money
 
 MAX_FUP_TIERS = 4
 ALLOWED_PERIOD_MONTHS = (1, 2, 3, 4, 6, 12, 24)
 MAX_SPEED_KBPS = 100_000_000  # 100 Gbit/s is beyond any access plan
+MAX_DATA_BYTES = 10**18  # 1 EB: far beyond any data limit, well inside a 64-bit column
+PLAN_FOLLOWS_CUSTOMER = "customer"  # the plan bills on each customer's own billing cycle
 CYCLE_PLACEHOLDER_ORIGIN = date(2000, 1, 1)  # validates a cycle name before a service exists
 _ANCHORED = (CycleKind.MONTHLY_ANNIVERSARY, CycleKind.EVERY_N_MONTHS)
 _ORIGIN_BASED = (*_ANCHORED, CycleKind.DAYS_30, CycleKind.EVERY_N_DAYS)
@@ -37,7 +40,7 @@ def instantiate_cycle(
     return BillingCycle(
         kind,
         n=n,
-        anchor_day=(anchor_day or start.day) if kind in _ANCHORED else None,
+        anchor_day=(start.day if anchor_day is None else anchor_day) if kind in _ANCHORED else None,
         origin=start if kind in _ORIGIN_BASED else None,
     )
 
@@ -98,7 +101,7 @@ class PeriodOption:
 def validate_price(price: Money) -> Money:
     if price.is_negative:
         raise ValidationError("price", "must not be negative")
-    return price
+    return check_amount_range(price, "price")
 
 
 def validate_fup_tiers(tiers: Sequence[FupTier]) -> tuple[FupTier, ...]:
@@ -134,10 +137,12 @@ def parse_data_volume(text: str, field_name: str = "limit") -> int:
             if whole.isdigit() and (frac == "" or frac.isdigit()):
                 scale = units[unit]
                 value = int(whole) * scale + (int(frac) * scale // 10 ** len(frac) if frac else 0)
-                if value > 0:
+                if 0 < value <= MAX_DATA_BYTES:
                     return value
             break
-    raise ValidationError(field_name, "must be a data volume such as '50GB' or '500MB'")
+    raise ValidationError(
+        field_name, "must be a data volume from 1B to 1000000TB, such as '50GB' or '500MB'"
+    )
 
 
 def parse_speed(text: str, field_name: str = "speed") -> int:

@@ -13,6 +13,7 @@ from ispbill.domain.errors import ValidationError
 from ispbill.domain.money import Money
 
 MAX_RATE_BP = 10_000  # 100 %
+NAME_MAX = 100
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,11 +15,18 @@ from ispbill.adapters.db.models import (
 )
 from ispbill.adapters.db.unit_of_work import UnitOfWork
 from ispbill.domain.calendar import BillingCycle
-from ispbill.domain.customers import ClassDefaults, CustomField, validate_emails, validate_name
+from ispbill.domain.customers import (
+    TEMPLATE_MAX,
+    ClassDefaults,
+    CustomField,
+    validate_emails,
+    validate_name,
+)
 from ispbill.domain.errors import ValidationError
 from ispbill.domain.money import Money
 from ispbill.domain.plans import (
     CYCLE_PLACEHOLDER_ORIGIN,
+    PLAN_FOLLOWS_CUSTOMER,
     FupAction,
     FupTier,
     PeriodOption,
@@ -30,6 +37,7 @@ from ispbill.domain.plans import (
     validate_period_options,
     validate_price,
 )
+from ispbill.domain.taxes import NAME_MAX as TAX_NAME_MAX
 from ispbill.domain.taxes import TaxProfile, parse_rate_bp
 from ispbill.services import events
 from ispbill.services.lookup import by_id_or_name, require_unique_name
@@ -38,7 +46,7 @@ from ispbill.services.lookup import by_id_or_name, require_unique_name
 def add_tax_profile(
     uow: UnitOfWork, *, name: str, rate: str, inclusive: bool, now: datetime, actor: str
 ) -> TaxProfileRow:
-    name = validate_name(name)
+    name = validate_name(name, max_length=TAX_NAME_MAX)
     profile = TaxProfile(name=name, rate_bp=parse_rate_bp(rate), inclusive=inclusive)
     require_unique_name(uow.session, TaxProfileRow, name)
     row = TaxProfileRow(name=name, rate_bp=profile.rate_bp, inclusive=profile.inclusive)
@@ -101,7 +109,7 @@ def add_class(uow: UnitOfWork, *, spec: NewClass, now: datetime, actor: str) -> 
     tax = _tax_profile(uow, spec.tax_profile)
     defaults = ClassDefaults(
         grace_days=spec.grace_days,
-        invoice_template=validate_name(spec.invoice_template, "invoice_template"),
+        invoice_template=validate_name(spec.invoice_template, "invoice_template", TEMPLATE_MAX),
         tax_profile_id=tax.id if tax else None,
         notification_emails=validate_emails(spec.notification_emails),
         custom_fields=tuple(parse_custom_field(s) for s in spec.custom_fields),
@@ -190,7 +198,7 @@ class NewPlan:
     currency: str
     download: str
     upload: str
-    cycle: str = "monthly"
+    cycle: str = PLAN_FOLLOWS_CUSTOMER
     tax_profile: str | None = None
     fup_tiers: Sequence[str] = ()
     period_months: Sequence[str] = field(default_factory=tuple)
@@ -199,7 +207,7 @@ class NewPlan:
 def add_plan(uow: UnitOfWork, *, spec: NewPlan, now: datetime, actor: str) -> Plan:
     name = validate_name(spec.name)
     price = validate_price(Money.from_major(spec.price, spec.currency, field="price"))
-    cycle = plan_cycle(spec.cycle)
+    cycle_kind, cycle_n = plan_cycle(spec.cycle)
     speed = Speed(
         parse_speed(spec.download, "download_kbps"), parse_speed(spec.upload, "upload_kbps")
     )
@@ -211,8 +219,8 @@ def add_plan(uow: UnitOfWork, *, spec: NewPlan, now: datetime, actor: str) -> Pl
         name=name,
         price_minor=price.minor,
         currency=price.currency,
-        cycle_kind=cycle.kind.value,
-        cycle_n=cycle.n,
+        cycle_kind=cycle_kind,
+        cycle_n=cycle_n,
         download_kbps=speed.down_kbps,
         upload_kbps=speed.up_kbps,
         tax_profile_id=tax.id if tax else None,
@@ -239,12 +247,17 @@ def add_plan(uow: UnitOfWork, *, spec: NewPlan, now: datetime, actor: str) -> Pl
         kind="plan.created",
         subject_type="plan",
         subject_id=row.id,
-        figures={"price": str(price), "cycle": cycle.kind.value, "cycle_n": cycle.n},
+        figures={"price": str(price), "cycle": cycle_kind, "cycle_n": cycle_n},
     )
     uow.commit()
     return row
 
 
-def plan_cycle(text: str) -> BillingCycle:
-    """Validate a plan's cycle name; each service later gives it an origin (its start date)."""
-    return BillingCycle.parse(text, origin=CYCLE_PLACEHOLDER_ORIGIN)
+def plan_cycle(text: str) -> tuple[str, int]:
+    """A plan's cycle as (kind, n): ``customer`` (follow each customer's billing cycle, the
+    PortaBilling model) or a cycle of its own (Splynx prepaid periods of N days). Each service
+    later gives it an origin: its start date."""
+    if text.strip().lower() == PLAN_FOLLOWS_CUSTOMER:
+        return PLAN_FOLLOWS_CUSTOMER, 1
+    cycle = BillingCycle.parse(text, origin=CYCLE_PLACEHOLDER_ORIGIN)
+    return cycle.kind.value, cycle.n

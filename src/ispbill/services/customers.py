@@ -19,6 +19,7 @@ from ispbill.adapters.db.models import Customer, CustomerClass, Reseller, Servic
 from ispbill.adapters.db.unit_of_work import UnitOfWork
 from ispbill.domain.calendar import CycleKind, load_timezone, local_date
 from ispbill.domain.customers import (
+    TEMPLATE_MAX,
     BalanceControl,
     BalanceTerms,
     BusinessModel,
@@ -28,6 +29,7 @@ from ispbill.domain.customers import (
     effective_terms,
     validate_emails,
     validate_grace_days,
+    validate_locale,
     validate_name,
 )
 from ispbill.domain.errors import ValidationError
@@ -98,16 +100,33 @@ def add_customer(uow: UnitOfWork, *, spec: NewCustomer, now: datetime, actor: st
         available_funds=_amount(spec.available_funds, currency, "available_funds"),
     )
     zone = load_timezone(spec.billing_timezone)
+    locale = validate_locale(spec.locale)
     created_on = local_date(now, zone)
     kind = choice(CycleKind, spec.billing_cycle.replace("-", "_"), "billing_cycle")
+    if spec.anchor_day is not None:
+        if kind is not CycleKind.MONTHLY_ANNIVERSARY:
+            raise ValidationError(
+                "anchor_day", "only monthly_anniversary cycles take an anchor day"
+            )
+        if not 1 <= spec.anchor_day <= 31:
+            raise ValidationError("anchor_day", "must be between 1 and 31")
+        if spec.anchor_day != created_on.day:
+            # PortaBilling: "N is the day of the month when the customer was created".
+            raise ValidationError(
+                "anchor_day",
+                f"a monthly_anniversary cycle runs from the creation day "
+                f"({created_on.day} in {zone.key}); leave it out or give {created_on.day}",
+            )
     cycle = instantiate_cycle(kind, 1, created_on, anchor_day=spec.anchor_day)
-    if spec.anchor_day is not None and kind is not CycleKind.MONTHLY_ANNIVERSARY:
-        raise ValidationError("anchor_day", "only monthly_anniversary cycles take an anchor day")
     defaults = class_defaults(klass)
     custom_data = check_custom_data(defaults.custom_fields, spec.custom_data)
     overrides = CustomerOverrides(
         grace_days=validate_grace_days(spec.grace_days) if spec.grace_days is not None else None,
-        invoice_template=spec.invoice_template,
+        invoice_template=(
+            validate_name(spec.invoice_template, "invoice_template", TEMPLATE_MAX)
+            if spec.invoice_template is not None
+            else None
+        ),
         notification_emails=(
             validate_emails(spec.notification_emails)
             if spec.notification_emails is not None
@@ -130,7 +149,7 @@ def add_customer(uow: UnitOfWork, *, spec: NewCustomer, now: datetime, actor: st
         cycle_anchor_day=cycle.anchor_day,
         cycle_origin=created_on,
         billing_timezone=zone.key,
-        locale=spec.locale,
+        locale=locale,
         credit_limit_minor=terms.credit_limit.minor if terms.credit_limit else None,
         minimum_balance_minor=terms.minimum_balance.minor if terms.minimum_balance else 0,
         invoicing_mode=choice(InvoicingMode, spec.invoicing_mode, "invoicing_mode").value,

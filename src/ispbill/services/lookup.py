@@ -10,12 +10,16 @@ from sqlalchemy.orm import Session
 from ispbill.domain.errors import Conflict, NotFound
 
 R = TypeVar("R")
+MAX_ID = 2**31 - 1  # ids are INTEGER columns
 
 
 def by_id_or_name(session: Session, model: type[R], ref: str | int, *, field: str) -> R:
     """``ref`` is a numeric id or an exact name; operators type either."""
-    column: Any = model.id if isinstance(ref, int) or str(ref).isdigit() else model.name  # type: ignore[attr-defined]
-    value: Any = int(ref) if column is model.id else str(ref).strip()  # type: ignore[attr-defined]
+    numeric = isinstance(ref, int) or (str(ref).isascii() and str(ref).isdigit())
+    column: Any = model.id if numeric else model.name  # type: ignore[attr-defined]
+    value: Any = int(ref) if numeric else str(ref).strip()
+    if numeric and not 0 < value <= MAX_ID:  # beyond any stored id (and any 64-bit integer)
+        raise NotFound(field.replace("_", " "), ref, field=field)
     row = session.scalars(select(model).where(column == value)).one_or_none()
     if row is None:
         raise NotFound(field.replace("_", " "), ref, field=field)

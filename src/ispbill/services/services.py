@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from ispbill.adapters.db.models import Customer, Plan, Service
 from ispbill.adapters.db.unit_of_work import UnitOfWork
-from ispbill.domain.calendar import local_date
+from ispbill.domain.calendar import local_date, local_midnight
 from ispbill.domain.customers import CustomerStatus, InvoicingMode
 from ispbill.domain.errors import ValidationError
 from ispbill.domain.lifecycle import ServiceState
@@ -70,6 +70,9 @@ def add_service(uow: UnitOfWork, *, spec: NewService, now: datetime, actor: str)
         state=ServiceState.PENDING.value,
         state_since=now,
         created_at=now,
+        cycle_origin=active_from,
+        anchor_day=active_from.day,
+        next_due_at=local_midnight(active_from, customer.billing_timezone),
     )
     session.add(service)
     session.flush()

@@ -24,8 +24,10 @@ from sqlalchemy import (
     Integer,
     MetaData,
     String,
+    Table,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -34,7 +36,7 @@ from ispbill.domain.calendar import CycleKind
 from ispbill.domain.customers import BalanceControl, BusinessModel, CustomerStatus, InvoicingMode
 from ispbill.domain.ledger import AccountKind, EntryKind
 from ispbill.domain.lifecycle import ServiceState
-from ispbill.domain.plans import FupAction
+from ispbill.domain.plans import PLAN_FOLLOWS_CUSTOMER, FupAction
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -139,7 +141,10 @@ class Plan(Base):
     __table_args__ = (
         CheckConstraint("price_minor >= 0", name="price"),
         CheckConstraint("download_kbps > 0 AND upload_kbps > 0", name="speed"),
-        CheckConstraint(one_of("cycle_kind", CycleKind), name="cycle_kind"),
+        CheckConstraint(
+            f"cycle_kind = '{PLAN_FOLLOWS_CUSTOMER}' OR " + one_of("cycle_kind", CycleKind),
+            name="cycle_kind",
+        ),
         CheckConstraint("cycle_n >= 1", name="cycle_n"),
         CheckConstraint("length(currency) = 3", name="currency"),
     )
@@ -205,9 +210,156 @@ class Service(Base):
     state_reason: Mapped[str | None] = mapped_column(String(32))
     state_since: Mapped[datetime]
     created_at: Mapped[datetime]
+    # The billing position: the engine's cursor through time (see domain/billing.py).
+    cycle_origin: Mapped[date] = mapped_column(Date)
+    anchor_day: Mapped[int | None] = mapped_column(Integer)
+    billed_until: Mapped[date | None] = mapped_column(Date)
+    deactivated_on: Mapped[date | None] = mapped_column(Date)
+    next_due_at: Mapped[datetime | None] = mapped_column(index=True)
 
     customer: Mapped[Customer] = relationship()
     plan: Mapped[Plan] = relationship(lazy="joined")
+
+
+class Charge(Base):
+    """The debit of one service for one period: unique per (service, period start)."""
+
+    __tablename__ = "charges"
+    __table_args__ = (
+        Index(
+            "uq_charges_service_period",
+            "service_id",
+            "period_start",
+            unique=True,
+            postgresql_where=text("kind = 'period'"),
+            sqlite_where=text("kind = 'period'"),
+        ),
+        CheckConstraint("period_end > period_start", name="period"),
+        CheckConstraint("gross_minor = net_minor + tax_minor", name="gross"),
+        CheckConstraint("quantity_num > 0 AND quantity_den > 0", name="quantity"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    service_id: Mapped[int] = mapped_column(ForeignKey("services.id"))
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    period_start: Mapped[date] = mapped_column(Date)
+    period_end: Mapped[date] = mapped_column(Date)
+    quantity_num: Mapped[int] = mapped_column(Integer)
+    quantity_den: Mapped[int] = mapped_column(Integer)
+    unit_price_minor: Mapped[int] = mapped_column(BigInteger)
+    net_minor: Mapped[int] = mapped_column(BigInteger)
+    tax_minor: Mapped[int] = mapped_column(BigInteger)
+    gross_minor: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    tax_rate_bp: Mapped[int] = mapped_column(Integer)
+    tax_inclusive: Mapped[bool] = mapped_column(Boolean)
+    description: Mapped[str] = mapped_column(String(300))
+    charged_at: Mapped[datetime]
+    transaction_id: Mapped[int] = mapped_column(ForeignKey("ledger_transactions.id"))
+    invoice_id: Mapped[int | None] = mapped_column(ForeignKey("invoices.id"), index=True)
+
+
+class InvoiceCounter(Base):
+    """One gapless counter per series bucket, taken under a row lock with the invoice."""
+
+    __tablename__ = "invoice_counters"
+    key: Mapped[str] = mapped_column(String(80), primary_key=True)
+    last_seq: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class Invoice(Base):
+    __tablename__ = "invoices"
+    __table_args__ = (
+        UniqueConstraint("number", name="uq_invoices_number"),
+        UniqueConstraint("idempotency_key", name="uq_invoices_idempotency_key"),
+        CheckConstraint("gross_minor = net_minor + tax_minor", name="gross"),
+        CheckConstraint("paid_minor >= 0 AND paid_minor <= gross_minor", name="paid"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    number: Mapped[str] = mapped_column(String(64))
+    idempotency_key: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(16))
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
+    issue_date: Mapped[date] = mapped_column(Date)
+    due_date: Mapped[date] = mapped_column(Date)
+    currency: Mapped[str] = mapped_column(String(3))
+    net_minor: Mapped[int] = mapped_column(BigInteger)
+    tax_minor: Mapped[int] = mapped_column(BigInteger)
+    gross_minor: Mapped[int] = mapped_column(BigInteger)
+    paid_minor: Mapped[int] = mapped_column(BigInteger, default=0)
+    status: Mapped[str] = mapped_column(String(16))
+    corrects_id: Mapped[int | None] = mapped_column(ForeignKey("invoices.id"))
+    issued_at: Mapped[datetime]
+
+    lines: Mapped[list[InvoiceLineRow]] = relationship(
+        order_by="InvoiceLineRow.position", lazy="selectin"
+    )
+    customer: Mapped[Customer] = relationship()
+
+
+class InvoiceLineRow(Base):
+    __tablename__ = "invoice_lines"
+    __table_args__ = (CheckConstraint("gross_minor = net_minor + tax_minor", name="gross"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    invoice_id: Mapped[int] = mapped_column(ForeignKey("invoices.id"), index=True)
+    position: Mapped[int] = mapped_column(Integer)
+    description: Mapped[str] = mapped_column(String(300))
+    service_id: Mapped[int | None] = mapped_column(ForeignKey("services.id"))
+    period_start: Mapped[date | None] = mapped_column(Date)
+    period_end: Mapped[date | None] = mapped_column(Date)
+    quantity_num: Mapped[int] = mapped_column(Integer)
+    quantity_den: Mapped[int] = mapped_column(Integer)
+    unit_price_minor: Mapped[int] = mapped_column(BigInteger)
+    net_minor: Mapped[int] = mapped_column(BigInteger)
+    tax_minor: Mapped[int] = mapped_column(BigInteger)
+    gross_minor: Mapped[int] = mapped_column(BigInteger)
+    tax_rate_bp: Mapped[int] = mapped_column(Integer)
+    tax_inclusive: Mapped[bool] = mapped_column(Boolean)
+
+
+class Payment(Base):
+    """Money received; unique by idempotency key and by (method, external reference)."""
+
+    __tablename__ = "payments"
+    __table_args__ = (
+        UniqueConstraint("idempotency_key", name="uq_payments_idempotency_key"),
+        UniqueConstraint("method", "reference", name="uq_payments_method_reference"),
+        CheckConstraint("amount_minor > 0", name="amount"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
+    method: Mapped[str] = mapped_column(String(32))
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    reference: Mapped[str | None] = mapped_column(String(140))
+    idempotency_key: Mapped[str] = mapped_column(String(200))
+    received_at: Mapped[datetime]
+    recorded_at: Mapped[datetime]
+    transaction_id: Mapped[int] = mapped_column(ForeignKey("ledger_transactions.id"))
+    reversed_by_id: Mapped[int | None] = mapped_column(ForeignKey("ledger_transactions.id"))
+    actor: Mapped[str] = mapped_column(String(100))
+
+
+class Allocation(Base):
+    """A payment or existing credit applied to an invoice (documents matching, not money)."""
+
+    __tablename__ = "allocations"
+    __table_args__ = (CheckConstraint("amount_minor > 0", name="amount"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    invoice_id: Mapped[int] = mapped_column(ForeignKey("invoices.id"), index=True)
+    payment_id: Mapped[int | None] = mapped_column(ForeignKey("payments.id"), index=True)
+    source: Mapped[str] = mapped_column(String(16))
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime]
+
+
+class SettingRow(Base):
+    """Operator settings as typed JSON values (validated by ispbill.settings_store)."""
+
+    __tablename__ = "settings"
+    key: Mapped[str] = mapped_column(String(100), primary_key=True)
+    value: Mapped[Any] = mapped_column(JSON)
+    updated_at: Mapped[datetime]
 
 
 class LedgerAccount(Base):
@@ -275,3 +427,10 @@ class Event(Base):
     kind: Mapped[str] = mapped_column(String(64))
     reason: Mapped[str] = mapped_column(Text, default="")
     figures: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+def table_of(model: type[Base]) -> Table:
+    """The Core table of a model, typed for set-based statements (executemany updates)."""
+    table = model.__table__
+    assert isinstance(table, Table)
+    return table

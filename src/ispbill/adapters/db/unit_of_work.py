@@ -33,6 +33,12 @@ class UnitOfWork:
         # so a caller can still print what a committed use case returned.
         self.session.close()
 
+    def begin_write(self) -> None:
+        """Start a transaction that will write: on SQLite take the write lock up front
+        (BEGIN IMMEDIATE) so a reader-turned-writer cannot fail on a stale snapshot."""
+        if self.dialect == "sqlite":
+            self.session.connection(execution_options={"sqlite_begin": "BEGIN IMMEDIATE"})
+
     def commit(self) -> None:
         self.session.commit()
 

@@ -9,13 +9,17 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from pathlib import Path
 from typing import Any, TypeVar
 
 import typer
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy.exc import IntegrityError, OperationalError
+from rich.text import Text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
+from ispbill.adapters.db.engine import normalize_url
 from ispbill.adapters.db.migrate import is_up_to_date
 from ispbill.adapters.db.unit_of_work import UnitOfWork
 from ispbill.bootstrap import App, bootstrap
@@ -48,14 +52,27 @@ class Cli(typer.Typer):
                 except IspbillError as exc:
                     fail(str(exc))
                 except IntegrityError as exc:
-                    fail(f"database: refused by a constraint ({exc.orig}); nothing was written")
+                    fail(
+                        f"database: refused by a constraint ({_first_line(exc.orig)}); "
+                        "nothing was written"
+                    )
                 except OperationalError as exc:
-                    fail(f"database: cannot be used ({exc.orig})")
+                    fail(f"database: cannot be used ({_first_line(exc.orig)})")
+                except DBAPIError as exc:
+                    fail(
+                        f"database: refused a value ({_first_line(exc.orig)}); nothing was written"
+                    )
 
             register(guarded)
             return fn
 
         return decorator
+
+
+def _first_line(error: BaseException | None) -> str:
+    """Drivers add DETAIL/HINT lines; a refusal stays on one line."""
+    lines = str(error).strip().splitlines()
+    return lines[0].strip() if lines else type(error).__name__
 
 
 def fail(message: str) -> None:
@@ -86,6 +103,10 @@ def clock() -> Clock:
 @contextmanager
 def app_for_command(*, require_schema: bool = True) -> Iterator[App]:
     current = settings()
+    if require_schema and _missing_sqlite_file(current.database_url):
+        raise ValidationError(
+            "database", f"{current.database_url} does not exist; run 'ispbill init' to create it"
+        )
     if require_schema and not is_up_to_date(current.database_url):
         raise ValidationError(
             "database",
@@ -96,6 +117,15 @@ def app_for_command(*, require_schema: bool = True) -> Iterator[App]:
         yield app
     finally:
         app.close()
+
+
+def _missing_sqlite_file(url: str) -> bool:
+    """Checking the schema of a missing SQLite file would create it: refuse before that."""
+    parsed = make_url(normalize_url(url))
+    path = parsed.database
+    if parsed.get_backend_name() != "sqlite" or not path or path == ":memory:":
+        return False
+    return not path.startswith("file:") and not Path(path).exists()
 
 
 @contextmanager
@@ -149,11 +179,11 @@ def emit(
         typer.echo(json.dumps(to_jsonable(list(rows)), indent=2, ensure_ascii=False))
         return
     columns = list(columns or (rows[0].keys() if rows else []))
-    table = Table(title=title)
+    table = Table(title=Text(title))
     for column in columns:
         table.add_column(column)
-    for row in rows:
-        table.add_row(*("" if row.get(c) is None else str(row.get(c)) for c in columns))
+    for row in rows:  # Text: names like "Acme [/]" are data, never Rich markup
+        table.add_row(*(Text("" if row.get(c) is None else str(row.get(c))) for c in columns))
     console.print(table)
 
 
@@ -161,11 +191,11 @@ def emit_object(obj: dict[str, Any], *, as_json: bool, title: str) -> None:
     if as_json:
         typer.echo(json.dumps(to_jsonable(obj), indent=2, ensure_ascii=False))
         return
-    table = Table(title=title, show_header=False)
+    table = Table(title=Text(title), show_header=False)
     table.add_column("field", style="bold")
     table.add_column("value")
     for key, value in obj.items():
         if isinstance(value, list | dict):
             value = json.dumps(to_jsonable(value), ensure_ascii=False)
-        table.add_row(key, "" if value is None else str(value))
+        table.add_row(key, Text("" if value is None else str(value)))
     console.print(table)

@@ -30,7 +30,7 @@ def taxes_add(
         row = catalog.add_tax_profile(
             uow, name=name, rate=rate, inclusive=inclusive, now=now, actor=ACTOR
         )
-    console.print(f"tax profile {row.id} {row.name!r} created")
+    console.print(f"tax profile {row.id} {row.name!r} created", markup=False)
 
 
 @taxes_app.command("list")
@@ -52,7 +52,7 @@ def _rate(rate_bp: int) -> str:
 def resellers_add(name: str) -> None:
     with unit_of_work() as (uow, now):
         row = catalog.add_reseller(uow, name=name, now=now, actor=ACTOR)
-    console.print(f"reseller {row.id} {row.name!r} created")
+    console.print(f"reseller {row.id} {row.name!r} created", markup=False)
 
 
 @resellers_app.command("list")
@@ -86,7 +86,7 @@ def classes_add(
     )
     with unit_of_work() as (uow, now):
         row = catalog.add_class(uow, spec=spec, now=now, actor=ACTOR)
-    console.print(f"customer class {row.id} {row.name!r} created")
+    console.print(f"customer class {row.id} {row.name!r} created", markup=False)
 
 
 @classes_app.command("list")
@@ -116,7 +116,10 @@ def plans_add(
     currency: str = typer.Option(..., help="ISO 4217 code, e.g. USD"),
     download: str = typer.Option(..., help="Download speed, e.g. 50M"),
     upload: str = typer.Option(..., help="Upload speed, e.g. 10M"),
-    cycle: str = typer.Option("monthly", help="Billing cycle, e.g. monthly, weekly, 30days, 7d"),
+    cycle: str = typer.Option(
+        "customer",
+        help="customer (each customer's own billing cycle) or a plan cycle: monthly, weekly, 30days, 7d, ...",
+    ),
     tax_profile: str | None = typer.Option(None),
     fup: list[str] = typer.Option(
         [], help="FUP tier LIMIT:throttle:DOWN/UP or LIMIT:suspend (up to 4)."
@@ -138,7 +141,7 @@ def plans_add(
     )
     with unit_of_work() as (uow, now):
         row = catalog.add_plan(uow, spec=spec, now=now, actor=ACTOR)
-    console.print(f"plan {row.id} {row.name!r} created")
+    console.print(f"plan {row.id} {row.name!r} created", markup=False)
 
 
 def plan_row(p: Plan) -> dict[str, Any]:

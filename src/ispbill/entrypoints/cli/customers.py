@@ -106,7 +106,7 @@ def customers_add(
     with unit_of_work() as (uow, now):
         row = customer_cases.add_customer(uow, spec=spec, now=now, actor=ACTOR)
         balance = ledger.wallet_balance(uow.session, row.id, row.currency)
-    console.print(f"customer {row.id} {row.name!r} created; wallet balance {balance}")
+    console.print(f"customer {row.id} {row.name!r} created; wallet balance {balance}", markup=False)
 
 
 def customer_row(c: Customer, balance: Money) -> dict[str, Any]:

@@ -13,11 +13,13 @@ from ispbill.domain.calendar import (
     load_timezone,
     next_period,
 )
+from ispbill.domain.errors import IspbillError
 from ispbill.entrypoints.cli import tour
 from ispbill.entrypoints.cli.base import (
     Cli,
     console,
     emit,
+    fail,
     parse_day,
     parse_instant,
     settings,
@@ -56,7 +58,10 @@ def main_options(
     ),
 ) -> None:
     state.database_url = database_url
-    state.now = parse_instant(now, "now") if now else None
+    try:
+        state.now = parse_instant(now, "now") if now else None
+    except IspbillError as exc:
+        fail(str(exc))
 
 
 @app.command()
@@ -64,7 +69,7 @@ def init() -> None:
     """Create the database, or migrate it to the current schema."""
     url = settings().database_url
     upgrade(url)
-    console.print(f"database ready: {url}")
+    console.print(f"database ready: {url}", markup=False)
 
 
 @app.command("calendar")

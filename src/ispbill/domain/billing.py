@@ -1,0 +1,452 @@
+"""The billing engine's decisions: what is due for a customer's services up to an instant.
+
+Pure and deterministic: given a customer's snapshot (balance, limits, timezone), the snapshots of
+its services, the policy and ``now``, ``decide`` returns the charges, state transitions and new
+service positions that must be stored. It reads no clock and no database, so a tick, a preview
+(dry run) and a payment's re-evaluation all ask the same function.
+
+Rules, with their sources:
+
+* Forward mode charges a period at its start, backward mode at its end (UISP "invoicing type").
+  A first partial period of a calendar-aligned cycle is prorated by days.
+* Prepaid (CRM.COM, Splynx): at each period start the service is charged from the wallet when
+  ``balance - price >= minimum balance``; otherwise it is deactivated, "billing is put on hold"
+  and no debt is created. "Deactivated subscriptions are reactivated ... through an automatic
+  activation process that verifies that there are sufficient funds in the wallet to cover the
+  upcoming period": the activation pass charges a period starting on the reactivation date
+  (``ReactivationAnchor.REACTIVATION_DATE``, the default) or the prorated rest of the period of
+  the original cycle (``ORIGINAL``).
+* Postpaid (PortaBilling): "When the customer's balance reaches that credit limit, this customer is
+  no longer allowed to use the services": services are suspended with reason ``credit_limit`` and
+  lifted as soon as the balance is back above minus the limit.
+* UISP "active to": past that date the service is paused and receives no more invoices; a pause
+  mid-period refunds nothing unless the policy says so.
+* Splynx deactivation period: a customer whose service stays deactivated longer than the set
+  number of days becomes inactive and its services end (off by default).
+
+Events are processed in time order across the customer's services (one wallet pays them all), so
+a tick after downtime catches up period by period exactly as daily ticks would have.
+"""
+
+from __future__ import annotations
+
+import heapq
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, timedelta
+from enum import StrEnum
+from fractions import Fraction
+from zoneinfo import ZoneInfo
+
+from ispbill.domain.calendar import (
+    BillingCycle,
+    Period,
+    local_date,
+    local_midnight,
+    period_containing,
+)
+from ispbill.domain.customers import InvoicingMode
+from ispbill.domain.lifecycle import ServiceState, SuspensionReason, check_transition
+from ispbill.domain.money import Money
+from ispbill.domain.plans import instantiate_cycle
+from ispbill.domain.taxes import TaxProfile, TaxSplit, split_tax
+
+MAX_STEPS_PER_CUSTOMER = 100_000  # a guard against a cycle that never advances
+
+
+class ReactivationAnchor(StrEnum):
+    """Where the billing period of a reactivated prepaid service starts."""
+
+    REACTIVATION_DATE = "reactivation_date"
+    ORIGINAL = "original"
+
+
+class ChargeKind(StrEnum):
+    PERIOD = "period"
+    REACTIVATION = "reactivation"
+    REFUND = "refund"
+
+
+class DueKind(StrEnum):
+    ACTIVATE = "activate"
+    CHARGE = "charge"
+    PAUSE = "pause"
+    EXPIRE_DEACTIVATED = "expire_deactivated"
+
+
+@dataclass(frozen=True, slots=True)
+class BillingPolicy:
+    """Operator settings the engine obeys; data, not code (STYLE: policies are data)."""
+
+    reactivation_anchor: ReactivationAnchor = ReactivationAnchor.REACTIVATION_DATE
+    refund_on_pause: bool = False
+    deactivation_period_days: int | None = None
+    lift_reasons: frozenset[str] = frozenset({SuspensionReason.CREDIT_LIMIT.value})
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceTerms:
+    """What a service costs per full period and how its time is cut."""
+
+    cycle: BillingCycle
+    price: Money
+    tax: TaxProfile
+    mode: InvoicingMode
+    description: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceSnapshot:
+    id: int
+    state: ServiceState
+    reason: str | None
+    active_from: date
+    active_to: date | None
+    terms: ServiceTerms
+    billed_until: date | None = None
+    deactivated_on: date | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerSnapshot:
+    id: int
+    prepaid: bool
+    timezone: ZoneInfo
+    balance: Money
+    minimum_balance: Money
+    credit_limit: Money | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Charge:
+    """The debit (or, for a refund, the credit) of one service for one period."""
+
+    service_id: int
+    kind: ChargeKind
+    period: Period
+    quantity: Fraction
+    unit_price: Money
+    split: TaxSplit
+    at: datetime
+    tax: TaxProfile
+    description: str
+
+    @property
+    def gross(self) -> Money:
+        return self.split.gross
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    service_id: int
+    from_state: ServiceState
+    to_state: ServiceState
+    reason: str | None
+    at: datetime
+    figures: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Outcome:
+    """Everything ``decide`` concluded for one customer."""
+
+    customer_id: int
+    balance: Money
+    charges: list[Charge] = field(default_factory=list)
+    transitions: list[Transition] = field(default_factory=list)
+    services: dict[int, ServiceSnapshot] = field(default_factory=dict)
+    next_due: dict[int, datetime | None] = field(default_factory=dict)
+    customer_inactive: bool = False
+
+
+def price_period(terms: ServiceTerms, period: Period, full: Period) -> tuple[Fraction, TaxSplit]:
+    """Prorate by days when ``period`` is part of ``full``; round once, half-up."""
+    quantity = Fraction(period.days, full.days)
+    amount = terms.price.prorate(quantity.numerator, quantity.denominator)
+    return quantity, split_tax(amount, terms.tax)
+
+
+def current_period(cycle: BillingCycle, start: date) -> tuple[Period, Period]:
+    """The period billed from ``start`` (to the end of the cycle period holding it), and that
+    full period."""
+    full = period_containing(cycle, start)
+    return Period(start, full.end), full
+
+
+def first_billing_start(service: ServiceSnapshot) -> date:
+    return service.billed_until or service.active_from
+
+
+def next_due(
+    service: ServiceSnapshot, customer: CustomerSnapshot, policy: BillingPolicy
+) -> tuple[datetime, DueKind] | None:
+    """When the next thing happens to ``service`` on its own (payments aside), and what."""
+    zone = customer.timezone
+    match service.state:
+        case ServiceState.PENDING:
+            kind = DueKind.CHARGE if customer.prepaid else DueKind.ACTIVATE
+            return local_midnight(service.active_from, zone), kind
+        case ServiceState.ACTIVE | ServiceState.SUSPENDED:
+            return _next_billing_due(service, customer)
+        case ServiceState.DEACTIVATED:
+            days = policy.deactivation_period_days
+            if days is None or service.deactivated_on is None:
+                return None
+            return local_midnight(service.deactivated_on + timedelta(days=days), zone), (
+                DueKind.EXPIRE_DEACTIVATED
+            )
+        case ServiceState.PAUSED | ServiceState.ENDED:
+            return None
+
+
+def _next_billing_due(
+    service: ServiceSnapshot, customer: CustomerSnapshot
+) -> tuple[datetime, DueKind]:
+    zone = customer.timezone
+    start = first_billing_start(service)
+    stop = service.active_to + timedelta(days=1) if service.active_to else None
+    if stop is not None and start >= stop:
+        return local_midnight(stop, zone), DueKind.PAUSE
+    if service.terms.mode is InvoicingMode.FORWARD or customer.prepaid:
+        return local_midnight(start, zone), DueKind.CHARGE
+    period, _ = current_period(service.terms.cycle, start)
+    end = min(period.end, stop) if stop else period.end
+    return local_midnight(end, zone), DueKind.CHARGE
+
+
+class _Run:
+    """Mutable state of one ``decide`` call: the running balance and service snapshots."""
+
+    def __init__(self, customer: CustomerSnapshot, policy: BillingPolicy) -> None:
+        self.customer = customer
+        self.policy = policy
+        self.outcome = Outcome(customer_id=customer.id, balance=customer.balance)
+
+    @property
+    def balance(self) -> Money:
+        return self.outcome.balance
+
+    def move(
+        self,
+        service: ServiceSnapshot,
+        target: ServiceState,
+        reason: str | None,
+        at: datetime,
+        **figures: str,
+    ) -> ServiceSnapshot:
+        check_transition(service.state, target)
+        self.outcome.transitions.append(
+            Transition(service.id, service.state, target, reason, at, dict(figures))
+        )
+        updated = replace(service, state=target, reason=reason)
+        self.outcome.services[service.id] = updated
+        return updated
+
+    def charge(
+        self, service: ServiceSnapshot, kind: ChargeKind, period: Period, full: Period, at: datetime
+    ) -> Charge:
+        quantity, split = price_period(service.terms, period, full)
+        item = Charge(
+            service.id,
+            kind,
+            period,
+            quantity,
+            service.terms.price,
+            split,
+            at,
+            service.terms.tax,
+            service.terms.description,
+        )
+        self.outcome.charges.append(item)
+        sign = -1 if kind is not ChargeKind.REFUND else 1
+        self.outcome.balance = self.balance + split.gross * sign
+        return item
+
+    def affordable(self, amount: Money) -> bool:
+        return self.balance - amount >= self.customer.minimum_balance
+
+
+def decide(
+    customer: CustomerSnapshot,
+    services: list[ServiceSnapshot],
+    *,
+    now: datetime,
+    policy: BillingPolicy,
+) -> Outcome:
+    """Everything due for ``customer`` up to ``now``, in time order, then the activation pass."""
+    run = _Run(customer, policy)
+    current = {s.id: s for s in services}
+    run.outcome.services.update(current)
+    queue: list[tuple[datetime, int, DueKind]] = []
+
+    def schedule(service_id: int) -> None:
+        found = next_due(run.outcome.services[service_id], customer, policy)
+        if found is not None and found[0] <= now:
+            heapq.heappush(queue, (found[0], service_id, found[1]))
+
+    for service in services:
+        schedule(service.id)
+    steps = 0
+    while queue:
+        at, service_id, kind = heapq.heappop(queue)
+        steps += 1
+        if steps > MAX_STEPS_PER_CUSTOMER:
+            raise RuntimeError(f"customer {customer.id}: billing does not advance at {at}")
+        _handle(run, run.outcome.services[service_id], kind, at)
+        if run.outcome.customer_inactive:
+            break
+        schedule(service_id)
+    if not run.outcome.customer_inactive:
+        reevaluate(run, now)
+    for service_id, service in run.outcome.services.items():
+        found = next_due(service, customer, policy)
+        run.outcome.next_due[service_id] = found[0] if found else None
+    return run.outcome
+
+
+def _handle(run: _Run, service: ServiceSnapshot, kind: DueKind, at: datetime) -> None:
+    match kind:
+        case DueKind.ACTIVATE:
+            run.move(service, ServiceState.ACTIVE, None, at, active_from=str(service.active_from))
+        case DueKind.CHARGE:
+            _charge_due(run, service, at)
+        case DueKind.PAUSE:
+            _pause(run, service, at)
+        case DueKind.EXPIRE_DEACTIVATED:
+            _expire_customer(run, at)
+
+
+def _charge_due(run: _Run, service: ServiceSnapshot, at: datetime) -> None:
+    start = first_billing_start(service)
+    period, full = current_period(service.terms.cycle, start)
+    backward = service.terms.mode is InvoicingMode.BACKWARD and not run.customer.prepaid
+    if backward and service.active_to is not None:
+        period = Period(period.start, min(period.end, service.active_to + timedelta(days=1)))
+    if run.customer.prepaid:
+        _, split = price_period(service.terms, period, full)
+        if not run.affordable(split.gross):
+            _deactivate(run, service, at, split.gross)
+            return
+        if service.state is ServiceState.PENDING:
+            service = run.move(
+                service, ServiceState.ACTIVE, None, at, active_from=str(service.active_from)
+            )
+    run.charge(service, ChargeKind.PERIOD, period, full, at)
+    run.outcome.services[service.id] = replace(service, billed_until=period.end)
+    if not run.customer.prepaid:
+        _enforce_credit_limit(run, at)
+
+
+def _deactivate(run: _Run, service: ServiceSnapshot, at: datetime, price: Money) -> None:
+    updated = run.move(
+        service,
+        ServiceState.DEACTIVATED,
+        "insufficient_funds",
+        at,
+        balance=str(run.balance),
+        price=str(price),
+        minimum_balance=str(run.customer.minimum_balance),
+    )
+    run.outcome.services[service.id] = replace(
+        updated, deactivated_on=local_date(at, run.customer.timezone)
+    )
+
+
+def _pause(run: _Run, service: ServiceSnapshot, at: datetime) -> None:
+    assert service.active_to is not None
+    stop = service.active_to + timedelta(days=1)
+    billed = first_billing_start(service)
+    if run.policy.refund_on_pause and billed > stop:
+        full = period_containing(service.terms.cycle, stop)
+        unused = Period(stop, min(billed, full.end))
+        run.charge(service, ChargeKind.REFUND, unused, full, at)
+        service = replace(service, billed_until=stop)
+    updated = run.move(
+        service, ServiceState.PAUSED, "active_to", at, active_to=str(service.active_to)
+    )
+    run.outcome.services[service.id] = updated
+
+
+def _expire_customer(run: _Run, at: datetime) -> None:
+    days = run.policy.deactivation_period_days
+    for service in list(run.outcome.services.values()):
+        if service.state is not ServiceState.ENDED:
+            run.move(
+                service,
+                ServiceState.ENDED,
+                "deactivation_period",
+                at,
+                deactivation_period_days=str(days),
+            )
+    run.outcome.customer_inactive = True
+
+
+def _enforce_credit_limit(run: _Run, at: datetime) -> None:
+    limit = run.customer.credit_limit
+    if limit is None or run.balance > -limit:
+        return
+    for service in list(run.outcome.services.values()):
+        if service.state is ServiceState.ACTIVE:
+            run.move(
+                service,
+                ServiceState.SUSPENDED,
+                SuspensionReason.CREDIT_LIMIT.value,
+                at,
+                balance=str(run.balance),
+                credit_limit=str(limit),
+            )
+
+
+def reevaluate(run: _Run, now: datetime) -> None:
+    """The activation pass: reactivate what the wallet now covers; lift a settled block."""
+    today = local_date(now, run.customer.timezone)
+    for service in sorted(run.outcome.services.values(), key=lambda s: s.id):
+        if service.state is ServiceState.DEACTIVATED:
+            _try_reactivate(run, service, today, now)
+        elif (
+            service.state is ServiceState.SUSPENDED
+            and service.reason in run.policy.lift_reasons
+            and not _over_credit_limit(run)
+        ):
+            run.move(
+                service,
+                ServiceState.ACTIVE,
+                None,
+                now,
+                balance=str(run.balance),
+                lifted=str(service.reason),
+            )
+
+
+def _over_credit_limit(run: _Run) -> bool:
+    limit = run.customer.credit_limit
+    return limit is not None and run.balance <= -limit
+
+
+def _try_reactivate(run: _Run, service: ServiceSnapshot, today: date, now: datetime) -> None:
+    if service.active_to is not None and today > service.active_to:
+        return
+    terms = service.terms
+    if run.policy.reactivation_anchor is ReactivationAnchor.REACTIVATION_DATE:
+        cycle = instantiate_cycle(terms.cycle.kind, terms.cycle.n, today)
+        terms = replace(terms, cycle=cycle)
+    period, full = current_period(terms.cycle, today)
+    _, full_price = price_period(terms, full, full)
+    # "sufficient funds in the wallet to cover the upcoming period" (CRM.COM): a whole period,
+    # even when only its prorated rest is charged, so a dwindling remainder never reactivates.
+    if not run.affordable(full_price.gross):
+        return
+    _, split = price_period(terms, period, full)
+    service = replace(service, terms=terms)
+    service = run.move(
+        service,
+        ServiceState.ACTIVE,
+        None,
+        now,
+        balance=str(run.balance),
+        price=str(split.gross),
+        anchor=run.policy.reactivation_anchor.value,
+    )
+    run.charge(service, ChargeKind.REACTIVATION, period, full, now)
+    run.outcome.services[service.id] = replace(
+        service, billed_until=period.end, deactivated_on=None
+    )

@@ -1,0 +1,102 @@
+"""Operator settings kept in the database, typed and validated (policies are data).
+
+One set per operator. Each key has a type and a default; ``set_value`` refuses unknown keys and
+bad values naming the key, so a typo can never silently change billing.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ValidationError as PydanticError
+from sqlalchemy import select
+
+from ispbill.adapters.db.models import SettingRow
+from ispbill.adapters.db.unit_of_work import UnitOfWork
+from ispbill.domain.billing import BillingPolicy, ReactivationAnchor
+from ispbill.domain.errors import ValidationError
+from ispbill.domain.invoicing import parse_series_format
+from ispbill.services import events
+
+
+class OperatorSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    reactivation_anchor: ReactivationAnchor = Field(
+        ReactivationAnchor.REACTIVATION_DATE,
+        description="Where a reactivated prepaid service's new period starts.",
+    )
+    refund_on_pause: bool = Field(
+        False, description="Credit unused days when 'active to' pauses mid-period."
+    )
+    deactivation_period_days: int | None = Field(
+        None,
+        ge=1,
+        le=3650,
+        description="Splynx deactivation period: days deactivated before the customer becomes inactive (off when empty).",
+    )
+    prepaid_monthly_statement: bool = Field(
+        False,
+        description="Splynx: on the 1st, invoice the prepaid charges of the previous month.",
+    )
+    payment_terms_days: int = Field(
+        14, ge=0, le=365, description="Due date = issue date + these days."
+    )
+    invoice_number_format: str = Field(
+        "{year}-{seq:06}", description="Invoice numbers, e.g. 2026-000123."
+    )
+    credit_note_number_format: str = Field("CN{year}-{seq:05}", description="Credit note numbers.")
+    seller_name: str = Field("ispbill demo ISP", description="Printed on invoices.")
+    seller_address: str = Field("", description="Printed on invoices (lines separated by ';').")
+
+    def billing_policy(self) -> BillingPolicy:
+        return BillingPolicy(
+            reactivation_anchor=self.reactivation_anchor,
+            refund_on_pause=self.refund_on_pause,
+            deactivation_period_days=self.deactivation_period_days,
+        )
+
+
+def load(uow: UnitOfWork) -> OperatorSettings:
+    stored = {row.key: row.value for row in uow.session.scalars(select(SettingRow))}
+    known = {k: v for k, v in stored.items() if k in OperatorSettings.model_fields}
+    return OperatorSettings.model_validate(known)
+
+
+def set_value(
+    uow: UnitOfWork, *, key: str, raw: str, now: datetime, actor: str
+) -> OperatorSettings:
+    """Parse ``raw`` as the key's type ('' or 'none' clears an optional value)."""
+    if key not in OperatorSettings.model_fields:
+        raise ValidationError(
+            key, f"unknown setting; known: {', '.join(OperatorSettings.model_fields)}"
+        )
+    current = load(uow)
+    value: Any = None if raw.strip().lower() in ("", "none", "null") else raw.strip()
+    try:
+        updated = current.model_validate(current.model_dump() | {key: value})
+    except PydanticError as exc:
+        raise ValidationError(key, exc.errors()[0]["msg"]) from None
+    if key.endswith("number_format"):
+        parse_series_format(str(getattr(updated, key)))
+    stored = updated.model_dump(mode="json")[key]
+    row = uow.session.get(SettingRow, key)
+    if row is None:
+        uow.session.add(SettingRow(key=key, value=stored, updated_at=now))
+    else:
+        row.value = stored
+        row.updated_at = now
+    events.record(
+        uow,
+        now=now,
+        actor=actor,
+        kind="setting.changed",
+        subject_type="setting",
+        subject_id=0,
+        reason=key,
+        figures={"key": key, "value": stored},
+    )
+    uow.commit()
+    return updated
