@@ -215,24 +215,26 @@ def _pdf_info(pdf: bytes) -> dict[str, str]:
     WeasyPrint puts it in a compressed object stream; its strings are literal ``(text)`` or,
     when not ASCII, UTF-16 hex ``<feff...>``.
     """
+    entry = re.compile(rb"/(\w+) ?(?:\(((?:[^()\\]|\\.)*)\)|<([0-9a-fA-F]*)>)")
     for match in re.finditer(rb"stream\r?\n", pdf):
         try:
             data = zlib.decompressobj().decompress(pdf[match.end() :])
         except zlib.error:
             continue
-        found = re.search(rb"<<(/Producer .*?)>>", data, re.DOTALL)
-        if found is None:
+        position = data.find(b"<</Producer ")
+        if position < 0:
             continue
         info = {}
-        for key, literal, hexa in re.findall(
-            rb"/(\w+) (?:\(((?:[^()\\]|\\.)*)\)|<([0-9a-fA-F]*)>)", found.group(1)
-        ):
-            if hexa:
+        position += 2
+        while found := entry.match(data, position):
+            key, literal, hexa = found.groups()
+            if hexa is not None:
                 raw = bytes.fromhex(hexa.decode())
                 text = raw[2:].decode("utf-16-be") if raw[:2] == b"\xfe\xff" else raw.decode()
             else:
                 text = re.sub(rb"\\(.)", rb"\1", literal).decode("latin-1")
             info[key.decode()] = text
+            position = found.end()
         return info
     raise AssertionError("no document information dictionary in the PDF")
 

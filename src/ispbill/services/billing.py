@@ -44,6 +44,7 @@ from ispbill.domain.plans import PLAN_FOLLOWS_CUSTOMER, instantiate_cycle
 from ispbill.domain.taxes import NO_TAX, TaxProfile
 from ispbill.services import settings as settings_store
 from ispbill.services.billing_store import store_outcomes
+from ispbill.services.statements import issue_monthly_statements
 
 ENGINE = "engine"
 LIVE_STATES = (
@@ -94,6 +95,9 @@ def tick(
         while _run_chunk(uow_factory, now, chunk_size, policy_settings, actor, report, claim, seen):
             if progress:
                 progress(report.customers)
+    report.invoices += issue_monthly_statements(
+        uow_factory, now=now, operator=policy_settings, chunk_size=chunk_size
+    )
     report.seconds = time.perf_counter() - started
     return report
 
