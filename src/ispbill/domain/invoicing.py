@@ -216,10 +216,6 @@ def price_line(
     ``quantity=Fraction(21, 30)``.
     """
     exact = _as_quantity(quantity)
-    if unit_price.is_negative:
-        raise ValidationError(
-            "unit_price", "must not be negative; corrections are made by credit notes"
-        )
     amount = unit_price.prorate(exact.numerator, exact.denominator)
     split = split_tax(amount, tax_profile)
     return InvoiceLine(
