@@ -19,8 +19,10 @@ Rules, with their sources:
 * Postpaid (PortaBilling): "When the customer's balance reaches that credit limit, this customer is
   no longer allowed to use the services": services are suspended with reason ``credit_limit`` and
   lifted as soon as the balance is back above minus the limit.
-* UISP "active to": past that date the service is paused and receives no more invoices; a pause
-  mid-period refunds nothing unless the policy says so.
+* UISP "active to": past that date the service is paused and receives no more invoices. The
+  last period is cut at that date and prorated (forward, backward and prepaid alike); a pause
+  mid-period (an "active to" moved earlier after its period was charged) refunds nothing unless
+  the policy says so.
 * Splynx deactivation period: a customer whose service stays deactivated longer than the set
   number of days becomes inactive and its services end (off by default).
 
@@ -92,6 +94,9 @@ class ServiceTerms:
     tax: TaxProfile
     mode: InvoicingMode
     description: str = ""
+    # True when the cycle is the customer's billing cycle (PortaBilling), which a reactivation
+    # keeps; False when it is the service's own (a plan's N days, a multi-month period).
+    follows_customer: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -318,9 +323,7 @@ def _handle(run: _Run, service: ServiceSnapshot, kind: DueKind, at: datetime) ->
 def _charge_due(run: _Run, service: ServiceSnapshot, at: datetime) -> None:
     start = first_billing_start(service)
     period, full = current_period(service.terms.cycle, start)
-    backward = service.terms.mode is InvoicingMode.BACKWARD and not run.customer.prepaid
-    if backward and service.active_to is not None:
-        period = Period(period.start, min(period.end, service.active_to + timedelta(days=1)))
+    period = _until_active_to(service, period)
     if run.customer.prepaid:
         _, split = price_period(service.terms, period, full)
         if not run.affordable(split.gross):
@@ -334,6 +337,15 @@ def _charge_due(run: _Run, service: ServiceSnapshot, at: datetime) -> None:
     run.outcome.services[service.id] = replace(service, billed_until=period.end)
     if not run.customer.prepaid:
         _enforce_credit_limit(run, at)
+
+
+def _until_active_to(service: ServiceSnapshot, period: Period) -> Period:
+    """UISP "active to": the last period ends with the service, prorated, in either invoicing
+    mode. The date is known when the period is charged, so a forward (or prepaid) charge never
+    bills days after it; only an "active to" moved earlier later leaves days to refund."""
+    if service.active_to is None:
+        return period
+    return Period(period.start, min(period.end, service.active_to + timedelta(days=1)))
 
 
 def _deactivate(run: _Run, service: ServiceSnapshot, at: datetime, price: Money) -> None:
@@ -426,7 +438,10 @@ def _try_reactivate(run: _Run, service: ServiceSnapshot, today: date, now: datet
     if service.active_to is not None and today > service.active_to:
         return
     terms = service.terms
-    if run.policy.reactivation_anchor is ReactivationAnchor.REACTIVATION_DATE:
+    # The customer's own billing cycle keeps its grid (the first period back is prorated); a
+    # cycle of the service's own starts afresh on the reactivation date.
+    restart = run.policy.reactivation_anchor is ReactivationAnchor.REACTIVATION_DATE
+    if restart and not terms.follows_customer:
         cycle = instantiate_cycle(terms.cycle.kind, terms.cycle.n, today)
         terms = replace(terms, cycle=cycle)
     period, full = current_period(terms.cycle, today)
@@ -435,6 +450,7 @@ def _try_reactivate(run: _Run, service: ServiceSnapshot, today: date, now: datet
     # even when only its prorated rest is charged, so a dwindling remainder never reactivates.
     if not run.affordable(full_price.gross):
         return
+    period = _until_active_to(service, period)
     _, split = price_period(terms, period, full)
     service = replace(service, terms=terms)
     service = run.move(

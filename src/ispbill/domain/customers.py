@@ -200,6 +200,8 @@ def validate_name(name: str, field_name: str = "name", max_length: int = NAME_MA
         raise ValidationError(field_name, "must not be empty")
     if len(cleaned) > max_length:
         raise ValidationError(field_name, f"must be at most {max_length} characters")
+    if any(not c.isprintable() for c in cleaned):  # NUL is refused by PostgreSQL, not SQLite
+        raise ValidationError(field_name, "must not contain control characters")
     return cleaned
 
 

@@ -13,10 +13,11 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import and_, exists, or_, select
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.expression import ColumnElement
 
 from ispbill.adapters.db.models import (
     Customer,
@@ -60,6 +61,7 @@ LIVE_STATES = (
 class TickReport:
     now: datetime
     customers: int = 0
+    services: int = 0
     chunks: int = 0
     charges: int = 0
     invoices: int = 0
@@ -69,6 +71,7 @@ class TickReport:
     def add(self, outcomes: Iterable[Outcome], invoices: int) -> None:
         for outcome in outcomes:
             self.customers += 1
+            self.services += len(outcome.services)
             self.charges += len(outcome.charges)
             for t in outcome.transitions:
                 self.transitions[t.to_state.value] = self.transitions.get(t.to_state.value, 0) + 1
@@ -90,7 +93,7 @@ def tick(
     with uow_factory() as uow:
         policy_settings = settings_store.load(uow)
     policy = policy_settings.billing_policy()
-    for claim in (due_customers, _activation_candidates(policy)):
+    for claim in (_due_customers(policy), _activation_candidates(policy)):
         seen: set[int] = set()
         while _run_chunk(uow_factory, now, chunk_size, policy_settings, actor, report, claim, seen):
             if progress:
@@ -128,9 +131,39 @@ def _run_chunk(
     return True
 
 
-def due_customers(session: Session, now: datetime, limit: int, seen: set[int]) -> list[int]:
-    """Customers with a service due at or before ``now``, locked for this tick."""
-    due = exists().where(Service.customer_id == Customer.id, Service.next_due_at <= now)
+def _due_customers(policy: BillingPolicy) -> Claim:
+    def claim(session: Session, now: datetime, limit: int, seen: set[int]) -> list[int]:
+        return due_customers(session, now, limit, seen, policy=policy)
+
+    return claim
+
+
+def due_customers(
+    session: Session,
+    now: datetime,
+    limit: int,
+    seen: set[int],
+    *,
+    policy: BillingPolicy | None = None,
+) -> list[int]:
+    """Customers with a service due at or before ``now``, locked for this tick.
+
+    A deactivated service's stored ``next_due_at`` reflects the deactivation period in force
+    when it was stored; an operator may turn the period on (or shorten it) later, so services
+    deactivated long enough under the current policy are claimed too (a superset by a day for
+    timezones ahead of UTC; the domain decides exactly).
+    """
+    due: ColumnElement[bool] = exists().where(
+        Service.customer_id == Customer.id, Service.next_due_at <= now
+    )
+    days = policy.deactivation_period_days if policy is not None else None
+    if days is not None:
+        expired = exists().where(
+            Service.customer_id == Customer.id,
+            Service.state == ServiceState.DEACTIVATED.value,
+            Service.deactivated_on <= now.astimezone(UTC).date() + timedelta(days=1 - days),
+        )
+        due = or_(due, expired)
     query = select(Customer.id).where(due)
     if seen:  # a guard: a customer decided in this tick is never claimed twice
         query = query.where(Customer.id.not_in(seen))
@@ -153,24 +186,28 @@ def activation_candidates(
     """Customers whose wallet may now cover a deactivated service, or lift a credit block.
 
     A cheap superset (any headroom above the minimum balance, or above minus the credit limit);
-    the domain decides exactly. Each customer is looked at once per tick.
+    the domain decides exactly. Each customer is looked at once per tick. Locked like
+    ``due_customers``: a payment re-evaluating the same customer waits (or is skipped), so
+    neither overwrites the other's decision with a stale one.
     """
     headroom = LedgerAccount.balance_minor > Customer.minimum_balance_minor
     below_limit = or_(
         Customer.credit_limit_minor.is_(None),
         LedgerAccount.balance_minor > -Customer.credit_limit_minor,
     )
-    waiting = or_(
-        and_(Service.state == ServiceState.DEACTIVATED.value, headroom),
-        and_(
-            Service.state == ServiceState.SUSPENDED.value,
-            Service.state_reason.in_(sorted(policy.lift_reasons)),
-            below_limit,
+    waiting = exists().where(
+        Service.customer_id == Customer.id,
+        or_(
+            and_(Service.state == ServiceState.DEACTIVATED.value, headroom),
+            and_(
+                Service.state == ServiceState.SUSPENDED.value,
+                Service.state_reason.in_(sorted(policy.lift_reasons)),
+                below_limit,
+            ),
         ),
     )
     query = (
         select(Customer.id)
-        .join(Service, Service.customer_id == Customer.id)
         .join(
             LedgerAccount,
             and_(
@@ -180,11 +217,13 @@ def activation_candidates(
             ),
         )
         .where(waiting)
-        .group_by(Customer.id)
-        .order_by(Customer.id)
-        .limit(limit + len(seen))
     )
-    return [cid for cid in session.scalars(query) if cid not in seen][:limit]
+    if seen:
+        query = query.where(Customer.id.not_in(seen))
+    query = query.order_by(Customer.id).limit(limit)
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True, of=Customer)
+    return list(session.scalars(query))
 
 
 def evaluate_customers(
@@ -320,6 +359,7 @@ def service_snapshot(
             tax=tax,
             mode=mode,
             description=plan.name,
+            follows_customer=not service.period_months and plan.cycle_kind == PLAN_FOLLOWS_CUSTOMER,
         ),
         billed_until=service.billed_until,
         deactivated_on=service.deactivated_on,

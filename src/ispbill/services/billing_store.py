@@ -173,7 +173,12 @@ def _issue_invoices(
         return 0
     rows = session.scalars(
         select(ChargeRow)
-        .where(ChargeRow.customer_id.in_(list(customers)), ChargeRow.invoice_id.is_(None))
+        .where(
+            ChargeRow.customer_id.in_(list(customers)),
+            ChargeRow.invoice_id.is_(None),
+            # a refund credits the wallet; listed on an invoice it would be owed a second time
+            ChargeRow.kind != ChargeKind.REFUND.value,
+        )
         .order_by(ChargeRow.customer_id, ChargeRow.charged_at, ChargeRow.id)
     )
     groups: dict[tuple[int, object], list[ChargeRow]] = defaultdict(list)

@@ -234,7 +234,7 @@ def list_customers(
 ) -> list[CustomerSummary]:
     query = select(Customer).order_by(Customer.id).limit(limit)
     if search:
-        query = query.where(Customer.name.ilike(f"%{search}%"))
+        query = query.where(Customer.name.icontains(search, autoescape=True))  # '%' is a letter
     customers = list(uow.session.scalars(query))
     counts = dict(
         uow.session.execute(

@@ -13,7 +13,7 @@ from datetime import datetime
 from sqlalchemy import select
 
 from ispbill.adapters.db.models import Charge as ChargeRow
-from ispbill.adapters.db.models import Customer
+from ispbill.adapters.db.models import Customer, Invoice
 from ispbill.adapters.db.unit_of_work import UnitOfWork
 from ispbill.domain.billing import Outcome, decide
 from ispbill.domain.calendar import local_date
@@ -74,6 +74,18 @@ def charge_and_invoice(
         now=now,
         operator=operator,
     )
+    if invoice is None and outcome.charges:
+        # postpaid: storing the outcome already invoiced these charges, per billing date
+        invoice = uow.session.scalars(
+            select(Invoice)
+            .join(ChargeRow, ChargeRow.invoice_id == Invoice.id)
+            .where(
+                ChargeRow.customer_id == customer.id,
+                ChargeRow.service_id.in_({c.service_id for c in outcome.charges}),
+                ChargeRow.period_start.in_({c.period.start for c in outcome.charges}),
+            )
+            .order_by(Invoice.id.desc())
+        ).first()
     uow.commit()
     return ChargeAndInvoice(outcome, invoice.number if invoice else None)
 

@@ -126,7 +126,7 @@ def customer_row(c: Customer, balance: Money) -> dict[str, Any]:
 @customers_app.command("list")
 def customers_list(
     search: str | None = typer.Option(None, help="Part of the name."),
-    limit: int = typer.Option(200),
+    limit: int = typer.Option(200, min=1),
     as_json: bool = JSON,
 ) -> None:
     with unit_of_work() as (uow, _):
@@ -223,7 +223,7 @@ def services_list(
 
 
 @wallet_app.command("show")
-def wallet_show(customer: str, limit: int = typer.Option(50), as_json: bool = JSON) -> None:
+def wallet_show(customer: str, limit: int = typer.Option(50, min=1), as_json: bool = JSON) -> None:
     with unit_of_work() as (uow, _):
         c = customer_cases.get_customer(uow, customer)
         code = AccountRef.wallet(c.id, c.currency).code

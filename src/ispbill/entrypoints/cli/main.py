@@ -14,7 +14,8 @@ from ispbill.domain.calendar import (
     next_period,
 )
 from ispbill.domain.errors import IspbillError
-from ispbill.entrypoints.cli import tour
+from ispbill.entrypoints.cli import demo, tour
+from ispbill.entrypoints.cli import engine as engine_cli
 from ispbill.entrypoints.cli.base import (
     Cli,
     console,
@@ -28,6 +29,9 @@ from ispbill.entrypoints.cli.base import (
 )
 from ispbill.entrypoints.cli.catalog import classes_app, plans_app, resellers_app, taxes_app
 from ispbill.entrypoints.cli.customers import customers_app, services_app, wallet_app
+from ispbill.entrypoints.cli.invoices import invoices_app
+from ispbill.entrypoints.cli.operator_settings import settings_app
+from ispbill.entrypoints.cli.payments import payments_app
 from ispbill.services import ledger
 
 app = Cli(help="ispbill: prepaid-first billing and service control for ISPs.")
@@ -40,6 +44,9 @@ app.add_typer(wallet_app, name="wallet")
 app.add_typer(taxes_app, name="taxes")
 app.add_typer(resellers_app, name="resellers")
 app.add_typer(ledger_app, name="ledger")
+app.add_typer(payments_app, name="payments")
+app.add_typer(invoices_app, name="invoices")
+app.add_typer(settings_app, name="settings")
 
 
 @app.callback()
@@ -123,6 +130,11 @@ def ledger_check() -> None:
 
 
 app.command("tour")(tour.tour)
+app.command("run")(engine_cli.run)
+app.command("charge")(engine_cli.charge)
+app.command("preview")(engine_cli.preview)
+services_app.command("reactivate")(engine_cli.services_reactivate)
+app.command("demo")(demo.demo)
 
 
 def main() -> None:

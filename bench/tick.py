@@ -1,0 +1,290 @@
+"""Benchmark: one tick that charges N prepaid services, on SQLite and/or PostgreSQL.
+
+    python bench/tick.py [--services 100000 ...] [--db sqlite|postgresql|both] [--chunk-size 2000]
+
+For each size and database: a fresh database (a SQLite file in a temporary folder, or a new
+PostgreSQL database ``ispbill_bench_<random>`` on 127.0.0.1:5432 as user postgres, dropped at
+the end), migrated like production; N prepaid customers, each with one active service on a
+monthly customer-cycle plan billed up to 2026-02-01 and 100.00 USD of opening funds, written
+with set-based bulk inserts (Core executemany for customers and services, ``ledger.post_batch``
+for the funds). Then ONE tick at 2026-02-01T00:00Z, the next period start, runs in a fresh child
+process, so its peak memory is the tick's and not the set-up's; it must charge every service
+once and leave the ledger balanced. Figures are printed, never asserted: machines differ.
+
+Give several sizes (``--services 10000 100000``) to see that memory stays flat as the customer
+base grows: the tick works in chunks of ``--chunk-size`` customers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+import tracemalloc
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import create_engine, func, insert, select, text
+from sqlalchemy.engine import make_url
+
+from ispbill.adapters.db.migrate import upgrade
+from ispbill.adapters.db.models import Charge, Customer, Service
+from ispbill.bootstrap import bootstrap
+from ispbill.domain.ledger import AccountKind, AccountRef, EntryKind, transfer
+from ispbill.domain.money import Money
+from ispbill.services import catalog, ledger
+from ispbill.services.billing import tick
+from ispbill.services.catalog import NewClass, NewPlan
+
+PG_ADMIN_URL = os.environ.get(
+    "ISPBILL_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
+SETUP_AT = datetime(2026, 1, 1, 0, 0, tzinfo=UTC)
+TICK_AT = datetime(2026, 2, 1, 0, 0, tzinfo=UTC)
+CURRENCY = "USD"
+FUNDS = Money.from_major("100.00", CURRENCY)
+BATCH = 5_000
+
+
+@contextmanager
+def fresh_database(kind: str, workdir: Path) -> Iterator[str]:
+    if kind == "sqlite":
+        yield f"sqlite:///{workdir / f'bench-{uuid.uuid4().hex[:8]}.db'}"
+        return
+    name = f"ispbill_bench_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def build(url: str, services: int) -> float:
+    """Migrate and fill the database; returns the seconds it took."""
+    started = time.perf_counter()
+    upgrade(url)
+    app = bootstrap(database_url=url)
+    try:
+        with app.uow() as uow:
+            klass = catalog.add_class(uow, spec=NewClass(name="Bench"), now=SETUP_AT, actor="bench")
+        with app.uow() as uow:
+            plan = catalog.add_plan(
+                uow,
+                spec=NewPlan(
+                    name="Home 30",
+                    price="30.00",
+                    currency=CURRENCY,
+                    download="50M",
+                    upload="10M",
+                ),
+                now=SETUP_AT,
+                actor="bench",
+            )
+        for first in range(0, services, BATCH):
+            numbers = range(first, min(first + BATCH, services))
+            with app.uow() as uow:
+                session = uow.session
+                ids = list(
+                    session.scalars(
+                        insert(Customer).returning(Customer.id, sort_by_parameter_order=True),
+                        [_customer(n, klass.id) for n in numbers],
+                    )
+                )
+                session.execute(insert(Service), [_service(cid, plan.id) for cid in ids])
+                ledger.ensure_accounts(
+                    session, [AccountRef.wallet(cid, CURRENCY) for cid in ids], now=SETUP_AT
+                )
+                ledger.post_batch(session, [_funds(cid) for cid in ids], now=SETUP_AT)
+                uow.commit()
+    finally:
+        app.close()
+    return time.perf_counter() - started
+
+
+def _customer(number: int, class_id: int) -> dict[str, Any]:
+    return {
+        "name": f"bench-{number:07d}",
+        "class_id": class_id,
+        "business_model": "internet_access",
+        "balance_control": "prepaid",
+        "currency": CURRENCY,
+        "cycle_kind": "monthly",
+        "cycle_n": 1,
+        "cycle_anchor_day": None,
+        "cycle_origin": SETUP_AT.date(),
+        "billing_timezone": "UTC",
+        "locale": "en_US",
+        "credit_limit_minor": None,
+        "minimum_balance_minor": 0,
+        "invoicing_mode": "forward",
+        "use_credit_automatically": True,
+        "custom_data": {},
+        "status": "active",
+        "created_at": SETUP_AT,
+    }
+
+
+def _service(customer_id: int, plan_id: int) -> dict[str, Any]:
+    """Active, January already billed: the tick at February 1 charges February."""
+    return {
+        "customer_id": customer_id,
+        "plan_id": plan_id,
+        "active_from": SETUP_AT.date(),
+        "state": "active",
+        "state_since": SETUP_AT,
+        "created_at": SETUP_AT,
+        "cycle_origin": SETUP_AT.date(),
+        "anchor_day": 1,
+        "billed_until": date(2026, 2, 1),
+        "next_due_at": TICK_AT,
+    }
+
+
+def _funds(customer_id: int) -> Any:
+    return transfer(
+        key=f"opening-funds:{customer_id}",
+        kind=EntryKind.OPENING_FUNDS,
+        debit=AccountRef.system(AccountKind.CASH, CURRENCY),
+        credit=AccountRef.wallet(customer_id, CURRENCY),
+        amount=FUNDS,
+        effective_at=SETUP_AT,
+        memo="bench funds",
+        customer_id=customer_id,
+    )
+
+
+def _proc_status_kib(field: str) -> int | None:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith(f"{field}:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
+def reset_peak_rss_kib() -> int:
+    """Start measuring the peak resident set from now; returns the current one.
+
+    ``ru_maxrss`` survives ``exec`` on Linux (the child would report the parent's set-up peak),
+    so the kernel's high-water mark is reset instead (``/proc/self/clear_refs``, Linux 4.0+).
+    """
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return _proc_status_kib("VmRSS") or 0
+
+
+def peak_rss_kib() -> int:
+    return _proc_status_kib("VmHWM") or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
+def run_tick(url: str, chunk_size: int, trace: bool) -> dict[str, Any]:
+    """The measured part, in its own process: one tick, then the checks."""
+    app = bootstrap(database_url=url)
+    try:
+        with app.uow() as uow:  # warm the pool and the mappers outside the measurement
+            uow.session.scalar(select(func.count()).select_from(Service))
+        rss_before_kib = reset_peak_rss_kib()
+        if trace:
+            tracemalloc.start()
+        started = time.perf_counter()
+        report = tick(app.uow, now=TICK_AT, chunk_size=chunk_size)
+        wall = time.perf_counter() - started
+        traced_peak = tracemalloc.get_traced_memory()[1] if trace else None
+        if trace:
+            tracemalloc.stop()
+        rss_after_kib = peak_rss_kib()
+        with app.uow() as uow:
+            charges = uow.session.scalar(select(func.count()).select_from(Charge))
+            findings = ledger.check(uow.session)
+    finally:
+        app.close()
+    return {
+        "seconds": wall,
+        "customers": report.customers,
+        "charges_in_report": report.charges,
+        "charges_stored": int(charges or 0),
+        "chunks": report.chunks,
+        "rss_before_mib": rss_before_kib / 1024,
+        "rss_peak_mib": rss_after_kib / 1024,
+        "traced_peak_mib": traced_peak / 2**20 if traced_peak is not None else None,
+        "ledger_findings": [f.describe() for f in findings[:5]],
+    }
+
+
+def measure(kind: str, services: int, chunk_size: int, trace: bool, workdir: Path) -> None:
+    with fresh_database(kind, workdir) as url:
+        setup_seconds = build(url, services)
+        child = subprocess.run(
+            [sys.executable, __file__, "--tick-only", url, "--chunk-size", str(chunk_size)]
+            + (["--tracemalloc"] if trace else []),
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        result = json.loads(child.stdout.strip().splitlines()[-1])
+        if kind == "sqlite":
+            size_mib = Path(make_url(url).database or "").stat().st_size / 2**20
+        else:
+            size_mib = None
+    ok = result["charges_stored"] == services and not result["ledger_findings"]
+    print(
+        f"{kind:10} services={services:>7} chunk={chunk_size:>5} "
+        f"setup={setup_seconds:6.1f}s tick={result['seconds']:7.2f}s "
+        f"{services / result['seconds']:8.0f} services/s "
+        f"rss before={result['rss_before_mib']:6.1f} MiB peak={result['rss_peak_mib']:6.1f} MiB "
+        f"(+{result['rss_peak_mib'] - result['rss_before_mib']:.1f})"
+        + (
+            f" tracemalloc peak={result['traced_peak_mib']:.1f} MiB"
+            if result["traced_peak_mib"] is not None
+            else ""
+        )
+        + (f" db={size_mib:.0f} MiB" if size_mib is not None else "")
+        + f" charges={result['charges_stored']}"
+        + (" ledger balanced" if not result["ledger_findings"] else " LEDGER UNBALANCED")
+        + ("" if ok else "  <-- CHECK FAILED"),
+        flush=True,
+    )
+    for finding in result["ledger_findings"]:
+        print(f"    {finding}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--services", type=int, nargs="+", default=[100_000])
+    parser.add_argument("--db", choices=("sqlite", "postgresql", "both"), default="both")
+    parser.add_argument("--chunk-size", type=int, default=2000)
+    parser.add_argument(
+        "--tracemalloc",
+        action="store_true",
+        help="Also report the Python heap peak (slows the tick down).",
+    )
+    parser.add_argument("--tick-only", metavar="URL", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.tick_only:
+        print(json.dumps(run_tick(args.tick_only, args.chunk_size, args.tracemalloc)))
+        return
+    kinds = ("sqlite", "postgresql") if args.db == "both" else (args.db,)
+    with tempfile.TemporaryDirectory(prefix="ispbill-bench-") as folder:
+        for kind in kinds:
+            for services in args.services:
+                measure(kind, services, args.chunk_size, args.tracemalloc, Path(folder))
+
+
+if __name__ == "__main__":
+    main()

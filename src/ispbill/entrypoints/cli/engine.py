@@ -1,0 +1,312 @@
+"""CLI for the billing engine: run a tick, Charge & Invoice one customer, preview what the
+engine would do, and reactivate a paused service. Thin: each command calls one use case."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from ispbill.adapters.db.models import Charge as ChargeRow
+from ispbill.adapters.db.models import Invoice, Service
+from ispbill.domain.billing import Charge, ChargeKind, Outcome, Transition
+from ispbill.domain.errors import ValidationError
+from ispbill.domain.money import Money
+from ispbill.entrypoints.cli.base import (
+    ACTOR,
+    app_for_command,
+    console,
+    emit,
+    emit_object,
+    err_console,
+    parse_day,
+    parse_instant,
+    unit_of_work,
+)
+from ispbill.services import customers as customer_cases
+from ispbill.services import engine, ledger
+from ispbill.services.billing import TickReport, tick
+from ispbill.services.lifecycle import reactivate_service
+from ispbill.services.payments import lock_customer
+
+JSON = typer.Option(False, "--json", help="Print JSON instead of a table.")
+
+
+def run(
+    at: str | None = typer.Option(
+        None,
+        "--at",
+        help="Run as of this instant (ISO 8601; a date is its UTC midnight). Default: now "
+        "(or the global --now).",
+    ),
+    chunk_size: int = typer.Option(
+        1000, min=1, max=100_000, help="Customers per transaction (one batched write each)."
+    ),
+    as_json: bool = JSON,
+) -> None:
+    """Run the billing engine once: everything due up to the instant happens, exactly once."""
+    with app_for_command() as app:
+        now = parse_instant(at, "at") if at else app.clock.now()
+        with app.uow() as uow:
+            due = uow.session.scalar(
+                select(func.count(func.distinct(Service.customer_id))).where(
+                    Service.next_due_at <= now
+                )
+            )
+        with _progress("billing", total=int(due or 0)) as advance:
+            report = tick(app.uow, now=now, chunk_size=chunk_size, progress=advance)
+    emit_object(report_row(report), as_json=as_json, title=f"Tick at {now.isoformat()}")
+
+
+def report_row(report: TickReport) -> dict[str, Any]:
+    rate = report.services / report.seconds if report.seconds > 0 else 0.0
+    return {
+        "at": report.now,
+        "customers": report.customers,
+        "services": report.services,
+        "chunks": report.chunks,
+        "charges": report.charges,
+        "invoices": report.invoices,
+        "transitions": dict(sorted(report.transitions.items())),
+        "seconds": round(report.seconds, 3),
+        "services_per_second": round(rate, 1),
+    }
+
+
+@contextmanager
+def _progress(label: str, *, total: int) -> Iterator[Any]:
+    """A Rich progress bar on stderr (stdout stays clean for --json); gone when done."""
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err_console,
+        transient=True,
+    ) as progress:
+        task = progress.add_task(label, total=total or None)
+
+        def advance(customers: int) -> None:
+            # the activation pass may look at more customers than were due
+            current = progress.tasks[0].total or 0
+            progress.update(task, completed=customers, total=max(current, customers))
+
+        yield advance
+
+
+def charge(customer: str, as_json: bool = JSON) -> None:
+    """Splynx "Charge & Invoice": charge what is due now and invoice it at once."""
+    with unit_of_work() as (uow, now):
+        row = lock_customer(uow, customer)
+        result = engine.charge_and_invoice(uow, customer=row, now=now, actor=ACTOR)
+        numbers = _invoice_numbers(uow.session, row.id, result.outcome.charges)
+        balance = ledger.wallet_balance(uow.session, row.id, row.currency)
+    rows = [
+        _charge_row(c, result.outcome) | {"invoice": numbers.get(_key(c))}
+        for c in result.outcome.charges
+    ]
+    if as_json:
+        emit_object(
+            {
+                "customer": row.name,
+                "charges": rows,
+                "transitions": [
+                    _transition_row(t, result.outcome) for t in result.outcome.transitions
+                ],
+                "invoice": result.invoice_number,
+                "balance": str(balance),
+            },
+            as_json=True,
+            title="",
+        )
+        return
+    if rows:
+        emit(rows, as_json=False, title=f"Charged now for {row.name}")
+    else:
+        console.print(f"no new charges for {row.name!r} at {now.isoformat()}", markup=False)
+    _print_transitions(result.outcome)
+    if result.invoice_number:
+        console.print(f"invoice {result.invoice_number} issued", markup=False)
+    else:
+        console.print("no new invoice: every charge is already invoiced", markup=False)
+    console.print(f"wallet balance {balance}", markup=False)
+
+
+def _key(c: Charge) -> tuple[int, str, str]:
+    return (c.service_id, c.kind.value, c.period.start.isoformat())
+
+
+def _invoice_numbers(
+    session: Session, customer_id: int, charges: list[Charge]
+) -> dict[tuple[int, str, str], str]:
+    """Which invoice each charge landed on: Charge & Invoice's own, or (postpaid) the one the
+    engine issued for the billing date."""
+    if not charges:
+        return {}
+    found = session.execute(
+        select(ChargeRow.service_id, ChargeRow.kind, ChargeRow.period_start, Invoice.number)
+        .join(Invoice, Invoice.id == ChargeRow.invoice_id)
+        .where(
+            ChargeRow.customer_id == customer_id,
+            ChargeRow.service_id.in_({c.service_id for c in charges}),
+        )
+    ).all()
+    return {(sid, kind, start.isoformat()): number for sid, kind, start, number in found}
+
+
+def _charge_row(c: Charge, outcome: Outcome) -> dict[str, Any]:
+    sign = 1 if c.kind is ChargeKind.REFUND else -1
+    return {
+        "at": c.at,
+        "service": c.service_id,
+        "plan": outcome.services[c.service_id].terms.description,
+        "kind": c.kind.value,
+        "period": f"{c.period.start}..{c.period.last_day}",
+        "quantity": _quantity(c),
+        "net": str(c.split.net),
+        "tax": str(c.split.tax),
+        "amount": str(c.gross * sign),
+    }
+
+
+def _quantity(c: Charge) -> str:
+    q = c.quantity
+    return str(q.numerator) if q.denominator == 1 else f"{q.numerator}/{q.denominator}"
+
+
+def _transition_row(t: Transition, outcome: Outcome) -> dict[str, Any]:
+    return {
+        "at": t.at,
+        "service": t.service_id,
+        "plan": outcome.services[t.service_id].terms.description,
+        "from": t.from_state.value,
+        "to": t.to_state.value,
+        "reason": t.reason,
+        "figures": t.figures,
+    }
+
+
+def _print_transitions(outcome: Outcome) -> None:
+    if outcome.transitions:
+        emit(
+            [
+                _transition_row(t, outcome) | {"figures": _figures(t.figures)}
+                for t in outcome.transitions
+            ],
+            as_json=False,
+            title="State transitions",
+        )
+
+
+def _figures(figures: dict[str, str]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in figures.items())
+
+
+def preview(
+    customer: str,
+    until: str = typer.Option(
+        ...,
+        "--until",
+        help="Look ahead up to this instant (ISO 8601). A bare date means the START of that "
+        "date, its UTC midnight: --until 2026-04-01 includes what is due on March 31 but not "
+        "what is due on April 1 in zones east of UTC.",
+    ),
+    as_json: bool = JSON,
+) -> None:
+    """Dry run: every charge and state transition the engine would make up to --until, period
+    by period, in time order. Nothing is written."""
+    until_at = parse_instant(until, "until")
+    with unit_of_work() as (uow, _):
+        row = customer_cases.get_customer(uow, customer)
+        outcome = engine.preview(uow, customer_id=row.id, until=until_at)
+        balance = ledger.wallet_balance(uow.session, row.id, row.currency)
+    steps = sorted(
+        [(c.at, 0, i, _charge_step(c, outcome)) for i, c in enumerate(outcome.charges)]
+        + [(t.at, 1, i, _transition_step(t, outcome)) for i, t in enumerate(outcome.transitions)],
+        key=lambda item: item[:3],
+    )
+    rows = [step for *_, step in steps]
+    if as_json:
+        emit_object(
+            {
+                "customer": row.name,
+                "until": until_at,
+                "balance_now": str(balance),
+                "balance_after": str(outcome.balance),
+                "steps": rows,
+            },
+            as_json=True,
+            title="",
+        )
+        return
+    emit(
+        rows,
+        as_json=False,
+        title=f"Preview for {row.name} up to {until_at.isoformat()} (nothing written)",
+        columns=["at", "service", "plan", "event", "period", "quantity", "amount", "detail"],
+    )
+    console.print(
+        f"wallet balance now {balance}, after these steps {outcome.balance}", markup=False
+    )
+
+
+def _charge_step(c: Charge, outcome: Outcome) -> dict[str, Any]:
+    row = _charge_row(c, outcome)
+    return {
+        "at": c.at,
+        "service": c.service_id,
+        "plan": row["plan"],
+        "event": f"charge ({c.kind.value})",
+        "period": row["period"],
+        "quantity": row["quantity"],
+        "amount": row["amount"],
+        "detail": f"net {row['net']}, tax {row['tax']}",
+    }
+
+
+def _transition_step(t: Transition, outcome: Outcome) -> dict[str, Any]:
+    return {
+        "at": t.at,
+        "service": t.service_id,
+        "plan": outcome.services[t.service_id].terms.description,
+        "event": f"{t.from_state.value} -> {t.to_state.value}",
+        "period": None,
+        "quantity": None,
+        "amount": None,
+        "detail": "; ".join(filter(None, [t.reason, _figures(t.figures)])),
+    }
+
+
+def services_reactivate(
+    service: str = typer.Argument(..., help="Service id."),
+    active_to: str | None = typer.Option(
+        None, "--active-to", help="The new last day of service (it pauses again after it)."
+    ),
+    no_active_to: bool = typer.Option(False, "--no-active-to", help="Reactivate with no end date."),
+) -> None:
+    """Reactivate a PAUSED service (UISP "active to"): it becomes active and its billing restarts
+    today, charged at once. Give exactly one of --active-to or --no-active-to."""
+    if (active_to is None) == (not no_active_to):
+        raise ValidationError(
+            "active_to", "give either --active-to DATE or --no-active-to (exactly one)"
+        )
+    new_to = parse_day(active_to, "active_to")
+    with unit_of_work() as (uow, now):
+        result = reactivate_service(
+            uow, service_ref=service, active_to=new_to, now=now, actor=ACTOR
+        )
+        row = result.service
+        charged = [c for c in result.outcome.charges if c.service_id == row.id]
+        total = sum((c.gross for c in charged), Money.zero(row.plan.currency))
+    reason = f" ({row.state_reason})" if row.state_reason else ""
+    console.print(
+        f"service {row.id} reactivated: billing from {result.billing_from}, "
+        f"active to {row.active_to or 'no end date'}; now {row.state}{reason}; "
+        f"charged {total} in {len(charged)} charge(s)",
+        markup=False,
+    )

@@ -1,0 +1,1 @@
+"""Time-travel scenarios: the seed systems' stories told through ispbill's use cases."""
