@@ -180,6 +180,15 @@ def test_the_deactivation_period_ends_services_and_makes_the_customer_inactive(
         )
         for service in (home, tv)
     ]
+    assert events(app, dee, prefix="customer.inactive") == [
+        (
+            "customer.inactive",
+            dee,
+            "deactivation_period",
+            at(2026, 2, 11),
+            {"from": "active", "deactivation_period_days": "10", "services_ended": 2},
+        )
+    ]
     pay(app, at(2026, 3, 1, 10), dee, "100.00", "dee-late")
     tick(app, at(2026, 3, 2, 6))
     assert (state(app, home), state(app, tv)) == (("ended", "deactivation_period"),) * 2

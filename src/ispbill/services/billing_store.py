@@ -17,6 +17,7 @@ from ispbill.domain.billing import Charge, ChargeKind, Outcome
 from ispbill.domain.calendar import local_date
 from ispbill.domain.customers import BalanceControl, CustomerStatus
 from ispbill.domain.ledger import AccountKind, AccountRef, Entry, EntryKind, Posting
+from ispbill.domain.lifecycle import ServiceState
 from ispbill.services import ledger
 from ispbill.services.invoices import IssueRequest, apply_credit, issue_from_charges
 from ispbill.services.settings import OperatorSettings
@@ -106,6 +107,26 @@ def _store_transitions(uow: UnitOfWork, outcomes: Sequence[Outcome], actor: str)
         }
         for o in outcomes
         for t in o.transitions
+    ]
+    # the customer's own status change is an event too (Splynx deactivation period), dated
+    # with the services it ended
+    rows += [
+        {
+            "occurred_at": o.transitions[-1].at,
+            "actor": actor,
+            "subject_type": "customer",
+            "subject_id": o.customer_id,
+            "customer_id": o.customer_id,
+            "kind": f"customer.{CustomerStatus.INACTIVE.value}",
+            "reason": o.transitions[-1].reason or "",
+            "figures": {
+                "from": CustomerStatus.ACTIVE.value,
+                **o.transitions[-1].figures,
+                "services_ended": sum(t.to_state is ServiceState.ENDED for t in o.transitions),
+            },
+        }
+        for o in outcomes
+        if o.customer_inactive and o.transitions
     ]
     if rows:
         uow.session.execute(insert(Event), rows)

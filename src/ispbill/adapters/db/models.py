@@ -37,6 +37,7 @@ from ispbill.domain.customers import BalanceControl, BusinessModel, CustomerStat
 from ispbill.domain.ledger import AccountKind, EntryKind
 from ispbill.domain.lifecycle import ServiceState
 from ispbill.domain.plans import PLAN_FOLLOWS_CUSTOMER, FupAction
+from ispbill.domain.refill import CardStatus
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -434,3 +435,79 @@ def table_of(model: type[Base]) -> Table:
     table = model.__table__
     assert isinstance(table, Table)
     return table
+
+
+class RefillCardBatch(Base):
+    """Refill cards issued together: one ledger entry, written once to a CSV and a PDF sheet."""
+
+    __tablename__ = "refill_card_batches"
+    __table_args__ = (
+        CheckConstraint("card_count > 0", name="card_count"),
+        CheckConstraint("value_minor > 0", name="value"),
+        CheckConstraint("length(currency) = 3", name="currency"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    prefix: Mapped[str] = mapped_column(String(8))
+    card_count: Mapped[int] = mapped_column(Integer)
+    value_minor: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    expires_on: Mapped[date | None] = mapped_column(Date)
+    timezone: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+    actor: Mapped[str] = mapped_column(String(100))
+
+    @property
+    def name(self) -> str:
+        """What operators see and type, and the name of the batch's files: ``RC00012``."""
+        return f"{self.prefix}{self.id:05d}"
+
+
+class RefillCard(Base):
+    """One card: its serial (public) and the HMAC of its code (the code itself is never stored).
+
+    Only ``active`` cards are a liability; the status moves once, to redeemed, voided or expired,
+    by a conditional UPDATE, so a card is used at most once even when redemptions race.
+    """
+
+    __tablename__ = "refill_cards"
+    __table_args__ = (
+        CheckConstraint(one_of("status", CardStatus), name="status"),
+        CheckConstraint("value_minor > 0", name="value"),
+        CheckConstraint("length(currency) = 3", name="currency"),
+        CheckConstraint(
+            "(status = 'redeemed') = (redeemed_at IS NOT NULL AND customer_id IS NOT NULL)",
+            name="redeemed",
+        ),
+        CheckConstraint("(status = 'voided') = (voided_at IS NOT NULL)", name="voided"),
+        CheckConstraint("(status = 'expired') = (expired_at IS NOT NULL)", name="expired"),
+        Index("ix_refill_cards_status_expires_at", "status", "expires_at"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    batch_id: Mapped[int] = mapped_column(ForeignKey("refill_card_batches.id"), index=True)
+    serial: Mapped[str] = mapped_column(String(40), unique=True)
+    code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    value_minor: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    expires_on: Mapped[date | None] = mapped_column(Date)
+    expires_at: Mapped[datetime | None]
+    status: Mapped[str] = mapped_column(String(16), default=CardStatus.ACTIVE.value)
+    created_at: Mapped[datetime]
+    redeemed_at: Mapped[datetime | None]
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"), index=True)
+    voided_at: Mapped[datetime | None]
+    expired_at: Mapped[datetime | None]
+
+
+class RedemptionAttempt(Base):
+    """A failed redemption, kept for throttling per customer and per source (never the code)."""
+
+    __tablename__ = "redemption_attempts"
+    __table_args__ = (
+        Index("ix_redemption_attempts_customer_at", "customer_id", "attempted_at"),
+        Index("ix_redemption_attempts_source_at", "source", "attempted_at"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"))
+    source: Mapped[str | None] = mapped_column(String(100))
+    reason: Mapped[str] = mapped_column(String(32))
+    attempted_at: Mapped[datetime]

@@ -58,7 +58,7 @@ def customers_add(
         help="Invoice cycle: daily, weekly, semimonthly, monthly, monthly_anniversary, days_30.",
     ),
     anchor_day: int | None = typer.Option(
-        None, help="Day of month for monthly_anniversary (default: today)."
+        None, help="monthly_anniversary: N, the creation day (PortaBilling); the default."
     ),
     timezone: str = typer.Option("UTC", help="Billing period timezone (IANA name)."),
     business_model: str = typer.Option("internet_access"),

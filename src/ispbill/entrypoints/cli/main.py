@@ -27,6 +27,7 @@ from ispbill.entrypoints.cli.base import (
     state,
     unit_of_work,
 )
+from ispbill.entrypoints.cli.cards import cards_app
 from ispbill.entrypoints.cli.catalog import classes_app, plans_app, resellers_app, taxes_app
 from ispbill.entrypoints.cli.customers import customers_app, services_app, wallet_app
 from ispbill.entrypoints.cli.invoices import invoices_app
@@ -47,6 +48,7 @@ app.add_typer(ledger_app, name="ledger")
 app.add_typer(payments_app, name="payments")
 app.add_typer(invoices_app, name="invoices")
 app.add_typer(settings_app, name="settings")
+app.add_typer(cards_app, name="cards")
 
 
 @app.callback()
