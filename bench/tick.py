@@ -233,10 +233,14 @@ def measure(kind: str, services: int, chunk_size: int, trace: bool, workdir: Pat
         child = subprocess.run(
             [sys.executable, __file__, "--tick-only", url, "--chunk-size", str(chunk_size)]
             + (["--tracemalloc"] if trace else []),
-            check=True,
+            check=False,
             capture_output=True,
             text=True,
         )
+        if child.returncode != 0:
+            print(f"{kind:10} services={services:>7} TICK FAILED:", flush=True)
+            print(child.stderr.strip()[-3000:], flush=True)
+            return
         result = json.loads(child.stdout.strip().splitlines()[-1])
         if kind == "sqlite":
             size_mib = Path(make_url(url).database or "").stat().st_size / 2**20

@@ -308,7 +308,7 @@ def check_books(app: App) -> Books:
             .join(LedgerAccount, LedgerAccount.id == LedgerPosting.account_id)
             .where(
                 LedgerAccount.kind == "wallet",
-                LedgerTransaction.kind.in_(("payment", "opening_funds")),
+                LedgerTransaction.kind.in_(("payment", "opening_funds", "card_redemption")),
             )
         ):
             expected_wallet[customer_id] += int(amount)

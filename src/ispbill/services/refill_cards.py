@@ -765,7 +765,7 @@ def list_cards(
             raise ValidationError(
                 "status", f"must be one of: {', '.join(s.value for s in CardStatus)}"
             ) from None
-    return [(card, found, name) for card, found, name in session.execute(query).tuples()]
+    return [(card, found, name) for card, found, name in session.execute(query)]
 
 
 @dataclass(frozen=True)
@@ -814,7 +814,7 @@ def liability_report(session: Session, *, now: datetime) -> list[Liability]:
             select(LedgerAccount.currency, LedgerAccount.balance_minor).where(
                 LedgerAccount.kind == AccountKind.REFILL_CARD_LIABILITY.value
             )
-        ).tuples()
+        ).all()
     )
     report = []
     for currency in sorted(set(cards) | set(balances)):

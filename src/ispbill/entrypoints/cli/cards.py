@@ -125,8 +125,10 @@ def cards_generate(
         prefix=prefix,
         timezone=timezone or settings().default_timezone,
     )
+    with unit_of_work() as (uow, _):
+        issuer = settings_store.load(uow).seller_name
+    files = _Files(out, issuer)
     with unit_of_work() as (uow, now):
-        files = _Files(out, settings_store.load(uow).seller_name)
         try:
             issued = cards.generate_batch(
                 uow, spec=spec, key=key, now=now, actor=ACTOR, deliver=files
