@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime
 
 from sqlalchemy import select
 
-from ispbill.adapters.db.models import Charge, Invoice
+from ispbill.adapters.db.models import Charge, Invoice, LedgerAccount
 from ispbill.bootstrap import App
 from ispbill.services import billing, catalog, customers, ledger, services
 from ispbill.services import settings as settings_store
@@ -82,3 +82,31 @@ def test_statements_are_off_by_default(app: App) -> None:
     billing.tick(app.uow, now=T0)
     report = billing.tick(app.uow, now=datetime(2026, 3, 2, tzinfo=UTC))
     assert report.invoices == 0
+
+
+def test_the_tick_moves_expired_refill_cards_to_breakage(app: App) -> None:
+    """Everything due happens in the tick, including the expiry of unredeemed cards."""
+    from ispbill.domain.ledger import AccountKind, AccountRef
+    from ispbill.services import refill_cards
+
+    with app.uow() as uow:
+        refill_cards.generate_batch(
+            uow,
+            spec=refill_cards.NewBatch(
+                count=3, value="20.00", currency="USD", expires_on=date(2026, 1, 31)
+            ),
+            key=b"tick-test-refill-secret-0123456789abcdef",
+            now=T0,
+            actor="t",
+            deliver=lambda _issued: None,
+        )
+    assert billing.tick(app.uow, now=datetime(2026, 1, 31, 12, tzinfo=UTC)).cards_expired == 0
+    assert billing.tick(app.uow, now=datetime(2026, 2, 1, 1, tzinfo=UTC)).cards_expired == 3
+    assert billing.tick(app.uow, now=datetime(2026, 2, 1, 2, tzinfo=UTC)).cards_expired == 0
+    with app.uow() as uow:
+        code = AccountRef.system(AccountKind.REFILL_CARD_LIABILITY, "USD").code
+        liability = uow.session.scalars(
+            select(LedgerAccount).where(LedgerAccount.code == code)
+        ).one()
+        assert liability.balance_minor == 0  # issued 60.00, all of it expired to breakage
+        assert ledger.check(uow.session) == []

@@ -65,6 +65,7 @@ class TickReport:
     chunks: int = 0
     charges: int = 0
     invoices: int = 0
+    cards_expired: int = 0
     transitions: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
 
@@ -101,6 +102,10 @@ def tick(
     report.invoices += issue_monthly_statements(
         uow_factory, now=now, operator=policy_settings, chunk_size=chunk_size
     )
+    from ispbill.services.refill_cards import expire_cards  # redemption re-evaluates via billing
+
+    with uow_factory() as uow:
+        report.cards_expired = expire_cards(uow, now=now, actor=actor).cards
     report.seconds = time.perf_counter() - started
     return report
 
