@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import random
 import time
+from calendar import monthrange
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -91,7 +92,6 @@ PLANS = (
     PlanSpec("Prepaid 30d", "28.00", "30days", 30, "50M", "10M"),
     PlanSpec("Fibre 100", "40.00", "customer", 30, "100M", "100M", ("3:5%", "6:8%", "12:10%")),
 )
-PLAN_DAYS = {p.name: p.nominal_days for p in PLANS}
 
 
 @dataclass(frozen=True)
@@ -322,8 +322,10 @@ def _at(day: date, hour: int, minute: int = 0) -> datetime:
 
 
 def _add_months(day: date, months: int) -> date:
+    """The same day ``months`` later, clamped to the end of a shorter month."""
     index = day.year * 12 + day.month - 1 + months
-    return date(index // 12, index % 12 + 1, 1) if day.day == 1 else day + timedelta(months * 30)
+    year, month = divmod(index, 12)
+    return date(year, month + 1, min(day.day, monthrange(year, month + 1)[1]))
 
 
 def build_catalog(uow_factory: UowFactory, *, now: datetime) -> None:
@@ -434,6 +436,7 @@ class _Simulation:
         self.reactivations = 0
         self.seconds_ticking = 0.0
         self.seconds_paying = 0.0
+        self.open_invoices: defaultdict[int, list[tuple[date, int]]] = defaultdict(list)
 
     def tick(self, now: datetime) -> None:
         report = tick(self.uow_factory, now=now, actor="engine")
@@ -479,6 +482,17 @@ class _Simulation:
         person.service_ids.append(service.id)
 
     def pay(self, day: date) -> None:
+        # what each customer owes, read once a day (a payment only changes its payer's invoices)
+        with self.uow_factory() as uow:
+            self.open_invoices = defaultdict(list)
+            for customer_id, issued, due in uow.session.execute(
+                select(
+                    Invoice.customer_id,
+                    Invoice.issue_date,
+                    Invoice.gross_minor - Invoice.paid_minor,
+                ).where(Invoice.status.in_(OPEN))
+            ):
+                self.open_invoices[customer_id].append((issued, int(due)))
         for index, person in enumerate(self.people):
             if not person.customer_id:
                 continue
@@ -511,15 +525,9 @@ class _Simulation:
                 return 0
 
     def _open_due(self, person: DemoCustomer, issued_by: date) -> int:
-        with self.uow_factory() as uow:
-            due = uow.session.scalar(
-                select(func.coalesce(func.sum(Invoice.gross_minor - Invoice.paid_minor), 0)).where(
-                    Invoice.customer_id == person.customer_id,
-                    Invoice.status.in_(OPEN),
-                    Invoice.issue_date <= issued_by,
-                )
-            )
-        return int(due or 0)
+        return sum(
+            due for issued, due in self.open_invoices[person.customer_id] if issued <= issued_by
+        )
 
     def _record(self, person: DemoCustomer, day: date, index: int, amount_minor: int) -> None:
         method = self.rng.choice(("cash", "bank_transfer", "card", "gateway"))
