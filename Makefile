@@ -26,7 +26,7 @@ system-deps:
 
 run: system-deps $(RUN_STAMP)
 	$(BIN)/ispbill init
-	$(BIN)/ispbill tour
+	$(BIN)/ispbill demo
 
 lint: $(DEV_STAMP)
 	$(BIN)/ruff check src tests bench
@@ -41,4 +41,4 @@ pytest: $(DEV_STAMP)
 test: system-deps lint typecheck pytest
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis ispbill.db* ispbill-tour.db*
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis ispbill.db* ispbill-tour.db* ispbill-demo.db*

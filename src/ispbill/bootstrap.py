@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from ispbill.adapters.db.engine import make_engine, make_session_factory
 from ispbill.adapters.db.unit_of_work import UnitOfWork
+from ispbill.adapters.payments import build_gateways
+from ispbill.adapters.payments.gateway import PaymentGateway
 from ispbill.clock import Clock, SystemClock
 from ispbill.settings import Settings
 
@@ -20,6 +22,8 @@ class App:
     engine: Engine
     session_factory: sessionmaker[Session]
     clock: Clock
+    # by name ("sandbox", "stripe"): only the gateways whose settings are present
+    gateways: dict[str, PaymentGateway] = field(default_factory=dict)
 
     def uow(self) -> UnitOfWork:
         return UnitOfWork(self.session_factory)
@@ -39,9 +43,11 @@ def bootstrap(
     if database_url:
         settings = settings.model_copy(update={"database_url": database_url})
     engine = make_engine(settings.database_url)
+    clock = clock or SystemClock()
     return App(
         settings=settings,
         engine=engine,
         session_factory=make_session_factory(engine),
-        clock=clock or SystemClock(),
+        clock=clock,
+        gateways=build_gateways(settings, clock),
     )

@@ -16,3 +16,10 @@ class Settings(BaseSettings):
     # Keys the HMAC under which refill-card codes are stored (domain/refill.py). Kept out of
     # the database on purpose: a stolen database or backup alone then reveals no code.
     refill_card_secret: SecretStr | None = None
+    # Where customers reach ispbill: hosted sandbox checkout pages and gateway return URLs.
+    public_base_url: str = "http://127.0.0.1:8080"
+    # Payment gateways run only when configured. The sandbox credits wallets with pretend money,
+    # so it is off unless its webhook-signing secret is set (demos and tests), never by default.
+    sandbox_secret: SecretStr | None = None
+    stripe_api_key: SecretStr | None = None
+    stripe_webhook_secret: SecretStr | None = None

@@ -277,7 +277,8 @@ def check_books(app: App) -> Books:
     * ``ledger.check``: every transaction sums to zero; every cached balance equals its postings.
     * Every charge row has exactly its ledger transaction: the wallet debited the gross (credited
       for a refund), revenue and tax payable credited the net and the tax.
-    * Every wallet equals payments + opening funds - charges + refunds, from the documents.
+    * Every wallet equals payments + opening funds - charges + credit notes, from the documents,
+      with money refunds and reversals (ledger-only corrections) taken from the ledger.
     * Every invoice's paid amount equals its allocations (or the whole gross when the wallet paid
       it at issue, which leaves no allocation), and its status follows from the amounts.
     """
@@ -308,7 +309,9 @@ def check_books(app: App) -> Books:
             .join(LedgerAccount, LedgerAccount.id == LedgerPosting.account_id)
             .where(
                 LedgerAccount.kind == "wallet",
-                LedgerTransaction.kind.in_(("payment", "opening_funds", "card_redemption")),
+                LedgerTransaction.kind.in_(
+                    ("payment", "opening_funds", "card_redemption", "refund", "reversal")
+                ),
             )
         ):
             expected_wallet[customer_id] += int(amount)
@@ -324,7 +327,9 @@ def check_books(app: App) -> Books:
             assert balance == expected_wallet.get(customer_id, 0), customer_id
         allocated: dict[int, int] = defaultdict(int)
         for invoice_id, amount in session.execute(
-            select(Allocation.invoice_id, Allocation.amount_minor)
+            select(Allocation.invoice_id, Allocation.amount_minor).where(
+                Allocation.reversed_at.is_(None)  # a reversed payment's matching is undone
+            )
         ):
             allocated[invoice_id] += int(amount)
         for invoice in session.scalars(select(Invoice)):

@@ -409,7 +409,12 @@ def _enforce_credit_limit(run: _Run, at: datetime) -> None:
 
 
 def reevaluate(run: _Run, now: datetime) -> None:
-    """The activation pass: reactivate what the wallet now covers; lift a settled block."""
+    """The activation pass: reactivate what the wallet now covers; lift a settled block.
+
+    A postpaid balance can also reach the credit limit without a charge (a payment reversed):
+    the limit is enforced here too, so the block follows in the same unit of work."""
+    if not run.customer.prepaid:
+        _enforce_credit_limit(run, now)
     today = local_date(now, run.customer.timezone)
     for service in sorted(run.outcome.services.values(), key=lambda s: s.id):
         if service.state is ServiceState.DEACTIVATED:

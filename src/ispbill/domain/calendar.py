@@ -251,6 +251,7 @@ def load_timezone(name: str) -> ZoneInfo:
         raise ValidationError("timezone", f"unknown IANA timezone {name!r}") from None
 
 
+@functools.lru_cache(maxsize=65536)  # pure; the engine asks for the same few instants often
 def local_midnight(d: date, tz: str | ZoneInfo) -> datetime:
     """The UTC instant local date ``d`` begins: the first instant whose local date is ``d``.
 
@@ -286,6 +287,7 @@ def local_date(instant: datetime, tz: str | ZoneInfo) -> date:
     return instant.astimezone(_zone(tz)).date()
 
 
+@functools.lru_cache(maxsize=65536)  # pure; 100k services share a handful of periods
 def period_containing(cycle: BillingCycle, d: date) -> Period:
     """The one full period of ``cycle`` that holds ``d``."""
     match cycle.kind:

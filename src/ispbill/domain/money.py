@@ -124,6 +124,8 @@ class Money:
 
     def __post_init__(self) -> None:
         minor: object = self.minor
+        if type(minor) is int and self.currency in _known_currencies():
+            return  # the common case, already exact: the engine builds millions of these
         if isinstance(minor, float | Decimal):
             kind = type(minor).__name__
             raise TypeError(

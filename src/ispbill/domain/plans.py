@@ -7,6 +7,7 @@ the service plan" so a service may be billed every 1, 3, 6 or 12 months.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -28,6 +29,7 @@ _ANCHORED = (CycleKind.MONTHLY_ANNIVERSARY, CycleKind.EVERY_N_MONTHS)
 _ORIGIN_BASED = (*_ANCHORED, CycleKind.DAYS_30, CycleKind.EVERY_N_DAYS)
 
 
+@functools.lru_cache(maxsize=65536)  # pure and frozen: services share a few cycles
 def instantiate_cycle(
     kind: CycleKind, n: int, start: date, *, anchor_day: int | None = None
 ) -> BillingCycle:

@@ -11,14 +11,16 @@ makes a repeat harmless.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import and_, exists, or_, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.expression import ColumnElement
 
+from ispbill.adapters.db import bulk
 from ispbill.adapters.db.models import (
     Customer,
     CustomerClass,
@@ -28,6 +30,7 @@ from ispbill.adapters.db.models import (
     TaxProfileRow,
 )
 from ispbill.adapters.db.unit_of_work import UnitOfWork
+from ispbill.adapters.payments.gateway import PaymentGateway
 from ispbill.domain.billing import (
     BillingPolicy,
     CustomerSnapshot,
@@ -87,6 +90,7 @@ def tick(
     chunk_size: int = 1000,
     actor: str = ENGINE,
     progress: Callable[[int], None] | None = None,
+    gateways: Mapping[str, PaymentGateway] | None = None,
 ) -> TickReport:
     """Run everything due up to ``now``; then the activation pass for funded customers."""
     started = time.perf_counter()
@@ -106,6 +110,10 @@ def tick(
 
     with uow_factory() as uow:
         report.cards_expired = expire_cards(uow, now=now, actor=actor).cards
+    if gateways:  # automatic top-ups of the wallets this tick's charges took under a threshold
+        from ispbill.services.top_ups import request_due_top_ups  # it records payments
+
+        request_due_top_ups(uow_factory, now=now, gateways=gateways, actor=actor)
     report.seconds = time.perf_counter() - started
     return report
 
@@ -243,27 +251,72 @@ def evaluate_customers(
     return [decide(customer, services, now=now, policy=policy) for customer, services in snapshots]
 
 
+# A Customer or Service ORM object, or a column row of CUSTOMER_COLUMNS / SERVICE_COLUMNS: the
+# snapshot builders read attributes only, so the tick can skip building ORM objects.
+CustomerRecord = Any
+ServiceRecord = Any
+
+CUSTOMER_COLUMNS = (
+    Customer.id,
+    Customer.class_id,
+    Customer.tax_profile_id,
+    Customer.currency,
+    Customer.balance_control,
+    Customer.billing_timezone,
+    Customer.minimum_balance_minor,
+    Customer.credit_limit_minor,
+    Customer.invoicing_mode,
+    Customer.cycle_kind,
+    Customer.cycle_n,
+    Customer.cycle_anchor_day,
+    Customer.cycle_origin,
+)
+SERVICE_COLUMNS = (
+    Service.id,
+    Service.customer_id,
+    Service.plan_id,
+    Service.state,
+    Service.state_reason,
+    Service.active_from,
+    Service.active_to,
+    Service.cycle_origin,
+    Service.anchor_day,
+    Service.period_months,
+    Service.invoicing_mode,
+    Service.billed_until,
+    Service.deactivated_on,
+)
+
+
 def load_snapshots(
     session: Session, customer_ids: list[int]
 ) -> list[tuple[CustomerSnapshot, list[ServiceSnapshot]]]:
-    customers = list(
-        session.scalars(select(Customer).where(Customer.id.in_(customer_ids)).order_by(Customer.id))
-    )
+    """Column rows, not ORM objects: the rows carry the same attribute names the snapshot
+    builders read, at a fraction of the cost per row."""
+    dialect = session.get_bind().dialect.name
+    customers = session.execute(
+        select(*CUSTOMER_COLUMNS)
+        .where(bulk.id_in(Customer.id, customer_ids, dialect))
+        .order_by(Customer.id)
+    ).all()
     balances = dict(
         session.execute(
             select(LedgerAccount.customer_id, LedgerAccount.balance_minor).where(
-                LedgerAccount.customer_id.in_(customer_ids),
+                bulk.id_in(LedgerAccount.customer_id, customer_ids, dialect),
                 LedgerAccount.kind == AccountKind.WALLET.value,
             )
         ).all()
     )
-    services: dict[int, list[Service]] = {cid: [] for cid in customer_ids}
-    for service in session.scalars(
-        select(Service)
-        .where(Service.customer_id.in_(customer_ids), Service.state.in_(LIVE_STATES))
+    services: dict[int, list[Any]] = {cid: [] for cid in customer_ids}
+    for service in session.execute(
+        select(*SERVICE_COLUMNS)
+        .where(
+            bulk.id_in(Service.customer_id, customer_ids, dialect), Service.state.in_(LIVE_STATES)
+        )
         .order_by(Service.id)
     ):
         services[service.customer_id].append(service)
+    plans = {row.id: row for row in session.scalars(select(Plan))}
     taxes = {row.id: row for row in session.scalars(select(TaxProfileRow))}
     classes = {row.id: row for row in session.scalars(select(CustomerClass))}
     result = []
@@ -273,13 +326,16 @@ def load_snapshots(
         result.append(
             (
                 snapshot,
-                [service_snapshot(s, customer, s.plan, tax, taxes) for s in services[customer.id]],
+                [
+                    service_snapshot(s, customer, plans[s.plan_id], tax, taxes)
+                    for s in services[customer.id]
+                ],
             )
         )
     return result
 
 
-def customer_snapshot(customer: Customer, balance_minor: int) -> CustomerSnapshot:
+def customer_snapshot(customer: CustomerRecord, balance_minor: int) -> CustomerSnapshot:
     currency = customer.currency
     return CustomerSnapshot(
         id=customer.id,
@@ -296,7 +352,7 @@ def customer_snapshot(customer: Customer, balance_minor: int) -> CustomerSnapsho
 
 
 def effective_tax(
-    customer: Customer, klass: CustomerClass, taxes: dict[int, TaxProfileRow]
+    customer: CustomerRecord, klass: CustomerClass, taxes: dict[int, TaxProfileRow]
 ) -> TaxProfile | None:
     """Taxation follows the customer (PortaBilling: the class carries "taxation"); a
     customer's own profile wins over its class's. ``None`` lets the plan's profile apply."""
@@ -308,7 +364,7 @@ def _tax(row: TaxProfileRow) -> TaxProfile:
     return TaxProfile(row.name, row.rate_bp, row.inclusive)
 
 
-def service_cycle(service: Service, customer: Customer, plan: Plan) -> BillingCycle:
+def service_cycle(service: ServiceRecord, customer: CustomerRecord, plan: Plan) -> BillingCycle:
     """The cycle a service is billed on: N months if it picked a multi-month period (UISP),
     else its plan's own cycle, else the customer's billing cycle (PortaBilling)."""
     origin = service.cycle_origin
@@ -329,12 +385,12 @@ def service_cycle(service: Service, customer: Customer, plan: Plan) -> BillingCy
     )
 
 
-def _anniversary_origin(customer: Customer) -> date | None:
+def _anniversary_origin(customer: CustomerRecord) -> date | None:
     origin = customer.cycle_origin
     return origin if origin.day == customer.cycle_anchor_day else None
 
 
-def period_price(plan: Plan, service: Service) -> Money:
+def period_price(plan: Plan, service: ServiceRecord) -> Money:
     """Price of one period: the plan price, times N months less the option's discount."""
     price = Money(plan.price_minor, plan.currency)
     months = service.period_months or 1
@@ -348,8 +404,8 @@ def period_price(plan: Plan, service: Service) -> Money:
 
 
 def service_snapshot(
-    service: Service,
-    customer: Customer,
+    service: ServiceRecord,
+    customer: CustomerRecord,
     plan: Plan,
     customer_tax: TaxProfile | None,
     taxes: dict[int, TaxProfileRow],

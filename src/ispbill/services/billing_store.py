@@ -6,12 +6,12 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import select, update
 
+from ispbill.adapters.db import bulk
 from ispbill.adapters.db.models import Charge as ChargeRow
-from ispbill.adapters.db.models import Customer, Event, Service, table_of
+from ispbill.adapters.db.models import Customer, Event, LedgerAccount, Service, table_of
 from ispbill.adapters.db.unit_of_work import UnitOfWork
 from ispbill.domain.billing import Charge, ChargeKind, Outcome
 from ispbill.domain.calendar import local_date
@@ -60,14 +60,30 @@ def store_outcomes(
     """Write every outcome of a chunk; returns how many invoices were issued."""
     session = uow.session
     pairs = [(o.customer_id, c) for o in outcomes for c in o.charges]
-    ids = ledger.post_batch(session, [charge_entry(cid, c) for cid, c in pairs], now=now)
-    if pairs:
-        session.execute(
-            insert(ChargeRow), [_charge_row(cid, c, ids[charge_key(c)]) for cid, c in pairs]
-        )
+    entries = [charge_entry(cid, c) for cid, c in pairs]
+    ids = ledger.post_batch(session, entries, now=now, known=_wallet_ids(uow, outcomes))
+    bulk.insert_rows(
+        session.connection(),
+        table_of(ChargeRow),
+        [_charge_row(cid, c, ids[charge_key(c)]) for cid, c in pairs],
+    )
     _store_transitions(uow, outcomes, actor)
     _store_positions(uow, outcomes, now)
     return _issue_invoices(uow, outcomes, now=now, operator=operator)
+
+
+def _wallet_ids(uow: UnitOfWork, outcomes: Sequence[Outcome]) -> dict[AccountRef, int]:
+    """The chunk's wallets by reference, in one query (their ids feed the batched postings)."""
+    customer_ids = [o.customer_id for o in outcomes if o.charges]
+    if not customer_ids:
+        return {}
+    rows = uow.session.execute(
+        select(LedgerAccount.customer_id, LedgerAccount.currency, LedgerAccount.id).where(
+            LedgerAccount.customer_id.in_(customer_ids),
+            LedgerAccount.kind == AccountKind.WALLET.value,
+        )
+    )
+    return {AccountRef.wallet(cid, currency): aid for cid, currency, aid in rows if cid is not None}
 
 
 def _charge_row(customer_id: int, charge: Charge, transaction_id: int) -> dict[str, object]:
@@ -128,8 +144,7 @@ def _store_transitions(uow: UnitOfWork, outcomes: Sequence[Outcome], actor: str)
         for o in outcomes
         if o.customer_inactive and o.transitions
     ]
-    if rows:
-        uow.session.execute(insert(Event), rows)
+    bulk.insert_rows(uow.session.connection(), table_of(Event), rows)
 
 
 def _store_positions(uow: UnitOfWork, outcomes: Sequence[Outcome], now: datetime) -> None:
@@ -139,7 +154,7 @@ def _store_positions(uow: UnitOfWork, outcomes: Sequence[Outcome], now: datetime
         for service_id, s in outcome.services.items():
             rows.append(
                 {
-                    "sid": service_id,
+                    "id": service_id,
                     "state": s.state.value,
                     "state_reason": s.reason,
                     "billed_until": s.billed_until,
@@ -151,19 +166,13 @@ def _store_positions(uow: UnitOfWork, outcomes: Sequence[Outcome], now: datetime
             )
     if not rows:
         return
-    table = table_of(Service)
-    values: dict[str, Any] = {k: bindparam(k) for k in rows[0] if k != "sid"}
-    uow.session.connection().execute(
-        update(table).where(table.c.id == bindparam("sid")).values(values), rows
+    connection = uow.session.connection()
+    bulk.update_rows(connection, table_of(Service), rows)
+    bulk.update_rows(
+        connection,
+        table_of(Service),
+        [{"id": sid, "state_since": at} for sid, at in changed_at.items()],
     )
-    state_rows = [{"sid": sid, "since": at} for sid, at in changed_at.items()]
-    if state_rows:
-        uow.session.connection().execute(
-            update(table)
-            .where(table.c.id == bindparam("sid"))
-            .values(state_since=bindparam("since")),
-            state_rows,
-        )
     inactive = [o.customer_id for o in outcomes if o.customer_inactive]
     if inactive:
         uow.session.execute(

@@ -13,12 +13,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from ispbill.adapters.db import bulk
 from ispbill.adapters.db.models import LedgerAccount, LedgerPosting, LedgerTransaction, table_of
 from ispbill.adapters.db.unit_of_work import UnitOfWork
 from ispbill.domain.errors import LedgerError, NotFound
@@ -236,38 +237,52 @@ def wallet_balances(session: Session, customers: Iterable[tuple[int, str]]) -> d
     return {cid: Money(found.get(code, 0), currency) for code, (cid, currency) in wanted.items()}
 
 
-def post_batch(session: Session, entries: list[Entry], *, now: datetime) -> dict[str, int]:
+def post_batch(
+    session: Session,
+    entries: list[Entry],
+    *,
+    now: datetime,
+    known: dict[AccountRef, int] | None = None,
+) -> dict[str, int]:
     """Store many entries with a few set-based statements; returns key -> transaction id.
 
-    Used by the tick, whose callers hold the customers' row locks: a duplicate key here means
-    another writer raced the lock, and the unique constraint makes the whole chunk roll back.
+    ``known`` maps accounts the caller already loaded (the chunk's wallets) to their ids, so
+    only the few system accounts are looked up. Used by the tick, whose callers hold the
+    customers' row locks: a duplicate key here means another writer raced the lock, and the
+    unique constraint makes the whole chunk roll back.
     """
     if not entries:
         return {}
-    refs = {p.account for e in entries for p in e.postings}
-    accounts = ensure_accounts(session, refs, now=now)
-    rows = [
-        {
-            "idempotency_key": e.key,
-            "kind": e.kind.value,
-            "memo": e.memo,
-            "customer_id": e.customer_id,
-            "reverses_id": None,
-            "figures": dict(e.figures),
-            "recorded_at": now,
-            "effective_at": e.effective_at,
-        }
-        for e in entries
-    ]
-    ids = session.scalars(
-        insert(LedgerTransaction).returning(LedgerTransaction.id, sort_by_parameter_order=True),
-        rows,
-    ).all()
+    ids_by_ref = dict(known or {})
+    missing = {p.account for e in entries for p in e.postings} - ids_by_ref.keys()
+    ids_by_ref.update(
+        {ref: row.id for ref, row in ensure_accounts(session, missing, now=now).items()}
+    )
+    connection = session.connection()
+    transaction_ids = bulk.allocate_ids(connection, table_of(LedgerTransaction), len(entries))
+    bulk.insert_rows(
+        connection,
+        table_of(LedgerTransaction),
+        [
+            {
+                "id": transaction_id,
+                "idempotency_key": e.key,
+                "kind": e.kind.value,
+                "memo": e.memo,
+                "customer_id": e.customer_id,
+                "reverses_id": None,
+                "figures": dict(e.figures),
+                "recorded_at": now,
+                "effective_at": e.effective_at,
+            }
+            for e, transaction_id in zip(entries, transaction_ids, strict=True)
+        ],
+    )
     postings = []
     deltas: dict[int, int] = {}
-    for entry, transaction_id in zip(entries, ids, strict=True):
+    for entry, transaction_id in zip(entries, transaction_ids, strict=True):
         for posting in entry.postings:
-            account_id = accounts[posting.account].id
+            account_id = ids_by_ref[posting.account]
             postings.append(
                 {
                     "transaction_id": transaction_id,
@@ -277,20 +292,11 @@ def post_batch(session: Session, entries: list[Entry], *, now: datetime) -> dict
                 }
             )
             deltas[account_id] = deltas.get(account_id, 0) + posting.amount.minor
-    session.execute(insert(LedgerPosting), postings)
-    apply_deltas(session, deltas)
-    return {entry.key: transaction_id for entry, transaction_id in zip(entries, ids, strict=True)}
+    bulk.insert_rows(connection, table_of(LedgerPosting), postings)
+    bulk.add_to_balances(connection, table_of(LedgerAccount), deltas)
+    return {e.key: tid for e, tid in zip(entries, transaction_ids, strict=True)}
 
 
 def apply_deltas(session: Session, deltas: dict[int, int]) -> None:
     """Move cached balances relatively, in account id order (no lost updates, no deadlocks)."""
-    changed = [{"aid": aid, "delta": delta} for aid, delta in sorted(deltas.items()) if delta]
-    if not changed:
-        return
-    table = table_of(LedgerAccount)
-    statement = (
-        update(table)
-        .where(table.c.id == bindparam("aid"))
-        .values(balance_minor=table.c.balance_minor + bindparam("delta"))
-    )
-    session.connection().execute(statement, changed)
+    bulk.add_to_balances(session.connection(), table_of(LedgerAccount), deltas)

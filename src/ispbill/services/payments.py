@@ -17,20 +17,16 @@ from sqlalchemy import select
 from ispbill.adapters.db.models import Customer, Payment
 from ispbill.adapters.db.unit_of_work import UnitOfWork
 from ispbill.domain.errors import ValidationError
-from ispbill.domain.ledger import AccountKind, AccountRef, EntryKind, transfer
+from ispbill.domain.ledger import AccountRef, EntryKind, transfer
 from ispbill.domain.money import Money
+from ispbill.domain.payments import BUILTIN_METHODS, method_account
 from ispbill.services import events, ledger
+from ispbill.services import settings as settings_store
 from ispbill.services.engine import reevaluate_customer
 from ispbill.services.invoices import apply_credit
 from ispbill.services.lookup import by_id_or_name
 
-METHOD_ACCOUNTS = {
-    "cash": AccountKind.CASH,
-    "bank_transfer": AccountKind.BANK,
-    "card": AccountKind.CARD,
-    "gateway": AccountKind.GATEWAY_CLEARING,
-    "refill_card": AccountKind.REFILL_CARD_LIABILITY,
-}
+METHOD_ACCOUNTS = BUILTIN_METHODS  # plus the operator's own (setting payment_methods)
 
 
 @dataclass(frozen=True)
@@ -53,6 +49,14 @@ class Recorded:
 
 def record_payment(uow: UnitOfWork, *, spec: NewPayment, now: datetime, actor: str) -> Recorded:
     """Credit the wallet once per key (or method + reference); re-evaluate the customer."""
+    recorded = post_payment(uow, spec=spec, now=now, actor=actor)
+    uow.commit()
+    return recorded
+
+
+def post_payment(uow: UnitOfWork, *, spec: NewPayment, now: datetime, actor: str) -> Recorded:
+    """``record_payment`` without the commit, for use cases that store more in the same unit of
+    work (a bank statement line and its payment commit together)."""
     session = uow.session
     customer = lock_customer(uow, spec.customer)
     currency = (spec.currency or customer.currency).strip().upper()
@@ -64,8 +68,7 @@ def record_payment(uow: UnitOfWork, *, spec: NewPayment, now: datetime, actor: s
         )
     if not amount.is_positive:
         raise ValidationError("amount", "must be greater than zero")
-    if spec.method not in METHOD_ACCOUNTS:
-        raise ValidationError("method", f"must be one of: {', '.join(METHOD_ACCOUNTS)}")
+    account = method_account(spec.method, settings_store.load(uow).payment_methods)
     key = spec.idempotency_key or (
         f"payment:{spec.method}:{spec.reference}" if spec.reference else None
     )
@@ -80,7 +83,7 @@ def record_payment(uow: UnitOfWork, *, spec: NewPayment, now: datetime, actor: s
         transfer(
             key=key,
             kind=EntryKind.PAYMENT,
-            debit=AccountRef.system(METHOD_ACCOUNTS[spec.method], currency),
+            debit=AccountRef.system(account, currency),
             credit=AccountRef.wallet(customer.id, currency),
             amount=amount,
             effective_at=received,
@@ -120,7 +123,6 @@ def record_payment(uow: UnitOfWork, *, spec: NewPayment, now: datetime, actor: s
         },
     )
     reevaluate_customer(uow, customer.id, now=now, actor=actor)
-    uow.commit()
     return Recorded(payment, created=True, applied=applied)
 
 

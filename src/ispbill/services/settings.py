@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic import ValidationError as PydanticError
 from sqlalchemy import select
 
@@ -18,6 +18,7 @@ from ispbill.adapters.db.unit_of_work import UnitOfWork
 from ispbill.domain.billing import BillingPolicy, ReactivationAnchor
 from ispbill.domain.errors import ValidationError
 from ispbill.domain.invoicing import parse_series_format
+from ispbill.domain.payments import parse_method_map
 from ispbill.services import events
 
 
@@ -50,6 +51,16 @@ class OperatorSettings(BaseModel):
     credit_note_number_format: str = Field("CN{year}-{seq:05}", description="Credit note numbers.")
     seller_name: str = Field("ispbill demo ISP", description="Printed on invoices.")
     seller_address: str = Field("", description="Printed on invoices (lines separated by ';').")
+    payment_methods: dict[str, str] = Field(
+        default_factory=dict,
+        description="Operator-defined payment methods, name=account (cash, bank, card, "
+        "gateway_clearing), e.g. 'cheque=bank, mpesa=gateway_clearing'.",
+    )
+
+    @field_validator("payment_methods", mode="before")
+    @classmethod
+    def _methods(cls, value: object) -> dict[str, str]:
+        return parse_method_map(value)
 
     def billing_policy(self) -> BillingPolicy:
         return BillingPolicy(

@@ -352,6 +352,9 @@ class Allocation(Base):
     source: Mapped[str] = mapped_column(String(16))
     amount_minor: Mapped[int] = mapped_column(BigInteger)
     created_at: Mapped[datetime]
+    # Set when the payment behind it is reversed: the invoice's paid amount is then recomputed
+    # from the allocations still standing (matching is undone by marking, never by deleting).
+    reversed_at: Mapped[datetime | None]
 
 
 class SettingRow(Base):
@@ -511,3 +514,171 @@ class RedemptionAttempt(Base):
     source: Mapped[str | None] = mapped_column(String(100))
     reason: Mapped[str] = mapped_column(String(32))
     attempted_at: Mapped[datetime]
+
+
+class BankStatementLine(Base):
+    """One entry of an imported bank statement (CSV, camt.053 or MT940).
+
+    Every line read is kept, keyed by the bank's transaction id (or a stable hash when the bank
+    gives none), so importing the same file twice creates nothing new. A credit matched to a
+    customer becomes a payment; an unmatched credit waits here for an operator to assign it; a
+    debit (money going out) is kept as ``ignored``.
+    """
+
+    __tablename__ = "bank_statement_lines"
+    __table_args__ = (
+        UniqueConstraint("external_id", name="uq_bank_statement_lines_external_id"),
+        CheckConstraint("status IN ('unmatched', 'matched', 'ignored')", name="status"),
+        CheckConstraint("(status = 'matched') = (payment_id IS NOT NULL)", name="matched"),
+        CheckConstraint("length(currency) = 3", name="currency"),
+        Index("ix_bank_statement_lines_status", "status"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    external_id: Mapped[str] = mapped_column(String(140))
+    file_hash: Mapped[str] = mapped_column(String(64), index=True)
+    file_name: Mapped[str] = mapped_column(String(255))
+    format: Mapped[str] = mapped_column(String(16))
+    line_index: Mapped[int] = mapped_column(Integer)
+    account: Mapped[str | None] = mapped_column(String(64))
+    booked_on: Mapped[date] = mapped_column(Date)
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    reference: Mapped[str | None] = mapped_column(String(140))
+    counterparty_iban: Mapped[str | None] = mapped_column(String(64))
+    counterparty_name: Mapped[str | None] = mapped_column(String(200))
+    bank_transaction_id: Mapped[str | None] = mapped_column(String(140))
+    description: Mapped[str] = mapped_column(Text, default="")
+    raw: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    status: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str] = mapped_column(String(300), default="")
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"), index=True)
+    payment_id: Mapped[int | None] = mapped_column(ForeignKey("payments.id"))
+    imported_at: Mapped[datetime]
+    resolved_at: Mapped[datetime | None]
+    actor: Mapped[str] = mapped_column(String(100))
+
+
+class CheckoutRow(Base):
+    """A payment page opened at a gateway: pay N months, or a one-off wallet top-up.
+
+    ``reference`` is ispbill's own id, sent to the gateway as metadata so every event about the
+    checkout (Stripe sends one for the session and one for its payment intent) finds this row;
+    the payment it produces is keyed by the gateway's checkout id, so it is credited once.
+    """
+
+    __tablename__ = "checkouts"
+    __table_args__ = (
+        UniqueConstraint("gateway", "external_id", name="uq_checkouts_gateway_external_id"),
+        CheckConstraint("purpose IN ('pay_months', 'top_up')", name="purpose"),
+        CheckConstraint("status IN ('creating', 'open', 'completed', 'failed')", name="status"),
+        CheckConstraint("amount_minor > 0", name="amount"),
+        CheckConstraint("months IS NULL OR months >= 1", name="months"),
+        CheckConstraint("length(currency) = 3", name="currency"),
+        CheckConstraint("(status = 'completed') = (payment_id IS NOT NULL)", name="completed"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    reference: Mapped[str] = mapped_column(String(64), unique=True)
+    gateway: Mapped[str] = mapped_column(String(32))
+    external_id: Mapped[str | None] = mapped_column(String(255))
+    url: Mapped[str | None] = mapped_column(Text)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    purpose: Mapped[str] = mapped_column(String(16))
+    months: Mapped[int | None] = mapped_column(Integer)
+    quote: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    status: Mapped[str] = mapped_column(String(16))
+    error: Mapped[str | None] = mapped_column(Text)
+    payment_id: Mapped[int | None] = mapped_column(ForeignKey("payments.id"))
+    created_at: Mapped[datetime]
+    completed_at: Mapped[datetime | None]
+    actor: Mapped[str] = mapped_column(String(100))
+
+
+class WebhookEventRow(Base):
+    """Every verified gateway event, once: a replayed delivery finds its row and does nothing.
+
+    Refused deliveries (bad signature, stale timestamp) are never stored: an unauthenticated
+    request must not be able to write anything.
+    """
+
+    __tablename__ = "webhook_events"
+    __table_args__ = (
+        UniqueConstraint("gateway", "event_id", name="uq_webhook_events_gateway_event_id"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    gateway: Mapped[str] = mapped_column(String(32))
+    event_id: Mapped[str] = mapped_column(String(255))
+    event_type: Mapped[str] = mapped_column(String(64))
+    occurred_at: Mapped[datetime]
+    received_at: Mapped[datetime]
+    processed_at: Mapped[datetime | None]
+    outcome: Mapped[str] = mapped_column(String(32))
+    detail: Mapped[str] = mapped_column(Text, default="")
+    external_id: Mapped[str | None] = mapped_column(String(255))
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"), index=True)
+    payment_id: Mapped[int | None] = mapped_column(ForeignKey("payments.id"))
+
+
+class TopUpRule(Base):
+    """Automatic top-up of one wallet (CRM.COM): when a charge takes the balance under
+    ``threshold_minor``, ``amount_minor`` is charged to the saved payment method.
+
+    ``armed_at``: only charges recorded from then on trigger, so creating or changing a rule
+    never fires on a crossing that happened before it.
+    """
+
+    __tablename__ = "top_up_rules"
+    __table_args__ = (
+        UniqueConstraint("customer_id", "currency", name="uq_top_up_rules_customer_currency"),
+        CheckConstraint("amount_minor > 0", name="amount"),
+        CheckConstraint("length(currency) = 3", name="currency"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"))
+    currency: Mapped[str] = mapped_column(String(3))
+    threshold_minor: Mapped[int] = mapped_column(BigInteger)
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    gateway: Mapped[str] = mapped_column(String(32))
+    method_reference: Mapped[str] = mapped_column(String(255))
+    gateway_customer_reference: Mapped[str | None] = mapped_column(String(255))
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    armed_at: Mapped[datetime]
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class TopUpAttempt(Base):
+    """One request to the gateway for one trigger (the charge that crossed the threshold).
+
+    Unique per (trigger, attempt number): a trigger is topped up at most once per attempt, and a
+    new attempt exists only after the previous one failed and its back-off passed.
+    """
+
+    __tablename__ = "top_up_attempts"
+    __table_args__ = (
+        UniqueConstraint("trigger_key", "attempt_no", name="uq_top_up_attempts_trigger_attempt"),
+        UniqueConstraint("gateway", "gateway_charge_id", name="uq_top_up_attempts_gateway_charge"),
+        CheckConstraint("status IN ('requested', 'pending', 'succeeded', 'failed')", name="status"),
+        CheckConstraint("attempt_no >= 1", name="attempt_no"),
+        CheckConstraint("amount_minor > 0", name="amount"),
+        CheckConstraint("length(currency) = 3", name="currency"),
+        CheckConstraint("(status = 'succeeded') = (payment_id IS NOT NULL)", name="succeeded"),
+        Index("ix_top_up_attempts_status_retry", "status", "next_retry_at"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    rule_id: Mapped[int] = mapped_column(ForeignKey("top_up_rules.id"), index=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
+    trigger_key: Mapped[str] = mapped_column(String(120))
+    attempt_no: Mapped[int] = mapped_column(Integer)
+    reference: Mapped[str] = mapped_column(String(64), unique=True)
+    status: Mapped[str] = mapped_column(String(16))
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    gateway: Mapped[str] = mapped_column(String(32))
+    gateway_charge_id: Mapped[str | None] = mapped_column(String(255))
+    error: Mapped[str | None] = mapped_column(Text)
+    next_retry_at: Mapped[datetime | None]
+    payment_id: Mapped[int | None] = mapped_column(ForeignKey("payments.id"))
+    requested_at: Mapped[datetime]
+    completed_at: Mapped[datetime | None]

@@ -59,7 +59,13 @@ def run(
                 )
             )
         with _progress("billing", total=int(due or 0)) as advance:
-            report = tick(app.uow, now=now, chunk_size=chunk_size, progress=advance)
+            report = tick(
+                app.uow,
+                now=now,
+                chunk_size=chunk_size,
+                progress=advance,
+                gateways=app.gateways,
+            )
     emit_object(report_row(report), as_json=as_json, title=f"Tick at {now.isoformat()}")
 
 

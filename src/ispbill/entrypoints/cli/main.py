@@ -14,8 +14,9 @@ from ispbill.domain.calendar import (
     next_period,
 )
 from ispbill.domain.errors import IspbillError
-from ispbill.entrypoints.cli import demo, tour
+from ispbill.entrypoints.cli import bank_statements, demo, payment_corrections, tour
 from ispbill.entrypoints.cli import engine as engine_cli
+from ispbill.entrypoints.cli import gateways as gateways_cli
 from ispbill.entrypoints.cli.base import (
     Cli,
     console,
@@ -136,7 +137,14 @@ app.command("run")(engine_cli.run)
 app.command("charge")(engine_cli.charge)
 app.command("preview")(engine_cli.preview)
 services_app.command("reactivate")(engine_cli.services_reactivate)
+payments_app.command("show")(payment_corrections.payments_show)
+payments_app.command("reverse")(payment_corrections.payments_reverse)
+payments_app.command("refund")(payment_corrections.payments_refund)
+payments_app.command("import")(bank_statements.payments_import)
+payments_app.command("unmatched")(bank_statements.payments_unmatched)
+payments_app.command("assign")(bank_statements.payments_assign)
 app.command("demo")(demo.demo)
+gateways_cli.register(app)  # serve, checkout, topups
 
 
 def main() -> None:

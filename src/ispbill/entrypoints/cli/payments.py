@@ -25,7 +25,10 @@ OPERATOR_METHODS = tuple(m for m in METHOD_ACCOUNTS if m != "refill_card")  # ca
 def payments_add(
     customer: str = typer.Argument(..., help="Customer id or name."),
     amount: str = typer.Argument(..., help="Amount in major units, e.g. 30.00"),
-    method: str = typer.Option("cash", help=f"One of: {', '.join(OPERATOR_METHODS)}."),
+    method: str = typer.Option(
+        "cash",
+        help=f"One of: {', '.join(OPERATOR_METHODS)}, or a method of the payment_methods setting.",
+    ),
     reference: str | None = typer.Option(
         None, help="External reference (bank transfer id, receipt number); unique per method."
     ),
@@ -34,8 +37,8 @@ def payments_add(
 ) -> None:
     """Record a payment: credit the wallet, pay open invoices oldest first, and re-evaluate the
     customer at once (a deactivated prepaid service the wallet now covers comes back)."""
-    if method not in OPERATOR_METHODS:
-        raise ValidationError("method", f"must be one of: {', '.join(OPERATOR_METHODS)}")
+    if method == "refill_card":
+        raise ValidationError("method", "refill cards are redeemed with 'ispbill cards redeem'")
     if not (reference or key):
         raise ValidationError(
             "key",

@@ -1,0 +1,31 @@
+"""The ispbill web application: ``create_app`` builds it around a bootstrapped ``App``.
+
+Routers live in ``routes/`` (one per capability) so the API grows by adding files. The routes
+are thin: they read the request, call one use case in a worker thread (the use cases are
+synchronous and open their own unit of work) and shape the answer.
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from ispbill import __version__
+from ispbill.bootstrap import App
+from ispbill.domain.errors import IspbillError
+from ispbill.entrypoints.api.problems import handle_domain_error
+from ispbill.entrypoints.api.routes import sandbox, webhooks
+
+
+def create_app(app_container: App) -> FastAPI:
+    api = FastAPI(
+        title="ispbill",
+        version=__version__,
+        openapi_url="/api/v1/openapi.json",
+        docs_url="/api/docs",
+        redoc_url=None,
+    )
+    api.state.container = app_container
+    api.add_exception_handler(IspbillError, handle_domain_error)
+    api.include_router(webhooks.router)
+    api.include_router(sandbox.router)
+    return api

@@ -1,0 +1,1 @@
+"""One router per capability; ``app.create_app`` includes them all."""

@@ -1,0 +1,163 @@
+"""CLI for payment gateways: run the web server (webhooks, the sandbox checkout), open a
+"pay N months" checkout, and manage automatic top-up rules. Thin: each command calls one use
+case."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import typer
+
+from ispbill.domain.money import Money
+from ispbill.entrypoints.cli.base import (
+    ACTOR,
+    Cli,
+    app_for_command,
+    console,
+    emit,
+    unit_of_work,
+)
+from ispbill.services import gateways as gateway_cases
+from ispbill.services import top_ups
+
+topups_app = Cli(help="Automatic top-up: charge a saved payment method when a wallet runs low.")
+
+JSON = typer.Option(False, "--json", help="Print JSON instead of a table.")
+
+
+def register(app: typer.Typer) -> None:
+    """Add this module's commands to the ``ispbill`` command."""
+    app.command("serve")(serve)
+    app.command("checkout")(checkout)
+    app.add_typer(topups_app, name="topups")
+
+
+def serve(
+    host: str = typer.Option("127.0.0.1", help="Address to listen on."),
+    port: int = typer.Option(8080, min=1, max=65535, help="Port to listen on."),
+) -> None:
+    """Run the HTTP server: gateway webhooks and the sandbox's hosted checkout."""
+    import uvicorn
+
+    from ispbill.entrypoints.api.app import create_app
+
+    with app_for_command() as app:
+        configured = (
+            ", ".join(sorted(app.gateways)) or "none (set ISPBILL_SANDBOX_SECRET or Stripe keys)"
+        )
+        console.print(f"payment gateways: {configured}", markup=False)
+        uvicorn.run(create_app(app), host=host, port=port)
+
+
+def checkout(
+    customer: str = typer.Argument(..., help="Customer id or name."),
+    months: int = typer.Option(..., "--months", min=1, help="How many billing periods to pay."),
+    gateway: str = typer.Option("sandbox", help="Gateway: sandbox or stripe."),
+    as_json: bool = JSON,
+) -> None:
+    """Quote N periods of the customer's services and open a checkout for it; prints the URL."""
+    with app_for_command() as app, app.uow() as uow:
+        started = gateway_cases.start_checkout(
+            uow,
+            gateways=app.gateways,
+            gateway=gateway,
+            customer=customer,
+            months=months,
+            now=app.clock.now(),
+            actor=ACTOR,
+            return_url=app.settings.public_base_url.rstrip("/") + "/",
+        )
+    quote = started.quote
+    assert quote is not None
+    rows = [{"line": line.label, "amount": str(line.amount)} for line in quote.lines] + [
+        {"line": "to pay now", "amount": str(quote.total)}
+    ]
+    if as_json:
+        emit(
+            [{"checkout": started.checkout.reference, "url": started.url, "quote": rows}],
+            as_json=True,
+            title="",
+        )
+        return
+    emit(rows, as_json=False, title=f"Pay {months} period(s)")
+    console.print(f"checkout {started.checkout.reference}: {started.url}", markup=False)
+
+
+@topups_app.command("set")
+def topups_set(
+    customer: str = typer.Argument(..., help="Customer id or name."),
+    threshold: str = typer.Option(..., help="Top up when a charge takes the wallet under this."),
+    amount: str = typer.Option(..., help="How much to charge the saved method each time."),
+    method: str = typer.Option(..., help="The saved payment method's reference, e.g. pm_1234."),
+    gateway: str = typer.Option("sandbox", help="Gateway: sandbox or stripe."),
+    gateway_customer: str | None = typer.Option(
+        None, help="The gateway's customer the method belongs to (Stripe: cus_...)."
+    ),
+    disabled: bool = typer.Option(False, "--disabled", help="Store the rule switched off."),
+) -> None:
+    """Create or replace the customer's top-up rule (one per wallet), armed from now."""
+    spec = top_ups.TopUpRuleSpec(
+        customer=customer,
+        threshold=threshold,
+        amount=amount,
+        method=method,
+        gateway=gateway,
+        gateway_customer=gateway_customer,
+        enabled=not disabled,
+    )
+    with app_for_command() as app, app.uow() as uow:
+        rule = top_ups.set_rule(uow, spec=spec, now=app.clock.now(), actor=ACTOR)
+    console.print(
+        f"top-up rule {rule.id}: under {Money(rule.threshold_minor, rule.currency)} charge "
+        f"{Money(rule.amount_minor, rule.currency)} to {rule.method_reference} via "
+        f"{rule.gateway}{'' if rule.enabled else ' (disabled)'}",
+        markup=False,
+    )
+
+
+@topups_app.command("disable")
+def topups_disable(customer: str = typer.Argument(..., help="Customer id or name.")) -> None:
+    """Switch the customer's top-up rule off (its history stays)."""
+    with app_for_command() as app, app.uow() as uow:
+        rule = top_ups.disable_rule(uow, customer=customer, now=app.clock.now(), actor=ACTOR)
+    console.print(f"top-up rule {rule.id} disabled", markup=False)
+
+
+@topups_app.command("list")
+def topups_list(as_json: bool = JSON) -> None:
+    """Top-up rules with each wallet's balance."""
+    with unit_of_work() as (uow, _):
+        rows: list[dict[str, Any]] = [
+            {
+                "customer": view.customer,
+                "balance": str(view.balance),
+                "threshold": str(Money(view.rule.threshold_minor, view.rule.currency)),
+                "amount": str(Money(view.rule.amount_minor, view.rule.currency)),
+                "gateway": view.rule.gateway,
+                "method": view.rule.method_reference,
+                "enabled": view.rule.enabled,
+            }
+            for view in top_ups.list_rules(uow)
+        ]
+    emit(rows, as_json=as_json, title="Top-up rules")
+
+
+@topups_app.command("attempts")
+def topups_attempts(as_json: bool = JSON) -> None:
+    """Every top-up requested, with its status, error and next retry."""
+    with unit_of_work() as (uow, _):
+        rows = [
+            {
+                "id": a.id,
+                "customer": a.customer_id,
+                "trigger": a.trigger_key,
+                "attempt": a.attempt_no,
+                "status": a.status,
+                "amount": str(Money(a.amount_minor, a.currency)),
+                "charge": a.gateway_charge_id,
+                "error": a.error,
+                "next_retry_at": a.next_retry_at,
+            }
+            for a in top_ups.attempts(uow)
+        ]
+    emit(rows, as_json=as_json, title="Top-up attempts")

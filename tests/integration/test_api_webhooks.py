@@ -1,0 +1,232 @@
+"""The HTTP side of gateway payments, on both databases, through httpx's ASGI transport (the
+app in process, no socket): the webhook endpoint (raw body, problem+json refusals, 200 for replays) and the sandbox's hosted
+checkout, whose POST reactivates a deactivated prepaid customer before the response returns.
+After every test the books are checked."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import pytest
+from payments_support import (
+    FakeStripeHTTP,
+    StripeCall,
+    counts,
+    make_app,
+    sandbox,
+    setup_prepaid,
+    stripe_event,
+    stripe_signed,
+)
+from sqlalchemy import select
+
+from ispbill.adapters.db.models import CheckoutRow
+from ispbill.adapters.payments.gateway import GatewayEventType
+from ispbill.bootstrap import App, bootstrap
+from ispbill.clock import FixedClock
+from ispbill.domain.money import Money
+from ispbill.entrypoints.api.app import create_app
+from ispbill.services import gateways
+from ispbill.settings import Settings
+from scenarios.helpers import check_books, state, tick, wallet
+
+T0 = datetime(2026, 1, 1, 9, 0, tzinfo=UTC)
+PROBLEM = "application/problem+json"
+
+
+@pytest.fixture
+def stripe_http() -> FakeStripeHTTP:
+    def answer(call: StripeCall) -> tuple[int, dict[str, str]]:
+        return 200, {
+            "id": "cs_http_1",
+            "object": "checkout.session",
+            "url": "https://stripe.test/cs",
+        }
+
+    return FakeStripeHTTP(answer)
+
+
+@pytest.fixture
+def app(database_url: str, clock: FixedClock, stripe_http: FakeStripeHTTP) -> Iterator[App]:
+    application = make_app(database_url, clock, stripe_http)
+    try:
+        yield application
+        check_books(application)
+    finally:
+        application.close()
+
+
+class AsgiClient:
+    """A synchronous face on ``httpx.AsyncClient`` over ``ASGITransport`` (starlette's own
+    TestClient now warns that it wants the ``httpx2`` package, and warnings are errors here)."""
+
+    def __init__(self, app: App) -> None:
+        self.transport = httpx.ASGITransport(app=create_app(app))
+
+    def request(self, method: str, url: str, **options: Any) -> httpx.Response:
+        async def send() -> httpx.Response:
+            async with httpx.AsyncClient(
+                transport=self.transport, base_url="http://testserver"
+            ) as client:
+                return await client.request(method, url, **options)
+
+        return asyncio.run(send())
+
+    def get(self, url: str, **options: Any) -> httpx.Response:
+        return self.request("GET", url, **options)
+
+    def post(self, url: str, **options: Any) -> httpx.Response:
+        return self.request("POST", url, **options)
+
+
+@pytest.fixture
+def client(app: App) -> AsgiClient:
+    return AsgiClient(app)
+
+
+def deactivated_checkout(app: App, gateway: str = "sandbox") -> tuple[int, int, CheckoutRow]:
+    customer, service = setup_prepaid(app, T0)
+    tick(app, T0)
+    assert state(app, service) == ("deactivated", "insufficient_funds")
+    with app.uow() as uow:
+        started = gateways.start_checkout(
+            uow,
+            gateways=app.gateways,
+            gateway=gateway,
+            customer=str(customer),
+            months=1,
+            now=T0,
+            actor="test",
+        )
+    return customer, service, started.checkout
+
+
+def test_the_same_webhook_posted_three_times_credits_once(app: App, client: AsgiClient) -> None:
+    customer, service, checkout = deactivated_checkout(app)
+    delivery = sandbox(app).event(
+        GatewayEventType.PAYMENT_SUCCEEDED,
+        amount=Money(20_00, "USD"),
+        customer_id=customer,
+        reference=checkout.reference,
+        checkout_id=checkout.external_id,
+    )
+    answers = [
+        client.post("/api/v1/webhooks/sandbox", content=delivery.payload, headers=delivery.headers)
+        for _ in range(3)
+    ]
+    assert [a.status_code for a in answers] == [200, 200, 200]
+    assert [(a.json()["outcome"], a.json()["duplicate"]) for a in answers] == [
+        ("credited", False),
+        ("credited", True),
+        ("credited", True),
+    ]
+    assert counts(app)["payments"] == 1
+    assert state(app, service) == ("active", None)
+
+
+def test_a_tampered_webhook_is_a_400_problem_and_writes_nothing(
+    app: App, client: AsgiClient
+) -> None:
+    customer, service, checkout = deactivated_checkout(app)
+    delivery = sandbox(app).event(
+        GatewayEventType.PAYMENT_SUCCEEDED,
+        amount=Money(20_00, "USD"),
+        customer_id=customer,
+        reference=checkout.reference,
+        checkout_id=checkout.external_id,
+    )
+    before = counts(app)
+    tampered = delivery.payload.replace(b'"amount_minor":2000', b'"amount_minor":9000')
+    answer = client.post("/api/v1/webhooks/sandbox", content=tampered, headers=delivery.headers)
+    assert answer.status_code == 400
+    assert answer.headers["content-type"] == PROBLEM
+    assert answer.json()["field"] == "signature"
+    unsigned = client.post("/api/v1/webhooks/sandbox", content=delivery.payload)
+    assert unsigned.status_code == 400
+    assert counts(app) == before
+    assert state(app, service) == ("deactivated", "insufficient_funds")
+
+
+def test_an_unknown_gateway_is_a_404_problem(client: AsgiClient) -> None:
+    answer = client.post("/api/v1/webhooks/paypal", content=b"{}")
+    assert (answer.status_code, answer.headers["content-type"]) == (404, PROBLEM)
+
+
+def test_a_stripe_webhook_over_http(app: App, client: AsgiClient) -> None:
+    customer, service, checkout = deactivated_checkout(app, gateway="stripe")
+    payload = stripe_event(
+        "evt_http",
+        "checkout.session.completed",
+        {
+            "id": "cs_http_1",
+            "object": "checkout.session",
+            "amount_total": 2000,
+            "currency": "usd",
+            "payment_status": "paid",
+            "metadata": {"ispbill_reference": checkout.reference, "customer_id": str(customer)},
+        },
+        T0,
+    )
+    answer = client.post(
+        "/api/v1/webhooks/stripe", content=payload, headers=stripe_signed(payload, at=T0)
+    )
+    assert (answer.status_code, answer.json()["outcome"]) == (200, "credited")
+    assert state(app, service) == ("active", None)
+    wrong = client.post(
+        "/api/v1/webhooks/stripe",
+        content=payload,
+        headers=stripe_signed(payload, at=T0, secret="whsec_no"),
+    )
+    assert (wrong.status_code, wrong.headers["content-type"]) == (400, PROBLEM)
+
+
+def test_the_sandbox_checkout_page_pays_and_reactivates_before_it_answers(
+    app: App, client: AsgiClient
+) -> None:
+    """The page shows the quote and a card form; a declined card credits nothing (402, the
+    checkout stays payable); a good card answers once the payment and the reactivation are
+    committed: a fresh unit of work sees the service active."""
+    customer, service, checkout = deactivated_checkout(app)
+    path = f"/sandbox/checkout/{checkout.external_id}"
+    page = client.get(path)
+    assert page.status_code == 200
+    assert "Pay $20.00" in page.text
+    assert "Home 30 2026-01-01..2026-01-31" in page.text
+    assert 'name="card_number"' in page.text
+    declined = client.post(path, data={"card_number": "4000 0000 0000 0002"})
+    assert declined.status_code == 402
+    assert "declined" in declined.text
+    assert wallet(app, customer) == 10_00
+    paid = client.post(path, data={"card_number": "4242 4242 4242 4242"})
+    assert paid.status_code == 200
+    assert "Payment received" in paid.text
+    assert state(app, service) == ("active", None)  # committed when the response came back
+    assert wallet(app, customer) == 0
+    with app.uow() as uow:
+        [row] = uow.session.scalars(select(CheckoutRow))
+        assert row.status == "completed"
+    assert "Already paid" in client.get(path).text
+    assert client.post(path, data={"card_number": "4242 4242 4242 4242"}).status_code == 200
+    assert counts(app)["payments"] == 1
+
+
+def test_the_sandbox_pages_do_not_exist_without_a_sandbox(
+    database_url: str, clock: FixedClock
+) -> None:
+    application = bootstrap(settings=Settings(database_url=database_url), clock=clock)
+    try:
+        assert "sandbox" not in application.gateways
+        bare = AsgiClient(application)
+        answer = bare.get("/sandbox/checkout/sbx_cs_anything")
+        assert (answer.status_code, answer.headers["content-type"]) == (404, PROBLEM)
+        assert bare.post("/api/v1/webhooks/sandbox", content=b"{}").status_code == 404
+    finally:
+        application.close()
+
+
+def test_an_unknown_sandbox_checkout_is_a_404(client: AsgiClient) -> None:
+    assert client.get("/sandbox/checkout/sbx_cs_nope").status_code == 404

@@ -1,0 +1,465 @@
+"""Payments on both databases: credited exactly once, applied oldest invoice first, refused in a
+foreign currency, reversed and refunded by new linked transactions, and immediate in effect.
+
+After every test the books are checked (``check_books``: the ledger balances, every wallet
+equals its documents, every invoice's paid amount equals its standing allocations).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from datetime import date
+from typing import Any
+
+import pytest
+from sqlalchemy import event, func, select
+from typer.testing import CliRunner
+
+from ispbill.adapters.db.models import (
+    Allocation,
+    Charge,
+    Event,
+    Invoice,
+    LedgerAccount,
+    LedgerTransaction,
+    Payment,
+)
+from ispbill.bootstrap import App
+from ispbill.domain.errors import Conflict, ValidationError
+from ispbill.entrypoints.cli.main import app as cli
+from ispbill.services import ledger
+from ispbill.services.payment_corrections import refund, reverse_payment
+from ispbill.services.payments import NewPayment, Recorded, record_payment
+from scenarios.helpers import (
+    add_class,
+    add_customer,
+    add_plan,
+    add_service,
+    at,
+    check_books,
+    invoices,
+    set_setting,
+    state,
+    tick,
+    wallet,
+)
+
+T0 = at(2026, 1, 1, 9)
+ACTOR = "test"
+
+
+@pytest.fixture
+def app(app: App) -> Iterator[App]:
+    """The shared ``app``; after every scenario, on every database, the books must agree."""
+    add_class(app, T0)
+    add_plan(app, T0, "Home 30", "30.00")
+    yield app
+    check_books(app)
+
+
+def pay(app: App, customer: int, amount: str, *, now: Any = None, **spec: Any) -> Recorded:
+    with app.uow() as uow:
+        return record_payment(
+            uow,
+            spec=NewPayment(customer=str(customer), amount=amount, **spec),
+            now=now or at(2026, 1, 5, 12),
+            actor=ACTOR,
+        )
+
+
+def counts(app: App) -> dict[str, int]:
+    with app.uow() as uow:
+        return {
+            model.__tablename__: uow.session.scalar(select(func.count()).select_from(model)) or 0
+            for model in (Payment, LedgerTransaction, Allocation, Event)
+        }
+
+
+def postpaid(app: App, name: str, **terms: Any) -> tuple[int, int]:
+    """A forward-invoiced postpaid customer with a 30.00 monthly service from January 1."""
+    customer = add_customer(app, T0, name, balance_control="postpaid", **terms)
+    service = add_service(app, T0, customer, "Home 30", active_from=date(2026, 1, 1))
+    return customer, service
+
+
+def allocation_rows(app: App, customer: int) -> list[tuple[str, int, int | None, bool]]:
+    """(invoice issue date, amount, payment id, reversed) of every allocation, oldest first."""
+    with app.uow() as uow:
+        rows = uow.session.execute(
+            select(
+                Invoice.issue_date,
+                Allocation.amount_minor,
+                Allocation.payment_id,
+                Allocation.reversed_at,
+            )
+            .join(Invoice, Invoice.id == Allocation.invoice_id)
+            .where(Invoice.customer_id == customer)
+            .order_by(Allocation.id)
+        )
+        return [(d.isoformat(), amount, pid, rev is not None) for d, amount, pid, rev in rows]
+
+
+# --- exactly once -----------------------------------------------------------------------------
+
+
+def test_the_same_key_twice_credits_once(app: App) -> None:
+    ann = add_customer(app, T0, "Ann")
+    first = pay(app, ann, "20.00", idempotency_key="till-7/0001")
+    again = pay(app, ann, "20.00", idempotency_key="till-7/0001")
+    assert (first.created, again.created) == (True, False)
+    assert again.payment.id == first.payment.id
+    assert wallet(app, ann) == 20_00
+    assert counts(app)["payments"] == 1
+
+
+def test_the_same_reference_twice_credits_once_even_with_another_amount(app: App) -> None:
+    """A bank reference replayed (a re-sent webhook, an operator typing it twice) gives the
+    first payment back: never a second credit, whatever the second call says."""
+    ann = add_customer(app, T0, "Ann")
+    first = pay(app, ann, "20.00", method="bank_transfer", reference="BANK-2026-001")
+    again = pay(app, ann, "25.00", method="bank_transfer", reference="BANK-2026-001")
+    assert again.created is False
+    assert again.payment.id == first.payment.id
+    assert wallet(app, ann) == 20_00
+    with app.uow() as uow:
+        kinds = uow.session.scalars(select(LedgerTransaction.kind)).all()
+    assert kinds.count("payment") == 1
+
+
+def test_a_payment_in_another_currency_is_refused_and_nothing_is_written(app: App) -> None:
+    ann = add_customer(app, T0, "Ann")
+    before = counts(app)
+    with pytest.raises(ValidationError) as refused:
+        pay(app, ann, "20.00", currency="EUR", reference="EUR-1")
+    assert refused.value.field == "currency"
+    assert "EUR" in refused.value.rule
+    assert "USD" in refused.value.rule
+    assert counts(app) == before
+    assert wallet(app, ann) == 0
+
+
+def test_operator_defined_methods_post_through_their_account(app: App) -> None:
+    set_setting(app, T0, "payment_methods", "cheque=bank, mpesa=gateway_clearing")
+    ann = add_customer(app, T0, "Ann")
+    pay(app, ann, "12.00", method="cheque", reference="CHQ-0042")
+    pay(app, ann, "3.00", method="mpesa", reference="QK7H2X")
+    with app.uow() as uow:
+        rows = uow.session.execute(select(LedgerAccount.code, LedgerAccount.balance_minor))
+        balances = {code: int(value) for code, value in rows}
+    assert (balances["bank:USD"], balances["gateway_clearing:USD"]) == (-12_00, -3_00)
+    with pytest.raises(ValidationError) as unknown:
+        pay(app, ann, "1.00", method="paypal", reference="P-1")
+    assert unknown.value.field == "method"
+    assert "cheque" in unknown.value.rule
+    with pytest.raises(ValidationError) as bad:
+        set_setting(app, T0, "payment_methods", "voucher=revenue")
+    assert bad.value.field == "payment_methods.voucher"
+    with pytest.raises(ValidationError) as builtin:
+        set_setting(app, T0, "payment_methods", "cash=bank")
+    assert builtin.value.field == "payment_methods.cash"
+
+
+# --- allocation, reversal, refund -------------------------------------------------------------
+
+
+def three_open_invoices(app: App) -> int:
+    uma, _ = postpaid(app, "Uma")
+    for month in (1, 2, 3):
+        tick(app, at(2026, month, 1, 6))
+    assert [(i.gross, i.paid, i.status) for i in invoices(app, uma)] == [(30_00, 0, "issued")] * 3
+    return uma
+
+
+def test_a_payment_pays_the_oldest_invoices_first_and_the_rest_becomes_credit(app: App) -> None:
+    uma = three_open_invoices(app)
+    first = pay(app, uma, "75.00", reference="P-75", now=at(2026, 3, 5, 10))
+    assert str(first.applied) == "75.00 USD"
+    assert [(i.paid, i.status) for i in invoices(app, uma)] == [
+        (30_00, "paid"),
+        (30_00, "paid"),
+        (15_00, "partially_paid"),
+    ]
+    second = pay(app, uma, "40.00", reference="P-40", now=at(2026, 3, 6, 10))
+    assert str(second.applied) == "15.00 USD"  # the rest, 25.00, is credit
+    assert allocation_rows(app, uma) == [
+        ("2026-01-01", 30_00, first.payment.id, False),
+        ("2026-02-01", 30_00, first.payment.id, False),
+        ("2026-03-01", 15_00, first.payment.id, False),
+        ("2026-03-01", 15_00, second.payment.id, False),
+    ]
+    assert wallet(app, uma) == 25_00
+    assert [i.status for i in invoices(app, uma)] == ["paid"] * 3
+
+
+def test_a_reversal_restores_balances_and_invoice_statuses_and_is_linked(app: App) -> None:
+    uma = three_open_invoices(app)
+    first = pay(app, uma, "75.00", reference="P-75", now=at(2026, 3, 5, 10))
+    second = pay(app, uma, "40.00", reference="P-40", now=at(2026, 3, 6, 10))
+
+    with app.uow() as uow:
+        done = reverse_payment(
+            uow, payment_ref="P-40", reason="bounced", now=at(2026, 3, 7, 9), actor=ACTOR
+        )
+    assert done.created
+    assert done.invoices_reopened == [invoices_number(app, uma, 2)]
+    assert wallet(app, uma) == -15_00
+    assert [(i.paid, i.status) for i in invoices(app, uma)] == [
+        (30_00, "paid"),
+        (30_00, "paid"),
+        (15_00, "partially_paid"),
+    ]
+    with app.uow() as uow:
+        payment = uow.session.get(Payment, second.payment.id)
+        assert payment is not None
+        assert payment.reversed_by_id == done.transaction.id
+        reversal = uow.session.get(LedgerTransaction, done.transaction.id)
+        assert reversal is not None
+        assert (reversal.kind, reversal.reverses_id) == ("reversal", second.payment.transaction_id)
+        assert reversal.idempotency_key == f"payment-reversal:{second.payment.id}"
+        [reversed_event] = uow.session.scalars(
+            select(Event).where(Event.kind == "payment.reversed")
+        ).all()
+        assert (reversed_event.subject_id, reversed_event.reason) == (second.payment.id, "bounced")
+
+    with app.uow() as uow:  # once: a second reversal returns the first
+        again = reverse_payment(
+            uow, payment_ref=str(second.payment.id), reason="again", now=at(2026, 3, 8), actor=ACTOR
+        )
+    assert (again.created, again.transaction.id) == (False, done.transaction.id)
+
+    with app.uow() as uow:
+        reverse_payment(
+            uow, payment_ref=first.payment.id, reason="charge-back", now=at(2026, 3, 9), actor=ACTOR
+        )
+    assert wallet(app, uma) == -90_00
+    assert [(i.paid, i.status) for i in invoices(app, uma)] == [(0, "issued")] * 3
+    assert all(rev for *_, rev in allocation_rows(app, uma))
+    # paying the reversed reference again gives the reversed payment back: never a new credit
+    assert pay(app, uma, "40.00", reference="P-40").created is False
+
+
+def invoices_number(app: App, customer: int, position: int) -> str:
+    with app.uow() as uow:
+        numbers = uow.session.scalars(
+            select(Invoice.number).where(Invoice.customer_id == customer).order_by(Invoice.id)
+        ).all()
+    return numbers[position]
+
+
+def test_reversing_a_payment_whose_credit_paid_a_later_invoice_reopens_that_invoice(
+    app: App,
+) -> None:
+    """60.00 pays January and leaves 30.00 of credit that pays February when it is issued.
+    Reversing the payment takes back money February was paid with: both invoices reopen."""
+    vic, _ = postpaid(app, "Vic")
+    tick(app, at(2026, 1, 1, 6))
+    pay(app, vic, "60.00", reference="P-60", now=at(2026, 1, 3))
+    tick(app, at(2026, 2, 1, 6))
+    assert [(i.paid, i.status) for i in invoices(app, vic)] == [(30_00, "paid")] * 2
+    with app.uow() as uow:
+        reverse_payment(uow, payment_ref="P-60", reason="bounced", now=at(2026, 2, 3), actor=ACTOR)
+    assert wallet(app, vic) == -60_00
+    assert [(i.paid, i.status) for i in invoices(app, vic)] == [(0, "issued")] * 2
+
+
+def test_a_reversal_that_reaches_the_credit_limit_blocks_the_customer_at_once(app: App) -> None:
+    lee, home = postpaid(app, "Lee", credit_limit="50.00")
+    tick(app, at(2026, 1, 1, 6))
+    pay(app, lee, "30.00", reference="P-30", now=at(2026, 1, 3))
+    tick(app, at(2026, 2, 1, 6))
+    assert (state(app, home), wallet(app, lee)) == (("active", None), -30_00)
+    with app.uow() as uow:
+        reverse_payment(uow, payment_ref="P-30", reason="bounced", now=at(2026, 2, 3), actor=ACTOR)
+    # committed with the reversal: the fresh unit of work sees the block
+    assert (state(app, home), wallet(app, lee)) == (("suspended", "credit_limit"), -60_00)
+
+
+def test_a_refund_pays_back_credit_once_and_never_more_than_the_credit(app: App) -> None:
+    ann = add_customer(app, T0, "Ann")
+    paid = pay(app, ann, "50.00", reference="P-50")
+
+    def give_back(amount: str, reference: str, **extra: Any) -> Any:
+        with app.uow() as uow:
+            return refund(
+                uow,
+                customer=str(ann),
+                amount=amount,
+                method="cash",
+                reference=reference,
+                now=at(2026, 1, 6),
+                actor=ACTOR,
+                **extra,
+            )
+
+    done = give_back("20.00", "R-1", payment="P-50")
+    assert done.created
+    assert wallet(app, ann) == 30_00
+    assert give_back("20.00", "R-1").created is False
+    assert wallet(app, ann) == 30_00
+    with pytest.raises(ValidationError) as over:
+        give_back("30.01", "R-2")
+    assert over.value.field == "amount"
+    assert "30.00 USD" in over.value.rule
+    pay(app, ann, "100.00", reference="P-100")
+    with pytest.raises(ValidationError) as beyond_payment:
+        give_back("30.01", "R-3", payment=str(paid.payment.id))  # 30.00 left of that payment
+    assert beyond_payment.value.field == "amount"
+    with app.uow() as uow:
+        transaction = uow.session.get(LedgerTransaction, done.transaction.id)
+        assert transaction is not None
+        assert (transaction.kind, transaction.figures["payment_id"]) == (
+            "refund",
+            str(paid.payment.id),
+        )
+
+
+def test_money_that_pays_an_open_invoice_is_not_refundable(app: App) -> None:
+    uma, _ = postpaid(app, "Uma")
+    tick(app, at(2026, 1, 1, 6))
+    pay(app, uma, "30.00", reference="P-30", now=at(2026, 1, 2))
+    with app.uow() as uow, pytest.raises(ValidationError) as refused:
+        refund(
+            uow,
+            customer="Uma",
+            amount="0.01",
+            method="bank_transfer",
+            reference="R-1",
+            now=at(2026, 1, 3),
+            actor=ACTOR,
+        )
+    assert refused.value.field == "amount"
+    assert "0.00 USD" in refused.value.rule
+
+
+def test_a_reversed_payment_cannot_be_refunded(app: App) -> None:
+    ann = add_customer(app, T0, "Ann")
+    pay(app, ann, "50.00", reference="P-50")
+    pay(app, ann, "50.00", reference="P-51")
+    with app.uow() as uow:
+        reverse_payment(uow, payment_ref="P-50", reason="wrong customer", now=T0, actor=ACTOR)
+    with app.uow() as uow, pytest.raises(Conflict):
+        refund(
+            uow,
+            customer="Ann",
+            amount="5.00",
+            method="cash",
+            reference="R-9",
+            payment="P-50",
+            now=at(2026, 1, 6),
+            actor=ACTOR,
+        )
+
+
+# --- immediate effect -------------------------------------------------------------------------
+
+
+def test_a_payment_reactivates_a_deactivated_prepaid_service_in_its_own_transaction(
+    app: App,
+) -> None:
+    """The wallet cannot cover February: deactivated. The payment that covers it commits the
+    credit, the reactivation charge and the service state in ONE database transaction."""
+    ida = add_customer(app, T0, "Ida", available_funds="30.00")
+    home = add_service(app, T0, ida, "Home 30", active_from=date(2026, 1, 1))
+    tick(app, at(2026, 1, 1, 6))
+    tick(app, at(2026, 2, 1, 6))
+    assert state(app, home) == ("deactivated", "insufficient_funds")
+
+    commits: list[int] = []
+    listener = lambda _connection: commits.append(1)  # noqa: E731
+    event.listen(app.engine, "commit", listener)
+    try:
+        recorded = pay(app, ida, "30.00", reference="P-30", now=at(2026, 2, 10, 15))
+    finally:
+        event.remove(app.engine, "commit", listener)
+    assert recorded.created
+    assert len(commits) == 1
+    assert state(app, home) == ("active", None)  # read back in a fresh unit of work
+    with app.uow() as uow:
+        rows = uow.session.execute(
+            select(Charge.kind, Charge.gross_minor)
+            .where(Charge.service_id == home)
+            .order_by(Charge.id)
+        ).all()
+    assert [kind for kind, _ in rows] == ["period", "reactivation"]
+    assert wallet(app, ida) == 30_00 - rows[1][1]  # February 10 to 28, prorated, paid at once
+
+
+@pytest.mark.postgres_only
+def test_ten_concurrent_payments_to_one_wallet_leave_the_exact_balance(app: App) -> None:
+    ann = add_customer(app, T0, "Ann")
+    start = threading.Barrier(10)
+    errors: list[BaseException] = []
+
+    def worker(n: int) -> None:
+        try:
+            start.wait()
+            pay(app, ann, "1.23", reference=f"CONC-{n}")
+        except BaseException as exc:  # collected and re-raised in the test's thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(10)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert wallet(app, ann) == 12_30
+    assert counts(app)["payments"] == 10
+    with app.uow() as uow:
+        assert ledger.check(uow.session) == []
+
+
+@pytest.mark.postgres_only
+def test_ten_concurrent_replays_of_one_key_credit_once(app: App) -> None:
+    ann = add_customer(app, T0, "Ann")
+    start = threading.Barrier(10)
+    results: list[Recorded] = []
+
+    def worker() -> None:
+        start.wait()
+        results.append(pay(app, ann, "5.00", idempotency_key="webhook-evt-1"))
+
+    threads = [threading.Thread(target=worker) for _ in range(10)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(r.created for r in results) == [False] * 9 + [True]
+    assert len({r.payment.id for r in results}) == 1
+    assert wallet(app, ann) == 5_00
+
+
+# --- CLI --------------------------------------------------------------------------------------
+
+
+def test_cli_show_reverse_and_refund(app: App, database_url: str) -> None:
+    runner = CliRunner()
+
+    def run(*args: str) -> Any:
+        result = runner.invoke(
+            cli, ["--database-url", database_url, "--now", "2026-01-05T10:00:00Z", *args]
+        )
+        return result
+
+    ann = add_customer(app, T0, "Ann")
+    assert run("payments", "add", "Ann", "40.00", "--reference", "RC-1").exit_code == 0
+    shown = run("payments", "show", "RC-1", "--json")
+    assert shown.exit_code == 0, shown.output
+    assert '"status": "posted"' in shown.stdout
+    assert '"amount": "40.00 USD"' in shown.stdout
+
+    refunded = run("payments", "refund", "Ann", "15.00", "--method", "cash", "--reference", "R1")
+    assert refunded.exit_code == 0, refunded.output
+    too_much = run("payments", "refund", "Ann", "26.00", "--method", "cash", "--reference", "R2")
+    assert too_much.exit_code == 2
+    assert "amount:" in too_much.stderr
+
+    no_reason = run("payments", "reverse", "1")
+    assert no_reason.exit_code == 2  # --reason is required
+    reversed_ = run("payments", "reverse", "1", "--reason", "bounced")
+    assert reversed_.exit_code == 0, reversed_.output
+    assert "reversed by transaction" in reversed_.stdout
+    shown = run("payments", "show", "1", "--json")
+    assert '"status": "reversed"' in shown.stdout
+    assert wallet(app, ann) == -15_00
