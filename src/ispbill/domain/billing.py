@@ -66,6 +66,10 @@ class ChargeKind(StrEnum):
     PERIOD = "period"
     REACTIVATION = "reactivation"
     REFUND = "refund"
+    # The new plan's price for the rest of a period already charged in advance (a plan change,
+    # domain/changes.py). Not "period": the unique (service, period start) of period charges
+    # would refuse a change effective on the period's first day, whose period charge stays.
+    CHANGE = "change"
 
 
 class DueKind(StrEnum):

@@ -26,7 +26,9 @@ row lock in the same transaction that inserts the invoice, so a rollback also ro
 back: gapless) and never updates it afterwards. Uniqueness of "one per customer per billing
 date" is a storage constraint on (customer, issue date, kind). Corrections are credit notes
 (``credit_note_for``, ``prorated_credit_line``): new documents whose lines carry positive
-quantities and amounts; the document kind gives the direction (``DocumentKind.sign``).
+quantities and amounts; the document kind gives the direction (``DocumentKind.sign``). A credit
+note names the invoice it corrects, except one of charges no invoice lists (a prepaid wallet's
+period charges): ``wallet_credit_note``.
 
 Pure: no clock, no database; dates are passed in.
 """
@@ -63,6 +65,7 @@ __all__ = [
     "prorated_credit_line",
     "series_key",
     "status_for",
+    "wallet_credit_note",
 ]
 
 MAX_PAYMENT_TERMS_DAYS = 365
@@ -265,7 +268,8 @@ class InvoiceDraft:
 
     All lines are in ``currency``. Amounts are positive whatever the kind; ``kind.sign`` says
     which way they move the customer's balance. ``original_number`` is the number of the invoice
-    a credit note corrects (required for a credit note, refused otherwise).
+    a credit note corrects (required for a credit note, refused otherwise), except for a credit
+    note of charges no invoice lists (``uninvoiced``, see ``wallet_credit_note``).
     """
 
     kind: DocumentKind
@@ -275,6 +279,7 @@ class InvoiceDraft:
     due_date: date
     lines: tuple[InvoiceLine, ...]
     original_number: str | None = None
+    uninvoiced: bool = False
     _summary: tuple[TaxSummaryRow, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -297,7 +302,16 @@ class InvoiceDraft:
                     self.currency, line.currency, field=f"lines[{index}].unit_price"
                 )
         object.__setattr__(self, "lines", lines)
-        if self.kind is DocumentKind.CREDIT_NOTE:
+        if self.uninvoiced:
+            if self.kind is not DocumentKind.CREDIT_NOTE:
+                raise ValidationError(
+                    "uninvoiced", "only a credit note can credit uninvoiced charges"
+                )
+            if self.original_number is not None:
+                raise ValidationError(
+                    "original_number", "a credit note of uninvoiced charges names no invoice"
+                )
+        elif self.kind is DocumentKind.CREDIT_NOTE:
             corrected = (self.original_number or "").strip()
             if not corrected:
                 raise ValidationError(
@@ -461,6 +475,30 @@ def credit_note_for(
             f"{original.gross}",
         )
     return note
+
+
+def wallet_credit_note(
+    lines_to_credit: Sequence[InvoiceLine], *, customer_id: int, currency: str, issue_date: date
+) -> InvoiceDraft:
+    """A credit note of charges that no invoice lists, returning their unused part to the wallet.
+
+    A prepaid wallet pays each period when it starts and ispbill does not invoice those charges
+    (only "Charge & Invoice" or a monthly statement may, later). When such a charge is partly
+    given back (a plan change or a termination mid-period), the credit still gets a numbered
+    document, for the customer and for the books, but there is no invoice to name: the note says
+    so (``uninvoiced``) instead of inventing a reference. It is due and settled at once, like
+    every credit note; what it may give back is bounded by the charge it credits, which the
+    caller prorates (``prorated_credit_line``).
+    """
+    return InvoiceDraft(
+        kind=DocumentKind.CREDIT_NOTE,
+        customer_id=customer_id,
+        currency=currency,
+        issue_date=issue_date,
+        due_date=issue_date,
+        lines=tuple(lines_to_credit),
+        uninvoiced=True,
+    )
 
 
 # -- numbering ------------------------------------------------------------------------------------

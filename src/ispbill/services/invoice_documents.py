@@ -80,6 +80,8 @@ def stored_draft(invoice: Invoice) -> InvoiceDraft:
         due_date=invoice.due_date,
         lines=lines,
         original_number=original,
+        # a credit note of a prepaid wallet's uninvoiced charges corrects no invoice
+        uninvoiced=invoice.kind == DocumentKind.CREDIT_NOTE and invoice.corrects_id is None,
     )
 
 

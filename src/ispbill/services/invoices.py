@@ -133,7 +133,11 @@ def issue_from_charges(
 
 
 def _line_text(charge: Charge) -> str:
-    suffix = {"reactivation": " (reactivation)", "refund": " (refund)"}.get(charge.kind, "")
+    suffix = {
+        "reactivation": " (reactivation)",
+        "refund": " (refund)",
+        "change": " (plan change)",
+    }.get(charge.kind, "")
     return f"{charge.description}{suffix}"
 
 

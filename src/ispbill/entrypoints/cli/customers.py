@@ -26,6 +26,7 @@ from ispbill.entrypoints.cli.base import (
     parse_day,
     unit_of_work,
 )
+from ispbill.services import changes as change_cases
 from ispbill.services import customers as customer_cases
 from ispbill.services import events, ledger
 from ispbill.services import services as service_cases
@@ -220,6 +221,76 @@ def services_list(
     with unit_of_work() as (uow, _):
         rows = [service_row(s) for s in service_cases.list_services(uow, customer=customer)]
     emit(rows, as_json=as_json, title="Services")
+
+
+def change_row(result: change_cases.ChangeResult) -> dict[str, Any]:
+    """The figures and documents of a plan change or a termination."""
+    quote = result.quote
+    s = result.service
+    return {
+        "service": s.id,
+        "customer": result.customer,
+        "action": quote.kind.value,
+        "from_plan": result.from_plan,
+        "to_plan": result.to_plan,
+        "effective": quote.effective,
+        "charged": "in advance" if quote.in_advance else "in arrears",
+        "credit": str(quote.credit_amount),
+        "credit_period": f"{quote.credit.period.start}..{quote.credit.period.last_day}"
+        if quote.credit
+        else None,
+        "credit_note": result.credit_note_number,
+        "corrects_invoice": result.corrected_number,
+        "charge": str(quote.charge_amount),
+        "charge_period": f"{quote.charge.period.start}..{quote.charge.period.last_day}"
+        if quote.charge
+        else None,
+        "invoice": result.invoice_number,
+        "net": str(quote.net),
+        "state": s.state if not s.state_reason else f"{s.state} ({s.state_reason})",
+        "active_to": s.active_to,
+        "balance": str(result.balance),
+    }
+
+
+@services_app.command("change-plan")
+def services_change_plan(
+    service: str = typer.Argument(..., help="Service id."),
+    plan: str = typer.Argument(..., help="The new plan's id or name."),
+    on: str | None = typer.Option(
+        None, "--on", help="Effective day (default: today); not before the charged period."
+    ),
+    as_json: bool = JSON,
+) -> None:
+    """Move a service to another plan from a day, prorated by days: the unused days of the old
+    plan are credited (credit note), the new plan's price for them is charged."""
+    effective = parse_day(on, "on")
+    with unit_of_work() as (uow, now):
+        result = change_cases.change_plan(
+            uow, service_ref=service, new_plan_ref=plan, effective=effective, now=now, actor=ACTOR
+        )
+        row = change_row(result)
+    emit_object(row, as_json=as_json, title=f"Service {row['service']}: plan changed")
+
+
+@services_app.command("terminate")
+def services_terminate(
+    service: str = typer.Argument(..., help="Service id."),
+    on: str | None = typer.Option(
+        None, "--on", help="Effective day, the first without service (default: today)."
+    ),
+    reason: str | None = typer.Option(None, "--reason", help="Why (kept in the event log)."),
+    as_json: bool = JSON,
+) -> None:
+    """End a service from a day: the unused days paid in advance are credited (credit note), the
+    used days owed in arrears are charged; no further charges."""
+    effective = parse_day(on, "on")
+    with unit_of_work() as (uow, now):
+        result = change_cases.terminate_service(
+            uow, service_ref=service, effective=effective, now=now, actor=ACTOR, reason=reason
+        )
+        row = change_row(result)
+    emit_object(row, as_json=as_json, title=f"Service {row['service']}: terminated")
 
 
 @wallet_app.command("show")
