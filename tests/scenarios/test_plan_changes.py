@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 from datetime import date, datetime
 from fractions import Fraction
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -549,7 +550,7 @@ def test_refusals_change_nothing(app: App) -> None:
 # -- the command line -------------------------------------------------------------------------------
 
 
-def test_cli_change_plan_and_terminate(app: App, database_url: str) -> None:
+def test_cli_change_plan_and_terminate(app: App, database_url: str, tmp_path: Path) -> None:
     _catalog(app)
     pia = _prepaid(app, "Pia", "100.00")
     home = add_service(app, T0, pia, "Home 30", active_from=APR1)
@@ -583,4 +584,11 @@ def test_cli_change_plan_and_terminate(app: App, database_url: str) -> None:
     refused = runner.invoke(cli, [*options, "services", "terminate", str(home)])
     assert refused.exit_code == 2
     assert refused.stderr.startswith(f"error: service: service {home} has ended")
+    # a wallet credit note prints like any document
+    target = tmp_path / "cn.pdf"
+    printed = runner.invoke(
+        cli, [*options, "invoices", "pdf", "CN2026-00002", "--out", str(target)]
+    )
+    assert printed.exit_code == 0, printed.output
+    assert target.read_bytes().startswith(b"%PDF")
     check_books(app)

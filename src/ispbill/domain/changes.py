@@ -25,7 +25,9 @@ Rules, each with why:
   change then charges the new price for the same days: the same quantity, rounded once. An
   upgrade (charge > credit) makes the customer pay the difference, a downgrade leaves a net
   credit; both amounts are stored and documented, and the net is their exact difference.
-  A termination is the credit alone.
+  A termination is the credit alone. Days not yet charged (a pending or deactivated service,
+  a period that has not started) are neither credited nor charged: the engine bills them later
+  on the plan then in force.
 * The remainder rule of the Money type: a split's parts sum exactly to the whole. The credited
   part is the one rounded; what the customer keeps paying of the charged span (``kept``) is the
   charge minus the credit, never rounded on its own, so kept + credited = charged to the minor
@@ -72,6 +74,7 @@ from ispbill.domain.taxes import TaxSplit, split_tax
 
 # The states in which a service accrues days billed in arrears (the engine's _next_billing_due).
 ACCRUING = frozenset({ServiceState.ACTIVE, ServiceState.SUSPENDED})
+UNUSED_SUFFIX = " (unused days)"  # a credit note line: the credited charge's text, then this
 
 
 class ChangeKind(StrEnum):
@@ -184,17 +187,19 @@ def quote_plan_change(
             charge=used,
             billed_until=used.period.end if used is not None else service.billed_until,
         )
-    credit, line, kept = _unused_credit(service, charged, effective, at)
+    unused = _unused(service, charged, effective)
+    credit = _credit(service, unused, at)
     charge = None
-    if credit is not None:
+    if unused is not None:
         # the same days as the credit: the same quantity (unused days / days of the full period)
-        amount = new_terms.price.prorate(credit.quantity.numerator, credit.quantity.denominator)
+        quantity = unused.line.quantity
+        amount = new_terms.price.prorate(quantity.numerator, quantity.denominator)
         if amount.is_positive:
             charge = Charge(
                 service.id,
                 ChargeKind.CHANGE,
-                credit.period,
-                credit.quantity,
+                unused.period,
+                quantity,
                 new_terms.price,
                 split_tax(amount, new_terms.tax),
                 at,
@@ -208,10 +213,10 @@ def quote_plan_change(
         in_advance=True,
         currency=currency,
         credit=credit,
-        credit_line=line,
+        credit_line=unused.line if credit is not None and unused is not None else None,
         charge=charge,
         billed_until=service.billed_until,
-        kept=kept,
+        kept=unused.kept if unused is not None else None,
     )
     if customer.prepaid and quote.net.is_positive:
         after = customer.balance - quote.net
@@ -249,7 +254,8 @@ def quote_termination(
             charge=used,
             billed_until=used.period.end if used is not None else service.billed_until,
         )
-    credit, line, kept = _unused_credit(service, charged, effective, at)
+    unused = _unused(service, charged, effective)
+    credit = _credit(service, unused, at)
     return ChangeQuote(
         ChangeKind.TERMINATION,
         service.id,
@@ -257,28 +263,40 @@ def quote_termination(
         in_advance=True,
         currency=currency,
         credit=credit,
-        credit_line=line,
-        billed_until=effective if credit is not None else service.billed_until,
-        kept=kept,
+        credit_line=unused.line if credit is not None and unused is not None else None,
+        billed_until=effective if unused is not None else service.billed_until,
+        kept=unused.kept if unused is not None else None,
     )
 
 
 def ended_active_to(service: ServiceSnapshot, effective: date) -> date | None:
     """The last day of a service ended from ``effective``: the day before, or an earlier
-    "active to" already set. Storage requires ``active_to > active_from``; a service ended on
-    its first or second day keeps the "active to" it had (its state says it ended)."""
+    "active to" already set. Storage requires ``active_to > active_from``, so a service ended
+    before its second day has no last day to record (None); its state and its event say when
+    it ended."""
     last = effective - timedelta(days=1)
     if service.active_to is not None and service.active_to <= last:
         return service.active_to
-    return last if last > service.active_from else service.active_to
+    return last if last > service.active_from else None
 
 
-def _unused_credit(
-    service: ServiceSnapshot, charged: InvoiceLine | None, effective: date, at: datetime
-) -> tuple[Charge | None, InvoiceLine | None, Money | None]:
+@dataclass(frozen=True, slots=True)
+class _Unused:
+    """Days paid in advance and not used: their period, the credit line giving them back
+    (possibly zero) and what stays charged of the span (the remainder)."""
+
+    period: Period
+    line: InvoiceLine
+    kept: Money
+    description: str  # the credited charge's (its plan's name)
+
+
+def _unused(
+    service: ServiceSnapshot, charged: InvoiceLine | None, effective: date
+) -> _Unused | None:
     end = service.billed_until
     if end is None or effective >= end:
-        return None, None, None  # nothing paid for the days from the effective date
+        return None  # nothing paid for the days from the effective date
     if charged is None or charged.period_start is None or charged.period_end != end:
         raise ValidationError(
             "effective",
@@ -293,23 +311,27 @@ def _unused_credit(
         )
     unused_days = (end - effective).days
     line = prorated_credit_line(
-        charged, unused_days, description=f"{charged.description} (unused days)"
+        charged, unused_days, description=f"{charged.description}{UNUSED_SUFFIX}"
     )
-    kept = charged.gross - line.gross
-    if line.gross.is_zero:
-        return None, None, kept
-    credit = Charge(
+    return _Unused(Period(effective, end), line, charged.gross - line.gross, charged.description)
+
+
+def _credit(service: ServiceSnapshot, unused: _Unused | None, at: datetime) -> Charge | None:
+    """The refund charge of the credit line, unless it rounds to nothing."""
+    if unused is None or unused.line.gross.is_zero:
+        return None
+    line = unused.line
+    return Charge(
         service.id,
         ChargeKind.REFUND,
-        Period(effective, end),
+        unused.period,
         line.quantity,
         line.unit_price,
         TaxSplit(line.net, line.tax),
         at,
         line.tax_profile,
-        charged.description,
+        unused.description,
     )
-    return credit, line, kept
 
 
 def _used_charge(service: ServiceSnapshot, effective: date, at: datetime) -> Charge | None:

@@ -128,27 +128,27 @@ def change_plan(
     cycle or lacks the service's multi-month period, when the date is in the future or before
     the last charged period, and (prepaid) when the wallet cannot cover an upgrade.
     """
-    work = _begin(uow, service_ref)
+    customer, found = _begin(uow, service_ref)
     session = uow.session
     plan = by_id_or_name(session, Plan, new_plan_ref, field="plan")
-    old_plan = work.service.plan
+    old_plan = found.plan
     if plan.id == old_plan.id:
-        raise ValidationError("plan", f"service {work.service.id} is already on plan {plan.name!r}")
+        raise ValidationError("plan", f"service {found.id} is already on plan {plan.name!r}")
     if not plan.active:
         raise ValidationError("plan", f"plan {plan.name!r} is no longer sold")
-    if plan.currency != work.customer.currency:
+    if plan.currency != customer.currency:
         raise ValidationError(
             "plan",
             f"plan {plan.name!r} is priced in {plan.currency}, the customer pays in "
-            f"{work.customer.currency}",
+            f"{customer.currency}",
         )
-    months = work.service.period_months
+    months = found.period_months
     if months and months not in {int(o["months"]) for o in plan.period_options}:
         raise ValidationError(
             "plan",
             f"plan {plan.name!r} does not offer the service's billing period of {months} months",
         )
-    work = _catch_up(uow, work, now=now, actor=actor)
+    work = _catch_up(uow, customer, found, now=now, actor=actor)
     today = local_date(now, work.customer.billing_timezone)
     day = effective or today
     charged = _charged(uow, work)
@@ -221,8 +221,7 @@ def terminate_service(
     text = (reason or "").strip() or TERMINATED
     if len(text) > REASON_MAX:
         raise ValidationError("reason", f"at most {REASON_MAX} characters")
-    work = _begin(uow, service_ref)
-    work = _catch_up(uow, work, now=now, actor=actor)
+    work = _catch_up(uow, *_begin(uow, service_ref), now=now, actor=actor)
     session = uow.session
     today = local_date(now, work.customer.billing_timezone)
     day = effective or today
@@ -298,7 +297,7 @@ class _Documents:
         }
 
 
-def _begin(uow: UnitOfWork, service_ref: str | int) -> _Work:
+def _begin(uow: UnitOfWork, service_ref: str | int) -> tuple[Customer, Service]:
     """Lock the service's customer, then load the service; refuse an ended one."""
     service_id = _service_id(service_ref)
     # A service never changes customer, so its customer is read before the lock; the read is
@@ -311,16 +310,21 @@ def _begin(uow: UnitOfWork, service_ref: str | int) -> _Work:
     service = uow.session.get(Service, service_id)
     assert service is not None  # services are never deleted
     _refuse_ended(service)
-    return _Work(customer, service, *_snapshots(uow, customer, service))
+    return customer, service
 
 
-def _catch_up(uow: UnitOfWork, work: _Work, *, now: datetime, actor: str) -> _Work:
-    """Bill the customer up to ``now`` under the terms in force, then reload what moved."""
-    reevaluate_customer(uow, work.customer.id, now=now, actor=actor)
+def _catch_up(
+    uow: UnitOfWork, customer: Customer, service: Service, *, now: datetime, actor: str
+) -> _Work:
+    """Bill the customer up to ``now`` under the terms in force, then load what the change is
+    priced from (the engine may have charged, deactivated or ended something)."""
+    reevaluate_customer(uow, customer.id, now=now, actor=actor)
     uow.session.flush()
     uow.session.expire_all()  # the engine writes with Core statements the ORM did not see
-    _refuse_ended(work.service)
-    return _Work(work.customer, work.service, *_snapshots(uow, work.customer, work.service))
+    _refuse_ended(service)
+    [(snapshot, services)] = load_snapshots(uow.session, [customer.id])
+    found = next(s for s in services if s.id == service.id)
+    return _Work(customer, service, snapshot, found)
 
 
 def _refuse_ended(service: Service) -> None:
@@ -338,14 +342,6 @@ def _service_id(ref: str | int) -> int:
     if not 0 < value <= MAX_ID:
         raise NotFound("service", ref, field="service")
     return value
-
-
-def _snapshots(
-    uow: UnitOfWork, customer: Customer, service: Service
-) -> tuple[CustomerSnapshot, ServiceSnapshot]:
-    [(snapshot, services)] = load_snapshots(uow.session, [customer.id])
-    found = next(s for s in services if s.id == service.id)
-    return snapshot, found
 
 
 def _terms(uow: UnitOfWork, work: _Work, plan: Plan) -> ServiceTerms:
