@@ -98,6 +98,12 @@ def tick(
     with uow_factory() as uow:
         policy_settings = settings_store.load(uow)
     policy = policy_settings.billing_policy()
+    from ispbill.services.fast_path import charge_alike_services  # it builds on this module
+
+    fast = charge_alike_services(uow_factory, now=now, policy=policy)
+    report.charges += fast
+    report.customers += fast
+    report.services += fast
     for claim in (_due_customers(policy), _activation_candidates(policy)):
         seen: set[int] = set()
         while _run_chunk(uow_factory, now, chunk_size, policy_settings, actor, report, claim, seen):

@@ -682,3 +682,36 @@ class TopUpAttempt(Base):
     payment_id: Mapped[int | None] = mapped_column(ForeignKey("payments.id"))
     requested_at: Mapped[datetime]
     completed_at: Mapped[datetime | None]
+
+
+class ApiToken(Base):
+    """A bearer token of the REST API: only its SHA-256 is stored; the plaintext is shown once."""
+
+    __tablename__ = "api_tokens"
+    __table_args__ = (
+        CheckConstraint("role IN ('admin', 'reseller', 'readonly')", name="role"),
+        CheckConstraint("(role = 'reseller') = (reseller_id IS NOT NULL)", name="reseller"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(16))
+    reseller_id: Mapped[int | None] = mapped_column(ForeignKey("resellers.id"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime]
+    last_used_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+
+
+class IdempotencyRecord(Base):
+    """The first answer to an API request sent with an ``Idempotency-Key``, for replays."""
+
+    __tablename__ = "idempotency_records"
+    __table_args__ = (UniqueConstraint("token_id", "key", name="uq_idempotency_records_token_key"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(255))
+    token_id: Mapped[int] = mapped_column(ForeignKey("api_tokens.id"))
+    method_path: Mapped[str] = mapped_column(String(300))
+    request_hash: Mapped[str] = mapped_column(String(64))
+    status: Mapped[int] = mapped_column(Integer)
+    body: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime]

@@ -14,6 +14,7 @@ from ispbill.bootstrap import App
 from ispbill.domain.errors import IspbillError
 from ispbill.entrypoints.api.problems import handle_domain_error
 from ispbill.entrypoints.api.routes import sandbox, webhooks
+from ispbill.entrypoints.api.v1 import include_v1
 
 
 def create_app(app_container: App) -> FastAPI:
@@ -28,4 +29,5 @@ def create_app(app_container: App) -> FastAPI:
     api.add_exception_handler(IspbillError, handle_domain_error)
     api.include_router(webhooks.router)
     api.include_router(sandbox.router)
+    include_v1(api)
     return api

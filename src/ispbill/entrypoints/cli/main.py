@@ -34,6 +34,7 @@ from ispbill.entrypoints.cli.customers import customers_app, services_app, walle
 from ispbill.entrypoints.cli.invoices import invoices_app
 from ispbill.entrypoints.cli.operator_settings import settings_app
 from ispbill.entrypoints.cli.payments import payments_app
+from ispbill.entrypoints.cli.tokens import tokens_app
 from ispbill.services import ledger
 
 app = Cli(help="ispbill: prepaid-first billing and service control for ISPs.")
@@ -145,6 +146,7 @@ payments_app.command("unmatched")(bank_statements.payments_unmatched)
 payments_app.command("assign")(bank_statements.payments_assign)
 app.command("demo")(demo.demo)
 gateways_cli.register(app)  # serve, checkout, topups
+app.add_typer(tokens_app, name="tokens")
 
 
 def main() -> None:

@@ -1,0 +1,40 @@
+"""``POST /api/v1/ticks``: run the billing engine at an instant (admin only)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+
+from ispbill.entrypoints.api.auth import Admin
+from ispbill.entrypoints.api.deps import container
+from ispbill.entrypoints.api.errors import call, documented
+from ispbill.entrypoints.api.schemas import TickIn, TickOut
+from ispbill.services.billing import TickReport, tick
+
+router = APIRouter(prefix="/api/v1/ticks", tags=["engine"])
+
+
+@router.post("", response_model=TickOut, responses=documented(401, 403))
+async def run_tick(body: TickIn, request: Request, caller: Admin) -> TickOut:
+    """Everything due up to ``at`` happens, exactly once (a repeat finds nothing due)."""
+    app = container(request)
+    now = body.at or app.clock.now()
+
+    def work() -> TickReport:
+        return tick(
+            app.uow_factory,
+            now=now,
+            chunk_size=body.chunk_size,
+            actor=caller.actor,
+            gateways=app.gateways,
+        )
+
+    report = await call(work)
+    return TickOut(
+        now=report.now,
+        customers=report.customers,
+        services=report.services,
+        charges=report.charges,
+        invoices=report.invoices,
+        cards_expired=report.cards_expired,
+        transitions=dict(report.transitions),
+    )

@@ -1,0 +1,304 @@
+"""The set-based fast path of the tick for the common case, on PostgreSQL.
+
+Most of a prepaid ISP's services on a given night are alike: one active service per customer,
+charged in advance, due for exactly one period, no "active to". For those the decision does not
+depend on the customer except for one inequality, the CRM.COM/Splynx rule "charge when
+``balance - price >= minimum balance``". So the pure domain decides once per *group* of alike
+services (same cycle, period, price, tax and timezone: usually a handful of groups), by running
+``domain.billing.decide`` on a representative snapshot, and one SQL statement applies that
+decision to every service of the group whose wallet passes the inequality: it writes the ledger
+transactions, their postings, the charges, the wallet balances and the services' new billing
+positions together. Customers are locked with ``FOR UPDATE SKIP LOCKED`` like the general path.
+
+Everything else (first charges, deactivations for lack of funds, several services sharing a
+wallet, pauses, postpaid customers, SQLite) goes through the general path afterwards, which finds
+exactly what this pass left. The result is the same ledger the general path writes: the same
+keys, amounts, memos and instants (tests/scenarios/test_fast_path.py compares them).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable
+from datetime import datetime
+from types import SimpleNamespace
+from typing import Any
+
+from sqlalchemy import exists, select, text
+from sqlalchemy.orm import Session, aliased
+
+from ispbill.adapters.db.models import (
+    Customer,
+    CustomerClass,
+    Plan,
+    Service,
+    TaxProfileRow,
+)
+from ispbill.adapters.db.unit_of_work import UnitOfWork
+from ispbill.domain.billing import (
+    BillingPolicy,
+    ChargeKind,
+    CustomerSnapshot,
+    ServiceSnapshot,
+    decide,
+)
+from ispbill.domain.calendar import load_timezone
+from ispbill.domain.customers import BalanceControl, CustomerStatus
+from ispbill.domain.ledger import AccountKind, AccountRef, EntryKind
+from ispbill.domain.lifecycle import ServiceState
+from ispbill.domain.money import Money
+from ispbill.services import ledger
+from ispbill.services.billing import (
+    CUSTOMER_COLUMNS,
+    LIVE_STATES,
+    SERVICE_COLUMNS,
+    effective_tax,
+    service_snapshot,
+)
+from ispbill.services.billing_store import charge_key
+
+REPRESENTATIVE_BALANCE_MINOR = 10**15  # "funds suffice"; the inequality is applied per row in SQL
+
+APPLY_GROUP = text(
+    """
+WITH locked AS (
+    SELECT c.id AS customer_id, s.id AS service_id, w.id AS wallet_id
+    FROM unnest(CAST(:service_ids AS bigint[])) AS wanted(id)
+    JOIN services s ON s.id = wanted.id
+    JOIN customers c ON c.id = s.customer_id
+    JOIN ledger_accounts w ON w.customer_id = c.id AND w.kind = 'wallet' AND w.currency = c.currency
+    WHERE s.state = 'active' AND s.billed_until = :billed_until AND s.next_due_at <= :now
+      AND s.active_to IS NULL
+      AND w.balance_minor - :gross >= c.minimum_balance_minor
+    ORDER BY c.id
+    FOR UPDATE OF c SKIP LOCKED
+),
+picked AS MATERIALIZED (
+    SELECT locked.*, nextval('ledger_transactions_id_seq') AS transaction_id FROM locked
+),
+tx AS (
+    INSERT INTO ledger_transactions
+        (id, idempotency_key, kind, memo, customer_id, reverses_id, figures, recorded_at,
+         effective_at)
+    SELECT transaction_id, 'charge:' || service_id || :key_suffix, :entry_kind, :memo,
+           customer_id, NULL, CAST('{}' AS json), :now, :at
+    FROM picked
+    RETURNING 1
+),
+legs AS (
+    INSERT INTO ledger_postings (transaction_id, account_id, amount_minor, currency)
+    SELECT transaction_id, wallet_id, -CAST(:gross AS bigint), :currency FROM picked
+    UNION ALL
+    SELECT transaction_id, :revenue_id, CAST(:net AS bigint), :currency FROM picked WHERE :net <> 0
+    UNION ALL
+    SELECT transaction_id, :tax_id, CAST(:tax AS bigint), :currency FROM picked WHERE :tax <> 0
+    RETURNING 1
+),
+charged AS (
+    INSERT INTO charges
+        (service_id, customer_id, kind, period_start, period_end, quantity_num, quantity_den,
+         unit_price_minor, net_minor, tax_minor, gross_minor, currency, tax_rate_bp,
+         tax_inclusive, description, charged_at, transaction_id, invoice_id)
+    SELECT service_id, customer_id, 'period', :period_start, :period_end,
+           :quantity_num, :quantity_den, :unit_price, :net, :tax, :gross, :currency, :tax_rate_bp,
+           :tax_inclusive, :description, :at, transaction_id, NULL
+    FROM picked
+    RETURNING 1
+),
+wallets AS (
+    UPDATE ledger_accounts a SET balance_minor = a.balance_minor - :gross
+    FROM picked WHERE a.id = picked.wallet_id
+    RETURNING 1
+),
+positions AS (
+    UPDATE services s SET billed_until = :new_billed_until, next_due_at = :next_due
+    FROM picked WHERE s.id = picked.service_id
+    RETURNING 1
+)
+SELECT (SELECT count(*) FROM tx), (SELECT count(*) FROM legs), (SELECT count(*) FROM charged),
+       (SELECT count(*) FROM wallets), (SELECT count(*) FROM positions)
+"""
+)
+
+
+def charge_alike_services(
+    uow_factory: Callable[[], UnitOfWork],
+    *,
+    now: datetime,
+    policy: BillingPolicy,
+    chunk_size: int = 20_000,
+) -> int:
+    """Charge every eligible service due up to ``now``; returns how many were charged."""
+    charged = 0
+    after = 0
+    while True:
+        with uow_factory() as uow:
+            if uow.dialect != "postgresql":
+                return 0
+            rows = _eligible(uow.session, now, after, chunk_size)
+            if not rows:
+                return charged
+            after = rows[-1].c_id
+            for group, ids in _groups(uow.session, rows, now=now, policy=policy).items():
+                charged += _apply(uow.session, group, ids, now=now)
+            uow.commit()
+
+
+def _eligible(session: Session, now: datetime, after: int, limit: int) -> list[Any]:
+    other = aliased(Service)
+    alone = ~exists().where(
+        other.customer_id == Service.customer_id,
+        other.id != Service.id,
+        other.state.in_(LIVE_STATES),
+    )
+    customer_columns = [column.label(f"c_{column.key}") for column in CUSTOMER_COLUMNS]
+    query = (
+        select(*SERVICE_COLUMNS, *customer_columns)
+        .join(Customer, Customer.id == Service.customer_id)
+        .where(
+            Customer.id > after,
+            Customer.balance_control == BalanceControl.PREPAID.value,
+            Customer.status == CustomerStatus.ACTIVE.value,
+            Service.state == ServiceState.ACTIVE.value,
+            Service.next_due_at <= now,
+            Service.billed_until.is_not(None),
+            Service.active_to.is_(None),
+            alone,
+        )
+        .order_by(Customer.id)
+        .limit(limit)
+    )
+    return list(session.execute(query).all())
+
+
+Group = tuple[Any, ...]
+
+
+def _groups(
+    session: Session, rows: list[Any], *, now: datetime, policy: BillingPolicy
+) -> dict[Group, list[int]]:
+    """Ask the domain once per distinct (terms, billed until, timezone); keep the groups whose
+    whole due work is exactly one ordinary period charge."""
+    plans = {row.id: row for row in session.scalars(select(Plan))}
+    taxes = {row.id: row for row in session.scalars(select(TaxProfileRow))}
+    classes = {row.id: row for row in session.scalars(select(CustomerClass))}
+    decided: dict[tuple[Any, ...], Group | None] = {}
+    groups: dict[Group, list[int]] = defaultdict(list)
+    for row in rows:
+        customer = SimpleNamespace(**{c.key: getattr(row, f"c_{c.key}") for c in CUSTOMER_COLUMNS})
+        tax = effective_tax(customer, classes[customer.class_id], taxes)
+        snapshot = service_snapshot(row, customer, plans[row.plan_id], tax, taxes)
+        key = (snapshot.terms, snapshot.billed_until, customer.billing_timezone, customer.currency)
+        if key not in decided:
+            decided[key] = _decide_group(snapshot, customer, now=now, policy=policy)
+        group = decided[key]
+        if group is not None:
+            groups[group].append(row.id)
+    return groups
+
+
+def _decide_group(
+    service: ServiceSnapshot, customer: Any, *, now: datetime, policy: BillingPolicy
+) -> Group | None:
+    representative = CustomerSnapshot(
+        id=0,
+        prepaid=True,
+        timezone=load_timezone(customer.billing_timezone),
+        balance=Money(REPRESENTATIVE_BALANCE_MINOR, customer.currency),
+        minimum_balance=Money.zero(customer.currency),
+    )
+    outcome = decide(representative, [service], now=now, policy=policy)
+    if len(outcome.charges) != 1 or outcome.transitions:
+        return None
+    charge = outcome.charges[0]
+    if charge.kind is not ChargeKind.PERIOD or charge.gross.is_zero or charge.gross.is_negative:
+        return None
+    after = outcome.services[service.id]
+    next_due = outcome.next_due[service.id]
+    if next_due is None or next_due <= now:
+        return None
+    key = charge_key(charge)
+    return (
+        key[key.index(":", len("charge:")) :],  # ":period:<start>", after the service id
+        f"{charge.description} {charge.period.start}..{charge.period.last_day}",
+        charge.at,
+        charge.period.start,
+        charge.period.end,
+        charge.quantity.numerator,
+        charge.quantity.denominator,
+        charge.unit_price.minor,
+        charge.split.net.minor,
+        charge.split.tax.minor,
+        charge.gross.minor,
+        charge.gross.currency,
+        charge.tax.rate_bp,
+        charge.tax.inclusive,
+        charge.description,
+        service.billed_until,
+        after.billed_until,
+        next_due,
+    )
+
+
+def _apply(session: Session, group: Group, service_ids: list[int], *, now: datetime) -> int:
+    (
+        suffix,
+        memo,
+        at,
+        start,
+        end,
+        q_num,
+        q_den,
+        unit,
+        net,
+        tax,
+        gross,
+        currency,
+        rate_bp,
+        inclusive,
+        description,
+        billed_until,
+        new_billed_until,
+        next_due,
+    ) = group
+    accounts = ledger.ensure_accounts(
+        session,
+        [
+            AccountRef.system(AccountKind.REVENUE, currency),
+            AccountRef.system(AccountKind.TAX_PAYABLE, currency),
+        ],
+        now=now,
+    )
+    revenue = accounts[AccountRef.system(AccountKind.REVENUE, currency)].id
+    tax_payable = accounts[AccountRef.system(AccountKind.TAX_PAYABLE, currency)].id
+    counts = session.execute(
+        APPLY_GROUP,
+        {
+            "service_ids": service_ids,
+            "billed_until": billed_until,
+            "now": now,
+            "gross": gross,
+            "key_suffix": suffix,
+            "entry_kind": EntryKind.CHARGE.value,
+            "memo": memo,
+            "at": at,
+            "revenue_id": revenue,
+            "tax_id": tax_payable,
+            "net": net,
+            "tax": tax,
+            "currency": currency,
+            "period_start": start,
+            "period_end": end,
+            "quantity_num": q_num,
+            "quantity_den": q_den,
+            "unit_price": unit,
+            "tax_rate_bp": rate_bp,
+            "tax_inclusive": inclusive,
+            "description": description,
+            "new_billed_until": new_billed_until,
+            "next_due": next_due,
+        },
+    ).one()
+    count = int(counts[0])
+    ledger.apply_deltas(session, {revenue: net * count, tax_payable: tax * count})
+    return count

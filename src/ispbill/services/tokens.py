@@ -1,0 +1,106 @@
+"""API tokens: bearer secrets for the REST API, each with a role.
+
+Only the SHA-256 of a token is stored; ``create_token`` returns the plaintext once. Roles:
+``admin`` (everything), ``readonly`` (reads only) and ``reseller`` (only the customers of its
+reseller).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+
+from ispbill.adapters.db.models import ApiToken, Reseller
+from ispbill.adapters.db.unit_of_work import UnitOfWork
+from ispbill.domain.customers import validate_name
+from ispbill.domain.errors import NotFound, ValidationError
+from ispbill.services import events
+from ispbill.services.lookup import MAX_ID, by_id_or_name
+
+ROLES = ("admin", "reseller", "readonly")
+PREFIX = "isp_"
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class CreatedToken:
+    token: ApiToken
+    plaintext: str
+
+
+def create_token(
+    uow: UnitOfWork, *, name: str, role: str, reseller: str | None, now: datetime, actor: str
+) -> CreatedToken:
+    name = validate_name(name)
+    role = role.strip().lower()
+    if role not in ROLES:
+        raise ValidationError("role", f"must be one of: {', '.join(ROLES)}")
+    reseller_id: int | None = None
+    if role == "reseller":
+        if not reseller:
+            raise ValidationError("reseller", "a reseller token needs --reseller")
+        reseller_id = by_id_or_name(uow.session, Reseller, reseller, field="reseller").id
+    elif reseller:
+        raise ValidationError("reseller", "only reseller tokens belong to a reseller")
+    plaintext = PREFIX + secrets.token_urlsafe(32)  # 32 random bytes
+    row = ApiToken(
+        name=name,
+        role=role,
+        reseller_id=reseller_id,
+        token_hash=hash_token(plaintext),
+        created_at=now,
+    )
+    uow.session.add(row)
+    uow.session.flush()
+    events.record(
+        uow,
+        now=now,
+        actor=actor,
+        kind="api_token.created",
+        subject_type="api_token",
+        subject_id=row.id,
+        figures={"role": role, "reseller_id": reseller_id},
+    )
+    uow.commit()
+    return CreatedToken(row, plaintext)
+
+
+def list_tokens(uow: UnitOfWork) -> list[ApiToken]:
+    return list(uow.session.scalars(select(ApiToken).order_by(ApiToken.id)))
+
+
+def revoke_token(uow: UnitOfWork, *, token_id: int, now: datetime, actor: str) -> ApiToken:
+    row = uow.session.get(ApiToken, token_id) if 0 < token_id <= MAX_ID else None
+    if row is None:
+        raise NotFound("api token", token_id, field="token")
+    if row.revoked_at is None:
+        row.revoked_at = now
+        events.record(
+            uow,
+            now=now,
+            actor=actor,
+            kind="api_token.revoked",
+            subject_type="api_token",
+            subject_id=row.id,
+        )
+        uow.commit()
+    return row
+
+
+def authenticate(uow: UnitOfWork, *, plaintext: str, now: datetime) -> ApiToken | None:
+    """The live token with this secret (and note its use), or None."""
+    row = uow.session.scalars(
+        select(ApiToken).where(ApiToken.token_hash == hash_token(plaintext))
+    ).one_or_none()
+    if row is None or row.revoked_at is not None:
+        return None
+    row.last_used_at = now
+    uow.commit()
+    return row

@@ -1,0 +1,257 @@
+"""The REST API ``/api/v1`` end to end, on both databases, through httpx's ASGI transport:
+tokens and roles, idempotent payments, the tick, pagination, problem+json refusals. After every
+test the books are checked."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import func, select
+
+from ispbill.adapters.db.models import Payment
+from ispbill.bootstrap import App
+from ispbill.clock import FixedClock
+from ispbill.entrypoints.api.app import create_app
+from ispbill.entrypoints.api.export_openapi import render
+from ispbill.services.catalog import NewClass, add_class, add_reseller
+from ispbill.services.tokens import create_token, revoke_token
+from scenarios.helpers import check_books
+
+PROBLEM = "application/problem+json"
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "openapi.json"
+
+
+class Api:
+    """A synchronous face on ``httpx.AsyncClient`` over ``ASGITransport`` with a bearer token."""
+
+    def __init__(self, app: App, token: str | None) -> None:
+        self.transport = httpx.ASGITransport(app=create_app(app))
+        self.headers = {"Authorization": f"Bearer {token}"} if token else {}
+
+    def request(self, method: str, url: str, **options: Any) -> httpx.Response:
+        headers = {**self.headers, **options.pop("headers", {})}
+
+        async def send() -> httpx.Response:
+            async with httpx.AsyncClient(
+                transport=self.transport, base_url="http://testserver"
+            ) as client:
+                return await client.request(method, url, headers=headers, **options)
+
+        return asyncio.run(send())
+
+    def get(self, url: str, **options: Any) -> httpx.Response:
+        return self.request("GET", url, **options)
+
+    def post(self, url: str, **options: Any) -> httpx.Response:
+        return self.request("POST", url, **options)
+
+
+@pytest.fixture
+def world(app: App) -> Iterator[dict[str, Any]]:
+    now = app.clock.now()
+    with app.uow() as uow:
+        add_class(uow, spec=NewClass(name="Residential"), now=now, actor="test")
+    with app.uow() as uow:
+        north = add_reseller(uow, name="North", now=now, actor="test").id
+    with app.uow() as uow:
+        south = add_reseller(uow, name="South", now=now, actor="test").id
+    tokens = {}
+    for name, role, reseller in [
+        ("ops", "admin", None),
+        ("auditor", "readonly", None),
+        ("north", "reseller", "North"),
+        ("south", "reseller", "South"),
+    ]:
+        with app.uow() as uow:
+            created = create_token(
+                uow, name=name, role=role, reseller=reseller, now=now, actor="test"
+            )
+            tokens[name] = created.plaintext
+    yield {"tokens": tokens, "north": north, "south": south}
+    check_books(app)
+
+
+def client(app: App, world: dict[str, Any], who: str | None) -> Api:
+    return Api(app, world["tokens"][who] if who else None)
+
+
+def customer_body(name: str, **extra: Any) -> dict[str, Any]:
+    return {"name": name, "customer_class": "Residential", "currency": "USD", **extra}
+
+
+def test_end_to_end(app: App, world: dict[str, Any], clock: FixedClock) -> None:
+    admin = client(app, world, "ops")
+    assert admin.get("/api/v1/health").json()["status"] == "ok"
+    plan = admin.post(
+        "/api/v1/plans",
+        json={
+            "name": "Fiber 50",
+            "price": "30.00",
+            "currency": "USD",
+            "download": "50M",
+            "upload": "10M",
+        },
+    )
+    assert plan.status_code == 201, plan.text
+    assert plan.json()["price"] == {"amount": "30.00", "currency": "USD"}
+    customer = admin.post("/api/v1/customers", json=customer_body("Alice"))
+    assert customer.status_code == 201, customer.text
+    cid = customer.json()["id"]
+    service = admin.post(
+        "/api/v1/services", json={"customer_id": cid, "plan_id": plan.json()["id"]}
+    )
+    assert service.status_code == 201, service.text
+    assert admin.get(f"/api/v1/services/{service.json()['id']}").json()["state"] == "pending"
+
+    payment = {"customer_id": cid, "amount": "50.00", "currency": "USD", "reference": "r-1"}
+    first = admin.post("/api/v1/payments", json=payment, headers={"Idempotency-Key": "k-1"})
+    again = admin.post("/api/v1/payments", json=payment, headers={"Idempotency-Key": "k-1"})
+    assert first.status_code == again.status_code == 201, first.text
+    assert first.json() == again.json()
+    assert first.json()["amount"] == {"amount": "50.00", "currency": "USD"}
+    with app.uow() as uow:
+        assert uow.session.scalar(select(func.count()).select_from(Payment)) == 1
+    reused = admin.post(
+        "/api/v1/payments",
+        json={**payment, "amount": "60.00"},
+        headers={"Idempotency-Key": "k-1"},
+    )
+    assert reused.status_code == 422
+    assert reused.headers["content-type"] == PROBLEM
+    assert reused.json()["field"] == "Idempotency-Key"
+
+    at = (clock.now() + timedelta(hours=1)).isoformat()
+    ticked = admin.post("/api/v1/ticks", json={"at": at})
+    assert ticked.status_code == 200, ticked.text
+    shown = admin.get(f"/api/v1/customers/{cid}").json()
+    assert shown["balance"] == {"amount": "20.00", "currency": "USD"}  # 50 paid, 30 charged
+    wallet = admin.get(f"/api/v1/customers/{cid}/wallet").json()
+    assert wallet["balance"] == shown["balance"]
+    assert {p["amount"]["amount"] for p in wallet["postings"]} >= {"50.00", "-30.00"}
+    assert admin.get(f"/api/v1/services/{service.json()['id']}").json()["state"] == "active"
+    until = (clock.now() + timedelta(days=62)).isoformat()
+    preview = admin.get(f"/api/v1/customers/{cid}/preview", params={"until": until})
+    assert preview.status_code == 200, preview.text
+    assert preview.json()["balance"]["currency"] == "USD"
+
+
+def test_roles(app: App, world: dict[str, Any]) -> None:
+    admin = client(app, world, "ops")
+    readonly = client(app, world, "auditor")
+    north = client(app, world, "north")
+    south = client(app, world, "south")
+    assert north.post("/api/v1/customers", json=customer_body("N1")).status_code == 201
+    theirs = south.post("/api/v1/customers", json=customer_body("S1"))
+    assert theirs.status_code == 201
+    assert theirs.json()["reseller_id"] == world["south"]
+    admin.post("/api/v1/customers", json=customer_body("Direct"))
+
+    refused = readonly.post("/api/v1/customers", json=customer_body("Nope"))
+    assert refused.status_code == 403
+    assert refused.headers["content-type"] == PROBLEM
+    assert len(readonly.get("/api/v1/customers").json()["items"]) == 3
+
+    hidden = north.get(f"/api/v1/customers/{theirs.json()['id']}")
+    assert hidden.status_code == 404
+    assert hidden.json()["field"] == "customer"
+    assert north.get(f"/api/v1/customers/{theirs.json()['id']}/wallet").status_code == 404
+    assert [c["name"] for c in north.get("/api/v1/customers").json()["items"]] == ["N1"]
+    paid = north.post(
+        "/api/v1/payments",
+        json={"customer_id": theirs.json()["id"], "amount": "1.00", "currency": "USD"},
+        headers={"Idempotency-Key": "x"},
+    )
+    assert paid.status_code == 404
+    assert north.post("/api/v1/ticks", json={}).status_code == 403
+    assert (
+        north.post(
+            "/api/v1/plans",
+            json={"name": "P", "price": "1", "currency": "USD", "download": "1M", "upload": "1M"},
+        ).status_code
+        == 403
+    )
+
+
+def test_authentication(app: App, world: dict[str, Any]) -> None:
+    missing = client(app, world, None).get("/api/v1/customers")
+    assert missing.status_code == 401
+    assert missing.headers["content-type"] == PROBLEM
+    assert Api(app, "isp_wrong").get("/api/v1/customers").status_code == 401
+    with app.uow() as uow:
+        revoke_token(uow, token_id=1, now=app.clock.now(), actor="test")
+    assert client(app, world, "ops").get("/api/v1/customers").status_code == 401
+
+
+def test_refusals(app: App, world: dict[str, Any]) -> None:
+    admin = client(app, world, "ops")
+    bad_currency = admin.post("/api/v1/customers", json=customer_body("Bob", currency="XYZ"))
+    assert bad_currency.status_code == 422
+    assert bad_currency.headers["content-type"] == PROBLEM
+    assert bad_currency.json()["field"] == "currency"
+    assert bad_currency.json()["rule"]
+    lax_int = admin.post("/api/v1/services", json={"customer_id": "1", "plan_id": 1})
+    assert lax_int.status_code == 422
+    assert lax_int.json()["field"] == "customer_id"
+    float_amount = admin.post(
+        "/api/v1/payments",
+        json={"customer_id": 1, "amount": 3.5, "currency": "USD"},
+        headers={"Idempotency-Key": "f"},
+    )
+    assert float_amount.status_code == 422
+    assert float_amount.json()["field"] == "amount"
+    no_key = admin.post(
+        "/api/v1/payments", json={"customer_id": 1, "amount": "3.50", "currency": "USD"}
+    )
+    assert no_key.status_code == 422
+    assert no_key.json()["field"] == "Idempotency-Key"
+    assert admin.post("/api/v1/customers", json=customer_body("Dup")).status_code == 201
+    duplicate = admin.post("/api/v1/customers", json=customer_body("Dup"))
+    assert duplicate.status_code == 409
+    assert duplicate.json()["field"] == "name"
+    unknown = admin.get("/api/v1/customers/999999")
+    assert unknown.status_code == 404
+    assert unknown.headers["content-type"] == PROBLEM
+    assert admin.get("/api/v1/services/999999").status_code == 404
+    assert admin.get("/api/v1/customers?cursor=garbage").status_code == 422
+    assert admin.get("/api/v1/customers/99999999999").status_code == 422
+
+
+def test_pagination_walks_every_customer(app: App, world: dict[str, Any]) -> None:
+    admin = client(app, world, "ops")
+    names = [f"Customer {i:02}" for i in range(7)]
+    for name in names:
+        assert admin.post("/api/v1/customers", json=customer_body(name)).status_code == 201
+    seen: list[str] = []
+    cursor: str | None = None
+    pages = 0
+    while True:
+        params: dict[str, Any] = {"limit": 3, **({"cursor": cursor} if cursor else {})}
+        page = admin.get("/api/v1/customers", params=params).json()
+        seen += [c["name"] for c in page["items"]]
+        pages += 1
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == names
+    assert pages == 3
+    found = admin.get("/api/v1/customers", params={"search": "er 0"}).json()["items"]
+    assert len(found) == 7
+    found = admin.get("/api/v1/customers", params={"search": "05"}).json()["items"]
+    assert [c["name"] for c in found] == ["Customer 05"]
+
+
+def test_committed_openapi_matches_the_served_one(app: App) -> None:
+    served = Api(app, None).get("/api/v1/openapi.json")
+    assert served.status_code == 200
+    assert json.loads(DOCS.read_text(encoding="utf-8")) == served.json(), (
+        "docs/openapi.json is stale: python -m ispbill.entrypoints.api.export_openapi "
+        "> docs/openapi.json"
+    )
+    assert DOCS.read_text(encoding="utf-8") == render()
