@@ -23,3 +23,9 @@ class Settings(BaseSettings):
     sandbox_secret: SecretStr | None = None
     stripe_api_key: SecretStr | None = None
     stripe_webhook_secret: SecretStr | None = None
+    # rlm_rest (FreeRADIUS) endpoints under /radius: off until a token is set. FreeRADIUS sends
+    # it as HTTP Basic password (the generated rest module does); only these sources may call.
+    radius_token: SecretStr | None = None
+    radius_allowed_sources: str = "127.0.0.1/32,::1/128"
+    # operator settings behind the RADIUS answer are re-read at most this often per process
+    radius_policy_ttl_seconds: float = 2.0

@@ -35,18 +35,46 @@ def register(app: typer.Typer) -> None:
 def serve(
     host: str = typer.Option("127.0.0.1", help="Address to listen on."),
     port: int = typer.Option(8080, min=1, max=65535, help="Port to listen on."),
+    outbox: bool = typer.Option(
+        True, "--outbox/--no-outbox", help="Also run the CoA outbox worker in this process."
+    ),
 ) -> None:
-    """Run the HTTP server: gateway webhooks and the sandbox's hosted checkout."""
+    """Run the HTTP server: the API, gateway webhooks, the sandbox's hosted checkout, the
+    FreeRADIUS endpoints, and (unless --no-outbox) the CoA outbox worker."""
+    import threading
+
     import uvicorn
 
+    from ispbill.adapters.radius.coa import PyradSender
     from ispbill.entrypoints.api.app import create_app
+    from ispbill.services.enforcement import run_worker
 
     with app_for_command() as app:
         configured = (
             ", ".join(sorted(app.gateways)) or "none (set ISPBILL_SANDBOX_SECRET or Stripe keys)"
         )
         console.print(f"payment gateways: {configured}", markup=False)
-        uvicorn.run(create_app(app), host=host, port=port)
+        stop = threading.Event()
+        worker = threading.Thread(
+            target=run_worker,
+            kwargs={
+                "uow_factory": app.uow_factory,
+                "sender": PyradSender(),
+                "clock": app.clock.now,
+                "database_url": app.settings.database_url,
+                "stop": stop,
+            },
+            name="outbox",
+            daemon=True,
+        )
+        if outbox:
+            worker.start()
+        try:
+            uvicorn.run(create_app(app), host=host, port=port)
+        finally:
+            stop.set()
+            if outbox:
+                worker.join(timeout=5)
 
 
 def checkout(

@@ -17,6 +17,7 @@ from ispbill.domain.errors import IspbillError
 from ispbill.entrypoints.cli import bank_statements, demo, payment_corrections, tour
 from ispbill.entrypoints.cli import engine as engine_cli
 from ispbill.entrypoints.cli import gateways as gateways_cli
+from ispbill.entrypoints.cli import radius as radius_cli
 from ispbill.entrypoints.cli.base import (
     Cli,
     console,
@@ -147,6 +148,7 @@ payments_app.command("assign")(bank_statements.payments_assign)
 app.command("demo")(demo.demo)
 gateways_cli.register(app)  # serve, checkout, topups
 app.add_typer(tokens_app, name="tokens")
+radius_cli.register(app, services_app)  # nas, radius, outbox, usage, services credentials
 
 
 def main() -> None:
