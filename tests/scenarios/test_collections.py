@@ -40,12 +40,12 @@ NON_PAYER = ("suspended", "non_payer")
 
 
 def policy(app: App, now: datetime, klass: str | None = None, **changes: Any) -> None:
-    raw = {k: (None if v is None else str(v).lower() if isinstance(v, bool) else str(v))
-           for k, v in changes.items()}
+    raw = {
+        k: (None if v is None else str(v).lower() if isinstance(v, bool) else str(v))
+        for k, v in changes.items()
+    }
     with app.uow() as uow:
-        collection_policy.set_values(
-            uow, changes=raw, customer_class=klass, now=now, actor=ACTOR
-        )
+        collection_policy.set_values(uow, changes=raw, customer_class=klass, now=now, actor=ACTOR)
 
 
 def debtor(app: App, name: str = "Dan", price: str = "30.00", **terms: Any) -> tuple[int, int]:
@@ -58,7 +58,12 @@ def debtor(app: App, name: str = "Dan", price: str = "30.00", **terms: Any) -> t
     )
     service = add_service(app, JAN1, customer, "Home", active_from=date(2026, 1, 1))
     tick(app, JAN1)
-    assert invoices(app, customer)[0][:4] == (date(2026, 1, 1), int(price.replace(".", "")), 0, "issued")
+    assert invoices(app, customer)[0][:4] == (
+        date(2026, 1, 1),
+        int(price.replace(".", "")),
+        0,
+        "issued",
+    )
     return customer, service
 
 
@@ -79,8 +84,8 @@ def suspended_events(app: App, customer: int) -> list[tuple[str, str, datetime]]
     return [
         (e.kind, e.reason, e.at)
         for e in events(app, customer)
-        if e.kind in ("service.suspended", "service.active", "service.throttled",
-                      "service.unthrottled")
+        if e.kind
+        in ("service.suspended", "service.active", "service.throttled", "service.unthrottled")
     ]
 
 
@@ -103,7 +108,7 @@ def test_fourteen_days_after_due_suspends_on_day_15_not_day_14(app: App) -> None
 
 
 def test_a_debt_below_the_minimum_does_not_suspend(app: App) -> None:
-    customer, service = debtor(app, price="30.00")
+    _customer, service = debtor(app, price="30.00")
     policy(app, JAN1, enabled=True, days_after_due=14, minimum_outstanding="50.00")
     tick(app, at(2026, 1, 31))
     assert state(app, service) == ACTIVE  # 30.00 overdue < 50.00
@@ -116,7 +121,7 @@ def test_a_debt_below_the_minimum_does_not_suspend(app: App) -> None:
 
 def test_the_grace_period_of_the_customer_class_moves_the_count(app: App) -> None:
     add_class(app, JAN1, "Grace")  # the class 'Home' is created by debtor()
-    customer, service = debtor(app, grace_days=5)
+    _customer, service = debtor(app, grace_days=5)
     policy(app, JAN1, enabled=True, days_after_due=14)
     tick(app, at(2026, 2, 3, 23))  # due 15 Jan + 5 grace + 14 days = 3 February
     assert state(app, service) == ACTIVE
@@ -207,8 +212,11 @@ def test_a_promise_of_3_days_expires_back_into_suspension(app: App) -> None:
     assert state(app, service) == ACTIVE
     tick(app, at(2026, 2, 2, 10))
     assert state(app, service) == NON_PAYER
-    steps = [(e.kind, e.reason) for e in events(app, customer) if e.kind.startswith("service.")
-             and e.kind != "service.created"]
+    steps = [
+        (e.kind, e.reason)
+        for e in events(app, customer)
+        if e.kind.startswith("service.") and e.kind != "service.created"
+    ]
     assert steps[-3:] == [
         ("service.suspended", "non_payer"),
         ("service.active", "promise_to_pay"),
@@ -217,19 +225,24 @@ def test_a_promise_of_3_days_expires_back_into_suspension(app: App) -> None:
     assert events(app, customer)[-1].figures.get("promise_expired") is True
     with app.uow() as uow:
         text = explain_service(uow, service_ref=service, now=at(2026, 2, 2, 11)).text
-    assert "non-payer" in text and "30.00" in text
+    assert "non-payer" in text
+    assert "30.00" in text
     check_books(app)
 
 
 def test_the_subscriber_may_promise_once_per_billing_period(app: App) -> None:
-    customer, service = debtor(app)
+    _customer, service = debtor(app)
     policy(app, JAN1, enabled=True)
     tick(app, at(2026, 1, 30, 1))
 
     def promise(now: datetime) -> None:
         with app.uow() as uow:
             suspensions.promise_to_pay(
-                uow, service_ref=service, days=None, now=now, actor="subscriber",
+                uow,
+                service_ref=service,
+                days=None,
+                now=now,
+                actor="subscriber",
                 by_subscriber=True,
             )
 
@@ -278,8 +291,11 @@ def test_a_yearly_window_repeats_across_two_years_and_suspends_invoicing(app: Ap
     ]:
         tick(app, when)
         assert state(app, service) == expected, when
-    grosses = {(c.start.year, c.start.month): (c.quantity, c.gross) for c in charges(app, customer)
-               if c.kind == "period"}
+    grosses = {
+        (c.start.year, c.start.month): (c.quantity, c.gross)
+        for c in charges(app, customer)
+        if c.kind == "period"
+    }
     from fractions import Fraction
 
     assert grosses[(2026, 6)] == (Fraction(1), 31_00)
@@ -297,7 +313,9 @@ def test_an_open_suspension_with_invoicing_holds_billing_until_lifted(app: App) 
         suspensions.suspend_service(
             uow,
             spec=suspensions.SuspendRequest(
-                service=service, reason="not_set", suspend_invoicing=True,
+                service=service,
+                reason="not_set",
+                suspend_invoicing=True,
                 starts_on=date(2026, 3, 10),
             ),
             now=at(2026, 3, 1, 12),
@@ -309,7 +327,9 @@ def test_an_open_suspension_with_invoicing_holds_billing_until_lifted(app: App) 
     assert [(c.gross) for c in march] == [9_00]  # 1-9 March
     assert [c for c in charges(app, customer) if c.start.month in (4, 5)] == []
     with app.uow() as uow:
-        suspensions.lift_service(uow, service_ref=service, now=at(2026, 5, 22, 9), actor="admin:bob")
+        suspensions.lift_service(
+            uow, service_ref=service, now=at(2026, 5, 22, 9), actor="admin:bob"
+        )
     assert state(app, service) == ACTIVE
     may = [c for c in charges(app, customer) if c.start >= date(2026, 3, 10)]
     assert [(c.start, c.gross) for c in may] == [(date(2026, 5, 1), 10_00)]  # 22-31 May
@@ -334,14 +354,16 @@ def test_a_bad_policy_is_refused_naming_the_key(
     app: App, changes: dict[str, str], field: str
 ) -> None:
     with pytest.raises(ValidationError) as refused, app.uow() as uow:
-        collection_policy.set_values(uow, changes=changes, customer_class=None, now=JAN1, actor=ACTOR)  # type: ignore[arg-type]
+        collection_policy.set_values(
+            uow, changes=changes, customer_class=None, now=JAN1, actor=ACTOR
+        )  # type: ignore[arg-type]
     assert refused.value.field == field
     with app.uow() as uow:
         assert collection_policy.operator_document(uow) == {}
 
 
 def test_bad_suspensions_are_refused_and_write_nothing(app: App) -> None:
-    customer, service = debtor(app)
+    _customer, service = debtor(app)
 
     def suspend(**spec: Any) -> None:
         with app.uow() as uow:
@@ -356,8 +378,10 @@ def test_bad_suspensions_are_refused_and_write_nothing(app: App) -> None:
         ({"reason": "credit_limit"}, "reason"),
         ({"reason": "holiday"}, "reason"),
         ({"reason": "profile_1", "starts_on": date(2026, 1, 9)}, "starts_on"),
-        ({"reason": "profile_1", "starts_on": date(2026, 2, 9), "ends_on": date(2026, 2, 1)},
-         "ends_on"),
+        (
+            {"reason": "profile_1", "starts_on": date(2026, 2, 9), "ends_on": date(2026, 2, 1)},
+            "ends_on",
+        ),
         ({"reason": "profile_1", "repeat_yearly": True}, "repeat_yearly"),
     ]:
         with pytest.raises(ValidationError) as refused:

@@ -36,8 +36,11 @@ class CollectionSettings(BaseModel):
 
     enabled: bool = Field(False, description="Suspend non-payers automatically.")
     days_after_due: int = Field(
-        14, ge=0, le=3650, description="Suspend once an invoice is unpaid this many whole days "
-        "after its due date (and grace): 14 suspends on day 15."
+        14,
+        ge=0,
+        le=3650,
+        description="Suspend once an invoice is unpaid this many whole days "
+        "after its due date (and grace): 14 suspends on day 15.",
     )
     minimum_outstanding: str | None = Field(
         None, description="Overdue total that must be reached (empty: no amount rule)."

@@ -126,9 +126,7 @@ def review_customers(
 
 def _load(session: Session, ids: list[int]) -> list[_Customer]:
     dialect = session.get_bind().dialect.name
-    customers = list(
-        session.scalars(select(Customer).where(bulk.id_in(Customer.id, ids, dialect)))
-    )
+    customers = list(session.scalars(select(Customer).where(bulk.id_in(Customer.id, ids, dialect))))
     classes = {row.id: row for row in session.scalars(select(CustomerClass))}
     invoices: dict[int, list[OpenInvoice]] = {cid: [] for cid in ids}
     for row in session.execute(
@@ -149,9 +147,7 @@ def _load(session: Session, ids: list[int]) -> list[_Customer]:
         invoices[row.customer_id].append(OpenInvoice(row.number, row.due_date, owed))
     services: dict[int, list[Service]] = {cid: [] for cid in ids}
     for service in session.scalars(
-        select(Service)
-        .where(bulk.id_in(Service.customer_id, ids, dialect))
-        .order_by(Service.id)
+        select(Service).where(bulk.id_in(Service.customer_id, ids, dialect)).order_by(Service.id)
     ):
         services[service.customer_id].append(service)
     manual = set(
@@ -209,9 +205,7 @@ def _review_one(
     if expired_promise or (promised and decision.figures.overdue_total.is_zero):
         customer.promise_until = None
         promised = False
-    after = next_review_date(
-        policy, invoices=facts.invoices, today=today, current=facts.state()
-    )
+    after = next_review_date(policy, invoices=facts.invoices, today=today, current=facts.state())
     review = local_midnight(after, zone) if after is not None else None
     if promised and customer.promise_until is not None:
         review = min(review, customer.promise_until) if review else customer.promise_until
@@ -361,8 +355,10 @@ def _notify(
     if customer.collection_reminder == key:
         return
     customer.collection_reminder = key
-    kind = "collection.reminder" if decision.action is CollectionAction.REMIND else (
-        "collection.postponed"
+    kind = (
+        "collection.reminder"
+        if decision.action is CollectionAction.REMIND
+        else ("collection.postponed")
     )
     events.record(
         uow,
@@ -489,4 +485,3 @@ def mark_for_review(session: Session, customer_id: int, at: datetime) -> None:
         customer.collection_review_at is None or customer.collection_review_at > at
     ):
         customer.collection_review_at = at
-

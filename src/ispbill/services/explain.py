@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from ispbill.adapters.db.models import Customer, Event, Invoice, Service, ServiceSuspension
+from ispbill.adapters.db.models import Customer, Event, Invoice, Service
 from ispbill.adapters.db.unit_of_work import UnitOfWork
 from ispbill.domain.calendar import local_date
 from ispbill.domain.collection import (

@@ -22,6 +22,12 @@ from ispbill.domain.lifecycle import SuspensionReason
 from ispbill.domain.payments import parse_method_map
 from ispbill.services import events
 
+SETTLED_DEBT_REASONS: tuple[str, ...] = (
+    SuspensionReason.NON_PAYER.value,
+    SuspensionReason.CREDIT_LIMIT.value,
+)
+PROFILE_REASONS: tuple[str, ...] = tuple(f"profile_{n}" for n in range(1, 10))
+
 
 class OperatorSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
@@ -96,9 +102,6 @@ class OperatorSettings(BaseModel):
         """How the operator calls a suspension reason (profile_N by its set name)."""
         return self.suspension_profile_names.get(reason) or reason.replace("_", " ")
 
-
-SETTLED_DEBT_REASONS = (SuspensionReason.NON_PAYER.value, SuspensionReason.CREDIT_LIMIT.value)
-PROFILE_REASONS = tuple(f"profile_{n}" for n in range(1, 10))
 
 
 def parse_settled_debt_lifts(value: object) -> list[str]:

@@ -84,9 +84,7 @@ def _locked(uow: UnitOfWork, ref: str | int) -> tuple[Service, Customer]:
     customer = uow.session.get(Customer, service.customer_id)
     assert customer is not None
     if uow.dialect == "postgresql":
-        uow.session.execute(
-            select(Customer.id).where(Customer.id == customer.id).with_for_update()
-        )
+        uow.session.execute(select(Customer.id).where(Customer.id == customer.id).with_for_update())
         uow.session.refresh(customer)
         uow.session.refresh(service)
     return service, customer
@@ -358,7 +356,8 @@ def run_windows(
 def _step(uow: UnitOfWork, row: ServiceSuspension, *, now: datetime) -> str:
     service = uow.session.get(Service, row.service_id)
     customer = uow.session.get(Customer, row.customer_id)
-    assert service is not None and customer is not None
+    assert service is not None
+    assert customer is not None
     if row.status == "planned":
         _start(uow, row, service, customer, now=now, actor=ENGINE)
         return "window_started"
