@@ -26,3 +26,6 @@ class Settings(BaseSettings):
     sandbox_secret: SecretStr | None = None
     stripe_api_key: SecretStr | None = None
     stripe_webhook_secret: SecretStr | None = None
+    # Signs the walled-garden links that match a suspended subscriber to its service
+    # (services/garden.py); without it the info pages are served to no one.
+    garden_secret: SecretStr | None = None

@@ -10,7 +10,7 @@ decision to every service of the group whose wallet passes the inequality: it wr
 transactions, their postings, the charges, the wallet balances and the services' new billing
 positions together. Customers are locked with ``FOR UPDATE SKIP LOCKED`` like the general path.
 
-Everything else (first charges, deactivations for lack of funds, several services sharing a
+Everything else (services with a "suspend service and invoicing" window, first charges, deactivations for lack of funds, several services sharing a
 wallet, pauses, postpaid customers, SQLite) goes through the general path afterwards, which finds
 exactly what this pass left. The result is the same ledger the general path writes: the same
 keys, amounts, memos and instants (tests/scenarios/test_fast_path.py compares them).
@@ -34,6 +34,7 @@ from ispbill.adapters.db.models import (
     CustomerClass,
     Plan,
     Service,
+    ServiceSuspension,
     TaxProfileRow,
 )
 from ispbill.adapters.db.unit_of_work import UnitOfWork
@@ -75,6 +76,8 @@ WITH locked AS (
     WHERE s.id > :low AND s.id <= :high
       AND s.state = 'active' AND s.billed_until = :billed_until AND s.next_due_at <= :now
       AND s.active_to IS NULL
+      AND NOT EXISTS (SELECT 1 FROM service_suspensions ss
+                      WHERE ss.service_id = s.id AND ss.suspend_invoicing)
       AND w.balance_minor - :gross >= c.minimum_balance_minor
     ORDER BY c.id
     FOR UPDATE OF c SKIP LOCKED
@@ -221,6 +224,11 @@ def _eligible_groups(session: Session, now: datetime, low: int, high: int) -> li
             Service.billed_until.is_not(None),
             Service.active_to.is_(None),
             alone,
+            # "suspend service and invoicing" windows prorate charges: the general path
+            ~exists().where(
+                ServiceSuspension.service_id == Service.id,
+                ServiceSuspension.suspend_invoicing.is_(True),
+            ),
         )
         .subquery()
     )

@@ -80,6 +80,7 @@ def report_row(report: TickReport) -> dict[str, Any]:
         "charges": report.charges,
         "invoices": report.invoices,
         "transitions": dict(sorted(report.transitions.items())),
+        "collections": dict(sorted(report.collections.items())),
         "seconds": round(report.seconds, 3),
         "services_per_second": round(rate, 1),
     }
