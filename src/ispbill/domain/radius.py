@@ -189,6 +189,15 @@ def command_for(reply: Reply, event_kind: str, policy: RadiusPolicy) -> Command:
     return Command.COA
 
 
+def slowest(*throttles: Speed | None) -> Speed | None:
+    """The throttle in force when several apply (a FUP tier and a collection stage): the
+    lower speed in each direction."""
+    present = [t for t in throttles if t is not None]
+    if not present:
+        return None
+    return Speed(min(t.down_kbps for t in present), min(t.up_kbps for t in present))
+
+
 def lower(speed: Speed, throttle: Speed | None) -> Speed:
     """A throttle only ever slows a subscriber down, direction by direction."""
     if throttle is None:

@@ -38,7 +38,15 @@ from ispbill.domain.accounting import (
 from ispbill.domain.errors import ValidationError
 from ispbill.domain.lifecycle import ServiceState
 from ispbill.domain.plans import Speed
-from ispbill.domain.radius import AccessView, RadiusPolicy, Reply, Vendor, Verdict, build_reply
+from ispbill.domain.radius import (
+    AccessView,
+    RadiusPolicy,
+    Reply,
+    Vendor,
+    Verdict,
+    build_reply,
+    slowest,
+)
 from ispbill.services import usage
 from ispbill.services.network import normalize_mac
 
@@ -71,7 +79,7 @@ def authorize(
         reason=row.state_reason,
         speed=Speed(row.download_kbps, row.upload_kbps),
         vendor=Vendor(row.vendor) if row.vendor else Vendor.GENERIC,
-        throttle=_speed(row.throttle_down_kbps, row.throttle_up_kbps),
+        throttle=_throttle(row),
         static_ip=row.static_ip,
     )
     reply = build_reply(view, policy)
@@ -93,7 +101,7 @@ def access_view(
         reason=row.state_reason,
         speed=Speed(row.download_kbps, row.upload_kbps),
         vendor=vendor,
-        throttle=_speed(row.throttle_down_kbps, row.throttle_up_kbps),
+        throttle=_throttle(row),
         static_ip=row.static_ip,
     )
 
@@ -202,6 +210,8 @@ def _view_query(now: datetime) -> Any:
             Plan.upload_kbps,
             UsageRecord.throttle_down_kbps,
             UsageRecord.throttle_up_kbps,
+            Service.throttle_down_kbps.label("collection_down_kbps"),
+            Service.throttle_up_kbps.label("collection_up_kbps"),
             NetworkIdentity.static_ip,
         )
         .join(Plan, Plan.id == Service.plan_id)
@@ -342,6 +352,15 @@ def _state(row: RadiusSession) -> SessionState:
         output_bytes=row.output_bytes,
         session_seconds=row.session_seconds,
         terminate_cause=row.terminate_cause,
+    )
+
+
+def _throttle(row: Row[Any]) -> Speed | None:
+    """A FUP tier's throttle (this period's usage row) and the collection throttle stage
+    (on the service): the slower of the two applies."""
+    return slowest(
+        _speed(row.throttle_down_kbps, row.throttle_up_kbps),
+        _speed(row.collection_down_kbps, row.collection_up_kbps),
     )
 
 

@@ -13,7 +13,7 @@ from ispbill import __version__
 from ispbill.bootstrap import App
 from ispbill.domain.errors import IspbillError
 from ispbill.entrypoints.api.problems import handle_domain_error
-from ispbill.entrypoints.api.routes import radius, sandbox, webhooks
+from ispbill.entrypoints.api.routes import garden, radius, sandbox, webhooks
 from ispbill.entrypoints.api.v1 import include_v1
 
 
@@ -31,5 +31,6 @@ def create_app(app_container: App) -> FastAPI:
     api.include_router(sandbox.router)
     api.add_exception_handler(radius.Refused, radius.handle_refused)
     api.include_router(radius.router)  # FreeRADIUS rlm_rest, outside /api/v1
+    api.include_router(garden.router)
     include_v1(api)
     return api
