@@ -4,9 +4,11 @@ from accounting, the address map, and the endpoints' token and source checks."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from datetime import timedelta
 
+import httpx
 import pytest
 from radius_support import (
     GB,
@@ -18,9 +20,9 @@ from radius_support import (
     set_setting,
     values,
 )
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
-from ispbill.adapters.db.models import Event, OutboxCommand, RadiusSession, UsageRecord
+from ispbill.adapters.db.models import Event, OutboxCommand, RadiusSession, Service, UsageRecord
 from ispbill.bootstrap import App, bootstrap
 from ispbill.clock import FixedClock
 from ispbill.domain.lifecycle import SuspensionReason
@@ -254,3 +256,54 @@ def test_the_next_period_resets_fup(world: World, clock: FixedClock) -> None:
         last = uow.session.scalars(select(Event).order_by(Event.id.desc())).first()
     assert last is not None
     assert (last.kind, last.reason) == ("service.active", "fup_reset")
+
+
+def test_the_slower_of_the_collection_and_fup_throttles_applies(world: World) -> None:
+    with world.app.uow() as uow:
+        uow.session.execute(
+            update(Service)
+            .where(Service.id == world.service)
+            .values(throttle_down_kbps=2000, throttle_up_kbps=2000)
+        )
+        uow.commit()
+    client = RestClient(world.app)
+    assert values(client.authorize("alice"))["reply:Mikrotik-Rate-Limit"] == "2M/2M"
+    client.accounting(
+        Acct_Status_Type="Interim-Update",
+        User_Name="alice",
+        Acct_Session_Id="F1",
+        Acct_Output_Octets=GB + 1,
+    )  # FUP tier 1: 5M down, 1M up
+    assert values(client.authorize("alice"))["reply:Mikrotik-Rate-Limit"] == "1M/2M"
+
+
+def test_the_walled_garden_page_finds_the_subscriber_by_address(
+    database_url: str, clock: FixedClock
+) -> None:
+    settings = Settings(
+        database_url=database_url, radius_token=TOKEN, garden_secret="garden-secret-0123456789"
+    )
+    app = bootstrap(settings=settings, clock=clock)
+    try:
+        world = build_world(app, clock.now())
+        force_state(app, world.service, "suspended", "non_payer")
+        RestClient(app).accounting(
+            Acct_Status_Type="Start",
+            User_Name="alice",
+            Acct_Session_Id="G1",
+            Framed_IP_Address="100.64.7.7",
+        )
+        subscriber = RestClient(app, client=("100.64.7.7", 50000)).transport
+        stranger = RestClient(app, client=("100.64.7.8", 50000)).transport
+
+        async def get(transport: httpx.ASGITransport) -> httpx.Response:
+            async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+                return await c.get("/garden")
+
+        page = asyncio.run(get(subscriber))
+        assert page.status_code == 200
+        assert "Alice" in page.text
+        assert asyncio.run(get(stranger)).status_code == 404
+        check_books(app)
+    finally:
+        app.close()
