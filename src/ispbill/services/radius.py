@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, and_, or_, select, update
+from sqlalchemy import Row, and_, bindparam, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from ispbill.adapters.db.models import (
@@ -28,6 +28,7 @@ from ispbill.adapters.db.models import (
     UsageRecord,
     table_of,
 )
+from ispbill.adapters.db.types import UTCDateTime
 from ispbill.adapters.db.unit_of_work import UnitOfWork
 from ispbill.domain.accounting import (
     AcctRecord,
@@ -92,7 +93,11 @@ def access_view(
     uow: UnitOfWork, service_id: int, vendor: Vendor, now: datetime
 ) -> AccessView | None:
     """The same view authorize builds, for the CoA worker (by service, for a given NAS type)."""
-    row = uow.session.execute(_view_query(now).where(Service.id == service_id)).first()
+    row = (
+        uow.session.connection()
+        .execute(_BY_SERVICE, {"service_id": service_id, "now": now})
+        .first()
+    )
     if row is None:
         return None
     return AccessView(
@@ -200,31 +205,65 @@ def open_sessions(uow: UnitOfWork, service_id: int) -> list[RadiusSession]:
     )
 
 
-def _view_query(now: datetime) -> Any:
-    return (
-        select(
-            Service.id.label("service_id"),
-            Service.state,
-            Service.state_reason,
-            Plan.download_kbps,
-            Plan.upload_kbps,
-            UsageRecord.throttle_down_kbps,
-            UsageRecord.throttle_up_kbps,
-            Service.throttle_down_kbps.label("collection_down_kbps"),
-            Service.throttle_up_kbps.label("collection_up_kbps"),
-            NetworkIdentity.static_ip,
+def _view_columns() -> Any:
+    return select(
+        Service.id.label("service_id"),
+        Service.state,
+        Service.state_reason,
+        Plan.download_kbps,
+        Plan.upload_kbps,
+        UsageRecord.throttle_down_kbps,
+        UsageRecord.throttle_up_kbps,
+        Service.throttle_down_kbps.label("collection_down_kbps"),
+        Service.throttle_up_kbps.label("collection_up_kbps"),
+        NetworkIdentity.static_ip,
+    )
+
+
+def _view_joins(statement: Any) -> Any:
+    now = bindparam("now", type_=UTCDateTime())
+    return statement.join(Plan, Plan.id == Service.plan_id).outerjoin(
+        UsageRecord,
+        and_(
+            UsageRecord.service_id == Service.id,
+            UsageRecord.period_starts_at <= now,
+            UsageRecord.period_ends_at > now,
+        ),
+    )
+
+
+# Built once: authorize is the hot path (thousands a second), so the statement is neither
+# rebuilt nor recompiled per request; it runs on the unit of work's connection without the ORM.
+_BY_SERVICE = _view_joins(
+    _view_columns()
+    .select_from(Service)
+    .outerjoin(NetworkIdentity, NetworkIdentity.service_id == Service.id)
+).where(Service.id == bindparam("service_id"))
+_BY_LOGIN = (
+    _view_joins(
+        _view_columns()
+        .add_columns(
+            NetworkIdentity.username,
+            NetworkIdentity.password,
+            NetworkIdentity.password_scheme,
+            NetworkIdentity.nas_id.label("bound_nas_id"),
+            NasRow.id.label("nas_id"),
+            NasRow.vendor,
         )
-        .join(Plan, Plan.id == Service.plan_id)
-        .outerjoin(NetworkIdentity, NetworkIdentity.service_id == Service.id)
-        .outerjoin(
-            UsageRecord,
-            and_(
-                UsageRecord.service_id == Service.id,
-                UsageRecord.period_starts_at <= now,
-                UsageRecord.period_ends_at > now,
-            ),
+        .select_from(NetworkIdentity)
+        .join(Service, Service.id == NetworkIdentity.service_id)
+    )
+    .outerjoin(NasRow, NasRow.address == bindparam("nas"))
+    .where(
+        or_(
+            NetworkIdentity.username == bindparam("username"),
+            NetworkIdentity.mac_address == bindparam("mac"),
+            NetworkIdentity.circuit_id == bindparam("circuit"),
         )
     )
+    .order_by(NetworkIdentity.username.is_(None))  # a username match wins over a MAC
+    .limit(1)
+)
 
 
 def _lookup(
@@ -234,34 +273,18 @@ def _lookup(
     nas_address: str | None,
     now: datetime,
 ) -> Row[Any] | None:
-    matches = []
-    if username:
-        matches.append(NetworkIdentity.username == username)
-    for candidate in (username, _text(attributes, "Calling-Station-Id")):
-        mac = _mac(candidate)
-        if mac:
-            matches.append(NetworkIdentity.mac_address == mac)
+    mac = _mac(username) or _mac(_text(attributes, "Calling-Station-Id"))
     circuit = _text(attributes, "ADSL-Agent-Circuit-Id")
-    if circuit:
-        matches.append(NetworkIdentity.circuit_id == circuit)
-    if not matches:
+    if not (username or mac or circuit):
         return None
-    statement = (
-        _view_query(now)
-        .add_columns(
-            NetworkIdentity.username,
-            NetworkIdentity.password,
-            NetworkIdentity.password_scheme,
-            NetworkIdentity.nas_id.label("bound_nas_id"),
-            NasRow.id.label("nas_id"),
-            NasRow.vendor,
-        )
-        .outerjoin(NasRow, NasRow.address == (nas_address or ""))
-        .where(or_(*matches))
-        .order_by(NetworkIdentity.username.is_(None))  # a username match wins over a MAC
-        .limit(1)
-    )
-    return uow.session.execute(statement).first()
+    params = {
+        "username": username,
+        "mac": mac,
+        "circuit": circuit,
+        "nas": nas_address or "",
+        "now": now,
+    }
+    return uow.session.connection().execute(_BY_LOGIN, params).first()
 
 
 def _credentials(row: Row[Any], username: str | None) -> tuple[tuple[str, str], ...]:
