@@ -4,7 +4,7 @@
 # has them is not touched; needs root (as on the project's machines) otherwise.
 set -euo pipefail
 needed=(libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-dejavu-core poppler-utils
-        freeradius freeradius-rest freeradius-utils)
+        freeradius freeradius-rest freeradius-utils freeradius-postgresql)
 missing=()
 for pkg in "${needed[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

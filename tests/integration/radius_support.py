@@ -20,7 +20,7 @@ from ispbill.adapters.db.models import Service
 from ispbill.adapters.radius.coa import dictionary
 from ispbill.bootstrap import App
 from ispbill.entrypoints.api.app import create_app
-from ispbill.services import catalog, network, services
+from ispbill.services import catalog, network, outbox, services
 from ispbill.services import customers as customer_cases
 from ispbill.services import settings as settings_store
 
@@ -117,12 +117,13 @@ def build_world(
 
 
 def force_state(app: App, service: int, state: str, reason: str | None = None) -> None:
-    """Put a service in a state directly (the manual suspension use case is another issue's);
-    authorize only reads the committed state."""
+    """Put a service in any state and reason directly (authorize only reads the committed
+    state); as a use case's event would, mark its precomputed answer (rlm_sql) for rebuild."""
     with app.uow() as uow:
         uow.session.execute(
             update(Service).where(Service.id == service).values(state=state, state_reason=reason)
         )
+        outbox.mark_dirty(uow.session, [service], app.clock.now())
         uow.commit()
 
 

@@ -68,12 +68,19 @@ class Stack:
     bob: int
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+@pytest.fixture(
+    scope="module",
+    params=[("sqlite", "rest"), ("postgresql", "rest"), ("sqlite", "sql"), ("postgresql", "sql")],
+    ids=lambda p: "-".join(p),
+)
 def stack(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Stack]:
-    base = tmp_path_factory.mktemp(f"radius-{request.param}")
-    if request.param == "sqlite":
+    """ispbill and FreeRADIUS for one database, authorizing through rlm_rest, or through
+    rlm_sql reading the precomputed answers (rlm_rest still takes accounting)."""
+    kind, authorize = request.param
+    base = tmp_path_factory.mktemp(f"radius-{kind}-{authorize}")
+    if kind == "sqlite":
         shutil.copyfile(request.getfixturevalue("sqlite_template"), base / "ispbill.db")
         url = f"sqlite:///{base / 'ispbill.db'}"
     else:
@@ -125,6 +132,8 @@ def stack(
             str(acct_port),
             "--reject-delay",
             "0",
+            "--authorize",
+            authorize,
         ],
         env={"ISPBILL_RADIUS_TOKEN": TOKEN},
     )

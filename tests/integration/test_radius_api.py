@@ -22,7 +22,14 @@ from radius_support import (
 )
 from sqlalchemy import func, select, update
 
-from ispbill.adapters.db.models import Event, OutboxCommand, RadiusSession, Service, UsageRecord
+from ispbill.adapters.db.models import (
+    Event,
+    OutboxCommand,
+    RadiusAnswer,
+    RadiusSession,
+    Service,
+    UsageRecord,
+)
 from ispbill.bootstrap import App, bootstrap
 from ispbill.clock import FixedClock
 from ispbill.domain.lifecycle import SuspensionReason
@@ -307,3 +314,42 @@ def test_the_walled_garden_page_finds_the_subscriber_by_address(
         check_books(app)
     finally:
         app.close()
+
+
+def test_precomputed_answers_equal_what_authorize_says(world: World) -> None:
+    """The rlm_sql fast path can never disagree with rlm_rest: after every change, the stored
+    answer lines are the authorize reply."""
+    client = RestClient(world.app)
+    now = world.app.clock.now()
+    set_setting(world.app, now, "radius_reject_reasons", "paused")
+    cases = [("active", None), ("suspended", "fup"), ("deactivated", None), ("paused", None)]
+    for state, reason in cases:
+        force_state(world.app, world.service, state, reason)
+        answer = client.authorize("alice")
+        with world.app.uow() as uow:
+            lines = uow.session.execute(
+                select(RadiusAnswer.kind, RadiusAnswer.attribute, RadiusAnswer.value)
+                .where(RadiusAnswer.username == "alice", RadiusAnswer.vendor == "mikrotik")
+                .order_by(RadiusAnswer.id)
+            ).all()
+        stored = {f"{'control' if k == 'check' else 'reply'}:{a}": v for k, a, v in lines}
+        if answer.status_code == 401:
+            assert stored == {"control:Auth-Type": "Reject", **values(answer)}
+        else:
+            assert stored == values(answer), (state, reason)
+    client.accounting(
+        Acct_Status_Type="Interim-Update",
+        User_Name="alice",
+        Acct_Session_Id="H1",
+        Acct_Output_Octets=GB + 1,
+    )
+    force_state(world.app, world.service, "active")
+    with world.app.uow() as uow:
+        rate = uow.session.scalar(
+            select(RadiusAnswer.value).where(
+                RadiusAnswer.username == "alice",
+                RadiusAnswer.vendor == "mikrotik",
+                RadiusAnswer.attribute == "Mikrotik-Rate-Limit",
+            )
+        )
+    assert rate == "1M/5M"  # the FUP throttle reached the stored answer too

@@ -24,7 +24,7 @@ from ispbill.adapters.db.models import NasRow, NetworkIdentity, Service
 from ispbill.adapters.db.unit_of_work import UnitOfWork
 from ispbill.domain.errors import Conflict, NotFound, ValidationError
 from ispbill.domain.radius import Vendor
-from ispbill.services import events
+from ispbill.services import events, outbox
 from ispbill.services.lookup import MAX_ID
 
 UNSAFE_SECRET_CHARS = set("\"\\'{}") | {chr(c) for c in range(33)} | {"\x7f"}
@@ -155,6 +155,7 @@ def set_identity(
     row.static_ip = static_ip
     row.nas_id = nas.id if nas else None
     row.updated_at = now
+    outbox.mark_dirty(uow.session, [service.id], now)  # its precomputed RADIUS answer
     events.record(
         uow,
         now=now,

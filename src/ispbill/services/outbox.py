@@ -23,6 +23,9 @@ from ispbill.adapters.db import bulk
 from ispbill.adapters.db.models import OutboxCommand, table_of
 
 CHANNEL = "ispbill_outbox"
+# services whose precomputed RADIUS answers must be rebuilt before this transaction commits
+# (``services/answers.py``): {"services": set of ids or None for all, "now": latest instant}
+DIRTY_KEY = "ispbill_radius_dirty"
 ACCESS_EVENT_KINDS = frozenset(
     {
         "service.active",
@@ -58,6 +61,7 @@ def enqueue(session: Session, *, service_id: int, kind: str, reason: str, now: d
         )
     )
     notify(session)
+    mark_dirty(session, [service_id], now)
 
 
 def enqueue_from_event_rows(session: Session, rows: Iterable[Mapping[str, Any]]) -> int:
@@ -81,7 +85,20 @@ def enqueue_from_event_rows(session: Session, rows: Iterable[Mapping[str, Any]])
     if commands:
         bulk.insert_rows(session.connection(), table_of(OutboxCommand), commands)
         notify(session)
+        mark_dirty(
+            session, {c["service_id"] for c in commands}, max(c["created_at"] for c in commands)
+        )
     return len(commands)
+
+
+def mark_dirty(session: Session, service_ids: Iterable[int] | None, now: datetime) -> None:
+    """Rebuild these services' precomputed answers (``None``: every service) at commit."""
+    dirty = session.info.setdefault(DIRTY_KEY, {"services": set(), "now": now})
+    dirty["now"] = max(dirty["now"], now)
+    if service_ids is None or dirty["services"] is None:
+        dirty["services"] = None
+    else:
+        dirty["services"].update(service_ids)
 
 
 def notify(session: Session) -> None:

@@ -11,13 +11,14 @@ uses (``service_for_address``).
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Row, and_, bindparam, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
 
 from ispbill.adapters.db.models import (
     NasRow,
@@ -264,6 +265,39 @@ _BY_LOGIN = (
     .order_by(NetworkIdentity.username.is_(None))  # a username match wins over a MAC
     .limit(1)
 )
+
+
+def identity_views(
+    session: Session, service_ids: Sequence[int] | None, now: datetime
+) -> list[Row[Any]]:
+    """Every identity (of these services, or all) with the view authorize builds: what the
+    precomputed answers are made of."""
+    statement = _view_joins(
+        _view_columns()
+        .add_columns(
+            NetworkIdentity.username,
+            NetworkIdentity.password,
+            NetworkIdentity.password_scheme,
+            NetworkIdentity.mac_address,
+        )
+        .select_from(NetworkIdentity)
+        .join(Service, Service.id == NetworkIdentity.service_id)
+    )
+    if service_ids is not None:
+        statement = statement.where(NetworkIdentity.service_id.in_(list(service_ids)))
+    return list(session.connection().execute(statement, {"now": now}))
+
+
+def view_of(row: Row[Any], vendor: Vendor) -> AccessView:
+    return AccessView(
+        service_id=row.service_id,
+        state=ServiceState(row.state),
+        reason=row.state_reason,
+        speed=Speed(row.download_kbps, row.upload_kbps),
+        vendor=vendor,
+        throttle=_throttle(row),
+        static_ip=row.static_ip,
+    )
 
 
 def _lookup(

@@ -29,7 +29,7 @@ from ispbill.domain.radius import (
     parse_rate,
     parse_reason_list,
 )
-from ispbill.services import events
+from ispbill.services import events, outbox
 
 SETTLED_DEBT_REASONS: tuple[str, ...] = (
     SuspensionReason.NON_PAYER.value,
@@ -257,6 +257,8 @@ def set_value(
     else:
         row.value = stored
         row.updated_at = now
+    if key.startswith("radius_"):
+        outbox.mark_dirty(uow.session, None, now)  # every precomputed RADIUS answer
     events.record(
         uow,
         now=now,

@@ -910,3 +910,25 @@ class OutboxCommand(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     # per session: {"<session key>": {"packet": "coa", "answer": "ack", ...}}
     results: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class RadiusAnswer(Base):
+    """A precomputed RADIUS answer line, in the radcheck/radreply shape FreeRADIUS's rlm_sql
+    reads: what ``domain/radius.build_reply`` answers for a login, per NAS vendor. Kept equal
+    to the committed state by a before-commit hook (``services/answers.py``), so FreeRADIUS
+    can authorize from the database without the HTTP hop."""
+
+    __tablename__ = "radius_answers"
+    __table_args__ = (
+        CheckConstraint("kind IN ('check', 'reply')", name="kind"),
+        CheckConstraint("vendor IN ('mikrotik', 'generic')", name="vendor"),
+        Index("ix_radius_answers_lookup", "username", "vendor", "kind"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    service_id: Mapped[int] = mapped_column(ForeignKey("services.id"), index=True)
+    username: Mapped[str] = mapped_column(String(253))
+    vendor: Mapped[str] = mapped_column(String(16))
+    kind: Mapped[str] = mapped_column(String(8))
+    attribute: Mapped[str] = mapped_column(String(64))
+    op: Mapped[str] = mapped_column(String(2))
+    value: Mapped[str] = mapped_column(String(253))

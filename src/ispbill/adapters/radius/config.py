@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
+from sqlalchemy.engine import make_url
 
 from ispbill.domain.errors import ValidationError
 
@@ -31,6 +32,42 @@ class NasClient:
 
 
 @dataclass(frozen=True)
+class SqlTarget:
+    """Where rlm_sql reads the precomputed answers: ispbill's own database."""
+
+    dialect: str  # postgresql or sqlite
+    database: str
+    filename: str = ""
+    server: str = "127.0.0.1"
+    port: int = 5432
+    login: str = "postgres"
+    password: str = ""
+
+    @classmethod
+    def from_url(cls, url: str) -> SqlTarget:
+        parsed = make_url(url)
+        backend = parsed.get_backend_name()
+        if backend == "sqlite":
+            if not parsed.database or parsed.database == ":memory:":
+                raise ValidationError("database_url", "rlm_sql needs a SQLite file")
+            path = str(Path(parsed.database).resolve())
+            return cls("sqlite", database=path, filename=path)
+        if backend != "postgresql":
+            raise ValidationError("database_url", "rlm_sql reads PostgreSQL or SQLite only")
+        for name, value in (("login", parsed.username or ""), ("password", parsed.password or "")):
+            if '"' in str(value) or "\\" in str(value):
+                raise ValidationError("database_url", f"the {name} must not contain quotes")
+        return cls(
+            "postgresql",
+            database=parsed.database or "postgres",
+            server=parsed.host or "127.0.0.1",
+            port=parsed.port or 5432,
+            login=parsed.username or "postgres",
+            password=str(parsed.password or ""),
+        )
+
+
+@dataclass(frozen=True)
 class RadiusConfig:
     out: Path
     api_url: str
@@ -42,6 +79,8 @@ class RadiusConfig:
     reject_delay: int = 1
     max_servers: int = 32
     run_as: str | None = None
+    authorize: str = "rest"  # or "sql": precomputed answers first, rlm_rest for the rest
+    sql: SqlTarget | None = None
 
 
 def write_config(config: RadiusConfig) -> list[Path]:
@@ -55,6 +94,10 @@ def write_config(config: RadiusConfig) -> list[Path]:
     for name, port in (("auth_port", config.auth_port), ("acct_port", config.acct_port)):
         if not 1 <= port <= 65535:
             raise ValidationError(name, "must be between 1 and 65535")
+    if config.authorize not in ("rest", "sql"):
+        raise ValidationError("authorize", "must be rest or sql")
+    if config.authorize == "sql" and config.sql is None:
+        raise ValidationError("authorize", "sql needs the database to read")
     if not 0 <= config.reject_delay <= 5:
         raise ValidationError("reject_delay", "must be between 0 and 5 seconds")
     out = config.out.resolve()
@@ -66,6 +109,8 @@ def write_config(config: RadiusConfig) -> list[Path]:
         "mods-enabled/auth": "auth_modules.j2",
         "sites-enabled/ispbill": "site.j2",
     }
+    if config.authorize == "sql":
+        files["mods-enabled/sql"] = "sql.j2"
     env = Environment(
         loader=PackageLoader("ispbill", "templates/radius"),
         undefined=StrictUndefined,
@@ -87,6 +132,8 @@ def write_config(config: RadiusConfig) -> list[Path]:
         "reject_delay": config.reject_delay,
         "max_servers": config.max_servers,
         "run_as": config.run_as,
+        "authorize": config.authorize,
+        "sql": config.sql,
     }
     written = []
     for name in ("log", "run", "mods-enabled", "sites-enabled", "mods-config"):
@@ -94,7 +141,7 @@ def write_config(config: RadiusConfig) -> list[Path]:
     for target, template in files.items():
         path = out / target
         path.write_text(env.get_template(template).render(**values))
-        if target in ("clients.conf", "mods-enabled/rest"):
+        if target in ("clients.conf", "mods-enabled/rest", "mods-enabled/sql"):
             path.chmod(0o600)  # secrets and the API token
         written.append(path)
     return written

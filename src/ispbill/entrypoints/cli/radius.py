@@ -10,7 +10,7 @@ from typing import Any
 import typer
 
 from ispbill.adapters.radius.coa import PyradSender
-from ispbill.adapters.radius.config import NasClient, RadiusConfig, write_config
+from ispbill.adapters.radius.config import NasClient, RadiusConfig, SqlTarget, write_config
 from ispbill.domain.errors import ValidationError
 from ispbill.domain.plans import parse_data_volume
 from ispbill.entrypoints.cli.base import (
@@ -147,6 +147,11 @@ def radius_config(
     acct_port: int = typer.Option(1813, help="Accounting port."),
     reject_delay: int = typer.Option(1, help="Seconds an Access-Reject is held back (0-5)."),
     run_as: str | None = typer.Option(None, help="User and group to drop to (Debian: freerad)."),
+    authorize: str = typer.Option(
+        "rest",
+        help="rest: ask ispbill over HTTP; sql: read the answers ispbill precomputes in its "
+        "database (rlm_sql, faster), asking ispbill only for what they do not cover.",
+    ),
 ) -> None:
     """Write a FreeRADIUS 3.2 configuration directory (rest module, site, clients from the NAS
     table); start it with `freeradius -f -d DIR`."""
@@ -171,6 +176,8 @@ def radius_config(
             acct_port=acct_port,
             reject_delay=reject_delay,
             run_as=run_as,
+            authorize=authorize,
+            sql=SqlTarget.from_url(app.settings.database_url) if authorize == "sql" else None,
         )
     )
     console.print(f"wrote {len(written)} files to {out} ({len(clients)} NAS clients)", markup=False)

@@ -1,8 +1,8 @@
-"""radius: NAS, network identities, accounting sessions, usage, enforcement outbox
+"""radius: NAS, network identities, accounting sessions, usage, enforcement outbox, precomputed answers
 
 Revision ID: 0007
 Revises: 0006
-Create Date: 2026-11-23 18:18:03.947741
+Create Date: 2026-11-23 18:43:04.407464
 """
 
 from __future__ import annotations
@@ -116,6 +116,33 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_network_identities_nas_id"), ["nas_id"], unique=False)
 
     op.create_table(
+        "radius_answers",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("service_id", sa.Integer(), nullable=False),
+        sa.Column("username", sa.String(length=253), nullable=False),
+        sa.Column("vendor", sa.String(length=16), nullable=False),
+        sa.Column("kind", sa.String(length=8), nullable=False),
+        sa.Column("attribute", sa.String(length=64), nullable=False),
+        sa.Column("op", sa.String(length=2), nullable=False),
+        sa.Column("value", sa.String(length=253), nullable=False),
+        sa.CheckConstraint("kind IN ('check', 'reply')", name=op.f("ck_radius_answers_kind")),
+        sa.CheckConstraint(
+            "vendor IN ('mikrotik', 'generic')", name=op.f("ck_radius_answers_vendor")
+        ),
+        sa.ForeignKeyConstraint(
+            ["service_id"], ["services.id"], name=op.f("fk_radius_answers_service_id_services")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_radius_answers")),
+    )
+    with op.batch_alter_table("radius_answers", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_radius_answers_lookup", ["username", "vendor", "kind"], unique=False
+        )
+        batch_op.create_index(
+            batch_op.f("ix_radius_answers_service_id"), ["service_id"], unique=False
+        )
+
+    op.create_table(
         "radius_sessions",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("session_key", sa.String(length=300), nullable=False),
@@ -207,6 +234,11 @@ def downgrade() -> None:
         batch_op.drop_index("ix_radius_sessions_framed_ip")
 
     op.drop_table("radius_sessions")
+    with op.batch_alter_table("radius_answers", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_radius_answers_service_id"))
+        batch_op.drop_index("ix_radius_answers_lookup")
+
+    op.drop_table("radius_answers")
     with op.batch_alter_table("network_identities", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_network_identities_nas_id"))
 
