@@ -110,8 +110,7 @@ async def _body(request: Request) -> dict[str, Any]:
 async def authorize(request: Request) -> Response:
     app = guard(request)
     body = await _body(request)
-    policy = _cache(request).get(app)
-    answer = await run_in_threadpool(_authorize, app, body, policy)
+    answer = await run_in_threadpool(_authorize, app, body, _cache(request))
     content: dict[str, Any] = {}
     for name, value in answer.control:
         content[f"control:{name}"] = _value(value)
@@ -123,7 +122,9 @@ async def authorize(request: Request) -> Response:
     return JSONResponse(content, status_code=200)
 
 
-def _authorize(app: App, body: dict[str, Any], policy: RadiusPolicy) -> radius.Authorization:
+def _authorize(app: App, body: dict[str, Any], cache: _PolicyCache) -> radius.Authorization:
+    """In a worker thread: the policy (re)load and the lookup both touch the database."""
+    policy = cache.get(app)
     with app.uow() as uow:
         return radius.authorize(uow, attributes=body, policy=policy, now=app.clock.now())
 
