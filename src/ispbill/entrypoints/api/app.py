@@ -15,6 +15,7 @@ from ispbill.domain.errors import IspbillError
 from ispbill.entrypoints.api.problems import handle_domain_error
 from ispbill.entrypoints.api.routes import sandbox, webhooks
 from ispbill.entrypoints.api.v1 import include_v1
+from ispbill.entrypoints.web import include_web
 
 
 def create_app(app_container: App) -> FastAPI:
@@ -30,4 +31,5 @@ def create_app(app_container: App) -> FastAPI:
     api.include_router(webhooks.router)
     api.include_router(sandbox.router)
     include_v1(api)
+    include_web(api)
     return api
