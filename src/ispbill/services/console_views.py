@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, String, and_, cast, func, select
+from sqlalchemy import ColumnElement, String, and_, cast, func, select
 from sqlalchemy.orm import Session
 
 from ispbill.adapters.db.models import (
@@ -39,7 +39,7 @@ class Scope:
 
     reseller_id: int | None = None
 
-    def restrict(self, query: Select[Any]) -> Select[Any]:
+    def restrict(self, query: Any) -> Any:
         if self.reseller_id is None:
             return query
         return query.where(Customer.reseller_id == self.reseller_id)
@@ -76,7 +76,7 @@ class CustomerPage:
     next_after: int | None
 
 
-def _query(scope: Scope, search: str | None, status: str | None) -> Select[Any]:
+def _query(scope: Scope, search: str | None, status: str | None) -> Any:
     query = scope.restrict(select(Customer.id, Customer.name, Customer.status, Customer.currency))
     if search and search.strip():
         query = query.where(_matches(search))

@@ -34,6 +34,7 @@ from ispbill.entrypoints.cli.customers import customers_app, services_app, walle
 from ispbill.entrypoints.cli.invoices import invoices_app
 from ispbill.entrypoints.cli.operator_settings import settings_app
 from ispbill.entrypoints.cli.payments import payments_app
+from ispbill.entrypoints.cli.staff import portal_app, staff_app
 from ispbill.entrypoints.cli.tokens import tokens_app
 from ispbill.services import ledger
 
@@ -147,6 +148,8 @@ payments_app.command("assign")(bank_statements.payments_assign)
 app.command("demo")(demo.demo)
 gateways_cli.register(app)  # serve, checkout, topups
 app.add_typer(tokens_app, name="tokens")
+app.add_typer(staff_app, name="staff")
+app.add_typer(portal_app, name="portal")
 
 
 def main() -> None:

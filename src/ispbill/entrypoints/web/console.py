@@ -574,6 +574,8 @@ async def customer_preview(
 async def customer_csv(request: Request, staff: Staff, customer_id: int, what: str) -> Response:
     context = await _work(request, lambda uow, _now: _customer_context(uow, staff, customer_id))
     name = f"customer-{customer_id}-{what}.csv"
+    rows: list[tuple[object, ...]]
+    header: list[str]
     if what == "services":
         rows = [
             (s.id, s.plan.name, s.state, s.state_reason, s.active_from, s.active_to, s.billed_until)

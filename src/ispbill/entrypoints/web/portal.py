@@ -320,13 +320,14 @@ async def pay(request: Request, customer_id: CustomerId) -> Response:
 async def quote(request: Request, customer_id: CustomerId, months: int = 1) -> Response:
     """The amount for N months (htmx fragment next to the pay form; a plain page without JS)."""
     months = min(max(months, 1), MAX_PERIODS)
-    context = await _work(
-        request,
-        lambda uow, now: {
+
+    def job(uow: UnitOfWork, now: datetime) -> dict[str, Any]:
+        return {
             "quote": pay_months_quote(uow, customer=str(customer_id), months=months, now=now),
             "customer": uow.session.get(Customer, customer_id),
-        },
-    )
+        }
+
+    context = await _work(request, job)
     return _page(request, "portal/quote.html", context, customer=context["customer"])
 
 
