@@ -258,8 +258,8 @@ def _undo(counts: dict[str, int], kind: str, figures: dict[str, Any]) -> None:
 def customers_at_risk(
     session: Session, *, scope: Scope, now: datetime, days: int = 7, limit: int = 50
 ) -> list[AtRisk]:
-    """Prepaid customers whose wallet does not cover the periods their active services renew
-    for in the next ``days`` days (at the plans' list prices): the ones to call this week."""
+    """Prepaid customers whose wallet does not cover the periods their active (or starting)
+    services renew for in the next ``days`` days (at the plans' list prices): the ones to call this week."""
     due = (
         select(
             Service.customer_id.label("customer_id"),
@@ -268,7 +268,7 @@ def customers_at_risk(
         )
         .join(Plan, Plan.id == Service.plan_id)
         .where(
-            Service.state == ServiceState.ACTIVE.value,
+            Service.state.in_([ServiceState.ACTIVE.value, ServiceState.PENDING.value]),
             Service.next_due_at <= now + timedelta(days=days),
         )
         .group_by(Service.customer_id)

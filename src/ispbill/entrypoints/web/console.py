@@ -61,7 +61,7 @@ from ispbill.services import settings as settings_store
 from ispbill.services.catalog import NewClass, NewPlan, add_class, add_plan
 from ispbill.services.changes import change_plan, terminate_service
 from ispbill.services.customers import NewCustomer, add_customer
-from ispbill.services.engine import preview
+from ispbill.services.engine import charge_and_invoice, preview
 from ispbill.services.invoice_documents import list_invoices, printable
 from ispbill.services.lifecycle import reactivate_service
 from ispbill.services.payments import NewPayment, record_payment
@@ -463,6 +463,18 @@ async def create_payment(request: Request, staff: Staff, customer_id: int) -> Re
         return record_payment(uow, spec=spec, now=now, actor=staff.actor)
 
     return await _act(request, staff, customer_id, "payment", act)
+
+
+@router.post("/customers/{customer_id}/charge")
+async def charge(request: Request, staff: Staff, customer_id: int) -> Response:
+    """Splynx "Charge & Invoice": charge what is due now and invoice it at once."""
+
+    def act(uow: UnitOfWork, now: datetime, form: dict[str, str]) -> object:
+        found = uow.session.get(Customer, customer_id)
+        assert found is not None
+        return charge_and_invoice(uow, customer=found, now=now, actor=staff.actor)
+
+    return await _act(request, staff, customer_id, "services", act)
 
 
 @router.post("/customers/{customer_id}/portal-login")
