@@ -11,11 +11,10 @@ from typing import Any
 import httpx
 from argon2 import PasswordHasher
 
-from ispbill.services import web_auth
-
 from ispbill.bootstrap import App, bootstrap
 from ispbill.clock import FixedClock
 from ispbill.entrypoints.api.app import create_app
+from ispbill.services import web_auth
 from ispbill.services.catalog import NewClass, NewPlan, add_class, add_plan, add_reseller
 from ispbill.services.web_auth import add_staff
 from ispbill.settings import Settings
