@@ -378,10 +378,12 @@ async def top_up(request: Request, customer_id: CustomerId) -> Response:
     def act(uow: UnitOfWork, now: datetime, form: dict[str, str]) -> None:
         if form.get("enabled") != "1":
             if uow.session.scalar(select(TopUpRule.id).where(TopUpRule.customer_id == customer_id)):
+                uow.session.rollback()
                 disable_rule(uow, customer=str(customer_id), now=now, actor=actor_of(customer_id))
             return
         existing = uow.session.scalar(select(TopUpRule).where(TopUpRule.customer_id == customer_id))
         method = form.get("method", "").strip() or (existing.method_reference if existing else "")
+        uow.session.rollback()  # the use case opens its own write transaction
         spec = TopUpRuleSpec(
             customer=str(customer_id),
             threshold=form.get("threshold", ""),
