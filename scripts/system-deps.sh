@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Debian packages ispbill needs (PDF rendering for invoices). Installs only what is missing, so a
+# Debian packages ispbill needs (PDF rendering for invoices; Chromium for the browser tests). Installs only what is missing, so a
 # machine that has them is not touched; needs root (as on the project's machines) otherwise.
 set -euo pipefail
-needed=(libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-dejavu-core poppler-utils)
+needed=(libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-dejavu-core poppler-utils chromium)
 missing=()
 for pkg in "${needed[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import hmac
 import secrets
 from collections.abc import Callable, Mapping
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -99,6 +99,10 @@ class Formats:
 
     def date(self, value: date | None) -> str:
         return format_date(value, "medium", locale=self.locale) if value else ""
+
+    def last_day(self, end: date | None) -> str:
+        """The last day of a half-open range ``[start, end)``: what "paid up to" means."""
+        return self.date(end - timedelta(days=1)) if end else ""
 
     def datetime(self, value: datetime | None) -> str:
         if value is None:
