@@ -61,6 +61,9 @@ def environment(language: str) -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
+    from ispbill.entrypoints.web.markdown import render_markdown
+
+    env.filters["markdown"] = render_markdown
     env.install_gettext_translations(translations(language), newstyle=True)  # type: ignore[attr-defined]
     return env
 
