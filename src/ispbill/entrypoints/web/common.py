@@ -24,6 +24,7 @@ from ispbill.bootstrap import App
 from ispbill.domain.money import Money
 from ispbill.entrypoints.api.deps import container
 
+Day = date  # the method Formats.date shadows the type inside the class
 LOCALE_DIR = Path(ispbill.__file__).parent / "locale"
 # language code -> the CLDR locale its numbers, dates and money are formatted in
 LANGUAGES = {"en": "en_US", "cs": "cs_CZ"}
@@ -103,7 +104,7 @@ class Formats:
     def date(self, value: date | None) -> str:
         return format_date(value, "medium", locale=self.locale) if value else ""
 
-    def last_day(self, end: date | None) -> str:
+    def last_day(self, end: Day | None) -> str:
         """The last day of a half-open range ``[start, end)``: what "paid up to" means."""
         return self.date(end - timedelta(days=1)) if end else ""
 
