@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import SecretStr
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -13,6 +13,9 @@ class Settings(BaseSettings):
     default_timezone: str = "UTC"
     default_locale: str = "en_US"
     default_currency: str = "USD"
+    # Database connections the tick's set-based fast path uses side by side (PostgreSQL): the
+    # charging statements are the database's work, so one per core the database may use.
+    tick_workers: int = Field(default=2, ge=1, le=64)
     # Keys the HMAC under which refill-card codes are stored (domain/refill.py). Kept out of
     # the database on purpose: a stolen database or backup alone then reveals no code.
     refill_card_secret: SecretStr | None = None
@@ -23,6 +26,9 @@ class Settings(BaseSettings):
     sandbox_secret: SecretStr | None = None
     stripe_api_key: SecretStr | None = None
     stripe_webhook_secret: SecretStr | None = None
+    # Signs the walled-garden links that match a suspended subscriber to its service
+    # (services/garden.py); without it the info pages are served to no one.
+    garden_secret: SecretStr | None = None
     # The web console and portal (entrypoints/web). Cookies are sent only over HTTPS unless
     # cookie_secure is off (a plain-HTTP test rig); browsers treat http://127.0.0.1 as secure.
     cookie_secure: bool = True

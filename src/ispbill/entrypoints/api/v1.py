@@ -10,11 +10,19 @@ from ispbill.entrypoints.api.errors import (
     handle_api_problem,
     handle_request_validation,
 )
-from ispbill.entrypoints.api.routes import customers, engine, health, payments, plans, services
+from ispbill.entrypoints.api.routes import (
+    collections,
+    customers,
+    engine,
+    health,
+    payments,
+    plans,
+    services,
+)
 
 
 def include_v1(api: FastAPI) -> None:
     api.add_exception_handler(ApiProblem, handle_api_problem)
     api.add_exception_handler(RequestValidationError, handle_request_validation)
-    for module in (health, customers, plans, services, payments, engine):
+    for module in (health, customers, plans, services, payments, engine, collections):
         api.include_router(module.router)
