@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
@@ -325,3 +326,56 @@ def test_pages_render_in_czech(web: tuple[App, dict[str, int]]) -> None:
     assert "Zákazníci" in page
     assert "Hledat" in page
     assert "1\u00a0234,50\u00a0€" in page
+
+
+def test_suspend_with_a_reason_then_lift(web: tuple[App, dict[str, int]]) -> None:
+    app, ids = web
+    customer_id = customer(app, "Vera", available_funds="100")
+    browser = Browser(app)
+    browser.sign_in_staff("alice")
+    browser.get(f"/console/customers/{customer_id}")
+    page = browser.submit(f"/console/customers/{customer_id}/services", {"plan": str(ids["plan"])})
+    page = browser.submit(f"/console/customers/{customer_id}/charge")
+    service_id = int(re.search(r'id="service-(\d+)"', page.text).group(1))  # type: ignore[union-attr]
+    assert "active" in text_of_row(page.text, service_id)
+    page = browser.submit(
+        f"/console/services/{service_id}/suspend", {"reason": "unregistered", "note": "no contract"}
+    )
+    row = text_of_row(page.text, service_id)
+    assert "suspended" in row
+    assert "unregistered" in row
+    page = browser.submit(f"/console/services/{service_id}/lift")
+    assert "state-active" in text_of_row(page.text, service_id)
+    events = browser.get(f"/console/customers/{customer_id}/events.csv").text
+    assert "staff:alice#1" in events
+
+
+def text_of_row(html: str, service_id: int) -> str:
+    found = re.search(rf'<tr id="service-{service_id}">(.*?)</tr>', html, re.S)
+    assert found
+    return found.group(1)
+
+
+def test_collection_policy_and_info_pages(web: tuple[App, dict[str, int]]) -> None:
+    app, _ = web
+    browser = Browser(app)
+    browser.sign_in_staff("alice")
+    page = browser.get("/console/collections")
+    assert "days_after_due" in page.text
+    page = browser.submit(
+        "/console/collections/policy", {"enabled": "true", "days_after_due": "10"}
+    )
+    assert page.status_code == 200
+    assert 'value="10"' in page.text
+    bad = browser.post("/console/collections/policy", {"days_after_due": "-3"})
+    assert bad.status_code == 422
+    page = browser.submit(
+        "/console/collections/pages/non_payer",
+        {"title": "Please pay", "body": "**Pay** now <script>alert(1)</script>"},
+    )
+    assert "<strong>Pay</strong>" in page.text
+    assert "<script>alert(1)" not in page.text
+    reader = Browser(app)
+    reader.sign_in_staff("rita")
+    reader.get("/console/collections")
+    assert reader.post("/console/collections/policy", {"enabled": "false"}).status_code == 403

@@ -56,17 +56,26 @@ from ispbill.entrypoints.web.session import (
     require_staff,
     require_write,
 )
-from ispbill.services import console_views, events, ledger
+from ispbill.services import collection_policy, console_views, events, info_pages, ledger
 from ispbill.services import settings as settings_store
 from ispbill.services.catalog import NewClass, NewPlan, add_class, add_plan
 from ispbill.services.changes import change_plan, terminate_service
+from ispbill.services.collections import run_collections
 from ispbill.services.customers import NewCustomer, add_customer
 from ispbill.services.engine import charge_and_invoice, preview
+from ispbill.services.explain import explain_service
 from ispbill.services.invoice_documents import list_invoices, printable
 from ispbill.services.lifecycle import reactivate_service
 from ispbill.services.payments import NewPayment, record_payment
 from ispbill.services.refill_cards import NewBatch, generate_batch, secret_key
 from ispbill.services.services import NewService, add_service
+from ispbill.services.suspensions import (
+    SuspendRequest,
+    lift_service,
+    profile_names,
+    promise_to_pay,
+    suspend_service,
+)
 from ispbill.services.web_auth import (
     SignInRefused,
     end_session,
@@ -344,7 +353,9 @@ def _visible(uow: UnitOfWork, staff: StaffPrincipal, customer_id: int) -> Custom
     return check_visible(staff, uow.session.get(Customer, customer_id))
 
 
-def _customer_context(uow: UnitOfWork, staff: StaffPrincipal, customer_id: int) -> dict[str, Any]:
+def _customer_context(
+    uow: UnitOfWork, staff: StaffPrincipal, customer_id: int, now: datetime
+) -> dict[str, Any]:
     session = uow.session
     customer = _visible(uow, staff, customer_id)
     wallet = AccountRef.wallet(customer.id, customer.currency)
@@ -388,6 +399,13 @@ def _customer_context(uow: UnitOfWork, staff: StaffPrincipal, customer_id: int) 
         "payments": payments,
         "events": events.for_customer(uow, customer.id, limit=100),
         "portal": portal_account(uow, customer.id),
+        # the "why" sentence of each service (collections: what put it there, what restores it)
+        "why": {
+            s.id: explain_service(uow, service_ref=s.id, now=now).text
+            for s in services
+            if s.state != ServiceState.ENDED.value
+        },
+        "reasons": profile_names(uow),
         "methods": ["cash", "bank", "card", *settings_store.load(uow).payment_methods],
         "error": None,
         "error_form": None,
@@ -396,7 +414,7 @@ def _customer_context(uow: UnitOfWork, staff: StaffPrincipal, customer_id: int) 
 
 @router.get("/customers/{customer_id}")
 async def customer_page(request: Request, staff: Staff, customer_id: int) -> Response:
-    context = await _work(request, lambda uow, _now: _customer_context(uow, staff, customer_id))
+    context = await _work(request, lambda uow, now: _customer_context(uow, staff, customer_id, now))
     timezone = context["customer"].billing_timezone
     return render(
         request,
@@ -423,7 +441,9 @@ async def _act(
     try:
         await _work(request, lambda uow, now: action(uow, now, form))
     except IspbillError as exc:
-        context = await _work(request, lambda uow, _now: _customer_context(uow, staff, customer_id))
+        context = await _work(
+            request, lambda uow, now: _customer_context(uow, staff, customer_id, now)
+        )
         context.update(error=str(exc), error_form=form_name)
         return render(
             request,
@@ -556,6 +576,126 @@ async def terminate(request: Request, staff: Staff, service_id: int) -> Response
     return await _service_act(request, staff, service_id, act)
 
 
+@router.post("/services/{service_id}/suspend")
+async def suspend(request: Request, staff: Staff, service_id: int) -> Response:
+    """ISPadmin: suspend now, or plan a FROM-TO window (yearly, with or without invoicing)."""
+
+    def act(uow: UnitOfWork, now: datetime, form: dict[str, str]) -> object:
+        spec = SuspendRequest(
+            service=service_id,
+            reason=form.get("reason", "not_set"),
+            suspend_invoicing=form.get("suspend_invoicing") == "1",
+            starts_on=_day(form.get("starts_on", ""), "starts_on"),
+            ends_on=_day(form.get("ends_on", ""), "ends_on"),
+            repeat_yearly=form.get("repeat_yearly") == "1",
+            note=form.get("note", ""),
+        )
+        return suspend_service(uow, spec=spec, now=now, actor=staff.actor)
+
+    return await _service_act(request, staff, service_id, act)
+
+
+@router.post("/services/{service_id}/lift")
+async def lift(request: Request, staff: Staff, service_id: int) -> Response:
+    def act(uow: UnitOfWork, now: datetime, form: dict[str, str]) -> object:
+        return lift_service(
+            uow, service_ref=service_id, now=now, actor=staff.actor, note=form.get("note", "")
+        )
+
+    return await _service_act(request, staff, service_id, act)
+
+
+@router.post("/services/{service_id}/promise")
+async def promise(request: Request, staff: Staff, service_id: int) -> Response:
+    def act(uow: UnitOfWork, now: datetime, form: dict[str, str]) -> object:
+        text = form.get("days", "").strip()
+        days = int(text) if text.isdigit() else None
+        return promise_to_pay(uow, service_ref=service_id, days=days, now=now, actor=staff.actor)
+
+    return await _service_act(request, staff, service_id, act)
+
+
+# -- collections: policy and walled-garden info pages ---------------------------------------------
+
+
+def _policy_context(uow: UnitOfWork) -> dict[str, Any]:
+    fields = collection_policy.CollectionSettings.model_fields
+    current = collection_policy.load(uow).model_dump(mode="json")
+    return {
+        "policy": [(key, current.get(key), fields[key].description or "") for key in fields],
+        "pages": info_pages.list_pages(uow),
+        "error": None,
+    }
+
+
+@router.get("/collections")
+async def collections_page(request: Request, staff: Staff) -> Response:
+    context = await _work(request, lambda uow, _now: _policy_context(uow))
+    return _page(request, staff, "console/collections.html", context)
+
+
+@router.post("/collections/policy")
+async def set_policy(request: Request, staff: Staff) -> Response:
+    """Change the policy keys that differ; customers are reviewed at once (turning it off
+    lifts automatic non-payer suspensions)."""
+    require_admin(staff)
+    form = await form_of(request)
+
+    def act(uow: UnitOfWork, now: datetime) -> None:
+        current = collection_policy.load(uow).model_dump(mode="json")
+        changes: dict[str, str | None] = {}
+        for key in collection_policy.CollectionSettings.model_fields:
+            if key not in form:
+                continue
+            old = current.get(key)
+            old_text = (
+                "" if old is None else str(old).lower() if isinstance(old, bool) else str(old)
+            )
+            new = form[key].strip()
+            if new != old_text:
+                changes[key] = new or None
+        if changes:
+            uow.session.rollback()
+            collection_policy.set_values(
+                uow, changes=changes, customer_class=None, now=now, actor=staff.actor
+            )
+
+    try:
+        await _work(request, act)
+    except IspbillError as exc:
+        context = await _work(request, lambda uow, _now: _policy_context(uow))
+        context["error"] = str(exc)
+        return _page(request, staff, "console/collections.html", context, status=422)
+    app = app_of(request)
+    await run_in_threadpool(
+        lambda: run_collections(app.uow, now=app.clock.now(), actor=staff.actor)
+    )
+    return redirect(request, "/console/collections")
+
+
+@router.post("/collections/pages/{reason}")
+async def edit_info_page(request: Request, staff: Staff, reason: str) -> Response:
+    require_admin(staff)
+    form = await form_of(request)
+    try:
+        await _work(
+            request,
+            lambda uow, now: info_pages.edit_page(
+                uow,
+                reason=reason,
+                title=form.get("title", ""),
+                body=form.get("body", ""),
+                now=now,
+                actor=staff.actor,
+            ),
+        )
+    except IspbillError as exc:
+        context = await _work(request, lambda uow, _now: _policy_context(uow))
+        context["error"] = str(exc)
+        return _page(request, staff, "console/collections.html", context, status=422)
+    return redirect(request, f"/console/collections#page-{reason}")
+
+
 @router.get("/customers/{customer_id}/preview")
 async def customer_preview(
     request: Request, staff: Staff, customer_id: int, until: str = ""
@@ -584,7 +724,7 @@ async def customer_preview(
 
 @router.get("/customers/{customer_id}/{what}.csv")
 async def customer_csv(request: Request, staff: Staff, customer_id: int, what: str) -> Response:
-    context = await _work(request, lambda uow, _now: _customer_context(uow, staff, customer_id))
+    context = await _work(request, lambda uow, now: _customer_context(uow, staff, customer_id, now))
     name = f"customer-{customer_id}-{what}.csv"
     rows: list[tuple[object, ...]]
     header: list[str]
