@@ -12,11 +12,12 @@ from datetime import date, timedelta
 from email import message_from_bytes
 from email.message import Message
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 from aiosmtpd.controller import Controller
 from sqlalchemy import select
-from web_support import CARD_SECRET, PASSWORD, Browser, catalog, text_of, web_app
+from web_support import CARD_SECRET, GARDEN_SECRET, PASSWORD, Browser, catalog, text_of, web_app
 
 from ispbill.adapters.db.models import Service, TopUpRule
 from ispbill.bootstrap import App
@@ -24,6 +25,7 @@ from ispbill.clock import FixedClock
 from ispbill.services import settings as settings_store
 from ispbill.services.billing import tick
 from ispbill.services.customers import NewCustomer, add_customer
+from ispbill.services.garden import signed_query
 from ispbill.services.payments import NewPayment, record_payment
 from ispbill.services.refill_cards import NewBatch, generate_batch, secret_key
 from ispbill.services.services import NewService, add_service
@@ -301,3 +303,62 @@ def test_portal_forms_need_the_csrf_token(portal: dict[str, Any]) -> None:
     app = portal["app"]
     browser = signed_in(app)
     assert browser.request("POST", "/portal/pay", data={"months": "2"}).status_code == 403
+
+
+def test_a_paused_subscriber_reactivates_from_the_walled_garden(portal: dict[str, Any]) -> None:
+    """Seed 000: a seasonal home past its "active to" lands on the walled garden and pays
+    months; the status box says when access is restored."""
+    app, ids = portal["app"], portal["ids"]
+    now = app.clock.now()
+    with app.uow() as uow:
+        record_payment(
+            uow,
+            spec=NewPayment(customer="Jana", amount="15", idempotency_key="jana-december"),
+            now=now,
+            actor="test",
+        )
+    with app.uow() as uow:
+        spec = NewService(
+            customer="Jana",
+            plan=str(ids["plan"]),
+            active_from=date(2025, 12, 1),
+            active_to=date(2025, 12, 31),
+        )
+        service_id = add_service(uow, spec=spec, now=now, actor="test").id
+    tick(app.uow, now=now)
+    with app.uow() as uow:
+        assert uow.session.get(Service, service_id).state == "paused"  # type: ignore[union-attr]
+        settings_store.set_value(
+            uow, key="self_service_reactivation", raw="true", now=now, actor="test"
+        )
+    query = urlencode(signed_query(GARDEN_SECRET, service_id, now + timedelta(days=7)))
+    browser = Browser(app)
+    page = browser.get(f"/garden?{query}")
+    assert page.status_code == 200
+    assert "Vaše služba je pozastavena" in page.text  # Jana reads Czech
+    assert 'http-equiv="refresh"' in page.text  # refreshes itself without JavaScript too
+    status = browser.get(f"/garden/status?{query}")
+    assert 'hx-trigger="every 5s"' in status.text
+    answer = browser.post(f"/garden/pay?{query}", {"months": "1"})
+    assert answer.status_code == 303, answer.text
+    checkout = answer.headers["location"].removeprefix("https://testserver")
+    paid = browser.request("POST", checkout, data={"card_number": "4242424242424242"})
+    assert 'id="continue"' in paid.text  # back to the garden
+    status = browser.get(f"/garden/status?{query}")
+    assert 'id="restored"' in status.text
+    assert "hx-trigger" not in status.text  # polling stops once restored
+    with app.uow() as uow:
+        service = uow.session.get(Service, service_id)
+        assert service is not None
+        assert service.state == "active"
+        assert service.active_to == date(2026, 2, 1)  # the rest of January, paid
+
+
+def test_garden_forms_need_the_csrf_token(portal: dict[str, Any]) -> None:
+    app = portal["app"]
+    query = urlencode(signed_query(GARDEN_SECRET, 1, app.clock.now() + timedelta(days=1)))
+    browser = Browser(app)
+    assert browser.request("POST", f"/garden/pay?{query}", data={"months": "1"}).status_code in (
+        403,
+        404,
+    )

@@ -22,6 +22,7 @@ from ispbill.settings import Settings
 BASE = "https://testserver"
 SANDBOX_SECRET = "sandbox-test-secret-0123456789abcdef"
 CARD_SECRET = "refill-card-test-secret-0123456789"
+GARDEN_SECRET = "garden-test-secret-0123456789"
 PASSWORD = "correct horse battery"
 # Cheap argon2 parameters for tests only (the hash format records them; production uses the
 # library's defaults): four users per test must not cost seconds on a shared machine.
@@ -34,6 +35,7 @@ def web_app(database_url: str, clock: FixedClock, **overrides: Any) -> App:
         database_url=database_url,
         sandbox_secret=SANDBOX_SECRET,
         refill_card_secret=CARD_SECRET,
+        garden_secret=GARDEN_SECRET,
         public_base_url=BASE,
         **overrides,
     )
