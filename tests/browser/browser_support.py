@@ -25,6 +25,7 @@ CHROMIUM_ARGS = [
 ROOT = Path(__file__).resolve().parents[2]
 SHOTS = Path(os.environ.get("ISPBILL_SCREENSHOTS", ROOT / "artifacts" / "screenshots"))
 SANDBOX_SECRET = "sandbox-browser-secret-0123456789abcdef"
+GARDEN_SECRET = "garden-browser-secret-0123456789"
 CARD_SECRET = "refill-browser-secret-0123456789"
 PASSWORD = "correct horse battery"
 

@@ -18,6 +18,7 @@ from browser_support import (
     CARD_SECRET,
     CHROMIUM,
     CHROMIUM_ARGS,
+    GARDEN_SECRET,
     SANDBOX_SECRET,
     Server,
 )
@@ -57,6 +58,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         database_url=url,
         sandbox_secret=SANDBOX_SECRET,
         refill_card_secret=CARD_SECRET,
+        garden_secret=GARDEN_SECRET,
         public_base_url=base,
     )
     app = bootstrap(settings=settings, clock=clock)

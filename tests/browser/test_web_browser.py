@@ -6,15 +6,19 @@ reactivates by paying. Suspend and lift come with the collections work (not on m
 from __future__ import annotations
 
 import re
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any
 
 import pytest
-from browser_support import PASSWORD, Server, keep_for_docs, shot
+from browser_support import GARDEN_SECRET, PASSWORD, Server, keep_for_docs, shot
 from playwright.sync_api import Page, expect
 
+from ispbill.adapters.db.models import Service
+from ispbill.services import collection_policy
+from ispbill.services.billing import tick
 from ispbill.services.catalog import NewClass, NewPlan, add_class, add_plan, add_reseller
 from ispbill.services.customers import NewCustomer, add_customer
+from ispbill.services.garden import garden_link
 from ispbill.services.payments import NewPayment, record_payment
 from ispbill.services.services import NewService, add_service
 from ispbill.services.settings import set_value
@@ -105,6 +109,16 @@ def test_operator_creates_a_customer_and_a_service_and_records_a_payment(
     expect(page.locator("#services")).to_contain_text("active")
     expect(page.locator("#invoices")).to_contain_text("PDF")
     keep_for_docs(shot(page, "console-customer"))
+    # suspend with a reason (ISPadmin), then lift
+    row = page.locator("#services tr", has_text="Fiber 100")
+    row.get_by_text("Suspend", exact=True).click()
+    row.get_by_label("Reason").select_option("unregistered")
+    row.get_by_role("button", name="Suspend service").click()
+    expect(page.locator("#services")).to_contain_text("suspended")
+    expect(page.locator("#services")).to_contain_text("unregistered")
+    shot(page, "console-suspended")
+    page.get_by_role("button", name="Lift suspension").click()
+    expect(page.locator("#services .state-active")).to_be_visible()
     page.get_by_role("link", name="Dashboard").click()
     expect(page.locator("svg.chart").first).to_be_visible()
     keep_for_docs(shot(page, "console-dashboard"))
@@ -183,8 +197,6 @@ def test_a_paused_subscriber_reactivates_by_paying(
             active_to=date(2026, 1, 4),
         )
         add_service(uow, spec=spec, now=now, actor="test")
-    from ispbill.services.billing import tick
-
     tick(app.uow, now=now)
     with app.uow() as uow:
         set_value(uow, key="self_service_reactivation", raw="true", now=now, actor="test")
@@ -198,3 +210,55 @@ def test_a_paused_subscriber_reactivates_by_paying(
         expect(page.locator(".ok")).to_contain_text("Thank you")
         page.goto(f"{server.url}/portal")
     expect(page.locator("body")).to_contain_text("V provozu")
+
+
+def test_a_suspended_subscriber_pays_on_the_walled_garden_and_sees_restored(
+    browser: Any, server: Server, world: dict[str, Any]
+) -> None:
+    """Seed 000/002: a non-payer, suspended by the collection policy, opens the garden link,
+    pays one month in the sandbox in another tab, and the garden page (left open) tells it
+    that access is restored. Runs last: it moves the shared clock on."""
+    app = server.app
+    now = server.clock.now()
+    customer_id = subscriber(server, world, "Nina", "nina@example.net", balance_control="postpaid")
+    with app.uow() as uow:
+        spec = NewService(customer=str(customer_id), plan=str(world["plan"]))
+        service_id = add_service(uow, spec=spec, now=now, actor="test").id
+    tick(app.uow, now=now)
+    with app.uow() as uow:
+        collection_policy.set_values(
+            uow, changes={"enabled": "true"}, customer_class=None, now=now, actor="test"
+        )
+    server.clock.set(datetime(2026, 2, 10, 9, 0, tzinfo=UTC))
+    tick(app.uow, now=server.clock.now())
+    with app.uow() as uow:
+        service = uow.session.get(Service, service_id)
+        assert service is not None
+        assert (service.state, service.state_reason) == ("suspended", "non_payer")
+        link = garden_link(
+            secret=GARDEN_SECRET,
+            base_url=server.url,
+            service_id=service_id,
+            now=server.clock.now(),
+        )
+    context = browser.new_context(viewport={"width": 390, "height": 844}, locale="en-US")
+    try:
+        garden = context.new_page()
+        garden.goto(link)
+        expect(garden.locator("#state")).to_contain_text("suspended")
+        expect(garden.locator("#amount-due")).not_to_have_text("€0.00")
+        keep_for_docs(shot(garden, "garden-suspended"))
+        payer = context.new_page()
+        payer.goto(link)
+        payer.get_by_label("Pay for").select_option("1")
+        payer.get_by_role("button", name="Pay now").click()
+        payer.get_by_role("button", name=re.compile("Pay")).click()
+        expect(payer.locator(".ok")).to_contain_text("Thank you")
+        # the page left open notices by itself (htmx polls the status box)
+        expect(garden.locator("#restored")).to_be_visible(timeout=20_000)
+        expect(garden.locator("#state")).to_contain_text("active")
+        keep_for_docs(shot(garden, "garden-restored"))
+        payer.get_by_role("link", name="Continue").click()
+        expect(payer.locator("#restored")).to_be_visible()
+    finally:
+        context.close()
