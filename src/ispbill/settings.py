@@ -35,3 +35,15 @@ class Settings(BaseSettings):
     # Signs the walled-garden links that match a suspended subscriber to its service
     # (services/garden.py); without it the info pages are served to no one.
     garden_secret: SecretStr | None = None
+    # The web console and portal (entrypoints/web). Cookies are sent only over HTTPS unless
+    # cookie_secure is off (a plain-HTTP test rig); browsers treat http://127.0.0.1 as secure.
+    cookie_secure: bool = True
+    session_idle_minutes: int = 30
+    session_max_hours: int = 12
+    # Outgoing mail (portal sign-in links): plain SMTP to a relay; STARTTLS when asked.
+    smtp_host: str | None = None
+    smtp_port: int = 25
+    smtp_from: str = "ispbill@localhost"
+    smtp_starttls: bool = False
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None

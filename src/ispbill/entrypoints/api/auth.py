@@ -30,6 +30,10 @@ class Principal:
     def actor(self) -> str:
         return f"api:{self.name}#{self.token_id}"
 
+    @property
+    def may_write(self) -> bool:
+        return self.role != "readonly"
+
     def may_see(self, customer: Customer) -> bool:
         return self.role != "reseller" or customer.reseller_id == self.reseller_id
 
@@ -62,7 +66,7 @@ async def principal(
     if token is None:
         raise ApiProblem(401, "the token is unknown or revoked", field="Authorization")
     caller = Principal(token.id, token.name, token.role, token.reseller_id)
-    if request.method not in ("GET", "HEAD", "OPTIONS") and caller.role == "readonly":
+    if request.method not in ("GET", "HEAD", "OPTIONS") and not caller.may_write:
         raise ApiProblem(403, "a readonly token may only read", rule="readonly")
     return caller
 
