@@ -23,3 +23,14 @@ class Settings(BaseSettings):
     sandbox_secret: SecretStr | None = None
     stripe_api_key: SecretStr | None = None
     stripe_webhook_secret: SecretStr | None = None
+    # ``ispbill serve``: where the HTTP server listens and how many worker processes it runs.
+    api_host: str = "127.0.0.1"
+    api_port: int = 8080
+    api_workers: int = 1
+    # How long an Idempotency-Key's first answer is kept for replays (Stripe keeps 24 h).
+    idempotency_ttl_hours: int = 24
+    # A token's ``last_used_at`` is written at most this often, not on every request (a write
+    # per read would serialise every API call on the token row).
+    token_touch_seconds: int = 300
+    # How long a customer's portal session token lives.
+    customer_session_minutes: int = 60 * 12

@@ -29,5 +29,5 @@ def create_app(app_container: App) -> FastAPI:
     api.add_exception_handler(IspbillError, handle_domain_error)
     api.include_router(webhooks.router)
     api.include_router(sandbox.router)
-    include_v1(api)
+    include_v1(api, app_container)
     return api
