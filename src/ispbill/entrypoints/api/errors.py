@@ -104,6 +104,8 @@ async def handle_request_validation(_request: Request, exc: Exception) -> JSONRe
     if first.get("loc", ("",))[0] == "header" and field.lower() == "idempotency-key":
         field = "Idempotency-Key"
     rule = str(first.get("msg", "invalid"))
+    if first.get("type") == "json_invalid":
+        field, rule = "body", "must be valid JSON"
     return ApiProblem(422, f"{field}: {rule}", field=field, rule=rule).response()
 
 

@@ -28,6 +28,7 @@ from ispbill.entrypoints.api.auth import Caller, Principal, Staff
 from ispbill.entrypoints.api.deps import container
 from ispbill.entrypoints.api.errors import ApiProblem, call
 from ispbill.entrypoints.api.pagination import Page, Paging, paginate
+from ispbill.entrypoints.api.routes.engine import within_horizon
 from ispbill.entrypoints.api.schemas import (
     TEXT,
     Amount,
@@ -257,6 +258,7 @@ async def preview_customer(
     nothing."""
     app = container(request)
     instant = until or app.clock.now()
+    within_horizon(instant - app.clock.now(), "until")
 
     def work() -> PreviewOut:
         with app.uow() as uow:
