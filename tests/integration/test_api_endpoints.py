@@ -70,7 +70,8 @@ def test_catalogue(api: tuple[App, World]) -> None:
     taken = admin.post("/api/v1/resellers", json={"name": "East"})
     assert (taken.status_code, taken.json()["field"]) == (409, "name")
     tax = admin.post("/api/v1/tax-profiles", json={"name": "VAT", "rate": "21", "inclusive": True})
-    assert tax.status_code == 201 and tax.json()["rate_bp"] == 2100
+    assert tax.status_code == 201
+    assert tax.json()["rate_bp"] == 2100
     assert admin.get(f"/api/v1/tax-profiles/{tax.json()['id']}").json()["name"] == "VAT"
     klass = admin.post(
         "/api/v1/customer-classes",
@@ -86,7 +87,8 @@ def test_catalogue(api: tuple[App, World]) -> None:
     assert admin.get(f"/api/v1/customer-classes/{klass.json()['id']}").json()["grace_days"] == 7
     assert len(walk(admin, "/api/v1/customer-classes")) == 2
     bad = admin.post("/api/v1/tax-profiles", json={"name": "X", "rate": "abc"})
-    assert bad.status_code == 422 and bad.json()["field"] == "rate"
+    assert bad.status_code == 422
+    assert bad.json()["field"] == "rate"
     plan = admin.post(
         "/api/v1/plans", json={**PLAN, "tax_profile": "VAT", "period_months": ["3:5%"]}
     )
@@ -128,9 +130,11 @@ def test_customers_wallet_and_ledger(api: tuple[App, World]) -> None:
     wallet = admin.get(f"/api/v1/customers/{cid}/wallet").json()
     assert wallet["balance"] == {"amount": "18.50", "currency": "USD"}
     bad_cursor = admin.get(f"/api/v1/customers/{cid}/ledger", params={"cursor": "YzoxMA"})
-    assert bad_cursor.status_code == 422 and bad_cursor.json()["field"] == "cursor"
+    assert bad_cursor.status_code == 422
+    assert bad_cursor.json()["field"] == "cursor"
     far = admin.get(f"/api/v1/customers/{cid}/preview", params={"until": "2100-01-01T00:00:00Z"})
-    assert far.status_code == 422 and far.json()["field"] == "until"
+    assert far.status_code == 422
+    assert far.json()["field"] == "until"
 
 
 def test_service_lifecycle(api: tuple[App, World], clock: FixedClock) -> None:
@@ -161,7 +165,8 @@ def test_service_lifecycle(api: tuple[App, World], clock: FixedClock) -> None:
     assert paused.status_code == 200, paused.text
     assert paused.json()["active_to"] == str(today)
     past = admin.post(f"/api/v1/services/{sid}/active-to", json={"active_to": "2020-01-01"})
-    assert past.status_code == 422 and past.json()["field"] == "active_to"
+    assert past.status_code == 422
+    assert past.json()["field"] == "active_to"
     clock.advance(timedelta(days=1))
     admin.post("/api/v1/ticks", json={})
     assert admin.get(f"/api/v1/services/{sid}").json()["state"] == "paused"
@@ -169,14 +174,16 @@ def test_service_lifecycle(api: tuple[App, World], clock: FixedClock) -> None:
     assert back.status_code == 200, back.text
     assert back.json()["state"] == "active"
     again = admin.post(f"/api/v1/services/{sid}/reactivate", json={})
-    assert again.status_code == 422 and again.json()["field"] == "state"
+    assert again.status_code == 422
+    assert again.json()["field"] == "state"
     ended = admin.post(f"/api/v1/services/{sid}/terminate", json={"reason": "moving away"})
     assert ended.status_code == 200, ended.text
     assert ended.json()["service"]["state"] == "ended"
     kinds = [
         e["kind"] for e in walk(admin, "/api/v1/events", customer_id=cid, kind_prefix="service.")
     ]
-    assert "service.ended" in kinds and "service.active_to_set" in kinds
+    assert "service.ended" in kinds
+    assert "service.active_to_set" in kinds
 
 
 def test_invoices_and_pdf(api: tuple[App, World]) -> None:
@@ -194,7 +201,8 @@ def test_invoices_and_pdf(api: tuple[App, World]) -> None:
     assert [line["gross"]["amount"] for line in shown["lines"]] == ["30.00"]
     pdf = admin.get(f"/api/v1/invoices/{invoice['id']}/pdf")
     assert pdf.status_code == 200
-    assert pdf.headers["content-type"] == "application/pdf" and pdf.content.startswith(b"%PDF")
+    assert pdf.headers["content-type"] == "application/pdf"
+    assert pdf.content.startswith(b"%PDF")
     paid = admin.post(
         "/api/v1/payments",
         json={"customer_id": cid, "amount": "30.00", "currency": "USD"},
@@ -240,7 +248,8 @@ def test_payments_reverse_refund(api: tuple[App, World]) -> None:
     too_much = admin.post(
         "/api/v1/refunds", json={"customer_id": cid, "amount": "4.00", "reference": "rf-2"}
     )
-    assert too_much.status_code == 422 and too_much.json()["field"] == "amount"
+    assert too_much.status_code == 422
+    assert too_much.json()["field"] == "amount"
     wallet = admin.get(f"/api/v1/customers/{cid}/wallet").json()
     assert wallet["balance"]["amount"] == "1.00"
 
@@ -258,11 +267,13 @@ def test_bank_statement_import_and_assign(api: tuple[App, World]) -> None:
     }
     report = admin.post("/api/v1/bank-statements", json=body)
     assert report.status_code == 201, report.text
-    assert report.json()["format"] == "mt940" and report.json()["payments_created"] >= 1
+    assert report.json()["format"] == "mt940"
+    assert report.json()["payments_created"] >= 1
     again = admin.post("/api/v1/bank-statements", json=body).json()
     assert again["payments_created"] == 0
     unmatched = walk(admin, "/api/v1/bank-statements/lines", status="unmatched")
-    assert unmatched and all(line["status"] == "unmatched" for line in unmatched)
+    assert unmatched
+    assert all(line["status"] == "unmatched" for line in unmatched)
     eur = next(line for line in unmatched if line["amount"]["currency"] == "EUR")
     assigned = admin.post(
         f"/api/v1/bank-statements/lines/{eur['id']}/assign", json={"customer_id": 2}
@@ -272,7 +283,8 @@ def test_bank_statement_import_and_assign(api: tuple[App, World]) -> None:
     twice = admin.post(f"/api/v1/bank-statements/lines/{eur['id']}/assign", json={"customer_id": 2})
     assert twice.status_code == 409
     junk = admin.post("/api/v1/bank-statements", json={**body, "content_base64": "@@@"})
-    assert junk.status_code == 422 and junk.json()["field"] == "content_base64"
+    assert junk.status_code == 422
+    assert junk.json()["field"] == "content_base64"
     garbage = base64.b64encode(b"not a statement at all").decode()
     refused = admin.post("/api/v1/bank-statements", json={**body, "content_base64": garbage})
     assert refused.status_code == 422, refused.text
@@ -293,7 +305,8 @@ def test_refill_cards(api: tuple[App, World]) -> None:
         json={"count": 3, "value": "10", "currency": "USD"},
         headers={"Idempotency-Key": "batch-1"},
     )
-    assert replay.status_code == 409 and replay.json()["field"] == "Idempotency-Key"
+    assert replay.status_code == 409
+    assert replay.json()["field"] == "Idempotency-Key"
     assert "code" not in replay.text.lower().replace("codes", "")  # no code is replayed
     assert len(walk(admin, "/api/v1/refill-cards", status="active")) == 3
     redeemed = admin.post(
@@ -302,7 +315,8 @@ def test_refill_cards(api: tuple[App, World]) -> None:
     assert redeemed.status_code == 200, redeemed.text
     assert redeemed.json()["balance"] == {"amount": "10.00", "currency": "USD"}
     used = admin.post("/api/v1/refill-cards/redeem", json={"code": codes[0], "customer_id": cid})
-    assert used.status_code in (409, 422) and used.headers["content-type"] == PROBLEM
+    assert used.status_code in (409, 422)
+    assert used.headers["content-type"] == PROBLEM
     voided = admin.post(
         "/api/v1/refill-cards/void", json={"serial": batch.json()["cards"][1]["serial"]}
     )
@@ -330,11 +344,14 @@ def test_top_up_rules_settings_events(api: tuple[App, World]) -> None:
 
     assert admin.get("/api/v1/settings").json()["payment_terms_days"] == 14
     changed = admin.put("/api/v1/settings/payment_terms_days", json={"value": "30"})
-    assert changed.status_code == 200 and changed.json()["payment_terms_days"] == 30
+    assert changed.status_code == 200
+    assert changed.json()["payment_terms_days"] == 30
     bad = admin.put("/api/v1/settings/payment_terms_days", json={"value": "many"})
-    assert bad.status_code == 422 and bad.json()["field"] == "payment_terms_days"
+    assert bad.status_code == 422
+    assert bad.json()["field"] == "payment_terms_days"
     unknown = admin.put("/api/v1/settings/no_such", json={"value": "1"})
-    assert unknown.status_code == 422 and unknown.json()["field"] == "no_such"
+    assert unknown.status_code == 422
+    assert unknown.json()["field"] == "no_such"
 
     events = walk(admin, "/api/v1/events", kind="setting.changed")
     assert [e["figures"]["value"] for e in events] == [30]
@@ -355,7 +372,8 @@ def test_customer_sessions(api: tuple[App, World], clock: FixedClock) -> None:
     assert portal.get("/api/v1/customers").status_code == 403
     clock.advance(timedelta(minutes=31))
     expired = portal.get("/api/v1/whoami")
-    assert expired.status_code == 401 and expired.headers["content-type"] == PROBLEM
+    assert expired.status_code == 401
+    assert expired.headers["content-type"] == PROBLEM
 
 
 def test_token_use_is_noted_at_most_once_per_interval(
@@ -392,7 +410,8 @@ def test_idempotency_on_any_write(api: tuple[App, World], clock: FixedClock) -> 
     other = admin.post(
         "/api/v1/customers", json=customer_body("Ivo"), headers={"Idempotency-Key": "ivy"}
     )
-    assert other.status_code == 422 and other.json()["field"] == "Idempotency-Key"
+    assert other.status_code == 422
+    assert other.json()["field"] == "Idempotency-Key"
     # a refusal does not consume the key: fix the request and send it again
     refused = admin.post(
         "/api/v1/resellers", json={"name": "North"}, headers={"Idempotency-Key": "r"}
@@ -409,7 +428,8 @@ def test_idempotency_on_any_write(api: tuple[App, World], clock: FixedClock) -> 
     too_long = admin.post(
         "/api/v1/resellers", json={"name": "Z"}, headers={"Idempotency-Key": "x" * 121}
     )
-    assert too_long.status_code == 422 and too_long.json()["field"] == "Idempotency-Key"
+    assert too_long.status_code == 422
+    assert too_long.json()["field"] == "Idempotency-Key"
 
 
 def test_problems_for_every_refusal(api: tuple[App, World]) -> None:
@@ -450,5 +470,7 @@ def test_problems_for_every_refusal(api: tuple[App, World]) -> None:
         assert response.headers["content-type"] == PROBLEM
         problem = response.json()
         assert (problem["status"], problem["field"]) == (status, field)
-        assert problem["rule"] and problem["title"] and problem["detail"]
+        assert problem["rule"]
+        assert problem["title"]
+        assert problem["detail"]
     assert "GET" in admin.request("DELETE", "/api/v1/customers").headers["allow"]

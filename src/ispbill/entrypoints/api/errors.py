@@ -125,6 +125,10 @@ async def handle_http_error(request: Request, exc: Exception) -> JSONResponse:
         )
         if exc.headers and "Allow" in exc.headers:
             problem.headers["Allow"] = exc.headers["Allow"]
+    elif exc.status_code == 400:  # a body FastAPI could not even decode (not UTF-8 JSON)
+        problem = ApiProblem(
+            422, "body: must be valid JSON in UTF-8", field="body", rule="must be valid JSON"
+        )
     else:
         problem = ApiProblem(exc.status_code, str(exc.detail), field="request", rule="refused")
     return problem.response()
