@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import SecretStr
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -13,6 +13,9 @@ class Settings(BaseSettings):
     default_timezone: str = "UTC"
     default_locale: str = "en_US"
     default_currency: str = "USD"
+    # Database connections the tick's set-based fast path uses side by side (PostgreSQL): the
+    # charging statements are the database's work, so one per core the database may use.
+    tick_workers: int = Field(default=2, ge=1, le=64)
     # Keys the HMAC under which refill-card codes are stored (domain/refill.py). Kept out of
     # the database on purpose: a stolen database or backup alone then reveals no code.
     refill_card_secret: SecretStr | None = None
@@ -34,3 +37,6 @@ class Settings(BaseSettings):
     token_touch_seconds: int = 300
     # How long a customer's portal session token lives.
     customer_session_minutes: int = 60 * 12
+    # Signs the walled-garden links that match a suspended subscriber to its service
+    # (services/garden.py); without it the info pages are served to no one.
+    garden_secret: SecretStr | None = None

@@ -23,6 +23,12 @@ Rules, with their sources:
   last period is cut at that date and prorated (forward, backward and prepaid alike); a pause
   mid-period (an "active to" moved earlier after its period was charged) refunds nothing unless
   the policy says so.
+* ISPadmin "suspend service and invoicing": no charges for the days of such a suspension. A
+  service carries its windows (``unbilled``: first day, end exclusive or ``None`` while open);
+  a charged period is prorated by its billable days, one rounding as ever; a period whose every
+  day is inside a window is skipped, not charged at zero. An open window (no TO date yet) holds
+  the service's billing at its first day: nothing is charged from there until it is lifted,
+  when the window gets its end and the engine charges the billable rest.
 * Splynx deactivation period: a customer whose service stays deactivated longer than the set
   number of days becomes inactive and its services end (off by default).
 
@@ -70,6 +76,8 @@ class ChargeKind(StrEnum):
     # domain/changes.py). Not "period": the unique (service, period start) of period charges
     # would refuse a change effective on the period's first day, whose period charge stays.
     CHANGE = "change"
+    # A one-off fee (collections: the reactivation fee when a non-payer suspension is lifted).
+    FEE = "fee"
 
 
 class DueKind(StrEnum):
@@ -113,6 +121,8 @@ class ServiceSnapshot:
     terms: ServiceTerms
     billed_until: date | None = None
     deactivated_on: date | None = None
+    # Windows of "suspend service and invoicing": (first day, end exclusive or None if open).
+    unbilled: tuple[tuple[date, date | None], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,9 +177,12 @@ class Outcome:
     customer_inactive: bool = False
 
 
-def price_period(terms: ServiceTerms, period: Period, full: Period) -> tuple[Fraction, TaxSplit]:
-    """Prorate by days when ``period`` is part of ``full``; round once, half-up."""
-    quantity = Fraction(period.days, full.days)
+def price_period(
+    terms: ServiceTerms, period: Period, full: Period, *, days: int | None = None
+) -> tuple[Fraction, TaxSplit]:
+    """Prorate by days when ``period`` (or its ``days`` billable days) is part of ``full``;
+    round once, half-up."""
+    quantity = Fraction(period.days if days is None else days, full.days)
     amount = terms.price.prorate(quantity.numerator, quantity.denominator)
     return quantity, split_tax(amount, terms.tax)
 
@@ -183,6 +196,26 @@ def current_period(cycle: BillingCycle, start: date) -> tuple[Period, Period]:
 
 def first_billing_start(service: ServiceSnapshot) -> date:
     return service.billed_until or service.active_from
+
+
+def held_from(service: ServiceSnapshot) -> date | None:
+    """The first day of an open "suspend service and invoicing" window: billing stops there
+    until the window is lifted (and so gets its end)."""
+    starts = [start for start, end in service.unbilled if end is None]
+    return min(starts) if starts else None
+
+
+def billable_days(service: ServiceSnapshot, period: Period) -> int:
+    """The days of ``period`` outside every window of suspended invoicing."""
+    excluded: set[date] = set()
+    for start, end in service.unbilled:
+        first = max(start, period.start)
+        stop = min(end or period.end, period.end)
+        day = first
+        while day < stop:
+            excluded.add(day)
+            day += timedelta(days=1)
+    return period.days - len(excluded)
 
 
 def next_due(
@@ -209,16 +242,19 @@ def next_due(
 
 def _next_billing_due(
     service: ServiceSnapshot, customer: CustomerSnapshot
-) -> tuple[datetime, DueKind]:
+) -> tuple[datetime, DueKind] | None:
     zone = customer.timezone
     start = first_billing_start(service)
     stop = service.active_to + timedelta(days=1) if service.active_to else None
+    hold = held_from(service)
+    if hold is not None and start >= hold and (stop is None or hold < stop):
+        return None  # suspended with invoicing, no end yet: the lift schedules it again
     if stop is not None and start >= stop:
         return local_midnight(stop, zone), DueKind.PAUSE
     if service.terms.mode is InvoicingMode.FORWARD or customer.prepaid:
         return local_midnight(start, zone), DueKind.CHARGE
     period, _ = current_period(service.terms.cycle, start)
-    end = min(period.end, stop) if stop else period.end
+    end = min(d for d in (period.end, stop, hold) if d is not None and d > start)
     return local_midnight(end, zone), DueKind.CHARGE
 
 
@@ -251,9 +287,16 @@ class _Run:
         return updated
 
     def charge(
-        self, service: ServiceSnapshot, kind: ChargeKind, period: Period, full: Period, at: datetime
+        self,
+        service: ServiceSnapshot,
+        kind: ChargeKind,
+        period: Period,
+        full: Period,
+        at: datetime,
+        *,
+        days: int | None = None,
     ) -> Charge:
-        quantity, split = price_period(service.terms, period, full)
+        quantity, split = price_period(service.terms, period, full, days=days)
         item = Charge(
             service.id,
             kind,
@@ -328,8 +371,15 @@ def _charge_due(run: _Run, service: ServiceSnapshot, at: datetime) -> None:
     start = first_billing_start(service)
     period, full = current_period(service.terms.cycle, start)
     period = _until_active_to(service, period)
+    hold = held_from(service)
+    if hold is not None and period.start < hold < period.end:
+        period = Period(period.start, hold)
+    days = billable_days(service, period)
+    if days == 0:  # every day inside a window of suspended invoicing: nothing to charge
+        run.outcome.services[service.id] = replace(service, billed_until=period.end)
+        return
     if run.customer.prepaid:
-        _, split = price_period(service.terms, period, full)
+        _, split = price_period(service.terms, period, full, days=days)
         if not run.affordable(split.gross):
             _deactivate(run, service, at, split.gross)
             return
@@ -337,7 +387,7 @@ def _charge_due(run: _Run, service: ServiceSnapshot, at: datetime) -> None:
             service = run.move(
                 service, ServiceState.ACTIVE, None, at, active_from=str(service.active_from)
             )
-    run.charge(service, ChargeKind.PERIOD, period, full, at)
+    run.charge(service, ChargeKind.PERIOD, period, full, at, days=days)
     run.outcome.services[service.id] = replace(service, billed_until=period.end)
     if not run.customer.prepaid:
         _enforce_credit_limit(run, at)

@@ -27,6 +27,7 @@ from ispbill.adapters.db.models import (
     LedgerAccount,
     Plan,
     Service,
+    ServiceSuspension,
     TaxProfileRow,
 )
 from ispbill.adapters.db.unit_of_work import UnitOfWork
@@ -70,6 +71,7 @@ class TickReport:
     invoices: int = 0
     cards_expired: int = 0
     transitions: dict[str, int] = field(default_factory=dict)
+    collections: dict[str, int] = field(default_factory=dict)  # action -> customers
     seconds: float = 0.0
 
     def add(self, outcomes: Iterable[Outcome], invoices: int) -> None:
@@ -91,8 +93,12 @@ def tick(
     actor: str = ENGINE,
     progress: Callable[[int], None] | None = None,
     gateways: Mapping[str, PaymentGateway] | None = None,
+    workers: int = 1,
 ) -> TickReport:
-    """Run everything due up to ``now``; then the activation pass for funded customers."""
+    """Run everything due up to ``now``; then the activation pass for funded customers.
+
+    ``workers`` database connections share the set-based fast path (PostgreSQL).
+    """
     started = time.perf_counter()
     report = TickReport(now=now)
     with uow_factory() as uow:
@@ -100,7 +106,7 @@ def tick(
     policy = policy_settings.billing_policy()
     from ispbill.services.fast_path import charge_alike_services  # it builds on this module
 
-    fast = charge_alike_services(uow_factory, now=now, policy=policy)
+    fast = charge_alike_services(uow_factory, now=now, policy=policy, workers=workers)
     report.charges += fast
     report.customers += fast
     report.services += fast
@@ -112,6 +118,16 @@ def tick(
     report.invoices += issue_monthly_statements(
         uow_factory, now=now, operator=policy_settings, chunk_size=chunk_size
     )
+    # planned suspensions start and end, then collections looks at the customers due for
+    # review (new invoices among them); both modules build on this one
+    from ispbill.services.collections import run_collections
+    from ispbill.services.suspensions import run_windows
+
+    for action, count in run_windows(uow_factory, now=now, chunk_size=chunk_size).items():
+        report.collections[action] = report.collections.get(action, 0) + count
+    collected = run_collections(uow_factory, now=now, chunk_size=chunk_size, actor=actor)
+    for action, count in collected.actions.items():
+        report.collections[action] = report.collections.get(action, 0) + count
     from ispbill.services.refill_cards import expire_cards  # redemption re-evaluates via billing
 
     with uow_factory() as uow:
@@ -325,6 +341,7 @@ def load_snapshots(
     plans = {row.id: row for row in session.scalars(select(Plan))}
     taxes = {row.id: row for row in session.scalars(select(TaxProfileRow))}
     classes = {row.id: row for row in session.scalars(select(CustomerClass))}
+    windows = unbilled_windows(session, customer_ids)
     result = []
     for customer in customers:
         snapshot = customer_snapshot(customer, balances.get(customer.id, 0))
@@ -333,12 +350,43 @@ def load_snapshots(
             (
                 snapshot,
                 [
-                    service_snapshot(s, customer, plans[s.plan_id], tax, taxes)
+                    service_snapshot(
+                        s, customer, plans[s.plan_id], tax, taxes, windows.get(s.id, ())
+                    )
                     for s in services[customer.id]
                 ],
             )
         )
     return result
+
+
+def unbilled_windows(
+    session: Session, customer_ids: list[int]
+) -> dict[int, tuple[tuple[date, date | None], ...]]:
+    """Per service, the windows of "suspend service and invoicing" (first day, end exclusive,
+    ``None`` while open). A suspension cancelled before its first day (lifted with no end)
+    bills as if it never existed."""
+    dialect = session.get_bind().dialect.name
+    rows = session.execute(
+        select(
+            ServiceSuspension.service_id,
+            ServiceSuspension.starts_on,
+            ServiceSuspension.ends_on,
+            ServiceSuspension.status,
+        )
+        .where(
+            bulk.id_in(ServiceSuspension.customer_id, customer_ids, dialect),
+            ServiceSuspension.suspend_invoicing.is_(True),
+        )
+        .order_by(ServiceSuspension.id)
+    ).all()
+    found: dict[int, list[tuple[date, date | None]]] = {}
+    for service_id, starts_on, ends_on, status in rows:
+        if ends_on is None and status not in ("planned", "active"):
+            continue
+        end = ends_on + timedelta(days=1) if ends_on is not None else None
+        found.setdefault(service_id, []).append((starts_on, end))
+    return {sid: tuple(w) for sid, w in found.items()}
 
 
 def customer_snapshot(customer: CustomerRecord, balance_minor: int) -> CustomerSnapshot:
@@ -415,6 +463,7 @@ def service_snapshot(
     plan: Plan,
     customer_tax: TaxProfile | None,
     taxes: dict[int, TaxProfileRow],
+    unbilled: tuple[tuple[date, date | None], ...] = (),
 ) -> ServiceSnapshot:
     tax = customer_tax or (_tax(taxes[plan.tax_profile_id]) if plan.tax_profile_id else NO_TAX)
     mode = InvoicingMode(service.invoicing_mode or customer.invoicing_mode)
@@ -434,4 +483,5 @@ def service_snapshot(
         ),
         billed_until=service.billed_until,
         deactivated_on=service.deactivated_on,
+        unbilled=unbilled,
     )

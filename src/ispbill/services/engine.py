@@ -1,4 +1,4 @@
-"""Per-customer engine use cases: re-evaluate now, Charge & Invoice, and the dry run.
+"""Per-customer engine use cases: re-evaluate now (billing, then collections), Charge & Invoice, and the dry run.
 
 All three ask the same pure function as the tick (``domain/billing.decide``), so a payment's
 immediate effect, Splynx's "Charge & Invoice" button and the preview can never disagree with
@@ -21,6 +21,7 @@ from ispbill.domain.invoicing import DocumentKind
 from ispbill.services import settings as settings_store
 from ispbill.services.billing import evaluate_customers, load_snapshots
 from ispbill.services.billing_store import store_outcomes
+from ispbill.services.collections import review_customers
 from ispbill.services.invoices import IssueRequest, issue_from_charges
 
 
@@ -32,6 +33,9 @@ def reevaluate_customer(uow: UnitOfWork, customer_id: int, *, now: datetime, act
         uow.session, [customer_id], now=now, policy=operator.billing_policy()
     )
     store_outcomes(uow, [outcome], now=now, operator=operator, actor=actor)
+    # collections in the same transaction: a payment that settles the debt lifts a non-payer
+    # suspension before it commits (services/collections.py)
+    review_customers(uow, [customer_id], now=now, actor=actor)
     return outcome
 
 

@@ -128,6 +128,11 @@ def issue_from_charges(
     )
     for charge in request.charges:
         charge.invoice_id = invoice.id
+    if not request.paid_from_wallet and request.kind is DocumentKind.INVOICE:
+        # collections looks at the customer at the next tick (services/collections.py)
+        review = customer.collection_review_at
+        if review is None or review > now:
+            customer.collection_review_at = now
     session.flush()
     return invoice
 

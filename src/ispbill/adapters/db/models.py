@@ -35,7 +35,7 @@ from ispbill.adapters.db.types import UTCDateTime
 from ispbill.domain.calendar import CycleKind
 from ispbill.domain.customers import BalanceControl, BusinessModel, CustomerStatus, InvoicingMode
 from ispbill.domain.ledger import AccountKind, EntryKind
-from ispbill.domain.lifecycle import ServiceState
+from ispbill.domain.lifecycle import ServiceState, SuspensionReason
 from ispbill.domain.plans import PLAN_FOLLOWS_CUSTOMER, FupAction
 from ispbill.domain.refill import CardStatus
 
@@ -86,6 +86,8 @@ class CustomerClass(Base):
     notification_emails: Mapped[list[str]] = mapped_column(JSON, default=list)
     custom_fields: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     created_at: Mapped[datetime]
+    # Overrides of the operator's collection policy for this class (services/collections.py).
+    collection_policy: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
 class Customer(Base):
@@ -132,6 +134,14 @@ class Customer(Base):
     custom_data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     status: Mapped[str] = mapped_column(String(16), default=CustomerStatus.ACTIVE.value)
     created_at: Mapped[datetime]
+    # Collections (services/collections.py): when the non-payer policy must look at this
+    # customer next (NULL: only a payment, an invoice or a policy change can matter), the end
+    # of a promise to pay, the billing period of the subscriber's last own promise, and the
+    # last reminder sent (so each is sent once).
+    collection_review_at: Mapped[datetime | None] = mapped_column(index=True)
+    promise_until: Mapped[datetime | None]
+    self_promise_period: Mapped[date | None] = mapped_column(Date)
+    collection_reminder: Mapped[str | None] = mapped_column(String(200))
 
     customer_class: Mapped[CustomerClass] = relationship(lazy="joined")
     reseller: Mapped[Reseller | None] = relationship()
@@ -199,6 +209,11 @@ class Service(Base):
         ),
         CheckConstraint("active_to IS NULL OR active_to > active_from", name="active_range"),
         CheckConstraint("period_months IS NULL OR period_months >= 1", name="period_months"),
+        CheckConstraint(
+            "(throttle_down_kbps IS NULL AND throttle_up_kbps IS NULL) OR "
+            "(throttle_down_kbps > 0 AND throttle_up_kbps > 0)",
+            name="throttle",
+        ),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
@@ -217,9 +232,60 @@ class Service(Base):
     billed_until: Mapped[date | None] = mapped_column(Date)
     deactivated_on: Mapped[date | None] = mapped_column(Date)
     next_due_at: Mapped[datetime | None] = mapped_column(index=True)
+    # The collection throttle in force (NULL = not throttled), read by the RADIUS reply.
+    throttle_down_kbps: Mapped[int | None] = mapped_column(Integer)
+    throttle_up_kbps: Mapped[int | None] = mapped_column(Integer)
 
     customer: Mapped[Customer] = relationship()
     plan: Mapped[Plan] = relationship(lazy="joined")
+
+
+SUSPENSION_STATUSES = ("planned", "active", "lifted", "ended")
+
+
+class ServiceSuspension(Base):
+    """One suspension of a service (ISPadmin client card): its reason, whether invoicing is
+    suspended too, an optional FROM-TO window (last day included) that may repeat yearly, and
+    how it ended. ``next_change_at`` is when the tick must start or end it."""
+
+    __tablename__ = "service_suspensions"
+    __table_args__ = (
+        CheckConstraint(one_of("reason", SuspensionReason), name="reason"),
+        CheckConstraint(
+            "status IN (" + ", ".join(f"'{s}'" for s in SUSPENSION_STATUSES) + ")", name="status"
+        ),
+        CheckConstraint("source IN ('manual', 'collection')", name="source"),
+        CheckConstraint("ends_on IS NULL OR ends_on >= starts_on", name="window"),
+        CheckConstraint("NOT repeat_yearly OR ends_on IS NOT NULL", name="repeat_needs_end"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    service_id: Mapped[int] = mapped_column(ForeignKey("services.id"), index=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
+    reason: Mapped[str] = mapped_column(String(32))
+    source: Mapped[str] = mapped_column(String(16))
+    suspend_invoicing: Mapped[bool] = mapped_column(Boolean, default=False)
+    starts_on: Mapped[date] = mapped_column(Date)
+    ends_on: Mapped[date | None] = mapped_column(Date)
+    repeat_yearly: Mapped[bool] = mapped_column(Boolean, default=False)
+    status: Mapped[str] = mapped_column(String(16))
+    next_change_at: Mapped[datetime | None] = mapped_column(index=True)
+    note: Mapped[str] = mapped_column(Text, default="")
+    actor: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime]
+    lifted_at: Mapped[datetime | None]
+    lifted_by: Mapped[str | None] = mapped_column(String(100))
+
+
+class InfoPage(Base):
+    """The walled-garden page of one suspension reason: operator-edited Markdown."""
+
+    __tablename__ = "info_pages"
+    __table_args__ = (CheckConstraint(one_of("reason", SuspensionReason), name="reason"),)
+    reason: Mapped[str] = mapped_column(String(32), primary_key=True)
+    title: Mapped[str] = mapped_column(String(200))
+    body_markdown: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime]
+    updated_by: Mapped[str] = mapped_column(String(100))
 
 
 class Charge(Base):

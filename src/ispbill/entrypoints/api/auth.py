@@ -33,7 +33,7 @@ from ispbill.services.tokens import authenticate
 
 READS = ("GET", "HEAD", "OPTIONS")
 # Routes (by function name) a customer's portal session may call besides reading its own data.
-PORTAL_WRITES = frozenset({"redeem_card", "reactivate_service"})
+PORTAL_WRITES = frozenset({"redeem_card", "reactivate_service", "promise"})
 # Reads a customer session may make: its own customer, wallet, services, invoices, payments...
 PORTAL_READS = frozenset(
     {
@@ -54,6 +54,9 @@ PORTAL_READS = frozenset(
         "list_top_up_rules",
         "list_events",
         "whoami",
+        "why",
+        "list_pages",
+        "get_page",
     }
 )
 

@@ -618,3 +618,78 @@ class WhoAmI(BaseModel):
     role: str
     reseller_id: int | None
     customer_id: int | None
+# --- collections and suspensions ---------------------------------------------------------
+
+
+class SuspendIn(Strict):
+    reason: Annotated[str, Field(min_length=1, max_length=32, examples=["profile_3"])]
+    suspend_invoicing: bool = False
+    starts_on: date | None = Field(None, description="FROM; today when left out.")
+    ends_on: date | None = Field(None, description="TO, the last suspended day.")
+    repeat_yearly: bool = False
+    note: Annotated[str, Field(max_length=500)] = ""
+
+
+class SuspensionOut(BaseModel):
+    id: int
+    service_id: int
+    reason: str
+    suspend_invoicing: bool
+    starts_on: date
+    ends_on: date | None
+    repeat_yearly: bool
+    status: str
+    actor: str
+    lifted_by: str | None
+
+
+class LiftIn(Strict):
+    note: Annotated[str, Field(max_length=500)] = ""
+
+
+class PromiseIn(Strict):
+    days: Annotated[StrictInt, Field(ge=1, le=90)]
+
+
+class PromiseOut(BaseModel):
+    customer_id: int
+    until: datetime
+    services: list[int]
+
+
+class WhyOut(BaseModel):
+    service_id: int
+    state: str
+    reason: str | None
+    text: str
+    overdue_total: Amount
+    days_overdue: int
+
+
+class CollectionPolicyOut(BaseModel):
+    customer_class: str | None
+    policy: dict[str, object]
+    overrides: dict[str, object]
+
+
+class CollectionPolicyIn(Strict):
+    """Keys of the policy to change, each as text (as the CLI takes it); null clears a key
+    (a class then falls back to the operator's value)."""
+
+    changes: dict[
+        Annotated[str, Field(max_length=40)], Annotated[str, Field(max_length=2000)] | None
+    ]
+    customer_class: Text200 | None = None
+
+
+class InfoPageOut(BaseModel):
+    reason: str
+    title: str
+    body_markdown: str
+    body_html: str
+    custom: bool
+
+
+class InfoPageIn(Strict):
+    title: Annotated[str, Field(min_length=1, max_length=200)]
+    body_markdown: Annotated[str, Field(min_length=1, max_length=20_000)]

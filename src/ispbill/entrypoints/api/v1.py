@@ -30,6 +30,7 @@ from ispbill.entrypoints.api.problems import MEDIA_TYPE
 from ispbill.entrypoints.api.routes import (
     cards,
     catalog,
+    collections,
     customers,
     engine,
     health,
@@ -53,6 +54,7 @@ ROUTERS = (
     topups.router,
     operations.router,
     engine.router,
+    collections.router,
 )
 PROBLEM_REF = {"$ref": "#/components/schemas/ProblemOut"}
 WRITES = ("post", "put", "patch", "delete")

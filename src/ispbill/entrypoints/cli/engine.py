@@ -65,6 +65,7 @@ def run(
                 chunk_size=chunk_size,
                 progress=advance,
                 gateways=app.gateways,
+                workers=app.settings.tick_workers,
             )
     emit_object(report_row(report), as_json=as_json, title=f"Tick at {now.isoformat()}")
 
@@ -79,6 +80,7 @@ def report_row(report: TickReport) -> dict[str, Any]:
         "charges": report.charges,
         "invoices": report.invoices,
         "transitions": dict(sorted(report.transitions.items())),
+        "collections": dict(sorted(report.collections.items())),
         "seconds": round(report.seconds, 3),
         "services_per_second": round(rate, 1),
     }

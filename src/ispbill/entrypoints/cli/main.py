@@ -15,6 +15,7 @@ from ispbill.domain.calendar import (
 )
 from ispbill.domain.errors import IspbillError
 from ispbill.entrypoints.cli import bank_statements, demo, payment_corrections, tour
+from ispbill.entrypoints.cli import collections as collections_cli
 from ispbill.entrypoints.cli import engine as engine_cli
 from ispbill.entrypoints.cli import gateways as gateways_cli
 from ispbill.entrypoints.cli.base import (
@@ -147,6 +148,13 @@ payments_app.command("assign")(bank_statements.payments_assign)
 app.command("demo")(demo.demo)
 gateways_cli.register(app)  # serve, checkout, topups
 app.add_typer(tokens_app, name="tokens")
+app.add_typer(collections_cli.collection_app, name="collection")
+app.add_typer(collections_cli.pages_app, name="pages")
+services_app.command("suspend")(collections_cli.services_suspend)
+services_app.command("lift")(collections_cli.services_lift)
+services_app.command("promise")(collections_cli.services_promise)
+services_app.command("why")(collections_cli.services_why)
+services_app.command("garden-link")(collections_cli.services_garden_link)
 
 
 def main() -> None:

@@ -1,0 +1,488 @@
+"""Manual suspension of a service (ISPadmin client card), its planned windows, and the promise
+to pay.
+
+Seed 002: "Reason Suspended: Not set, Non-payer, UnRegistered and optional profiles 1 to 9";
+"Suspend service and invoicing: following suspension a service continues to be invoiced by
+default. Check this option to suspend invoicing; you can also define date FROM-TO"; "Repeat: the
+above mentioned date FROM-TO is used" every year. "To re-activate client, uncheck Suspend
+service": lifting is an action with an actor.
+
+Choices: a service has at most one planned or active manual suspension at a time. TO is the
+last suspended day. A window starts at the local midnight of FROM and ends at the local
+midnight after TO, moved by the tick (``run_windows``); a repeating window's next occurrence
+is planned when one ends (29 February repeats on 28 February). Suspending invoicing removes the
+window's days from the engine's charges (``domain/billing.billable_days``); without TO the
+service's billing holds until the lift. Lifting a repeating window ends the repetition too.
+Days already charged in advance before a suspension was entered are not credited back (plan
+the window ahead, or issue a credit note).
+
+Promise to pay (beyond ISPadmin): an operator, or the subscriber once per billing period from
+the walled garden, restores a non-payer for a number of days; collections holds the suspension
+back until then and re-suspends at the end if the debt is still open
+(``collections._review_one``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from sqlalchemy import select
+
+from ispbill.adapters.db.models import Customer, Service, ServiceSuspension
+from ispbill.adapters.db.unit_of_work import UnitOfWork
+from ispbill.domain.calendar import (
+    CycleKind,
+    local_date,
+    local_midnight,
+    period_containing,
+)
+from ispbill.domain.errors import Conflict, NotFound, ValidationError
+from ispbill.domain.lifecycle import ServiceState, SuspensionReason
+from ispbill.domain.plans import instantiate_cycle
+from ispbill.services import events
+from ispbill.services import settings as settings_store
+from ispbill.services.collection_policy import load as load_policy
+from ispbill.services.collections import mark_for_review, review_customers
+from ispbill.services.engine import reevaluate_customer
+from ispbill.services.lookup import MAX_ID
+
+ENGINE = "engine"
+# reasons the engine sets on its own; an operator picks one of the others
+ENGINE_REASONS = (SuspensionReason.CREDIT_LIMIT.value, SuspensionReason.FUP.value)
+MANUAL_REASONS = tuple(r.value for r in SuspensionReason if r.value not in ENGINE_REASONS)
+MAX_NOTE = 500
+
+
+@dataclass(frozen=True)
+class SuspendRequest:
+    service: str | int
+    reason: str
+    suspend_invoicing: bool = False
+    starts_on: date | None = None  # FROM; today when left out
+    ends_on: date | None = None  # TO, the last suspended day; open when left out
+    repeat_yearly: bool = False
+    note: str = ""
+
+
+def find_service(uow: UnitOfWork, ref: str | int) -> Service:
+    text = str(ref).strip()
+    if not (text.isascii() and text.isdigit()):
+        raise ValidationError("service", f"{ref!r}: give the service id (a number)")
+    service_id = int(text)
+    row = uow.session.get(Service, service_id) if 0 < service_id <= MAX_ID else None
+    if row is None:
+        raise NotFound("service", ref, field="service")
+    return row
+
+
+def _locked(uow: UnitOfWork, ref: str | int) -> tuple[Service, Customer]:
+    """The service and its customer, under the customer row lock (the per-customer mutex)."""
+    uow.begin_write()
+    service = find_service(uow, ref)
+    customer = uow.session.get(Customer, service.customer_id)
+    assert customer is not None
+    if uow.dialect == "postgresql":
+        uow.session.execute(select(Customer.id).where(Customer.id == customer.id).with_for_update())
+        uow.session.refresh(customer)
+        uow.session.refresh(service)
+    return service, customer
+
+
+def current_manual(uow: UnitOfWork, service_id: int) -> ServiceSuspension | None:
+    return uow.session.scalars(
+        select(ServiceSuspension).where(
+            ServiceSuspension.service_id == service_id,
+            ServiceSuspension.source == "manual",
+            ServiceSuspension.status.in_(("planned", "active")),
+        )
+    ).first()
+
+
+def _reason(raw: str) -> str:
+    reason = raw.strip().lower()
+    if reason in ENGINE_REASONS:
+        raise ValidationError("reason", f"{reason} is set by the engine, not by hand")
+    if reason not in MANUAL_REASONS:
+        raise ValidationError("reason", f"must be one of {', '.join(MANUAL_REASONS)}")
+    return reason
+
+
+def _validate_window(spec: SuspendRequest, today: date) -> tuple[date, date | None]:
+    starts = spec.starts_on or today
+    if starts < today:
+        raise ValidationError("starts_on", f"must be today ({today}) or later")
+    ends = spec.ends_on
+    if ends is not None and ends < starts:
+        raise ValidationError("ends_on", f"must be on or after starts_on ({starts})")
+    if spec.repeat_yearly:
+        if ends is None:
+            raise ValidationError("repeat_yearly", "a repeating window needs an end date (TO)")
+        if (ends - starts).days >= 365:
+            raise ValidationError("ends_on", "a repeating window must be shorter than a year")
+    if len(spec.note) > MAX_NOTE:
+        raise ValidationError("note", f"must be at most {MAX_NOTE} characters")
+    return starts, ends
+
+
+def suspend_service(
+    uow: UnitOfWork, *, spec: SuspendRequest, now: datetime, actor: str
+) -> ServiceSuspension:
+    """Suspend now, or plan a FROM-TO window; billing follows in the same transaction."""
+    reason = _reason(spec.reason)
+    service, customer = _locked(uow, spec.service)
+    zone = customer.billing_timezone
+    today = local_date(now, zone)
+    starts, ends = _validate_window(spec, today)
+    existing = current_manual(uow, service.id)
+    if existing is not None:
+        raise Conflict(
+            "service",
+            f"service {service.id} already has a {existing.status} suspension "
+            f"#{existing.id} ({existing.reason}); lift it first",
+        )
+    immediate = starts <= today
+    state = ServiceState(service.state)
+    allowed = (ServiceState.ACTIVE, ServiceState.SUSPENDED)
+    if (immediate and state not in allowed) or state is ServiceState.ENDED:
+        raise ValidationError(
+            "service", f"service {service.id} is {state.value}; only a live service is suspended"
+        )
+    row = ServiceSuspension(
+        service_id=service.id,
+        customer_id=customer.id,
+        reason=reason,
+        source="manual",
+        suspend_invoicing=spec.suspend_invoicing,
+        starts_on=starts,
+        ends_on=ends,
+        repeat_yearly=spec.repeat_yearly,
+        status="planned",
+        next_change_at=local_midnight(starts, zone),
+        note=spec.note.strip(),
+        actor=actor,
+        created_at=now,
+    )
+    uow.session.add(row)
+    uow.session.flush()
+    if immediate:
+        _start(uow, row, service, customer, now=now, actor=actor)
+    else:
+        events.record(
+            uow,
+            now=now,
+            actor=actor,
+            kind="suspension.planned",
+            subject_type="service",
+            subject_id=service.id,
+            customer_id=customer.id,
+            reason=reason,
+            figures=_window_figures(row),
+        )
+    uow.session.flush()
+    reevaluate_customer(uow, customer.id, now=now, actor=actor)  # charges follow the window
+    uow.commit()
+    return row
+
+
+def _window_figures(row: ServiceSuspension) -> dict[str, object]:
+    return {
+        "suspension": row.id,
+        "suspend_invoicing": row.suspend_invoicing,
+        "starts_on": row.starts_on.isoformat(),
+        "ends_on": row.ends_on.isoformat() if row.ends_on else None,
+        "repeat_yearly": row.repeat_yearly,
+        "note": row.note or None,
+    }
+
+
+def _start(
+    uow: UnitOfWork,
+    row: ServiceSuspension,
+    service: Service,
+    customer: Customer,
+    *,
+    now: datetime,
+    actor: str,
+) -> None:
+    row.status = "active"
+    row.next_change_at = (
+        local_midnight(row.ends_on + timedelta(days=1), customer.billing_timezone)
+        if row.ends_on
+        else None
+    )
+    if service.state not in (ServiceState.ACTIVE.value, ServiceState.SUSPENDED.value):
+        return  # a paused or deactivated service has no access to take away
+    previous, previous_reason = service.state, service.state_reason
+    service.state = ServiceState.SUSPENDED.value
+    service.state_reason = row.reason
+    service.state_since = now
+    events.record(
+        uow,
+        now=now,
+        actor=actor,
+        kind=f"service.{ServiceState.SUSPENDED.value}",
+        subject_type="service",
+        subject_id=service.id,
+        customer_id=customer.id,
+        reason=row.reason,
+        figures={"from": previous, "previous_reason": previous_reason, **_window_figures(row)},
+    )
+
+
+def _end(
+    uow: UnitOfWork,
+    row: ServiceSuspension,
+    service: Service,
+    *,
+    now: datetime,
+    actor: str,
+    why: str,
+) -> None:
+    if service.state == ServiceState.SUSPENDED.value and service.state_reason == row.reason:
+        service.state = ServiceState.ACTIVE.value
+        service.state_reason = None
+        service.state_since = now
+        events.record(
+            uow,
+            now=now,
+            actor=actor,
+            kind=f"service.{ServiceState.ACTIVE.value}",
+            subject_type="service",
+            subject_id=service.id,
+            customer_id=service.customer_id,
+            reason=why,
+            figures={"from": ServiceState.SUSPENDED.value, "lifted": row.reason}
+            | _window_figures(row),
+        )
+    mark_for_review(uow.session, service.customer_id, now)
+
+
+def lift_service(
+    uow: UnitOfWork, *, service_ref: str | int, now: datetime, actor: str, note: str = ""
+) -> ServiceSuspension:
+    """Lift the service's manual suspension (or cancel a planned one), then bill and review
+    collections at once: a debt still overdue suspends it again as a non-payer."""
+    service, customer = _locked(uow, service_ref)
+    row = current_manual(uow, service.id)
+    if row is None:
+        if service.state_reason == SuspensionReason.NON_PAYER.value:
+            raise ValidationError(
+                "service",
+                f"service {service.id} was suspended by collections; a payment that settles the "
+                "debt lifts it, or grant a promise to pay (services promise)",
+            )
+        raise ValidationError("service", f"service {service.id} has no manual suspension to lift")
+    if len(note) > MAX_NOTE:
+        raise ValidationError("note", f"must be at most {MAX_NOTE} characters")
+    today = local_date(now, customer.billing_timezone)
+    was_active = row.status == "active"
+    row.status = "lifted"
+    row.lifted_at = now
+    row.lifted_by = actor
+    row.next_change_at = None
+    row.repeat_yearly = False
+    if not was_active or today <= row.starts_on:
+        row.ends_on = None  # cancelled before a whole day passed: no window at all
+    elif row.ends_on is None or row.ends_on >= today:
+        row.ends_on = today - timedelta(days=1)
+    if note.strip():
+        row.note = (row.note + "\n" if row.note else "") + note.strip()
+    if was_active:
+        _end(uow, row, service, now=now, actor=actor, why="lifted")
+    else:
+        events.record(
+            uow,
+            now=now,
+            actor=actor,
+            kind="suspension.cancelled",
+            subject_type="service",
+            subject_id=service.id,
+            customer_id=customer.id,
+            reason=row.reason,
+            figures=_window_figures(row),
+        )
+    uow.session.flush()
+    reevaluate_customer(uow, customer.id, now=now, actor=actor)
+    uow.commit()
+    return row
+
+
+# -- the tick's pass ---------------------------------------------------------------------------
+
+
+def _next_year(day: date) -> date:
+    try:
+        return day.replace(year=day.year + 1)
+    except ValueError:  # 29 February
+        return day.replace(year=day.year + 1, day=28)
+
+
+def run_windows(
+    uow_factory: Callable[[], UnitOfWork], *, now: datetime, chunk_size: int = 1000
+) -> dict[str, int]:
+    """Start the planned windows whose FROM has come and end those whose TO has passed."""
+    done = {"window_started": 0, "window_ended": 0}
+    after = 0
+    while True:
+        with uow_factory() as uow:
+            uow.begin_write()
+            query = (
+                select(ServiceSuspension)
+                .where(
+                    ServiceSuspension.next_change_at <= now,
+                    ServiceSuspension.status.in_(("planned", "active")),
+                    ServiceSuspension.id > after,
+                )
+                .order_by(ServiceSuspension.id)
+                .limit(chunk_size)
+            )
+            if uow.dialect == "postgresql":
+                query = query.with_for_update(skip_locked=True)
+            rows = list(uow.session.scalars(query))
+            if not rows:
+                return done
+            after = rows[-1].id
+            customers: set[int] = set()
+            for row in rows:
+                customers.add(row.customer_id)
+                done[_step(uow, row, now=now)] += 1
+            uow.session.flush()
+            review_customers(uow, sorted(customers), now=now)
+            uow.commit()
+
+
+def _step(uow: UnitOfWork, row: ServiceSuspension, *, now: datetime) -> str:
+    service = uow.session.get(Service, row.service_id)
+    customer = uow.session.get(Customer, row.customer_id)
+    assert service is not None
+    assert customer is not None
+    if row.status == "planned":
+        _start(uow, row, service, customer, now=now, actor=ENGINE)
+        return "window_started"
+    row.status = "ended"
+    row.next_change_at = None
+    _end(uow, row, service, now=now, actor=ENGINE, why="window_ended")
+    if row.repeat_yearly and row.ends_on is not None:
+        following = ServiceSuspension(
+            service_id=row.service_id,
+            customer_id=row.customer_id,
+            reason=row.reason,
+            source="manual",
+            suspend_invoicing=row.suspend_invoicing,
+            starts_on=_next_year(row.starts_on),
+            ends_on=_next_year(row.ends_on),
+            repeat_yearly=True,
+            status="planned",
+            next_change_at=local_midnight(_next_year(row.starts_on), customer.billing_timezone),
+            note=row.note,
+            actor=row.actor,
+            created_at=now,
+        )
+        uow.session.add(following)
+    return "window_ended"
+
+
+# -- promise to pay ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Promise:
+    customer_id: int
+    until: datetime
+    services: list[int]
+
+
+def promise_to_pay(
+    uow: UnitOfWork,
+    *,
+    service_ref: str | int,
+    days: int | None,
+    now: datetime,
+    actor: str,
+    by_subscriber: bool = False,
+) -> Promise:
+    """Restore a non-payer's services until ``now + days``; the suspension returns by itself
+    if the debt is still open then. A subscriber may promise once per billing period, for the
+    policy's ``subscriber_promise_days``."""
+    service, customer = _locked(uow, service_ref)
+    klass = customer.customer_class
+    policy = load_policy(uow, klass=klass)
+    zone = customer.billing_timezone
+    today = local_date(now, zone)
+    if by_subscriber:
+        if policy.subscriber_promise_days == 0:
+            raise ValidationError("promise", "this operator does not offer promises to pay")
+        days = policy.subscriber_promise_days
+        period = _billing_period_start(customer, today)
+        if customer.self_promise_period == period:
+            raise Conflict(
+                "promise", f"already used once in the billing period that began {period}"
+            )
+        customer.self_promise_period = period
+    if days is None or isinstance(days, bool) or not 1 <= days <= policy.promise_days_max:
+        raise ValidationError("days", f"must be between 1 and {policy.promise_days_max}")
+    suspended = [
+        s
+        for s in uow.session.scalars(
+            select(Service).where(Service.customer_id == customer.id).order_by(Service.id)
+        )
+        if s.state == ServiceState.SUSPENDED.value
+        and s.state_reason == SuspensionReason.NON_PAYER.value
+        and current_manual(uow, s.id) is None
+    ]
+    if not suspended:
+        raise ValidationError(
+            "service",
+            f"service {service.id} is not suspended by collections as a non-payer; "
+            "a promise to pay restores only that",
+        )
+    until = now + timedelta(days=days)
+    customer.promise_until = until
+    customer.collection_review_at = until
+    figures = {"days": days, "until": until.isoformat(), "by_subscriber": by_subscriber}
+    for row in suspended:
+        row.state = ServiceState.ACTIVE.value
+        row.state_reason = None
+        row.state_since = now
+        events.record(
+            uow,
+            now=now,
+            actor=actor,
+            kind=f"service.{ServiceState.ACTIVE.value}",
+            subject_type="service",
+            subject_id=row.id,
+            customer_id=customer.id,
+            reason="promise_to_pay",
+            figures={"from": ServiceState.SUSPENDED.value, "lifted": "non_payer", **figures},
+        )
+    events.record(
+        uow,
+        now=now,
+        actor=actor,
+        kind="collection.promise",
+        subject_type="customer",
+        subject_id=customer.id,
+        customer_id=customer.id,
+        reason="promise_to_pay",
+        figures=figures | {"services": [s.id for s in suspended]},
+    )
+    uow.commit()
+    return Promise(customer.id, until, [s.id for s in suspended])
+
+
+def _billing_period_start(customer: Customer, today: date) -> date:
+    cycle = instantiate_cycle(
+        CycleKind(customer.cycle_kind),
+        customer.cycle_n,
+        customer.cycle_origin,
+        anchor_day=customer.cycle_anchor_day,
+    )
+    return period_containing(cycle, today).start
+
+
+def profile_names(uow: UnitOfWork) -> dict[str, str]:
+    """Every manual reason with the name the operator gave it."""
+    operator = settings_store.load(uow)
+    return {reason: operator.reason_name(reason) for reason in MANUAL_REASONS}

@@ -1,0 +1,399 @@
+"""ISPadmin collections (seed 002) as time travel through the use cases: the non-payer policy in
+the tick and after payments, manual suspensions with planned and repeating windows, suspended
+invoicing, and the promise to pay. The books are checked after every scenario.
+
+Every customer here is postpaid, billed monthly in advance (forward) from 1 January 2026 at
+30.00; an invoice issued on day D is due D + 14 (``payment_terms_days``).
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+import pytest
+
+from ispbill.bootstrap import App
+from ispbill.domain.errors import Conflict, ValidationError
+from ispbill.services import collection_policy, suspensions
+from ispbill.services.explain import explain_service
+
+from .helpers import (
+    ACTOR,
+    add_class,
+    add_customer,
+    add_plan,
+    add_service,
+    at,
+    charges,
+    check_books,
+    events,
+    invoices,
+    pay,
+    state,
+    tick,
+)
+
+JAN1 = at(2026, 1, 1, 9)
+ACTIVE = ("active", None)
+NON_PAYER = ("suspended", "non_payer")
+
+
+def policy(app: App, now: datetime, klass: str | None = None, **changes: Any) -> None:
+    raw = {
+        k: (None if v is None else str(v).lower() if isinstance(v, bool) else str(v))
+        for k, v in changes.items()
+    }
+    with app.uow() as uow:
+        collection_policy.set_values(uow, changes=raw, customer_class=klass, now=now, actor=ACTOR)
+
+
+def debtor(app: App, name: str = "Dan", price: str = "30.00", **terms: Any) -> tuple[int, int]:
+    """A postpaid forward customer whose first invoice (30.00) is issued on 1 January, due on
+    the 15th; returns (customer, service)."""
+    add_class(app, JAN1)
+    add_plan(app, JAN1, "Home", price)
+    customer = add_customer(
+        app, JAN1, name, balance_control="postpaid", invoicing_mode="forward", **terms
+    )
+    service = add_service(app, JAN1, customer, "Home", active_from=date(2026, 1, 1))
+    tick(app, JAN1)
+    assert invoices(app, customer)[0][:4] == (
+        date(2026, 1, 1),
+        int(price.replace(".", "")),
+        0,
+        "issued",
+    )
+    return customer, service
+
+
+def invoices_numbers(app: App, customer: int) -> list[str]:
+    from sqlalchemy import select
+
+    from ispbill.adapters.db.models import Invoice
+
+    with app.uow() as uow:
+        return list(
+            uow.session.scalars(
+                select(Invoice.number).where(Invoice.customer_id == customer).order_by(Invoice.id)
+            )
+        )
+
+
+def suspended_events(app: App, customer: int) -> list[tuple[str, str, datetime]]:
+    return [
+        (e.kind, e.reason, e.at)
+        for e in events(app, customer)
+        if e.kind
+        in ("service.suspended", "service.active", "service.throttled", "service.unthrottled")
+    ]
+
+
+# -- the non-payer policy -------------------------------------------------------------------
+
+
+def test_fourteen_days_after_due_suspends_on_day_15_not_day_14(app: App) -> None:
+    customer, service = debtor(app)
+    policy(app, JAN1, enabled=True, days_after_due=14)
+    tick(app, at(2026, 1, 29, 23, 59))  # due 15 January + 14 whole days = 29 January
+    assert state(app, service) == ACTIVE
+    tick(app, at(2026, 1, 30, 0, 0))
+    assert state(app, service) == NON_PAYER
+    [event] = [e for e in events(app, customer) if e.kind == "service.suspended"]
+    assert event.reason == "non_payer"
+    assert event.at == at(2026, 1, 30)
+    assert event.figures["days_overdue"] == 15
+    assert event.figures["oldest_invoice"] == invoices_numbers(app, customer)[0]
+    check_books(app)
+
+
+def test_a_debt_below_the_minimum_does_not_suspend(app: App) -> None:
+    _customer, service = debtor(app, price="30.00")
+    policy(app, JAN1, enabled=True, days_after_due=14, minimum_outstanding="50.00")
+    tick(app, at(2026, 1, 31))
+    assert state(app, service) == ACTIVE  # 30.00 overdue < 50.00
+    tick(app, at(2026, 2, 1, 1))  # February's invoice: 60.00 owed, but only 30.00 overdue
+    assert state(app, service) == ACTIVE
+    tick(app, at(2026, 2, 16, 1))  # February's is overdue too: 60.00 >= 50.00
+    assert state(app, service) == NON_PAYER
+    check_books(app)
+
+
+def test_the_grace_period_of_the_customer_class_moves_the_count(app: App) -> None:
+    add_class(app, JAN1, "Grace")  # the class 'Home' is created by debtor()
+    _customer, service = debtor(app, grace_days=5)
+    policy(app, JAN1, enabled=True, days_after_due=14)
+    tick(app, at(2026, 2, 3, 23))  # due 15 Jan + 5 grace + 14 days = 3 February
+    assert state(app, service) == ACTIVE
+    tick(app, at(2026, 2, 4, 0, 30))
+    assert state(app, service) == NON_PAYER
+    check_books(app)
+
+
+def test_switching_the_policy_off_lifts_and_on_re_evaluates(app: App) -> None:
+    customer, service = debtor(app)
+    policy(app, JAN1, enabled=True)
+    tick(app, at(2026, 1, 30, 1))
+    assert state(app, service) == NON_PAYER
+    policy(app, at(2026, 1, 30, 2), enabled=False)
+    tick(app, at(2026, 1, 30, 3))
+    assert state(app, service) == ACTIVE
+    lift = [e for e in events(app, customer) if e.kind == "service.active"][-1]
+    assert lift.reason == "policy_disabled"
+    policy(app, at(2026, 1, 30, 4), enabled=True)
+    tick(app, at(2026, 1, 30, 5))
+    assert state(app, service) == NON_PAYER
+    check_books(app)
+
+
+def test_a_settling_payment_lifts_in_its_own_transaction_and_a_partial_one_does_not(
+    app: App,
+) -> None:
+    customer, service = debtor(app)
+    policy(app, JAN1, enabled=True, reactivation_fee="5.00")
+    tick(app, at(2026, 1, 30, 1))
+    assert state(app, service) == NON_PAYER
+    pay(app, at(2026, 1, 30, 10), customer, "20.00", "partial")
+    assert state(app, service) == NON_PAYER  # 10.00 still overdue
+    pay(app, at(2026, 1, 30, 11), customer, "10.00", "rest")
+    assert state(app, service) == ACTIVE  # no tick in between: the payment lifted it
+    lift = [e for e in events(app, customer) if e.kind == "service.active"][-1]
+    assert (lift.reason, lift.at) == ("settled", at(2026, 1, 30, 11))
+    fee = [c for c in charges(app, customer) if c.kind == "fee"]
+    assert [(c.gross, c.invoiced) for c in fee] == [(5_00, True)]
+    check_books(app)
+
+
+def test_below_minimum_counts_as_settled_when_the_setting_says_so(app: App) -> None:
+    customer, service = debtor(app)
+    policy(app, JAN1, enabled=True, minimum_outstanding="20.00", settled_when="below_minimum")
+    tick(app, at(2026, 1, 30, 1))
+    assert state(app, service) == NON_PAYER
+    pay(app, at(2026, 1, 30, 10), customer, "15.00", "partial")
+    assert state(app, service) == ACTIVE  # 15.00 overdue < 20.00
+    check_books(app)
+
+
+def test_a_payment_leaves_a_manual_profile_3_suspension_in_place(app: App) -> None:
+    customer, service = debtor(app)
+    policy(app, JAN1, enabled=True)
+    with app.uow() as uow:
+        suspensions.suspend_service(
+            uow,
+            spec=suspensions.SuspendRequest(service=service, reason="profile_3", note="abuse"),
+            now=at(2026, 1, 20),
+            actor="admin:alice",
+        )
+    assert state(app, service) == ("suspended", "profile_3")
+    tick(app, at(2026, 1, 30, 1))
+    assert state(app, service) == ("suspended", "profile_3")  # collections leaves it alone
+    pay(app, at(2026, 1, 30, 10), customer, "30.00", "all")
+    assert state(app, service) == ("suspended", "profile_3")
+    with app.uow() as uow:
+        suspensions.lift_service(uow, service_ref=service, now=at(2026, 2, 2), actor="admin:bob")
+    assert state(app, service) == ACTIVE
+    lift = [e for e in events(app, customer) if e.kind == "service.active"][-1]
+    assert (lift.reason, lift.figures["lifted"]) == ("lifted", "profile_3")
+    check_books(app)
+
+
+def test_a_promise_of_3_days_expires_back_into_suspension(app: App) -> None:
+    customer, service = debtor(app)
+    policy(app, JAN1, enabled=True)
+    tick(app, at(2026, 1, 30, 1))
+    with app.uow() as uow:
+        promise = suspensions.promise_to_pay(
+            uow, service_ref=service, days=3, now=at(2026, 1, 30, 10), actor="admin:alice"
+        )
+    assert promise.until == at(2026, 2, 2, 10)
+    assert state(app, service) == ACTIVE
+    tick(app, at(2026, 2, 1, 1))  # February's invoice, still within the promise
+    tick(app, at(2026, 2, 2, 9, 59))
+    assert state(app, service) == ACTIVE
+    tick(app, at(2026, 2, 2, 10))
+    assert state(app, service) == NON_PAYER
+    steps = [
+        (e.kind, e.reason)
+        for e in events(app, customer)
+        if e.kind.startswith("service.") and e.kind != "service.created"
+    ]
+    assert steps[-3:] == [
+        ("service.suspended", "non_payer"),
+        ("service.active", "promise_to_pay"),
+        ("service.suspended", "non_payer"),
+    ]
+    assert events(app, customer)[-1].figures.get("promise_expired") is True
+    with app.uow() as uow:
+        text = explain_service(uow, service_ref=service, now=at(2026, 2, 2, 11)).text
+    assert "non-payer" in text
+    assert "30.00" in text
+    check_books(app)
+
+
+def test_the_subscriber_may_promise_once_per_billing_period(app: App) -> None:
+    _customer, service = debtor(app)
+    policy(app, JAN1, enabled=True)
+    tick(app, at(2026, 1, 30, 1))
+
+    def promise(now: datetime) -> None:
+        with app.uow() as uow:
+            suspensions.promise_to_pay(
+                uow,
+                service_ref=service,
+                days=None,
+                now=now,
+                actor="subscriber",
+                by_subscriber=True,
+            )
+
+    promise(at(2026, 1, 30, 2))
+    with pytest.raises(Conflict):  # once per billing period (January)
+        promise(at(2026, 1, 30, 3))
+    tick(app, at(2026, 2, 2, 1))  # the subscriber's promise lasts 3 days by default
+    assert state(app, service) == ACTIVE
+    tick(app, at(2026, 2, 2, 2))
+    assert state(app, service) == NON_PAYER
+    promise(at(2026, 2, 2, 3))  # February is a new billing period
+    assert state(app, service) == ACTIVE
+    check_books(app)
+
+
+# -- manual suspension windows ----------------------------------------------------------------
+
+
+def test_a_yearly_window_repeats_across_two_years_and_suspends_invoicing(app: App) -> None:
+    """Summer away: 10 July to 20 August, service and invoicing suspended, every year. July is
+    charged for 1-9 July (9/31), August for 21-31 August (11/31)."""
+    customer, service = debtor(app, price="31.00")
+    pay(app, JAN1, customer, "1000.00", "prepay")
+    with app.uow() as uow:
+        suspensions.suspend_service(
+            uow,
+            spec=suspensions.SuspendRequest(
+                service=service,
+                reason="profile_1",
+                suspend_invoicing=True,
+                starts_on=date(2026, 7, 10),
+                ends_on=date(2026, 8, 20),
+                repeat_yearly=True,
+            ),
+            now=at(2026, 3, 1, 12),
+            actor="admin:alice",
+        )
+    for when, expected in [
+        (at(2026, 7, 9, 23), ACTIVE),
+        (at(2026, 7, 10, 0, 1), ("suspended", "profile_1")),
+        (at(2026, 8, 20, 23), ("suspended", "profile_1")),
+        (at(2026, 8, 21, 0, 1), ACTIVE),
+        (at(2027, 7, 9, 23), ACTIVE),
+        (at(2027, 7, 10, 0, 1), ("suspended", "profile_1")),
+        (at(2027, 8, 21, 0, 1), ACTIVE),
+    ]:
+        tick(app, when)
+        assert state(app, service) == expected, when
+    grosses = {
+        (c.start.year, c.start.month): (c.quantity, c.gross)
+        for c in charges(app, customer)
+        if c.kind == "period"
+    }
+    from fractions import Fraction
+
+    assert grosses[(2026, 6)] == (Fraction(1), 31_00)
+    assert grosses[(2026, 7)] == (Fraction(9, 31), 9_00)
+    assert grosses[(2026, 8)] == (Fraction(11, 31), 11_00)
+    assert grosses[(2026, 9)] == (Fraction(1), 31_00)
+    assert grosses[(2027, 7)] == (Fraction(9, 31), 9_00)
+    assert grosses[(2027, 8)] == (Fraction(11, 31), 11_00)
+    check_books(app)
+
+
+def test_an_open_suspension_with_invoicing_holds_billing_until_lifted(app: App) -> None:
+    customer, service = debtor(app, price="31.00")
+    with app.uow() as uow:
+        suspensions.suspend_service(
+            uow,
+            spec=suspensions.SuspendRequest(
+                service=service,
+                reason="not_set",
+                suspend_invoicing=True,
+                starts_on=date(2026, 3, 10),
+            ),
+            now=at(2026, 3, 1, 12),
+            actor="admin:alice",
+        )
+    tick(app, at(2026, 3, 1, 13))
+    tick(app, at(2026, 5, 1, 1))
+    march = [c for c in charges(app, customer) if c.start.month == 3]
+    assert [(c.gross) for c in march] == [9_00]  # 1-9 March
+    assert [c for c in charges(app, customer) if c.start.month in (4, 5)] == []
+    with app.uow() as uow:
+        suspensions.lift_service(
+            uow, service_ref=service, now=at(2026, 5, 22, 9), actor="admin:bob"
+        )
+    assert state(app, service) == ACTIVE
+    may = [c for c in charges(app, customer) if c.start >= date(2026, 3, 10)]
+    assert [(c.start, c.gross) for c in may] == [(date(2026, 5, 1), 10_00)]  # 22-31 May
+    check_books(app)
+
+
+# -- refusals ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"days_after_due": "-1"}, "days_after_due"),
+        ({"minimum_outstanding": "abc"}, "minimum_outstanding"),
+        ({"settled_when": "below_minimum"}, "settled_when"),
+        ({"throttle_after_days": "20"}, "throttle_down_kbps"),
+        ({"combine": "maybe"}, "combine"),
+        ({"bogus": "1"}, "bogus"),
+    ],
+)
+def test_a_bad_policy_is_refused_naming_the_key(
+    app: App, changes: dict[str, str], field: str
+) -> None:
+    with pytest.raises(ValidationError) as refused, app.uow() as uow:
+        collection_policy.set_values(
+            uow, changes=changes, customer_class=None, now=JAN1, actor=ACTOR
+        )  # type: ignore[arg-type]
+    assert refused.value.field == field
+    with app.uow() as uow:
+        assert collection_policy.operator_document(uow) == {}
+
+
+def test_bad_suspensions_are_refused_and_write_nothing(app: App) -> None:
+    _customer, service = debtor(app)
+
+    def suspend(**spec: Any) -> None:
+        with app.uow() as uow:
+            suspensions.suspend_service(
+                uow,
+                spec=suspensions.SuspendRequest(service=service, **spec),
+                now=at(2026, 1, 10),
+                actor="admin:alice",
+            )
+
+    for spec, field in [
+        ({"reason": "credit_limit"}, "reason"),
+        ({"reason": "holiday"}, "reason"),
+        ({"reason": "profile_1", "starts_on": date(2026, 1, 9)}, "starts_on"),
+        (
+            {"reason": "profile_1", "starts_on": date(2026, 2, 9), "ends_on": date(2026, 2, 1)},
+            "ends_on",
+        ),
+        ({"reason": "profile_1", "repeat_yearly": True}, "repeat_yearly"),
+    ]:
+        with pytest.raises(ValidationError) as refused:
+            suspend(**spec)
+        assert refused.value.field == field, spec
+    assert state(app, service) == ACTIVE
+    suspend(reason="profile_2")
+    with pytest.raises(Conflict):
+        suspend(reason="profile_4")
+    with pytest.raises(ValidationError) as refused, app.uow() as uow:
+        suspensions.promise_to_pay(
+            uow, service_ref=service, days=3, now=at(2026, 1, 11), actor="admin:alice"
+        )
+    assert refused.value.field == "service"
+    check_books(app)
