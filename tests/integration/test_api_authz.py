@@ -217,6 +217,37 @@ def cases(ids: dict[str, int]) -> list[Case]:
             lambda role: {"customer_id": c},
         ),
         Case("sessions", "GET", "/api/v1/whoami", everyone),
+        Case("collections", "GET", f"/api/v1/services/{s}/why", same_for_owners(200)),
+        Case(
+            "collections",
+            "POST",
+            f"/api/v1/services/{s}/suspend",
+            (422, 403, 422, 404, 403, 403),
+            lambda role: {"reason": "no_such_reason"},
+        ),
+        Case(
+            "collections",
+            "POST",
+            f"/api/v1/services/{s}/lift",
+            (422, 403, 422, 404, 403, 403),
+            lambda role: {},
+        ),
+        Case(
+            "collections",
+            "POST",
+            f"/api/v1/services/{s}/promise",
+            (422, 403, 422, 404, 422, 404),
+            lambda role: {"days": 3},
+        ),
+        Case("collection policy", "GET", "/api/v1/collection/policy", staff),
+        Case(
+            "collection policy",
+            "PUT",
+            "/api/v1/collection/policy",
+            (422, 403, 403, 403, 403, 403),
+            lambda role: {"changes": {}},
+        ),
+        Case("info pages", "GET", "/api/v1/pages", everyone),
     ]
 
 

@@ -13,7 +13,7 @@ import logging
 import os
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -81,6 +81,35 @@ def checks() -> list[Any]:
     ]
 
 
+def exerciser(
+    operation: Any,
+    mode: GenerationMode,
+    count: int,
+    base: str,
+    auth: dict[str, str],
+    statuses: Counter[int],
+) -> Callable[[], None]:
+    """A Hypothesis test that sends ``count`` generated requests to one operation."""
+    valid = mode is GenerationMode.POSITIVE
+
+    @given(case=operation.as_strategy(generation_mode=mode))
+    @settings(
+        max_examples=count,
+        deadline=None,
+        derandomize=True,
+        database=None,
+        phases=PHASES,
+        suppress_health_check=list(HealthCheck),
+    )
+    def run(case: Any) -> None:
+        response = case.call(base_url=base, headers=auth, timeout=60)
+        if valid:
+            statuses[response.status_code] += 1
+        case.validate_response(response, checks=checks())
+
+    return run  # type: ignore[no-any-return]
+
+
 @pytest.mark.postgres_only
 def test_schemathesis_finds_no_failure(fuzz_app: App) -> None:
     token = seed(fuzz_app)
@@ -96,22 +125,7 @@ def test_schemathesis_finds_no_failure(fuzz_app: App) -> None:
                 (GenerationMode.POSITIVE, EXAMPLES),
                 (GenerationMode.NEGATIVE, NEGATIVE),
             ):
-
-                @given(case=operation.as_strategy(generation_mode=mode))
-                @settings(
-                    max_examples=count,
-                    deadline=None,
-                    derandomize=True,
-                    database=None,
-                    phases=PHASES,
-                    suppress_health_check=list(HealthCheck),
-                )
-                def run(case: Any, valid: bool = mode is GenerationMode.POSITIVE) -> None:
-                    response = case.call(base_url=base, headers=auth, timeout=60)
-                    if valid:
-                        statuses[response.status_code] += 1
-                    case.validate_response(response, checks=checks())
-
+                run = exerciser(operation, mode, count, base, auth, statuses)
                 started = time.monotonic()
                 try:
                     run()
