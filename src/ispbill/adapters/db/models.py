@@ -759,25 +759,36 @@ class TopUpAttempt(Base):
 
 
 class ApiToken(Base):
-    """A bearer token of the REST API: only its SHA-256 is stored; the plaintext is shown once."""
+    """A bearer token of the REST API: only its SHA-256 is stored; the plaintext is shown once.
+
+    A ``customer`` token is a portal session: it belongs to one customer, sees only that
+    customer's data and expires (``expires_at``); the other roles never expire on their own.
+    """
 
     __tablename__ = "api_tokens"
     __table_args__ = (
-        CheckConstraint("role IN ('admin', 'reseller', 'readonly')", name="role"),
+        CheckConstraint("role IN ('admin', 'reseller', 'readonly', 'customer')", name="role"),
         CheckConstraint("(role = 'reseller') = (reseller_id IS NOT NULL)", name="reseller"),
+        CheckConstraint("(role = 'customer') = (customer_id IS NOT NULL)", name="customer"),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
     role: Mapped[str] = mapped_column(String(16))
     reseller_id: Mapped[int | None] = mapped_column(ForeignKey("resellers.id"), index=True)
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"), index=True)
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime]
+    expires_at: Mapped[datetime | None]
     last_used_at: Mapped[datetime | None]
     revoked_at: Mapped[datetime | None]
 
 
 class IdempotencyRecord(Base):
-    """The first answer to an API request sent with an ``Idempotency-Key``, for replays."""
+    """The first answer to an API request sent with an ``Idempotency-Key``, for replays.
+
+    ``status`` 0 marks a request in flight (a concurrent retry is told so); records older than
+    the ``idempotency_ttl_hours`` setting are purged (``created_at`` is indexed for that).
+    """
 
     __tablename__ = "idempotency_records"
     __table_args__ = (UniqueConstraint("token_id", "key", name="uq_idempotency_records_token_key"),)
@@ -788,7 +799,7 @@ class IdempotencyRecord(Base):
     request_hash: Mapped[str] = mapped_column(String(64))
     status: Mapped[int] = mapped_column(Integer)
     body: Mapped[dict[str, Any]] = mapped_column(JSON)
-    created_at: Mapped[datetime]
+    created_at: Mapped[datetime] = mapped_column(index=True)
 
 
 # --- Network enforcement (FreeRADIUS, CoA outbox, FUP usage) ----------------------------------

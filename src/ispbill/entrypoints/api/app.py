@@ -33,6 +33,6 @@ def create_app(app_container: App) -> FastAPI:
     api.add_exception_handler(radius.Refused, radius.handle_refused)
     api.include_router(radius.router)  # FreeRADIUS rlm_rest, outside /api/v1
     api.include_router(garden.router)
-    include_v1(api)
+    include_v1(api, app_container)
     include_web(api)
     return api

@@ -1,7 +1,7 @@
 """web console and customer portal: staff users, portal accounts, sessions, sign-in links
 
 Revision ID: 0008
-Revises: 0006
+Revises: 0007
 Create Date: 2026-11-23 18:08:42.819850
 """
 
