@@ -113,6 +113,7 @@ def review_customers(
     report = CollectionReport()
     if not customer_ids:
         return report
+    uow.session.flush()  # what the caller changed is read back below
     operator = operator_document(uow)
     settings = settings_store.load(uow)
     lifts_non_payer = NON_PAYER in settings.settled_debt_lifts
