@@ -3,15 +3,15 @@ policy; the walled-garden info pages. Thin: each route calls one use case.
 
 A reseller token acts on services of its own customers only (another's is a 404); the policy
 and the pages are the operator's (admin to change, any token to read). Suspend, lift and
-promise are naturally idempotent (a repeat is refused with 409/422 and writes nothing), so they
-take no Idempotency-Key.
+promise take an optional ``Idempotency-Key``: a retry with the same key replays the first
+answer (without one, a repeat is refused with 409/422 and writes nothing).
 """
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Header, Path, Query, Request
 
 from ispbill.adapters.db.models import Customer, CustomerClass, Service, ServiceSuspension
 from ispbill.adapters.db.unit_of_work import UnitOfWork
@@ -19,6 +19,7 @@ from ispbill.domain.money import Money
 from ispbill.entrypoints.api.auth import Admin, Caller, Principal
 from ispbill.entrypoints.api.deps import container
 from ispbill.entrypoints.api.errors import ApiProblem, call, documented
+from ispbill.entrypoints.api.idempotency import KEY_HEADER, once
 from ispbill.entrypoints.api.schemas import (
     Amount,
     CollectionPolicyIn,
@@ -39,6 +40,15 @@ from ispbill.services.lookup import MAX_ID, by_id_or_name
 
 router = APIRouter(prefix="/api/v1", tags=["collections"])
 ServiceId = Annotated[int, Path(ge=1, le=MAX_ID)]
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias=KEY_HEADER,
+        min_length=1,
+        max_length=120,
+        description="Optional; a retry with the same key replays the first answer.",
+    ),
+]
 
 
 def _visible_service(uow: UnitOfWork, caller: Principal, service_id: int) -> None:
@@ -72,8 +82,12 @@ def suspension_out(row: ServiceSuspension) -> SuspensionOut:
     responses=documented(401, 403, 404, 409),
 )
 async def suspend(
-    service_id: ServiceId, body: SuspendIn, request: Request, caller: Caller
-) -> SuspensionOut:
+    service_id: ServiceId,
+    body: SuspendIn,
+    request: Request,
+    caller: Caller,
+    idempotency_key: IdempotencyKey = None,
+) -> Any:
     """Suspend now, or plan a FROM-TO window (optionally yearly, optionally with invoicing)."""
     app = container(request)
 
@@ -97,7 +111,10 @@ async def suspend(
             )
             return suspension_out(row)
 
-    return await call(work)
+    route = f"POST /api/v1/services/{service_id}/suspend"
+    return await once(
+        app, caller, key=idempotency_key, route=route, body=body, status=201, work=work
+    )
 
 
 @router.post(
@@ -106,8 +123,12 @@ async def suspend(
     responses=documented(401, 403, 404),
 )
 async def lift(
-    service_id: ServiceId, body: LiftIn, request: Request, caller: Caller
-) -> SuspensionOut:
+    service_id: ServiceId,
+    body: LiftIn,
+    request: Request,
+    caller: Caller,
+    idempotency_key: IdempotencyKey = None,
+) -> Any:
     """Lift the service's manual suspension (or cancel a planned one)."""
     app = container(request)
 
@@ -120,7 +141,10 @@ async def lift(
             )
             return suspension_out(row)
 
-    return await call(work)
+    route = f"POST /api/v1/services/{service_id}/lift"
+    return await once(
+        app, caller, key=idempotency_key, route=route, body=body, status=200, work=work
+    )
 
 
 @router.post(
@@ -130,8 +154,12 @@ async def lift(
     responses=documented(401, 403, 404, 409),
 )
 async def promise(
-    service_id: ServiceId, body: PromiseIn, request: Request, caller: Caller
-) -> PromiseOut:
+    service_id: ServiceId,
+    body: PromiseIn,
+    request: Request,
+    caller: Caller,
+    idempotency_key: IdempotencyKey = None,
+) -> Any:
     """Restore a non-payer for ``days``; the suspension returns if the debt is still open."""
     app = container(request)
 
@@ -144,7 +172,10 @@ async def promise(
             )
         return PromiseOut(customer_id=made.customer_id, until=made.until, services=made.services)
 
-    return await call(work)
+    route = f"POST /api/v1/services/{service_id}/promise"
+    return await once(
+        app, caller, key=idempotency_key, route=route, body=body, status=201, work=work
+    )
 
 
 @router.get("/services/{service_id}/why", response_model=WhyOut, responses=documented(401, 404))
