@@ -136,7 +136,7 @@ async def pay(request: Request) -> Response:
                 uow,
                 gateways=app.gateways,
                 gateway=gateway,
-                customer=str(_customer_id(app, view.service_id)),
+                customer=str(view.customer_id),
                 months=int(months_text),
                 now=app.clock.now(),
                 actor="subscriber",
@@ -149,15 +149,6 @@ async def pay(request: Request) -> Response:
     except IspbillError as exc:
         return await _again(app, request, service_id, str(exc))
     return RedirectResponse(url, status_code=303)
-
-
-def _customer_id(app: App, service_id: int) -> int:
-    from ispbill.adapters.db.models import Service
-
-    with app.uow() as uow:
-        service = uow.session.get(Service, service_id)
-        assert service is not None
-        return service.customer_id
 
 
 async def _again(app: App, request: Request, service_id: int, message: str) -> HTMLResponse:
