@@ -405,6 +405,42 @@ def test_an_open_suspension_with_invoicing_holds_billing_until_lifted(app: App) 
     check_books(app)
 
 
+def test_days_already_charged_are_credited_when_the_window_ends_or_is_lifted(app: App) -> None:
+    """March (31.00) is charged on 1 March. Suspended with invoicing 10-19 March: 10 days are
+    credited when the window ends; an open one from 25 March lifted on the 28th credits 3."""
+    customer, service = debtor(app, price="31.00")
+    tick(app, at(2026, 3, 1, 1))
+
+    def suspend(now: datetime, **spec: Any) -> None:
+        with app.uow() as uow:
+            suspensions.suspend_service(
+                uow,
+                spec=suspensions.SuspendRequest(
+                    service=service, reason="not_set", suspend_invoicing=True, **spec
+                ),
+                now=now,
+                actor="admin:alice",
+            )
+
+    suspend(at(2026, 3, 10, 10), ends_on=date(2026, 3, 19))
+    tick(app, at(2026, 3, 20, 1))
+    assert state(app, service) == ACTIVE
+    suspend(at(2026, 3, 25, 10))
+    with app.uow() as uow:
+        suspensions.lift_service(uow, service_ref=service, now=at(2026, 3, 28, 8), actor="bob")
+    refunds = [(c.start, c.end, c.gross) for c in charges(app, customer) if c.kind == "refund"]
+    assert refunds == [
+        (date(2026, 3, 10), date(2026, 3, 20), 10_00),
+        (date(2026, 3, 25), date(2026, 3, 28), 3_00),
+    ]
+    tick(app, at(2026, 4, 1, 1))
+    april = [c.gross for c in charges(app, customer) if c.start == date(2026, 4, 1)]
+    assert april == [31_00]
+    notes = [i for i in invoices(app, customer) if i.status == "paid" and i.gross in (10_00, 3_00)]
+    assert len(notes) == 2  # the credit notes, settled when issued
+    check_books(app)
+
+
 # -- refusals ---------------------------------------------------------------------------------
 
 
