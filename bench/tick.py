@@ -199,7 +199,7 @@ def peak_rss_kib() -> int:
     return _proc_status_kib("VmHWM") or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
-def run_tick(url: str, chunk_size: int, trace: bool) -> dict[str, Any]:
+def run_tick(url: str, chunk_size: int, trace: bool, workers: int) -> dict[str, Any]:
     """The measured part, in its own process: one tick, then the checks."""
     app = bootstrap(database_url=url)
     try:
@@ -209,7 +209,7 @@ def run_tick(url: str, chunk_size: int, trace: bool) -> dict[str, Any]:
         if trace:
             tracemalloc.start()
         started = time.perf_counter()
-        report = tick(app.uow, now=TICK_AT, chunk_size=chunk_size)
+        report = tick(app.uow, now=TICK_AT, chunk_size=chunk_size, workers=workers)
         wall = time.perf_counter() - started
         traced_peak = tracemalloc.get_traced_memory()[1] if trace else None
         if trace:
@@ -233,11 +233,14 @@ def run_tick(url: str, chunk_size: int, trace: bool) -> dict[str, Any]:
     }
 
 
-def measure(kind: str, services: int, chunk_size: int, trace: bool, workdir: Path) -> None:
+def measure(
+    kind: str, services: int, chunk_size: int, trace: bool, workers: int, workdir: Path
+) -> None:
     with fresh_database(kind, workdir) as url:
         setup_seconds = build(url, services)
         child = subprocess.run(
             [sys.executable, __file__, "--tick-only", url, "--chunk-size", str(chunk_size)]
+            + ["--workers", str(workers)]
             + (["--tracemalloc"] if trace else []),
             check=False,
             capture_output=True,
@@ -256,7 +259,7 @@ def measure(kind: str, services: int, chunk_size: int, trace: bool, workdir: Pat
     print(
         f"{kind:10} services={services:>7} chunk={chunk_size:>5} "
         f"setup={setup_seconds:6.1f}s tick={result['seconds']:7.2f}s "
-        f"{services / result['seconds']:8.0f} services/s "
+        f"{services / result['seconds']:8.0f} services/s workers={workers} "
         f"rss before={result['rss_before_mib']:6.1f} MiB peak={result['rss_peak_mib']:6.1f} MiB "
         f"(+{result['rss_peak_mib'] - result['rss_before_mib']:.1f})"
         + (
@@ -284,16 +287,21 @@ def main() -> None:
         action="store_true",
         help="Also report the Python heap peak (slows the tick down).",
     )
+    parser.add_argument(
+        "--workers", type=int, default=2, help="Connections sharing the fast path (PostgreSQL)."
+    )
     parser.add_argument("--tick-only", metavar="URL", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.tick_only:
-        print(json.dumps(run_tick(args.tick_only, args.chunk_size, args.tracemalloc)))
+        print(json.dumps(run_tick(args.tick_only, args.chunk_size, args.tracemalloc, args.workers)))
         return
     kinds = ("sqlite", "postgresql") if args.db == "both" else (args.db,)
     with tempfile.TemporaryDirectory(prefix="ispbill-bench-") as folder:
         for kind in kinds:
             for services in args.services:
-                measure(kind, services, args.chunk_size, args.tracemalloc, Path(folder))
+                measure(
+                    kind, services, args.chunk_size, args.tracemalloc, args.workers, Path(folder)
+                )
 
 
 if __name__ == "__main__":

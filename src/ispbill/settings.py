@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import SecretStr
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -13,6 +13,9 @@ class Settings(BaseSettings):
     default_timezone: str = "UTC"
     default_locale: str = "en_US"
     default_currency: str = "USD"
+    # Database connections the tick's set-based fast path uses side by side (PostgreSQL): the
+    # charging statements are the database's work, so one per core the database may use.
+    tick_workers: int = Field(default=2, ge=1, le=64)
     # Keys the HMAC under which refill-card codes are stored (domain/refill.py). Kept out of
     # the database on purpose: a stolen database or backup alone then reveals no code.
     refill_card_secret: SecretStr | None = None

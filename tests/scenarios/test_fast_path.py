@@ -63,18 +63,24 @@ def build(app: App) -> None:
         add_service(app, T0, c, "Home 30", active_from=date(2026, 1, 1))
 
 
-def run(app: App) -> list[billing.TickReport]:
+def run(app: App, workers: int = 1) -> list[billing.TickReport]:
     # the first tick takes first charges (general path); the next ones are ordinary renewals;
     # the last comes after a gap, with several weekly periods due at once (general path)
     return [
-        billing.tick(app.uow, now=instant, chunk_size=4)
+        billing.tick(app.uow, now=instant, chunk_size=4, workers=workers)
         for instant in (at(2026, 1, 1, 6), at(2026, 2, 1, 6), at(2026, 3, 1, 6), at(2026, 4, 2, 6))
     ]
 
 
+@pytest.mark.parametrize(
+    ("workers", "range_size"),
+    [(1, fast_path.RANGE_SIZE), (3, 5)],
+    ids=["one-connection", "three-connections-small-ranges"],
+)
 def test_fast_path_writes_what_the_general_path_writes(
-    app: App, twin: App, monkeypatch: pytest.MonkeyPatch
+    app: App, twin: App, monkeypatch: pytest.MonkeyPatch, workers: int, range_size: int
 ) -> None:
+    monkeypatch.setattr(fast_path, "RANGE_SIZE", range_size)
     build(app)
     build(twin)
     taken: list[int] = []
@@ -86,7 +92,7 @@ def test_fast_path_writes_what_the_general_path_writes(
         return count
 
     monkeypatch.setattr(fast_path, "charge_alike_services", counting)
-    fast_reports = run(app)
+    fast_reports = run(app, workers)
     monkeypatch.setattr(fast_path, "charge_alike_services", lambda *a, **k: 0)
     general_reports = run(twin)
 

@@ -93,8 +93,12 @@ def tick(
     actor: str = ENGINE,
     progress: Callable[[int], None] | None = None,
     gateways: Mapping[str, PaymentGateway] | None = None,
+    workers: int = 1,
 ) -> TickReport:
-    """Run everything due up to ``now``; then the activation pass for funded customers."""
+    """Run everything due up to ``now``; then the activation pass for funded customers.
+
+    ``workers`` database connections share the set-based fast path (PostgreSQL).
+    """
     started = time.perf_counter()
     report = TickReport(now=now)
     with uow_factory() as uow:
@@ -102,7 +106,7 @@ def tick(
     policy = policy_settings.billing_policy()
     from ispbill.services.fast_path import charge_alike_services  # it builds on this module
 
-    fast = charge_alike_services(uow_factory, now=now, policy=policy)
+    fast = charge_alike_services(uow_factory, now=now, policy=policy, workers=workers)
     report.charges += fast
     report.customers += fast
     report.services += fast

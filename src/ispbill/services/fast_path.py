@@ -20,11 +20,13 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import exists, select, text
+from sqlalchemy import exists, func, select, text
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.orm import Session, aliased
 
 from ispbill.adapters.db.models import (
@@ -58,6 +60,9 @@ from ispbill.services.billing import (
 )
 from ispbill.services.billing_store import charge_key
 
+# Service ids per statement: big statements amortise the round trips, and a range (not a
+# LIMIT over a sort) keeps each chunk's cost its own, whatever the size of the base.
+RANGE_SIZE = 20_000
 REPRESENTATIVE_BALANCE_MINOR = 10**15  # "funds suffice"; the inequality is applied per row in SQL
 
 APPLY_GROUP = text(
@@ -68,7 +73,8 @@ WITH locked AS (
     JOIN services s ON s.id = wanted.id
     JOIN customers c ON c.id = s.customer_id
     JOIN ledger_accounts w ON w.customer_id = c.id AND w.kind = 'wallet' AND w.currency = c.currency
-    WHERE s.state = 'active' AND s.billed_until = :billed_until AND s.next_due_at <= :now
+    WHERE s.id > :low AND s.id <= :high
+      AND s.state = 'active' AND s.billed_until = :billed_until AND s.next_due_at <= :now
       AND s.active_to IS NULL
       AND NOT EXISTS (SELECT 1 FROM service_suspensions ss
                       WHERE ss.service_id = s.id AND ss.suspend_invoicing)
@@ -129,37 +135,88 @@ def charge_alike_services(
     *,
     now: datetime,
     policy: BillingPolicy,
-    chunk_size: int = 20_000,
+    chunk_size: int | None = None,
+    workers: int = 1,
 ) -> int:
-    """Charge every eligible service due up to ``now``; returns how many were charged."""
+    """Charge every eligible service due up to ``now``; returns how many were charged.
+
+    The work is cut by service id modulo ``workers`` (an eligible service is its customer's
+    only live one, so this cuts the customers too), one database connection each: the
+    statements are the database's work, so on a machine with several cores the parts run side
+    by side. The parts touch disjoint customers; they meet only on the revenue and tax
+    accounts, updated last and in id order, so they serialise for an instant, never deadlock.
+    """
+    size = chunk_size or RANGE_SIZE
+    if workers <= 1:
+        return _charge_part(uow_factory, now, policy, size, 0, 1)
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fast-path") as pool:
+        parts = [
+            pool.submit(_charge_part, uow_factory, now, policy, size, part, workers)
+            for part in range(workers)
+        ]
+        return sum(part.result() for part in parts)
+
+
+def _charge_part(
+    uow_factory: Callable[[], UnitOfWork],
+    now: datetime,
+    policy: BillingPolicy,
+    chunk_size: int,
+    part: int,
+    parts: int,
+) -> int:
+    """Walk the service ids in ranges of ``chunk_size``, every ``parts``-th range from
+    ``part``: a range is an index range scan, so each chunk costs its own size, whatever the
+    size of the whole base."""
     charged = 0
-    after = 0
-    while True:
+    with uow_factory() as uow:
+        if uow.dialect != "postgresql":
+            return 0
+        top = uow.session.scalar(select(func.max(Service.id))) or 0
+    for low in range(part * chunk_size, top, chunk_size * parts):
         with uow_factory() as uow:
-            if uow.dialect != "postgresql":
-                return 0
-            rows = _eligible(uow.session, now, after, chunk_size)
+            rows = _eligible_groups(uow.session, now, low, low + chunk_size)
             if not rows:
-                return charged
-            after = rows[-1].c_id
+                continue
             for group, ids in _groups(uow.session, rows, now=now, policy=policy).items():
-                charged += _apply(uow.session, group, ids, now=now)
+                charged += _apply(uow.session, group, ids, now=now, bounds=(low, low + chunk_size))
             uow.commit()
+    return charged
 
 
-def _eligible(session: Session, now: datetime, after: int, limit: int) -> list[Any]:
+# What the decision depends on, besides the wallet inequality that SQL applies per row: the
+# eligible rows are grouped by these in the database, so Python sees one row per distinct
+# combination (a handful), not one per service. ``active_from``, ``state_reason`` and
+# ``deactivated_on`` do not change an ordinary renewal of an active, already billed service.
+_SERVICE_KEY = tuple(
+    c
+    for c in SERVICE_COLUMNS
+    if c.key not in {"id", "customer_id", "active_from", "state_reason", "deactivated_on"}
+)
+_CUSTOMER_KEY = tuple(c for c in CUSTOMER_COLUMNS if c.key not in {"id", "minimum_balance_minor"})
+
+
+def _eligible_groups(session: Session, now: datetime, low: int, high: int) -> list[Any]:
+    """The eligible services with ids in (low, high], grouped by what decides them."""
     other = aliased(Service)
     alone = ~exists().where(
         other.customer_id == Service.customer_id,
         other.id != Service.id,
         other.state.in_(LIVE_STATES),
     )
-    customer_columns = [column.label(f"c_{column.key}") for column in CUSTOMER_COLUMNS]
-    query = (
-        select(*SERVICE_COLUMNS, *customer_columns)
+    customer_key = [column.label(f"c_{column.key}") for column in _CUSTOMER_KEY]
+    chunk = (
+        select(
+            Service.id,
+            Service.active_from,
+            *_SERVICE_KEY,
+            Customer.id.label("c_id"),
+            *customer_key,
+        )
         .join(Customer, Customer.id == Service.customer_id)
         .where(
-            Customer.id > after,
+            Service.id > low,
+            Service.id <= high,
             Customer.balance_control == BalanceControl.PREPAID.value,
             Customer.status == CustomerStatus.ACTIVE.value,
             Service.state == ServiceState.ACTIVE.value,
@@ -173,9 +230,15 @@ def _eligible(session: Session, now: datetime, after: int, limit: int) -> list[A
                 ServiceSuspension.suspend_invoicing.is_(True),
             ),
         )
-        .order_by(Customer.id)
-        .limit(limit)
+        .subquery()
     )
+    keys = [chunk.c[c.key] for c in _SERVICE_KEY] + [chunk.c[f"c_{c.key}"] for c in _CUSTOMER_KEY]
+    query = select(
+        *keys,
+        func.min(chunk.c.id).label("id"),
+        func.min(chunk.c.active_from).label("active_from"),
+        func.array_agg(aggregate_order_by(chunk.c.id, chunk.c.id)).label("ids"),
+    ).group_by(*keys)
     return list(session.execute(query).all())
 
 
@@ -193,15 +256,19 @@ def _groups(
     decided: dict[tuple[Any, ...], Group | None] = {}
     groups: dict[Group, list[int]] = defaultdict(list)
     for row in rows:
-        customer = SimpleNamespace(**{c.key: getattr(row, f"c_{c.key}") for c in CUSTOMER_COLUMNS})
+        customer = SimpleNamespace(
+            minimum_balance_minor=0,
+            **{c.key: getattr(row, f"c_{c.key}") for c in _CUSTOMER_KEY},
+        )
+        service = SimpleNamespace(state_reason=None, deactivated_on=None, **row._mapping)
         tax = effective_tax(customer, classes[customer.class_id], taxes)
-        snapshot = service_snapshot(row, customer, plans[row.plan_id], tax, taxes)
+        snapshot = service_snapshot(service, customer, plans[row.plan_id], tax, taxes)
         key = (snapshot.terms, snapshot.billed_until, customer.billing_timezone, customer.currency)
         if key not in decided:
             decided[key] = _decide_group(snapshot, customer, now=now, policy=policy)
         group = decided[key]
         if group is not None:
-            groups[group].append(row.id)
+            groups[group].extend(row.ids)
     return groups
 
 
@@ -248,7 +315,14 @@ def _decide_group(
     )
 
 
-def _apply(session: Session, group: Group, service_ids: list[int], *, now: datetime) -> int:
+def _apply(
+    session: Session,
+    group: Group,
+    service_ids: list[int],
+    *,
+    now: datetime,
+    bounds: tuple[int, int],
+) -> int:
     (
         suffix,
         memo,
@@ -283,6 +357,8 @@ def _apply(session: Session, group: Group, service_ids: list[int], *, now: datet
         APPLY_GROUP,
         {
             "service_ids": service_ids,
+            "low": bounds[0],
+            "high": bounds[1],
             "billed_until": billed_until,
             "now": now,
             "gross": gross,

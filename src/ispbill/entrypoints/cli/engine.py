@@ -65,6 +65,7 @@ def run(
                 chunk_size=chunk_size,
                 progress=advance,
                 gateways=app.gateways,
+                workers=app.settings.tick_workers,
             )
     emit_object(report_row(report), as_json=as_json, title=f"Tick at {now.isoformat()}")
 
