@@ -117,8 +117,13 @@ def review_customers(
     operator = operator_document(uow)
     settings = settings_store.load(uow)
     lifts_non_payer = NON_PAYER in settings.settled_debt_lifts
+    policies: dict[tuple[int, str, int | None], CollectionPolicy] = {}
     for facts in _load(uow.session, list(customer_ids)):
-        policy = effective_policy(operator, facts.row, facts.klass)
+        # one policy per (class, currency, own grace) in a chunk: building it validates
+        key = (facts.klass.id, facts.row.currency, facts.row.grace_days)
+        policy = policies.get(key)
+        if policy is None:
+            policy = policies[key] = effective_policy(operator, facts.row, facts.klass)
         _review_one(uow, facts, policy, now=now, actor=actor, lifts=lifts_non_payer, report=report)
         report.customers += 1
     uow.session.flush()
