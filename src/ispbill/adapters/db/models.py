@@ -275,6 +275,9 @@ class ServiceSuspension(Base):
     starts_on: Mapped[date] = mapped_column(Date)
     ends_on: Mapped[date | None] = mapped_column(Date)
     repeat_yearly: Mapped[bool] = mapped_column(Boolean, default=False)
+    # With invoicing suspended: how far the service was already charged in advance when the
+    # suspension was entered; the window's days before it are credited when it ends.
+    charged_until: Mapped[date | None] = mapped_column(Date)
     status: Mapped[str] = mapped_column(String(16))
     next_change_at: Mapped[datetime | None] = mapped_column(index=True)
     note: Mapped[str] = mapped_column(Text, default="")
