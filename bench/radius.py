@@ -46,9 +46,9 @@ from sqlalchemy.engine import make_url
 from ispbill.adapters.db.migrate import upgrade
 from ispbill.adapters.db.models import NetworkIdentity, table_of
 from ispbill.adapters.radius.coa import dictionary
-from ispbill.adapters.radius.config import NasClient, RadiusConfig, write_config
+from ispbill.adapters.radius.config import NasClient, RadiusConfig, SqlTarget, write_config
 from ispbill.bootstrap import bootstrap
-from ispbill.services import catalog, network, services
+from ispbill.services import catalog, network, outbox, services
 from ispbill.services import customers as customer_cases
 from ispbill.services.billing import tick
 
@@ -138,6 +138,7 @@ def populate(url: str, count: int) -> None:
                     for sid, (u, p) in zip(ids, users(count), strict=True)
                 ],
             )
+            outbox.mark_dirty(uow.session, None, now)  # precompute every answer (rlm_sql)
             uow.commit()
     finally:
         app.close()
@@ -181,10 +182,14 @@ def start_api(url: str, port: int, workers: int, log: Path) -> subprocess.Popen[
     raise SystemExit(f"ispbill did not start:\n{log.read_text()}")
 
 
-def rest_config(out: Path, api_port: int, auth_port: int) -> Path:
+def rest_config(
+    out: Path, api_port: int, auth_port: int, authorize: str = "rest", url: str = ""
+) -> Path:
     write_config(
         RadiusConfig(
             out=out,
+            authorize=authorize,
+            sql=SqlTarget.from_url(url) if authorize == "sql" else None,
             api_url=f"http://127.0.0.1:{api_port}",
             token=TOKEN,
             clients=[NasClient("bench", "127.0.0.1", SECRET, True)],
@@ -274,7 +279,7 @@ def radclient_rps(
         check=False,
     )
     elapsed = time.perf_counter() - started
-    accepted = _summary(done.stdout, "Access-Accepts")
+    accepted = _summary(done.stdout + done.stderr, "Accepted")
     return {
         "requests": len(requests),
         "accepted": accepted,
@@ -373,6 +378,13 @@ def main() -> None:
     parser.add_argument("--window", type=int, default=64, help="outstanding requests (pyrad)")
     parser.add_argument("--db", choices=["sqlite", "postgresql"], default="postgresql")
     parser.add_argument("--api-workers", type=int, default=1)
+    parser.add_argument(
+        "--authorize",
+        nargs="+",
+        choices=["rest", "sql"],
+        default=["rest", "sql"],
+        help="authorize through rlm_rest (HTTP to ispbill) and/or rlm_sql (precomputed answers)",
+    )
     args = parser.parse_args()
     results = []
     with tempfile.TemporaryDirectory(prefix="ispbill-radius-bench-") as tmp:
@@ -385,8 +397,8 @@ def main() -> None:
                 free_port(),
                 free_port(),
             )
-            rest_dir = rest_config(workdir / "rest", api_port, rest_port)
-            files_dir = files_config(rest_dir, workdir / "files", files_port, args.subscribers)
+            base_dir = rest_config(workdir / "base", api_port, rest_port)
+            files_dir = files_config(base_dir, workdir / "files", files_port, args.subscribers)
             ceiling = start_freeradius(files_dir)
             try:
                 results.append(measure("freeradius files (ceiling)", files_port, args, workdir))
@@ -394,19 +406,25 @@ def main() -> None:
                 ceiling.terminate()
                 ceiling.wait()
             api = start_api(url, api_port, args.api_workers, workdir / "api.log")
-            server = start_freeradius(rest_dir)
             try:
-                results.append(
-                    measure(
-                        f"freeradius + rlm_rest + ispbill ({args.db}, {args.api_workers} worker(s))",
-                        rest_port,
-                        args,
-                        workdir,
-                    )
-                )
+                for authorize in args.authorize:
+                    port = free_port()
+                    config = rest_config(workdir / authorize, api_port, port, authorize, url)
+                    server = start_freeradius(config)
+                    label = "rlm_rest + ispbill" if authorize == "rest" else "rlm_sql (precomputed)"
+                    try:
+                        results.append(
+                            measure(
+                                f"freeradius + {label} ({args.db}, {args.api_workers} api worker(s))",
+                                port,
+                                args,
+                                workdir,
+                            )
+                        )
+                    finally:
+                        server.terminate()
+                        server.wait()
             finally:
-                server.terminate()
-                server.wait()
                 api.terminate()
                 api.wait()
     print(
@@ -414,7 +432,8 @@ def main() -> None:
     )
     for row in results:
         burst, paced = row["radclient"], row["window"]
-        assert isinstance(burst, dict) and isinstance(paced, dict)
+        assert isinstance(burst, dict)
+        assert isinstance(paced, dict)
         print(
             f"{row['server']:62} {burst['rps']:>13} {paced['rps']:>10} {paced['p50_ms']:>7} "
             f"{paced['p95_ms']:>7} {paced['p99_ms']:>7} {paced['accepted']:>9}"

@@ -28,6 +28,7 @@ from ispbill.services import outbox, radius
 from ispbill.services import settings as settings_store
 
 Line = tuple[str, str, str, str, str]  # username, kind, attribute, op, value
+BATCH = 500
 
 
 @dataclass
@@ -49,9 +50,19 @@ def _rebuild_before_commit(session: Session) -> None:
 
 def rebuild(session: Session, service_ids: Sequence[int] | None, *, now: datetime) -> int:
     """Replace the answers of these services (``None``: all); returns the lines written."""
-    if service_ids is not None and not service_ids:
-        return 0
     policy = settings_store.load(_SessionOnly(session)).radius_policy()  # type: ignore[arg-type]
+    if service_ids is None:
+        return _rebuild(session, None, policy, now)
+    # slices keep each statement's parameter list small (SQLite caps bound variables)
+    return sum(
+        _rebuild(session, service_ids[i : i + BATCH], policy, now)
+        for i in range(0, len(service_ids), BATCH)
+    )
+
+
+def _rebuild(
+    session: Session, service_ids: Sequence[int] | None, policy: RadiusPolicy, now: datetime
+) -> int:
     rows = radius.identity_views(session, service_ids, now)
     statement = delete(RadiusAnswer)
     if service_ids is not None:
