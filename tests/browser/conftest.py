@@ -1,6 +1,7 @@
 """Browser tests: Debian's Chromium, driven headless by Playwright (Python), against ispbill
-served by uvicorn on loopback in a thread of the test process: one server and one browser per
-session. Screenshots go to ``artifacts/screenshots/`` (gitignored; CI keeps them)."""
+served by uvicorn on loopback in a thread of the test process: one server and one browser for
+the module (Playwright's sync API keeps an event loop running in this thread while it is open, so
+it is closed before the other test modules, which run their own loops). Screenshots go to ``artifacts/screenshots/`` (gitignored; CI keeps them)."""
 
 from __future__ import annotations
 
@@ -38,7 +39,7 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     if not Path(CHROMIUM).exists():
         if os.environ.get("CI"):

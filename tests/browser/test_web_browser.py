@@ -25,7 +25,7 @@ from ispbill.services.settings import set_value
 from ispbill.services.web_auth import add_staff, set_portal_login
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def world(server: Server) -> dict[str, Any]:
     app, now = server.app, server.clock.now()
     ids: dict[str, Any] = {}

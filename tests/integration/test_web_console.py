@@ -379,3 +379,21 @@ def test_collection_policy_and_info_pages(web: tuple[App, dict[str, int]]) -> No
     reader.sign_in_staff("rita")
     reader.get("/console/collections")
     assert reader.post("/console/collections/policy", {"enabled": "false"}).status_code == 403
+
+
+def test_operator_settings_and_the_tick(web: tuple[App, dict[str, int]]) -> None:
+    app, _ = web
+    browser = Browser(app)
+    browser.sign_in_staff("alice")
+    page = browser.get("/console/settings")
+    assert "self_service_reactivation" in page.text
+    page = browser.submit("/console/settings", {"self_service_reactivation": "true"})
+    assert 'name="self_service_reactivation" value="true"' in page.text
+    bad = browser.post("/console/settings", {"payment_terms_days": "-1"})
+    assert bad.status_code == 422
+    ran = browser.submit("/console/tick")
+    assert 'id="tick-report"' in ran.text
+    reader = Browser(app)
+    reader.sign_in_staff("rita")
+    reader.get("/console/settings")
+    assert reader.post("/console/tick").status_code == 403

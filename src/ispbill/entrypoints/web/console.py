@@ -58,6 +58,7 @@ from ispbill.entrypoints.web.session import (
 )
 from ispbill.services import collection_policy, console_views, events, info_pages, ledger
 from ispbill.services import settings as settings_store
+from ispbill.services.billing import tick
 from ispbill.services.catalog import NewClass, NewPlan, add_class, add_plan
 from ispbill.services.changes import change_plan, terminate_service
 from ispbill.services.collections import run_collections
@@ -1023,6 +1024,65 @@ async def create_cards(request: Request, staff: Staff) -> Response:
             for c in batch.cards
         ],
     )
+
+
+# -- operator settings and the tick --------------------------------------------------------------
+
+
+def _settings_context(uow: UnitOfWork) -> dict[str, Any]:
+    fields = settings_store.OperatorSettings.model_fields
+    current = settings_store.load(uow).model_dump(mode="json")
+    rows = []
+    for key, info in fields.items():
+        value = current.get(key)
+        if isinstance(value, dict):
+            value = ", ".join(f"{k}={v}" for k, v in value.items())
+        elif isinstance(value, bool):
+            value = str(value).lower()
+        rows.append((key, "" if value is None else str(value), info.description or ""))
+    return {"settings": rows, "error": None, "report": None}
+
+
+@router.get("/settings")
+async def settings_page(request: Request, staff: Staff) -> Response:
+    context = await _work(request, lambda uow, _now: _settings_context(uow))
+    return _page(request, staff, "console/settings.html", context)
+
+
+@router.post("/settings")
+async def save_settings(request: Request, staff: Staff) -> Response:
+    """Each changed setting through ``settings.set_value`` (one event each)."""
+    require_admin(staff)
+    form = await form_of(request)
+    current = await _work(request, lambda uow, _now: _settings_context(uow)["settings"])
+    changed = [(key, form[key]) for key, value, _ in current if key in form and form[key] != value]
+    try:
+        for key, raw in changed:
+            await _work(
+                request,
+                lambda uow, now, key=key, raw=raw: settings_store.set_value(
+                    uow, key=key, raw=raw, now=now, actor=staff.actor
+                ),
+            )
+    except IspbillError as exc:
+        context = await _work(request, lambda uow, _now: _settings_context(uow))
+        context["error"] = str(exc)
+        return _page(request, staff, "console/settings.html", context, status=422)
+    return redirect(request, "/console/settings")
+
+
+@router.post("/tick")
+async def run_tick(request: Request, staff: Staff) -> Response:
+    """Run the engine now, as ``ispbill run`` and ``POST /api/v1/ticks`` do (admin only)."""
+    require_admin(staff)
+    await form_of(request)
+    app = app_of(request)
+    report = await run_in_threadpool(
+        lambda: tick(app.uow_factory, now=app.clock.now(), actor=staff.actor, gateways=app.gateways)
+    )
+    context = await _work(request, lambda uow, _now: _settings_context(uow))
+    context["report"] = report
+    return _page(request, staff, "console/settings.html", context)
 
 
 @router.post("/language")
