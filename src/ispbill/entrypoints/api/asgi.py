@@ -1,0 +1,14 @@
+"""``uvicorn ispbill.entrypoints.api.asgi:application --factory``: the API built from the
+environment (``ISPBILL_*``) with the system clock. ``ispbill serve --workers N`` uses it, since
+each worker process must build its own application (and database pool) after the fork."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from ispbill.bootstrap import bootstrap
+from ispbill.entrypoints.api.app import create_app
+
+
+def application() -> FastAPI:
+    return create_app(bootstrap())
