@@ -11,7 +11,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-
 from api_support import free_port
 
 ISPBILL = [str(Path(sys.executable).with_name("ispbill"))]

@@ -103,7 +103,6 @@ class OperatorSettings(BaseModel):
         return self.suspension_profile_names.get(reason) or reason.replace("_", " ")
 
 
-
 def parse_settled_debt_lifts(value: object) -> list[str]:
     """'non_payer, credit_limit' or a list; only debt reasons: ISPadmin's operator-set causes
     (unregistered, the abuse profiles) are never lifted by a payment."""

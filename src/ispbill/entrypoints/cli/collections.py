@@ -122,7 +122,19 @@ def services_suspend(
 
 
 def _suspension(row: object) -> dict[str, object]:
-    fields = ["id", "service_id", "reason", "status", "suspend_invoicing", "starts_on", "ends_on", "repeat_yearly", "actor", "lifted_by", "note"]
+    fields = [
+        "id",
+        "service_id",
+        "reason",
+        "status",
+        "suspend_invoicing",
+        "starts_on",
+        "ends_on",
+        "repeat_yearly",
+        "actor",
+        "lifted_by",
+        "note",
+    ]
     return {name: getattr(row, name) for name in fields}
 
 
