@@ -26,10 +26,10 @@ from sqlalchemy.exc import IntegrityError
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ispbill.adapters.db.models import ApiToken, IdempotencyRecord
+from ispbill.adapters.db.models import IdempotencyRecord
 from ispbill.bootstrap import App
 from ispbill.entrypoints.api.errors import ApiProblem
-from ispbill.services.tokens import hash_token
+from ispbill.services.tokens import authenticate
 
 log = logging.getLogger(__name__)
 HEADER = "Idempotency-Key"
@@ -40,6 +40,7 @@ EXEMPT = ("/api/v1/webhooks/",)  # gateways bring their own event ids
 # Paths whose first answer holds a secret shown once: the key is honoured, the body not kept.
 SECRET_ANSWERS = ("/api/v1/refill-card-batches", "/api/v1/sessions")
 IN_FLIGHT = 0
+AUTHENTICATED = "ispbill.authenticated"  # scope key: (bearer secret, ApiToken) already checked
 
 
 def _header(scope: Scope, name: bytes) -> str | None:
@@ -113,16 +114,20 @@ class IdempotencyMiddleware:
     # --- database work (in a worker thread) ------------------------------------------------
 
     def _token_id(self, scope: Scope) -> int | None:
+        """The caller's live token, authenticated once: the route's ``principal`` reuses it
+        (``scope[AUTHENTICATED]``) instead of looking it up again."""
         secret = _bearer(scope)
-        if not secret or not secret.isascii():
+        if not secret or not secret.isascii() or len(secret) > 200:
             return None
+        touch = timedelta(seconds=self.container.settings.token_touch_seconds)
         with self.container.uow() as uow:
-            found = uow.session.scalars(
-                select(ApiToken.id).where(
-                    ApiToken.token_hash == hash_token(secret), ApiToken.revoked_at.is_(None)
-                )
-            ).first()
-            return int(found) if found is not None else None
+            token = authenticate(
+                uow, plaintext=secret, now=self.container.clock.now(), touch_every=touch
+            )
+        if token is None:
+            return None
+        scope[AUTHENTICATED] = (secret, token)
+        return token.id
 
     def _claim(
         self, token_id: int, key: str, method_path: str, digest: str
