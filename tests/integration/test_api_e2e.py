@@ -9,12 +9,11 @@ from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
+from api_support import PLAN, Api, api_app, customer_body, make_world
 
 from ispbill.bootstrap import App
 from ispbill.clock import FixedClock
 from scenarios.helpers import check_books
-
-from api_support import PLAN, Api, api_app, customer_body, make_world
 
 
 @pytest.fixture

@@ -618,6 +618,8 @@ class WhoAmI(BaseModel):
     role: str
     reseller_id: int | None
     customer_id: int | None
+
+
 # --- collections and suspensions ---------------------------------------------------------
 
 

@@ -1058,12 +1058,11 @@ async def save_settings(request: Request, staff: Staff) -> Response:
     changed = [(key, form[key]) for key, value, _ in current if key in form and form[key] != value]
     try:
         for key, raw in changed:
-            await _work(
-                request,
-                lambda uow, now, key=key, raw=raw: settings_store.set_value(
-                    uow, key=key, raw=raw, now=now, actor=staff.actor
-                ),
-            )
+
+            def save(uow: UnitOfWork, now: datetime, key: str = key, raw: str = raw) -> None:
+                settings_store.set_value(uow, key=key, raw=raw, now=now, actor=staff.actor)
+
+            await _work(request, save)
     except IspbillError as exc:
         context = await _work(request, lambda uow, _now: _settings_context(uow))
         context["error"] = str(exc)
