@@ -158,7 +158,7 @@ def start_api(url: str, port: int, workers: int, log: Path) -> subprocess.Popen[
             "-m",
             "uvicorn",
             "--factory",
-            "ispbill.entrypoints.api.asgi:create",
+            "ispbill.entrypoints.api.asgi:application",
             "--host",
             "127.0.0.1",
             "--port",

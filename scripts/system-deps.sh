@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Debian packages ispbill needs: PDF rendering for invoices, and FreeRADIUS 3.2 with rlm_rest and
-# radclient for the network-enforcement tests. Installs only what is missing, so a machine that
-# has them is not touched; needs root (as on the project's machines) otherwise.
+# Debian packages ispbill needs: PDF rendering for invoices, FreeRADIUS 3.2 with rlm_rest and
+# radclient for the network-enforcement tests, and Chromium for the browser tests. Installs only
+# what is missing, so a machine that has them is not touched; needs root (as on the project's
+# machines) otherwise.
 set -euo pipefail
 needed=(libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-dejavu-core poppler-utils
-        freeradius freeradius-rest freeradius-utils freeradius-postgresql)
+        freeradius freeradius-rest freeradius-utils freeradius-postgresql chromium)
 missing=()
 for pkg in "${needed[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

@@ -67,6 +67,14 @@ class OperatorSettings(BaseModel):
     credit_note_number_format: str = Field("CN{year}-{seq:05}", description="Credit note numbers.")
     seller_name: str = Field("ispbill demo ISP", description="Printed on invoices.")
     seller_address: str = Field("", description="Printed on invoices (lines separated by ';').")
+    self_service_reactivation: bool = Field(
+        False,
+        description="UISP client zone: a customer may reactivate a paused service in the portal.",
+    )
+    open_ended_reactivation: bool = Field(
+        False,
+        description="A customer reactivating in the portal may leave 'active to' empty (no end).",
+    )
     payment_methods: dict[str, str] = Field(
         default_factory=dict,
         description="Operator-defined payment methods, name=account (cash, bank, card, "

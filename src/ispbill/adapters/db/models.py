@@ -109,6 +109,14 @@ class Customer(Base):
         ),
         CheckConstraint("length(currency) = 3", name="currency"),
         CheckConstraint("grace_days IS NULL OR grace_days BETWEEN 0 AND 365", name="grace_days"),
+        # The console's search ("part of the name", ILIKE '%x%') on PostgreSQL: a trigram index
+        # (pg_trgm); on SQLite a plain index, which a small installation does not miss.
+        Index(
+            "ix_customers_name_trgm",
+            "name",
+            postgresql_using="gin",
+            postgresql_ops={"name": "gin_trgm_ops"},
+        ),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200), unique=True)
@@ -267,6 +275,9 @@ class ServiceSuspension(Base):
     starts_on: Mapped[date] = mapped_column(Date)
     ends_on: Mapped[date | None] = mapped_column(Date)
     repeat_yearly: Mapped[bool] = mapped_column(Boolean, default=False)
+    # With invoicing suspended: how far the service was already charged in advance when the
+    # suspension was entered; the window's days before it are credited when it ends.
+    charged_until: Mapped[date | None] = mapped_column(Date)
     status: Mapped[str] = mapped_column(String(16))
     next_change_at: Mapped[datetime | None] = mapped_column(index=True)
     note: Mapped[str] = mapped_column(Text, default="")
@@ -751,25 +762,36 @@ class TopUpAttempt(Base):
 
 
 class ApiToken(Base):
-    """A bearer token of the REST API: only its SHA-256 is stored; the plaintext is shown once."""
+    """A bearer token of the REST API: only its SHA-256 is stored; the plaintext is shown once.
+
+    A ``customer`` token is a portal session: it belongs to one customer, sees only that
+    customer's data and expires (``expires_at``); the other roles never expire on their own.
+    """
 
     __tablename__ = "api_tokens"
     __table_args__ = (
-        CheckConstraint("role IN ('admin', 'reseller', 'readonly')", name="role"),
+        CheckConstraint("role IN ('admin', 'reseller', 'readonly', 'customer')", name="role"),
         CheckConstraint("(role = 'reseller') = (reseller_id IS NOT NULL)", name="reseller"),
+        CheckConstraint("(role = 'customer') = (customer_id IS NOT NULL)", name="customer"),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
     role: Mapped[str] = mapped_column(String(16))
     reseller_id: Mapped[int | None] = mapped_column(ForeignKey("resellers.id"), index=True)
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"), index=True)
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime]
+    expires_at: Mapped[datetime | None]
     last_used_at: Mapped[datetime | None]
     revoked_at: Mapped[datetime | None]
 
 
 class IdempotencyRecord(Base):
-    """The first answer to an API request sent with an ``Idempotency-Key``, for replays."""
+    """The first answer to an API request sent with an ``Idempotency-Key``, for replays.
+
+    ``status`` 0 marks a request in flight (a concurrent retry is told so); records older than
+    the ``idempotency_ttl_hours`` setting are purged (``created_at`` is indexed for that).
+    """
 
     __tablename__ = "idempotency_records"
     __table_args__ = (UniqueConstraint("token_id", "key", name="uq_idempotency_records_token_key"),)
@@ -780,7 +802,7 @@ class IdempotencyRecord(Base):
     request_hash: Mapped[str] = mapped_column(String(64))
     status: Mapped[int] = mapped_column(Integer)
     body: Mapped[dict[str, Any]] = mapped_column(JSON)
-    created_at: Mapped[datetime]
+    created_at: Mapped[datetime] = mapped_column(index=True)
 
 
 # --- Network enforcement (FreeRADIUS, CoA outbox, FUP usage) ----------------------------------
@@ -932,3 +954,85 @@ class RadiusAnswer(Base):
     attribute: Mapped[str] = mapped_column(String(64))
     op: Mapped[str] = mapped_column(String(2))
     value: Mapped[str] = mapped_column(String(253))
+
+
+# -- web console and customer portal (migration 0008) -----------------------------------------
+
+STAFF_ROLES = ("admin", "reseller", "readonly")
+
+
+class StaffUser(Base):
+    """A person who signs in to the operator console; roles as the API's tokens."""
+
+    __tablename__ = "staff_users"
+    __table_args__ = (
+        CheckConstraint("role IN ('admin', 'reseller', 'readonly')", name="role"),
+        CheckConstraint("(role = 'reseller') = (reseller_id IS NOT NULL)", name="reseller"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(100), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(16))
+    reseller_id: Mapped[int | None] = mapped_column(ForeignKey("resellers.id"), index=True)
+    totp_secret: Mapped[str | None] = mapped_column(String(64))
+    locale: Mapped[str] = mapped_column(String(16), default="en_US")
+    created_at: Mapped[datetime]
+    disabled_at: Mapped[datetime | None]
+
+
+class PortalAccount(Base):
+    """How a customer signs in to the portal: an e-mail address and an optional password."""
+
+    __tablename__ = "portal_accounts"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), unique=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    password_hash: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime]
+
+
+class WebSession(Base):
+    """A signed-in browser: the cookie holds a random secret, the row its SHA-256."""
+
+    __tablename__ = "web_sessions"
+    __table_args__ = (
+        CheckConstraint("kind IN ('staff', 'customer')", name="kind"),
+        CheckConstraint(
+            "(kind = 'staff') = (staff_id IS NOT NULL AND customer_id IS NULL)", name="owner"
+        ),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"), index=True)
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"), index=True)
+    created_at: Mapped[datetime]
+    last_seen_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    ended_at: Mapped[datetime | None]
+
+
+class LoginToken(Base):
+    """A one-time sign-in link e-mailed to a customer (only its SHA-256 is kept)."""
+
+    __tablename__ = "login_tokens"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+
+
+class LoginAttempt(Base):
+    """A failed sign-in, kept for throttling per account name and per source address."""
+
+    __tablename__ = "login_attempts"
+    __table_args__ = (
+        Index("ix_login_attempts_subject_at", "subject", "attempted_at"),
+        Index("ix_login_attempts_source_at", "source", "attempted_at"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    subject: Mapped[str] = mapped_column(String(300))
+    source: Mapped[str | None] = mapped_column(String(100))
+    attempted_at: Mapped[datetime]

@@ -1,8 +1,7 @@
-"""An ASGI factory for running ispbill's web application under uvicorn with several worker
-processes (``uvicorn --factory ispbill.entrypoints.api.asgi:create --workers 2``): each worker
-bootstraps its own application (database pool, clock) from the ``ISPBILL_*`` environment.
-``ispbill serve`` runs one process with the outbox worker beside it; this serves HTTP only (run
-``ispbill outbox run`` separately)."""
+"""``uvicorn ispbill.entrypoints.api.asgi:application --factory``: the web application built
+from the environment (``ISPBILL_*``) with the system clock. ``ispbill serve --workers N`` uses
+it, since each worker process must build its own application (and database pool) after the
+fork. It serves HTTP only: with several workers, run ``ispbill outbox run`` beside it."""
 
 from __future__ import annotations
 
@@ -12,5 +11,5 @@ from ispbill.bootstrap import bootstrap
 from ispbill.entrypoints.api.app import create_app
 
 
-def create() -> FastAPI:
+def application() -> FastAPI:
     return create_app(bootstrap())

@@ -36,6 +36,7 @@ from ispbill.entrypoints.cli.customers import customers_app, services_app, walle
 from ispbill.entrypoints.cli.invoices import invoices_app
 from ispbill.entrypoints.cli.operator_settings import settings_app
 from ispbill.entrypoints.cli.payments import payments_app
+from ispbill.entrypoints.cli.staff import portal_app, staff_app
 from ispbill.entrypoints.cli.tokens import tokens_app
 from ispbill.services import ledger
 
@@ -157,6 +158,8 @@ services_app.command("lift")(collections_cli.services_lift)
 services_app.command("promise")(collections_cli.services_promise)
 services_app.command("why")(collections_cli.services_why)
 services_app.command("garden-link")(collections_cli.services_garden_link)
+app.add_typer(staff_app, name="staff")
+app.add_typer(portal_app, name="portal")
 
 
 def main() -> None:
