@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 RUN_STAMP := $(VENV)/.stamp-run
 DEV_STAMP := $(VENV)/.stamp-dev
 
-.PHONY: run test lint typecheck pytest clean system-deps
+.PHONY: run test lint typecheck pytest clean system-deps i18n
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -42,3 +42,11 @@ test: system-deps lint typecheck pytest
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis ispbill.db* ispbill-tour.db* ispbill-demo.db*
+
+# Translations (Babel): extract the messages of the web pages, merge them into each language's
+# catalog, compile the .mo files (committed; tests/unit/test_i18n.py checks they are current).
+LOCALES := src/ispbill/locale
+i18n: $(DEV_STAMP)
+	$(BIN)/pybabel extract -F babel.cfg -k _ -k gettext --no-location --sort-output --project ispbill -o $(LOCALES)/messages.pot .
+	$(BIN)/pybabel update -i $(LOCALES)/messages.pot -d $(LOCALES) -D messages --no-fuzzy-matching
+	$(BIN)/pybabel compile -d $(LOCALES) -D messages --use-fuzzy --statistics

@@ -26,6 +26,12 @@ class Settings(BaseSettings):
     sandbox_secret: SecretStr | None = None
     stripe_api_key: SecretStr | None = None
     stripe_webhook_secret: SecretStr | None = None
+    # rlm_rest (FreeRADIUS) endpoints under /radius: off until a token is set. FreeRADIUS sends
+    # it as HTTP Basic password (the generated rest module does); only these sources may call.
+    radius_token: SecretStr | None = None
+    radius_allowed_sources: str = "127.0.0.1/32,::1/128"
+    # operator settings behind the RADIUS answer are re-read at most this often per process
+    radius_policy_ttl_seconds: float = 2.0
     # ``ispbill serve``: where the HTTP server listens and how many worker processes it runs.
     api_host: str = "127.0.0.1"
     api_port: int = 8080
@@ -40,3 +46,15 @@ class Settings(BaseSettings):
     # Signs the walled-garden links that match a suspended subscriber to its service
     # (services/garden.py); without it the info pages are served to no one.
     garden_secret: SecretStr | None = None
+    # The web console and portal (entrypoints/web). Cookies are sent only over HTTPS unless
+    # cookie_secure is off (a plain-HTTP test rig); browsers treat http://127.0.0.1 as secure.
+    cookie_secure: bool = True
+    session_idle_minutes: int = 30
+    session_max_hours: int = 12
+    # Outgoing mail (portal sign-in links): plain SMTP to a relay; STARTTLS when asked.
+    smtp_host: str | None = None
+    smtp_port: int = 25
+    smtp_from: str = "ispbill@localhost"
+    smtp_starttls: bool = False
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None

@@ -6,6 +6,7 @@ is active again when the checkout page answers. The books are checked after ever
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -44,6 +45,7 @@ def app(database_url: str) -> Iterator[App]:
         sandbox_secret=SANDBOX_SECRET,
         public_base_url=BASE_URL,
         garden_secret=GARDEN_SECRET,
+        cookie_secure=False,  # BASE_URL is plain http
     )
     application = bootstrap(settings=settings, clock=FixedClock(JAN1))
     try:
@@ -54,18 +56,34 @@ def app(database_url: str) -> Iterator[App]:
 
 
 class Client:
+    """Keeps cookies and sends back the CSRF token of the last page, as a browser's form."""
+
     def __init__(self, app: App, token: str | None = None) -> None:
         self.transport = httpx.ASGITransport(app=create_app(app))
         self.headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self.cookies = httpx.Cookies()
+        self.csrf = ""
 
     def request(self, method: str, url: str, **options: Any) -> httpx.Response:
+        if method == "POST" and url.startswith("/garden"):
+            options["data"] = {"csrf_token": self.csrf, **options.get("data", {})}
+
         async def send() -> httpx.Response:
             async with httpx.AsyncClient(
-                transport=self.transport, base_url=BASE_URL, headers=self.headers
+                transport=self.transport,
+                base_url=BASE_URL,
+                headers=self.headers,
+                cookies=self.cookies,
             ) as client:
-                return await client.request(method, url, **options)
+                response = await client.request(method, url, **options)
+                self.cookies.update(client.cookies)
+                return response
 
-        return asyncio.run(send())
+        response = asyncio.run(send())
+        found = re.search(r'name="csrf_token" value="([^"]+)"', response.text)
+        if found:
+            self.csrf = found.group(1)
+        return response
 
 
 def non_payer(app: App) -> tuple[int, int]:
@@ -140,6 +158,7 @@ def test_the_subscriber_promises_from_the_page_once_per_period(app: App) -> None
     _customer, service = non_payer(app)
     client = Client(app)
     query = link(service, SUSPENDED_AT)
+    client.request("GET", f"/garden?{query}")
     answer = client.request("POST", f"/garden/promise?{query}")
     assert answer.status_code == 303
     assert state(app, service) == ("active", None)
@@ -178,7 +197,19 @@ def test_the_collections_api(app: App) -> None:
     assert refused.status_code == 422
     assert refused.headers["content-type"] == "application/problem+json"
     assert refused.json()["field"] == "reason"
-    made = api.request("POST", f"/api/v1/services/{service}/suspend", json={"reason": "profile_3"})
+    key = {"Idempotency-Key": "suspend-1"}
+    made = api.request(
+        "POST", f"/api/v1/services/{service}/suspend", json={"reason": "profile_3"}, headers=key
+    )
+    replay = api.request(
+        "POST", f"/api/v1/services/{service}/suspend", json={"reason": "profile_3"}, headers=key
+    )
+    assert (replay.status_code, replay.json()) == (201, made.json())
+    reused = api.request(
+        "POST", f"/api/v1/services/{service}/suspend", json={"reason": "profile_5"}, headers=key
+    )
+    assert reused.status_code == 422
+    assert reused.json()["field"] == "Idempotency-Key"
     assert made.status_code == 201
     assert made.json()["status"] == "active"
     twice = api.request("POST", f"/api/v1/services/{service}/suspend", json={"reason": "profile_4"})

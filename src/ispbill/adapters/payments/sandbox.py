@@ -76,12 +76,21 @@ class SandboxGateway:
         self._key = secret.strip().encode("utf-8")
         self._clock = clock
         self._base_url = base_url.rstrip("/")
+        # where the hosted page sends the payer back (ispbill's own pages only); kept in memory:
+        # the sandbox is for demos and tests, served by the process that opened the checkout
+        self._returns: dict[str, str] = {}
+
+    def return_url(self, checkout_id: str) -> str | None:
+        """Where to send the payer after the hosted page, if ispbill asked for it."""
+        return self._returns.get(checkout_id)
 
     # -- the gateway interface --------------------------------------------------------------
 
     def create_checkout(self, request: CheckoutRequest) -> Checkout:
         # derived from the reference: creating the same checkout twice gives the same page
         checkout_id = "sbx_cs_" + self._digest(f"checkout:{request.reference}")[:24]
+        if request.success_url.startswith(self._base_url + "/"):
+            self._returns[checkout_id] = request.success_url
         return Checkout(checkout_id, f"{self._base_url}/sandbox/checkout/{checkout_id}")
 
     def charge_saved_method(self, request: TopUpRequest) -> ChargeResult:

@@ -1,6 +1,7 @@
-"""``uvicorn ispbill.entrypoints.api.asgi:application --factory``: the API built from the
-environment (``ISPBILL_*``) with the system clock. ``ispbill serve --workers N`` uses it, since
-each worker process must build its own application (and database pool) after the fork."""
+"""``uvicorn ispbill.entrypoints.api.asgi:application --factory``: the web application built
+from the environment (``ISPBILL_*``) with the system clock. ``ispbill serve --workers N`` uses
+it, since each worker process must build its own application (and database pool) after the
+fork. It serves HTTP only: with several workers, run ``ispbill outbox run`` beside it."""
 
 from __future__ import annotations
 

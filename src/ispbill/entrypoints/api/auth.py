@@ -80,6 +80,10 @@ class Principal:
         """Sees every customer (admin and readonly)."""
         return self.role in ("admin", "readonly")
 
+    @property
+    def may_write(self) -> bool:
+        return self.role != "readonly"
+
     def may_see(self, customer: Customer) -> bool:
         if self.role == "reseller":
             return customer.reseller_id == self.reseller_id

@@ -221,10 +221,22 @@ def pages_list(as_json: bool = JSON) -> None:
 def pages_show(
     reason: str = typer.Argument(..., help="A suspension reason, e.g. non_payer."),
     html: bool = typer.Option(False, "--html", help="Print the sanitised HTML instead."),
+    as_json: bool = JSON,
 ) -> None:
     """One page: its title and Markdown body (or the HTML subscribers see)."""
     with unit_of_work() as (uow, _):
         page = info_pages.get_page(uow, reason=reason)
+    if as_json:
+        shown = {
+            "reason": page.reason,
+            "title": page.title,
+            "body_markdown": page.body_markdown,
+            "body_html": page.body_html,
+            "custom": page.custom,
+            "updated_by": page.updated_by,
+        }
+        emit_object(shown, as_json=True, title=page.title)
+        return
     typer.echo(f"# {page.title}\n")
     typer.echo(page.body_html if html else page.body_markdown)
 

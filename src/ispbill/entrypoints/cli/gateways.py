@@ -42,15 +42,22 @@ def serve(
     workers: int | None = typer.Option(
         None, min=1, max=64, help="Worker processes (setting api_workers)."
     ),
+    outbox: bool = typer.Option(
+        True, "--outbox/--no-outbox", help="Also run the CoA outbox worker in this process."
+    ),
 ) -> None:
     """Run the HTTP server: the REST API (/api/v1), gateway webhooks, the sandbox's hosted
-    checkout and the walled garden. Defaults come from ISPBILL_API_HOST, ISPBILL_API_PORT and
-    ISPBILL_API_WORKERS."""
+    checkout, the FreeRADIUS endpoints, the console, portal and walled garden, and (unless
+    --no-outbox) the CoA outbox worker. Defaults come from ISPBILL_API_HOST, ISPBILL_API_PORT
+    and ISPBILL_API_WORKERS."""
     import os
+    import threading
 
     import uvicorn
 
+    from ispbill.adapters.radius.coa import PyradSender
     from ispbill.entrypoints.api.app import create_app
+    from ispbill.services.enforcement import run_worker
 
     with app_for_command() as app:
         host = host or app.settings.api_host
@@ -65,20 +72,40 @@ def serve(
             f"contract at /api/v1/openapi.json",
             markup=False,
         )
-        if workers == 1:
-            uvicorn.run(create_app(app), host=host, port=port)
-            return
-        if state.now is not None:
+        if workers > 1 and state.now is not None:
             raise ValidationError("workers", "--now works with one worker only")
-        # each worker process builds its own application from the environment
-        os.environ["ISPBILL_DATABASE_URL"] = app.settings.database_url
-    uvicorn.run(
-        "ispbill.entrypoints.api.asgi:application",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-    )
+        stop = threading.Event()
+        worker = threading.Thread(
+            target=run_worker,
+            kwargs={
+                "uow_factory": app.uow_factory,
+                "sender": PyradSender(),
+                "clock": app.clock.now,
+                "database_url": app.settings.database_url,
+                "stop": stop,
+            },
+            name="outbox",
+            daemon=True,
+        )
+        if outbox:
+            worker.start()
+        try:
+            if workers == 1:
+                uvicorn.run(create_app(app), host=host, port=port)
+            else:
+                # each worker process builds its own application from the environment
+                os.environ["ISPBILL_DATABASE_URL"] = app.settings.database_url
+                uvicorn.run(
+                    "ispbill.entrypoints.api.asgi:application",
+                    factory=True,
+                    host=host,
+                    port=port,
+                    workers=workers,
+                )
+        finally:
+            stop.set()
+            if outbox:
+                worker.join(timeout=5)
 
 
 def checkout(

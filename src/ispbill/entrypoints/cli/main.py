@@ -18,6 +18,7 @@ from ispbill.entrypoints.cli import bank_statements, demo, payment_corrections, 
 from ispbill.entrypoints.cli import collections as collections_cli
 from ispbill.entrypoints.cli import engine as engine_cli
 from ispbill.entrypoints.cli import gateways as gateways_cli
+from ispbill.entrypoints.cli import radius as radius_cli
 from ispbill.entrypoints.cli.base import (
     Cli,
     console,
@@ -35,6 +36,7 @@ from ispbill.entrypoints.cli.customers import customers_app, services_app, walle
 from ispbill.entrypoints.cli.invoices import invoices_app
 from ispbill.entrypoints.cli.operator_settings import settings_app
 from ispbill.entrypoints.cli.payments import payments_app
+from ispbill.entrypoints.cli.staff import portal_app, staff_app
 from ispbill.entrypoints.cli.tokens import tokens_app
 from ispbill.services import ledger
 
@@ -148,6 +150,7 @@ payments_app.command("assign")(bank_statements.payments_assign)
 app.command("demo")(demo.demo)
 gateways_cli.register(app)  # serve, checkout, topups
 app.add_typer(tokens_app, name="tokens")
+radius_cli.register(app, services_app)  # nas, radius, outbox, usage, services credentials
 app.add_typer(collections_cli.collection_app, name="collection")
 app.add_typer(collections_cli.pages_app, name="pages")
 services_app.command("suspend")(collections_cli.services_suspend)
@@ -155,6 +158,8 @@ services_app.command("lift")(collections_cli.services_lift)
 services_app.command("promise")(collections_cli.services_promise)
 services_app.command("why")(collections_cli.services_why)
 services_app.command("garden-link")(collections_cli.services_garden_link)
+app.add_typer(staff_app, name="staff")
+app.add_typer(portal_app, name="portal")
 
 
 def main() -> None:

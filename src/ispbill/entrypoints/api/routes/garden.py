@@ -2,44 +2,51 @@
 server-rendered HTML outside the API:
 
 * ``GET /garden`` shows the page of the service's suspension reason (the operator's Markdown,
-  sanitised), the amount due and a "pay N months" form;
+  sanitised), the amount due and a "pay N months" form, in the subscriber's language, on a
+  phone-sized page; the status box refreshes itself (htmx every few seconds, a meta refresh
+  without JavaScript) and says when access is restored;
+* ``GET /garden/status`` is that status box alone;
 * ``POST /garden/pay`` opens a checkout through the configured gateway (the sandbox first, so
   demos never touch a real one) and redirects to it; the gateway's webhook records the payment,
-  whose transaction lifts the suspension;
+  whose transaction lifts the suspension. A paused subscriber (past "active to", seed 000)
+  reactivates here by paying months, when the operator allows self-service reactivation
+  (``services/self_service.py``): "active to" moves to the end of the paid months, or is
+  cleared when the operator allows open-ended reactivation;
 * ``POST /garden/promise`` is the subscriber's own promise to pay (once per billing period).
 
-The subscriber is matched to a service by ``match_subscriber``, the one function to extend
-when matching by address (RADIUS accounting) arrives.
+The subscriber is matched to a service by ``match_subscriber``: a signed link, else the
+request's source address through the address map RADIUS accounting keeps
+(``services.radius.service_for_address``: the open session holding that address, or a static
+address). Address matching needs ispbill to see the subscriber's own address (no NAT or proxy
+in between).
+Forms carry the web's CSRF token.
 """
 
 from __future__ import annotations
 
-import functools
-from urllib.parse import parse_qs, urlencode
+from dataclasses import dataclass
+from urllib.parse import urlencode
 
-import jinja2
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
+from ispbill.adapters.db.models import Customer, Service
 from ispbill.bootstrap import App
 from ispbill.domain.errors import IspbillError
 from ispbill.entrypoints.api.deps import container
+from ispbill.entrypoints.web.common import form_of, pick_language, render
+from ispbill.services import settings as settings_store
 from ispbill.services.garden import GardenView, garden_view, verify
 from ispbill.services.gateways import start_checkout
+from ispbill.services.radius import service_for_address
+from ispbill.services.self_service import reactivate_by_paying
 from ispbill.services.suspensions import promise_to_pay
 
 router = APIRouter(prefix="/garden", tags=["garden"], include_in_schema=False)
 GATEWAY_PREFERENCE = ("sandbox", "stripe")
-
-
-@functools.lru_cache(maxsize=1)
-def _environment() -> jinja2.Environment:
-    return jinja2.Environment(
-        loader=jinja2.PackageLoader("ispbill", "templates/garden"),
-        autoescape=True,
-        undefined=jinja2.StrictUndefined,
-    )
+MONTH_CHOICES = (1, 2, 3, 6, 12)
+REFRESH_SECONDS = 5
 
 
 def _secret(app: App) -> str | None:
@@ -49,46 +56,88 @@ def _secret(app: App) -> str | None:
 
 def match_subscriber(request: Request) -> int | None:
     """The service a garden request is about: a signed, unexpired link (``s``, ``e``,
-    ``sig``), or ``None``."""
+    ``sig``), else the service holding the request's source address, or ``None``."""
     app = container(request)
     params = request.query_params
-    return verify(
+    linked = verify(
         _secret(app),
         service=params.get("s", ""),
         expires=params.get("e", ""),
         signature=params.get("sig", ""),
         now=app.clock.now(),
     )
+    if linked is not None or request.client is None or _secret(app) is None:
+        return linked
+    with app.uow() as uow:
+        return service_for_address(uow, request.client.host, app.clock.now())
 
 
 def _gateway(app: App) -> str | None:
     return next((name for name in GATEWAY_PREFERENCE if name in app.gateways), None)
 
 
-def _render(
-    app: App, view: GardenView | None, *, query: str = "", message: str = "", status: int = 200
-) -> HTMLResponse:
-    if view is None:
-        title = "Link not valid"
-        body_html = ""
-    elif view.page is not None:
-        title, body_html = view.page.title, view.page.body_html
-    else:
-        title, body_html = f"Your service is {view.state}", ""
-    html = (
-        _environment()
-        .get_template("page.html")
-        .render(
-            title=title,
-            view=view,
-            body_html=body_html,
-            amount_due=view.amount_due.format() if view else "",
-            can_pay=view is not None and _gateway(app) is not None,
-            query=query,
-            message=message,
+@dataclass(frozen=True)
+class Garden:
+    view: GardenView
+    customer_id: int
+    locale: str
+    timezone: str
+    self_service: bool
+    open_ended: bool
+
+
+def _load(app: App, service_id: int) -> Garden:
+    with app.uow() as uow:
+        view = garden_view(uow, service_id=service_id, now=app.clock.now())
+        service = uow.session.get(Service, service_id)
+        assert service is not None
+        customer = uow.session.get(Customer, service.customer_id)
+        assert customer is not None
+        operator = settings_store.load(uow)
+        return Garden(
+            view,
+            customer.id,
+            customer.locale,
+            customer.billing_timezone,
+            operator.self_service_reactivation,
+            operator.open_ended_reactivation,
         )
+
+
+def _render(
+    request: Request,
+    garden: Garden | None,
+    *,
+    template: str = "garden/page.html",
+    message: str = "",
+    status: int = 200,
+) -> Response:
+    app = container(request)
+    view = garden.view if garden else None
+    paused = view is not None and view.state == "paused"
+    can_pay = (
+        view is not None
+        and _gateway(app) is not None
+        and (not paused or (garden is not None and garden.self_service))
     )
-    return HTMLResponse(html, status_code=status)
+    return render(
+        request,
+        template,
+        {
+            "view": view,
+            "garden": garden,
+            "paused": paused,
+            "can_pay": can_pay,
+            "months": MONTH_CHOICES,
+            "query": _query(request),
+            "message": message,
+            "refresh": REFRESH_SECONDS,
+            "section": "portal",
+        },
+        language=pick_language(request, garden.locale if garden else None),
+        timezone=garden.timezone if garden else "UTC",
+        status=status,
+    )
 
 
 def _query(request: Request) -> str:
@@ -96,23 +145,27 @@ def _query(request: Request) -> str:
     return urlencode({k: params.get(k, "") for k in ("s", "e", "sig")})
 
 
-def _invalid(app: App) -> HTMLResponse:
-    return _render(app, None, status=404)
-
-
-@router.get("", response_class=HTMLResponse)
-async def show_page(request: Request) -> HTMLResponse:
+@router.get("")
+async def show_page(request: Request) -> Response:
     app = container(request)
     service_id = match_subscriber(request)
     if service_id is None:
-        return _invalid(app)
+        return _render(request, None, status=404)
+    garden = await run_in_threadpool(_load, app, service_id)
+    # only a known word is shown from the address, never text someone put in a link
+    known = "promised" if request.query_params.get("m") == "promised" else ""
+    return _render(request, garden, message=known)
 
-    def load() -> GardenView:
-        with app.uow() as uow:
-            return garden_view(uow, service_id=service_id, now=app.clock.now())
 
-    view = await run_in_threadpool(load)
-    return _render(app, view, query=_query(request), message=request.query_params.get("m", ""))
+@router.get("/status")
+async def show_status(request: Request) -> Response:
+    """The self-refreshing status box: polled until the service is active again."""
+    app = container(request)
+    service_id = match_subscriber(request)
+    if service_id is None:
+        return _render(request, None, status=404)
+    garden = await run_in_threadpool(_load, app, service_id)
+    return _render(request, garden, template="garden/status.html")
 
 
 @router.post("/pay", response_model=None)
@@ -120,23 +173,37 @@ async def pay(request: Request) -> Response:
     app = container(request)
     service_id = match_subscriber(request)
     if service_id is None:
-        return _invalid(app)
-    form = parse_qs((await request.body()).decode("utf-8", errors="replace"))
-    months_text = (form.get("months") or ["1"])[0].strip()
+        return _render(request, None, status=404)
+    form = await form_of(request)
+    months_text = form.get("months", "1").strip()
     gateway = _gateway(app)
     back = f"{app.settings.public_base_url.rstrip('/')}/garden?{_query(request)}"
 
     def open_checkout() -> str:
         if gateway is None or not months_text.isdigit():
             raise IspbillError("no payment gateway is configured or months is not a number")
-        with app.uow() as uow:
-            view = garden_view(uow, service_id=service_id, now=app.clock.now())
+        garden = _load(app, service_id)
+        if garden.view.state == "paused":
+            with app.uow() as uow:
+                done = reactivate_by_paying(
+                    uow,
+                    gateways=app.gateways,
+                    gateway=gateway,
+                    customer_id=garden.customer_id,
+                    service_id=service_id,
+                    months=int(months_text),
+                    open_ended=form.get("open_ended") == "1",
+                    return_url=back,
+                    now=app.clock.now(),
+                    actor="subscriber",
+                )
+            return done.checkout.url if done.checkout else back
         with app.uow() as uow:
             started = start_checkout(
                 uow,
                 gateways=app.gateways,
                 gateway=gateway,
-                customer=str(_customer_id(app, view.service_id)),
+                customer=str(garden.customer_id),
                 months=int(months_text),
                 now=app.clock.now(),
                 actor="subscriber",
@@ -147,26 +214,13 @@ async def pay(request: Request) -> Response:
     try:
         url = await run_in_threadpool(open_checkout)
     except IspbillError as exc:
-        return await _again(app, request, service_id, str(exc))
+        return await _again(request, service_id, str(exc))
     return RedirectResponse(url, status_code=303)
 
 
-def _customer_id(app: App, service_id: int) -> int:
-    from ispbill.adapters.db.models import Service
-
-    with app.uow() as uow:
-        service = uow.session.get(Service, service_id)
-        assert service is not None
-        return service.customer_id
-
-
-async def _again(app: App, request: Request, service_id: int, message: str) -> HTMLResponse:
-    def load() -> GardenView:
-        with app.uow() as uow:
-            return garden_view(uow, service_id=service_id, now=app.clock.now())
-
-    view = await run_in_threadpool(load)
-    return _render(app, view, query=_query(request), message=message, status=422)
+async def _again(request: Request, service_id: int, message: str) -> Response:
+    garden = await run_in_threadpool(_load, container(request), service_id)
+    return _render(request, garden, message=message, status=422)
 
 
 @router.post("/promise", response_model=None)
@@ -174,7 +228,8 @@ async def promise(request: Request) -> Response:
     app = container(request)
     service_id = match_subscriber(request)
     if service_id is None:
-        return _invalid(app)
+        return _render(request, None, status=404)
+    await form_of(request)
 
     def make() -> None:
         with app.uow() as uow:
@@ -190,6 +245,5 @@ async def promise(request: Request) -> Response:
     try:
         await run_in_threadpool(make)
     except IspbillError as exc:
-        return await _again(app, request, service_id, str(exc))
-    done = urlencode({"m": "Your service is restored for a few days. Thank you."})
-    return RedirectResponse(f"/garden?{_query(request)}&{done}", status_code=303)
+        return await _again(request, service_id, str(exc))
+    return RedirectResponse(f"/garden?{_query(request)}&m=promised", status_code=303)

@@ -17,6 +17,7 @@ from fastapi.responses import HTMLResponse
 from starlette.concurrency import run_in_threadpool
 
 from ispbill.adapters.db.models import CheckoutRow
+from ispbill.adapters.payments.sandbox import SandboxGateway
 from ispbill.bootstrap import App
 from ispbill.domain.errors import NotFound
 from ispbill.domain.money import Money
@@ -112,6 +113,10 @@ async def pay_checkout(checkout_id: str, request: Request) -> HTMLResponse:
     summary = _summary(result.checkout, result.customer)
     if result.paid:
         body = f'<p class="ok">{escape(result.message.capitalize())}. Thank you.</p>'
+        gateway = app.gateways["sandbox"]
+        back = gateway.return_url(checkout_id) if isinstance(gateway, SandboxGateway) else None
+        if back:
+            body += f'<p><a id="continue" href="{escape(back)}">Continue</a></p>'
         return _page("Payment received", summary + body)
     retry = f'<p><a href="{escape(checkout_id)}">Try another card</a></p>'
     body = f'<p class="refused">{escape(result.message.capitalize())}.</p>{retry}'

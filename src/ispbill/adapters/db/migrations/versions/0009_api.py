@@ -1,7 +1,7 @@
 """api: customer session tokens, token expiry, idempotency record expiry
 
 Revision ID: 0009
-Revises: 0006
+Revises: 0008
 Create Date: 2026-11-23 18:20:00
 """
 
@@ -15,7 +15,7 @@ from alembic import op
 import ispbill.adapters.db.types
 
 revision: str = "0009"
-down_revision: str | None = "0006"
+down_revision: str | None = "0008"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,0 +1,31 @@
+"""The web console (``/console``), the customer portal (``/portal``) and their shared parts.
+
+Server-rendered: Jinja2 templates, one stylesheet, htmx (vendored under ``static/``) only for
+small enhancements; every page reads without JavaScript. Routes are thin: they parse the form,
+call the same use cases as the CLI and the API (``ispbill.services``) and render the answer.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.responses import Response
+from fastapi.staticfiles import StaticFiles
+
+
+def include_web(api: FastAPI) -> None:
+    """Mount the console, the portal and the static files on the application."""
+    from ispbill.entrypoints.web import console, portal
+    from ispbill.entrypoints.web.common import install_error_pages, redirect
+    from ispbill.entrypoints.web.session import SignInRequired
+
+    api.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="web-static")
+    api.include_router(console.router)
+    api.include_router(portal.router)
+    install_error_pages(api)
+
+    @api.exception_handler(SignInRequired)
+    async def sign_in_first(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, SignInRequired)
+        return redirect(request, exc.login_url)

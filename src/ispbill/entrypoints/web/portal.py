@@ -1,0 +1,409 @@
+"""The customer portal (``/portal``): a subscriber's balance and services in plain words, its
+invoices and payments, paying months through the gateway, refill cards, reactivating a paused
+service, automatic top-up, and the page's language.
+
+A customer signs in with a password or a one-time link e-mailed to it (SMTP, 15 minutes, used
+once). Everything is scoped to the signed-in customer: another customer's invoice or service is
+"not found".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Annotated, Any, TypeVar
+
+from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi.responses import Response
+from sqlalchemy import select
+from starlette.concurrency import run_in_threadpool
+
+from ispbill.adapters.db.models import Customer, Payment, Service, TopUpRule
+from ispbill.adapters.db.unit_of_work import UnitOfWork
+from ispbill.adapters.mail import send_mail
+from ispbill.adapters.pdf.render import render_pdf
+from ispbill.domain.errors import IspbillError, ValidationError
+from ispbill.domain.prepayment import MAX_PERIODS
+from ispbill.entrypoints.web.common import (
+    LANG_COOKIE,
+    LANGUAGES,
+    app_of,
+    form_of,
+    pick_language,
+    redirect,
+    render,
+    set_cookie,
+    translations,
+)
+from ispbill.entrypoints.web.session import CUSTOMER_COOKIE, policy, require_customer
+from ispbill.services import ledger
+from ispbill.services import settings as settings_store
+from ispbill.services.gateways import pay_months_quote, start_checkout
+from ispbill.services.invoice_documents import get_invoice, list_invoices, printable
+from ispbill.services.refill_cards import redeem_card, secret_key
+from ispbill.services.self_service import reactivate_by_paying
+from ispbill.services.top_ups import TopUpRuleSpec, disable_rule, set_rule
+from ispbill.services.web_auth import (
+    SignInRefused,
+    consume_login_link,
+    end_session,
+    request_login_link,
+    sign_in_customer,
+    start_session,
+)
+
+router = APIRouter(prefix="/portal", include_in_schema=False)
+CustomerId = Annotated[int, Depends(require_customer)]
+T = TypeVar("T")
+
+
+def actor_of(customer_id: int) -> str:
+    return f"customer:{customer_id}"
+
+
+async def _work(request: Request, job: Callable[[UnitOfWork, datetime], T]) -> T:
+    app = app_of(request)
+
+    def run() -> T:
+        with app.uow() as uow:
+            return job(uow, app.clock.now())
+
+    return await run_in_threadpool(run)
+
+
+def _gateway(request: Request) -> str:
+    """The gateway customers pay through: Stripe when configured, else the sandbox."""
+    gateways = app_of(request).gateways
+    return "stripe" if "stripe" in gateways else "sandbox"
+
+
+def _source(request: Request) -> str | None:
+    return request.client.host if request.client else None
+
+
+def _page(
+    request: Request,
+    template: str,
+    context: dict[str, Any],
+    *,
+    customer: Customer | None = None,
+    status: int = 200,
+) -> Response:
+    language = pick_language(request, customer.locale if customer else None)
+    return render(
+        request,
+        template,
+        {"section": "portal", "customer": customer, **context},
+        language=language,
+        timezone=customer.billing_timezone if customer else "UTC",
+        status=status,
+    )
+
+
+# -- signing in -----------------------------------------------------------------------------------
+
+
+@router.get("/login")
+async def login_form(request: Request) -> Response:
+    return _page(request, "portal/login.html", {"error": None, "notice": None, "email": ""})
+
+
+async def _signed_in(request: Request, customer_id: int) -> Response:
+    rules = policy(request)
+    secret = await _work(
+        request,
+        lambda uow, now: start_session(uow, customer_id=customer_id, now=now, policy=rules),
+    )
+    response = redirect(request, "/portal")
+    max_age = app_of(request).settings.session_max_hours * 3600
+    set_cookie(response, request, CUSTOMER_COOKIE, secret, max_age=max_age)
+    return response
+
+
+@router.post("/login")
+async def login(request: Request) -> Response:
+    form = await form_of(request)
+    email = form.get("email", "")
+    try:
+        customer_id = await _work(
+            request,
+            lambda uow, now: sign_in_customer(
+                uow,
+                email=email,
+                password=form.get("password", ""),
+                source=_source(request),
+                now=now,
+            ),
+        )
+    except SignInRefused as exc:
+        _ = translations(pick_language(request)).gettext
+        context = {"error": _(str(exc)), "notice": None, "email": email}
+        return _page(request, "portal/login.html", context, status=401)
+    return await _signed_in(request, customer_id)
+
+
+@router.post("/link")
+async def send_link(request: Request) -> Response:
+    """E-mail a one-time sign-in link; the answer is the same whether or not the address is
+    known, so the form does not reveal who is a customer."""
+    form = await form_of(request)
+    app = app_of(request)
+    language = pick_language(request)
+    _ = translations(language).gettext
+    try:
+        link = await _work(
+            request,
+            lambda uow, now: request_login_link(
+                uow, email=form.get("email", ""), source=_source(request), now=now
+            ),
+        )
+    except SignInRefused as exc:
+        context = {"error": _(str(exc)), "notice": None, "email": form.get("email", "")}
+        return _page(request, "portal/login.html", context, status=429)
+    if link is not None:
+        url = f"{app.settings.public_base_url.rstrip('/')}/portal/link/{link.secret}"
+        body = (
+            _("Sign in to your account with this link (valid 15 minutes, once):") + f"\n\n{url}\n"
+        )
+        await run_in_threadpool(
+            send_mail, app.settings, to=link.email, subject=_("Your sign-in link"), body=body
+        )
+    notice = _("If the address belongs to an account, a sign-in link is on its way.")
+    return _page(request, "portal/login.html", {"error": None, "notice": notice, "email": ""})
+
+
+@router.get("/link/{secret}")
+async def link_form(request: Request, secret: str) -> Response:
+    """A page with a button: mail scanners that fetch links do not spend them."""
+    return _page(request, "portal/link.html", {"secret": secret})
+
+
+@router.post("/link/{secret}")
+async def use_link(request: Request, secret: str) -> Response:
+    await form_of(request)
+    customer_id = await _work(
+        request, lambda uow, now: consume_login_link(uow, secret=secret, now=now)
+    )
+    if customer_id is None:
+        _ = translations(pick_language(request)).gettext
+        context = {
+            "error": _("This sign-in link has expired or was already used."),
+            "notice": None,
+            "email": "",
+        }
+        return _page(request, "portal/login.html", context, status=401)
+    return await _signed_in(request, customer_id)
+
+
+@router.post("/logout")
+async def logout(request: Request) -> Response:
+    await form_of(request)
+    secret = request.cookies.get(CUSTOMER_COOKIE, "")
+    await _work(request, lambda uow, now: end_session(uow, secret=secret, now=now))
+    response = redirect(request, "/portal/login")
+    response.delete_cookie(CUSTOMER_COOKIE, path="/")
+    return response
+
+
+# -- the account ----------------------------------------------------------------------------------
+
+
+def _home(uow: UnitOfWork, customer_id: int, now: datetime) -> dict[str, Any]:
+    session = uow.session
+    customer = session.get(Customer, customer_id)
+    assert customer is not None
+    operator = settings_store.load(uow)
+    services = list(
+        session.scalars(
+            select(Service).where(Service.customer_id == customer_id).order_by(Service.id)
+        )
+    )
+    payments = list(
+        session.scalars(
+            select(Payment)
+            .where(Payment.customer_id == customer_id)
+            .order_by(Payment.received_at.desc(), Payment.id.desc())
+            .limit(50)
+        )
+    )
+    rule = session.scalar(select(TopUpRule).where(TopUpRule.customer_id == customer_id))
+    return {
+        "customer": customer,
+        "balance": ledger.wallet_balance(session, customer_id, customer.currency),
+        "services": services,
+        "invoices": list_invoices(uow, customer=str(customer_id), limit=50),
+        "payments": payments,
+        "rule": rule,
+        "self_service": operator.self_service_reactivation,
+        "open_ended": operator.open_ended_reactivation,
+        "max_months": MAX_PERIODS,
+        "error": None,
+        "notice": None,
+    }
+
+
+async def _render_home(
+    request: Request, customer_id: int, *, error: str | None = None, status: int = 200
+) -> Response:
+    context = await _work(request, lambda uow, now: _home(uow, customer_id, now))
+    context["error"] = error
+    if request.query_params.get("paid"):
+        _ = translations(pick_language(request, context["customer"].locale)).gettext
+        context["notice"] = _("Thank you. Your payment is shown below once the bank confirms it.")
+    return _page(request, "portal/home.html", context, customer=context["customer"], status=status)
+
+
+@router.get("")
+async def home(request: Request, customer_id: CustomerId) -> Response:
+    return await _render_home(request, customer_id)
+
+
+@router.get("/invoices/{number}.pdf")
+async def invoice_pdf(request: Request, customer_id: CustomerId, number: str) -> Response:
+    def job(uow: UnitOfWork, _now: datetime) -> bytes:
+        if get_invoice(uow, number).customer_id != customer_id:
+            raise HTTPException(404, "no such invoice")
+        document = printable(uow, number)
+        return render_pdf(document.view, document.template)
+
+    try:
+        pdf = await _work(request, job)
+    except IspbillError:
+        raise HTTPException(404, "no such invoice") from None
+    return Response(pdf, media_type="application/pdf")
+
+
+async def _act(
+    request: Request,
+    customer_id: int,
+    action: Callable[[UnitOfWork, datetime, dict[str, str]], str | None],
+) -> Response:
+    """One write for the signed-in customer; a refusal is shown on the home page. The action
+    may answer a URL to go to (a checkout)."""
+    form = await form_of(request)
+    try:
+        target = await _work(request, lambda uow, now: action(uow, now, form))
+    except IspbillError as exc:
+        return await _render_home(request, customer_id, error=str(exc), status=422)
+    return redirect(request, target or "/portal")
+
+
+def _months(form: dict[str, str]) -> int:
+    text = form.get("months", "").strip()
+    if not text.isdigit() or not 1 <= int(text) <= MAX_PERIODS:
+        raise ValidationError("months", f"must be a whole number from 1 to {MAX_PERIODS}")
+    return int(text)
+
+
+@router.post("/pay")
+async def pay(request: Request, customer_id: CustomerId) -> Response:
+    app = app_of(request)
+    back = f"{app.settings.public_base_url.rstrip('/')}/portal?paid=1"
+
+    def act(uow: UnitOfWork, now: datetime, form: dict[str, str]) -> str:
+        started = start_checkout(
+            uow,
+            gateways=app.gateways,
+            gateway=_gateway(request),
+            customer=str(customer_id),
+            months=_months(form),
+            now=now,
+            actor=actor_of(customer_id),
+            return_url=back,
+        )
+        return started.url
+
+    return await _act(request, customer_id, act)
+
+
+@router.get("/quote")
+async def quote(request: Request, customer_id: CustomerId, months: int = 1) -> Response:
+    """The amount for N months (htmx fragment next to the pay form; a plain page without JS)."""
+    months = min(max(months, 1), MAX_PERIODS)
+
+    def job(uow: UnitOfWork, now: datetime) -> dict[str, Any]:
+        return {
+            "quote": pay_months_quote(uow, customer=str(customer_id), months=months, now=now),
+            "customer": uow.session.get(Customer, customer_id),
+        }
+
+    context = await _work(request, job)
+    return _page(request, "portal/quote.html", context, customer=context["customer"])
+
+
+@router.post("/redeem")
+async def redeem(request: Request, customer_id: CustomerId) -> Response:
+    app = app_of(request)
+    secret = app.settings.refill_card_secret
+
+    def act(uow: UnitOfWork, now: datetime, form: dict[str, str]) -> None:
+        redeem_card(
+            uow,
+            code=form.get("code", ""),
+            customer=str(customer_id),
+            key=secret_key(secret.get_secret_value() if secret else None),
+            now=now,
+            actor=actor_of(customer_id),
+            source=_source(request),
+        )
+
+    return await _act(request, customer_id, act)
+
+
+@router.post("/services/{service_id}/reactivate")
+async def reactivate(request: Request, customer_id: CustomerId, service_id: int) -> Response:
+    app = app_of(request)
+    back = f"{app.settings.public_base_url.rstrip('/')}/portal?paid=1"
+
+    def act(uow: UnitOfWork, now: datetime, form: dict[str, str]) -> str | None:
+        done = reactivate_by_paying(
+            uow,
+            gateways=app.gateways,
+            gateway=_gateway(request),
+            customer_id=customer_id,
+            service_id=service_id,
+            months=_months(form),
+            open_ended=form.get("open_ended") == "1",
+            return_url=back,
+            now=now,
+            actor=actor_of(customer_id),
+        )
+        return done.checkout.url if done.checkout else None
+
+    return await _act(request, customer_id, act)
+
+
+@router.post("/top-up")
+async def top_up(request: Request, customer_id: CustomerId) -> Response:
+    def act(uow: UnitOfWork, now: datetime, form: dict[str, str]) -> None:
+        if form.get("enabled") != "1":
+            if uow.session.scalar(select(TopUpRule.id).where(TopUpRule.customer_id == customer_id)):
+                uow.session.rollback()
+                disable_rule(uow, customer=str(customer_id), now=now, actor=actor_of(customer_id))
+            return
+        existing = uow.session.scalar(select(TopUpRule).where(TopUpRule.customer_id == customer_id))
+        method = form.get("method", "").strip() or (existing.method_reference if existing else "")
+        uow.session.rollback()  # the use case opens its own write transaction
+        spec = TopUpRuleSpec(
+            customer=str(customer_id),
+            threshold=form.get("threshold", ""),
+            amount=form.get("amount", ""),
+            method=method,
+            gateway=_gateway(request),
+        )
+        set_rule(uow, spec=spec, now=now, actor=actor_of(customer_id))
+
+    return await _act(request, customer_id, act)
+
+
+@router.post("/language")
+async def language(request: Request) -> Response:
+    form = await form_of(request)
+    chosen = form.get("lang", "en")
+    target = form.get("next", "/portal")
+    if not target.startswith("/") or target.startswith("//"):
+        target = "/portal"
+    response = redirect(request, target)
+    if chosen in LANGUAGES:
+        set_cookie(response, request, LANG_COOKIE, chosen, max_age=365 * 86400)
+    return response

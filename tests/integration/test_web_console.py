@@ -1,0 +1,399 @@
+"""The operator console over HTTP on both databases: sign-in, throttling, TOTP, sessions, CSRF,
+roles (a reseller's user never sees another reseller's customers), the forms and the lists."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+
+import pyotp
+import pytest
+from web_support import Browser, catalog, text_of, web_app
+
+from ispbill.bootstrap import App
+from ispbill.clock import FixedClock
+from ispbill.services.customers import NewCustomer, add_customer
+from ispbill.services.web_auth import enable_totp, set_staff_enabled
+from scenarios.helpers import check_books
+
+
+@pytest.fixture
+def web(database_url: str, clock: FixedClock) -> Iterator[tuple[App, dict[str, int]]]:
+    app = web_app(database_url, clock)
+    try:
+        ids = catalog(app, clock.now())
+        yield app, ids
+        check_books(app)
+    finally:
+        app.close()
+
+
+def customer(app: App, name: str, reseller: str | None = None, **extra: Any) -> int:
+    with app.uow() as uow:
+        spec = NewCustomer(
+            name=name, customer_class="Home", currency="EUR", reseller=reseller, **extra
+        )
+        return add_customer(uow, spec=spec, now=app.clock.now(), actor="test").id
+
+
+def test_pages_need_a_signed_in_staff_user(web: tuple[App, dict[str, int]]) -> None:
+    app, _ = web
+    browser = Browser(app)
+    for page in ("/console", "/console/customers", "/console/customers/1", "/console/plans"):
+        answer = browser.get(page)
+        assert answer.status_code == 303
+        assert answer.headers["location"] == "/console/login"
+
+
+def test_sign_in_sets_strict_cookies_and_a_wrong_password_is_refused(
+    web: tuple[App, dict[str, int]],
+) -> None:
+    app, _ = web
+    browser = Browser(app)
+    browser.get("/console/login")
+    wrong = browser.post("/console/login", {"username": "alice", "password": "nope nope nope"})
+    assert wrong.status_code == 401
+    assert "wrong name, password or code" in wrong.text
+    answer = browser.post(
+        "/console/login", {"username": "alice", "password": "correct horse battery"}
+    )
+    assert answer.status_code == 303
+    cookies = answer.headers.get_list("set-cookie")
+    session = next(c for c in cookies if c.startswith("ispbill_console="))
+    for flag in ("Secure", "HttpOnly", "SameSite=lax"):
+        assert flag in session
+    page = browser.follow(answer)
+    assert page.status_code == 200
+    assert "Dashboard" in page.text
+    assert page.headers["x-frame-options"] == "DENY"
+
+
+def test_failed_sign_ins_are_throttled(web: tuple[App, dict[str, int]]) -> None:
+    app, _ = web
+    browser = Browser(app)
+    browser.get("/console/login")
+    for _ in range(5):
+        browser.post("/console/login", {"username": "alice", "password": "wrong password!"})
+    blocked = browser.post(
+        "/console/login", {"username": "alice", "password": "correct horse battery"}
+    )
+    assert blocked.status_code == 401
+    assert "too many failed sign-ins" in blocked.text
+    app.clock.advance(timedelta(minutes=16))  # type: ignore[attr-defined]
+    assert browser.sign_in_staff("alice").status_code == 200
+
+
+def test_totp_is_required_once_enabled(web: tuple[App, dict[str, int]]) -> None:
+    app, _ = web
+    with app.uow() as uow:
+        uri = enable_totp(uow, username="alice", now=app.clock.now(), actor="test")
+    secret = pyotp.parse_uri(uri).secret
+    browser = Browser(app)
+    assert browser.sign_in_staff("alice").status_code == 401
+    assert browser.sign_in_staff("alice", code="000000").status_code == 401
+    code = pyotp.TOTP(secret).at(app.clock.now())
+    page = browser.sign_in_staff("alice", code=code)
+    assert page.status_code == 200
+    assert "Dashboard" in page.text
+
+
+def test_sessions_expire_when_idle_and_end_on_sign_out(web: tuple[App, dict[str, int]]) -> None:
+    app, _ = web
+    browser = Browser(app)
+    browser.sign_in_staff("alice")
+    app.clock.advance(timedelta(minutes=20))  # type: ignore[attr-defined]
+    assert browser.get("/console").status_code == 200  # in use: the expiry slides
+    app.clock.advance(timedelta(minutes=31))  # type: ignore[attr-defined]
+    assert browser.get("/console").status_code == 303
+    browser.sign_in_staff("alice")
+    browser.submit("/console/logout")
+    assert browser.get("/console").status_code == 303
+
+
+def test_a_disabled_user_is_signed_out(web: tuple[App, dict[str, int]]) -> None:
+    app, _ = web
+    browser = Browser(app)
+    browser.sign_in_staff("alice")
+    with app.uow() as uow:
+        set_staff_enabled(uow, username="alice", enabled=False, now=app.clock.now(), actor="t")
+    assert browser.get("/console").status_code == 303
+
+
+def test_every_form_needs_its_csrf_token(web: tuple[App, dict[str, int]]) -> None:
+    app, _ids = web
+    browser = Browser(app)
+    browser.sign_in_staff("alice")
+    answer = browser.request(
+        "POST", "/console/customers", data={"name": "Mallory", "customer_class": "Home"}
+    )
+    assert answer.status_code == 403
+    forged = browser.request(
+        "POST",
+        "/console/customers",
+        data={"csrf_token": "forged", "name": "Mallory", "customer_class": "Home"},
+    )
+    assert forged.status_code == 403
+    assert "Mallory" not in browser.get("/console/customers").text
+
+
+def test_operator_creates_a_customer_a_service_and_records_a_payment(
+    web: tuple[App, dict[str, int]],
+) -> None:
+    app, ids = web
+    browser = Browser(app)
+    browser.sign_in_staff("alice")
+    browser.get("/console/customers/new")
+    page = browser.submit(
+        "/console/customers",
+        {
+            "name": "Jana Nováková",
+            "customer_class": str(ids["class"]),
+            "currency": "EUR",
+            "balance_control": "prepaid",
+            "billing_cycle": "monthly",
+            "billing_timezone": "Europe/Prague",
+            "locale": "cs_CZ",
+        },
+    )
+    assert page.status_code == 200
+    customer_id = int(str(page.url).rsplit("/", 1)[1])
+    page = browser.submit(
+        f"/console/customers/{customer_id}/payments",
+        {"amount": "50", "method": "cash", "idempotency_key": "web-test-1"},
+    )
+    assert text_of(page.text, "balance") == "€50.00"
+    page = browser.submit(f"/console/customers/{customer_id}/services", {"plan": str(ids["plan"])})
+    assert "Fiber 100" in page.text
+    page = browser.submit(f"/console/customers/{customer_id}/charge")
+    # the first period, prorated from 1 January 2026 09:00 UTC (10:00 in Prague): 20 EUR whole
+    assert text_of(page.text, "balance") == "€30.00"
+    assert "active" in page.text
+    again = browser.submit(
+        f"/console/customers/{customer_id}/payments",
+        {"amount": "50", "method": "cash", "idempotency_key": "web-test-1"},
+    )
+    assert again.text.count("cash") == page.text.count("cash")  # one payment, not two
+
+
+def test_a_refusal_is_shown_with_nothing_written(web: tuple[App, dict[str, int]]) -> None:
+    app, _ids = web
+    customer_id = customer(app, "Petr")
+    browser = Browser(app)
+    browser.sign_in_staff("alice")
+    browser.get(f"/console/customers/{customer_id}")
+    answer = browser.post(
+        f"/console/customers/{customer_id}/payments",
+        {"amount": "-5", "method": "cash", "idempotency_key": "k-1"},
+    )
+    assert answer.status_code == 422
+    assert "amount" in answer.text
+    assert text_of(answer.text, "balance") == "€0.00"
+
+
+def test_a_reseller_never_sees_another_resellers_customers(
+    web: tuple[App, dict[str, int]],
+) -> None:
+    app, _ = web
+    north = customer(app, "North Home", reseller="North")
+    south = customer(app, "South Home", reseller="South")
+    nora = Browser(app)
+    nora.sign_in_staff("nora")
+    listing = nora.get("/console/customers").text
+    assert "North Home" in listing
+    assert "South Home" not in listing
+    assert "South Home" not in nora.get("/console/customers?q=Home").text
+    assert "South Home" not in nora.get("/console/customers?format=csv").text
+    assert nora.get(f"/console/customers/{north}").status_code == 200
+    for url in (
+        f"/console/customers/{south}",
+        f"/console/customers/{south}/preview",
+        f"/console/customers/{south}/payments.csv",
+    ):
+        assert nora.get(url).status_code == 404
+    refused = nora.post(
+        f"/console/customers/{south}/payments",
+        {"amount": "5", "method": "cash", "idempotency_key": "x"},
+    )
+    assert refused.status_code == 404
+    # a reseller's new customer is its own, whatever the form says
+    nora.get("/console/customers/new")
+    page = nora.submit(
+        "/console/customers", {"name": "Nora's new", "customer_class": "Home", "currency": "EUR"}
+    )
+    assert page.status_code == 200
+    sam = Browser(app)
+    sam.sign_in_staff("sam")
+    assert "Nora" not in sam.get("/console/customers").text
+
+
+def test_read_only_users_read_but_never_write(web: tuple[App, dict[str, int]]) -> None:
+    app, _ = web
+    customer_id = customer(app, "Readable")
+    browser = Browser(app)
+    browser.sign_in_staff("rita")
+    page = browser.get(f"/console/customers/{customer_id}")
+    assert page.status_code == 200
+    assert "Record a payment" not in page.text
+    answer = browser.post(
+        f"/console/customers/{customer_id}/payments",
+        {"amount": "5", "method": "cash", "idempotency_key": "ro"},
+    )
+    assert answer.status_code == 403
+
+
+def test_search_pages_by_keyset_and_exports_csv(web: tuple[App, dict[str, int]]) -> None:
+    app, _ = web
+    for index in range(60):
+        customer(app, f"Client {index:03d}")
+    customer(app, "=HYPERLINK(1)")
+    browser = Browser(app)
+    browser.sign_in_staff("alice")
+    first = browser.get("/console/customers?q=client").text
+    assert "Client 000" in first
+    assert "Client 049" in first
+    assert "Client 050" not in first
+    assert "after=50" in first
+    second = browser.get("/console/customers?q=client&after=50").text
+    assert "Client 050" in second
+    assert "Client 059" in second
+    assert "Client 000" not in second
+    assert "Client 007" in browser.get("/console/customers?q=7").text  # the id
+    fragment = browser.get(
+        "/console/customers?q=059", headers={"HX-Request": "true", "HX-Target": "results"}
+    )
+    assert fragment.text.lstrip().startswith('<div id="results">')
+    exported = list(csv.reader(io.StringIO(browser.get("/console/customers?format=csv").text)))
+    assert exported[0][:3] == ["id", "name", "status"]
+    assert len(exported) == 62
+    assert [row[1] for row in exported if "HYPERLINK" in row[1]] == ["'=HYPERLINK(1)"]
+
+
+def test_names_are_escaped(web: tuple[App, dict[str, int]]) -> None:
+    app, _ = web
+    customer_id = customer(app, "<script>alert(1)</script>")
+    browser = Browser(app)
+    browser.sign_in_staff("alice")
+    for url in ("/console/customers", f"/console/customers/{customer_id}"):
+        page = browser.get(url).text
+        assert "<script>alert(1)" not in page
+        assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+
+
+def test_dashboard_preview_catalogue_and_lists(web: tuple[App, dict[str, int]]) -> None:
+    app, ids = web
+    customer_id = customer(app, "Dana", available_funds="5")
+    browser = Browser(app)
+    browser.sign_in_staff("alice")
+    browser.get(f"/console/customers/{customer_id}")
+    browser.submit(f"/console/customers/{customer_id}/services", {"plan": str(ids["plan"])})
+    board = browser.get("/console")
+    assert board.status_code == 200
+    assert "<svg" in board.text
+    assert "Dana" in board.text  # at risk: 5 EUR does not cover the next renewal
+    preview = browser.get(f"/console/customers/{customer_id}/preview?until=2026-03-01")
+    assert preview.status_code == 200
+    assert "insufficient_funds" in preview.text  # 5 EUR cannot start a 20 EUR period
+    for what in ("services", "ledger", "invoices", "payments", "events"):
+        answer = browser.get(f"/console/customers/{customer_id}/{what}.csv")
+        assert answer.status_code == 200
+        assert answer.headers["content-type"].startswith("text/csv")
+    browser.get("/console/plans")
+    page = browser.submit(
+        "/console/plans",
+        {"name": "Air 20", "price": "10", "currency": "EUR", "download": "20M", "upload": "5M"},
+    )
+    assert "Air 20" in page.text
+    assert "Air 20" in browser.get("/console/plans?format=csv").text
+    page = browser.submit("/console/classes", {"name": "Business", "grace_days": "5"})
+    assert "Business" in page.text
+    cards = browser.post("/console/cards", {"count": "3", "value": "10", "currency": "EUR"})
+    assert cards.headers["content-type"].startswith("text/csv")
+    assert len(cards.text.strip().splitlines()) == 4
+    assert "RC" in browser.get("/console/cards").text
+
+
+def test_pages_render_in_czech(web: tuple[App, dict[str, int]]) -> None:
+    app, _ = web
+    customer(app, "Karel", available_funds="1234.5")
+    browser = Browser(app)
+    browser.sign_in_staff("alice")
+    browser.submit("/console/language", {"lang": "cs", "next": "/console/customers"})
+    page = browser.get("/console/customers").text
+    assert "Zákazníci" in page
+    assert "Hledat" in page
+    assert "1\u00a0234,50\u00a0€" in page
+
+
+def test_suspend_with_a_reason_then_lift(web: tuple[App, dict[str, int]]) -> None:
+    app, ids = web
+    customer_id = customer(app, "Vera", available_funds="100")
+    browser = Browser(app)
+    browser.sign_in_staff("alice")
+    browser.get(f"/console/customers/{customer_id}")
+    page = browser.submit(f"/console/customers/{customer_id}/services", {"plan": str(ids["plan"])})
+    page = browser.submit(f"/console/customers/{customer_id}/charge")
+    service_id = int(re.search(r'id="service-(\d+)"', page.text).group(1))  # type: ignore[union-attr]
+    assert "active" in text_of_row(page.text, service_id)
+    page = browser.submit(
+        f"/console/services/{service_id}/suspend", {"reason": "unregistered", "note": "no contract"}
+    )
+    row = text_of_row(page.text, service_id)
+    assert "suspended" in row
+    assert "unregistered" in row
+    page = browser.submit(f"/console/services/{service_id}/lift")
+    assert "state-active" in text_of_row(page.text, service_id)
+    events = browser.get(f"/console/customers/{customer_id}/events.csv").text
+    assert "staff:alice#1" in events
+
+
+def text_of_row(html: str, service_id: int) -> str:
+    found = re.search(rf'<tr id="service-{service_id}">(.*?)</tr>', html, re.S)
+    assert found
+    return found.group(1)
+
+
+def test_collection_policy_and_info_pages(web: tuple[App, dict[str, int]]) -> None:
+    app, _ = web
+    browser = Browser(app)
+    browser.sign_in_staff("alice")
+    page = browser.get("/console/collections")
+    assert "days_after_due" in page.text
+    page = browser.submit(
+        "/console/collections/policy", {"enabled": "true", "days_after_due": "10"}
+    )
+    assert page.status_code == 200
+    assert 'value="10"' in page.text
+    bad = browser.post("/console/collections/policy", {"days_after_due": "-3"})
+    assert bad.status_code == 422
+    page = browser.submit(
+        "/console/collections/pages/non_payer",
+        {"title": "Please pay", "body": "**Pay** now <script>alert(1)</script>"},
+    )
+    assert "<strong>Pay</strong>" in page.text
+    assert "<script>alert(1)" not in page.text
+    reader = Browser(app)
+    reader.sign_in_staff("rita")
+    reader.get("/console/collections")
+    assert reader.post("/console/collections/policy", {"enabled": "false"}).status_code == 403
+
+
+def test_operator_settings_and_the_tick(web: tuple[App, dict[str, int]]) -> None:
+    app, _ = web
+    browser = Browser(app)
+    browser.sign_in_staff("alice")
+    page = browser.get("/console/settings")
+    assert "self_service_reactivation" in page.text
+    page = browser.submit("/console/settings", {"self_service_reactivation": "true"})
+    assert 'name="self_service_reactivation" value="true"' in page.text
+    bad = browser.post("/console/settings", {"payment_terms_days": "-1"})
+    assert bad.status_code == 422
+    ran = browser.submit("/console/tick")
+    assert 'id="tick-report"' in ran.text
+    reader = Browser(app)
+    reader.sign_in_staff("rita")
+    reader.get("/console/settings")
+    assert reader.post("/console/tick").status_code == 403

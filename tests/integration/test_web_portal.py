@@ -1,0 +1,364 @@
+"""The customer portal over HTTP on both databases: password and e-mailed one-time link
+sign-in (a real SMTP server, aiosmtpd), balance and services in plain words, paying two months
+through the sandbox gateway, refill cards, invoices, self-service reactivation of a paused
+service, the top-up rule, and the page's language."""
+
+from __future__ import annotations
+
+import re
+import socket
+from collections.abc import Iterator
+from datetime import date, timedelta
+from email import message_from_bytes
+from email.message import Message
+from typing import Any
+from urllib.parse import urlencode
+
+import pytest
+from aiosmtpd.controller import Controller
+from sqlalchemy import select
+from web_support import CARD_SECRET, GARDEN_SECRET, PASSWORD, Browser, catalog, text_of, web_app
+
+from ispbill.adapters.db.models import Service, TopUpRule
+from ispbill.bootstrap import App
+from ispbill.clock import FixedClock
+from ispbill.services import settings as settings_store
+from ispbill.services.billing import tick
+from ispbill.services.customers import NewCustomer, add_customer
+from ispbill.services.garden import signed_query
+from ispbill.services.payments import NewPayment, record_payment
+from ispbill.services.refill_cards import NewBatch, generate_batch, secret_key
+from ispbill.services.services import NewService, add_service
+from ispbill.services.web_auth import set_portal_login
+from scenarios.helpers import check_books
+
+
+class Mailbox:
+    def __init__(self) -> None:
+        self.messages: list[Message] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+        self.messages.append(message_from_bytes(envelope.content))
+        return "250 OK"
+
+
+@pytest.fixture(scope="module")
+def smtp() -> Iterator[tuple[Mailbox, int]]:
+    with socket.socket() as probe:  # aiosmtpd cannot take port 0: pick a free port first
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    mailbox = Mailbox()
+    controller = Controller(mailbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield mailbox, port
+    finally:
+        controller.stop()
+
+
+@pytest.fixture
+def portal(
+    database_url: str, clock: FixedClock, smtp: tuple[Mailbox, int]
+) -> Iterator[dict[str, Any]]:
+    mailbox, port = smtp
+    mailbox.messages.clear()
+    app = web_app(database_url, clock, smtp_host="127.0.0.1", smtp_port=port)
+    try:
+        ids = catalog(app, clock.now())
+        now = clock.now()
+        people = {}
+        for name, email, locale in [
+            ("Jana", "jana@example.net", "cs_CZ"),
+            ("Omar", "omar@example.net", "en_US"),
+        ]:
+            with app.uow() as uow:
+                spec = NewCustomer(
+                    name=name,
+                    customer_class="Home",
+                    currency="EUR",
+                    locale=locale,
+                    billing_timezone="Europe/Prague",
+                    available_funds="5",
+                )
+                people[name] = add_customer(uow, spec=spec, now=now, actor="test").id
+            with app.uow() as uow:
+                set_portal_login(
+                    uow,
+                    customer=name,
+                    email=email,
+                    password=PASSWORD,
+                    now=now,
+                    actor="test",
+                )
+        yield {"app": app, "ids": ids, "people": people, "mailbox": mailbox}
+        check_books(app)
+    finally:
+        app.close()
+
+
+def signed_in(app: App, email: str = "jana@example.net") -> Browser:
+    browser = Browser(app)
+    browser.get("/portal/login")
+    page = browser.submit("/portal/login", {"email": email, "password": PASSWORD})
+    assert page.status_code == 200
+    return browser
+
+
+def test_password_sign_in_shows_the_balance_in_the_customers_language(
+    portal: dict[str, Any],
+) -> None:
+    app = portal["app"]
+    browser = Browser(app)
+    assert browser.get("/portal").headers["location"] == "/portal/login"
+    browser.get("/portal/login")
+    wrong = browser.post("/portal/login", {"email": "jana@example.net", "password": "wrong one!"})
+    assert wrong.status_code == 401
+    page = browser.submit("/portal/login", {"email": "JANA@example.net", "password": PASSWORD})
+    assert text_of(page.text, "balance") == "5,00\u00a0€"
+    assert "Vaše služby" in page.text
+    english = browser.submit("/portal/language", {"lang": "en", "next": "/portal"})
+    assert "Your services" in english.text
+
+
+def test_an_emailed_link_signs_in_once(portal: dict[str, Any]) -> None:
+    app, mailbox = portal["app"], portal["mailbox"]
+    browser = Browser(app)
+    browser.get("/portal/login")
+    unknown = browser.submit("/portal/link", {"email": "nobody@example.net"})
+    known = browser.submit("/portal/link", {"email": "omar@example.net"})
+    assert unknown.text.count("sign-in link is on its way") == 1
+    assert known.text.count("sign-in link is on its way") == 1
+    assert len(mailbox.messages) == 1
+    message = mailbox.messages[0]
+    assert message["To"] == "omar@example.net"
+    body = message.get_payload(decode=True).decode()
+    link = re.search(r"https://testserver(/portal/link/\S+)", body)
+    assert link
+    page = browser.get(link.group(1))
+    assert page.status_code == 200  # a button, not a sign-in: mail scanners fetch links
+    assert browser.get("/portal").status_code == 303
+    home = browser.submit(link.group(1))
+    assert "Omar" in home.text
+    other = Browser(app)
+    other.get(link.group(1))
+    spent = other.post(link.group(1))
+    assert spent.status_code == 401
+    assert "already used" in spent.text
+
+
+def test_a_link_expires(portal: dict[str, Any]) -> None:
+    app, mailbox = portal["app"], portal["mailbox"]
+    browser = Browser(app)
+    browser.get("/portal/login")
+    browser.submit("/portal/link", {"email": "omar@example.net"})
+    body = mailbox.messages[-1].get_payload(decode=True).decode()
+    path = re.search(r"https://testserver(/portal/link/\S+)", body).group(1)  # type: ignore[union-attr]
+    app.clock.advance(timedelta(minutes=16))  # type: ignore[attr-defined]
+    browser.get(path)
+    assert browser.post(path).status_code == 401
+
+
+def test_pay_two_months_in_the_sandbox_and_see_the_balance(portal: dict[str, Any]) -> None:
+    app, ids, people = portal["app"], portal["ids"], portal["people"]
+    with app.uow() as uow:
+        spec = NewService(customer="Jana", plan=str(ids["plan"]))
+        add_service(uow, spec=spec, now=app.clock.now(), actor="test")
+    browser = signed_in(app)
+    quote = browser.get("/portal/quote?months=2")
+    assert "K zaplacení nyní" in quote.text
+    answer = browser.post("/portal/pay", {"months": "2"})
+    assert answer.status_code == 303
+    checkout = answer.headers["location"].removeprefix("https://testserver")
+    assert checkout.startswith("/sandbox/checkout/")
+    paid = browser.request("POST", checkout, data={"card_number": "4242424242424242"})
+    assert paid.status_code == 200
+    home = browser.get("/portal?paid=1")
+    assert "Děkujeme" in home.text
+    assert "gateway" in home.text  # the payment is listed
+    # two periods paid for, less the 5 EUR credit: the wallet now holds them
+    assert text_of(home.text, "balance") != "5,00\u00a0€"
+    tick(app.uow, now=app.clock.now())
+    with app.uow() as uow:
+        service = uow.session.scalars(
+            select(Service).where(Service.customer_id == people["Jana"])
+        ).one()
+        assert service.state == "active"
+
+
+def test_redeem_a_refill_card(portal: dict[str, Any]) -> None:
+    app = portal["app"]
+    delivered: list[Any] = []
+    with app.uow() as uow:
+        generate_batch(
+            uow,
+            spec=NewBatch(count=1, value="10", currency="EUR"),
+            key=secret_key(CARD_SECRET),
+            now=app.clock.now(),
+            actor="test",
+            deliver=delivered.append,
+        )
+    code = delivered[0].cards[0].code
+    browser = signed_in(app)
+    wrong = browser.post("/portal/redeem", {"code": "AAAA-BBBB-CCCC-DDDD"})
+    assert wrong.status_code == 422
+    page = browser.submit("/portal/redeem", {"code": code})
+    assert text_of(page.text, "balance") == "15,00\u00a0€"
+    again = browser.post("/portal/redeem", {"code": code})
+    assert again.status_code == 422
+
+
+def test_invoices_are_the_customers_own(portal: dict[str, Any]) -> None:
+    app, ids = portal["app"], portal["ids"]
+    with app.uow() as uow:
+        add_service(
+            uow,
+            spec=NewService(customer="Omar", plan=str(ids["plan"])),
+            now=app.clock.now(),
+            actor="test",
+        )
+    staff = Browser(app)
+    staff.sign_in_staff("alice")
+    staff.get(f"/console/customers/{portal['people']['Omar']}")
+    staff.submit(
+        f"/console/customers/{portal['people']['Omar']}/payments",
+        {"amount": "30", "method": "cash", "idempotency_key": "omar-1"},
+    )
+    page = staff.submit(f"/console/customers/{portal['people']['Omar']}/charge")
+    number = re.search(r'/console/invoices/([^"]+)\.pdf', page.text).group(1)  # type: ignore[union-attr]
+    assert staff.get(f"/console/invoices/{number}.pdf").content.startswith(b"%PDF")
+    omar = signed_in(app, "omar@example.net")
+    assert omar.get(f"/portal/invoices/{number}.pdf").content.startswith(b"%PDF")
+    jana = signed_in(app)
+    assert jana.get(f"/portal/invoices/{number}.pdf").status_code == 404
+
+
+def test_a_paused_service_is_reactivated_by_paying_months(portal: dict[str, Any]) -> None:
+    """UISP: past "active to" the service is paused; the customer reactivates it from the
+    portal by paying periods, when the operator allows self-service reactivation."""
+    app, ids, _people = portal["app"], portal["ids"], portal["people"]
+    now = app.clock.now()
+    with app.uow() as uow:
+        record_payment(
+            uow,
+            spec=NewPayment(customer="Jana", amount="30", idempotency_key="jana-cash"),
+            now=now,
+            actor="test",
+        )
+    with app.uow() as uow:
+        spec = NewService(customer="Jana", plan=str(ids["plan"]), active_to=date(2026, 1, 20))
+        service_id = add_service(uow, spec=spec, now=now, actor="test").id
+    tick(app.uow, now=now)
+    app.clock.advance(timedelta(days=25))  # type: ignore[attr-defined]
+    tick(app.uow, now=app.clock.now())
+    with app.uow() as uow:
+        assert uow.session.get(Service, service_id).state == "paused"  # type: ignore[union-attr]
+    browser = signed_in(app)
+    page = browser.get("/portal")
+    assert "Pro obnovení služby nás prosím kontaktujte." in page.text  # off by default
+    refused = browser.post(f"/portal/services/{service_id}/reactivate", {"months": "1"})
+    assert refused.status_code == 422
+    with app.uow() as uow:
+        settings_store.set_value(
+            uow, key="self_service_reactivation", raw="true", now=app.clock.now(), actor="test"
+        )
+    answer = browser.post(f"/portal/services/{service_id}/reactivate", {"months": "2"})
+    assert answer.status_code == 303
+    checkout = answer.headers["location"].removeprefix("https://testserver")
+    assert checkout.startswith("/sandbox/checkout/")
+    browser.request("POST", checkout, data={"card_number": "4242424242424242"})
+    with app.uow() as uow:
+        service = uow.session.get(Service, service_id)
+        assert service is not None
+        assert service.state == "active"
+        # two periods of the customer's calendar months from 26 January: the rest of January
+        # and February
+        assert service.active_to == date(2026, 3, 1)
+    home = browser.get("/portal")
+    assert "V provozu" in home.text
+
+
+def test_top_up_rule_settings(portal: dict[str, Any]) -> None:
+    app, people = portal["app"], portal["people"]
+    browser = signed_in(app)
+    browser.get("/portal")
+    page = browser.submit(
+        "/portal/top-up",
+        {"enabled": "1", "threshold": "5", "amount": "20", "method": "4242424242424242"},
+    )
+    assert page.status_code == 200
+    with app.uow() as uow:
+        rule = uow.session.scalars(
+            select(TopUpRule).where(TopUpRule.customer_id == people["Jana"])
+        ).one()
+        assert (rule.threshold_minor, rule.amount_minor, rule.enabled) == (500, 2000, True)
+    browser.submit("/portal/top-up", {"threshold": "5", "amount": "20"})
+    with app.uow() as uow:
+        rule = uow.session.scalars(
+            select(TopUpRule).where(TopUpRule.customer_id == people["Jana"])
+        ).one()
+        assert rule.enabled is False
+
+
+def test_portal_forms_need_the_csrf_token(portal: dict[str, Any]) -> None:
+    app = portal["app"]
+    browser = signed_in(app)
+    assert browser.request("POST", "/portal/pay", data={"months": "2"}).status_code == 403
+
+
+def test_a_paused_subscriber_reactivates_from_the_walled_garden(portal: dict[str, Any]) -> None:
+    """Seed 000: a seasonal home past its "active to" lands on the walled garden and pays
+    months; the status box says when access is restored."""
+    app, ids = portal["app"], portal["ids"]
+    now = app.clock.now()
+    with app.uow() as uow:
+        record_payment(
+            uow,
+            spec=NewPayment(customer="Jana", amount="15", idempotency_key="jana-december"),
+            now=now,
+            actor="test",
+        )
+    with app.uow() as uow:
+        spec = NewService(
+            customer="Jana",
+            plan=str(ids["plan"]),
+            active_from=date(2025, 12, 1),
+            active_to=date(2025, 12, 31),
+        )
+        service_id = add_service(uow, spec=spec, now=now, actor="test").id
+    tick(app.uow, now=now)
+    with app.uow() as uow:
+        assert uow.session.get(Service, service_id).state == "paused"  # type: ignore[union-attr]
+        settings_store.set_value(
+            uow, key="self_service_reactivation", raw="true", now=now, actor="test"
+        )
+    query = urlencode(signed_query(GARDEN_SECRET, service_id, now + timedelta(days=7)))
+    browser = Browser(app)
+    page = browser.get(f"/garden?{query}")
+    assert page.status_code == 200
+    assert "Vaše služba je pozastavena" in page.text  # Jana reads Czech
+    assert 'http-equiv="refresh"' in page.text  # refreshes itself without JavaScript too
+    status = browser.get(f"/garden/status?{query}")
+    assert 'hx-trigger="every 5s"' in status.text
+    answer = browser.post(f"/garden/pay?{query}", {"months": "1"})
+    assert answer.status_code == 303, answer.text
+    checkout = answer.headers["location"].removeprefix("https://testserver")
+    paid = browser.request("POST", checkout, data={"card_number": "4242424242424242"})
+    assert 'id="continue"' in paid.text  # back to the garden
+    status = browser.get(f"/garden/status?{query}")
+    assert 'id="restored"' in status.text
+    assert "hx-trigger" not in status.text  # polling stops once restored
+    with app.uow() as uow:
+        service = uow.session.get(Service, service_id)
+        assert service is not None
+        assert service.state == "active"
+        assert service.active_to == date(2026, 2, 1)  # the rest of January, paid
+
+
+def test_garden_forms_need_the_csrf_token(portal: dict[str, Any]) -> None:
+    app = portal["app"]
+    query = urlencode(signed_query(GARDEN_SECRET, 1, app.clock.now() + timedelta(days=1)))
+    browser = Browser(app)
+    assert browser.request("POST", f"/garden/pay?{query}", data={"months": "1"}).status_code in (
+        403,
+        404,
+    )

@@ -1,0 +1,129 @@
+"""A small browser stand-in for the web console and portal tests: keeps cookies, reads the
+CSRF token off each page, submits forms. Runs the ASGI app in process (httpx's transport)."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from datetime import datetime
+from typing import Any
+
+import httpx
+from argon2 import PasswordHasher
+
+from ispbill.bootstrap import App, bootstrap
+from ispbill.clock import FixedClock
+from ispbill.entrypoints.api.app import create_app
+from ispbill.services import web_auth
+from ispbill.services.catalog import NewClass, NewPlan, add_class, add_plan, add_reseller
+from ispbill.services.web_auth import add_staff
+from ispbill.settings import Settings
+
+BASE = "https://testserver"
+SANDBOX_SECRET = "sandbox-test-secret-0123456789abcdef"
+CARD_SECRET = "refill-card-test-secret-0123456789"
+GARDEN_SECRET = "garden-test-secret-0123456789"
+PASSWORD = "correct horse battery"
+# Cheap argon2 parameters for tests only (the hash format records them; production uses the
+# library's defaults): four users per test must not cost seconds on a shared machine.
+web_auth._hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+_TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+def web_app(database_url: str, clock: FixedClock, **overrides: Any) -> App:
+    settings = Settings(
+        database_url=database_url,
+        sandbox_secret=SANDBOX_SECRET,
+        refill_card_secret=CARD_SECRET,
+        garden_secret=GARDEN_SECRET,
+        public_base_url=BASE,
+        **overrides,
+    )
+    return bootstrap(settings=settings, clock=clock)
+
+
+class Browser:
+    def __init__(self, app: App) -> None:
+        self.transport = httpx.ASGITransport(app=create_app(app), client=("203.0.113.7", 5000))
+        self.cookies = httpx.Cookies()
+        self.csrf = ""
+        self.last: httpx.Response | None = None
+
+    def request(self, method: str, url: str, **options: Any) -> httpx.Response:
+        async def send() -> httpx.Response:
+            async with httpx.AsyncClient(
+                transport=self.transport, base_url=BASE, cookies=self.cookies
+            ) as client:
+                response = await client.request(method, url, **options)
+                self.cookies.update(client.cookies)
+                return response
+
+        response = asyncio.run(send())
+        found = (
+            _TOKEN.search(response.text)
+            if "html" in response.headers.get("content-type", "")
+            else None
+        )
+        if found:
+            self.csrf = found.group(1)
+        self.last = response
+        return response
+
+    def get(self, url: str, **options: Any) -> httpx.Response:
+        return self.request("GET", url, **options)
+
+    def post(self, url: str, data: dict[str, str] | None = None, **options: Any) -> httpx.Response:
+        form = {"csrf_token": self.csrf, **(data or {})}
+        return self.request("POST", url, data=form, **options)
+
+    def follow(self, response: httpx.Response) -> httpx.Response:
+        while response.status_code in (302, 303, 307):
+            response = self.get(response.headers["location"].removeprefix(BASE))
+        return response
+
+    def submit(self, url: str, data: dict[str, str] | None = None) -> httpx.Response:
+        return self.follow(self.post(url, data))
+
+    def sign_in_staff(
+        self, username: str, password: str = PASSWORD, code: str = ""
+    ) -> httpx.Response:
+        self.get("/console/login")
+        return self.submit(
+            "/console/login", {"username": username, "password": password, "code": code}
+        )
+
+
+def text_of(html: str, element_id: str) -> str:
+    found = re.search(rf'id="{element_id}"[^>]*>([^<]*)<', html)
+    assert found, f"no #{element_id} on the page"
+    return found.group(1).strip()
+
+
+def catalog(app: App, now: datetime) -> dict[str, int]:
+    """A class, a 20 EUR monthly plan, two resellers and one staff user of each role."""
+    ids: dict[str, int] = {}
+    with app.uow() as uow:
+        ids["class"] = add_class(uow, spec=NewClass(name="Home"), now=now, actor="test").id
+    with app.uow() as uow:
+        spec = NewPlan(name="Fiber 100", price="20", currency="EUR", download="100M", upload="20M")
+        ids["plan"] = add_plan(uow, spec=spec, now=now, actor="test").id
+    for name in ("North", "South"):
+        with app.uow() as uow:
+            ids[name] = add_reseller(uow, name=name, now=now, actor="test").id
+    for username, role, reseller in [
+        ("alice", "admin", None),
+        ("rita", "readonly", None),
+        ("nora", "reseller", "North"),
+        ("sam", "reseller", "South"),
+    ]:
+        with app.uow() as uow:
+            add_staff(
+                uow,
+                username=username,
+                password=PASSWORD,
+                role=role,
+                reseller=reseller,
+                now=now,
+                actor="test",
+            )
+    return ids
