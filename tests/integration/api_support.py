@@ -29,9 +29,14 @@ PROBLEM = "application/problem+json"
 CARD_SECRET = "k" * 64
 
 
-def api_app(database_url: str, clock: Clock) -> App:
-    """The application as the API tests run it: refill cards enabled."""
-    settings = Settings(database_url=database_url, refill_card_secret=SecretStr(CARD_SECRET))
+def api_app(database_url: str, clock: Clock, *, radius_token: str | None = None) -> App:
+    """The application as the API tests run it: refill cards enabled (and the RADIUS
+    endpoints, when given their token)."""
+    settings = Settings(
+        database_url=database_url,
+        refill_card_secret=SecretStr(CARD_SECRET),
+        radius_token=SecretStr(radius_token) if radius_token else None,
+    )
     return bootstrap(settings=settings, clock=clock)
 
 

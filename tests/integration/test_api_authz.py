@@ -295,3 +295,21 @@ def test_a_refusal_does_not_tell_absent_from_hidden(matrix_app: App, role: str) 
             **absent.json(),
             "detail": absent.json()["detail"].replace("999999", str(ids[key])),
         }
+
+
+def test_api_tokens_do_not_open_the_radius_endpoints(database_url: str, clock: FixedClock) -> None:
+    """The rlm_rest endpoints (``/radius/*``, outside ``/api/v1`` and its contract) answer only
+    FreeRADIUS's own token: no API role, not even admin, reaches them with its bearer token."""
+    app = api_app(database_url, clock, radius_token="r" * 40)
+    try:
+        tokens, _ids = build(app)
+        attributes = {"User-Name": {"type": "string", "value": ["nobody"]}}
+        for role in ROLES:
+            caller = Api(app, tokens[TOKEN_OF[role]])
+            refused = caller.post("/radius/authorize", json=attributes)
+            assert refused.status_code == 403, (role, refused.text)
+        radius = Api(app, "r" * 40)
+        answered = radius.post("/radius/authorize", json=attributes)
+        assert answered.status_code in (200, 401), answered.text  # a subscriber decision
+    finally:
+        app.close()

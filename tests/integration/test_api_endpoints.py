@@ -6,12 +6,14 @@ refusal. The books are checked after each test."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from api_support import PLAN, PROBLEM, Api, World, api_app, customer_body, make_world
 from sqlalchemy import func, select
@@ -19,6 +21,8 @@ from sqlalchemy import func, select
 from ispbill.adapters.db.models import ApiToken, Customer, Reseller
 from ispbill.bootstrap import App
 from ispbill.clock import FixedClock
+from ispbill.entrypoints.api.app import create_app
+from ispbill.entrypoints.api.routes import plans as plans_route
 from scenarios.helpers import check_books
 
 MT940 = Path(__file__).resolve().parents[1] / "fixtures" / "bank" / "statement.mt940.sta"
@@ -474,3 +478,34 @@ def test_problems_for_every_refusal(api: tuple[App, World]) -> None:
         assert problem["title"]
         assert problem["detail"]
     assert "GET" in admin.request("DELETE", "/api/v1/customers").headers["allow"]
+
+
+def test_a_bug_is_a_logged_problem_500(
+    api: tuple[App, World], monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    app, world = api
+
+    def broken(*_args: Any, **_kwargs: Any) -> Any:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(plans_route, "add_plan", broken)
+    transport = httpx.ASGITransport(app=create_app(app), raise_app_exceptions=False)
+
+    async def send() -> httpx.Response:
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            return await client.post(
+                "/api/v1/plans",
+                json=PLAN,
+                headers={"Authorization": f"Bearer {world.tokens['ops']}", "Idempotency-Key": "b"},
+            )
+
+    response = asyncio.run(send())
+    assert response.status_code == 500
+    assert response.headers["content-type"] == PROBLEM
+    assert "a bug" not in response.text  # no internals leak
+    assert response.json()["rule"] == "internal error"
+    assert "a bug" in caplog.text
+    # the key was released: the same request works once the bug is gone
+    monkeypatch.undo()
+    again = admin_of(api).post("/api/v1/plans", json=PLAN, headers={"Idempotency-Key": "b"})
+    assert again.status_code == 201
