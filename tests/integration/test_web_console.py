@@ -389,8 +389,9 @@ def test_operator_settings_and_the_tick(web: tuple[App, dict[str, int]]) -> None
     assert "self_service_reactivation" in page.text
     page = browser.submit("/console/settings", {"self_service_reactivation": "true"})
     assert 'name="self_service_reactivation" value="true"' in page.text
-    bad = browser.post("/console/settings", {"payment_terms_days": "-1"})
+    bad = browser.post("/console/settings", {"refund_on_pause": "true", "payment_terms_days": "-1"})
     assert bad.status_code == 422
+    assert 'name="refund_on_pause" value="false"' in bad.text  # nothing written
     ran = browser.submit("/console/tick")
     assert 'id="tick-report"' in ran.text
     reader = Browser(app)

@@ -15,6 +15,7 @@ from typing import Annotated, Any, TypeVar
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import Response
 from markupsafe import Markup
+from pydantic import ValidationError as PydanticValidationError
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
@@ -1056,14 +1057,22 @@ async def save_settings(request: Request, staff: Staff) -> Response:
     form = await form_of(request)
     current = await _work(request, lambda uow, _now: _settings_context(uow)["settings"])
     changed = [(key, form[key]) for key, value, _ in current if key in form and form[key] != value]
-    try:
+
+    def save(uow: UnitOfWork, now: datetime) -> None:
+        # every change is checked before the first is stored: a refusal writes nothing
+        merged = settings_store.load(uow).model_dump()
         for key, raw in changed:
-            await _work(
-                request,
-                lambda uow, now, key=key, raw=raw: settings_store.set_value(
-                    uow, key=key, raw=raw, now=now, actor=staff.actor
-                ),
-            )
+            text = raw.strip()
+            merged[key] = None if text.lower() in ("", "none", "null") else text
+            try:
+                settings_store.OperatorSettings.model_validate(merged)
+            except PydanticValidationError as exc:
+                raise ValidationError(key, exc.errors()[0]["msg"]) from None
+        for key, raw in changed:
+            settings_store.set_value(uow, key=key, raw=raw, now=now, actor=staff.actor)
+
+    try:
+        await _work(request, save)
     except IspbillError as exc:
         context = await _work(request, lambda uow, _now: _settings_context(uow))
         context["error"] = str(exc)
