@@ -26,6 +26,23 @@ class Settings(BaseSettings):
     sandbox_secret: SecretStr | None = None
     stripe_api_key: SecretStr | None = None
     stripe_webhook_secret: SecretStr | None = None
+    # rlm_rest (FreeRADIUS) endpoints under /radius: off until a token is set. FreeRADIUS sends
+    # it as HTTP Basic password (the generated rest module does); only these sources may call.
+    radius_token: SecretStr | None = None
+    radius_allowed_sources: str = "127.0.0.1/32,::1/128"
+    # operator settings behind the RADIUS answer are re-read at most this often per process
+    radius_policy_ttl_seconds: float = 2.0
+    # ``ispbill serve``: where the HTTP server listens and how many worker processes it runs.
+    api_host: str = "127.0.0.1"
+    api_port: int = 8080
+    api_workers: int = 1
+    # How long an Idempotency-Key's first answer is kept for replays (Stripe keeps 24 h).
+    idempotency_ttl_hours: int = 24
+    # A token's ``last_used_at`` is written at most this often, not on every request (a write
+    # per read would serialise every API call on the token row).
+    token_touch_seconds: int = 300
+    # How long a customer's portal session token lives.
+    customer_session_minutes: int = 60 * 12
     # Signs the walled-garden links that match a suspended subscriber to its service
     # (services/garden.py); without it the info pages are served to no one.
     garden_secret: SecretStr | None = None

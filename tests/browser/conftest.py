@@ -80,6 +80,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         app.close()
 
 
+# Module scope, not session: Playwright's sync API keeps an event loop running in the main
+# thread while it is open, and tests that run after the browser tests call asyncio.run().
 @pytest.fixture(scope="module")
 def browser(server: Server) -> Iterator[Browser]:
     with sync_playwright() as playwright:

@@ -4,86 +4,35 @@ test the books are checked."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
+from api_support import PROBLEM, Api, customer_body, make_world
 from sqlalchemy import func, select
 
 from ispbill.adapters.db.models import Payment
 from ispbill.bootstrap import App
 from ispbill.clock import FixedClock
-from ispbill.entrypoints.api.app import create_app
 from ispbill.entrypoints.api.export_openapi import render
-from ispbill.services.catalog import NewClass, add_class, add_reseller
-from ispbill.services.tokens import create_token, revoke_token
+from ispbill.services.tokens import revoke_token
 from scenarios.helpers import check_books
 
-PROBLEM = "application/problem+json"
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "openapi.json"
-
-
-class Api:
-    """A synchronous face on ``httpx.AsyncClient`` over ``ASGITransport`` with a bearer token."""
-
-    def __init__(self, app: App, token: str | None) -> None:
-        self.transport = httpx.ASGITransport(app=create_app(app))
-        self.headers = {"Authorization": f"Bearer {token}"} if token else {}
-
-    def request(self, method: str, url: str, **options: Any) -> httpx.Response:
-        headers = {**self.headers, **options.pop("headers", {})}
-
-        async def send() -> httpx.Response:
-            async with httpx.AsyncClient(
-                transport=self.transport, base_url="http://testserver"
-            ) as client:
-                return await client.request(method, url, headers=headers, **options)
-
-        return asyncio.run(send())
-
-    def get(self, url: str, **options: Any) -> httpx.Response:
-        return self.request("GET", url, **options)
-
-    def post(self, url: str, **options: Any) -> httpx.Response:
-        return self.request("POST", url, **options)
 
 
 @pytest.fixture
 def world(app: App) -> Iterator[dict[str, Any]]:
-    now = app.clock.now()
-    with app.uow() as uow:
-        add_class(uow, spec=NewClass(name="Residential"), now=now, actor="test")
-    with app.uow() as uow:
-        north = add_reseller(uow, name="North", now=now, actor="test").id
-    with app.uow() as uow:
-        south = add_reseller(uow, name="South", now=now, actor="test").id
-    tokens = {}
-    for name, role, reseller in [
-        ("ops", "admin", None),
-        ("auditor", "readonly", None),
-        ("north", "reseller", "North"),
-        ("south", "reseller", "South"),
-    ]:
-        with app.uow() as uow:
-            created = create_token(
-                uow, name=name, role=role, reseller=reseller, now=now, actor="test"
-            )
-            tokens[name] = created.plaintext
-    yield {"tokens": tokens, "north": north, "south": south}
+    built = make_world(app)
+    yield {"tokens": built.tokens, "north": built.ids["north"], "south": built.ids["south"]}
     check_books(app)
 
 
 def client(app: App, world: dict[str, Any], who: str | None) -> Api:
     return Api(app, world["tokens"][who] if who else None)
-
-
-def customer_body(name: str, **extra: Any) -> dict[str, Any]:
-    return {"name": name, "customer_class": "Residential", "currency": "USD", **extra}
 
 
 def test_end_to_end(app: App, world: dict[str, Any], clock: FixedClock) -> None:

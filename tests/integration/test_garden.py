@@ -197,7 +197,19 @@ def test_the_collections_api(app: App) -> None:
     assert refused.status_code == 422
     assert refused.headers["content-type"] == "application/problem+json"
     assert refused.json()["field"] == "reason"
-    made = api.request("POST", f"/api/v1/services/{service}/suspend", json={"reason": "profile_3"})
+    key = {"Idempotency-Key": "suspend-1"}
+    made = api.request(
+        "POST", f"/api/v1/services/{service}/suspend", json={"reason": "profile_3"}, headers=key
+    )
+    replay = api.request(
+        "POST", f"/api/v1/services/{service}/suspend", json={"reason": "profile_3"}, headers=key
+    )
+    assert (replay.status_code, replay.json()) == (201, made.json())
+    reused = api.request(
+        "POST", f"/api/v1/services/{service}/suspend", json={"reason": "profile_5"}, headers=key
+    )
+    assert reused.status_code == 422
+    assert reused.json()["field"] == "Idempotency-Key"
     assert made.status_code == 201
     assert made.json()["status"] == "active"
     twice = api.request("POST", f"/api/v1/services/{service}/suspend", json={"reason": "profile_4"})

@@ -258,6 +258,75 @@ def test_the_subscriber_may_promise_once_per_billing_period(app: App) -> None:
     check_books(app)
 
 
+def test_reminders_throttle_holiday_and_the_lift_that_restores_speed(app: App) -> None:
+    """Throttle 7 days after due (23 January) at 1024/256 kbps, reminders 2 days before each
+    stage, suspension due on 30 January but that is a holiday, so it starts on the 31st."""
+    customer, service = debtor(app)
+    policy(
+        app,
+        JAN1,
+        enabled=True,
+        throttle_after_days=7,
+        throttle_down_kbps=1024,
+        throttle_up_kbps=256,
+        reminder_days_before=2,
+        exclusion_dates="2026-01-30",
+    )
+    for day in range(15, 32):
+        tick(app, at(2026, 1, day, 6))
+    assert state(app, service) == NON_PAYER
+    pay(app, at(2026, 2, 2, 10), customer, "30.00", "all")
+    assert state(app, service) == ACTIVE
+    seen = [
+        (e.kind, e.at.date().isoformat(), e.figures.get("starts_on") or e.figures.get("down_kbps"))
+        for e in events(app, customer, prefix="")
+        if e.at >= at(2026, 1, 15)
+        and e.kind.startswith(
+            (
+                "collection.reminder",
+                "collection.postponed",
+                "service.s",
+                "service.t",
+                "service.u",
+                "service.a",
+            )
+        )
+    ]
+    assert seen == [
+        ("collection.reminder", "2026-01-21", "2026-01-23"),
+        ("service.throttled", "2026-01-23", 1024),
+        ("collection.reminder", "2026-01-29", "2026-01-31"),
+        ("collection.postponed", "2026-01-30", "2026-01-31"),
+        ("service.suspended", "2026-01-31", None),
+        ("service.active", "2026-02-02", None),
+        ("service.unthrottled", "2026-02-02", 1024),
+    ]
+    with app.uow() as uow:
+        from ispbill.adapters.db.models import Service
+
+        row = uow.session.get(Service, service)
+        assert row is not None
+        assert (row.throttle_down_kbps, row.throttle_up_kbps) == (None, None)
+    check_books(app)
+
+
+def test_a_class_override_and_the_setting_that_keeps_non_payers_suspended(app: App) -> None:
+    customer, service = debtor(app)
+    policy(app, JAN1, enabled=True)
+    policy(app, JAN1, "Home", days_after_due=3)
+    tick(app, at(2026, 1, 19, 1))  # due 15 January + 3 whole days: the 19th
+    assert state(app, service) == NON_PAYER
+    from .helpers import set_setting
+
+    set_setting(app, at(2026, 1, 19, 2), "settled_debt_lifts", "credit_limit")
+    pay(app, at(2026, 1, 19, 3), customer, "30.00", "all")
+    assert state(app, service) == NON_PAYER  # the operator lifts non-payers by hand now
+    with pytest.raises(ValidationError) as refused:
+        set_setting(app, at(2026, 1, 19, 4), "settled_debt_lifts", "profile_3")
+    assert refused.value.field == "settled_debt_lifts"
+    check_books(app)
+
+
 # -- manual suspension windows ----------------------------------------------------------------
 
 
@@ -333,6 +402,42 @@ def test_an_open_suspension_with_invoicing_holds_billing_until_lifted(app: App) 
     assert state(app, service) == ACTIVE
     may = [c for c in charges(app, customer) if c.start >= date(2026, 3, 10)]
     assert [(c.start, c.gross) for c in may] == [(date(2026, 5, 1), 10_00)]  # 22-31 May
+    check_books(app)
+
+
+def test_days_already_charged_are_credited_when_the_window_ends_or_is_lifted(app: App) -> None:
+    """March (31.00) is charged on 1 March. Suspended with invoicing 10-19 March: 10 days are
+    credited when the window ends; an open one from 25 March lifted on the 28th credits 3."""
+    customer, service = debtor(app, price="31.00")
+    tick(app, at(2026, 3, 1, 1))
+
+    def suspend(now: datetime, **spec: Any) -> None:
+        with app.uow() as uow:
+            suspensions.suspend_service(
+                uow,
+                spec=suspensions.SuspendRequest(
+                    service=service, reason="not_set", suspend_invoicing=True, **spec
+                ),
+                now=now,
+                actor="admin:alice",
+            )
+
+    suspend(at(2026, 3, 10, 10), ends_on=date(2026, 3, 19))
+    tick(app, at(2026, 3, 20, 1))
+    assert state(app, service) == ACTIVE
+    suspend(at(2026, 3, 25, 10))
+    with app.uow() as uow:
+        suspensions.lift_service(uow, service_ref=service, now=at(2026, 3, 28, 8), actor="bob")
+    refunds = [(c.start, c.end, c.gross) for c in charges(app, customer) if c.kind == "refund"]
+    assert refunds == [
+        (date(2026, 3, 10), date(2026, 3, 20), 10_00),
+        (date(2026, 3, 25), date(2026, 3, 28), 3_00),
+    ]
+    tick(app, at(2026, 4, 1, 1))
+    april = [c.gross for c in charges(app, customer) if c.start == date(2026, 4, 1)]
+    assert april == [31_00]
+    notes = [i for i in invoices(app, customer) if i.status == "paid" and i.gross in (10_00, 3_00)]
+    assert len(notes) == 2  # the credit notes, settled when issued
     check_books(app)
 
 

@@ -18,7 +18,7 @@ from ispbill.domain.calendar import local_date
 from ispbill.domain.customers import BalanceControl, CustomerStatus
 from ispbill.domain.ledger import AccountKind, AccountRef, Entry, EntryKind, Posting
 from ispbill.domain.lifecycle import ServiceState
-from ispbill.services import ledger
+from ispbill.services import ledger, outbox
 from ispbill.services.invoices import IssueRequest, apply_credit, issue_from_charges
 from ispbill.services.settings import OperatorSettings
 
@@ -145,6 +145,8 @@ def _store_transitions(uow: UnitOfWork, outcomes: Sequence[Outcome], actor: str)
         if o.customer_inactive and o.transitions
     ]
     bulk.insert_rows(uow.session.connection(), table_of(Event), rows)
+    # access changes reach the network through the outbox, in this same transaction
+    outbox.enqueue_from_event_rows(uow.session, rows)
 
 
 def _store_positions(uow: UnitOfWork, outcomes: Sequence[Outcome], now: datetime) -> None:

@@ -16,14 +16,17 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic import ValidationError as PydanticError
-from sqlalchemy import select, update
+from sqlalchemy import exists, or_, select, update
 
-from ispbill.adapters.db.models import Customer, CustomerClass, SettingRow
+from ispbill.adapters.db.models import Customer, CustomerClass, Invoice, Service, SettingRow
 from ispbill.adapters.db.unit_of_work import UnitOfWork
 from ispbill.domain.collection import CollectionPolicy, CombineRule, SettledWhen, ThrottleStage
 from ispbill.domain.errors import ValidationError
+from ispbill.domain.invoicing import DocumentKind
+from ispbill.domain.lifecycle import SuspensionReason
 from ispbill.domain.money import Money
 from ispbill.services import events
+from ispbill.services.invoices import OPEN
 from ispbill.services.lookup import by_id_or_name
 
 SETTING_KEY = "collection_policy"
@@ -157,7 +160,8 @@ def set_values(
     actor: str,
 ) -> CollectionSettings:
     """Change keys of the operator's policy (or a class's overrides; a cleared key falls back
-    to the operator's). Every customer concerned is then due for review: turning the policy
+    to the operator's). Every customer concerned (an open invoice, or a non-payer suspension,
+    throttle or promise) is then due for review: turning the policy
     off lifts every automatic non-payer suspension and throttle, turning it on re-evaluates
     everyone, at the next tick (``ispbill collection set`` runs that pass at once)."""
     if not changes:
@@ -197,7 +201,24 @@ def set_values(
         else:
             row.value = stored
             row.updated_at = now
-    review = update(Customer).values(collection_review_at=now)
+    # only customers the policy can act on: an open invoice, or a non-payer suspension,
+    # throttle or promise to undo (a prepaid base without debt costs nothing)
+    concerned = or_(
+        exists().where(
+            Invoice.customer_id == Customer.id,
+            Invoice.status.in_(OPEN),
+            Invoice.kind == DocumentKind.INVOICE.value,
+        ),
+        exists().where(
+            Service.customer_id == Customer.id,
+            or_(
+                Service.state_reason == SuspensionReason.NON_PAYER.value,
+                Service.throttle_down_kbps.is_not(None),
+            ),
+        ),
+        Customer.promise_until.is_not(None),
+    )
+    review = update(Customer).where(concerned).values(collection_review_at=now)
     if klass is not None:
         review = review.where(Customer.class_id == klass.id)
     uow.session.execute(review)

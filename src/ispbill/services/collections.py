@@ -113,11 +113,17 @@ def review_customers(
     report = CollectionReport()
     if not customer_ids:
         return report
+    uow.session.flush()  # what the caller changed is read back below
     operator = operator_document(uow)
     settings = settings_store.load(uow)
     lifts_non_payer = NON_PAYER in settings.settled_debt_lifts
+    policies: dict[tuple[int, str, int | None], CollectionPolicy] = {}
     for facts in _load(uow.session, list(customer_ids)):
-        policy = effective_policy(operator, facts.row, facts.klass)
+        # one policy per (class, currency, own grace) in a chunk: building it validates
+        key = (facts.klass.id, facts.row.currency, facts.row.grace_days)
+        policy = policies.get(key)
+        if policy is None:
+            policy = policies[key] = effective_policy(operator, facts.row, facts.klass)
         _review_one(uow, facts, policy, now=now, actor=actor, lifts=lifts_non_payer, report=report)
         report.customers += 1
     uow.session.flush()
@@ -192,15 +198,18 @@ def _review_one(
         action = CollectionAction.NONE  # the promise holds the stage back until it runs out
     if action is CollectionAction.LIFT and decision.lift_suspension and not lifts:
         action = CollectionAction.NONE  # the operator lifts non-payers by hand
+    moved = 0
     if action is CollectionAction.SUSPEND:
-        _suspend(uow, facts, decision, now=now, actor=actor, expired_promise=expired_promise)
+        moved = _suspend(
+            uow, facts, decision, now=now, actor=actor, expired_promise=expired_promise
+        )
     elif action is CollectionAction.THROTTLE:
-        _throttle(uow, facts, decision, now=now, actor=actor)
+        moved = _throttle(uow, facts, decision, now=now, actor=actor)
     elif action is CollectionAction.LIFT:
-        _lift(uow, facts, decision, now=now, actor=actor)
+        moved = _lift(uow, facts, decision, now=now, actor=actor)
     elif action in (CollectionAction.REMIND, CollectionAction.POSTPONE):
-        _notify(uow, facts, decision, now=now, actor=actor)
-    if action is not CollectionAction.NONE:
+        moved = _notify(uow, facts, decision, now=now, actor=actor)
+    if moved:
         report.count(action.value)
     if expired_promise or (promised and decision.figures.overdue_total.is_zero):
         customer.promise_until = None
@@ -261,12 +270,15 @@ def _suspend(
     now: datetime,
     actor: str,
     expired_promise: bool,
-) -> None:
+) -> int:
+    """Suspend the customer's active services (not those an operator holds); how many."""
     figures = _figures(decision) | {"rule": "collection"}
     if expired_promise:
         figures["promise_expired"] = True
+    moved = 0
     for service in facts.services:
         if service.state == ServiceState.ACTIVE.value and service.id not in facts.manual:
+            moved += 1
             _move(
                 uow,
                 service,
@@ -277,16 +289,19 @@ def _suspend(
                 event_reason=NON_PAYER,
                 figures=figures,
             )
+    return moved
 
 
 def _throttle(
     uow: UnitOfWork, facts: _Customer, decision: CollectionDecision, *, now: datetime, actor: str
-) -> None:
+) -> int:
     stage = decision.throttle
     assert stage is not None
+    moved = 0
     for service in facts.services:
         if service.state != ServiceState.ACTIVE.value or service.throttle_down_kbps is not None:
             continue
+        moved += 1
         service.throttle_down_kbps = stage.speed_kbps_down
         service.throttle_up_kbps = stage.speed_kbps_up
         events.record(
@@ -305,11 +320,12 @@ def _throttle(
                 "after_days": stage.after_days,
             },
         )
+    return moved
 
 
 def _lift(
     uow: UnitOfWork, facts: _Customer, decision: CollectionDecision, *, now: datetime, actor: str
-) -> None:
+) -> int:
     assert decision.lift_reason is not None
     why = decision.lift_reason.value
     lifted = facts.auto_suspended if decision.lift_suspension else []
@@ -342,18 +358,19 @@ def _lift(
         )
     if lifted and decision.reactivation_fee is not None:
         charge_reactivation_fee(uow, facts.row, lifted[0], decision.reactivation_fee, now=now)
+    return len(lifted) + len(throttled)
 
 
 def _notify(
     uow: UnitOfWork, facts: _Customer, decision: CollectionDecision, *, now: datetime, actor: str
-) -> None:
+) -> int:
     """A reminder (or a postponement by a holiday) once per stage, start day and invoice."""
     stage = decision.stage.value if decision.stage else ""
     on = decision.on.isoformat() if decision.on else ""
     key = f"{decision.action.value}:{stage}:{on}:{decision.figures.oldest_invoice or ''}"
     customer = facts.row
     if customer.collection_reminder == key:
-        return
+        return 0
     customer.collection_reminder = key
     kind = (
         "collection.reminder"
@@ -371,6 +388,7 @@ def _notify(
         reason=stage,
         figures=_figures(decision) | {"stage": stage, "starts_on": on},
     )
+    return 1
 
 
 def charge_reactivation_fee(

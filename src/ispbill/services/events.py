@@ -15,6 +15,7 @@ from sqlalchemy import select
 
 from ispbill.adapters.db.models import Event
 from ispbill.adapters.db.unit_of_work import UnitOfWork
+from ispbill.services import outbox
 
 
 def record(
@@ -40,6 +41,9 @@ def record(
         figures=dict(figures or {}),
     )
     uow.session.add(event)
+    if outbox.changes_access(kind, subject_type):
+        # the network must follow: the command commits (or rolls back) with the event
+        outbox.enqueue(uow.session, service_id=subject_id, kind=kind, reason=reason, now=now)
     return event
 
 

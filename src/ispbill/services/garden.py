@@ -65,6 +65,7 @@ def verify(
 @dataclass(frozen=True)
 class GardenView:
     service_id: int
+    customer_id: int
     customer: str
     state: str
     reason: str | None
@@ -84,6 +85,7 @@ def garden_view(uow: UnitOfWork, *, service_id: int, now: datetime) -> GardenVie
     page = get_page(uow, reason=service.state_reason or "not_set") if suspended else None
     return GardenView(
         service_id=service.id,
+        customer_id=customer.id,
         customer=customer.name,
         state=service.state,
         reason=service.state_reason,

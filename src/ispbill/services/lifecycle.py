@@ -1,6 +1,7 @@
 """Service lifecycle moves an operator (or the customer, through the portal) asks for.
 
-Today one: reactivating a paused service (UISP "active to": "past that date the service is
+Scheduling a pause (UISP "active to": the last day of service, after which the service is
+paused) and reactivating a paused service (UISP "active to": "past that date the service is
 paused ... can be reactivated by the customer"). The move itself is checked by the lifecycle
 (``domain/lifecycle.check_transition``); billing restarts at once in the same unit of work, by
 handing the customer to the engine (``engine.reevaluate_customer``), so a prepaid wallet that
@@ -112,6 +113,68 @@ def reactivate_service(
     uow.commit()
     session.refresh(found)
     return Reactivated(service=found, outcome=outcome, billing_from=start)
+
+
+PAUSABLE = (
+    ServiceState.PENDING,
+    ServiceState.ACTIVE,
+    ServiceState.SUSPENDED,
+    ServiceState.DEACTIVATED,
+)
+
+
+def schedule_pause(
+    uow: UnitOfWork,
+    *,
+    service_ref: str | int,
+    active_to: date | None,
+    now: datetime,
+    actor: str,
+) -> Service:
+    """Set (or clear, with None) a live service's "active to" day. The engine pauses the
+    service at the local midnight after it, charging and refunding as the billing policy says
+    (``refund_on_pause``); today's date pauses it tonight. The customer is re-evaluated at once
+    so the service's next due instant follows the new day."""
+    uow.begin_write()
+    session = uow.session
+    found = _service(uow, service_ref)
+    customer = session.get(Customer, found.customer_id)
+    assert customer is not None  # a foreign key
+    if uow.dialect == "postgresql":
+        session.execute(select(Customer.id).where(Customer.id == customer.id).with_for_update())
+        session.refresh(customer)
+        session.refresh(found)
+    current = ServiceState(found.state)
+    if current not in PAUSABLE:
+        raise ValidationError(
+            "state", f"service {found.id} is {current.value}; only a live service can be paused"
+        )
+    today = local_date(now, customer.billing_timezone)
+    if active_to is not None and active_to < today:
+        raise ValidationError("active_to", f"must be today ({today}) or later")
+    if active_to is not None and active_to <= found.active_from:
+        raise ValidationError("active_to", f"must be after active_from {found.active_from}")
+    previous_to = found.active_to
+    found.active_to = active_to
+    events.record(
+        uow,
+        now=now,
+        actor=actor,
+        kind="service.active_to_set",
+        subject_type="service",
+        subject_id=found.id,
+        customer_id=customer.id,
+        reason="pause scheduled" if active_to else "pause cleared",
+        figures={
+            "previous_active_to": previous_to.isoformat() if previous_to else None,
+            "active_to": active_to.isoformat() if active_to else None,
+        },
+    )
+    session.flush()
+    reevaluate_customer(uow, customer.id, now=now, actor=actor)
+    uow.commit()
+    session.refresh(found)
+    return found
 
 
 def _service(uow: UnitOfWork, ref: str | int) -> Service:

@@ -20,7 +20,16 @@ from ispbill.domain.errors import ValidationError
 from ispbill.domain.invoicing import parse_series_format
 from ispbill.domain.lifecycle import SuspensionReason
 from ispbill.domain.payments import parse_method_map
-from ispbill.services import events
+from ispbill.domain.radius import (
+    DEFAULT_ATTRIBUTE_MAP,
+    GardenRule,
+    RadiusPolicy,
+    parse_attribute_map,
+    parse_garden_map,
+    parse_rate,
+    parse_reason_list,
+)
+from ispbill.services import events, outbox
 
 SETTLED_DEBT_REASONS: tuple[str, ...] = (
     SuspensionReason.NON_PAYER.value,
@@ -83,10 +92,85 @@ class OperatorSettings(BaseModel):
         "e.g. 'profile_1=Spam, profile_3=Copyright'.",
     )
 
+    radius_reject_reasons: list[str] = Field(
+        default_factory=list,
+        description="Blocked states answered with Access-Reject instead of the walled garden: "
+        "suspension reasons, 'deactivated' or 'paused', e.g. 'unregistered, paused'.",
+    )
+    radius_walled_garden: dict[str, str] = Field(
+        default_factory=dict,
+        description="Walled garden per reason: reason=address_list:NAME or reason=pool:NAME, "
+        "e.g. 'non_payer=address_list:unpaid, fup=pool:fup-pool'.",
+    )
+    radius_walled_garden_default: str = Field(
+        "address_list:walled-garden", description="Walled garden for reasons not listed."
+    )
+    radius_walled_garden_rate: str | None = Field(
+        None, description="Speed inside the walled garden, DOWN/UP such as '1M/512k'."
+    )
+    radius_active_address_list: str | None = Field(
+        None,
+        description="Address list (MikroTik; Filter-Id elsewhere) given to subscribers with "
+        "access; when set, lifting a block is a CoA, otherwise a Disconnect.",
+    )
+    radius_attribute_map: dict[str, str] = Field(
+        default_factory=lambda: dict(DEFAULT_ATTRIBUTE_MAP),
+        description="Rate attributes for generic NAS: NAME=TEMPLATE with {down_kbps} {up_kbps} "
+        "{down_bps} {up_bps} {rate_limit}.",
+    )
+    radius_interim_interval_seconds: int | None = Field(
+        300, ge=60, le=86400, description="Acct-Interim-Interval sent on accept (off when empty)."
+    )
+
     @field_validator("payment_methods", mode="before")
     @classmethod
     def _methods(cls, value: object) -> dict[str, str]:
         return parse_method_map(value)
+
+    @field_validator("radius_reject_reasons", mode="before")
+    @classmethod
+    def _reject_reasons(cls, value: object) -> list[str]:
+        return parse_reason_list(value)
+
+    @field_validator("radius_walled_garden", mode="before")
+    @classmethod
+    def _garden(cls, value: object) -> dict[str, str]:
+        return parse_garden_map(value)
+
+    @field_validator("radius_walled_garden_default", mode="before")
+    @classmethod
+    def _garden_default(cls, value: object) -> str:
+        return str(GardenRule.parse(str(value), "radius_walled_garden_default"))
+
+    @field_validator("radius_walled_garden_rate", mode="before")
+    @classmethod
+    def _garden_rate(cls, value: object) -> str | None:
+        if value is None:
+            return None
+        parse_rate(str(value), "radius_walled_garden_rate")
+        return str(value).strip()
+
+    @field_validator("radius_attribute_map", mode="before")
+    @classmethod
+    def _attribute_map(cls, value: object) -> dict[str, str]:
+        return parse_attribute_map(value)
+
+    def radius_policy(self) -> RadiusPolicy:
+        rate = self.radius_walled_garden_rate
+        return RadiusPolicy(
+            reject_reasons=frozenset(self.radius_reject_reasons),
+            garden={
+                key: GardenRule.parse(value, "radius_walled_garden")
+                for key, value in self.radius_walled_garden.items()
+            },
+            garden_default=GardenRule.parse(
+                self.radius_walled_garden_default, "radius_walled_garden_default"
+            ),
+            garden_speed=parse_rate(rate, "radius_walled_garden_rate") if rate else None,
+            active_list=self.radius_active_address_list,
+            attribute_map=dict(self.radius_attribute_map),
+            interim_interval_s=self.radius_interim_interval_seconds,
+        )
 
     @field_validator("settled_debt_lifts", mode="before")
     @classmethod
@@ -181,6 +265,8 @@ def set_value(
     else:
         row.value = stored
         row.updated_at = now
+    if key.startswith("radius_"):
+        outbox.mark_dirty(uow.session, None, now)  # every precomputed RADIUS answer
     events.record(
         uow,
         now=now,

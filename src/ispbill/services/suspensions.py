@@ -13,8 +13,10 @@ midnight after TO, moved by the tick (``run_windows``); a repeating window's nex
 is planned when one ends (29 February repeats on 28 February). Suspending invoicing removes the
 window's days from the engine's charges (``domain/billing.billable_days``); without TO the
 service's billing holds until the lift. Lifting a repeating window ends the repetition too.
-Days already charged in advance before a suspension was entered are not credited back (plan
-the window ahead, or issue a credit note).
+Days of the window that were already charged in advance when the suspension was entered
+(``charged_until``) are credited when the window ends or is lifted, once its true length is
+known: a ``refund`` charge and a credit note correcting the invoice that listed them, as a
+termination credits its unused days (``services/changes.py``).
 
 Promise to pay (beyond ISPadmin): an operator, or the subscriber once per billing period from
 the walled garden, restores a non-payer for a number of days; collections holds the suspension
@@ -25,27 +27,33 @@ back until then and re-suspends at the end if the debt is still open
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 
 from sqlalchemy import select
 
-from ispbill.adapters.db.models import Customer, Service, ServiceSuspension
+from ispbill.adapters.db.models import Charge as ChargeRow
+from ispbill.adapters.db.models import Customer, Invoice, Service, ServiceSuspension
 from ispbill.adapters.db.unit_of_work import UnitOfWork
+from ispbill.domain.billing import Charge, ChargeKind
 from ispbill.domain.calendar import (
     CycleKind,
+    Period,
     local_date,
     local_midnight,
     period_containing,
 )
 from ispbill.domain.errors import Conflict, NotFound, ValidationError
+from ispbill.domain.invoicing import prorated_credit_line
 from ispbill.domain.lifecycle import ServiceState, SuspensionReason
 from ispbill.domain.plans import instantiate_cycle
+from ispbill.domain.taxes import TaxSplit
 from ispbill.services import events
 from ispbill.services import settings as settings_store
 from ispbill.services.collection_policy import load as load_policy
 from ispbill.services.collections import mark_for_review, review_customers
 from ispbill.services.engine import reevaluate_customer
+from ispbill.services.invoices import apply_credit
 from ispbill.services.lookup import MAX_ID
 
 ENGINE = "engine"
@@ -149,6 +157,7 @@ def suspend_service(
         raise ValidationError(
             "service", f"service {service.id} is {state.value}; only a live service is suspended"
         )
+    charged = service.billed_until
     row = ServiceSuspension(
         service_id=service.id,
         customer_id=customer.id,
@@ -158,6 +167,7 @@ def suspend_service(
         starts_on=starts,
         ends_on=ends,
         repeat_yearly=spec.repeat_yearly,
+        charged_until=charged if spec.suspend_invoicing and charged and charged > starts else None,
         status="planned",
         next_change_at=local_midnight(starts, zone),
         note=spec.note.strip(),
@@ -240,6 +250,7 @@ def _end(
     actor: str,
     why: str,
 ) -> None:
+    credit = credit_charged_days(uow, row, service, now=now)
     if service.state == ServiceState.SUSPENDED.value and service.state_reason == row.reason:
         service.state = ServiceState.ACTIVE.value
         service.state_reason = None
@@ -254,9 +265,81 @@ def _end(
             customer_id=service.customer_id,
             reason=why,
             figures={"from": ServiceState.SUSPENDED.value, "lifted": row.reason}
-            | _window_figures(row),
+            | _window_figures(row)
+            | credit,
         )
     mark_for_review(uow.session, service.customer_id, now)
+
+
+def credit_charged_days(
+    uow: UnitOfWork, row: ServiceSuspension, service: Service, *, now: datetime
+) -> dict[str, object]:
+    """Credit the window's days that were charged in advance before it was entered: from FROM
+    to the earlier of its end and ``charged_until``, from the charge that covered them (its
+    unit price, one rounding), with a credit note. Returns the figures for the event."""
+    from ispbill.services.changes import _as_line, _charge, _issue_credit_note
+
+    until = row.charged_until
+    if not row.suspend_invoicing or until is None or row.ends_on is None:
+        return {}
+    end = min(until, row.ends_on + timedelta(days=1))
+    if end <= row.starts_on:
+        return {}
+    session = uow.session
+    charged = session.scalars(
+        select(ChargeRow)
+        .where(
+            ChargeRow.service_id == service.id,
+            ChargeRow.period_end == until,
+            ChargeRow.period_start <= row.starts_on,
+            ChargeRow.kind != ChargeKind.REFUND.value,
+        )
+        .order_by(ChargeRow.id.desc())
+        .limit(1)
+    ).first()
+    if charged is None:
+        return {}
+    days = (end - row.starts_on).days
+    line = replace(
+        prorated_credit_line(
+            _as_line(charged), days, description=f"{charged.description} (suspended)"
+        ),
+        period_start=row.starts_on,
+        period_end=end,
+    )
+    if line.gross.is_zero:
+        return {}
+    customer = session.get(Customer, service.customer_id)
+    assert customer is not None
+    refund = Charge(
+        service.id,
+        ChargeKind.REFUND,
+        Period(row.starts_on, end),
+        line.quantity,
+        line.unit_price,
+        TaxSplit(line.net, line.tax),
+        now,
+        line.tax_profile,
+        charged.description,
+    )
+    key = f"suspension:{row.id}:credit"
+    credit_row = _charge(uow, customer.id, refund, key, now)
+    corrected = session.get(Invoice, charged.invoice_id) if charged.invoice_id else None
+    note = _issue_credit_note(
+        uow,
+        customer=customer,
+        line=line,
+        corrected=corrected,
+        issue_date=local_date(now, customer.billing_timezone),
+        key=f"{key}-note",
+        now=now,
+        operator=settings_store.load(uow),
+    )
+    credit_row.invoice_id = note.id
+    session.flush()
+    if customer.balance_control == "postpaid" and customer.use_credit_automatically:
+        apply_credit(session, customer, now=now)
+    return {"credited": str(line.gross), "credited_days": days, "credit_note": note.number}
 
 
 def lift_service(
@@ -285,6 +368,7 @@ def lift_service(
     row.repeat_yearly = False
     if not was_active or today <= row.starts_on:
         row.ends_on = None  # cancelled before a whole day passed: no window at all
+        row.charged_until = None
     elif row.ends_on is None or row.ends_on >= today:
         row.ends_on = today - timedelta(days=1)
     if note.strip():

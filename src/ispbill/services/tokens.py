@@ -1,8 +1,10 @@
 """API tokens: bearer secrets for the REST API, each with a role.
 
 Only the SHA-256 of a token is stored; ``create_token`` returns the plaintext once. Roles:
-``admin`` (everything), ``readonly`` (reads only) and ``reseller`` (only the customers of its
-reseller).
+``admin`` (everything), ``readonly`` (reads only), ``reseller`` (only the customers of its
+reseller) and ``customer``: a portal session of one customer (``open_customer_session``), which
+expires. ``authenticate`` notes a token's use at most once per ``touch_every`` so that reads do
+not each write the token row.
 """
 
 from __future__ import annotations
@@ -10,18 +12,19 @@ from __future__ import annotations
 import hashlib
 import secrets
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 
-from ispbill.adapters.db.models import ApiToken, Reseller
+from ispbill.adapters.db.models import ApiToken, Customer, Reseller
 from ispbill.adapters.db.unit_of_work import UnitOfWork
 from ispbill.domain.customers import validate_name
 from ispbill.domain.errors import NotFound, ValidationError
 from ispbill.services import events
 from ispbill.services.lookup import MAX_ID, by_id_or_name
 
-ROLES = ("admin", "reseller", "readonly")
+ROLES = ("admin", "reseller", "readonly")  # operator tokens; "customer" is a session
+CUSTOMER = "customer"
 PREFIX = "isp_"
 
 
@@ -94,13 +97,63 @@ def revoke_token(uow: UnitOfWork, *, token_id: int, now: datetime, actor: str) -
     return row
 
 
-def authenticate(uow: UnitOfWork, *, plaintext: str, now: datetime) -> ApiToken | None:
-    """The live token with this secret (and note its use), or None."""
+def open_customer_session(
+    uow: UnitOfWork,
+    *,
+    customer: str | int,
+    lifetime: timedelta,
+    now: datetime,
+    actor: str,
+    reseller_id: int | None = None,
+) -> CreatedToken:
+    """A portal session for one customer: a bearer token that sees only that customer's data
+    and expires after ``lifetime``. ``reseller_id`` limits who may open it (a reseller only for
+    its own customers; anyone else's is "not found", as if it did not exist)."""
+    if not timedelta(minutes=1) <= lifetime <= timedelta(days=90):
+        raise ValidationError("lifetime", "must be between 1 minute and 90 days")
+    row_customer = by_id_or_name(uow.session, Customer, customer, field="customer")
+    if reseller_id is not None and row_customer.reseller_id != reseller_id:
+        raise NotFound("customer", customer, field="customer")
+    plaintext = PREFIX + secrets.token_urlsafe(32)
+    row = ApiToken(
+        name=f"session:{row_customer.id}",
+        role=CUSTOMER,
+        customer_id=row_customer.id,
+        token_hash=hash_token(plaintext),
+        created_at=now,
+        expires_at=now + lifetime,
+    )
+    uow.session.add(row)
+    uow.session.flush()
+    events.record(
+        uow,
+        now=now,
+        actor=actor,
+        kind="api_token.session_opened",
+        subject_type="api_token",
+        subject_id=row.id,
+        customer_id=row_customer.id,
+        figures={"expires_at": row.expires_at.isoformat() if row.expires_at else None},
+    )
+    uow.commit()
+    return CreatedToken(row, plaintext)
+
+
+def authenticate(
+    uow: UnitOfWork, *, plaintext: str, now: datetime, touch_every: timedelta = timedelta(0)
+) -> ApiToken | None:
+    """The live token with this secret, or None (unknown, revoked or expired).
+
+    Its ``last_used_at`` is written only when older than ``touch_every``: a busy integration
+    then costs one write per interval, not one per request."""
     row = uow.session.scalars(
         select(ApiToken).where(ApiToken.token_hash == hash_token(plaintext))
     ).one_or_none()
     if row is None or row.revoked_at is not None:
         return None
-    row.last_used_at = now
-    uow.commit()
+    if row.expires_at is not None and row.expires_at <= now:
+        return None
+    if row.last_used_at is None or now - row.last_used_at >= touch_every:
+        row.last_used_at = now
+        uow.commit()
     return row

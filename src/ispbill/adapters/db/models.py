@@ -275,6 +275,9 @@ class ServiceSuspension(Base):
     starts_on: Mapped[date] = mapped_column(Date)
     ends_on: Mapped[date | None] = mapped_column(Date)
     repeat_yearly: Mapped[bool] = mapped_column(Boolean, default=False)
+    # With invoicing suspended: how far the service was already charged in advance when the
+    # suspension was entered; the window's days before it are credited when it ends.
+    charged_until: Mapped[date | None] = mapped_column(Date)
     status: Mapped[str] = mapped_column(String(16))
     next_change_at: Mapped[datetime | None] = mapped_column(index=True)
     note: Mapped[str] = mapped_column(Text, default="")
@@ -759,25 +762,36 @@ class TopUpAttempt(Base):
 
 
 class ApiToken(Base):
-    """A bearer token of the REST API: only its SHA-256 is stored; the plaintext is shown once."""
+    """A bearer token of the REST API: only its SHA-256 is stored; the plaintext is shown once.
+
+    A ``customer`` token is a portal session: it belongs to one customer, sees only that
+    customer's data and expires (``expires_at``); the other roles never expire on their own.
+    """
 
     __tablename__ = "api_tokens"
     __table_args__ = (
-        CheckConstraint("role IN ('admin', 'reseller', 'readonly')", name="role"),
+        CheckConstraint("role IN ('admin', 'reseller', 'readonly', 'customer')", name="role"),
         CheckConstraint("(role = 'reseller') = (reseller_id IS NOT NULL)", name="reseller"),
+        CheckConstraint("(role = 'customer') = (customer_id IS NOT NULL)", name="customer"),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
     role: Mapped[str] = mapped_column(String(16))
     reseller_id: Mapped[int | None] = mapped_column(ForeignKey("resellers.id"), index=True)
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"), index=True)
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime]
+    expires_at: Mapped[datetime | None]
     last_used_at: Mapped[datetime | None]
     revoked_at: Mapped[datetime | None]
 
 
 class IdempotencyRecord(Base):
-    """The first answer to an API request sent with an ``Idempotency-Key``, for replays."""
+    """The first answer to an API request sent with an ``Idempotency-Key``, for replays.
+
+    ``status`` 0 marks a request in flight (a concurrent retry is told so); records older than
+    the ``idempotency_ttl_hours`` setting are purged (``created_at`` is indexed for that).
+    """
 
     __tablename__ = "idempotency_records"
     __table_args__ = (UniqueConstraint("token_id", "key", name="uq_idempotency_records_token_key"),)
@@ -788,7 +802,158 @@ class IdempotencyRecord(Base):
     request_hash: Mapped[str] = mapped_column(String(64))
     status: Mapped[int] = mapped_column(Integer)
     body: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(index=True)
+
+
+# --- Network enforcement (FreeRADIUS, CoA outbox, FUP usage) ----------------------------------
+
+
+class NasRow(Base):
+    """A network access server (router, BNG, hotspot) FreeRADIUS hears from and ispbill sends
+    CoA/Disconnect to. The shared secret is kept readable: both clients.conf and every CoA
+    packet need it."""
+
+    __tablename__ = "nas"
+    __table_args__ = (
+        CheckConstraint("vendor IN ('mikrotik', 'generic')", name="vendor"),
+        CheckConstraint("coa_port BETWEEN 1 AND 65535", name="coa_port"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    address: Mapped[str] = mapped_column(String(45), unique=True)
+    secret: Mapped[str] = mapped_column(String(128))
+    coa_port: Mapped[int] = mapped_column(Integer, default=3799)
+    vendor: Mapped[str] = mapped_column(String(16))
+    require_message_authenticator: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime]
+
+
+class NetworkIdentity(Base):
+    """How a service shows up on the network: PPPoE/hotspot username and password, or a MAC /
+    circuit id for IPoE, an optional static address, and the NAS it lives on."""
+
+    __tablename__ = "network_identities"
+    __table_args__ = (
+        CheckConstraint("password_scheme IN ('cleartext', 'ssha512')", name="password_scheme"),
+        CheckConstraint(
+            "username IS NOT NULL OR mac_address IS NOT NULL OR circuit_id IS NOT NULL",
+            name="some_identity",
+        ),
+        CheckConstraint("(username IS NULL) = (password IS NULL)", name="password"),
+    )
+    service_id: Mapped[int] = mapped_column(ForeignKey("services.id"), primary_key=True)
+    username: Mapped[str | None] = mapped_column(String(253), unique=True)
+    password: Mapped[str | None] = mapped_column(String(255))
+    password_scheme: Mapped[str] = mapped_column(String(16), default="cleartext")
+    mac_address: Mapped[str | None] = mapped_column(String(17), unique=True)
+    circuit_id: Mapped[str | None] = mapped_column(String(253), unique=True)
+    static_ip: Mapped[str | None] = mapped_column(String(45), unique=True)
+    nas_id: Mapped[int | None] = mapped_column(ForeignKey("nas.id"), index=True)
+    updated_at: Mapped[datetime]
+
+
+class RadiusSession(Base):
+    """One accounting session, keyed by the NAS and its Acct-Session-Id. Counters only grow;
+    a stopped session is never reopened (a late Interim-Update changes nothing)."""
+
+    __tablename__ = "radius_sessions"
+    __table_args__ = (
+        UniqueConstraint("session_key", name="uq_radius_sessions_session_key"),
+        CheckConstraint("input_bytes >= 0 AND output_bytes >= 0", name="counters"),
+        Index("ix_radius_sessions_open_nas", "nas_address", "stopped_at"),
+        Index("ix_radius_sessions_service_open", "service_id", "stopped_at"),
+        Index("ix_radius_sessions_framed_ip", "framed_ip", "stopped_at"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    session_key: Mapped[str] = mapped_column(String(300))
+    acct_session_id: Mapped[str] = mapped_column(String(253))
+    nas_address: Mapped[str] = mapped_column(String(45))
+    nas_id: Mapped[int | None] = mapped_column(ForeignKey("nas.id"))
+    service_id: Mapped[int | None] = mapped_column(ForeignKey("services.id"))
+    username: Mapped[str | None] = mapped_column(String(253))
+    framed_ip: Mapped[str | None] = mapped_column(String(45))
+    calling_station_id: Mapped[str | None] = mapped_column(String(253))
+    started_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    stopped_at: Mapped[datetime | None]
+    input_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
+    output_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
+    session_seconds: Mapped[int] = mapped_column(Integer, default=0)
+    terminate_cause: Mapped[str | None] = mapped_column(String(64))
+
+
+class UsageRecord(Base):
+    """Data used by one service in one billing period (FUP, ISPadmin tariffs); a new period
+    starts a new record, which is the reset. ``tier`` is the highest FUP tier applied."""
+
+    __tablename__ = "usage_records"
+    __table_args__ = (
+        UniqueConstraint("service_id", "period_start", name="uq_usage_records_service_period"),
+        CheckConstraint("bytes_total >= 0", name="bytes_total"),
+        CheckConstraint("tier BETWEEN 0 AND 4", name="tier"),
+        CheckConstraint("period_end > period_start", name="period"),
+        Index("ix_usage_records_reset", "tier", "period_ends_at"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    service_id: Mapped[int] = mapped_column(ForeignKey("services.id"))
+    period_start: Mapped[date] = mapped_column(Date)
+    period_end: Mapped[date] = mapped_column(Date)
+    period_starts_at: Mapped[datetime]
+    period_ends_at: Mapped[datetime]
+    bytes_total: Mapped[int] = mapped_column(BigInteger, default=0)
+    tier: Mapped[int] = mapped_column(Integer, default=0)
+    # the speed the applied throttle tiers impose (authorize reads it without the tiers)
+    throttle_down_kbps: Mapped[int | None] = mapped_column(Integer)
+    throttle_up_kbps: Mapped[int | None] = mapped_column(Integer)
+    reset_done: Mapped[bool] = mapped_column(Boolean, default=False)
+    updated_at: Mapped[datetime]
+
+
+class OutboxCommand(Base):
+    """An access change that must reach the network (ARCHITECTURE invariant 6), written in the
+    same transaction as the event that caused it and worked off by the enforcement worker
+    until every open session of the service has answered (or the attempts run out)."""
+
+    __tablename__ = "enforcement_outbox"
+    __table_args__ = (
+        CheckConstraint("status IN ('pending', 'done', 'failed')", name="status"),
+        CheckConstraint("attempts >= 0", name="attempts"),
+        Index("ix_enforcement_outbox_due", "status", "next_attempt_at"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    service_id: Mapped[int] = mapped_column(ForeignKey("services.id"), index=True)
+    event_kind: Mapped[str] = mapped_column(String(64))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime]
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime]
+    completed_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    # per session: {"<session key>": {"packet": "coa", "answer": "ack", ...}}
+    results: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class RadiusAnswer(Base):
+    """A precomputed RADIUS answer line, in the radcheck/radreply shape FreeRADIUS's rlm_sql
+    reads: what ``domain/radius.build_reply`` answers for a login, per NAS vendor. Kept equal
+    to the committed state by a before-commit hook (``services/answers.py``), so FreeRADIUS
+    can authorize from the database without the HTTP hop."""
+
+    __tablename__ = "radius_answers"
+    __table_args__ = (
+        CheckConstraint("kind IN ('check', 'reply')", name="kind"),
+        CheckConstraint("vendor IN ('mikrotik', 'generic')", name="vendor"),
+        Index("ix_radius_answers_lookup", "username", "vendor", "kind"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    service_id: Mapped[int] = mapped_column(ForeignKey("services.id"), index=True)
+    username: Mapped[str] = mapped_column(String(253))
+    vendor: Mapped[str] = mapped_column(String(16))
+    kind: Mapped[str] = mapped_column(String(8))
+    attribute: Mapped[str] = mapped_column(String(64))
+    op: Mapped[str] = mapped_column(String(2))
+    value: Mapped[str] = mapped_column(String(253))
 
 
 # -- web console and customer portal (migration 0008) -----------------------------------------

@@ -13,7 +13,7 @@ from ispbill import __version__
 from ispbill.bootstrap import App
 from ispbill.domain.errors import IspbillError
 from ispbill.entrypoints.api.problems import handle_domain_error
-from ispbill.entrypoints.api.routes import garden, sandbox, webhooks
+from ispbill.entrypoints.api.routes import garden, radius, sandbox, webhooks
 from ispbill.entrypoints.api.v1 import include_v1
 from ispbill.entrypoints.web import include_web
 
@@ -30,7 +30,9 @@ def create_app(app_container: App) -> FastAPI:
     api.add_exception_handler(IspbillError, handle_domain_error)
     api.include_router(webhooks.router)
     api.include_router(sandbox.router)
+    api.add_exception_handler(radius.Refused, radius.handle_refused)
+    api.include_router(radius.router)  # FreeRADIUS rlm_rest, outside /api/v1
     api.include_router(garden.router)
-    include_v1(api)
+    include_v1(api, app_container)
     include_web(api)
     return api

@@ -8,13 +8,58 @@ Unknown fields are refused, so a typo is a 422 rather than a silently ignored op
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    field_validator,
+)
 
 from ispbill.domain.money import Money
 
 AMOUNT_PATTERN = r"^-?[0-9]+(\.[0-9]+)?$"
+TEXT = r"^[^\x00]*$"  # query text: anything storable (PostgreSQL refuses NUL)
+FIRST_YEAR, LAST_YEAR = 1970, 2200  # calendar arithmetic past year 9999 would overflow
+
+
+def _plain_text(value: Any) -> Any:
+    """Text both databases can store: no NUL (PostgreSQL refuses it) and no lone surrogates."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise ValueError("must not contain NUL characters")
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError("must be valid Unicode text") from None
+    elif isinstance(value, list | tuple):
+        for item in value:
+            _plain_text(item)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _plain_text(key)
+            _plain_text(item)
+    return value
+
+
+def _in_range_day(value: date) -> date:
+    if not FIRST_YEAR <= value.year <= LAST_YEAR:
+        raise ValueError(f"must be between {FIRST_YEAR} and {LAST_YEAR}")
+    return value
+
+
+def _in_range_instant(value: datetime) -> datetime:
+    _in_range_day(value.date())
+    return value
+
+
+Day = Annotated[date, AfterValidator(_in_range_day)]
+Instant = Annotated[AwareDatetime, AfterValidator(_in_range_instant)]
 INPUT_AMOUNT_PATTERN = r"^[0-9]{1,15}(\.[0-9]{1,3})?$"
 Id = Annotated[StrictInt, Field(ge=1, le=2**31 - 1)]
 Text200 = Annotated[str, Field(min_length=1, max_length=200)]
@@ -23,7 +68,14 @@ AmountIn = Annotated[str, Field(pattern=INPUT_AMOUNT_PATTERN, examples=["30.00"]
 
 
 class Strict(BaseModel):
+    """A request body: unknown fields refused, text storable as given."""
+
     model_config = ConfigDict(extra="forbid")
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _storable(cls, value: Any) -> Any:
+        return _plain_text(value)
 
 
 class Amount(BaseModel):
@@ -69,6 +121,12 @@ class CustomerIn(Strict):
     available_funds: AmountIn | None = None
     funds_method: str = "cash"
     grace_days: Annotated[StrictInt, Field(ge=0, le=365)] | None = None
+    minimum_balance: AmountIn | None = None
+    anchor_day: Annotated[StrictInt, Field(ge=1, le=31)] | None = None
+    use_credit_automatically: StrictBool = True
+    custom_data: dict[
+        Annotated[str, Field(max_length=100)], Annotated[str, Field(max_length=500)]
+    ] = Field(default_factory=dict, max_length=50)
 
 
 class CustomerOut(BaseModel):
@@ -80,13 +138,12 @@ class CustomerOut(BaseModel):
     currency: str
     balance_control: str
     billing_timezone: str
+    invoicing_mode: str
+    locale: str
+    credit_limit: Amount | None
+    minimum_balance: Amount
     created_at: datetime
     balance: Amount
-
-
-class CustomerPage(BaseModel):
-    items: list[CustomerOut]
-    next_cursor: str | None = Field(description="Pass as ?cursor= for the next page; null at end.")
 
 
 # --- plans -------------------------------------------------------------------------------
@@ -99,7 +156,15 @@ class PlanIn(Strict):
     download: Annotated[str, Field(min_length=1, max_length=32, examples=["50M"])]
     upload: Annotated[str, Field(min_length=1, max_length=32, examples=["10M"])]
     cycle: Annotated[str, Field(max_length=32)] = "customer"
-    period_months: list[Annotated[str, Field(max_length=16)]] = Field(default_factory=list)
+    tax_profile: Text200 | None = Field(None, description="Tax profile id or name.")
+    fup_tiers: list[Annotated[str, Field(max_length=64)]] = Field(
+        default_factory=list,
+        max_length=4,
+        description="LIMIT:ACTION[:SPEED], e.g. '100G:throttle:5M/1M'.",
+    )
+    period_months: list[Annotated[str, Field(max_length=16)]] = Field(
+        default_factory=list, max_length=24
+    )
 
 
 class PlanOut(BaseModel):
@@ -120,8 +185,8 @@ class PlanOut(BaseModel):
 class ServiceIn(Strict):
     customer_id: Id
     plan_id: Id
-    active_from: date | None = None
-    active_to: date | None = None
+    active_from: Day | None = None
+    active_to: Day | None = None
     period_months: Annotated[StrictInt, Field(ge=1, le=120)] | None = None
 
 
@@ -146,7 +211,7 @@ class PaymentIn(Strict):
     currency: Currency
     method: Annotated[str, Field(min_length=1, max_length=32)] = "cash"
     reference: Annotated[str, Field(min_length=1, max_length=120)] | None = None
-    received_at: AwareDatetime | None = None
+    received_at: Instant | None = None
 
 
 class PaymentOut(BaseModel):
@@ -178,7 +243,7 @@ class WalletOut(BaseModel):
 
 
 class TickIn(Strict):
-    at: AwareDatetime | None = Field(None, description="The instant to run at (default: now).")
+    at: Instant | None = Field(None, description="The instant to run at (default: now).")
     chunk_size: Annotated[StrictInt, Field(ge=1, le=100_000)] = 1000
 
 
@@ -215,6 +280,344 @@ class PreviewOut(BaseModel):
     balance: Amount
     charges: list[ChargePreview]
     transitions: list[TransitionPreview]
+
+
+# --- catalogue: resellers, customer classes, tax profiles --------------------------------
+
+
+class ResellerIn(Strict):
+    name: Text200
+
+
+class ResellerOut(BaseModel):
+    id: int
+    name: str
+    created_at: datetime
+
+
+class CustomerClassIn(Strict):
+    name: Text200
+    grace_days: Annotated[StrictInt, Field(ge=0, le=365)] = 0
+    invoice_template: Annotated[str, Field(min_length=1, max_length=100)] = "default"
+    tax_profile: Text200 | None = Field(None, description="Tax profile id or name.")
+    notification_emails: list[Annotated[str, Field(max_length=254)]] = Field(
+        default_factory=list, max_length=20
+    )
+    custom_fields: list[Annotated[str, Field(max_length=200)]] = Field(
+        default_factory=list, max_length=50, description="name[:required], e.g. 'ico:required'."
+    )
+
+
+class CustomerClassOut(BaseModel):
+    id: int
+    name: str
+    grace_days: int
+    invoice_template: str
+    tax_profile_id: int | None
+    notification_emails: list[str]
+    custom_fields: list[dict[str, Any]]
+    created_at: datetime
+
+
+class TaxProfileIn(Strict):
+    name: Text200
+    rate: Annotated[str, Field(pattern=r"^[0-9]{1,3}(\.[0-9]{1,2})?%?$", examples=["21"])]
+    inclusive: StrictBool = False
+
+
+class TaxProfileOut(BaseModel):
+    id: int
+    name: str
+    rate_bp: int = Field(description="The rate in basis points (2100 = 21%).")
+    inclusive: bool
+
+
+# --- service actions ---------------------------------------------------------------------
+
+
+class ChangePlanIn(Strict):
+    plan_id: Id
+    effective: Day | None = Field(None, description="Local date (default: today).")
+
+
+class TerminateIn(Strict):
+    effective: Day | None = Field(None, description="Local date (default: today).")
+    reason: Annotated[str, Field(min_length=1, max_length=200)] | None = None
+
+
+class ActiveToIn(Strict):
+    active_to: Day | None = Field(
+        None, description="The last day of service; the service pauses after it. Null clears."
+    )
+
+
+class ChangeOut(BaseModel):
+    service: ServiceOut
+    from_plan: str
+    to_plan: str | None
+    invoice_number: str | None
+    credit_note_number: str | None
+    balance: Amount
+
+
+# --- ledger ------------------------------------------------------------------------------
+
+
+class LedgerEntryOut(BaseModel):
+    posting_id: int
+    transaction_id: int
+    kind: str
+    memo: str
+    amount: Amount
+    effective_at: datetime
+    recorded_at: datetime
+
+
+# --- invoices ----------------------------------------------------------------------------
+
+
+class InvoiceLineOut(BaseModel):
+    position: int
+    description: str
+    service_id: int | None
+    period_start: date | None
+    period_end: date | None
+    quantity: str
+    unit_price: Amount
+    net: Amount
+    tax: Amount
+    gross: Amount
+    tax_rate_bp: int
+    tax_inclusive: bool
+
+
+class InvoiceOut(BaseModel):
+    id: int
+    number: str
+    kind: str
+    customer_id: int
+    issue_date: date
+    due_date: date
+    status: str
+    net: Amount
+    tax: Amount
+    gross: Amount
+    paid: Amount
+    corrects_id: int | None
+    issued_at: datetime
+    lines: list[InvoiceLineOut] | None = Field(None, description="Only on the single invoice.")
+
+
+# --- payments ----------------------------------------------------------------------------
+
+
+class PaymentDetailOut(BaseModel):
+    id: int
+    customer_id: int
+    amount: Amount
+    method: str
+    reference: str | None
+    received_at: datetime
+    recorded_at: datetime
+    reversed: bool
+    allocated: Amount
+
+
+class ReverseIn(Strict):
+    reason: Annotated[str, Field(min_length=1, max_length=200)]
+
+
+class ReversedOut(BaseModel):
+    payment: PaymentDetailOut
+    transaction_id: int
+    created: bool
+    invoices_reopened: list[str]
+
+
+class RefundIn(Strict):
+    customer_id: Id
+    amount: AmountIn
+    method: Annotated[str, Field(min_length=1, max_length=32)] = "bank_transfer"
+    reference: Annotated[str, Field(min_length=1, max_length=120)]
+    payment_id: Id | None = Field(None, description="The payment refunded, when one.")
+
+
+class RefundOut(BaseModel):
+    transaction_id: int
+    created: bool
+    amount: Amount
+
+
+class StatementIn(Strict):
+    file_name: Annotated[str, Field(min_length=1, max_length=255)]
+    content_base64: Annotated[str, Field(min_length=1, max_length=14_000_000)]
+    format: Annotated[str, Field(pattern=r"^(auto|csv|camt053|mt940)$")] = "auto"
+
+
+class StatementOut(BaseModel):
+    file_name: str
+    format: str
+    rows_read: int
+    payments_created: int
+    duplicates_skipped: int
+    unmatched: int
+    ignored: int
+    unmatched_line_ids: list[int]
+
+
+class BankLineOut(BaseModel):
+    id: int
+    booked_on: date
+    amount: Amount
+    reference: str | None
+    counterparty_name: str | None
+    counterparty_iban: str | None
+    description: str
+    status: str
+    reason: str
+    customer_id: int | None
+    payment_id: int | None
+
+
+class AssignIn(Strict):
+    customer_id: Id
+
+
+# --- refill cards ------------------------------------------------------------------------
+
+
+class CardBatchIn(Strict):
+    count: Annotated[StrictInt, Field(ge=1, le=10_000)]
+    value: AmountIn
+    currency: Currency
+    expires_on: Day | None = None
+    prefix: Annotated[str, Field(pattern=r"^[A-Z][A-Z0-9]{0,7}$")] = "RC"
+    timezone: Annotated[str, Field(min_length=1, max_length=64)] = "UTC"
+
+
+class IssuedCardOut(BaseModel):
+    serial: str
+    code: str
+
+
+class CardBatchOut(BaseModel):
+    batch_id: int
+    name: str
+    value: Amount
+    total: Amount
+    expires_on: date | None
+    cards: list[IssuedCardOut] = Field(description="The codes, shown this once and never again.")
+
+
+class CardOut(BaseModel):
+    id: int
+    serial: str
+    batch_id: int
+    value: Amount
+    status: str
+    expires_on: date | None
+    redeemed_at: datetime | None
+    customer_id: int | None
+
+
+class VoidIn(Strict):
+    serial: Annotated[str, Field(min_length=1, max_length=40)] | None = None
+    batch: Annotated[str, Field(min_length=1, max_length=40)] | None = None
+    reason: Annotated[str, Field(max_length=200)] = ""
+
+
+class VoidOut(BaseModel):
+    serials: list[str]
+    totals: list[Amount]
+
+
+class RedeemIn(Strict):
+    code: Annotated[str, Field(min_length=1, max_length=64)]
+    customer_id: Id
+
+
+class RedeemOut(BaseModel):
+    serial: str
+    customer_id: int
+    amount: Amount
+    applied: Amount
+    payment_id: int
+    balance: Amount
+
+
+class LiabilityOut(BaseModel):
+    currency: str
+    ledger: Amount
+    outstanding: Amount
+    unexpired: Amount
+    awaiting_expiry: Amount
+    active_cards: int
+    cards_awaiting_expiry: int
+
+
+# --- top-up rules ------------------------------------------------------------------------
+
+
+class TopUpRuleIn(Strict):
+    customer_id: Id
+    threshold: AmountIn
+    amount: AmountIn
+    method: Annotated[str, Field(min_length=1, max_length=255)]
+    gateway: Annotated[str, Field(pattern=r"^(sandbox|stripe)$")] = "sandbox"
+    gateway_customer: Annotated[str, Field(min_length=1, max_length=255)] | None = None
+    enabled: StrictBool = True
+
+
+class TopUpRuleOut(BaseModel):
+    id: int
+    customer_id: int
+    threshold: Amount
+    amount: Amount
+    gateway: str
+    enabled: bool
+    created_at: datetime
+    updated_at: datetime
+
+
+# --- events, settings, sessions ----------------------------------------------------------
+
+
+class EventOut(BaseModel):
+    id: int
+    occurred_at: datetime
+    actor: str
+    kind: str
+    subject_type: str
+    subject_id: int
+    customer_id: int | None
+    reason: str
+    figures: dict[str, Any]
+
+
+class SettingIn(Strict):
+    value: Annotated[str, Field(max_length=2000)] | None = Field(
+        description="The new value as text, parsed as the setting's type; null clears it."
+    )
+
+
+class SessionIn(Strict):
+    customer_id: Id
+    minutes: Annotated[StrictInt, Field(ge=1, le=60 * 24 * 90)] | None = Field(
+        None, description="Lifetime (default: the customer_session_minutes setting)."
+    )
+
+
+class SessionOut(BaseModel):
+    token: str = Field(description="The bearer secret, shown this once.")
+    customer_id: int
+    expires_at: datetime
+
+
+class WhoAmI(BaseModel):
+    token_id: int
+    role: str
+    reseller_id: int | None
+    customer_id: int | None
 
 
 # --- collections and suspensions ---------------------------------------------------------

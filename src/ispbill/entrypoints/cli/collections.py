@@ -227,8 +227,15 @@ def pages_show(
     with unit_of_work() as (uow, _):
         page = info_pages.get_page(uow, reason=reason)
     if as_json:
-        fields = ("reason", "title", "body_markdown", "body_html", "custom")
-        emit_object({k: getattr(page, k) for k in fields}, as_json=True, title=page.reason)
+        shown = {
+            "reason": page.reason,
+            "title": page.title,
+            "body_markdown": page.body_markdown,
+            "body_html": page.body_html,
+            "custom": page.custom,
+            "updated_by": page.updated_by,
+        }
+        emit_object(shown, as_json=True, title=page.title)
         return
     typer.echo(f"# {page.title}\n")
     typer.echo(page.body_html if html else page.body_markdown)

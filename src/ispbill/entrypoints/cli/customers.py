@@ -184,6 +184,9 @@ def service_row(s: Service) -> dict[str, Any]:
         "active_to": s.active_to,
         "period_months": s.period_months,
         "invoicing_mode": s.invoicing_mode,
+        "throttle_kbps": (
+            f"{s.throttle_down_kbps}/{s.throttle_up_kbps}" if s.throttle_down_kbps else None
+        ),
     }
 
 

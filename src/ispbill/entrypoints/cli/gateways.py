@@ -8,6 +8,7 @@ from typing import Any
 
 import typer
 
+from ispbill.domain.errors import ValidationError
 from ispbill.domain.money import Money
 from ispbill.entrypoints.cli.base import (
     ACTOR,
@@ -15,6 +16,7 @@ from ispbill.entrypoints.cli.base import (
     app_for_command,
     console,
     emit,
+    state,
     unit_of_work,
 )
 from ispbill.services import gateways as gateway_cases
@@ -33,20 +35,77 @@ def register(app: typer.Typer) -> None:
 
 
 def serve(
-    host: str = typer.Option("127.0.0.1", help="Address to listen on."),
-    port: int = typer.Option(8080, min=1, max=65535, help="Port to listen on."),
+    host: str | None = typer.Option(None, help="Address to listen on (setting api_host)."),
+    port: int | None = typer.Option(
+        None, min=1, max=65535, help="Port to listen on (setting api_port)."
+    ),
+    workers: int | None = typer.Option(
+        None, min=1, max=64, help="Worker processes (setting api_workers)."
+    ),
+    outbox: bool = typer.Option(
+        True, "--outbox/--no-outbox", help="Also run the CoA outbox worker in this process."
+    ),
 ) -> None:
-    """Run the HTTP server: gateway webhooks and the sandbox's hosted checkout."""
+    """Run the HTTP server: the REST API (/api/v1), gateway webhooks, the sandbox's hosted
+    checkout, the FreeRADIUS endpoints, the console, portal and walled garden, and (unless
+    --no-outbox) the CoA outbox worker. Defaults come from ISPBILL_API_HOST, ISPBILL_API_PORT
+    and ISPBILL_API_WORKERS."""
+    import os
+    import threading
+
     import uvicorn
 
+    from ispbill.adapters.radius.coa import PyradSender
     from ispbill.entrypoints.api.app import create_app
+    from ispbill.services.enforcement import run_worker
 
     with app_for_command() as app:
+        host = host or app.settings.api_host
+        port = port or app.settings.api_port
+        workers = workers or app.settings.api_workers
         configured = (
             ", ".join(sorted(app.gateways)) or "none (set ISPBILL_SANDBOX_SECRET or Stripe keys)"
         )
         console.print(f"payment gateways: {configured}", markup=False)
-        uvicorn.run(create_app(app), host=host, port=port)
+        console.print(
+            f"API on http://{host}:{port}/api/v1 ({workers} worker(s)); "
+            f"contract at /api/v1/openapi.json",
+            markup=False,
+        )
+        if workers > 1 and state.now is not None:
+            raise ValidationError("workers", "--now works with one worker only")
+        stop = threading.Event()
+        worker = threading.Thread(
+            target=run_worker,
+            kwargs={
+                "uow_factory": app.uow_factory,
+                "sender": PyradSender(),
+                "clock": app.clock.now,
+                "database_url": app.settings.database_url,
+                "stop": stop,
+            },
+            name="outbox",
+            daemon=True,
+        )
+        if outbox:
+            worker.start()
+        try:
+            if workers == 1:
+                uvicorn.run(create_app(app), host=host, port=port)
+            else:
+                # each worker process builds its own application from the environment
+                os.environ["ISPBILL_DATABASE_URL"] = app.settings.database_url
+                uvicorn.run(
+                    "ispbill.entrypoints.api.asgi:application",
+                    factory=True,
+                    host=host,
+                    port=port,
+                    workers=workers,
+                )
+        finally:
+            stop.set()
+            if outbox:
+                worker.join(timeout=5)
 
 
 def checkout(

@@ -18,6 +18,7 @@ from ispbill.entrypoints.cli import bank_statements, demo, payment_corrections, 
 from ispbill.entrypoints.cli import collections as collections_cli
 from ispbill.entrypoints.cli import engine as engine_cli
 from ispbill.entrypoints.cli import gateways as gateways_cli
+from ispbill.entrypoints.cli import radius as radius_cli
 from ispbill.entrypoints.cli.base import (
     Cli,
     console,
@@ -149,6 +150,7 @@ payments_app.command("assign")(bank_statements.payments_assign)
 app.command("demo")(demo.demo)
 gateways_cli.register(app)  # serve, checkout, topups
 app.add_typer(tokens_app, name="tokens")
+radius_cli.register(app, services_app)  # nas, radius, outbox, usage, services credentials
 app.add_typer(collections_cli.collection_app, name="collection")
 app.add_typer(collections_cli.pages_app, name="pages")
 services_app.command("suspend")(collections_cli.services_suspend)

@@ -1,13 +1,17 @@
-"""CLI for REST API tokens: ``ispbill tokens create|list|revoke``."""
+"""CLI for REST API tokens: ``ispbill tokens create|list|revoke|session``."""
 
 from __future__ import annotations
+
+from datetime import timedelta
 
 import typer
 
 from ispbill.entrypoints.cli.base import ACTOR, Cli, console, emit, unit_of_work
-from ispbill.services.tokens import create_token, list_tokens, revoke_token
+from ispbill.services.tokens import create_token, list_tokens, open_customer_session, revoke_token
 
-tokens_app = Cli(help="Bearer tokens of the REST API (roles admin, reseller, readonly).")
+tokens_app = Cli(
+    help="Bearer tokens of the REST API (roles admin, reseller, readonly; customer sessions)."
+)
 
 
 @tokens_app.command("create")
@@ -33,7 +37,9 @@ def tokens_list(as_json: bool = typer.Option(False, "--json", help="Print JSON."
                 "name": t.name,
                 "role": t.role,
                 "reseller_id": t.reseller_id,
+                "customer_id": t.customer_id,
                 "created_at": t.created_at,
+                "expires_at": t.expires_at,
                 "last_used_at": t.last_used_at,
                 "revoked_at": t.revoked_at,
             }
@@ -48,3 +54,20 @@ def tokens_revoke(token_id: int = typer.Argument(..., help="Token id.")) -> None
     with unit_of_work() as (uow, now):
         row = revoke_token(uow, token_id=token_id, now=now, actor=ACTOR)
     console.print(f"Token {row.id} revoked.")
+
+
+@tokens_app.command("session")
+def tokens_session(
+    customer: str = typer.Argument(..., help="Customer id or name."),
+    minutes: int = typer.Option(720, "--minutes", min=1, help="Lifetime of the session."),
+) -> None:
+    """Open a customer's portal session: a token that sees only that customer's data."""
+    with unit_of_work() as (uow, now):
+        created = open_customer_session(
+            uow, customer=customer, lifetime=timedelta(minutes=minutes), now=now, actor=ACTOR
+        )
+    console.print(
+        f"Session {created.token.id} for customer {created.token.customer_id}, "
+        f"valid until {created.token.expires_at}. Keep it now:"
+    )
+    typer.echo(created.plaintext)

@@ -62,7 +62,7 @@ async def current_staff(request: Request) -> StaffPrincipal | None:
             staff = uow.session.get(StaffUser, found.staff_id)
             assert staff is not None
             return StaffPrincipal(
-                staff.id, staff.username, staff.role, staff.reseller_id, staff.locale
+                staff.id, staff.username, staff.role, staff.reseller_id, locale=staff.locale
             )
 
     return await run_in_threadpool(lookup) if secret else None

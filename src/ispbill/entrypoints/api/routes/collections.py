@@ -3,15 +3,16 @@ policy; the walled-garden info pages. Thin: each route calls one use case.
 
 A reseller token acts on services of its own customers only (another's is a 404); the policy
 and the pages are the operator's (admin to change, any token to read). Suspend, lift and
-promise are naturally idempotent (a repeat is refused with 409/422 and writes nothing), so they
-take no Idempotency-Key.
+promise take an optional ``Idempotency-Key``: a retry with the same key replays the first
+answer (without one, a repeat is refused with 409/422 and writes nothing).
 """
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
+from fastapi.responses import JSONResponse
 
 from ispbill.adapters.db.models import Customer, CustomerClass, Service, ServiceSuspension
 from ispbill.adapters.db.unit_of_work import UnitOfWork
@@ -72,8 +73,11 @@ def suspension_out(row: ServiceSuspension) -> SuspensionOut:
     responses=documented(401, 403, 404, 409),
 )
 async def suspend(
-    service_id: ServiceId, body: SuspendIn, request: Request, caller: Caller
-) -> SuspensionOut:
+    service_id: ServiceId,
+    body: SuspendIn,
+    request: Request,
+    caller: Caller,
+) -> Any:
     """Suspend now, or plan a FROM-TO window (optionally yearly, optionally with invoicing)."""
     app = container(request)
 
@@ -97,7 +101,7 @@ async def suspend(
             )
             return suspension_out(row)
 
-    return await call(work)
+    return JSONResponse((await call(work)).model_dump(mode="json"), status_code=201)
 
 
 @router.post(
@@ -106,8 +110,11 @@ async def suspend(
     responses=documented(401, 403, 404),
 )
 async def lift(
-    service_id: ServiceId, body: LiftIn, request: Request, caller: Caller
-) -> SuspensionOut:
+    service_id: ServiceId,
+    body: LiftIn,
+    request: Request,
+    caller: Caller,
+) -> Any:
     """Lift the service's manual suspension (or cancel a planned one)."""
     app = container(request)
 
@@ -120,7 +127,7 @@ async def lift(
             )
             return suspension_out(row)
 
-    return await call(work)
+    return JSONResponse((await call(work)).model_dump(mode="json"), status_code=200)
 
 
 @router.post(
@@ -130,8 +137,11 @@ async def lift(
     responses=documented(401, 403, 404, 409),
 )
 async def promise(
-    service_id: ServiceId, body: PromiseIn, request: Request, caller: Caller
-) -> PromiseOut:
+    service_id: ServiceId,
+    body: PromiseIn,
+    request: Request,
+    caller: Caller,
+) -> Any:
     """Restore a non-payer for ``days``; the suspension returns if the debt is still open."""
     app = container(request)
 
@@ -144,7 +154,7 @@ async def promise(
             )
         return PromiseOut(customer_id=made.customer_id, until=made.until, services=made.services)
 
-    return await call(work)
+    return JSONResponse((await call(work)).model_dump(mode="json"), status_code=201)
 
 
 @router.get("/services/{service_id}/why", response_model=WhyOut, responses=documented(401, 404))

@@ -1,16 +1,14 @@
-"""Customers, their wallets and the engine's dry run for one of them.
+"""Customers, their wallets and ledger history, and the engine's dry run for one of them.
 
-``GET /api/v1/customers`` pages by id with an opaque cursor; a reseller token sees only its own
-customers and gets a 404 for anyone else's.
+``GET /api/v1/customers`` pages by id (``pagination.py``); a reseller token sees only its own
+customers and gets a 404 for anyone else's; a customer session sees only itself.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
+from collections.abc import Sequence
 from dataclasses import replace
-from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
 from sqlalchemy import select
@@ -23,17 +21,22 @@ from ispbill.adapters.db.models import (
     LedgerTransaction,
     Reseller,
 )
-from ispbill.domain.ledger import AccountRef
+from ispbill.domain.customers import BalanceControl, CustomerStatus
+from ispbill.domain.ledger import AccountRef, EntryKind
 from ispbill.domain.money import Money
-from ispbill.entrypoints.api.auth import Caller, Principal
+from ispbill.entrypoints.api.auth import Caller, Principal, Staff
 from ispbill.entrypoints.api.deps import container
-from ispbill.entrypoints.api.errors import ApiProblem, call, documented
+from ispbill.entrypoints.api.errors import ApiProblem, call
+from ispbill.entrypoints.api.pagination import Page, Paging, paginate
+from ispbill.entrypoints.api.routes.engine import within_horizon
 from ispbill.entrypoints.api.schemas import (
+    TEXT,
     Amount,
     ChargePreview,
     CustomerIn,
     CustomerOut,
-    CustomerPage,
+    Instant,
+    LedgerEntryOut,
     PostingOut,
     PreviewOut,
     TransitionPreview,
@@ -59,70 +62,62 @@ def customer_out(customer: Customer, balance: Money) -> CustomerOut:
         currency=customer.currency,
         balance_control=customer.balance_control,
         billing_timezone=customer.billing_timezone,
+        invoicing_mode=customer.invoicing_mode,
+        locale=customer.locale,
+        credit_limit=(
+            Amount.of(Money(customer.credit_limit_minor, customer.currency))
+            if customer.credit_limit_minor is not None
+            else None
+        ),
+        minimum_balance=Amount.of(Money(customer.minimum_balance_minor, customer.currency)),
         created_at=customer.created_at,
         balance=Amount.of(balance),
     )
 
 
-def encode_cursor(last_id: int) -> str:
-    return base64.urlsafe_b64encode(f"c:{last_id}".encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> int:
-    try:
-        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        text = ""
-    prefix, _, number = text.partition(":")
-    if prefix != "c" or not number.isascii() or not number.isdigit() or int(number) > MAX_ID:
-        raise ApiProblem(422, "cursor: not a cursor this API gave", field="cursor", rule="invalid")
-    return int(number)
-
-
 def visible_customer(session: Session, caller: Principal, customer_id: int) -> Customer:
-    customer = session.get(Customer, customer_id)
-    if customer is None or not caller.may_see(customer):
-        raise ApiProblem(
-            404, f"customer: no customer {customer_id}", field="customer", rule="not found"
-        )
-    return customer
+    return caller.customer(session, customer_id)
 
 
-@router.get("", response_model=CustomerPage, responses=documented(401))
+@router.get("", response_model=Page[CustomerOut])
 async def list_customers(
     request: Request,
-    caller: Caller,
-    cursor: Annotated[str | None, Query(max_length=64)] = None,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    search: Annotated[str | None, Query(max_length=200)] = None,
-) -> CustomerPage:
+    caller: Staff,
+    paging: Paging,
+    search: Annotated[str | None, Query(max_length=200, pattern=TEXT)] = None,
+    status: Annotated[CustomerStatus | None, Query()] = None,
+    balance_control: Annotated[BalanceControl | None, Query()] = None,
+    reseller_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
+    class_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
+) -> Page[CustomerOut]:
     """Customers by id, a page at a time; ``search`` matches part of the name."""
     app = container(request)
-    after = decode_cursor(cursor) if cursor else 0
 
-    def work() -> CustomerPage:
+    def work() -> Page[CustomerOut]:
         with app.uow() as uow:
-            query = select(Customer).where(Customer.id > after).order_by(Customer.id)
-            if caller.role == "reseller":
-                query = query.where(Customer.reseller_id == caller.reseller_id)
+            query = caller.scope(select(Customer), Customer.id)
             if search:
                 query = query.where(Customer.name.icontains(search, autoescape=True))
-            rows = list(uow.session.scalars(query.limit(limit + 1)))
-            more = len(rows) > limit
-            rows = rows[:limit]
-            balances = ledger.wallet_balances(uow.session, [(c.id, c.currency) for c in rows])
-            return CustomerPage(
-                items=[customer_out(c, balances[c.id]) for c in rows],
-                next_cursor=encode_cursor(rows[-1].id) if more and rows else None,
-            )
+            if status is not None:
+                query = query.where(Customer.status == status.value)
+            if balance_control is not None:
+                query = query.where(Customer.balance_control == balance_control.value)
+            if reseller_id is not None:
+                query = query.where(Customer.reseller_id == reseller_id)
+            if class_id is not None:
+                query = query.where(Customer.class_id == class_id)
+
+            def shape(rows: Sequence[Customer]) -> list[CustomerOut]:
+                balances = ledger.wallet_balances(uow.session, [(c.id, c.currency) for c in rows])
+                return [customer_out(c, balances[c.id]) for c in rows]
+
+            return paginate(uow.session, query, Customer.id, paging, shape)
 
     return await call(work)
 
 
-@router.post(
-    "", response_model=CustomerOut, status_code=201, responses=documented(401, 403, 404, 409)
-)
-async def create_customer(body: CustomerIn, request: Request, caller: Caller) -> CustomerOut:
+@router.post("", response_model=CustomerOut, status_code=201)
+async def create_customer(body: CustomerIn, request: Request, caller: Staff) -> CustomerOut:
     """A customer with its wallet (and opening funds). A reseller's customer is its own."""
     app = container(request)
     spec = NewCustomer(**body.model_dump())
@@ -148,7 +143,7 @@ async def create_customer(body: CustomerIn, request: Request, caller: Caller) ->
     return await call(work)
 
 
-@router.get("/{customer_id}", response_model=CustomerOut, responses=documented(401, 404))
+@router.get("/{customer_id}", response_model=CustomerOut)
 async def get_customer(customer_id: CustomerId, request: Request, caller: Caller) -> CustomerOut:
     """One customer with its wallet balance."""
     app = container(request)
@@ -162,7 +157,7 @@ async def get_customer(customer_id: CustomerId, request: Request, caller: Caller
     return await call(work)
 
 
-@router.get("/{customer_id}/wallet", response_model=WalletOut, responses=documented(401, 404))
+@router.get("/{customer_id}/wallet", response_model=WalletOut)
 async def get_wallet(customer_id: CustomerId, request: Request, caller: Caller) -> WalletOut:
     """The wallet balance and its most recent postings."""
     app = container(request)
@@ -198,19 +193,72 @@ async def get_wallet(customer_id: CustomerId, request: Request, caller: Caller) 
     return await call(work)
 
 
-@router.get("/{customer_id}/preview", response_model=PreviewOut, responses=documented(401, 404))
+@router.get("/{customer_id}/ledger", response_model=Page[LedgerEntryOut])
+async def list_ledger(
+    customer_id: CustomerId,
+    request: Request,
+    caller: Caller,
+    paging: Paging,
+    kind: Annotated[EntryKind | None, Query()] = None,
+) -> Page[LedgerEntryOut]:
+    """The wallet's history, newest posting first, a page at a time."""
+    app = container(request)
+
+    def work() -> Page[LedgerEntryOut]:
+        with app.uow() as uow:
+            customer = visible_customer(uow.session, caller, customer_id)
+            code = AccountRef.wallet(customer.id, customer.currency).code
+            query = (
+                select(LedgerPosting, LedgerTransaction)
+                .join(LedgerTransaction, LedgerTransaction.id == LedgerPosting.transaction_id)
+                .join(LedgerAccount, LedgerAccount.id == LedgerPosting.account_id)
+                .where(LedgerAccount.code == code)
+            )
+            if kind is not None:
+                query = query.where(LedgerTransaction.kind == kind.value)
+
+            def shape(rows: Sequence[Any]) -> list[LedgerEntryOut]:
+                return [
+                    LedgerEntryOut(
+                        posting_id=p.id,
+                        transaction_id=t.id,
+                        kind=t.kind,
+                        memo=t.memo,
+                        amount=Amount.of(Money(p.amount_minor, p.currency)),
+                        effective_at=t.effective_at,
+                        recorded_at=t.recorded_at,
+                    )
+                    for p, t in rows
+                ]
+
+            return paginate(
+                uow.session,
+                query,
+                LedgerPosting.id,
+                paging,
+                shape,
+                newest_first=True,
+                scalars=False,
+                row_id=lambda row: int(row[0].id),
+            )
+
+    return await call(work)
+
+
+@router.get("/{customer_id}/preview", response_model=PreviewOut)
 async def preview_customer(
     customer_id: CustomerId,
     request: Request,
     caller: Caller,
-    until: Annotated[datetime | None, Query(description="ISO 8601 instant (default: now)")] = None,
+    until: Annotated[
+        Instant | None, Query(description="ISO 8601 instant with offset (default: now)")
+    ] = None,
 ) -> PreviewOut:
     """What the engine would charge and change for this customer up to ``until``; writes
     nothing."""
     app = container(request)
-    if until is not None and until.utcoffset() is None:
-        raise ApiProblem(422, "until: must carry a UTC offset", field="until", rule="timezone")
     instant = until or app.clock.now()
+    within_horizon(instant - app.clock.now(), "until")
 
     def work() -> PreviewOut:
         with app.uow() as uow:

@@ -14,8 +14,12 @@ server-rendered HTML outside the API:
   cleared when the operator allows open-ended reactivation;
 * ``POST /garden/promise`` is the subscriber's own promise to pay (once per billing period).
 
-The subscriber is matched to a service by ``match_subscriber``, the one function to extend
-when matching by address (RADIUS accounting) arrives. Forms carry the web's CSRF token.
+The subscriber is matched to a service by ``match_subscriber``: a signed link, else the
+request's source address through the address map RADIUS accounting keeps
+(``services.radius.service_for_address``: the open session holding that address, or a static
+address). Address matching needs ispbill to see the subscriber's own address (no NAT or proxy
+in between).
+Forms carry the web's CSRF token.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ from ispbill.entrypoints.web.common import form_of, pick_language, render
 from ispbill.services import settings as settings_store
 from ispbill.services.garden import GardenView, garden_view, verify
 from ispbill.services.gateways import start_checkout
+from ispbill.services.radius import service_for_address
 from ispbill.services.self_service import reactivate_by_paying
 from ispbill.services.suspensions import promise_to_pay
 
@@ -51,16 +56,20 @@ def _secret(app: App) -> str | None:
 
 def match_subscriber(request: Request) -> int | None:
     """The service a garden request is about: a signed, unexpired link (``s``, ``e``,
-    ``sig``), or ``None``."""
+    ``sig``), else the service holding the request's source address, or ``None``."""
     app = container(request)
     params = request.query_params
-    return verify(
+    linked = verify(
         _secret(app),
         service=params.get("s", ""),
         expires=params.get("e", ""),
         signature=params.get("sig", ""),
         now=app.clock.now(),
     )
+    if linked is not None or request.client is None or _secret(app) is None:
+        return linked
+    with app.uow() as uow:
+        return service_for_address(uow, request.client.host, app.clock.now())
 
 
 def _gateway(app: App) -> str | None:

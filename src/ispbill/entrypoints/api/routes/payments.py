@@ -1,40 +1,53 @@
-"""``POST /api/v1/payments``: record a payment, exactly once per ``Idempotency-Key``.
+"""Payments: record (exactly once per ``Idempotency-Key``), list, show, reverse, refund, and
+bank statements (import a file, list the unmatched credits, assign one to a customer).
 
-The first answer to a key is stored (``idempotency_records``, per token); sending the same key
-and body again replays that answer, status and body, without recording anything. The same key
-with a different body is refused (422 naming the header). The payment itself is also keyed in
-the ledger by the token and the key, so a crash between the payment and the stored answer still
-cannot credit the wallet twice.
+``POST /api/v1/payments`` requires the key. Its replay is answered by the idempotency
+middleware (``idempotency.py``) like every other write; in addition the payment itself is keyed
+in the ledger by the token and the key, so even a crash between the payment and the stored
+answer cannot credit the wallet twice.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-from typing import Annotated, Any
+import base64
+import binascii
+from collections.abc import Sequence
+from typing import Annotated
 
-from fastapi import APIRouter, Header, Request
-from fastapi.responses import JSONResponse
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from fastapi import APIRouter, Header, Path, Query, Request
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
-from ispbill.adapters.db.models import IdempotencyRecord
+from ispbill.adapters.db.models import Allocation, BankStatementLine, Customer, Payment
+from ispbill.domain.bank import LineStatus
 from ispbill.domain.money import Money
-from ispbill.entrypoints.api.auth import Caller, Principal
+from ispbill.entrypoints.api.auth import Admin, Caller, Operator, Principal, Staff, not_found
 from ispbill.entrypoints.api.deps import container
-from ispbill.entrypoints.api.errors import ApiProblem, call, documented
-from ispbill.entrypoints.api.routes.customers import visible_customer
-from ispbill.entrypoints.api.schemas import Amount, PaymentIn, PaymentOut
+from ispbill.entrypoints.api.errors import ApiProblem, call
+from ispbill.entrypoints.api.pagination import Page, Paging, paginate
+from ispbill.entrypoints.api.schemas import (
+    Amount,
+    AssignIn,
+    BankLineOut,
+    Instant,
+    PaymentDetailOut,
+    PaymentIn,
+    PaymentOut,
+    RefundIn,
+    RefundOut,
+    ReversedOut,
+    ReverseIn,
+    StatementIn,
+    StatementOut,
+)
+from ispbill.services.bank_import import assign_line, import_statement
+from ispbill.services.lookup import MAX_ID
+from ispbill.services.payment_corrections import refund, reverse_payment
 from ispbill.services.payments import NewPayment, Recorded, record_payment
 
-router = APIRouter(prefix="/api/v1/payments", tags=["payments"])
+router = APIRouter(prefix="/api/v1", tags=["payments"])
 KEY_HEADER = "Idempotency-Key"
-ROUTE = "POST /api/v1/payments"
-
-
-def request_hash(body: PaymentIn) -> str:
-    canonical = json.dumps(body.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()
+PaymentId = Annotated[int, Path(ge=1, le=MAX_ID)]
 
 
 def payment_out(recorded: Recorded) -> PaymentOut:
@@ -51,27 +64,92 @@ def payment_out(recorded: Recorded) -> PaymentOut:
     )
 
 
-def stored(caller: Principal, key: str, digest: str, record: IdempotencyRecord) -> JSONResponse:
-    if record.method_path != ROUTE or record.request_hash != digest:
-        raise ApiProblem(
-            422,
-            f"{KEY_HEADER}: {key!r} was already used for a different request",
-            field=KEY_HEADER,
-            rule="reused with a different body",
+def payment_details(session: Session, rows: Sequence[Payment]) -> list[PaymentDetailOut]:
+    """Payments with what of each is allocated to invoices (one query for the page)."""
+    ids = [p.id for p in rows]
+    allocated = (
+        dict(
+            session.execute(
+                select(Allocation.payment_id, func.sum(Allocation.amount_minor))
+                .where(Allocation.payment_id.in_(ids), Allocation.reversed_at.is_(None))
+                .group_by(Allocation.payment_id)
+            ).all()
         )
-    return JSONResponse(record.body, status_code=record.status)
+        if ids
+        else {}
+    )
+    return [
+        PaymentDetailOut(
+            id=p.id,
+            customer_id=p.customer_id,
+            amount=Amount.of(Money(p.amount_minor, p.currency)),
+            method=p.method,
+            reference=p.reference,
+            received_at=p.received_at,
+            recorded_at=p.recorded_at,
+            reversed=p.reversed_by_id is not None,
+            allocated=Amount.of(Money(int(allocated.get(p.id) or 0), p.currency)),
+        )
+        for p in rows
+    ]
 
 
-@router.post(
-    "",
-    response_model=PaymentOut,
-    status_code=201,
-    responses=documented(401, 403, 404, 409),
-)
+def visible_payment(session: Session, caller: Principal, payment_id: int) -> Payment:
+    payment = session.get(Payment, payment_id)
+    customer = session.get(Customer, payment.customer_id) if payment else None
+    if payment is None or customer is None or not caller.may_see(customer):
+        raise not_found("payment", payment_id)
+    return payment
+
+
+@router.get("/payments", response_model=Page[PaymentDetailOut])
+async def list_payments(
+    request: Request,
+    caller: Caller,
+    paging: Paging,
+    customer_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
+    method: Annotated[
+        str | None, Query(min_length=1, max_length=32, pattern=r"^[a-z0-9_]+$")
+    ] = None,
+    received_from: Annotated[Instant | None, Query()] = None,
+    received_to: Annotated[Instant | None, Query()] = None,
+    reversed: Annotated[bool | None, Query()] = None,
+) -> Page[PaymentDetailOut]:
+    """Payments, newest first; filter by customer, method, time received, reversal."""
+    app = container(request)
+
+    def work() -> Page[PaymentDetailOut]:
+        with app.uow() as uow:
+            query = caller.scope(select(Payment), Payment.customer_id)
+            if customer_id is not None:
+                caller.customer(uow.session, customer_id)
+                query = query.where(Payment.customer_id == customer_id)
+            if method is not None:
+                query = query.where(Payment.method == method)
+            if received_from is not None:
+                query = query.where(Payment.received_at >= received_from)
+            if received_to is not None:
+                query = query.where(Payment.received_at < received_to)
+            if reversed is not None:
+                column = Payment.reversed_by_id
+                query = query.where(column.is_not(None) if reversed else column.is_(None))
+            return paginate(
+                uow.session,
+                query,
+                Payment.id,
+                paging,
+                lambda rows: payment_details(uow.session, rows),
+                newest_first=True,
+            )
+
+    return await call(work)
+
+
+@router.post("/payments", response_model=PaymentOut, status_code=201)
 async def create_payment(
     body: PaymentIn,
     request: Request,
-    caller: Caller,
+    caller: Staff,
     idempotency_key: Annotated[
         str,
         Header(
@@ -81,24 +159,15 @@ async def create_payment(
             description="Unique per payment; a retry with the same key replays the answer.",
         ),
     ],
-) -> Any:
+) -> PaymentOut:
     """Credit a customer's wallet; the engine re-evaluates the customer at once."""
     app = container(request)
     key = idempotency_key.strip()
-    digest = request_hash(body)
 
-    def find() -> IdempotencyRecord | None:
-        with app.uow() as uow:
-            return uow.session.scalars(
-                select(IdempotencyRecord).where(
-                    IdempotencyRecord.token_id == caller.token_id, IdempotencyRecord.key == key
-                )
-            ).one_or_none()
-
-    def work() -> tuple[int, dict[str, Any]]:
+    def work() -> PaymentOut:
         now = app.clock.now()
         with app.uow() as uow:  # a read first: the payment's own transaction begins writing
-            visible_customer(uow.session, caller, body.customer_id)
+            caller.customer(uow.session, body.customer_id)
         with app.uow() as uow:
             recorded = record_payment(
                 uow,
@@ -114,30 +183,190 @@ async def create_payment(
                 now=now,
                 actor=caller.actor,
             )
-            answer = payment_out(recorded).model_dump(mode="json")
-        with app.uow() as uow:
-            uow.session.add(
-                IdempotencyRecord(
-                    key=key,
-                    token_id=caller.token_id,
-                    method_path=ROUTE,
-                    request_hash=digest,
-                    status=201,
-                    body=answer,
-                    created_at=now,
-                )
-            )
-            try:
-                uow.commit()
-            except IntegrityError:  # a concurrent request with the same key stored first
-                uow.session.rollback()
-        return 201, answer
+            return payment_out(recorded)
 
-    existing = await call(find)
-    if existing is not None:
-        return stored(caller, key, digest, existing)
-    status, answer = await call(work)
-    winner = await call(find)
-    if winner is not None:
-        return stored(caller, key, digest, winner)
-    return JSONResponse(answer, status_code=status)
+    return await call(work)
+
+
+@router.get("/payments/{payment_id}", response_model=PaymentDetailOut)
+async def get_payment(payment_id: PaymentId, request: Request, caller: Caller) -> PaymentDetailOut:
+    """One payment, with what of it is allocated to invoices."""
+    app = container(request)
+
+    def work() -> PaymentDetailOut:
+        with app.uow() as uow:
+            payment = visible_payment(uow.session, caller, payment_id)
+            return payment_details(uow.session, [payment])[0]
+
+    return await call(work)
+
+
+@router.post("/payments/{payment_id}/reverse", response_model=ReversedOut)
+async def reverse(
+    payment_id: PaymentId, body: ReverseIn, request: Request, caller: Staff
+) -> ReversedOut:
+    """Undo a payment with a linked reversing transaction (once; a repeat returns it)."""
+    app = container(request)
+
+    def work() -> ReversedOut:
+        with app.uow() as uow:
+            visible_payment(uow.session, caller, payment_id)
+        with app.uow() as uow:
+            done = reverse_payment(
+                uow,
+                payment_ref=payment_id,
+                reason=body.reason,
+                now=app.clock.now(),
+                actor=caller.actor,
+            )
+        with app.uow() as uow:
+            payment = visible_payment(uow.session, caller, payment_id)
+            return ReversedOut(
+                payment=payment_details(uow.session, [payment])[0],
+                transaction_id=done.transaction.id,
+                created=done.created,
+                invoices_reopened=list(done.invoices_reopened),
+            )
+
+    return await call(work)
+
+
+@router.post("/refunds", response_model=RefundOut, status_code=201)
+async def create_refund(body: RefundIn, request: Request, caller: Staff) -> RefundOut:
+    """Pay unallocated credit back to the customer; once per (method, reference)."""
+    app = container(request)
+
+    def work() -> RefundOut:
+        with app.uow() as uow:
+            caller.customer(uow.session, body.customer_id)
+            if body.payment_id is not None:
+                paid = visible_payment(uow.session, caller, body.payment_id)
+                if paid.customer_id != body.customer_id:
+                    raise ApiProblem(
+                        422,
+                        "payment_id: the payment is another customer's",
+                        field="payment_id",
+                        rule="same customer",
+                    )
+        with app.uow() as uow:
+            done = refund(
+                uow,
+                customer=str(body.customer_id),
+                amount=body.amount,
+                method=body.method,
+                reference=body.reference,
+                now=app.clock.now(),
+                actor=caller.actor,
+                payment=str(body.payment_id) if body.payment_id is not None else None,
+            )
+            return RefundOut(
+                transaction_id=done.transaction.id,
+                created=done.created,
+                amount=Amount.of(done.amount),
+            )
+
+    return await call(work)
+
+
+# --- bank statements ---------------------------------------------------------------------
+
+
+def line_out(row: BankStatementLine) -> BankLineOut:
+    return BankLineOut(
+        id=row.id,
+        booked_on=row.booked_on,
+        amount=Amount.of(Money(row.amount_minor, row.currency)),
+        reference=row.reference,
+        counterparty_name=row.counterparty_name,
+        counterparty_iban=row.counterparty_iban,
+        description=row.description,
+        status=row.status,
+        reason=row.reason,
+        customer_id=row.customer_id,
+        payment_id=row.payment_id,
+    )
+
+
+@router.post("/bank-statements", response_model=StatementOut, status_code=201)
+async def import_bank_statement(body: StatementIn, request: Request, caller: Admin) -> StatementOut:
+    """Import a bank statement file (CSV, camt.053, MT940), base64-encoded. Lines are keyed by
+    the bank's transaction id, so importing a file twice creates nothing the second time."""
+    app = container(request)
+    try:
+        data = base64.b64decode(body.content_base64, validate=True)
+    except (binascii.Error, ValueError):
+        raise ApiProblem(
+            422, "content_base64: not base64", field="content_base64", rule="base64"
+        ) from None
+
+    def work() -> StatementOut:
+        report = import_statement(
+            app.uow_factory,
+            data=data,
+            file_name=body.file_name,
+            now=app.clock.now(),
+            actor=caller.actor,
+            format=body.format,
+        )
+        return StatementOut(
+            file_name=report.file_name,
+            format=report.format,
+            rows_read=report.rows_read,
+            payments_created=report.payments_created,
+            duplicates_skipped=report.duplicates_skipped,
+            unmatched=report.unmatched,
+            ignored=report.ignored,
+            unmatched_line_ids=list(report.unmatched_line_ids),
+        )
+
+    return await call(work)
+
+
+@router.get("/bank-statements/lines", response_model=Page[BankLineOut])
+async def list_bank_lines(
+    request: Request,
+    _caller: Operator,
+    paging: Paging,
+    status: Annotated[LineStatus | None, Query(description="e.g. unmatched")] = None,
+) -> Page[BankLineOut]:
+    """Imported statement lines by id; ``status=unmatched`` lists the credits no customer was
+    found for, waiting to be assigned."""
+    app = container(request)
+
+    def work() -> Page[BankLineOut]:
+        with app.uow() as uow:
+            query = select(BankStatementLine)
+            if status is not None:
+                query = query.where(BankStatementLine.status == status.value)
+
+            def shape(rows: Sequence[BankStatementLine]) -> list[BankLineOut]:
+                return [line_out(r) for r in rows]
+
+            return paginate(uow.session, query, BankStatementLine.id, paging, shape)
+
+    return await call(work)
+
+
+@router.post("/bank-statements/lines/{line_id}/assign", response_model=PaymentDetailOut)
+async def assign_bank_line(
+    line_id: Annotated[int, Path(ge=1, le=MAX_ID)], body: AssignIn, request: Request, caller: Admin
+) -> PaymentDetailOut:
+    """Post an unmatched credit as a payment of the customer the operator chose."""
+    app = container(request)
+
+    def work() -> PaymentDetailOut:
+        with app.uow() as uow:
+            done = assign_line(
+                uow,
+                line_id=line_id,
+                customer=str(body.customer_id),
+                now=app.clock.now(),
+                actor=caller.actor,
+            )
+            payment_id = done.recorded.payment.id
+        with app.uow() as uow:
+            payment = uow.session.get(Payment, payment_id)
+            assert payment is not None
+            return payment_details(uow.session, [payment])[0]
+
+    return await call(work)

@@ -1,17 +1,22 @@
-"""``GET/POST /api/v1/plans``: the catalogue of plans (admins add them; every role reads)."""
+"""``/api/v1/plans``: the catalogue of plans (admins add them; every role reads)."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from collections.abc import Sequence
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, Request
 from sqlalchemy import select
 
 from ispbill.adapters.db.models import Plan
 from ispbill.domain.money import Money
-from ispbill.entrypoints.api.auth import Admin, Caller
+from ispbill.entrypoints.api.auth import Admin, Caller, not_found
 from ispbill.entrypoints.api.deps import container
-from ispbill.entrypoints.api.errors import call, documented
-from ispbill.entrypoints.api.schemas import Amount, PlanIn, PlanOut
+from ispbill.entrypoints.api.errors import call
+from ispbill.entrypoints.api.pagination import Page, Paging, paginate
+from ispbill.entrypoints.api.schemas import TEXT, Amount, PlanIn, PlanOut
 from ispbill.services.catalog import NewPlan, add_plan
+from ispbill.services.lookup import MAX_ID
 
 router = APIRouter(prefix="/api/v1/plans", tags=["plans"])
 
@@ -30,19 +35,37 @@ def plan_out(plan: Plan) -> PlanOut:
     )
 
 
-@router.get("", response_model=list[PlanOut], responses=documented(401))
-async def list_plans(request: Request, _caller: Caller) -> list[PlanOut]:
-    """Every plan, by id."""
+def plan_page(rows: Sequence[Plan]) -> list[PlanOut]:
+    return [plan_out(p) for p in rows]
+
+
+@router.get("", response_model=Page[PlanOut])
+async def list_plans(
+    request: Request,
+    _caller: Caller,
+    paging: Paging,
+    search: Annotated[str | None, Query(max_length=200, pattern=TEXT)] = None,
+    currency: Annotated[str | None, Query(pattern=r"^[A-Za-z]{3}$")] = None,
+    active: Annotated[bool | None, Query()] = None,
+) -> Page[PlanOut]:
+    """Plans by id; filter by part of the name, currency, or whether still sold."""
     app = container(request)
 
-    def work() -> list[PlanOut]:
+    def work() -> Page[PlanOut]:
         with app.uow() as uow:
-            return [plan_out(p) for p in uow.session.scalars(select(Plan).order_by(Plan.id))]
+            query = select(Plan)
+            if search:
+                query = query.where(Plan.name.icontains(search, autoescape=True))
+            if currency:
+                query = query.where(Plan.currency == currency.upper())
+            if active is not None:
+                query = query.where(Plan.active == active)
+            return paginate(uow.session, query, Plan.id, paging, plan_page)
 
     return await call(work)
 
 
-@router.post("", response_model=PlanOut, status_code=201, responses=documented(401, 403, 404, 409))
+@router.post("", response_model=PlanOut, status_code=201)
 async def create_plan(body: PlanIn, request: Request, caller: Admin) -> PlanOut:
     """A new plan (admin only)."""
     app = container(request)
@@ -51,5 +74,22 @@ async def create_plan(body: PlanIn, request: Request, caller: Admin) -> PlanOut:
     def work() -> PlanOut:
         with app.uow() as uow:
             return plan_out(add_plan(uow, spec=spec, now=app.clock.now(), actor=caller.actor))
+
+    return await call(work)
+
+
+@router.get("/{plan_id}", response_model=PlanOut)
+async def get_plan(
+    plan_id: Annotated[int, Path(ge=1, le=MAX_ID)], request: Request, _caller: Caller
+) -> PlanOut:
+    """One plan."""
+    app = container(request)
+
+    def work() -> PlanOut:
+        with app.uow() as uow:
+            plan = uow.session.get(Plan, plan_id)
+            if plan is None:
+                raise not_found("plan", plan_id)
+            return plan_out(plan)
 
     return await call(work)

@@ -1,23 +1,41 @@
-"""``GET/POST /api/v1/services`` and ``GET /api/v1/services/{id}``: plans delivered to
-customers. A reseller token sees and creates services of its own customers only."""
+"""``/api/v1/services``: plans delivered to customers, and their lifecycle moves.
+
+Create, change plan and terminate (priced by ``services/changes.py``), set or clear the "active
+to" day after which the service pauses, and reactivate a paused service (also from the
+customer's portal session). A reseller token reaches the services of its own customers only.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from ispbill.adapters.db.models import Customer, Service
-from ispbill.entrypoints.api.auth import Caller
+from ispbill.domain.lifecycle import ServiceState
+from ispbill.entrypoints.api.auth import Caller, Principal, Staff, not_found
 from ispbill.entrypoints.api.deps import container
-from ispbill.entrypoints.api.errors import ApiProblem, call, documented
-from ispbill.entrypoints.api.routes.customers import visible_customer
-from ispbill.entrypoints.api.schemas import ServiceIn, ServiceOut
+from ispbill.entrypoints.api.errors import call
+from ispbill.entrypoints.api.pagination import Page, Paging, paginate
+from ispbill.entrypoints.api.schemas import (
+    ActiveToIn,
+    Amount,
+    ChangeOut,
+    ChangePlanIn,
+    ServiceIn,
+    ServiceOut,
+    TerminateIn,
+)
+from ispbill.services import lifecycle
+from ispbill.services.changes import ChangeResult, change_plan, terminate_service
 from ispbill.services.lookup import MAX_ID
 from ispbill.services.services import NewService, add_service
 
 router = APIRouter(prefix="/api/v1/services", tags=["services"])
+ServiceId = Annotated[int, Path(ge=1, le=MAX_ID)]
 
 
 def service_out(service: Service) -> ServiceOut:
@@ -34,38 +52,65 @@ def service_out(service: Service) -> ServiceOut:
     )
 
 
-@router.get("", response_model=list[ServiceOut], responses=documented(401, 404))
+def visible_service(session: Session, caller: Principal, service_id: int) -> Service:
+    """The service, or a 404 when absent or under a customer this caller may not see."""
+    service = session.get(Service, service_id)
+    customer = session.get(Customer, service.customer_id) if service else None
+    if service is None or customer is None or not caller.may_see(customer):
+        raise not_found("service", service_id)
+    return service
+
+
+def change_out(result: ChangeResult) -> ChangeOut:
+    return ChangeOut(
+        service=service_out(result.service),
+        from_plan=result.from_plan,
+        to_plan=result.to_plan,
+        invoice_number=result.invoice_number,
+        credit_note_number=result.credit_note_number,
+        balance=Amount.of(result.balance),
+    )
+
+
+@router.get("", response_model=Page[ServiceOut])
 async def list_services(
     request: Request,
     caller: Caller,
+    paging: Paging,
     customer_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
-) -> list[ServiceOut]:
-    """Services by id, optionally of one customer."""
+    plan_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
+    state: Annotated[ServiceState | None, Query()] = None,
+) -> Page[ServiceOut]:
+    """Services by id; filter by customer, plan or state."""
     app = container(request)
 
-    def work() -> list[ServiceOut]:
+    def work() -> Page[ServiceOut]:
         with app.uow() as uow:
-            query = select(Service).order_by(Service.id)
+            query = caller.scope(select(Service), Service.customer_id)
             if customer_id is not None:
-                visible_customer(uow.session, caller, customer_id)
+                caller.customer(uow.session, customer_id)
                 query = query.where(Service.customer_id == customer_id)
-            if caller.role == "reseller":
-                query = query.join(Customer, Customer.id == Service.customer_id).where(
-                    Customer.reseller_id == caller.reseller_id
-                )
-            return [service_out(s) for s in uow.session.scalars(query)]
+            if plan_id is not None:
+                query = query.where(Service.plan_id == plan_id)
+            if state is not None:
+                query = query.where(Service.state == state.value)
+
+            def shape(rows: Sequence[Service]) -> list[ServiceOut]:
+                return [service_out(s) for s in rows]
+
+            return paginate(uow.session, query, Service.id, paging, shape)
 
     return await call(work)
 
 
-@router.post("", response_model=ServiceOut, status_code=201, responses=documented(401, 403, 404))
-async def create_service(body: ServiceIn, request: Request, caller: Caller) -> ServiceOut:
+@router.post("", response_model=ServiceOut, status_code=201)
+async def create_service(body: ServiceIn, request: Request, caller: Staff) -> ServiceOut:
     """A pending service; the engine activates it when its first period is paid."""
     app = container(request)
 
     def work() -> ServiceOut:
         with app.uow() as uow:
-            visible_customer(uow.session, caller, body.customer_id)
+            caller.customer(uow.session, body.customer_id)
             spec = NewService(
                 customer=str(body.customer_id),
                 plan=str(body.plan_id),
@@ -79,21 +124,109 @@ async def create_service(body: ServiceIn, request: Request, caller: Caller) -> S
     return await call(work)
 
 
-@router.get("/{service_id}", response_model=ServiceOut, responses=documented(401, 404))
-async def get_service(
-    service_id: Annotated[int, Path(ge=1, le=MAX_ID)], request: Request, caller: Caller
-) -> ServiceOut:
+@router.get("/{service_id}", response_model=ServiceOut)
+async def get_service(service_id: ServiceId, request: Request, caller: Caller) -> ServiceOut:
     """One service."""
     app = container(request)
 
     def work() -> ServiceOut:
         with app.uow() as uow:
-            service = uow.session.get(Service, service_id)
-            customer = uow.session.get(Customer, service.customer_id) if service else None
-            if service is None or customer is None or not caller.may_see(customer):
-                raise ApiProblem(
-                    404, f"service: no service {service_id}", field="service", rule="not found"
-                )
+            return service_out(visible_service(uow.session, caller, service_id))
+
+    return await call(work)
+
+
+@router.post("/{service_id}/change-plan", response_model=ChangeOut)
+async def change_service_plan(
+    service_id: ServiceId, body: ChangePlanIn, request: Request, caller: Staff
+) -> ChangeOut:
+    """Move the service to another plan from a local date: unused days credited, the new
+    plan's price charged for them (prorated, one rounding)."""
+    app = container(request)
+
+    def work() -> ChangeOut:
+        with app.uow() as uow:
+            visible_service(uow.session, caller, service_id)
+        with app.uow() as uow:  # a fresh unit of work: the use case takes the lock itself
+            result = change_plan(
+                uow,
+                service_ref=service_id,
+                new_plan_ref=body.plan_id,
+                effective=body.effective,
+                now=app.clock.now(),
+                actor=caller.actor,
+            )
+            return change_out(result)
+
+    return await call(work)
+
+
+@router.post("/{service_id}/terminate", response_model=ChangeOut)
+async def terminate(
+    service_id: ServiceId, body: TerminateIn, request: Request, caller: Staff
+) -> ChangeOut:
+    """End the service for good from a local date, crediting unused prepaid days."""
+    app = container(request)
+
+    def work() -> ChangeOut:
+        with app.uow() as uow:
+            visible_service(uow.session, caller, service_id)
+        with app.uow() as uow:  # a fresh unit of work: the use case takes the lock itself
+            result = terminate_service(
+                uow,
+                service_ref=service_id,
+                effective=body.effective,
+                now=app.clock.now(),
+                actor=caller.actor,
+                reason=body.reason,
+            )
+            return change_out(result)
+
+    return await call(work)
+
+
+@router.post("/{service_id}/active-to", response_model=ServiceOut)
+async def set_active_to(
+    service_id: ServiceId, body: ActiveToIn, request: Request, caller: Staff
+) -> ServiceOut:
+    """Schedule a pause (UISP "active to"): the service pauses after this day; null clears."""
+    app = container(request)
+
+    def work() -> ServiceOut:
+        with app.uow() as uow:
+            visible_service(uow.session, caller, service_id)
+        with app.uow() as uow:  # a fresh unit of work: the use case takes the lock itself
+            service = lifecycle.schedule_pause(
+                uow,
+                service_ref=service_id,
+                active_to=body.active_to,
+                now=app.clock.now(),
+                actor=caller.actor,
+            )
             return service_out(service)
+
+    return await call(work)
+
+
+@router.post("/{service_id}/reactivate", response_model=ServiceOut)
+async def reactivate_service(
+    service_id: ServiceId, body: ActiveToIn, request: Request, caller: Caller
+) -> ServiceOut:
+    """Reactivate a paused service (its customer may, from the portal); billing restarts at
+    once and a prepaid wallet that cannot cover the period deactivates it instead."""
+    app = container(request)
+
+    def work() -> ServiceOut:
+        with app.uow() as uow:
+            visible_service(uow.session, caller, service_id)
+        with app.uow() as uow:  # a fresh unit of work: the use case takes the lock itself
+            done = lifecycle.reactivate_service(
+                uow,
+                service_ref=service_id,
+                active_to=body.active_to,
+                now=app.clock.now(),
+                actor=caller.actor,
+            )
+            return service_out(done.service)
 
     return await call(work)

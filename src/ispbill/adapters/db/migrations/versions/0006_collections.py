@@ -48,6 +48,7 @@ def upgrade() -> None:
         sa.Column("starts_on", sa.Date(), nullable=False),
         sa.Column("ends_on", sa.Date(), nullable=True),
         sa.Column("repeat_yearly", sa.Boolean(), nullable=False),
+        sa.Column("charged_until", sa.Date(), nullable=True),
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column(
             "next_change_at", ispbill.adapters.db.types.UTCDateTime(timezone=True), nullable=True

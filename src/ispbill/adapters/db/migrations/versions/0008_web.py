@@ -1,7 +1,7 @@
 """web console and customer portal: staff users, portal accounts, sessions, sign-in links
 
 Revision ID: 0008
-Revises: 0006
+Revises: 0007
 Create Date: 2026-11-23 18:08:42.819850
 """
 
@@ -15,7 +15,7 @@ from alembic import op
 import ispbill.adapters.db.types
 
 revision: str = "0008"
-down_revision: str | None = "0006"
+down_revision: str | None = "0007"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,0 +1,1 @@
+"""RADIUS at the edge: the CoA/Disconnect sender (pyrad) and the FreeRADIUS configuration."""

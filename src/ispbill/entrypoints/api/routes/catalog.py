@@ -1,0 +1,225 @@
+"""Resellers, customer classes and tax profiles: the catalogue customers are built from.
+
+Admins create; admin and readonly tokens read all; a reseller token reads the classes and tax
+profiles and only its own reseller record (another reseller is a 404).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, Request
+from sqlalchemy import select
+
+from ispbill.adapters.db.models import CustomerClass, Reseller, TaxProfileRow
+from ispbill.entrypoints.api.auth import Admin, Staff, not_found
+from ispbill.entrypoints.api.deps import container
+from ispbill.entrypoints.api.errors import call
+from ispbill.entrypoints.api.pagination import Page, Paging, paginate
+from ispbill.entrypoints.api.schemas import (
+    TEXT,
+    CustomerClassIn,
+    CustomerClassOut,
+    ResellerIn,
+    ResellerOut,
+    TaxProfileIn,
+    TaxProfileOut,
+)
+from ispbill.services.catalog import NewClass, add_class, add_reseller, add_tax_profile
+from ispbill.services.lookup import MAX_ID
+
+resellers = APIRouter(prefix="/api/v1/resellers", tags=["resellers"])
+classes = APIRouter(prefix="/api/v1/customer-classes", tags=["customer classes"])
+taxes = APIRouter(prefix="/api/v1/tax-profiles", tags=["tax profiles"])
+routers = (resellers, classes, taxes)
+RowId = Annotated[int, Path(ge=1, le=MAX_ID)]
+Search = Annotated[str | None, Query(max_length=200, pattern=TEXT)]
+
+
+def reseller_out(row: Reseller) -> ResellerOut:
+    return ResellerOut(id=row.id, name=row.name, created_at=row.created_at)
+
+
+def class_out(row: CustomerClass) -> CustomerClassOut:
+    return CustomerClassOut(
+        id=row.id,
+        name=row.name,
+        grace_days=row.grace_days,
+        invoice_template=row.invoice_template,
+        tax_profile_id=row.tax_profile_id,
+        notification_emails=list(row.notification_emails or []),
+        custom_fields=list(row.custom_fields or []),
+        created_at=row.created_at,
+    )
+
+
+def tax_out(row: TaxProfileRow) -> TaxProfileOut:
+    return TaxProfileOut(id=row.id, name=row.name, rate_bp=row.rate_bp, inclusive=row.inclusive)
+
+
+# --- resellers ---------------------------------------------------------------------------
+
+
+@resellers.get("", response_model=Page[ResellerOut])
+async def list_resellers(
+    request: Request, caller: Staff, paging: Paging, search: Search = None
+) -> Page[ResellerOut]:
+    """Resellers by id (a reseller token sees only its own)."""
+    app = container(request)
+
+    def work() -> Page[ResellerOut]:
+        with app.uow() as uow:
+            query = select(Reseller)
+            if caller.role == "reseller":
+                query = query.where(Reseller.id == caller.reseller_id)
+            if search:
+                query = query.where(Reseller.name.icontains(search, autoescape=True))
+
+            def shape(rows: Sequence[Reseller]) -> list[ResellerOut]:
+                return [reseller_out(r) for r in rows]
+
+            return paginate(uow.session, query, Reseller.id, paging, shape)
+
+    return await call(work)
+
+
+@resellers.post("", response_model=ResellerOut, status_code=201)
+async def create_reseller(body: ResellerIn, request: Request, caller: Admin) -> ResellerOut:
+    """A new reseller (admin only)."""
+    app = container(request)
+
+    def work() -> ResellerOut:
+        with app.uow() as uow:
+            row = add_reseller(uow, name=body.name, now=app.clock.now(), actor=caller.actor)
+            return reseller_out(row)
+
+    return await call(work)
+
+
+@resellers.get("/{reseller_id}", response_model=ResellerOut)
+async def get_reseller(reseller_id: RowId, request: Request, caller: Staff) -> ResellerOut:
+    """One reseller."""
+    app = container(request)
+
+    def work() -> ResellerOut:
+        with app.uow() as uow:
+            row = uow.session.get(Reseller, reseller_id)
+            if row is None or (caller.role == "reseller" and row.id != caller.reseller_id):
+                raise not_found("reseller", reseller_id)
+            return reseller_out(row)
+
+    return await call(work)
+
+
+# --- customer classes --------------------------------------------------------------------
+
+
+@classes.get("", response_model=Page[CustomerClassOut])
+async def list_customer_classes(
+    request: Request, _caller: Staff, paging: Paging, search: Search = None
+) -> Page[CustomerClassOut]:
+    """Customer classes by id."""
+    app = container(request)
+
+    def work() -> Page[CustomerClassOut]:
+        with app.uow() as uow:
+            query = select(CustomerClass)
+            if search:
+                query = query.where(CustomerClass.name.icontains(search, autoescape=True))
+
+            def shape(rows: Sequence[CustomerClass]) -> list[CustomerClassOut]:
+                return [class_out(r) for r in rows]
+
+            return paginate(uow.session, query, CustomerClass.id, paging, shape)
+
+    return await call(work)
+
+
+@classes.post("", response_model=CustomerClassOut, status_code=201)
+async def create_customer_class(
+    body: CustomerClassIn, request: Request, caller: Admin
+) -> CustomerClassOut:
+    """A new customer class (admin only)."""
+    app = container(request)
+    spec = NewClass(**body.model_dump())
+
+    def work() -> CustomerClassOut:
+        with app.uow() as uow:
+            return class_out(add_class(uow, spec=spec, now=app.clock.now(), actor=caller.actor))
+
+    return await call(work)
+
+
+@classes.get("/{class_id}", response_model=CustomerClassOut)
+async def get_customer_class(class_id: RowId, request: Request, _caller: Staff) -> CustomerClassOut:
+    """One customer class."""
+    app = container(request)
+
+    def work() -> CustomerClassOut:
+        with app.uow() as uow:
+            row = uow.session.get(CustomerClass, class_id)
+            if row is None:
+                raise not_found("customer_class", class_id)
+            return class_out(row)
+
+    return await call(work)
+
+
+# --- tax profiles ------------------------------------------------------------------------
+
+
+@taxes.get("", response_model=Page[TaxProfileOut])
+async def list_tax_profiles(
+    request: Request, _caller: Staff, paging: Paging, search: Search = None
+) -> Page[TaxProfileOut]:
+    """Tax profiles by id."""
+    app = container(request)
+
+    def work() -> Page[TaxProfileOut]:
+        with app.uow() as uow:
+            query = select(TaxProfileRow)
+            if search:
+                query = query.where(TaxProfileRow.name.icontains(search, autoescape=True))
+
+            def shape(rows: Sequence[TaxProfileRow]) -> list[TaxProfileOut]:
+                return [tax_out(r) for r in rows]
+
+            return paginate(uow.session, query, TaxProfileRow.id, paging, shape)
+
+    return await call(work)
+
+
+@taxes.post("", response_model=TaxProfileOut, status_code=201)
+async def create_tax_profile(body: TaxProfileIn, request: Request, caller: Admin) -> TaxProfileOut:
+    """A new tax profile (admin only)."""
+    app = container(request)
+
+    def work() -> TaxProfileOut:
+        with app.uow() as uow:
+            row = add_tax_profile(
+                uow,
+                name=body.name,
+                rate=body.rate,
+                inclusive=body.inclusive,
+                now=app.clock.now(),
+                actor=caller.actor,
+            )
+            return tax_out(row)
+
+    return await call(work)
+
+
+@taxes.get("/{tax_profile_id}", response_model=TaxProfileOut)
+async def get_tax_profile(tax_profile_id: RowId, request: Request, _caller: Staff) -> TaxProfileOut:
+    """One tax profile."""
+    app = container(request)
+
+    def work() -> TaxProfileOut:
+        with app.uow() as uow:
+            row = uow.session.get(TaxProfileRow, tax_profile_id)
+            if row is None:
+                raise not_found("tax_profile", tax_profile_id)
+            return tax_out(row)
+
+    return await call(work)

@@ -1,0 +1,112 @@
+"""``/api/v1/top-up-rules``: automatic wallet funding from a saved payment method.
+
+One rule per customer wallet; ``PUT`` sets (creates or replaces) it, ``DELETE`` removes one that
+never requested anything (otherwise disable it with ``enabled: false``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, Request, Response
+from sqlalchemy import select
+
+from ispbill.adapters.db.models import TopUpRule
+from ispbill.domain.money import Money
+from ispbill.entrypoints.api.auth import Caller, Staff
+from ispbill.entrypoints.api.deps import container
+from ispbill.entrypoints.api.errors import call
+from ispbill.entrypoints.api.pagination import Page, Paging, paginate
+from ispbill.entrypoints.api.schemas import Amount, TopUpRuleIn, TopUpRuleOut
+from ispbill.services import top_ups
+from ispbill.services.lookup import MAX_ID
+
+router = APIRouter(prefix="/api/v1/top-up-rules", tags=["top-up rules"])
+CustomerId = Annotated[int, Path(ge=1, le=MAX_ID)]
+
+
+def rule_out(rule: TopUpRule) -> TopUpRuleOut:
+    return TopUpRuleOut(
+        id=rule.id,
+        customer_id=rule.customer_id,
+        threshold=Amount.of(Money(rule.threshold_minor, rule.currency)),
+        amount=Amount.of(Money(rule.amount_minor, rule.currency)),
+        gateway=rule.gateway,
+        enabled=rule.enabled,
+        created_at=rule.created_at,
+        updated_at=rule.updated_at,
+    )
+
+
+@router.get("", response_model=Page[TopUpRuleOut])
+async def list_top_up_rules(
+    request: Request,
+    caller: Caller,
+    paging: Paging,
+    customer_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
+    enabled: Annotated[bool | None, Query()] = None,
+) -> Page[TopUpRuleOut]:
+    """Top-up rules by id; filter by customer or whether enabled."""
+    app = container(request)
+
+    def work() -> Page[TopUpRuleOut]:
+        with app.uow() as uow:
+            query = caller.scope(select(TopUpRule), TopUpRule.customer_id)
+            if customer_id is not None:
+                caller.customer(uow.session, customer_id)
+                query = query.where(TopUpRule.customer_id == customer_id)
+            if enabled is not None:
+                query = query.where(TopUpRule.enabled == enabled)
+
+            def shape(rows: Sequence[TopUpRule]) -> list[TopUpRuleOut]:
+                return [rule_out(r) for r in rows]
+
+            return paginate(uow.session, query, TopUpRule.id, paging, shape)
+
+    return await call(work)
+
+
+@router.put("", response_model=TopUpRuleOut)
+async def set_top_up_rule(body: TopUpRuleIn, request: Request, caller: Staff) -> TopUpRuleOut:
+    """Create or replace the customer's rule; it is armed from now."""
+    app = container(request)
+
+    def work() -> TopUpRuleOut:
+        with app.uow() as uow:
+            caller.customer(uow.session, body.customer_id)
+        with app.uow() as uow:
+            rule = top_ups.set_rule(
+                uow,
+                spec=top_ups.TopUpRuleSpec(
+                    customer=str(body.customer_id),
+                    threshold=body.threshold,
+                    amount=body.amount,
+                    method=body.method,
+                    gateway=body.gateway,
+                    gateway_customer=body.gateway_customer,
+                    enabled=body.enabled,
+                ),
+                now=app.clock.now(),
+                actor=caller.actor,
+            )
+            return rule_out(rule)
+
+    return await call(work)
+
+
+@router.delete("/{customer_id}", status_code=204, response_class=Response)
+async def delete_top_up_rule(customer_id: CustomerId, request: Request, caller: Staff) -> Response:
+    """Delete the customer's rule (refused once it has requested a top-up: disable it)."""
+    app = container(request)
+
+    def work() -> None:
+        with app.uow() as uow:
+            caller.customer(uow.session, customer_id)
+        with app.uow() as uow:
+            top_ups.delete_rule(
+                uow, customer=str(customer_id), now=app.clock.now(), actor=caller.actor
+            )
+
+    await call(work)
+    return Response(status_code=204)
