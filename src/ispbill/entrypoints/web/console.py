@@ -68,6 +68,7 @@ from ispbill.services.engine import charge_and_invoice, preview
 from ispbill.services.explain import explain_service
 from ispbill.services.invoice_documents import list_invoices, printable
 from ispbill.services.lifecycle import reactivate_service
+from ispbill.services.network import NewNas, add_nas, list_nas
 from ispbill.services.payments import NewPayment, record_payment
 from ispbill.services.refill_cards import NewBatch, generate_batch, secret_key
 from ispbill.services.services import NewService, add_service
@@ -1025,6 +1026,48 @@ async def create_cards(request: Request, staff: Staff) -> Response:
             for c in batch.cards
         ],
     )
+
+
+# -- network access servers (RADIUS) ------------------------------------------------------------
+
+
+@router.get("/nas")
+async def nas_list(request: Request, staff: Staff, format: str = "") -> Response:
+    """The routers that ask ispbill's RADIUS; their shared secrets are never shown."""
+    rows = await _work(request, lambda uow, _now: list_nas(uow))
+    if format == "csv":
+        return csv_response(
+            "nas.csv",
+            ["id", "name", "address", "vendor", "coa_port", "require_message_authenticator"],
+            [
+                (n.id, n.name, n.address, n.vendor, n.coa_port, n.require_message_authenticator)
+                for n in rows
+            ],
+        )
+    return _page(request, staff, "console/nas.html", {"nas": rows, "error": None, "form": {}})
+
+
+@router.post("/nas")
+async def nas_create(request: Request, staff: Staff) -> Response:
+    require_admin(staff)
+    form = await form_of(request)
+    port = form.get("coa_port", "3799").strip()
+    spec = NewNas(
+        name=form.get("name", ""),
+        address=form.get("address", ""),
+        secret=form.get("secret", ""),
+        coa_port=int(port) if port.isdigit() else -1,
+        vendor=form.get("vendor", "mikrotik"),
+        require_message_authenticator=form.get("require_message_authenticator") == "1",
+    )
+    try:
+        await _work(request, lambda uow, now: add_nas(uow, spec=spec, now=now, actor=staff.actor))
+    except IspbillError as exc:
+        rows = await _work(request, lambda uow, _now: list_nas(uow))
+        shown = {k: v for k, v in form.items() if k != "secret"}
+        context = {"nas": rows, "error": str(exc), "form": shown}
+        return _page(request, staff, "console/nas.html", context, status=422)
+    return redirect(request, "/console/nas")
 
 
 # -- operator settings and the tick --------------------------------------------------------------
