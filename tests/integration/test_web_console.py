@@ -389,11 +389,35 @@ def test_operator_settings_and_the_tick(web: tuple[App, dict[str, int]]) -> None
     assert "self_service_reactivation" in page.text
     page = browser.submit("/console/settings", {"self_service_reactivation": "true"})
     assert 'name="self_service_reactivation" value="true"' in page.text
-    bad = browser.post("/console/settings", {"payment_terms_days": "-1"})
+    bad = browser.post("/console/settings", {"refund_on_pause": "true", "payment_terms_days": "-1"})
     assert bad.status_code == 422
+    assert 'name="refund_on_pause" value="false"' in bad.text  # nothing written
     ran = browser.submit("/console/tick")
     assert 'id="tick-report"' in ran.text
     reader = Browser(app)
     reader.sign_in_staff("rita")
     reader.get("/console/settings")
     assert reader.post("/console/tick").status_code == 403
+
+
+def test_nas_list_and_form(web: tuple[App, dict[str, int]]) -> None:
+    app, _ = web
+    browser = Browser(app)
+    browser.sign_in_staff("alice")
+    browser.get("/console/nas")
+    page = browser.submit(
+        "/console/nas",
+        {
+            "name": "core-1",
+            "address": "192.0.2.10",
+            "secret": "a-long-shared-secret-123",
+            "vendor": "mikrotik",
+            "coa_port": "3799",
+            "require_message_authenticator": "1",
+        },
+    )
+    assert "core-1" in page.text
+    assert "a-long-shared-secret-123" not in page.text
+    bad = browser.post("/console/nas", {"name": "x", "address": "not an ip", "secret": "s" * 20})
+    assert bad.status_code == 422
+    assert "192.0.2.10" in browser.get("/console/nas?format=csv").text

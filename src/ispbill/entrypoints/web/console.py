@@ -15,6 +15,7 @@ from typing import Annotated, Any, TypeVar
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import Response
 from markupsafe import Markup
+from pydantic import ValidationError as PydanticValidationError
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
@@ -67,6 +68,7 @@ from ispbill.services.engine import charge_and_invoice, preview
 from ispbill.services.explain import explain_service
 from ispbill.services.invoice_documents import list_invoices, printable
 from ispbill.services.lifecycle import reactivate_service
+from ispbill.services.network import NewNas, add_nas, list_nas
 from ispbill.services.payments import NewPayment, record_payment
 from ispbill.services.refill_cards import NewBatch, generate_batch, secret_key
 from ispbill.services.services import NewService, add_service
@@ -1026,6 +1028,48 @@ async def create_cards(request: Request, staff: Staff) -> Response:
     )
 
 
+# -- network access servers (RADIUS) ------------------------------------------------------------
+
+
+@router.get("/nas")
+async def nas_list(request: Request, staff: Staff, format: str = "") -> Response:
+    """The routers that ask ispbill's RADIUS; their shared secrets are never shown."""
+    rows = await _work(request, lambda uow, _now: list_nas(uow))
+    if format == "csv":
+        return csv_response(
+            "nas.csv",
+            ["id", "name", "address", "vendor", "coa_port", "require_message_authenticator"],
+            [
+                (n.id, n.name, n.address, n.vendor, n.coa_port, n.require_message_authenticator)
+                for n in rows
+            ],
+        )
+    return _page(request, staff, "console/nas.html", {"nas": rows, "error": None, "form": {}})
+
+
+@router.post("/nas")
+async def nas_create(request: Request, staff: Staff) -> Response:
+    require_admin(staff)
+    form = await form_of(request)
+    port = form.get("coa_port", "3799").strip()
+    spec = NewNas(
+        name=form.get("name", ""),
+        address=form.get("address", ""),
+        secret=form.get("secret", ""),
+        coa_port=int(port) if port.isdigit() else -1,
+        vendor=form.get("vendor", "mikrotik"),
+        require_message_authenticator=form.get("require_message_authenticator") == "1",
+    )
+    try:
+        await _work(request, lambda uow, now: add_nas(uow, spec=spec, now=now, actor=staff.actor))
+    except IspbillError as exc:
+        rows = await _work(request, lambda uow, _now: list_nas(uow))
+        shown = {k: v for k, v in form.items() if k != "secret"}
+        context = {"nas": rows, "error": str(exc), "form": shown}
+        return _page(request, staff, "console/nas.html", context, status=422)
+    return redirect(request, "/console/nas")
+
+
 # -- operator settings and the tick --------------------------------------------------------------
 
 
@@ -1056,13 +1100,22 @@ async def save_settings(request: Request, staff: Staff) -> Response:
     form = await form_of(request)
     current = await _work(request, lambda uow, _now: _settings_context(uow)["settings"])
     changed = [(key, form[key]) for key, value, _ in current if key in form and form[key] != value]
-    try:
+
+    def save(uow: UnitOfWork, now: datetime) -> None:
+        # every change is checked before the first is stored: a refusal writes nothing
+        merged = settings_store.load(uow).model_dump()
         for key, raw in changed:
+            text = raw.strip()
+            merged[key] = None if text.lower() in ("", "none", "null") else text
+            try:
+                settings_store.OperatorSettings.model_validate(merged)
+            except PydanticValidationError as exc:
+                raise ValidationError(key, exc.errors()[0]["msg"]) from None
+        for key, raw in changed:
+            settings_store.set_value(uow, key=key, raw=raw, now=now, actor=staff.actor)
 
-            def save(uow: UnitOfWork, now: datetime, key: str = key, raw: str = raw) -> None:
-                settings_store.set_value(uow, key=key, raw=raw, now=now, actor=staff.actor)
-
-            await _work(request, save)
+    try:
+        await _work(request, save)
     except IspbillError as exc:
         context = await _work(request, lambda uow, _now: _settings_context(uow))
         context["error"] = str(exc)
