@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 RUN_STAMP := $(VENV)/.stamp-run
 DEV_STAMP := $(VENV)/.stamp-dev
 
-.PHONY: run test lint typecheck pytest clean system-deps i18n
+.PHONY: run test lint typecheck pytest clean system-deps system-deps-test i18n
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,9 @@ $(DEV_STAMP): pyproject.toml | $(BIN)/python
 system-deps:
 	bash scripts/system-deps.sh
 
+system-deps-test:
+	bash scripts/system-deps.sh --test
+
 run: system-deps $(RUN_STAMP)
 	$(BIN)/ispbill init
 	$(BIN)/ispbill demo
@@ -38,7 +41,7 @@ typecheck: $(DEV_STAMP)
 pytest: $(DEV_STAMP)
 	$(BIN)/pytest
 
-test: system-deps lint typecheck pytest
+test: system-deps-test lint typecheck pytest
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis ispbill.db* ispbill-tour.db* ispbill-demo.db*

@@ -43,8 +43,8 @@ def _free_port() -> int:
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     if not Path(CHROMIUM).exists():
         if os.environ.get("CI"):
-            pytest.fail(f"{CHROMIUM} is missing; scripts/system-deps.sh installs it")
-        pytest.skip(f"{CHROMIUM} is missing (scripts/system-deps.sh installs it)")
+            pytest.fail(f"{CHROMIUM} is missing; scripts/system-deps.sh --test installs it")
+        pytest.skip(f"{CHROMIUM} is missing (scripts/system-deps.sh --test installs it)")
     # cheap hashes for the test users (production keeps argon2-cffi's defaults)
     web_auth._hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
     database = tmp_path_factory.mktemp("browser") / "ispbill.db"

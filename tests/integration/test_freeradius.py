@@ -3,7 +3,7 @@ config` writes, asking ispbill (uvicorn on loopback) through rlm_rest, driven by
 
 FreeRADIUS and ispbill start once per module and database (free local ports); each test puts
 the service in the state it needs. Skipped with a reason where FreeRADIUS is not installed
-(scripts/system-deps.sh installs it; under CI a missing FreeRADIUS is a failure).
+(scripts/system-deps.sh --test installs it; under CI a missing FreeRADIUS is a failure).
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ FREERADIUS = shutil.which("freeradius")
 RADCLIENT = shutil.which("radclient")
 pytestmark = pytest.mark.skipif(
     not (FREERADIUS and RADCLIENT) and not os.environ.get("CI"),
-    reason="FreeRADIUS not installed (bash scripts/system-deps.sh)",
+    reason="FreeRADIUS not installed (bash scripts/system-deps.sh --test)",
 )
 PASSWORD = "s3cret%{x}"
 
