@@ -12,11 +12,14 @@ from typing import Any
 
 import pyotp
 import pytest
+from sqlalchemy import select
 from web_support import Browser, catalog, text_of, web_app
 
+from ispbill.adapters.db.models import ApiToken, Reseller, TaxProfileRow
 from ispbill.bootstrap import App
 from ispbill.clock import FixedClock
 from ispbill.services.customers import NewCustomer, add_customer
+from ispbill.services.tokens import hash_token
 from ispbill.services.web_auth import enable_totp, set_staff_enabled
 from scenarios.helpers import check_books
 
@@ -421,3 +424,84 @@ def test_nas_list_and_form(web: tuple[App, dict[str, int]]) -> None:
     bad = browser.post("/console/nas", {"name": "x", "address": "not an ip", "secret": "s" * 20})
     assert bad.status_code == 422
     assert "192.0.2.10" in browser.get("/console/nas?format=csv").text
+
+
+def test_tax_profiles_list_and_form(web: tuple[App, dict[str, int]]) -> None:
+    app, _ = web
+    browser = Browser(app)
+    browser.sign_in_staff("alice")
+    browser.get("/console/taxes")
+    page = browser.submit("/console/taxes", {"name": "VAT 21", "rate": "21", "inclusive": "1"})
+    assert "VAT 21" in page.text
+    with app.uow() as uow:
+        row = uow.session.scalars(select(TaxProfileRow)).one()
+        assert (row.rate_bp, row.inclusive) == (2100, True)
+    bad = browser.post("/console/taxes", {"name": "Odd", "rate": "150"})
+    assert bad.status_code == 422
+    assert "rate:" in bad.text
+    assert "VAT 21,2100,True" in browser.get("/console/taxes?format=csv").text
+    reader = Browser(app)
+    reader.sign_in_staff("rita")
+    reader.get("/console/taxes")
+    assert reader.post("/console/taxes", {"name": "X", "rate": "5"}).status_code == 403
+    with app.uow() as uow:
+        assert len(list(uow.session.scalars(select(TaxProfileRow)))) == 1
+
+
+def test_resellers_list_and_form(web: tuple[App, dict[str, int]]) -> None:
+    app, _ = web
+    browser = Browser(app)
+    browser.sign_in_staff("alice")
+    browser.get("/console/resellers")
+    page = browser.submit("/console/resellers", {"name": "East"})
+    assert "East" in page.text
+    dup = browser.post("/console/resellers", {"name": "North"})
+    assert dup.status_code == 422
+    assert "name:" in dup.text
+    assert "East" in browser.get("/console/resellers?format=csv").text
+    reader = Browser(app)
+    reader.sign_in_staff("rita")
+    reader.get("/console/resellers")
+    assert reader.post("/console/resellers", {"name": "West"}).status_code == 403
+    nora = Browser(app)
+    nora.sign_in_staff("nora")
+    own = nora.get("/console/resellers?format=csv").text
+    assert "North" in own
+    assert "South" not in own
+    with app.uow() as uow:
+        names = {r.name for r in uow.session.scalars(select(Reseller))}
+    assert names == {"North", "South", "East"}
+
+
+def test_api_tokens_created_shown_once_and_revoked(web: tuple[App, dict[str, int]]) -> None:
+    app, _ = web
+    browser = Browser(app)
+    browser.sign_in_staff("alice")
+    browser.get("/console/tokens")
+    page = browser.post(
+        "/console/tokens", {"name": "billing-bot", "role": "reseller", "reseller": "North"}
+    )
+    assert page.status_code == 200
+    secret = text_of(page.text, "token-secret")
+    with app.uow() as uow:
+        row = uow.session.scalars(select(ApiToken)).one()
+        assert row.token_hash == hash_token(secret)
+        assert row.reseller_id is not None
+        token_id = row.id
+    listed = browser.get("/console/tokens")
+    assert "billing-bot" in listed.text
+    assert secret not in listed.text
+    bad = browser.post("/console/tokens", {"name": "x", "role": "root"})
+    assert bad.status_code == 422
+    assert "role:" in bad.text
+    browser.get("/console/tokens")
+    browser.submit(f"/console/tokens/{token_id}/revoke")
+    with app.uow() as uow:
+        assert uow.session.get(ApiToken, token_id).revoked_at is not None  # type: ignore[union-attr]
+        assert len(list(uow.session.scalars(select(ApiToken)))) == 1
+    assert "billing-bot" in browser.get("/console/tokens?format=csv").text
+    reader = Browser(app)
+    reader.sign_in_staff("rita")
+    assert reader.get("/console/tokens").status_code == 403
+    reader.get("/console")
+    assert reader.post("/console/tokens", {"name": "y", "role": "admin"}).status_code == 403

@@ -30,6 +30,7 @@ from ispbill.adapters.db.models import (
     RefillCardBatch,
     Reseller,
     Service,
+    TaxProfileRow,
 )
 from ispbill.adapters.db.unit_of_work import UnitOfWork
 from ispbill.adapters.pdf.render import render_pdf
@@ -60,7 +61,14 @@ from ispbill.entrypoints.web.session import (
 from ispbill.services import collection_policy, console_views, events, info_pages, ledger
 from ispbill.services import settings as settings_store
 from ispbill.services.billing import tick
-from ispbill.services.catalog import NewClass, NewPlan, add_class, add_plan
+from ispbill.services.catalog import (
+    NewClass,
+    NewPlan,
+    add_class,
+    add_plan,
+    add_reseller,
+    add_tax_profile,
+)
 from ispbill.services.changes import change_plan, terminate_service
 from ispbill.services.collections import run_collections
 from ispbill.services.customers import NewCustomer, add_customer
@@ -79,6 +87,8 @@ from ispbill.services.suspensions import (
     promise_to_pay,
     suspend_service,
 )
+from ispbill.services.tokens import ROLES as TOKEN_ROLES
+from ispbill.services.tokens import create_token, list_tokens, revoke_token
 from ispbill.services.web_auth import (
     SignInRefused,
     end_session,
@@ -1153,3 +1163,157 @@ async def language(request: Request) -> Response:
 
 
 __all__ = ["current_staff", "router"]
+
+
+# -- tax profiles, resellers and API tokens ------------------------------------------------------
+
+
+def _tax_rows(uow: UnitOfWork) -> list[TaxProfileRow]:
+    return list(uow.session.scalars(select(TaxProfileRow).order_by(TaxProfileRow.id)))
+
+
+@router.get("/taxes")
+async def tax_profiles(request: Request, staff: Staff, format: str = "") -> Response:
+    rows = await _work(request, lambda uow, _now: _tax_rows(uow))
+    if format == "csv":
+        return csv_response(
+            "tax_profiles.csv",
+            ["id", "name", "rate_bp", "inclusive"],
+            [(t.id, t.name, t.rate_bp, t.inclusive) for t in rows],
+        )
+    return _page(request, staff, "console/taxes.html", {"taxes": rows, "error": None, "form": {}})
+
+
+@router.post("/taxes")
+async def create_tax_profile(request: Request, staff: Staff) -> Response:
+    require_admin(staff)
+    form = await form_of(request)
+
+    def create(uow: UnitOfWork, now: datetime) -> object:
+        return add_tax_profile(
+            uow,
+            name=form.get("name", ""),
+            rate=form.get("rate", ""),
+            inclusive=form.get("inclusive") == "1",
+            now=now,
+            actor=staff.actor,
+        )
+
+    try:
+        await _work(request, create)
+    except IspbillError as exc:
+        rows = await _work(request, lambda uow, _now: _tax_rows(uow))
+        context = {"taxes": rows, "error": str(exc), "form": form}
+        return _page(request, staff, "console/taxes.html", context, status=422)
+    return redirect(request, "/console/taxes")
+
+
+def _reseller_rows(uow: UnitOfWork, staff: StaffPrincipal) -> list[Reseller]:
+    """A reseller's user sees only its own reseller, never the others' names."""
+    query = select(Reseller).order_by(Reseller.id)
+    if staff.role == "reseller":
+        query = query.where(Reseller.id == staff.reseller_id)
+    return list(uow.session.scalars(query))
+
+
+@router.get("/resellers")
+async def resellers(request: Request, staff: Staff, format: str = "") -> Response:
+    rows = await _work(request, lambda uow, _now: _reseller_rows(uow, staff))
+    if format == "csv":
+        return csv_response(
+            "resellers.csv",
+            ["id", "name", "created_at"],
+            [(r.id, r.name, r.created_at.isoformat()) for r in rows],
+        )
+    context: dict[str, Any] = {"resellers": rows, "error": None, "form": {}}
+    return _page(request, staff, "console/resellers.html", context)
+
+
+@router.post("/resellers")
+async def create_reseller(request: Request, staff: Staff) -> Response:
+    require_admin(staff)
+    form = await form_of(request)
+    name = form.get("name", "")
+    try:
+        await _work(
+            request, lambda uow, now: add_reseller(uow, name=name, now=now, actor=staff.actor)
+        )
+    except IspbillError as exc:
+        rows = await _work(request, lambda uow, _now: _reseller_rows(uow, staff))
+        context = {"resellers": rows, "error": str(exc), "form": form}
+        return _page(request, staff, "console/resellers.html", context, status=422)
+    return redirect(request, "/console/resellers")
+
+
+def _tokens_context(uow: UnitOfWork) -> dict[str, Any]:
+    names = {r.id: r.name for r in uow.session.scalars(select(Reseller))}
+    operator = [t for t in list_tokens(uow) if t.role in TOKEN_ROLES]  # not portal sessions
+    return {"tokens": operator, "reseller_names": names, "roles": TOKEN_ROLES}
+
+
+@router.get("/tokens")
+async def tokens(request: Request, staff: Staff, format: str = "") -> Response:
+    """API tokens (admin only): only their hashes are stored, so the list never shows a secret."""
+    require_admin(staff)
+    context = await _work(request, lambda uow, _now: _tokens_context(uow))
+    if format == "csv":
+        return csv_response(
+            "api_tokens.csv",
+            ["id", "name", "role", "reseller", "created_at", "last_used_at", "revoked_at"],
+            [
+                (
+                    t.id,
+                    t.name,
+                    t.role,
+                    context["reseller_names"].get(t.reseller_id, ""),
+                    t.created_at.isoformat(),
+                    t.last_used_at.isoformat() if t.last_used_at else "",
+                    t.revoked_at.isoformat() if t.revoked_at else "",
+                )
+                for t in context["tokens"]
+            ],
+        )
+    context.update(error=None, form={}, secret=None)
+    return _page(request, staff, "console/tokens.html", context)
+
+
+@router.post("/tokens")
+async def create_api_token(request: Request, staff: Staff) -> Response:
+    """Creates a token and shows its secret on this one response; it is never shown again."""
+    require_admin(staff)
+    form = await form_of(request)
+
+    def create(uow: UnitOfWork, now: datetime) -> str:
+        return create_token(
+            uow,
+            name=form.get("name", ""),
+            role=form.get("role", ""),
+            reseller=form.get("reseller", "").strip() or None,
+            now=now,
+            actor=staff.actor,
+        ).plaintext
+
+    try:
+        secret: str | None = await _work(request, create)
+        error, status, shown = None, 200, {}
+    except IspbillError as exc:
+        secret, error, status, shown = None, str(exc), 422, form
+    context = await _work(request, lambda uow, _now: _tokens_context(uow))
+    context.update(error=error, form=shown, secret=secret)
+    return _page(request, staff, "console/tokens.html", context, status=status)
+
+
+@router.post("/tokens/{token_id}/revoke")
+async def revoke_api_token(request: Request, staff: Staff, token_id: int) -> Response:
+    require_admin(staff)
+    await form_of(request)
+    try:
+        await _work(
+            request,
+            lambda uow, now: revoke_token(uow, token_id=token_id, now=now, actor=staff.actor),
+        )
+    except IspbillError as exc:
+        context = await _work(request, lambda uow, _now: _tokens_context(uow))
+        context.update(error=str(exc), form={}, secret=None)
+        return _page(request, staff, "console/tokens.html", context, status=422)
+    return redirect(request, "/console/tokens")
