@@ -50,6 +50,9 @@ class NewIdentity:
     static_ip: str | None = None
     nas: str | None = None
     pap_only: bool = False
+    # no password given: keep the stored one (same username), so an operator can move a
+    # subscriber to a static address without retyping or knowing the password
+    keep_password: bool = False
 
 
 def add_nas(uow: UnitOfWork, *, spec: NewNas, now: datetime, actor: str) -> NasRow:
@@ -122,7 +125,9 @@ def set_identity(
     service = _service(uow, spec.service)
     username = _optional_text(spec.username, "username", 253)
     password = _optional_text(spec.password, "password", 128)
-    if (username is None) != (password is None):
+    current = uow.session.get(NetworkIdentity, service.id)
+    kept = _kept_password(current, username) if spec.keep_password and password is None else None
+    if (username is None) != (password is None) and kept is None:
         raise ValidationError("password", "a username needs a password, and a password a username")
     mac = normalize_mac(spec.mac_address) if spec.mac_address else None
     circuit = _optional_text(spec.circuit_id, "circuit_id", 253)
@@ -140,10 +145,10 @@ def set_identity(
     ):
         if value is not None:
             _require_free(uow, column, value, service.id)
-    stored, scheme = (password, "cleartext")
+    stored, scheme = kept or (password, "cleartext")
     if password is not None and spec.pap_only:
         stored, scheme = ssha512(password), "ssha512"
-    row = uow.session.get(NetworkIdentity, service.id)
+    row = current
     if row is None:
         row = NetworkIdentity(service_id=service.id)
         uow.session.add(row)
@@ -175,6 +180,14 @@ def set_identity(
     )
     uow.commit()
     return row
+
+
+def _kept_password(row: NetworkIdentity | None, username: str | None) -> tuple[str, str] | None:
+    """The stored password and scheme, when the username stays the same (a new username
+    without a new password would log in with the previous subscriber's secret)."""
+    if row is None or username is None or row.username != username or row.password is None:
+        return None
+    return row.password, row.password_scheme
 
 
 def identity_of(uow: UnitOfWork, service_ref: str) -> NetworkIdentity:

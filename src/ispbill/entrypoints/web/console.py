@@ -25,6 +25,7 @@ from ispbill.adapters.db.models import (
     LedgerAccount,
     LedgerPosting,
     LedgerTransaction,
+    NetworkIdentity,
     Payment,
     Plan,
     RefillCardBatch,
@@ -75,8 +76,11 @@ from ispbill.services.customers import NewCustomer, add_customer
 from ispbill.services.engine import charge_and_invoice, preview
 from ispbill.services.explain import explain_service
 from ispbill.services.invoice_documents import list_invoices, printable
+from ispbill.services.invoices import open_invoices, unallocated_credit
 from ispbill.services.lifecycle import reactivate_service
-from ispbill.services.network import NewNas, add_nas, list_nas
+from ispbill.services.lookup import MAX_ID
+from ispbill.services.network import NewIdentity, NewNas, add_nas, list_nas, set_identity
+from ispbill.services.payment_corrections import refund, reverse_payment
 from ispbill.services.payments import NewPayment, record_payment
 from ispbill.services.refill_cards import NewBatch, generate_batch, secret_key
 from ispbill.services.services import NewService, add_service
@@ -402,9 +406,17 @@ def _customer_context(
     )
     from ispbill.services.web_auth import portal_account
 
+    identities = session.scalars(
+        select(NetworkIdentity).where(NetworkIdentity.service_id.in_([s.id for s in services]))
+    )
+    methods = ["cash", "bank", "card", *settings_store.load(uow).payment_methods]
     return {
         "customer": customer,
         "balance": ledger.wallet_balance(session, customer.id, customer.currency),
+        # what a refund may pay back: money that pays an open invoice is not credit
+        "credit": unallocated_credit(session, customer, open_invoices(session, customer.id)),
+        "identities": {row.service_id: row for row in identities},
+        "nas_names": {n.id: n.name for n in list_nas(uow)},
         "postings": [(Money(p.amount_minor, p.currency), t) for p, t in postings],
         "services": services,
         "plans": plans,
@@ -419,7 +431,7 @@ def _customer_context(
             if s.state != ServiceState.ENDED.value
         },
         "reasons": profile_names(uow),
-        "methods": ["cash", "bank", "card", *settings_store.load(uow).payment_methods],
+        "methods": methods,
         "error": None,
         "error_form": None,
     }
@@ -628,6 +640,78 @@ async def promise(request: Request, staff: Staff, service_id: int) -> Response:
     return await _service_act(request, staff, service_id, act)
 
 
+@router.post("/services/{service_id}/identity")
+async def service_identity(request: Request, staff: Staff, service_id: int) -> Response:
+    """How the service logs in on the network; an empty password keeps the stored one."""
+
+    def act(uow: UnitOfWork, now: datetime, form: dict[str, str]) -> object:
+        spec = NewIdentity(
+            service=str(service_id),
+            username=form.get("username", "").strip() or None,
+            password=form.get("password") or None,
+            mac_address=form.get("mac_address", "").strip() or None,
+            circuit_id=form.get("circuit_id", "").strip() or None,
+            static_ip=form.get("static_ip", "").strip() or None,
+            nas=form.get("nas", "").strip() or None,
+            pap_only=form.get("pap_only") == "1",
+            keep_password=True,
+        )
+        return set_identity(uow, spec=spec, now=now, actor=staff.actor)
+
+    customer_id = await _work(
+        request, lambda uow, _now: _service_of(uow, staff, service_id).customer_id
+    )
+    return await _act(request, staff, customer_id, f"identity-{service_id}", act)
+
+
+# -- payment corrections: reversal and refund -----------------------------------------------------
+
+
+@router.post("/payments/{payment_id}/reverse")
+async def reverse(request: Request, staff: Staff, payment_id: int) -> Response:
+    """Undo a payment (bounced, charged back, booked to the wrong customer) with a linked
+    reversing transaction; the reason is required and kept on the event."""
+
+    def customer_of(uow: UnitOfWork, _now: datetime) -> int:
+        payment = uow.session.get(Payment, payment_id) if 0 < payment_id <= MAX_ID else None
+        if payment is None:
+            raise HTTPException(404, "no such payment")
+        return _visible(uow, staff, payment.customer_id).id
+
+    def act(uow: UnitOfWork, now: datetime, form: dict[str, str]) -> object:
+        return reverse_payment(
+            uow, payment_ref=payment_id, reason=form.get("reason", ""), now=now, actor=staff.actor
+        )
+
+    customer_id = await _work(request, customer_of)
+    return await _act(request, staff, customer_id, f"payment-{payment_id}", act)
+
+
+@router.post("/customers/{customer_id}/refunds")
+async def create_refund(request: Request, staff: Staff, customer_id: int) -> Response:
+    """Pay unallocated credit back; once per (method, reference), optionally of one payment."""
+
+    def act(uow: UnitOfWork, now: datetime, form: dict[str, str]) -> object:
+        paid = form.get("payment", "").strip()
+        if paid:
+            known = paid.isascii() and paid.isdigit() and 0 < int(paid) <= MAX_ID
+            found = uow.session.get(Payment, int(paid)) if known else None
+            if found is None or found.customer_id != customer_id:
+                raise ValidationError("payment", "must be one of this customer's payments")
+        return refund(
+            uow,
+            customer=str(customer_id),
+            amount=form.get("amount", ""),
+            method=form.get("method", ""),
+            reference=form.get("reference", ""),
+            now=now,
+            actor=staff.actor,
+            payment=paid or None,
+        )
+
+    return await _act(request, staff, customer_id, "refund", act)
+
+
 # -- collections: policy and walled-garden info pages ---------------------------------------------
 
 
@@ -742,11 +826,22 @@ async def customer_csv(request: Request, staff: Staff, customer_id: int, what: s
     rows: list[tuple[object, ...]]
     header: list[str]
     if what == "services":
+        ids = context["identities"]
         rows = [
-            (s.id, s.plan.name, s.state, s.state_reason, s.active_from, s.active_to, s.billed_until)
+            (
+                s.id,
+                s.plan.name,
+                s.state,
+                s.state_reason,
+                s.active_from,
+                s.active_to,
+                s.billed_until,
+                *_identity_cells(ids.get(s.id), context["nas_names"]),
+            )
             for s in context["services"]
         ]
         header = ["id", "plan", "state", "reason", "active_from", "active_to", "billed_until"]
+        header += ["username", "mac_address", "circuit_id", "static_ip", "nas"]
     elif what == "ledger":
         rows = [
             (t.id, t.effective_at.isoformat(), t.kind, t.memo, f"{m.to_decimal():f}", m.currency)
@@ -787,10 +882,12 @@ async def customer_csv(request: Request, staff: Staff, customer_id: int, what: s
                 p.amount_minor,
                 p.currency,
                 p.actor,
+                p.reversed_by_id or "",
             )
             for p in context["payments"]
         ]
         header = ["id", "received_at", "method", "reference", "amount_minor", "currency", "actor"]
+        header.append("reversed_by_transaction")
     elif what == "events":
         rows = [
             (e.id, e.occurred_at.isoformat(), e.actor, e.kind, e.reason, e.figures)
@@ -800,6 +897,14 @@ async def customer_csv(request: Request, staff: Staff, customer_id: int, what: s
     else:
         raise HTTPException(404, "no such list")
     return csv_response(name, header, rows)
+
+
+def _identity_cells(row: NetworkIdentity | None, nas_names: dict[int, str]) -> tuple[str, ...]:
+    if row is None:
+        return ("", "", "", "", "")
+    nas = nas_names.get(row.nas_id, "") if row.nas_id else ""
+    cells = (row.username, row.mac_address, row.circuit_id, row.static_ip, nas)
+    return tuple(c or "" for c in cells)
 
 
 @router.get("/invoices/{number}.pdf")

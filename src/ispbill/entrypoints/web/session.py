@@ -85,6 +85,13 @@ def require_admin(staff: Principal) -> None:
         raise HTTPException(403, "only an admin may do this")
 
 
+def require_global(staff: Principal) -> None:
+    """Operator-wide lists that no customer scopes (bank statement lines): admin and
+    read-only users, as the API's ``Operator`` dependency; never a reseller's user."""
+    if not staff.is_global:
+        raise HTTPException(403, "only an admin or a read-only user may see this")
+
+
 def check_visible(staff: Principal, customer: Customer | None) -> Customer:
     """The customer, or a 404 for one this user may not see (never a 403)."""
     if customer is None or not staff.may_see(customer):

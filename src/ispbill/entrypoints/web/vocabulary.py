@@ -13,6 +13,10 @@ WORDS = (
     _("partially_paid"),
     _("paid"),
     _("void"),
+    _("unmatched"),  # bank statement lines
+    _("matched"),
+    _("ignored"),
+    _("all"),
     _("wrong name, password or code"),
     _("too many failed sign-ins; try again in 15 minutes"),
 )
