@@ -21,6 +21,8 @@ from ispbill.adapters.db.models import (
     LedgerTransaction,
     NetworkIdentity,
     Payment,
+    Service,
+    TopUpRule,
 )
 from ispbill.bootstrap import App
 from ispbill.clock import FixedClock
@@ -410,3 +412,76 @@ def test_pages_render_in_czech(web: tuple[App, dict[str, int]]) -> None:
     assert "Stornovat platbu" in page
     assert "Přihlášení do sítě" in page
     assert "Bankovní výpisy" in browser.get("/console/bank").text
+
+
+# -- automatic top-up and "active to" -------------------------------------------------------------
+
+
+def test_an_operator_sets_turns_off_and_deletes_a_top_up_rule(
+    web: tuple[App, dict[str, int]],
+) -> None:
+    app, _ = web
+    customer_id = customer(app, "Topped")
+    browser = Browser(app)
+    browser.sign_in_staff("alice")
+    url = f"/console/customers/{customer_id}/top-up"
+    assert "No top-up rule." in browser.get(f"/console/customers/{customer_id}").text
+    rule = {"threshold": "5", "amount": "20", "gateway": "sandbox", "method": "pm_1234"}
+    bad = browser.post(url, {**rule, "amount": "0", "enabled": "1"})
+    assert bad.status_code == 422
+    assert "amount: must be greater than zero" in bad.text
+    wrong_gateway = browser.post(url, {**rule, "gateway": "paypal", "enabled": "1"})
+    assert "gateway: must be one of" in wrong_gateway.text
+    assert count(app, TopUpRule) == 0
+    page = browser.submit(url, {**rule, "enabled": "1"})
+    state = text_of(page.text, "top-up-state")
+    assert "€5.00" in state
+    assert "€20.00" in state
+    assert "pm_1234" in state
+    assert state.endswith("On.")
+    page = browser.submit(f"{url}/disable")
+    assert text_of(page.text, "top-up-state").endswith("Off.")
+    browser.submit(f"{url}/delete")
+    assert count(app, TopUpRule) == 0
+    assert browser.post(f"{url}/explode").status_code == 404
+    nora = Browser(app)
+    nora.sign_in_staff("nora")
+    nora.get("/console/customers")
+    assert nora.post(url, {**rule, "enabled": "1"}).status_code == 404
+    rita = Browser(app)
+    rita.sign_in_staff("rita")
+    rita.get("/console/customers")
+    assert rita.post(url, {**rule, "enabled": "1"}).status_code == 403
+    assert count(app, TopUpRule) == 0
+
+
+def test_an_operator_schedules_and_clears_active_to(web: tuple[App, dict[str, int]]) -> None:
+    app, ids = web
+    customer_id, service_id = with_service(app, ids)
+    _, south_service = with_service(app, ids, reseller="South")
+    browser = Browser(app)
+    browser.sign_in_staff("alice")
+    browser.get(f"/console/customers/{customer_id}")
+    url = f"/console/services/{service_id}/active-to"
+    bad = browser.post(url, {"active_to": "31.12.2026"})
+    assert bad.status_code == 422
+    assert "active_to: must be a date" in bad.text
+    browser.submit(url, {"active_to": "2026-09-30"})
+    with app.uow() as uow:
+        row = uow.session.get(Service, service_id)
+        assert row is not None
+        assert row.active_to == date(2026, 9, 30)
+    browser.submit(url, {"active_to": ""})
+    with app.uow() as uow:
+        row = uow.session.get(Service, service_id)
+        assert row is not None
+        assert row.active_to is None
+    nora = Browser(app)
+    nora.sign_in_staff("nora")
+    nora.get("/console/customers")
+    target = f"/console/services/{south_service}/active-to"
+    assert nora.post(target, {"active_to": "2026-09-30"}).status_code == 404
+    with app.uow() as uow:
+        south = uow.session.get(Service, south_service)
+        assert south is not None
+        assert south.active_to is None

@@ -32,8 +32,10 @@ from ispbill.adapters.db.models import (
     Reseller,
     Service,
     TaxProfileRow,
+    TopUpRule,
 )
 from ispbill.adapters.db.unit_of_work import UnitOfWork
+from ispbill.adapters.payments.gateway import GATEWAY_NAMES
 from ispbill.adapters.pdf.render import render_pdf
 from ispbill.domain.errors import IspbillError, ValidationError
 from ispbill.domain.ledger import AccountRef
@@ -77,7 +79,7 @@ from ispbill.services.engine import charge_and_invoice, preview
 from ispbill.services.explain import explain_service
 from ispbill.services.invoice_documents import list_invoices, printable
 from ispbill.services.invoices import open_invoices, unallocated_credit
-from ispbill.services.lifecycle import reactivate_service
+from ispbill.services.lifecycle import reactivate_service, schedule_pause
 from ispbill.services.lookup import MAX_ID
 from ispbill.services.network import NewIdentity, NewNas, add_nas, list_nas, set_identity
 from ispbill.services.payment_corrections import refund, reverse_payment
@@ -93,6 +95,12 @@ from ispbill.services.suspensions import (
 )
 from ispbill.services.tokens import ROLES as TOKEN_ROLES
 from ispbill.services.tokens import create_token, list_tokens, revoke_token
+from ispbill.services.top_ups import (
+    TopUpRuleSpec,
+    delete_rule,
+    disable_rule,
+    set_rule,
+)
 from ispbill.services.web_auth import (
     SignInRefused,
     end_session,
@@ -416,6 +424,8 @@ def _customer_context(
         # what a refund may pay back: money that pays an open invoice is not credit
         "credit": unallocated_credit(session, customer, open_invoices(session, customer.id)),
         "identities": {row.service_id: row for row in identities},
+        "top_up": session.scalar(select(TopUpRule).where(TopUpRule.customer_id == customer.id)),
+        "gateways": GATEWAY_NAMES,
         "nas_names": {n.id: n.name for n in list_nas(uow)},
         "postings": [(Money(p.amount_minor, p.currency), t) for p, t in postings],
         "services": services,
@@ -662,6 +672,56 @@ async def service_identity(request: Request, staff: Staff, service_id: int) -> R
         request, lambda uow, _now: _service_of(uow, staff, service_id).customer_id
     )
     return await _act(request, staff, customer_id, f"identity-{service_id}", act)
+
+
+@router.post("/services/{service_id}/active-to")
+async def active_to(request: Request, staff: Staff, service_id: int) -> Response:
+    """UISP "active to": the service pauses after this day; an empty day clears it."""
+
+    def act(uow: UnitOfWork, now: datetime, form: dict[str, str]) -> object:
+        day = _day(form.get("active_to", ""), "active_to")
+        return schedule_pause(
+            uow, service_ref=service_id, active_to=day, now=now, actor=staff.actor
+        )
+
+    return await _service_act(request, staff, service_id, act)
+
+
+# -- automatic top-up of a customer's wallet ------------------------------------------------------
+
+
+@router.post("/customers/{customer_id}/top-up")
+async def set_top_up(request: Request, staff: Staff, customer_id: int) -> Response:
+    """Create or replace the wallet's rule (a saved payment method charged at the gateway
+    when the balance falls below the threshold)."""
+
+    def act(uow: UnitOfWork, now: datetime, form: dict[str, str]) -> object:
+        spec = TopUpRuleSpec(
+            customer=str(customer_id),
+            threshold=form.get("threshold", ""),
+            amount=form.get("amount", ""),
+            method=form.get("method", ""),
+            gateway=form.get("gateway", ""),
+            gateway_customer=form.get("gateway_customer", "").strip() or None,
+            enabled=form.get("enabled") == "1",
+        )
+        return set_rule(uow, spec=spec, now=now, actor=staff.actor)
+
+    return await _act(request, staff, customer_id, "top-up", act)
+
+
+@router.post("/customers/{customer_id}/top-up/{change}")
+async def change_top_up(request: Request, staff: Staff, customer_id: int, change: str) -> Response:
+    """Disable the rule, or delete one that never requested a top-up (the use case refuses
+    deleting one with history: it is disabled instead, to keep the attempts' trail)."""
+    if change not in ("disable", "delete"):
+        raise HTTPException(404, "no such change")
+    use_case = disable_rule if change == "disable" else delete_rule
+
+    def act(uow: UnitOfWork, now: datetime, form: dict[str, str]) -> object:
+        return use_case(uow, customer=str(customer_id), now=now, actor=staff.actor)
+
+    return await _act(request, staff, customer_id, "top-up", act)
 
 
 # -- payment corrections: reversal and refund -----------------------------------------------------
