@@ -560,11 +560,12 @@ async def _service_act(
     staff: StaffPrincipal,
     service_id: int,
     action: Callable[[UnitOfWork, datetime, dict[str, str]], object],
+    form_name: str = "service",
 ) -> Response:
     customer_id = await _work(
         request, lambda uow, _now: _service_of(uow, staff, service_id).customer_id
     )
-    return await _act(request, staff, customer_id, f"service-{service_id}", action)
+    return await _act(request, staff, customer_id, f"{form_name}-{service_id}", action)
 
 
 @router.post("/services/{service_id}/reactivate")
@@ -668,10 +669,7 @@ async def service_identity(request: Request, staff: Staff, service_id: int) -> R
         )
         return set_identity(uow, spec=spec, now=now, actor=staff.actor)
 
-    customer_id = await _work(
-        request, lambda uow, _now: _service_of(uow, staff, service_id).customer_id
-    )
-    return await _act(request, staff, customer_id, f"identity-{service_id}", act)
+    return await _service_act(request, staff, service_id, act, form_name="identity")
 
 
 @router.post("/services/{service_id}/active-to")
