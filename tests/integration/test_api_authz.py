@@ -72,6 +72,9 @@ def build(app: App) -> tuple[dict[str, str], dict[str, int]]:
         json={"customer_id": target, "amount": "5.00", "currency": "USD"},
         headers={"Idempotency-Key": "setup"},
     ).json()
+    nas = admin.post(
+        "/api/v1/nas", json={"name": "edge", "address": "10.9.9.9", "secret": "s" * 16}
+    )
     open_session(app, world, "portal", target)
     open_session(app, world, "stranger", other)
     ids = {
@@ -80,6 +83,7 @@ def build(app: App) -> tuple[dict[str, str], dict[str, int]]:
         "invoice": invoice["id"],
         "payment": payment["id"],
         "north": world.ids["north"],
+        "nas": nas.json()["id"],
     }
     return world.tokens, ids
 
@@ -118,6 +122,32 @@ def cases(ids: dict[str, int]) -> list[Case]:
             f"/api/v1/services/{s}/reactivate",
             (422, 403, 422, 404, 422, 404),
             lambda role: {},
+        ),
+        Case(
+            "network identity",
+            "PUT",
+            f"/api/v1/services/{s}/network-identity",
+            (200, 403, 200, 404, 403, 403),
+            lambda role: {"username": f"user-{role}", "password": "pppoe-pass"},
+        ),
+        Case(
+            "network identity",
+            "GET",
+            f"/api/v1/services/{s}/network-identity",
+            (200, 200, 200, 404, 403, 403),
+        ),
+        Case("nas", "GET", "/api/v1/nas", operator_only),
+        Case("nas", "GET", f"/api/v1/nas/{ids['nas']}", operator_only),
+        Case(
+            "nas",
+            "POST",
+            "/api/v1/nas",
+            forbidden_to_all_but_admin,
+            lambda role: {
+                "name": f"nas-{role}",
+                "address": f"10.0.0.{ROLES.index(role) + 1}",
+                "secret": "shared-secret",
+            },
         ),
         Case("invoices", "GET", "/api/v1/invoices", everyone),
         Case("invoices", "GET", f"/api/v1/invoices/{i}", same_for_owners(200)),

@@ -18,7 +18,7 @@ import pytest
 from api_support import PLAN, PROBLEM, Api, World, api_app, customer_body, make_world
 from sqlalchemy import func, select
 
-from ispbill.adapters.db.models import ApiToken, Customer, Reseller
+from ispbill.adapters.db.models import ApiToken, Customer, NasRow, NetworkIdentity, Reseller
 from ispbill.bootstrap import App
 from ispbill.clock import FixedClock
 from ispbill.entrypoints.api.app import create_app
@@ -188,6 +188,129 @@ def test_service_lifecycle(api: tuple[App, World], clock: FixedClock) -> None:
     ]
     assert "service.ended" in kinds
     assert "service.active_to_set" in kinds
+
+
+NAS = {"name": "edge-1", "address": "10.0.0.1", "secret": "s3cret-shared"}
+
+
+def nas_count(app: App) -> int:
+    with app.uow() as uow:
+        return int(uow.session.scalar(select(func.count()).select_from(NasRow)) or 0)
+
+
+def test_nas_records(api: tuple[App, World]) -> None:
+    app, world = api
+    admin = admin_of(api)
+    made = admin.post("/api/v1/nas", json={**NAS, "vendor": "generic", "coa_port": 1700})
+    assert made.status_code == 201, made.text
+    assert (made.json()["vendor"], made.json()["coa_port"]) == ("generic", 1700)
+    assert made.json()["require_message_authenticator"] is True
+    second = admin.post(
+        "/api/v1/nas",
+        json={"name": "edge-2", "address": "2001:DB8::1", "secret": "another-secret"},
+    )
+    assert second.status_code == 201, second.text
+    assert (second.json()["address"], second.json()["vendor"]) == ("2001:db8::1", "mikrotik")
+    readonly = Api(app, world.tokens["auditor"])
+    listed = walk(readonly, "/api/v1/nas")
+    assert [n["name"] for n in listed] == ["edge-1", "edge-2"]
+    shown = readonly.get(f"/api/v1/nas/{made.json()['id']}")
+    assert shown.json() == made.json() == listed[0]
+    for answer in (made.text, second.text, shown.text, str(listed)):
+        assert "secret" not in answer  # neither the field nor its value
+        assert "s3cret-shared" not in answer
+        assert "another-secret" not in answer
+    assert admin.get("/api/v1/nas/999").status_code == 404
+    refusals = [
+        ({**NAS, "name": "x", "address": "10.0.0.300"}, 422, "address"),
+        ({**NAS, "name": "x", "address": "fe80::1%eth0"}, 422, "address"),
+        ({**NAS, "name": "x", "address": "10.0.0.9", "secret": "short"}, 422, "secret"),
+        ({**NAS, "name": "x", "address": "10.0.0.9", "secret": "has space"}, 422, "secret"),
+        ({**NAS, "name": "x", "address": "10.0.0.9", "vendor": "cisco"}, 422, "vendor"),
+        ({**NAS, "name": "x", "address": "10.0.0.9", "coa_port": 0}, 422, "coa_port"),
+        ({**NAS, "name": "   ", "address": "10.0.0.9"}, 422, "name"),
+        ({**NAS, "address": "10.0.0.9"}, 409, "name"),
+        ({**NAS, "name": "x", "address": "10.0.0.1"}, 409, "address"),
+    ]
+    for body, status, field in refusals:
+        refused = admin.post("/api/v1/nas", json=body)
+        assert (refused.status_code, refused.json()["field"]) == (status, field), refused.text
+        assert refused.json()["rule"]
+    assert nas_count(app) == 2  # nothing written by a refusal
+    north = Api(app, world.tokens["north"])
+    assert north.get("/api/v1/nas").status_code == 403
+    assert readonly.post("/api/v1/nas", json={**NAS, "name": "ro"}).status_code == 403
+    assert north.post("/api/v1/nas", json={**NAS, "name": "n"}).status_code == 403
+    assert nas_count(app) == 2
+
+
+def test_network_identity(api: tuple[App, World]) -> None:
+    app, world = api
+    admin = admin_of(api)
+    north = Api(app, world.tokens["north"])
+    plan = admin.post("/api/v1/plans", json=PLAN).json()["id"]
+    nas = admin.post("/api/v1/nas", json=NAS).json()
+    services = []
+    for name in ("Ida", "Jon"):
+        cid = north.post("/api/v1/customers", json=customer_body(name)).json()["id"]
+        made = north.post("/api/v1/services", json={"customer_id": cid, "plan_id": plan})
+        services.append(made.json()["id"])
+    first, second = (f"/api/v1/services/{sid}/network-identity" for sid in services)
+    missing = admin.get(first)
+    assert (missing.status_code, missing.json()["field"]) == (404, "service")
+    pppoe = {
+        "username": "ida",
+        "password": "pppoe-pass",
+        "static_ip": "100.64.0.9",
+        "nas": "edge-1",
+    }
+    put = north.put(first, json=pppoe)
+    assert put.status_code == 200, put.text
+    assert put.json()["password_scheme"] == "cleartext"
+    assert (put.json()["username"], put.json()["nas_id"]) == ("ida", nas["id"])
+    shown = Api(app, world.tokens["auditor"]).get(first)
+    assert shown.status_code == 200, shown.text
+    assert shown.json() == put.json()
+    for answer in (put, shown):
+        assert "pppoe-pass" not in answer.text
+        assert "password" not in answer.json()
+
+    replaced = admin.put(first, json={"mac_address": "AA-BB-CC-DD-EE-FF", "nas": str(nas["id"])})
+    assert replaced.status_code == 200, replaced.text
+    assert replaced.json()["mac_address"] == "aa:bb:cc:dd:ee:ff"
+    assert (replaced.json()["username"], replaced.json()["static_ip"]) == (None, None)
+    assert replaced.json()["password_scheme"] is None
+    hashed = admin.put(first, json={**pppoe, "pap_only": True})
+    assert hashed.json()["password_scheme"] == "ssha512"
+    with app.uow() as uow:
+        stored = uow.session.get(NetworkIdentity, services[0])
+        assert stored is not None
+        assert stored.password not in (None, "pppoe-pass")
+
+    before = admin.get(first).json()
+    refusals = [
+        (second, {"username": "ida", "password": "other-pass"}, 409, "username"),
+        (second, {"mac_address": "aa:bb:cc:dd:ee:zz"}, 422, "mac_address"),
+        (second, {"username": "jon"}, 422, "password"),
+        (second, {"username": "jon", "password": "p", "static_ip": "100.64.0.9"}, 409, "static_ip"),
+        (second, {"circuit_id": "c1", "nas": "no-such-nas"}, 404, "nas"),
+        (second, {"circuit_id": "c1", "nas": "\u00b2"}, 404, "nas"),  # a digit int() refuses
+        (second, {"circuit_id": "c1", "static_ip": "::1%lo"}, 422, "static_ip"),
+        (second, {}, 422, "username"),
+        (first, {"mac_address": "aa:bb:cc:dd:ee:0"}, 422, "mac_address"),
+    ]
+    for url, body, status, field in refusals:
+        refused = admin.put(url, json=body)
+        assert (refused.status_code, refused.json()["field"]) == (status, field), refused.text
+    assert admin.get(second).status_code == 404  # nothing written for the second service
+    assert admin.get(first).json() == before
+    assert Api(app, world.tokens["auditor"]).put(first, json=pppoe).status_code == 403
+    south = Api(app, world.tokens["south"])
+    for response in (south.get(first), south.put(first, json={"circuit_id": "s"})):
+        assert (response.status_code, response.json()["field"]) == (404, "service")
+    assert admin.get(first).json() == before
+    kinds = [e["kind"] for e in walk(admin, "/api/v1/events", kind="service.identity_set")]
+    assert len(kinds) == 3
 
 
 def test_invoices_and_pdf(api: tuple[App, World]) -> None:

@@ -108,7 +108,7 @@ def list_nas(uow: UnitOfWork) -> list[NasRow]:
 def find_nas(uow: UnitOfWork, ref: str) -> NasRow:
     text = ref.strip()
     row = uow.session.scalar(select(NasRow).where(NasRow.name == text))
-    if row is None and text.isdigit() and 0 < int(text) <= MAX_ID:
+    if row is None and text.isascii() and text.isdigit() and 0 < int(text) <= MAX_ID:
         row = uow.session.get(NasRow, int(text))
     if row is None:
         row = uow.session.scalar(select(NasRow).where(NasRow.address == text))
@@ -215,6 +215,10 @@ def normalize_mac(text: str) -> str:
 
 
 def parse_ip(text: str, field_name: str) -> str:
+    """A plain address: a zone (``fe80::1%eth0``) is refused, since RADIUS carries none and
+    Python accepts any text after the ``%``, which would reach clients.conf verbatim."""
+    if "%" in text:
+        raise ValidationError(field_name, f"{text!r}: give the address without a zone (%...)")
     try:
         return str(ipaddress.ip_address(text.strip()))
     except ValueError:

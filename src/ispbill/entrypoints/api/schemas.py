@@ -22,6 +22,7 @@ from pydantic import (
 )
 
 from ispbill.domain.money import Money
+from ispbill.domain.radius import Vendor
 
 AMOUNT_PATTERN = r"^-?[0-9]+(\.[0-9]+)?$"
 TEXT = r"^[^\x00]*$"  # query text: anything storable (PostgreSQL refuses NUL)
@@ -65,6 +66,7 @@ Id = Annotated[StrictInt, Field(ge=1, le=2**31 - 1)]
 Text200 = Annotated[str, Field(min_length=1, max_length=200)]
 Currency = Annotated[str, Field(pattern=r"^[A-Za-z]{3}$", examples=["USD"])]
 AmountIn = Annotated[str, Field(pattern=INPUT_AMOUNT_PATTERN, examples=["30.00"])]
+VENDOR_PATTERN = f"^({'|'.join(Vendor)})$"
 
 
 class Strict(BaseModel):
@@ -695,3 +697,62 @@ class InfoPageOut(BaseModel):
 class InfoPageIn(Strict):
     title: Annotated[str, Field(min_length=1, max_length=200)]
     body_markdown: Annotated[str, Field(min_length=1, max_length=20_000)]
+
+
+# --- network: NAS and a service's network identity ---------------------------------------
+
+
+class NasIn(Strict):
+    name: Annotated[str, Field(min_length=1, max_length=100, examples=["edge-1"])]
+    address: Annotated[str, Field(min_length=1, max_length=45, examples=["10.0.0.1"])] = Field(
+        description="The NAS's IP address (its NAS-IP-Address)."
+    )
+    secret: Annotated[str, Field(min_length=8, max_length=128)] = Field(
+        description="The RADIUS shared secret; stored for clients.conf and CoA, never returned."
+    )
+    coa_port: Annotated[StrictInt, Field(ge=1, le=65535)] = 3799
+    vendor: Annotated[str, Field(pattern=VENDOR_PATTERN)] = "mikrotik"
+    require_message_authenticator: StrictBool = True
+
+
+class NasOut(BaseModel):
+    """A NAS without its shared secret."""
+
+    id: int
+    name: str
+    address: str
+    coa_port: int
+    vendor: str
+    require_message_authenticator: bool
+    created_at: datetime
+
+
+class NetworkIdentityIn(Strict):
+    """Replaces the whole identity: a field left out is cleared."""
+
+    username: Annotated[str, Field(min_length=1, max_length=253)] | None = None
+    password: Annotated[str, Field(min_length=1, max_length=128)] | None = Field(
+        None, description="With a username; never returned."
+    )
+    mac_address: Annotated[str, Field(min_length=1, max_length=32)] | None = None
+    circuit_id: Annotated[str, Field(min_length=1, max_length=253)] | None = None
+    static_ip: Annotated[str, Field(min_length=1, max_length=45)] | None = None
+    nas: Annotated[str, Field(min_length=1, max_length=100)] | None = Field(
+        None, description="Only this NAS (name, id or address) may log the service in."
+    )
+    pap_only: StrictBool = Field(
+        False, description="Store a salted SHA-512 instead of the password (CHAP then fails)."
+    )
+
+
+class NetworkIdentityOut(BaseModel):
+    service_id: int
+    username: str | None
+    password_scheme: str | None = Field(
+        description="cleartext or ssha512; null without a password (which is never returned)."
+    )
+    mac_address: str | None
+    circuit_id: str | None
+    static_ip: str | None
+    nas_id: int | None
+    updated_at: datetime

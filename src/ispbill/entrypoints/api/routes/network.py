@@ -1,0 +1,142 @@
+"""NAS records and a service's network identity (``services/network.py``), as the CLI and the
+console offer them.
+
+NAS records are operator-wide: admin and readonly tokens list them, only an admin adds one. A
+service's identity follows its customer: admin, readonly and the owning reseller read it; admin
+and the owning reseller replace it; anyone else's service is a 404. Neither secret ever leaves:
+a NAS answer has no shared secret, an identity answer only the password's storage scheme.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Request
+from sqlalchemy import select
+
+from ispbill.adapters.db.models import NasRow, NetworkIdentity
+from ispbill.entrypoints.api.auth import Admin, Operator, Staff, not_found
+from ispbill.entrypoints.api.deps import container
+from ispbill.entrypoints.api.errors import call
+from ispbill.entrypoints.api.pagination import Page, Paging, paginate
+from ispbill.entrypoints.api.routes.services import ServiceId, visible_service
+from ispbill.entrypoints.api.schemas import NasIn, NasOut, NetworkIdentityIn, NetworkIdentityOut
+from ispbill.services import network
+from ispbill.services.lookup import MAX_ID
+
+nas = APIRouter(prefix="/api/v1/nas", tags=["network"])
+identities = APIRouter(prefix="/api/v1/services", tags=["network"])
+routers = (nas, identities)
+NasId = Annotated[int, Path(ge=1, le=MAX_ID)]
+
+
+def nas_out(row: NasRow) -> NasOut:
+    """Built field by field so the shared secret cannot slip into an answer."""
+    return NasOut(
+        id=row.id,
+        name=row.name,
+        address=row.address,
+        coa_port=row.coa_port,
+        vendor=row.vendor,
+        require_message_authenticator=row.require_message_authenticator,
+        created_at=row.created_at,
+    )
+
+
+def identity_out(row: NetworkIdentity) -> NetworkIdentityOut:
+    """Without the password; its scheme only when there is one (as the CLI shows it)."""
+    return NetworkIdentityOut(
+        service_id=row.service_id,
+        username=row.username,
+        password_scheme=row.password_scheme if row.password is not None else None,
+        mac_address=row.mac_address,
+        circuit_id=row.circuit_id,
+        static_ip=row.static_ip,
+        nas_id=row.nas_id,
+        updated_at=row.updated_at,
+    )
+
+
+# --- NAS ---------------------------------------------------------------------------------
+
+
+@nas.get("", response_model=Page[NasOut])
+async def list_nas(request: Request, _caller: Operator, paging: Paging) -> Page[NasOut]:
+    """NAS records by id (their shared secrets are never shown)."""
+    app = container(request)
+
+    def work() -> Page[NasOut]:
+        with app.uow() as uow:
+
+            def shape(rows: Sequence[NasRow]) -> list[NasOut]:
+                return [nas_out(r) for r in rows]
+
+            return paginate(uow.session, select(NasRow), NasRow.id, paging, shape)
+
+    return await call(work)
+
+
+@nas.post("", response_model=NasOut, status_code=201)
+async def create_nas(body: NasIn, request: Request, caller: Admin) -> NasOut:
+    """A new NAS (admin only); regenerate the FreeRADIUS configuration afterwards."""
+    app = container(request)
+    spec = network.NewNas(**body.model_dump())
+
+    def work() -> NasOut:
+        with app.uow() as uow:
+            return nas_out(network.add_nas(uow, spec=spec, now=app.clock.now(), actor=caller.actor))
+
+    return await call(work)
+
+
+@nas.get("/{nas_id}", response_model=NasOut)
+async def get_nas(nas_id: NasId, request: Request, _caller: Operator) -> NasOut:
+    """One NAS."""
+    app = container(request)
+
+    def work() -> NasOut:
+        with app.uow() as uow:
+            row = uow.session.get(NasRow, nas_id)
+            if row is None:
+                raise not_found("nas", nas_id)
+            return nas_out(row)
+
+    return await call(work)
+
+
+# --- a service's network identity --------------------------------------------------------
+
+
+@identities.get("/{service_id}/network-identity", response_model=NetworkIdentityOut)
+async def get_network_identity(
+    service_id: ServiceId, request: Request, caller: Staff
+) -> NetworkIdentityOut:
+    """How the service logs in on the network; 404 until one is set."""
+    app = container(request)
+
+    def work() -> NetworkIdentityOut:
+        with app.uow() as uow:
+            visible_service(uow.session, caller, service_id)
+            return identity_out(network.identity_of(uow, str(service_id)))
+
+    return await call(work)
+
+
+@identities.put("/{service_id}/network-identity", response_model=NetworkIdentityOut)
+async def set_network_identity(
+    service_id: ServiceId, body: NetworkIdentityIn, request: Request, caller: Staff
+) -> NetworkIdentityOut:
+    """Replace how the service logs in (username and password, MAC or circuit id; optional
+    static address and NAS); its RADIUS answer is recomputed."""
+    app = container(request)
+    spec = network.NewIdentity(service=str(service_id), **body.model_dump())
+
+    def work() -> NetworkIdentityOut:
+        with app.uow() as uow:
+            visible_service(uow.session, caller, service_id)
+        with app.uow() as uow:  # a fresh unit of work: the use case takes the lock itself
+            row = network.set_identity(uow, spec=spec, now=app.clock.now(), actor=caller.actor)
+            return identity_out(row)
+
+    return await call(work)
