@@ -22,21 +22,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import statistics
-import subprocess
 import sys
 import time
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import create_engine
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from support import ACTOR, SETUP_AT, postgres_database, uvicorn_server
 
 from ispbill.adapters.db.migrate import upgrade
 from ispbill.bootstrap import bootstrap
@@ -44,26 +40,6 @@ from ispbill.clock import FixedClock
 from ispbill.services import catalog, ledger
 from ispbill.services import customers as customer_cases
 from ispbill.services.tokens import create_token
-
-PG_ADMIN_URL = os.environ.get(
-    "ISPBILL_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-)
-SETUP_AT = datetime(2026, 1, 1, 0, 0, tzinfo=UTC)
-ACTOR = "bench"
-
-
-@contextmanager
-def fresh_database() -> Iterator[str]:
-    name = f"ispbill_bench_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def seed(url: str, customers: int) -> str:
@@ -93,55 +69,6 @@ def seed(url: str, customers: int) -> str:
         return created.plaintext
     finally:
         app.close()
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-@contextmanager
-def server(url: str, workers: int) -> Iterator[str]:
-    port = free_port()
-    env = {**os.environ, "ISPBILL_DATABASE_URL": url}
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "ispbill.entrypoints.api.asgi:application",
-            "--factory",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--workers",
-            str(workers),
-            "--log-level",
-            "warning",
-            "--no-access-log",
-        ],
-        env=env,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/api/v1/health", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline or process.poll() is not None:
-                raise RuntimeError("uvicorn did not start")
-            time.sleep(0.2)
-        yield base
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
 
 
 async def load(
@@ -200,9 +127,9 @@ def main() -> None:
         "workers": args.workers,
         "customers": args.customers,
     }
-    with fresh_database() as url:
+    with postgres_database() as url:
         token = seed(url, args.customers)
-        with server(url, args.workers) as base:
+        with uvicorn_server(url, args.workers) as base:
 
             def read(i: int) -> tuple[str, str, dict[str, Any]]:
                 return "GET", f"/api/v1/customers/{i % args.customers + 1}", {}

@@ -27,19 +27,16 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from sqlalchemy import insert, text
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from tick import BATCH, SETUP_AT, TICK_AT, fresh_database
+from support import SETUP_AT, add_class_and_plan, bulk_fill, customer_row, fresh_database
 
 from ispbill.adapters.db.migrate import upgrade
-from ispbill.adapters.db.models import Customer, Service
 from ispbill.bootstrap import App, bootstrap
-from ispbill.domain.ledger import AccountKind, AccountRef, EntryKind, transfer
 from ispbill.domain.money import Money
 from ispbill.entrypoints.api.app import create_app
-from ispbill.services import catalog, ledger
-from ispbill.services.catalog import NewClass, NewPlan
+from ispbill.services import catalog
+from ispbill.services.catalog import NewPlan
 from ispbill.services.web_auth import add_staff
 from ispbill.settings import Settings
 
@@ -100,17 +97,8 @@ def build(url: str, customers: int) -> float:
     upgrade(url)
     app = bootstrap(database_url=url)
     try:
-        with app.uow() as uow:
-            klass = catalog.add_class(uow, spec=NewClass(name="Home"), now=SETUP_AT, actor="b")
-        with app.uow() as uow:
-            plan = catalog.add_plan(
-                uow,
-                spec=NewPlan(
-                    name="Fiber", price="500", currency=CURRENCY, download="100M", upload="20M"
-                ),
-                now=SETUP_AT,
-                actor="b",
-            )
+        plan = NewPlan(name="Fiber", price="500", currency=CURRENCY, download="100M", upload="20M")
+        class_id, plan_id = add_class_and_plan(app, "Home", plan, now=SETUP_AT, actor="b")
         resellers = []
         for reseller in ("North", "South"):
             with app.uow() as uow:
@@ -128,79 +116,27 @@ def build(url: str, customers: int) -> float:
                     now=SETUP_AT,
                     actor="b",
                 )
-        for first in range(0, customers, BATCH):
-            numbers = range(first, min(first + BATCH, customers))
-            with app.uow() as uow:
-                session = uow.session
-                ids = list(
-                    session.scalars(
-                        insert(Customer).returning(Customer.id, sort_by_parameter_order=True),
-                        [_customer(n, klass.id, resellers[n % 2]) for n in numbers],
-                    )
-                )
-                session.execute(insert(Service), [_service(cid, plan.id) for cid in ids])
-                ledger.ensure_accounts(
-                    session, [AccountRef.wallet(cid, CURRENCY) for cid in ids], now=SETUP_AT
-                )
-                ledger.post_batch(session, [_funds(cid) for cid in ids], now=SETUP_AT)
-                uow.commit()
-        with app.engine.connect() as connection:
-            connection.execute(text("ANALYZE"))
-            connection.commit()
+        bulk_fill(
+            app,
+            customers,
+            plan_id,
+            lambda n: _customer(n, class_id, resellers[n % 2]),
+            Money.from_major("1000", CURRENCY),
+        )
     finally:
         app.close()
     return time.perf_counter() - started
 
 
 def _customer(number: int, class_id: int, reseller_id: int) -> dict[str, Any]:
-    return {
-        "name": name_of(number),
-        "reseller_id": reseller_id,
-        "class_id": class_id,
-        "business_model": "internet_access",
-        "balance_control": "prepaid",
-        "currency": CURRENCY,
-        "cycle_kind": "monthly",
-        "cycle_n": 1,
-        "cycle_anchor_day": None,
-        "cycle_origin": SETUP_AT.date(),
-        "billing_timezone": "Europe/Prague",
-        "locale": "cs_CZ",
-        "credit_limit_minor": None,
-        "minimum_balance_minor": 0,
-        "invoicing_mode": "forward",
-        "use_credit_automatically": True,
-        "custom_data": {},
-        "status": "active",
-        "created_at": SETUP_AT,
-    }
-
-
-def _service(customer_id: int, plan_id: int) -> dict[str, Any]:
-    return {
-        "customer_id": customer_id,
-        "plan_id": plan_id,
-        "active_from": SETUP_AT.date(),
-        "state": "active",
-        "state_since": SETUP_AT,
-        "created_at": SETUP_AT,
-        "cycle_origin": SETUP_AT.date(),
-        "anchor_day": 1,
-        "billed_until": TICK_AT.date(),
-        "next_due_at": TICK_AT,
-    }
-
-
-def _funds(customer_id: int) -> Any:
-    return transfer(
-        key=f"opening-funds:{customer_id}",
-        kind=EntryKind.OPENING_FUNDS,
-        debit=AccountRef.system(AccountKind.CASH, CURRENCY),
-        credit=AccountRef.wallet(customer_id, CURRENCY),
-        amount=Money.from_major("1000", CURRENCY),
-        effective_at=SETUP_AT,
-        memo="bench funds",
-        customer_id=customer_id,
+    """A Czech customer with a searchable name, alternating between the two resellers."""
+    return customer_row(
+        name_of(number),
+        class_id,
+        currency=CURRENCY,
+        reseller_id=reseller_id,
+        timezone="Europe/Prague",
+        locale="cs_CZ",
     )
 
 

@@ -18,18 +18,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
+import sys
 import tempfile
 import time
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from pathlib import Path
 
-from sqlalchemy import create_engine, func, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import func, select
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from support import ACTOR, SETUP_AT, add_class_and_plan, fresh_database
 
 from ispbill.adapters.db.migrate import upgrade
 from ispbill.adapters.db.models import Service
@@ -39,44 +38,13 @@ from ispbill.services import customers as customer_cases
 from ispbill.services.billing import tick
 from ispbill.services.payments import NewPayment, record_payment
 
-PG_ADMIN_URL = os.environ.get(
-    "ISPBILL_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-)
-SETUP_AT = datetime(2026, 1, 1, 0, 0, tzinfo=UTC)
 PAID_AT = datetime(2026, 1, 10, 12, 0, tzinfo=UTC)
-ACTOR = "bench"
-
-
-@contextmanager
-def fresh_database(kind: str, workdir: Path) -> Iterator[str]:
-    if kind == "sqlite":
-        yield f"sqlite:///{workdir / f'bench-{uuid.uuid4().hex[:8]}.db'}"
-        return
-    name = f"ispbill_bench_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+PLAN = catalog.NewPlan(name="Home 30", price="30.00", currency="USD", download="50M", upload="10M")
 
 
 def build(app: App, customers: int) -> list[int]:
     """N prepaid customers with a service each, all deactivated by the first tick."""
-    with app.uow() as uow:
-        catalog.add_class(uow, spec=catalog.NewClass(name="Bench"), now=SETUP_AT, actor=ACTOR)
-    with app.uow() as uow:
-        catalog.add_plan(
-            uow,
-            spec=catalog.NewPlan(
-                name="Home 30", price="30.00", currency="USD", download="50M", upload="10M"
-            ),
-            now=SETUP_AT,
-            actor=ACTOR,
-        )
+    add_class_and_plan(app, "Bench", PLAN, now=SETUP_AT)
     ids = []
     for n in range(customers):
         with app.uow() as uow:

@@ -33,15 +33,14 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
 from pyrad import packet
-from sqlalchemy import create_engine, insert, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import insert
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from support import ACTOR, add_class_and_plan, free_port, fresh_database, uvicorn_server
 
 from ispbill.adapters.db.migrate import upgrade
 from ispbill.adapters.db.models import NetworkIdentity, table_of
@@ -52,30 +51,10 @@ from ispbill.services import catalog, network, outbox, services
 from ispbill.services import customers as customer_cases
 from ispbill.services.billing import tick
 
-PG_ADMIN_URL = os.environ.get(
-    "ISPBILL_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-)
 TOKEN = "bench-radius-token-0123456789"
 SECRET = "bench-nas-secret"
 RATE = "10M/50M"
-ACTOR = "bench"
-
-
-@contextmanager
-def fresh_database(kind: str, workdir: Path) -> Iterator[str]:
-    if kind == "sqlite":
-        yield f"sqlite:///{workdir / 'bench.db'}"
-        return
-    name = f"ispbill_bench_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+UDP = socket.SOCK_DGRAM
 
 
 def users(count: int) -> list[tuple[str, str]]:
@@ -88,17 +67,10 @@ def populate(url: str, count: int) -> None:
     now = datetime.now(UTC).replace(microsecond=0)
     app = bootstrap(database_url=url)
     try:
-        with app.uow() as uow:
-            catalog.add_class(uow, spec=catalog.NewClass(name="Home"), now=now, actor=ACTOR)
-        with app.uow() as uow:
-            catalog.add_plan(
-                uow,
-                spec=catalog.NewPlan(
-                    name="Home 50", price="1.00", currency="USD", download="50M", upload="10M"
-                ),
-                now=now,
-                actor=ACTOR,
-            )
+        plan = catalog.NewPlan(
+            name="Home 50", price="1.00", currency="USD", download="50M", upload="10M"
+        )
+        add_class_and_plan(app, "Home", plan, now=now)
         with app.uow() as uow:
             customer = customer_cases.add_customer(
                 uow,
@@ -144,44 +116,6 @@ def populate(url: str, count: int) -> None:
         app.close()
 
 
-def free_port(kind: int = socket.SOCK_DGRAM) -> int:
-    with socket.socket(socket.AF_INET, kind) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def start_api(url: str, port: int, workers: int, log: Path) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "ISPBILL_DATABASE_URL": url, "ISPBILL_RADIUS_TOKEN": TOKEN}
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "--factory",
-            "ispbill.entrypoints.api.asgi:application",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--workers",
-            str(workers),
-            "--no-access-log",
-            "--log-level",
-            "warning",
-        ],
-        env=env,
-        stdout=log.open("w"),
-        stderr=subprocess.STDOUT,
-    )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        with socket.socket() as probe:
-            if probe.connect_ex(("127.0.0.1", port)) == 0:
-                return process
-        time.sleep(0.2)
-    raise SystemExit(f"ispbill did not start:\n{log.read_text()}")
-
-
 def rest_config(
     out: Path, api_port: int, auth_port: int, authorize: str = "rest", url: str = ""
 ) -> Path:
@@ -195,7 +129,7 @@ def rest_config(
             clients=[NasClient("bench", "127.0.0.1", SECRET, True)],
             listen="127.0.0.1",
             auth_port=auth_port,
-            acct_port=free_port(),
+            acct_port=free_port(UDP),
             reject_delay=0,
             max_servers=64,
         )
@@ -392,11 +326,7 @@ def main() -> None:
         with fresh_database(args.db, workdir) as url:
             print(f"populating {args.subscribers} subscribers on {args.db} ...", flush=True)
             populate(url, args.subscribers)
-            api_port, rest_port, files_port = (
-                free_port(socket.SOCK_STREAM),
-                free_port(),
-                free_port(),
-            )
+            api_port, rest_port, files_port = free_port(), free_port(UDP), free_port(UDP)
             base_dir = rest_config(workdir / "base", api_port, rest_port)
             files_dir = files_config(base_dir, workdir / "files", files_port, args.subscribers)
             ceiling = start_freeradius(files_dir)
@@ -405,10 +335,12 @@ def main() -> None:
             finally:
                 ceiling.terminate()
                 ceiling.wait()
-            api = start_api(url, api_port, args.api_workers, workdir / "api.log")
-            try:
+            api_env = {"ISPBILL_RADIUS_TOKEN": TOKEN}
+            with uvicorn_server(
+                url, args.api_workers, port=api_port, env=api_env, log=workdir / "api.log"
+            ):
                 for authorize in args.authorize:
-                    port = free_port()
+                    port = free_port(UDP)
                     config = rest_config(workdir / authorize, api_port, port, authorize, url)
                     server = start_freeradius(config)
                     label = "rlm_rest + ispbill" if authorize == "rest" else "rlm_sql (precomputed)"
@@ -424,9 +356,6 @@ def main() -> None:
                     finally:
                         server.terminate()
                         server.wait()
-            finally:
-                api.terminate()
-                api.wait()
     print(
         f"{'server':62} {'radclient rps':>13} {'window rps':>10} {'p50 ms':>7} {'p95 ms':>7} {'p99 ms':>7} {'accepted':>9}"
     )

@@ -19,57 +19,39 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import resource
 import subprocess
 import sys
 import tempfile
 import time
 import tracemalloc
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
-from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, func, insert, select, text
+from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
-from ispbill.adapters.db.migrate import upgrade
-from ispbill.adapters.db.models import Charge, Customer, Service
-from ispbill.bootstrap import bootstrap
-from ispbill.domain.ledger import AccountKind, AccountRef, EntryKind, transfer
-from ispbill.domain.money import Money
-from ispbill.services import catalog, ledger
-from ispbill.services.billing import tick
-from ispbill.services.catalog import NewClass, NewPlan
-
-PG_ADMIN_URL = os.environ.get(
-    "ISPBILL_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from support import (
+    SETUP_AT,
+    TICK_AT,
+    add_class_and_plan,
+    bulk_fill,
+    customer_row,
+    fresh_database,
 )
-SETUP_AT = datetime(2026, 1, 1, 0, 0, tzinfo=UTC)
-TICK_AT = datetime(2026, 2, 1, 0, 0, tzinfo=UTC)
+
+from ispbill.adapters.db.migrate import upgrade
+from ispbill.adapters.db.models import Charge, Service
+from ispbill.bootstrap import bootstrap
+from ispbill.domain.money import Money
+from ispbill.services import ledger
+from ispbill.services.billing import tick
+from ispbill.services.catalog import NewPlan
+
 CURRENCY = "USD"
 FUNDS = Money.from_major("100.00", CURRENCY)
-BATCH = 5_000
-
-
-@contextmanager
-def fresh_database(kind: str, workdir: Path) -> Iterator[str]:
-    if kind == "sqlite":
-        yield f"sqlite:///{workdir / f'bench-{uuid.uuid4().hex[:8]}.db'}"
-        return
-    name = f"ispbill_bench_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+PLAN = NewPlan(name="Home 30", price="30.00", currency=CURRENCY, download="50M", upload="10M")
 
 
 def build(url: str, services: int) -> float:
@@ -78,98 +60,16 @@ def build(url: str, services: int) -> float:
     upgrade(url)
     app = bootstrap(database_url=url)
     try:
-        with app.uow() as uow:
-            klass = catalog.add_class(uow, spec=NewClass(name="Bench"), now=SETUP_AT, actor="bench")
-        with app.uow() as uow:
-            plan = catalog.add_plan(
-                uow,
-                spec=NewPlan(
-                    name="Home 30",
-                    price="30.00",
-                    currency=CURRENCY,
-                    download="50M",
-                    upload="10M",
-                ),
-                now=SETUP_AT,
-                actor="bench",
-            )
-        for first in range(0, services, BATCH):
-            numbers = range(first, min(first + BATCH, services))
-            with app.uow() as uow:
-                session = uow.session
-                ids = list(
-                    session.scalars(
-                        insert(Customer).returning(Customer.id, sort_by_parameter_order=True),
-                        [_customer(n, klass.id) for n in numbers],
-                    )
-                )
-                session.execute(insert(Service), [_service(cid, plan.id) for cid in ids])
-                ledger.ensure_accounts(
-                    session, [AccountRef.wallet(cid, CURRENCY) for cid in ids], now=SETUP_AT
-                )
-                ledger.post_batch(session, [_funds(cid) for cid in ids], now=SETUP_AT)
-                uow.commit()
-        # A live database has planner statistics (autovacuum keeps them); a freshly bulk-loaded
-        # one has none, and PostgreSQL then picks plans that are ten times slower. Gather them
-        # as autovacuum would, so the tick is measured as it would run in production.
-        with app.engine.connect() as connection:
-            connection.execute(text("ANALYZE"))
-            connection.commit()
+        class_id, plan_id = add_class_and_plan(app, "Bench", PLAN, now=SETUP_AT)
+        bulk_fill(app, services, plan_id, lambda n: _customer(n, class_id), FUNDS)
     finally:
         app.close()
     return time.perf_counter() - started
 
 
 def _customer(number: int, class_id: int) -> dict[str, Any]:
-    return {
-        "name": f"bench-{number:07d}",
-        "class_id": class_id,
-        "business_model": "internet_access",
-        "balance_control": "prepaid",
-        "currency": CURRENCY,
-        "cycle_kind": "monthly",
-        "cycle_n": 1,
-        "cycle_anchor_day": None,
-        "cycle_origin": SETUP_AT.date(),
-        "billing_timezone": "UTC",
-        "locale": "en_US",
-        "credit_limit_minor": None,
-        "minimum_balance_minor": 0,
-        "invoicing_mode": "forward",
-        "use_credit_automatically": True,
-        "custom_data": {},
-        "status": "active",
-        "created_at": SETUP_AT,
-    }
-
-
-def _service(customer_id: int, plan_id: int) -> dict[str, Any]:
-    """Active, January already billed: the tick at February 1 charges February."""
-    return {
-        "customer_id": customer_id,
-        "plan_id": plan_id,
-        "active_from": SETUP_AT.date(),
-        "state": "active",
-        "state_since": SETUP_AT,
-        "created_at": SETUP_AT,
-        "cycle_origin": SETUP_AT.date(),
-        "anchor_day": 1,
-        "billed_until": date(2026, 2, 1),
-        "next_due_at": TICK_AT,
-    }
-
-
-def _funds(customer_id: int) -> Any:
-    return transfer(
-        key=f"opening-funds:{customer_id}",
-        kind=EntryKind.OPENING_FUNDS,
-        debit=AccountRef.system(AccountKind.CASH, CURRENCY),
-        credit=AccountRef.wallet(customer_id, CURRENCY),
-        amount=FUNDS,
-        effective_at=SETUP_AT,
-        memo="bench funds",
-        customer_id=customer_id,
-    )
+    """A numbered USD customer: names only need to be unique here."""
+    return customer_row(f"bench-{number:07d}", class_id, currency=CURRENCY)
 
 
 def _proc_status_kib(field: str) -> int | None:
