@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 
 from ispbill.adapters.db.models import Customer, LedgerAccount, LedgerPosting, LedgerTransaction
 from ispbill.bootstrap import App
-from ispbill.domain.errors import LedgerError, NotFound
+from ispbill.domain.errors import Conflict, LedgerError, NotFound
 from ispbill.domain.ledger import AccountKind, AccountRef, Entry, EntryKind, Posting, transfer
 from ispbill.domain.money import Money
 from ispbill.entrypoints.cli.main import app as cli
@@ -108,10 +108,13 @@ def test_transfer_moves_balances_once_per_key(app: App) -> None:
     assert balances(app)[CASH.code] == -5000
     assert_books_balance(app)
 
-    # the same key again, even with another amount, is the first transaction
-    again = post(app, pay(app, "payment:1", wallet, 7000))
+    # the same key and movement again is the first transaction
+    again = post(app, pay(app, "payment:1", wallet, 5000))
     assert not again.created
     assert again.transaction.id == first.transaction.id
+    # the same key for another amount is refused: no money is said to have moved
+    with pytest.raises(Conflict, match="idempotency_key: 'payment:1' already names"):
+        post(app, pay(app, "payment:1", wallet, 7000))
     assert balances(app)[wallet.code] == 5000
     assert transactions(app) == 1
     assert_books_balance(app)

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from ispbill.adapters.db import bulk
 from ispbill.adapters.db.models import LedgerAccount, LedgerPosting, LedgerTransaction, table_of
 from ispbill.adapters.db.unit_of_work import UnitOfWork
-from ispbill.domain.errors import LedgerError, NotFound
+from ispbill.domain.errors import Conflict, LedgerError, NotFound
 from ispbill.domain.ledger import (
     AccountKind,
     AccountRef,
@@ -81,11 +81,12 @@ def find_transaction(session: Session, key: str) -> LedgerTransaction | None:
 
 
 def post(uow: UnitOfWork, entry: Entry, *, now: datetime) -> Posted:
-    """Store ``entry`` once; a second post of the same key returns the first transaction."""
+    """Store ``entry`` once; a second post of the same key and the same movement returns the
+    first transaction, a different movement under that key is refused."""
     session = uow.session
     existing = find_transaction(session, entry.key)
     if existing is not None:
-        return Posted(existing, created=False)
+        return Posted(_same_entry(existing, entry), created=False)
     accounts = ensure_accounts(session, (p.account for p in entry.postings), now=now)
     reverses_id = None
     if entry.reverses_key is not None:
@@ -100,8 +101,22 @@ def post(uow: UnitOfWork, entry: Entry, *, now: datetime) -> Posted:
         winner = find_transaction(session, entry.key)
         if winner is None:
             raise
-        return Posted(winner, created=False)
+        return Posted(_same_entry(winner, entry), created=False)
     return Posted(row, created=True)
+
+
+def _same_entry(stored: LedgerTransaction, entry: Entry) -> LedgerTransaction:
+    """The stored transaction, when it moved the same money as ``entry``; a key reused for a
+    different movement is refused (TigerBeetle's ``exists_with_different_*``), since
+    returning the first transaction would tell the caller its money moved when it did not."""
+    wanted = sorted((p.account.code, p.amount.currency, p.amount.minor) for p in entry.postings)
+    moved = sorted((p.account.code, p.currency, p.amount_minor) for p in stored.postings)
+    if stored.kind != entry.kind.value or moved != wanted:
+        raise Conflict(
+            "idempotency_key",
+            f"{entry.key!r} already names transaction {stored.id}, which moved other money",
+        )
+    return stored
 
 
 def _insert_entry(
