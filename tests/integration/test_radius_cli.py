@@ -6,14 +6,18 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
+import pytest
 from radius_support import TOKEN, build_world
 from sqlalchemy import func, select
 from typer.testing import CliRunner, Result
 
-from ispbill.adapters.db.models import Base, NasRow
+from ispbill.adapters.db.models import Base, NasRow, NetworkIdentity
 from ispbill.bootstrap import App
+from ispbill.domain.errors import Conflict
 from ispbill.entrypoints.cli.main import app as cli
+from ispbill.services import network, services
 
 runner = CliRunner()
 NOW = "2026-01-01T09:00:00Z"
@@ -186,3 +190,33 @@ def test_usage_by_hand_fires_the_fup_tiers_and_the_outbox_shows_it(
     assert settled[0]["results"] == {"-": {"final": True, "answer": "no open session"}}
     with app.uow() as uow:
         assert uow.session.scalar(select(func.count()).select_from(NasRow)) == 1
+
+
+def test_a_username_claimed_concurrently_is_refused_naming_the_field(
+    app: App, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two writers both find the username free; the second one's insert meets the unique
+    index, and the refusal names ``username`` instead of failing with a database error."""
+    world = build_world(app, app.clock.now())
+    with app.uow() as uow:
+        other = services.add_service(
+            uow,
+            spec=services.NewService(customer=str(world.customer), plan="Home 50"),
+            now=app.clock.now(),
+            actor="test",
+        ).id
+    real_check = network._require_all_free
+    checks: list[int] = []
+
+    def check_misses_the_first_time(*args: Any) -> None:
+        checks.append(1)
+        if len(checks) > 1:  # the check after the failed insert sees the committed claim
+            real_check(*args)
+
+    monkeypatch.setattr(network, "_require_all_free", check_misses_the_first_time)
+    spec = network.NewIdentity(service=str(other), username="alice", password="another")
+    with app.uow() as uow, pytest.raises(Conflict, match="username: 'alice' is already used"):
+        network.set_identity(uow, spec=spec, now=app.clock.now(), actor="test")
+    assert len(checks) == 2
+    with app.uow() as uow:
+        assert uow.session.get(NetworkIdentity, other) is None

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from ispbill.adapters.db.models import NasRow, NetworkIdentity, Service
 from ispbill.adapters.db.unit_of_work import UnitOfWork
@@ -137,14 +138,13 @@ def set_identity(
         )
     static_ip = parse_ip(spec.static_ip, "static_ip") if spec.static_ip else None
     nas = find_nas(uow, spec.nas) if spec.nas else None
-    for column, value in (
+    claims = (
         (NetworkIdentity.username, username),
         (NetworkIdentity.mac_address, mac),
         (NetworkIdentity.circuit_id, circuit),
         (NetworkIdentity.static_ip, static_ip),
-    ):
-        if value is not None:
-            _require_free(uow, column, value, service.id)
+    )
+    _require_all_free(uow, claims, service.id)
     stored, scheme = kept or (password, "cleartext")
     if password is not None and spec.pap_only:
         stored, scheme = ssha512(password), "ssha512"
@@ -160,6 +160,12 @@ def set_identity(
     row.static_ip = static_ip
     row.nas_id = nas.id if nas else None
     row.updated_at = now
+    try:
+        uow.session.flush()
+    except IntegrityError:  # claimed by a concurrent writer after our check: name the field
+        uow.session.rollback()
+        _require_all_free(uow, claims, service.id)
+        raise
     outbox.mark_dirty(uow.session, [service.id], now)  # its precomputed RADIUS answer
     events.record(
         uow,
@@ -233,6 +239,14 @@ def _optional_text(value: str | None, field_name: str, limit: int) -> str | None
             field_name, f"must be 1 to {limit} characters without control characters"
         )
     return value
+
+
+def _require_all_free(
+    uow: UnitOfWork, claims: tuple[tuple[object, str | None], ...], service_id: int
+) -> None:
+    for column, value in claims:
+        if value is not None:
+            _require_free(uow, column, value, service_id)
 
 
 def _require_free(uow: UnitOfWork, column: object, value: str, service_id: int) -> None:
