@@ -23,6 +23,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from ispbill.adapters.db.models import Customer, Event, Invoice, Payment
+from ispbill.adapters.db.unit_of_work import UnitOfWork
 from ispbill.domain.errors import ValidationError
 from ispbill.domain.invoicing import DocumentKind, InvoiceStatus
 from ispbill.domain.money import Money
@@ -305,6 +306,7 @@ async def _check_customer(request: Request, staff: StaffPrincipal, customer_id: 
 
 
 async def _batches(request: Request, spec: ListSpec, query: Any) -> AsyncIterator[list[Cells]]:
+    """Every matching row, newest first, a batch at a time while the CSV is sent."""
     before: int | None = None
     while True:
         rows, before = await _work(request, _batch_job(spec, query, before))
@@ -313,8 +315,15 @@ async def _batches(request: Request, spec: ListSpec, query: Any) -> AsyncIterato
             return
 
 
-def _batch_job(spec: ListSpec, query: Any, before: int | None) -> Callable[..., Any]:
-    def job(uow: Any, _now: datetime) -> tuple[list[Cells], int | None]:
+Batch = tuple[list[Cells], int | None]
+
+
+def _batch_job(
+    spec: ListSpec, query: Any, before: int | None
+) -> Callable[[UnitOfWork, datetime], Batch]:
+    """One export batch read in its own short transaction, as cells (the rows stay behind)."""
+
+    def job(uow: UnitOfWork, _now: datetime) -> Batch:
         found = lists.page(uow.session, query, spec.model, before=before, limit=EXPORT_BATCH)
         return [spec.cells(r, found.names) for r in found.rows], found.next_before
 
