@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 
-from fastapi.responses import Response
+from fastapi.responses import Response, StreamingResponse
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
@@ -37,6 +37,30 @@ def csv_response(
         writer.writerow([cell(v) for v in row])
     return Response(
         buffer.getvalue().encode("utf-8"),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
+def _line(row: Sequence[object]) -> str:
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerow([cell(v) for v in row])
+    return buffer.getvalue()
+
+
+def csv_stream(
+    filename: str, header: Sequence[str], batches: AsyncIterator[Sequence[Sequence[object]]]
+) -> StreamingResponse:
+    """A CSV sent while it is read, a batch of rows at a time: a list of millions of rows
+    never sits whole in memory."""
+
+    async def body() -> AsyncIterator[bytes]:
+        yield _line(header).encode("utf-8")
+        async for rows in batches:
+            yield "".join(_line(row) for row in rows).encode("utf-8")
+
+    return StreamingResponse(
+        body(),
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="{filename}"'},
     )

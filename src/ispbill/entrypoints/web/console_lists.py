@@ -1,0 +1,377 @@
+"""Operator-wide lists in the console: the event log (``/console/events``), payments
+(``/console/payments``), invoices and credit notes (``/console/invoices``).
+
+The filters of the API's ``GET /events``, ``/payments``, ``/invoices`` and ``/credit-notes``,
+read through ``services.console_lists`` with the same scoping: a reseller's user sees its own
+customers' rows only, in the page and in the CSV, and filtering by anyone else's customer is a
+404; admin and read-only users see everything. A filter the list cannot take is refused next
+to the form (422, the field named). Pages go by keyset (``?before=<id>``, newest first); the
+CSV is every matching row, streamed a batch at a time.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from ispbill.adapters.db.models import Customer, Event, Invoice, Payment
+from ispbill.adapters.db.unit_of_work import UnitOfWork
+from ispbill.domain.errors import ValidationError
+from ispbill.domain.invoicing import DocumentKind, InvoiceStatus
+from ispbill.domain.money import Money
+from ispbill.entrypoints.web.console import Staff, _page, _scope, _work
+from ispbill.entrypoints.web.csvout import csv_stream
+from ispbill.entrypoints.web.session import StaffPrincipal, check_visible
+from ispbill.services import console_lists as lists
+from ispbill.services.console_views import Scope
+from ispbill.services.lookup import MAX_ID
+
+router = APIRouter(prefix="/console", include_in_schema=False)
+EXPORT_BATCH = 1000
+FIGURES_SHOWN = 120  # characters of an event's figures in the table; the CSV has them all
+EVENT_WORD = re.compile(r"^[a-z0-9_.]{1,64}$")  # the API's pattern for kinds and subject types
+METHOD = re.compile(r"^[a-z0-9_]{1,32}$")
+DOCUMENT_KINDS = [k.value for k in DocumentKind]
+STATUSES = [s.value for s in InvoiceStatus]
+Cells = tuple[object, ...]
+
+
+@dataclass(frozen=True)
+class ListSpec:
+    """What differs between the three lists; showing, paging and exporting are shared."""
+
+    path: str
+    template: str
+    model: Any
+    fields: tuple[str, ...]
+    parse: Callable[[Mapping[str, str]], Any]
+    query: Callable[[Scope, Any], Any]
+    header: tuple[str, ...]
+    cells: Callable[[Any, Mapping[int, str]], Cells]
+    csv_name: str
+
+
+# -- parsing the filters ----------------------------------------------------------------------
+
+
+def _number(text: str, field: str, top: int = MAX_ID) -> int | None:
+    text = text.removeprefix("#")
+    if not text:
+        return None
+    if not (text.isascii() and text.isdigit()) or not 0 < int(text) <= top:
+        raise ValidationError(field, "must be a whole number like 42")
+    return int(text)
+
+
+def _word(text: str, field: str, pattern: re.Pattern[str]) -> str | None:
+    if not text:
+        return None
+    if not pattern.match(text):
+        raise ValidationError(field, "may hold only lowercase letters, digits, _ and .")
+    return text
+
+
+def _day(text: str, field: str) -> date | None:
+    if not text:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise ValidationError(field, "must be a date like 2026-12-01") from None
+
+
+def _days(params: Mapping[str, str]) -> tuple[date | None, date | None]:
+    """The ``from``..``to`` range, both days included."""
+    start, end = _day(params.get("from", ""), "from"), _day(params.get("to", ""), "to")
+    if start and end and end < start:
+        raise ValidationError("to", "must not be before from")
+    return start, end
+
+
+def _instants(params: Mapping[str, str]) -> tuple[datetime | None, datetime | None]:
+    """The day range as instants ``[from 00:00, the day after to 00:00)`` in UTC, the time
+    zone the console shows."""
+    start, end = _days(params)
+    return (
+        datetime.combine(start, time(), UTC) if start else None,
+        datetime.combine(end + timedelta(days=1), time(), UTC) if end else None,
+    )
+
+
+def _event_filter(params: Mapping[str, str]) -> lists.EventFilter:
+    """``kind`` ending in a dot (``service.``) is a prefix: every kind that starts so."""
+    kind = _word(params.get("kind", ""), "kind", EVENT_WORD)
+    start, end = _instants(params)
+    return lists.EventFilter(
+        customer_id=_number(params.get("customer", ""), "customer"),
+        kind=kind if kind and not kind.endswith(".") else None,
+        kind_prefix=kind if kind and kind.endswith(".") else None,
+        subject_type=_word(params.get("subject_type", ""), "subject_type", EVENT_WORD),
+        subject_id=_number(params.get("subject_id", ""), "subject_id", 2**62),
+        occurred_from=start,
+        occurred_to=end,
+    )
+
+
+def _payment_filter(params: Mapping[str, str]) -> lists.PaymentFilter:
+    reversed_text = params.get("reversed", "")
+    if reversed_text not in ("", "yes", "no"):
+        raise ValidationError("reversed", "must be yes or no")
+    start, end = _instants(params)
+    return lists.PaymentFilter(
+        customer_id=_number(params.get("customer", ""), "customer"),
+        method=_word(params.get("method", ""), "method", METHOD),
+        received_from=start,
+        received_to=end,
+        reversed=None if not reversed_text else reversed_text == "yes",
+    )
+
+
+def _document_filter(params: Mapping[str, str]) -> lists.DocumentFilter:
+    kind, status = params.get("kind", ""), params.get("status", "")
+    if kind and kind not in DOCUMENT_KINDS:
+        raise ValidationError("kind", f"must be one of {', '.join(DOCUMENT_KINDS)}")
+    if status and status not in STATUSES:
+        raise ValidationError("status", f"must be one of {', '.join(STATUSES)}")
+    start, end = _days(params)
+    return lists.DocumentFilter(
+        kinds=(kind,) if kind else tuple(DOCUMENT_KINDS),
+        customer_id=_number(params.get("customer", ""), "customer"),
+        status=status or None,
+        issued_from=start,
+        issued_to=end,
+    )
+
+
+# -- rows as CSV cells -------------------------------------------------------------------------
+
+
+def _amount(minor: int, currency: str) -> str:
+    return f"{Money(minor, currency).to_decimal():f}"
+
+
+def _figures(figures: Mapping[str, Any] | None) -> str:
+    return json.dumps(dict(figures or {}), sort_keys=True, ensure_ascii=False, default=str)
+
+
+def _event_cells(e: Event, names: Mapping[int, str]) -> Cells:
+    return (
+        e.id,
+        e.occurred_at.isoformat(),
+        e.actor,
+        e.kind,
+        e.subject_type,
+        e.subject_id,
+        e.customer_id,
+        names.get(e.customer_id, "") if e.customer_id else "",
+        e.reason,
+        _figures(e.figures),
+    )
+
+
+def _payment_cells(p: Payment, names: Mapping[int, str]) -> Cells:
+    return (
+        p.id,
+        p.received_at.isoformat(),
+        p.recorded_at.isoformat(),
+        p.customer_id,
+        names.get(p.customer_id, ""),
+        p.method,
+        p.reference,
+        _amount(p.amount_minor, p.currency),
+        p.currency,
+        "yes" if p.reversed_by_id else "no",
+        p.reversed_by_id,
+    )
+
+
+def _document_cells(i: Invoice, names: Mapping[int, str]) -> Cells:
+    return (
+        i.number,
+        i.kind,
+        i.customer_id,
+        names.get(i.customer_id, ""),
+        i.issue_date.isoformat(),
+        i.due_date.isoformat(),
+        i.status,
+        _amount(i.gross_minor, i.currency),
+        _amount(i.paid_minor, i.currency),
+        i.currency,
+        i.corrects_id,
+    )
+
+
+EVENTS = ListSpec(
+    path="/console/events",
+    template="console/events.html",
+    model=Event,
+    fields=("customer", "kind", "subject_type", "subject_id", "from", "to"),
+    parse=_event_filter,
+    query=lists.events_query,
+    header=(
+        "id",
+        "occurred_at",
+        "actor",
+        "kind",
+        "subject_type",
+        "subject_id",
+        "customer_id",
+        "customer_name",
+        "reason",
+        "figures",
+    ),
+    cells=_event_cells,
+    csv_name="events.csv",
+)
+PAYMENTS = ListSpec(
+    path="/console/payments",
+    template="console/payments.html",
+    model=Payment,
+    fields=("customer", "method", "from", "to", "reversed"),
+    parse=_payment_filter,
+    query=lists.payments_query,
+    header=(
+        "id",
+        "received_at",
+        "recorded_at",
+        "customer_id",
+        "customer_name",
+        "method",
+        "reference",
+        "amount",
+        "currency",
+        "reversed",
+        "reversed_by_transaction",
+    ),
+    cells=_payment_cells,
+    csv_name="payments.csv",
+)
+DOCUMENTS = ListSpec(
+    path="/console/invoices",
+    template="console/invoices.html",
+    model=Invoice,
+    fields=("customer", "kind", "status", "from", "to"),
+    parse=_document_filter,
+    query=lists.documents_query,
+    header=(
+        "number",
+        "kind",
+        "customer_id",
+        "customer_name",
+        "issue_date",
+        "due_date",
+        "status",
+        "total",
+        "paid",
+        "currency",
+        "corrects_id",
+    ),
+    cells=_document_cells,
+    csv_name="invoices.csv",
+)
+
+
+# -- showing a list ----------------------------------------------------------------------------
+
+
+def compact(figures: Mapping[str, Any] | None) -> str:
+    """An event's figures on one short line (``balance=-1200, due=2000``)."""
+    text = ", ".join(f"{key}={value}" for key, value in sorted((figures or {}).items()))
+    return text if len(text) <= FIGURES_SHOWN else text[: FIGURES_SHOWN - 1] + "…"
+
+
+def _params(request: Request, spec: ListSpec) -> dict[str, str]:
+    """The list's own filters from the query string, trimmed (anything else is ignored)."""
+    return {f: request.query_params.get(f, "").strip()[:100] for f in spec.fields}
+
+
+def _url(spec: ListSpec, params: Mapping[str, str], **extra: object) -> str:
+    query = {k: v for k, v in params.items() if v} | {k: str(v) for k, v in extra.items()}
+    return f"{spec.path}?{urlencode(query)}" if query else spec.path
+
+
+async def _check_customer(request: Request, staff: StaffPrincipal, customer_id: int) -> None:
+    """Filtering by a customer this user may not see is a 404, as in the API."""
+    await _work(
+        request, lambda uow, _now: check_visible(staff, uow.session.get(Customer, customer_id))
+    )
+
+
+async def _batches(request: Request, spec: ListSpec, query: Any) -> AsyncIterator[list[Cells]]:
+    """Every matching row, newest first, a batch at a time while the CSV is sent."""
+    before: int | None = None
+    while True:
+        rows, before = await _work(request, _batch_job(spec, query, before))
+        yield rows
+        if before is None:
+            return
+
+
+Batch = tuple[list[Cells], int | None]
+
+
+def _batch_job(
+    spec: ListSpec, query: Any, before: int | None
+) -> Callable[[UnitOfWork, datetime], Batch]:
+    """One export batch read in its own short transaction, as cells (the rows stay behind)."""
+
+    def job(uow: UnitOfWork, _now: datetime) -> Batch:
+        found = lists.page(uow.session, query, spec.model, before=before, limit=EXPORT_BATCH)
+        return [spec.cells(r, found.names) for r in found.rows], found.next_before
+
+    return job
+
+
+async def _show(request: Request, staff: StaffPrincipal, spec: ListSpec) -> Response:
+    params = _params(request, spec)
+    context: dict[str, Any] = {
+        "params": params,
+        "csv_url": _url(spec, params, format="csv"),
+        "kinds": DOCUMENT_KINDS,
+        "statuses": STATUSES,
+        "compact": compact,
+        "figures_json": _figures,
+    }
+    try:
+        wanted = spec.parse(params)
+        before = _number(request.query_params.get("before", "").strip(), "before")
+    except ValidationError as exc:
+        context |= {"listed": lists.Listed([], {}, None), "next_url": None, "error": str(exc)}
+        return _page(request, staff, spec.template, context, status=422)
+    if wanted.customer_id is not None:
+        await _check_customer(request, staff, wanted.customer_id)
+    query = spec.query(_scope(staff), wanted)
+    if request.query_params.get("format") == "csv":
+        return csv_stream(spec.csv_name, spec.header, _batches(request, spec, query))
+    listed = await _work(
+        request, lambda uow, _now: lists.page(uow.session, query, spec.model, before=before)
+    )
+    next_url = _url(spec, params, before=listed.next_before) if listed.next_before else None
+    context |= {"listed": listed, "next_url": next_url, "error": None}
+    return _page(request, staff, spec.template, context)
+
+
+@router.get("/events")
+async def event_log(request: Request, staff: Staff) -> Response:
+    """Every event the user may see, newest first."""
+    return await _show(request, staff, EVENTS)
+
+
+@router.get("/payments")
+async def payments(request: Request, staff: Staff) -> Response:
+    """Every payment the user may see, newest first."""
+    return await _show(request, staff, PAYMENTS)
+
+
+@router.get("/invoices")
+async def documents(request: Request, staff: Staff) -> Response:
+    """Invoices, statements and credit notes the user may see, newest first."""
+    return await _show(request, staff, DOCUMENTS)
