@@ -486,6 +486,55 @@ def test_void_a_card_then_the_rest_of_its_batch(app: App) -> None:
     assert refused(app, issued.cards[1].code, "Alice").rule == "voided"
 
 
+def test_void_named_serials_all_or_none(app: App) -> None:
+    setup_customers(app)
+    issued = issue(app, count=4, value="10.00")
+    first, second, third, fourth = (c.serial for c in issued.cards)
+    redeem(app, issued.cards[3].code, "Alice")
+    with app.uow() as uow, pytest.raises(ValidationError, match=f"card {fourth} is redeemed"):
+        cards.void_cards(uow, serials=[first, fourth], now=T0, actor=ACTOR)
+    with app.uow() as uow, pytest.raises(NotFound):
+        cards.void_cards(uow, serials=[second, "RC99999-00001"], now=T0, actor=ACTOR)
+    with app.uow() as uow, pytest.raises(ValidationError, match="not both"):
+        cards.void_cards(uow, serials=[first], batch=issued.name, now=T0, actor=ACTOR)
+    too_many = [f"RC00001-{n:05d}" for n in range(cards.MAX_VOID_SERIALS + 1)]
+    with app.uow() as uow, pytest.raises(ValidationError, match="at most"):
+        cards.void_cards(uow, serials=too_many, now=T0, actor=ACTOR)
+    assert set(statuses(app).values()) == {"active", "redeemed"}  # the refusals wrote nothing
+    with app.uow() as uow:
+        voided = cards.void_cards(
+            uow, serials=[third.lower(), first, third], now=T0, actor=ACTOR, reason="lost"
+        )
+    assert voided.serials == (first, third)
+    assert voided.total == {"USD": Money(20_00, "USD")}
+    assert statuses(app) == {first: "voided", second: "active", third: "voided", fourth: "redeemed"}
+    with app.uow() as uow:
+        logged = uow.session.scalars(
+            select(Event).where(Event.kind == "refill_card.voided").order_by(Event.id)
+        ).all()
+        assert [(e.subject_type, e.figures["first_serial"], e.reason) for e in logged] == [
+            ("refill_card", first, "lost"),
+            ("refill_card", third, "lost"),
+        ]
+    assert liability(app).ledger == Money(10_00, "USD")
+
+
+def test_listing_by_serial_start_customer_and_pages(app: App) -> None:
+    ids = setup_customers(app)
+    issued = issue(app, count=3, prefix="PG")
+    redeem(app, issued.cards[2].code, "Bob")
+    with app.uow() as uow:
+        first_page = cards.list_cards(uow.session, limit=2)
+        rest = cards.list_cards(uow.session, after=first_page[-1][0].id, limit=2)
+        bobs = cards.list_cards(uow.session, customer_id=ids["Bob"])
+        started = cards.list_cards(uow.session, serial=issued.cards[1].serial.lower()[:-1])
+        nothing = cards.list_cards(uow.session, serial="PG%")
+    assert [c.serial for c, _, _ in first_page + rest] == [c.serial for c in issued.cards]
+    assert [(c.serial, name) for c, _, name in bobs] == [(issued.cards[2].serial, "Bob")]
+    assert [c.serial for c, _, _ in started] == [c.serial for c in issued.cards]
+    assert nothing == []  # a LIKE wildcard in the filter is a literal character
+
+
 def test_expire_run_moves_expired_cards_to_breakage(app: App, clock: FixedClock) -> None:
     setup_customers(app)
     short = issue(app, count=3, value="10.00", expires_on=date(2026, 1, 31), prefix="JAN")

@@ -55,7 +55,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import NoReturn
 
-from sqlalchemy import Executable, case, func, insert, select, update
+from sqlalchemy import Executable, Select, case, func, insert, select, update
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session
 
@@ -90,6 +90,7 @@ from ispbill.services.payments import lock_customer
 __all__ = [
     "DEFAULT_THROTTLE",
     "MAX_BATCH_COUNT",
+    "MAX_VOID_SERIALS",
     "ExpiryReport",
     "IssuedBatch",
     "IssuedCard",
@@ -115,6 +116,8 @@ _PREFIX = re.compile(r"[A-Z][A-Z0-9]{0,7}")
 _MAX_SOURCE = 100
 _CHUNK = 500  # ids / hashes per IN (...) list: far below every database's parameter limit
 _MAX_DRAWS = 100
+MAX_VOID_SERIALS = _CHUNK
+"""Serials one void may name: one IN (...) list; more is what voiding a batch is for."""
 
 
 def secret_key(secret: str | None) -> bytes:
@@ -568,24 +571,21 @@ def void_cards(
     serial: str | None = None,
     batch: str | None = None,
     reason: str = "",
+    serials: Sequence[str] = (),
 ) -> Voided:
-    """Void one active card, or every active card of a batch: its value leaves the liability
-    (back to refill_card_sales). A redeemed card is not voided: reverse its payment instead."""
-    if (serial is None) == (batch is None):
+    """Void active cards: one (``serial``), several named ones (``serials``: all of them or,
+    if any is unknown or not active, none), or every active card of a batch (``batch``). Their
+    value leaves the liability (back to refill_card_sales). A redeemed card is not voided:
+    reverse its payment instead."""
+    named = _normalised([*([] if serial is None else [serial]), *serials])
+    if bool(named) == (batch is not None):
         raise ValidationError("serial", "give a card serial or a batch, not both")
     uow.begin_write()
     session = uow.session
     query = select(RefillCard).order_by(RefillCard.id).with_for_update()
-    if serial is not None:
-        card = session.scalars(query.where(RefillCard.serial == serial.strip().upper())).first()
-        if card is None:
-            raise NotFound("refill card", serial, field="serial")
-        if card.status != CardStatus.ACTIVE.value:
-            raise ValidationError(
-                "serial", f"card {card.serial} is {card.status}; only active cards can be voided"
-            )
-        cards = [card]
-        subject_type, subject_id = "refill_card", card.id
+    if named:
+        cards = _active_named(session, query, named)
+        subjects = [("refill_card", c.id, [c]) for c in cards]  # each card's own history
     else:
         assert batch is not None
         found = find_batch(session, batch)
@@ -598,7 +598,7 @@ def void_cards(
         )
         if not cards:
             raise ValidationError("batch", f"{found.name} has no active cards to void")
-        subject_type, subject_id = "refill_card_batch", found.id
+        subjects = [("refill_card_batch", found.id, cards)]
     totals = _close(
         uow,
         cards,
@@ -616,24 +616,51 @@ def void_cards(
             figures={"serial": c.serial},
         ),
     )
-    events.record(
-        uow,
-        now=now,
-        actor=actor,
-        kind="refill_card.voided",
-        subject_type=subject_type,
-        subject_id=subject_id,
-        reason=reason,
-        figures={
-            "cards": str(len(cards)),
-            "total": ", ".join(str(t) for t in totals.values()),
-            "first_serial": cards[0].serial,
-            "last_serial": cards[-1].serial,
-        },
-    )
+    for subject_type, subject_id, group in subjects:
+        events.record(
+            uow,
+            now=now,
+            actor=actor,
+            kind="refill_card.voided",
+            subject_type=subject_type,
+            subject_id=subject_id,
+            reason=reason,
+            figures={
+                "cards": str(len(group)),
+                "total": ", ".join(str(t) for t in _totals(group).values()),
+                "first_serial": group[0].serial,
+                "last_serial": group[-1].serial,
+            },
+        )
     result = Voided(tuple(c.serial for c in cards), totals)
     uow.commit()
     return result
+
+
+def _normalised(serials: Sequence[str]) -> list[str]:
+    """Serials as stored (upper case), each once, in the order given; at most one IN list."""
+    named = list(dict.fromkeys(s.strip().upper() for s in serials if s.strip()))
+    if len(named) > MAX_VOID_SERIALS:
+        raise ValidationError(
+            "serial", f"at most {MAX_VOID_SERIALS} serials at once; void the whole batch instead"
+        )
+    return named
+
+
+def _active_named(
+    session: Session, query: Select[RefillCard], serials: list[str]
+) -> list[RefillCard]:
+    """The named cards, locked, in id order; refused unless every one exists and is active."""
+    found = {c.serial: c for c in session.scalars(query.where(RefillCard.serial.in_(serials)))}
+    for serial in serials:
+        card = found.get(serial)
+        if card is None:
+            raise NotFound("refill card", serial, field="serial")
+        if card.status != CardStatus.ACTIVE.value:
+            raise ValidationError(
+                "serial", f"card {card.serial} is {card.status}; only active cards can be voided"
+            )
+    return sorted(found.values(), key=lambda c: c.id)
 
 
 @dataclass(frozen=True)
@@ -730,6 +757,11 @@ def _close(
         raise LedgerError(f"{len(ids) - changed} card(s) changed status during the {status} run")
     entries = [entry(c, Money(c.value_minor, c.currency)) for c in cards]
     ledger.post_batch(session, entries, now=now)
+    return _totals(cards)
+
+
+def _totals(cards: Sequence[RefillCard]) -> dict[str, Money]:
+    """The cards' value per currency."""
     totals: dict[str, Money] = {}
     for c in cards:
         amount = Money(c.value_minor, c.currency)
@@ -745,14 +777,19 @@ def list_cards(
     *,
     batch: str | None = None,
     status: str | None = None,
-    limit: int = 1000,
+    serial: str | None = None,
+    customer_id: int | None = None,
+    after: int = 0,
+    limit: int | None = 1000,
 ) -> list[tuple[RefillCard, RefillCardBatch, str | None]]:
     """Cards with their batch and the name of the customer who redeemed them, oldest first,
-    in one query. There is no code to show: only its hash is kept."""
+    in one query; ``serial`` matches the start of a serial, ``after`` is the last id of the
+    previous page. There is no code to show: only its hash is kept."""
     query = (
         select(RefillCard, RefillCardBatch, Customer.name)
         .join(RefillCardBatch, RefillCardBatch.id == RefillCard.batch_id)
         .outerjoin(Customer, Customer.id == RefillCard.customer_id)
+        .where(RefillCard.id > after)
         .order_by(RefillCard.id)
         .limit(limit)
     )
@@ -765,6 +802,11 @@ def list_cards(
             raise ValidationError(
                 "status", f"must be one of: {', '.join(s.value for s in CardStatus)}"
             ) from None
+    if serial is not None and serial.strip():
+        start = serial.strip().upper()
+        query = query.where(RefillCard.serial.startswith(start, autoescape=True))
+    if customer_id is not None:
+        query = query.where(RefillCard.customer_id == customer_id)
     return [(card, found, name) for card, found, name in session.execute(query)]
 
 

@@ -16,7 +16,13 @@ from fastapi.staticfiles import StaticFiles
 
 def include_web(api: FastAPI) -> None:
     """Mount the console, the portal and the static files on the application."""
-    from ispbill.entrypoints.web import console, console_bank, console_lists, portal
+    from ispbill.entrypoints.web import (
+        console,
+        console_bank,
+        console_cards,
+        console_lists,
+        portal,
+    )
     from ispbill.entrypoints.web.common import install_error_pages, redirect
     from ispbill.entrypoints.web.session import SignInRequired
 
@@ -24,6 +30,7 @@ def include_web(api: FastAPI) -> None:
     api.include_router(console.router)
     api.include_router(console_bank.router)
     api.include_router(console_lists.router)
+    api.include_router(console_cards.router)
     api.include_router(portal.router)
     install_error_pages(api)
 

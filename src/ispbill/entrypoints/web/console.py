@@ -28,7 +28,6 @@ from ispbill.adapters.db.models import (
     NetworkIdentity,
     Payment,
     Plan,
-    RefillCardBatch,
     Reseller,
     Service,
     TaxProfileRow,
@@ -84,7 +83,6 @@ from ispbill.services.lookup import MAX_ID
 from ispbill.services.network import NewIdentity, NewNas, add_nas, list_nas, set_identity
 from ispbill.services.payment_corrections import refund, reverse_payment
 from ispbill.services.payments import NewPayment, record_payment
-from ispbill.services.refill_cards import NewBatch, generate_batch, secret_key
 from ispbill.services.services import NewService, add_service
 from ispbill.services.suspensions import (
     SuspendRequest,
@@ -1102,103 +1100,6 @@ async def create_class(request: Request, staff: Staff) -> Response:
             status=422,
         )
     return redirect(request, "/console/classes")
-
-
-@router.get("/cards")
-async def cards(request: Request, staff: Staff, format: str = "") -> Response:
-    rows = await _work(
-        request,
-        lambda uow, _now: list(
-            uow.session.scalars(select(RefillCardBatch).order_by(RefillCardBatch.id.desc()))
-        ),
-    )
-    if format == "csv":
-        return csv_response(
-            "card-batches.csv",
-            [
-                "id",
-                "prefix",
-                "cards",
-                "value_minor",
-                "currency",
-                "expires_on",
-                "created_at",
-                "actor",
-            ],
-            [
-                (
-                    b.id,
-                    b.prefix,
-                    b.card_count,
-                    b.value_minor,
-                    b.currency,
-                    b.expires_on,
-                    b.created_at.isoformat(),
-                    b.actor,
-                )
-                for b in rows
-            ],
-        )
-    return _page(request, staff, "console/cards.html", {"batches": rows, "error": None, "form": {}})
-
-
-@router.post("/cards")
-async def create_cards(request: Request, staff: Staff) -> Response:
-    """Issue a batch; its codes exist only in the CSV this answer downloads (never stored)."""
-    require_admin(staff)
-    form = await form_of(request)
-    app = app_of(request)
-    delivered: list[Any] = []
-    try:
-        count = int(form.get("count") or 0)
-    except ValueError:
-        count = 0
-    spec = NewBatch(
-        count=count,
-        value=form.get("value", ""),
-        currency=form.get("currency", ""),
-        expires_on=None,
-        prefix=form.get("prefix") or "RC",
-    )
-
-    def issue(uow: UnitOfWork, now: datetime) -> Any:
-        expires = _day(form.get("expires_on", ""), "expires_on")
-        final = replace(spec, expires_on=expires)
-        key = secret_key(
-            app.settings.refill_card_secret.get_secret_value()
-            if app.settings.refill_card_secret
-            else None
-        )
-        return generate_batch(
-            uow, spec=final, key=key, now=now, actor=staff.actor, deliver=delivered.append
-        )
-
-    try:
-        batch = await _work(request, issue)
-    except IspbillError as exc:
-        rows = await _work(
-            request,
-            lambda uow, _now: list(
-                uow.session.scalars(select(RefillCardBatch).order_by(RefillCardBatch.id.desc()))
-            ),
-        )
-        return _page(
-            request,
-            staff,
-            "console/cards.html",
-            {"batches": rows, "error": str(exc), "form": form},
-            status=422,
-        )
-    amount = f"{batch.value.to_decimal():f}"
-    expires = batch.expires_on.isoformat() if batch.expires_on else ""
-    return csv_response(
-        f"{batch.name}.csv",
-        ["serial", "code", "value", "currency", "expires_on", "batch"],
-        [
-            (c.serial, c.code, amount, batch.value.currency, expires, batch.name)
-            for c in batch.cards
-        ],
-    )
 
 
 # -- network access servers (RADIUS) ------------------------------------------------------------

@@ -17,6 +17,9 @@ WORDS = (
     _("matched"),
     _("ignored"),
     _("all"),
+    _("redeemed"),  # refill cards (besides active)
+    _("voided"),
+    _("expired"),
     _("wrong name, password or code"),
     _("too many failed sign-ins; try again in 15 minutes"),
 )
