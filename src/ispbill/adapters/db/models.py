@@ -352,6 +352,9 @@ class Invoice(Base):
         UniqueConstraint("idempotency_key", name="uq_invoices_idempotency_key"),
         CheckConstraint("gross_minor = net_minor + tax_minor", name="gross"),
         CheckConstraint("paid_minor >= 0 AND paid_minor <= gross_minor", name="paid"),
+        # the console's invoice list: newest first by id, filtered by status or issue day
+        Index("ix_invoices_status_id", "status", "id"),
+        Index("ix_invoices_issue_date", "issue_date"),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     number: Mapped[str] = mapped_column(String(64))
@@ -403,6 +406,7 @@ class Payment(Base):
         UniqueConstraint("idempotency_key", name="uq_payments_idempotency_key"),
         UniqueConstraint("method", "reference", name="uq_payments_method_reference"),
         CheckConstraint("amount_minor > 0", name="amount"),
+        Index("ix_payments_received_at", "received_at"),  # the payments list by received day
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
@@ -498,7 +502,10 @@ class Event(Base):
     """Every state change: who, what, why, with the figures behind it."""
 
     __tablename__ = "events"
-    __table_args__ = (Index("ix_events_subject", "subject_type", "subject_id"),)
+    __table_args__ = (
+        Index("ix_events_subject", "subject_type", "subject_id"),
+        Index("ix_events_kind_id", "kind", "id"),  # the event log filtered by kind, newest first
+    )
     id: Mapped[int] = mapped_column(primary_key=True)
     occurred_at: Mapped[datetime] = mapped_column(index=True)
     actor: Mapped[str] = mapped_column(String(100))
