@@ -54,9 +54,14 @@ def test_serve_with_workers_from_settings(database_url: str, tmp_path: Path) -> 
                     "ispbill serve did not come up: " + (tmp_path / "serve.log").read_text()
                 )
             time.sleep(0.2)
-        who = httpx.get(f"{base}/api/v1/whoami", headers={"Authorization": f"Bearer {token}"})
+        # a generous timeout: the second worker may still be starting on a loaded machine
+        who = httpx.get(
+            f"{base}/api/v1/whoami", headers={"Authorization": f"Bearer {token}"}, timeout=60
+        )
         assert who.json()["role"] == "admin"
-        me = httpx.get(f"{base}/api/v1/whoami", headers={"Authorization": f"Bearer {session}"})
+        me = httpx.get(
+            f"{base}/api/v1/whoami", headers={"Authorization": f"Bearer {session}"}, timeout=60
+        )
         assert (me.json()["role"], me.json()["customer_id"]) == ("customer", 1)
     finally:
         server.terminate()
