@@ -8,39 +8,23 @@ import io
 import re
 from collections.abc import Iterator
 from datetime import timedelta
-from typing import Any
 
 import pyotp
 import pytest
 from sqlalchemy import select
-from web_support import Browser, catalog, text_of, web_app
+from web_support import Browser, console_world, customer, text_of
 
 from ispbill.adapters.db.models import ApiToken, Reseller, TaxProfileRow
 from ispbill.bootstrap import App
 from ispbill.clock import FixedClock
-from ispbill.services.customers import NewCustomer, add_customer
 from ispbill.services.tokens import hash_token
 from ispbill.services.web_auth import enable_totp, set_staff_enabled
-from scenarios.helpers import check_books
 
 
 @pytest.fixture
 def web(database_url: str, clock: FixedClock) -> Iterator[tuple[App, dict[str, int]]]:
-    app = web_app(database_url, clock)
-    try:
-        ids = catalog(app, clock.now())
-        yield app, ids
-        check_books(app)
-    finally:
-        app.close()
-
-
-def customer(app: App, name: str, reseller: str | None = None, **extra: Any) -> int:
-    with app.uow() as uow:
-        spec = NewCustomer(
-            name=name, customer_class="Home", currency="EUR", reseller=reseller, **extra
-        )
-        return add_customer(uow, spec=spec, now=app.clock.now(), actor="test").id
+    with console_world(database_url, clock) as world:
+        yield world
 
 
 def test_pages_need_a_signed_in_staff_user(web: tuple[App, dict[str, int]]) -> None:

@@ -12,37 +12,24 @@ from typing import Any
 
 import pytest
 from sqlalchemy import func, select
-from web_support import CARD_SECRET, Browser, catalog, text_of, web_app
+from web_support import CARD_SECRET, Browser, console_world, customer, text_of
 
 from ispbill.adapters.db.models import Event, LedgerTransaction, Payment, RefillCard
 from ispbill.bootstrap import App
 from ispbill.clock import FixedClock
 from ispbill.entrypoints.web import console_cards
 from ispbill.services import refill_cards as cards
-from ispbill.services.customers import NewCustomer, add_customer
-from scenarios.helpers import check_books
 
 KEY = cards.secret_key(CARD_SECRET)
 
 
 @pytest.fixture
 def web(database_url: str, clock: FixedClock) -> Iterator[tuple[App, dict[str, int]]]:
-    app = web_app(database_url, clock)
-    try:
-        ids = catalog(app, clock.now())
+    with console_world(database_url, clock) as (app, ids):
         yield app, ids
-        check_books(app)
         with app.uow() as uow:
             for line in cards.liability_report(uow.session, now=app.clock.now()):
                 assert line.balanced, line
-    finally:
-        app.close()
-
-
-def customer(app: App, name: str, reseller: str | None = None, currency: str = "EUR") -> int:
-    with app.uow() as uow:
-        spec = NewCustomer(name=name, customer_class="Home", currency=currency, reseller=reseller)
-        return add_customer(uow, spec=spec, now=app.clock.now(), actor="test").id
 
 
 def issue(

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import func, select
-from web_support import Browser, catalog, text_of, web_app
+from web_support import Browser, console_world, customer, text_of
 
 from ispbill.adapters.db.models import (
     BankStatementLine,
@@ -26,32 +26,17 @@ from ispbill.adapters.db.models import (
 )
 from ispbill.bootstrap import App
 from ispbill.clock import FixedClock
-from ispbill.services.customers import NewCustomer, add_customer
 from ispbill.services.network import NewNas, add_nas
 from ispbill.services.payments import NewPayment, record_payment
 from ispbill.services.services import NewService, add_service
-from scenarios.helpers import check_books
 
 CAMT = Path(__file__).resolve().parents[1] / "fixtures" / "bank" / "statement.camt053.xml"
 
 
 @pytest.fixture
 def web(database_url: str, clock: FixedClock) -> Iterator[tuple[App, dict[str, int]]]:
-    app = web_app(database_url, clock)
-    try:
-        ids = catalog(app, clock.now())
-        yield app, ids
-        check_books(app)
-    finally:
-        app.close()
-
-
-def customer(app: App, name: str, reseller: str | None = None, **extra: Any) -> int:
-    with app.uow() as uow:
-        spec = NewCustomer(
-            name=name, customer_class="Home", currency="EUR", reseller=reseller, **extra
-        )
-        return add_customer(uow, spec=spec, now=app.clock.now(), actor="test").id
+    with console_world(database_url, clock) as world:
+        yield world
 
 
 def paid(app: App, customer_id: int, amount: str, key: str) -> int:

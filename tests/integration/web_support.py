@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
@@ -16,8 +18,10 @@ from ispbill.clock import FixedClock
 from ispbill.entrypoints.api.app import create_app
 from ispbill.services import web_auth
 from ispbill.services.catalog import NewClass, NewPlan, add_class, add_plan, add_reseller
+from ispbill.services.customers import NewCustomer, add_customer
 from ispbill.services.web_auth import add_staff
 from ispbill.settings import Settings
+from scenarios.helpers import check_books
 
 BASE = "https://testserver"
 SANDBOX_SECRET = "sandbox-test-secret-0123456789abcdef"
@@ -127,3 +131,26 @@ def catalog(app: App, now: datetime) -> dict[str, int]:
                 actor="test",
             )
     return ids
+
+
+@contextmanager
+def console_world(database_url: str, clock: FixedClock) -> Iterator[tuple[App, dict[str, int]]]:
+    """The app with ``catalog``'s class, plan, resellers and staff; the books are checked at
+    the end of the test, so no page may leave them unbalanced."""
+    app = web_app(database_url, clock)
+    try:
+        yield app, catalog(app, clock.now())
+        check_books(app)
+    finally:
+        app.close()
+
+
+def customer(
+    app: App, name: str, reseller: str | None = None, currency: str = "EUR", **extra: Any
+) -> int:
+    """A customer of the class Home, created through the use case; returns its id."""
+    with app.uow() as uow:
+        spec = NewCustomer(
+            name=name, customer_class="Home", currency=currency, reseller=reseller, **extra
+        )
+        return add_customer(uow, spec=spec, now=app.clock.now(), actor="test").id
