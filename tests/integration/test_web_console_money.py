@@ -470,3 +470,37 @@ def test_an_operator_schedules_and_clears_active_to(web: tuple[App, dict[str, in
         south = uow.session.get(Service, south_service)
         assert south is not None
         assert south.active_to is None
+
+
+def test_the_top_up_rules_list_is_scoped_and_exported(web: tuple[App, dict[str, int]]) -> None:
+    app, _ = web
+    north = customer(app, "North Topped", reseller="North")
+    south = customer(app, "South Topped", reseller="South")
+    admin = Browser(app)
+    admin.sign_in_staff("alice")
+    rule = {"threshold": "5", "amount": "20", "gateway": "sandbox"}
+    for customer_id, method, on in ((north, "pm_north", "1"), (south, "pm_south", "")):
+        admin.get(f"/console/customers/{customer_id}")
+        admin.submit(
+            f"/console/customers/{customer_id}/top-up", {**rule, "method": method, "enabled": on}
+        )
+    listing = admin.get("/console/top-ups").text
+    assert "pm_north" in listing
+    assert "pm_south" in listing
+    off = admin.get("/console/top-ups?enabled=no").text
+    assert "pm_south" in off
+    assert "pm_north" not in off
+    bad = admin.get("/console/top-ups?enabled=maybe")
+    assert bad.status_code == 422
+    assert "enabled: must be yes or no" in bad.text
+    rows = list(csv.DictReader(io.StringIO(admin.get("/console/top-ups?format=csv").text)))
+    assert {(r["customer_id"], r["threshold"], r["enabled"]) for r in rows} == {
+        (str(north), "5.00", "yes"),
+        (str(south), "5.00", "no"),
+    }
+    nora = Browser(app)
+    nora.sign_in_staff("nora")
+    own = nora.get("/console/top-ups?format=csv").text
+    assert "pm_north" in own
+    assert "pm_south" not in own
+    assert nora.get(f"/console/top-ups?customer={south}").status_code == 404

@@ -18,11 +18,11 @@ from typing import Any, Generic, TypeVar
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ispbill.adapters.db.models import Customer, Event, Invoice, Payment
+from ispbill.adapters.db.models import Customer, Event, Invoice, Payment, TopUpRule
 from ispbill.services.console_views import Scope
 
 PAGE_SIZE = 100
-Row = TypeVar("Row", Event, Payment, Invoice)
+Row = TypeVar("Row", Event, Payment, Invoice, TopUpRule)
 
 
 @dataclass(frozen=True)
@@ -52,6 +52,12 @@ class DocumentFilter:
     status: str | None = None
     issued_from: date | None = None
     issued_to: date | None = None  # inclusive, as the API's issued_to
+
+
+@dataclass(frozen=True)
+class TopUpFilter:
+    customer_id: int | None = None
+    enabled: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -118,6 +124,16 @@ def documents_query(scope: Scope, wanted: DocumentFilter) -> Any:
         query = query.where(Invoice.issue_date >= wanted.issued_from)
     if wanted.issued_to is not None:
         query = query.where(Invoice.issue_date <= wanted.issued_to)
+    return query
+
+
+def top_ups_query(scope: Scope, wanted: TopUpFilter) -> Any:
+    """The automatic top-up rules, as the API's ``GET /top-up-rules``."""
+    query = _scoped(select(TopUpRule), TopUpRule.customer_id, scope)
+    if wanted.customer_id is not None:
+        query = query.where(TopUpRule.customer_id == wanted.customer_id)
+    if wanted.enabled is not None:
+        query = query.where(TopUpRule.enabled == wanted.enabled)
     return query
 
 

@@ -22,7 +22,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from ispbill.adapters.db.models import Customer, Event, Invoice, Payment
+from ispbill.adapters.db.models import Customer, Event, Invoice, Payment, TopUpRule
 from ispbill.adapters.db.unit_of_work import UnitOfWork
 from ispbill.domain.errors import ValidationError
 from ispbill.domain.invoicing import DocumentKind, InvoiceStatus
@@ -122,16 +122,13 @@ def _event_filter(params: Mapping[str, str]) -> lists.EventFilter:
 
 
 def _payment_filter(params: Mapping[str, str]) -> lists.PaymentFilter:
-    reversed_text = params.get("reversed", "")
-    if reversed_text not in ("", "yes", "no"):
-        raise ValidationError("reversed", "must be yes or no")
     start, end = _instants(params)
     return lists.PaymentFilter(
         customer_id=_number(params.get("customer", ""), "customer"),
         method=_word(params.get("method", ""), "method", METHOD),
         received_from=start,
         received_to=end,
-        reversed=None if not reversed_text else reversed_text == "yes",
+        reversed=_yes_no(params.get("reversed", ""), "reversed"),
     )
 
 
@@ -148,6 +145,19 @@ def _document_filter(params: Mapping[str, str]) -> lists.DocumentFilter:
         status=status or None,
         issued_from=start,
         issued_to=end,
+    )
+
+
+def _yes_no(text: str, field: str) -> bool | None:
+    if text not in ("", "yes", "no"):
+        raise ValidationError(field, "must be yes or no")
+    return None if not text else text == "yes"
+
+
+def _top_up_filter(params: Mapping[str, str]) -> lists.TopUpFilter:
+    return lists.TopUpFilter(
+        customer_id=_number(params.get("customer", ""), "customer"),
+        enabled=_yes_no(params.get("enabled", ""), "enabled"),
     )
 
 
@@ -206,6 +216,21 @@ def _document_cells(i: Invoice, names: Mapping[int, str]) -> Cells:
         _amount(i.paid_minor, i.currency),
         i.currency,
         i.corrects_id,
+    )
+
+
+def _top_up_cells(r: TopUpRule, names: Mapping[int, str]) -> Cells:
+    return (
+        r.id,
+        r.customer_id,
+        names.get(r.customer_id, ""),
+        _amount(r.threshold_minor, r.currency),
+        _amount(r.amount_minor, r.currency),
+        r.currency,
+        r.gateway,
+        r.method_reference,
+        "yes" if r.enabled else "no",
+        r.updated_at.isoformat(),
     )
 
 
@@ -276,6 +301,30 @@ DOCUMENTS = ListSpec(
     ),
     cells=_document_cells,
     csv_name="invoices.csv",
+)
+
+
+TOP_UPS = ListSpec(
+    path="/console/top-ups",
+    template="console/top_ups.html",
+    model=TopUpRule,
+    fields=("customer", "enabled"),
+    parse=_top_up_filter,
+    query=lists.top_ups_query,
+    header=(
+        "id",
+        "customer_id",
+        "customer_name",
+        "threshold",
+        "amount",
+        "currency",
+        "gateway",
+        "method_reference",
+        "enabled",
+        "updated_at",
+    ),
+    cells=_top_up_cells,
+    csv_name="top-up-rules.csv",
 )
 
 
@@ -375,3 +424,9 @@ async def payments(request: Request, staff: Staff) -> Response:
 async def documents(request: Request, staff: Staff) -> Response:
     """Invoices, statements and credit notes the user may see, newest first."""
     return await _show(request, staff, DOCUMENTS)
+
+
+@router.get("/top-ups")
+async def top_up_rules(request: Request, staff: Staff) -> Response:
+    """Every automatic top-up rule the user may see; each is set on its customer's page."""
+    return await _show(request, staff, TOP_UPS)
