@@ -1,12 +1,14 @@
 """ispbill in a real browser: an operator signs in, creates a customer and a service, records a
 payment and charges; a reseller's user sees only its customers; a subscriber signs in to the
 portal, pays two months in the sandbox gateway and sees the balance; a paused subscriber
-reactivates by paying. Suspend and lift come with the collections work (not on main yet)."""
+reactivates by paying; an operator imports a bank statement, assigns a transfer and reverses
+the payment it became."""
 
 from __future__ import annotations
 
 import re
 from datetime import UTC, date, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,6 +25,8 @@ from ispbill.services.payments import NewPayment, record_payment
 from ispbill.services.services import NewService, add_service
 from ispbill.services.settings import set_value
 from ispbill.services.web_auth import add_staff, set_portal_login
+
+BANK_STATEMENT = Path(__file__).resolve().parents[1] / "fixtures" / "bank" / "statement.camt053.xml"
 
 
 @pytest.fixture(scope="module")
@@ -262,3 +266,31 @@ def test_a_suspended_subscriber_pays_on_the_walled_garden_and_sees_restored(
         expect(payer.locator("#restored")).to_be_visible()
     finally:
         context.close()
+
+
+def test_operator_imports_a_bank_statement_assigns_a_transfer_and_reverses_it(
+    page: Page, server: Server, world: dict[str, Any]
+) -> None:
+    """The statement's unmatched credit goes to the customer the operator picks; the payment
+    it became is then reversed on the customer's page, with a reason."""
+    customer_id = world["North Home"]
+    staff_sign_in(page, server, "alice")
+    page.get_by_role("link", name="Bank statements").click()
+    page.set_input_files("#file", str(BANK_STATEMENT))
+    page.get_by_role("button", name="Import statement").click()
+    expect(page.locator("#rows-read")).to_have_text("7")
+    expect(page.locator("#unmatched")).to_have_text("6")  # no customer here has these symbols
+    keep_for_docs(shot(page, "console-bank"))
+    expect(page.locator("#lines tr")).to_have_count(7)  # a header and the six credits
+    line = page.locator("#lines tr", has_text="VS:0000001001")
+    line.get_by_label("Customer id").fill(str(customer_id))
+    line.get_by_role("button", name="Assign").click()
+    expect(page.locator("#lines tr")).to_have_count(6)
+    page.goto(f"{server.url}/console/customers/{customer_id}")
+    expect(page.locator("#balance")).to_have_text("€30.00")
+    payment = page.locator("#payments tr", has_text="bank_transfer")
+    payment.get_by_text("Reverse", exact=True).click()
+    payment.get_by_label("Why").fill("booked to the wrong customer")
+    payment.get_by_role("button", name="Reverse payment").click()
+    expect(page.locator("#balance")).to_have_text("€0.00")
+    expect(page.locator("#payments")).to_contain_text("reversed")
