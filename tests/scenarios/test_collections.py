@@ -310,6 +310,97 @@ def test_reminders_throttle_holiday_and_the_lift_that_restores_speed(app: App) -
     check_books(app)
 
 
+def throttle(app: App, service: int) -> tuple[int | None, int | None]:
+    from ispbill.adapters.db.models import Service
+
+    with app.uow() as uow:
+        row = uow.session.get(Service, service)
+        assert row is not None
+        return (row.throttle_down_kbps, row.throttle_up_kbps)
+
+
+def outbox_commands(app: App, service: int) -> list[tuple[str, str]]:
+    from sqlalchemy import select
+
+    from ispbill.adapters.db.models import OutboxCommand
+
+    with app.uow() as uow:
+        return [
+            (row.event_kind, row.reason)
+            for row in uow.session.scalars(
+                select(OutboxCommand)
+                .where(OutboxCommand.service_id == service)
+                .order_by(OutboxCommand.id)
+            )
+        ]
+
+
+def test_a_promise_lifts_a_throttle_until_it_lapses_unpaid(app: App) -> None:
+    """Throttled on 23 January (7 days after due); a 3-day promise on the 24th restores the
+    speed (with a CoA in the outbox), the throttle returns when it lapses unpaid on the 27th,
+    and the suspension still comes on the 30th."""
+    customer, service = debtor(app)
+    policy(
+        app,
+        JAN1,
+        enabled=True,
+        throttle_after_days=7,
+        throttle_down_kbps=1024,
+        throttle_up_kbps=256,
+    )
+    tick(app, at(2026, 1, 23, 6))
+    assert throttle(app, service) == (1024, 256)
+    with app.uow() as uow:
+        promise = suspensions.promise_to_pay(
+            uow, service_ref=service, days=3, now=at(2026, 1, 24, 10), actor="admin:alice"
+        )
+    assert promise.services == [service]
+    assert throttle(app, service) == (None, None)
+    assert outbox_commands(app, service)[-1] == ("service.unthrottled", "promise_to_pay")
+    tick(app, at(2026, 1, 27, 9, 59))
+    assert throttle(app, service) == (None, None)
+    tick(app, at(2026, 1, 27, 10))
+    assert throttle(app, service) == (1024, 256)
+    assert outbox_commands(app, service)[-1] == ("service.throttled", "non_payer")
+    tick(app, at(2026, 1, 30, 6))
+    assert state(app, service) == NON_PAYER
+    moves = [
+        (e.kind, e.reason, e.at, e.figures.get("promise_expired"))
+        for e in events(app, customer)
+        if e.kind in ("service.suspended", "service.throttled", "service.unthrottled")
+    ]
+    assert moves[-4:] == [
+        ("service.throttled", "non_payer", at(2026, 1, 23, 6), None),
+        ("service.unthrottled", "promise_to_pay", at(2026, 1, 24, 10), None),
+        ("service.throttled", "non_payer", at(2026, 1, 27, 10), True),
+        ("service.suspended", "non_payer", at(2026, 1, 30, 6), None),
+    ]
+    check_books(app)
+
+
+def test_a_promise_kept_leaves_the_speed_alone(app: App) -> None:
+    customer, service = debtor(app)
+    policy(
+        app,
+        JAN1,
+        enabled=True,
+        throttle_after_days=7,
+        throttle_down_kbps=1024,
+        throttle_up_kbps=256,
+    )
+    tick(app, at(2026, 1, 23, 6))
+    with app.uow() as uow:
+        suspensions.promise_to_pay(
+            uow, service_ref=service, days=3, now=at(2026, 1, 24, 10), actor="admin:alice"
+        )
+    pay(app, at(2026, 1, 25, 10), customer, "30.00", "kept")
+    tick(app, at(2026, 1, 27, 10))
+    tick(app, at(2026, 1, 30, 6))
+    assert throttle(app, service) == (None, None)
+    assert state(app, service) == ACTIVE
+    check_books(app)
+
+
 def test_a_class_override_and_the_setting_that_keeps_non_payers_suspended(app: App) -> None:
     customer, service = debtor(app)
     policy(app, JAN1, enabled=True)

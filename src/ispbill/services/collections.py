@@ -13,8 +13,8 @@ manual suspension, the end of a promise to pay; a payment re-evaluates in its ow
 
 What collections touches: only its own work. A service suspended by hand (any reason, even
 non_payer) is the operator's until lifted; collections suspends only *active* services and
-lifts only the ``non_payer`` suspensions it set. A promise to pay (``promises.py``) holds back
-a due suspension (and throttle) until it runs out.
+lifts only the ``non_payer`` suspensions it set. A promise to pay (``suspensions.py``) lifts a
+suspension or throttle and holds the stage back until it runs out.
 """
 
 from __future__ import annotations
@@ -204,7 +204,9 @@ def _review_one(
             uow, facts, decision, now=now, actor=actor, expired_promise=expired_promise
         )
     elif action is CollectionAction.THROTTLE:
-        moved = _throttle(uow, facts, decision, now=now, actor=actor)
+        moved = _throttle(
+            uow, facts, decision, now=now, actor=actor, expired_promise=expired_promise
+        )
     elif action is CollectionAction.LIFT:
         moved = _lift(uow, facts, decision, now=now, actor=actor)
     elif action in (CollectionAction.REMIND, CollectionAction.POSTPONE):
@@ -293,10 +295,23 @@ def _suspend(
 
 
 def _throttle(
-    uow: UnitOfWork, facts: _Customer, decision: CollectionDecision, *, now: datetime, actor: str
+    uow: UnitOfWork,
+    facts: _Customer,
+    decision: CollectionDecision,
+    *,
+    now: datetime,
+    actor: str,
+    expired_promise: bool,
 ) -> int:
     stage = decision.throttle
     assert stage is not None
+    figures = _figures(decision) | {
+        "down_kbps": stage.speed_kbps_down,
+        "up_kbps": stage.speed_kbps_up,
+        "after_days": stage.after_days,
+    }
+    if expired_promise:
+        figures["promise_expired"] = True
     moved = 0
     for service in facts.services:
         if service.state != ServiceState.ACTIVE.value or service.throttle_down_kbps is not None:
@@ -313,12 +328,7 @@ def _throttle(
             subject_id=service.id,
             customer_id=service.customer_id,
             reason=NON_PAYER,
-            figures=_figures(decision)
-            | {
-                "down_kbps": stage.speed_kbps_down,
-                "up_kbps": stage.speed_kbps_up,
-                "after_days": stage.after_days,
-            },
+            figures=figures,
         )
     return moved
 

@@ -19,8 +19,9 @@ known: a ``refund`` charge and a credit note correcting the invoice that listed 
 termination credits its unused days (``services/changes.py``).
 
 Promise to pay (beyond ISPadmin): an operator, or the subscriber once per billing period from
-the walled garden, restores a non-payer for a number of days; collections holds the suspension
-back until then and re-suspends at the end if the debt is still open
+the walled garden, restores a non-payer for a number of days (a suspended service is active
+again, a throttled one gets its speed back); collections holds the stage back until then and
+suspends or throttles again at the end if the debt is still open
 (``collections._review_one``).
 """
 
@@ -487,8 +488,9 @@ def promise_to_pay(
     actor: str,
     by_subscriber: bool = False,
 ) -> Promise:
-    """Restore a non-payer's services until ``now + days``; the suspension returns by itself
-    if the debt is still open then. A subscriber may promise once per billing period, for the
+    """Restore a non-payer's services until ``now + days``: suspended ones are active again and
+    throttled ones get their speed back; the stage returns by itself if the debt is still open
+    then. A subscriber may promise once per billing period, for the
     policy's ``subscriber_promise_days``."""
     service, customer = _locked(uow, service_ref)
     klass = customer.customer_class
@@ -507,40 +509,34 @@ def promise_to_pay(
         customer.self_promise_period = period
     if days is None or isinstance(days, bool) or not 1 <= days <= policy.promise_days_max:
         raise ValidationError("days", f"must be between 1 and {policy.promise_days_max}")
-    suspended = [
-        s
-        for s in uow.session.scalars(
+    own = list(
+        uow.session.scalars(
             select(Service).where(Service.customer_id == customer.id).order_by(Service.id)
         )
+    )
+    suspended = [
+        s
+        for s in own
         if s.state == ServiceState.SUSPENDED.value
         and s.state_reason == SuspensionReason.NON_PAYER.value
         and current_manual(uow, s.id) is None
     ]
-    if not suspended:
+    throttled = [s for s in own if s.throttle_down_kbps is not None]
+    if not suspended and not throttled:
         raise ValidationError(
             "service",
-            f"service {service.id} is not suspended by collections as a non-payer; "
-            "a promise to pay restores only that",
+            f"service {service.id} is neither suspended nor throttled by collections as a "
+            "non-payer; a promise to pay restores only that",
         )
     until = now + timedelta(days=days)
     customer.promise_until = until
     customer.collection_review_at = until
     figures = {"days": days, "until": until.isoformat(), "by_subscriber": by_subscriber}
     for row in suspended:
-        row.state = ServiceState.ACTIVE.value
-        row.state_reason = None
-        row.state_since = now
-        events.record(
-            uow,
-            now=now,
-            actor=actor,
-            kind=f"service.{ServiceState.ACTIVE.value}",
-            subject_type="service",
-            subject_id=row.id,
-            customer_id=customer.id,
-            reason="promise_to_pay",
-            figures={"from": ServiceState.SUSPENDED.value, "lifted": "non_payer", **figures},
-        )
+        _reactivate(uow, row, now=now, actor=actor, figures=figures)
+    for row in throttled:
+        _unthrottle(uow, row, now=now, actor=actor, figures=figures)
+    restored = sorted({s.id for s in suspended} | {s.id for s in throttled})
     events.record(
         uow,
         now=now,
@@ -550,10 +546,54 @@ def promise_to_pay(
         subject_id=customer.id,
         customer_id=customer.id,
         reason="promise_to_pay",
-        figures=figures | {"services": [s.id for s in suspended]},
+        figures=figures
+        | {
+            "services": restored,
+            "suspended": [s.id for s in suspended],
+            "throttled": [s.id for s in throttled],
+        },
     )
     uow.commit()
-    return Promise(customer.id, until, [s.id for s in suspended])
+    return Promise(customer.id, until, restored)
+
+
+def _reactivate(
+    uow: UnitOfWork, row: Service, *, now: datetime, actor: str, figures: dict[str, object]
+) -> None:
+    row.state = ServiceState.ACTIVE.value
+    row.state_reason = None
+    row.state_since = now
+    events.record(
+        uow,
+        now=now,
+        actor=actor,
+        kind=f"service.{ServiceState.ACTIVE.value}",
+        subject_type="service",
+        subject_id=row.id,
+        customer_id=row.customer_id,
+        reason="promise_to_pay",
+        figures={"from": ServiceState.SUSPENDED.value, "lifted": "non_payer", **figures},
+    )
+
+
+def _unthrottle(
+    uow: UnitOfWork, row: Service, *, now: datetime, actor: str, figures: dict[str, object]
+) -> None:
+    """Full speed for the promise; the event's outbox CoA tells the network."""
+    down, up = row.throttle_down_kbps, row.throttle_up_kbps
+    row.throttle_down_kbps = None
+    row.throttle_up_kbps = None
+    events.record(
+        uow,
+        now=now,
+        actor=actor,
+        kind="service.unthrottled",
+        subject_type="service",
+        subject_id=row.id,
+        customer_id=row.customer_id,
+        reason="promise_to_pay",
+        figures={"down_kbps": down, "up_kbps": up, **figures},
+    )
 
 
 def _billing_period_start(customer: Customer, today: date) -> date:

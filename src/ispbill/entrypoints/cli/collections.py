@@ -154,7 +154,8 @@ def services_promise(
     service: str = typer.Argument(..., help="Service id."),
     days: int = typer.Option(..., help="Days the service is restored for."),
 ) -> None:
-    """Promise to pay: restore a non-payer for DAYS; it is suspended again if still unpaid."""
+    """Promise to pay: restore a non-payer (suspended or throttled) for DAYS; the stage returns
+    if still unpaid."""
     with unit_of_work() as (uow, now):
         made = suspensions.promise_to_pay(uow, service_ref=service, days=days, now=now, actor=ACTOR)
     console.print(
