@@ -467,6 +467,89 @@ def test_a_yearly_window_repeats_across_two_years_and_suspends_invoicing(app: Ap
     check_books(app)
 
 
+def summer_house(app: App) -> tuple[int, int]:
+    """A paid-up customer whose service is suspended every 1 July to 31 August."""
+    customer, service = debtor(app, price="31.00")
+    pay(app, JAN1, customer, "1000.00", "prepay")
+    with app.uow() as uow:
+        suspensions.suspend_service(
+            uow,
+            spec=suspensions.SuspendRequest(
+                service=service,
+                reason="profile_1",
+                starts_on=date(2026, 7, 1),
+                ends_on=date(2026, 8, 31),
+                repeat_yearly=True,
+            ),
+            now=at(2026, 3, 1, 12),
+            actor="admin:alice",
+        )
+    tick(app, at(2026, 7, 1, 0, 1))
+    assert state(app, service) == ("suspended", "profile_1")
+    return customer, service
+
+
+def lift(app: App, service: int, now: datetime, **flags: bool) -> None:
+    with app.uow() as uow:
+        suspensions.lift_service(
+            uow, service_ref=service, now=now, actor="admin:alice", note="back early", **flags
+        )
+
+
+def test_lifting_this_summers_window_keeps_next_summers(app: App) -> None:
+    customer, service = summer_house(app)
+    lift(app, service, at(2026, 7, 15, 10))
+    assert state(app, service) == ACTIVE
+    planned = [e for e in events(app, customer, "suspension.") if e.kind == "suspension.planned"]
+    assert (planned[-1].at, planned[-1].figures["starts_on"], planned[-1].figures["ends_on"]) == (
+        at(2026, 7, 15, 10),
+        "2027-07-01",
+        "2027-08-31",
+    )
+    for when, expected in [
+        (at(2026, 9, 1, 0, 1), ACTIVE),
+        (at(2027, 6, 30, 23), ACTIVE),
+        (at(2027, 7, 1, 0, 1), ("suspended", "profile_1")),
+        (at(2027, 9, 1, 0, 1), ACTIVE),
+        (at(2028, 7, 1, 0, 1), ("suspended", "profile_1")),
+    ]:
+        tick(app, when)
+        assert state(app, service) == expected, when
+    check_books(app)
+
+
+def test_lifting_with_end_repetition_ends_every_summer(app: App) -> None:
+    customer, service = summer_house(app)
+    lift(app, service, at(2026, 7, 15, 10), end_repetition=True)
+    assert state(app, service) == ACTIVE
+    kinds = [e.kind for e in events(app, customer, "suspension.")]
+    assert kinds[-1] == "suspension.repetition_ended"
+    assert kinds.count("suspension.planned") == 1  # the first window only
+    with app.uow() as uow:
+        assert suspensions.current_manual(uow, service) is None
+    tick(app, at(2027, 7, 1, 0, 1))
+    assert state(app, service) == ACTIVE
+    check_books(app)
+
+
+def test_cancelling_next_summers_window_plans_the_one_after_unless_all(app: App) -> None:
+    _customer, service = summer_house(app)
+    tick(app, at(2026, 9, 1, 0, 1))  # this summer ends by itself; 2027's is planned
+    lift(app, service, at(2026, 10, 1, 10))  # cancels 2027 only
+    with app.uow() as uow:
+        following = suspensions.current_manual(uow, service)
+        assert following is not None
+        assert (following.status, following.starts_on) == ("planned", date(2028, 7, 1))
+    tick(app, at(2027, 7, 1, 0, 1))
+    assert state(app, service) == ACTIVE
+    lift(app, service, at(2027, 10, 1, 10), end_repetition=True)
+    with app.uow() as uow:
+        assert suspensions.current_manual(uow, service) is None
+    tick(app, at(2028, 7, 1, 0, 1))
+    assert state(app, service) == ACTIVE
+    check_books(app)
+
+
 def test_an_open_suspension_with_invoicing_holds_billing_until_lifted(app: App) -> None:
     customer, service = debtor(app, price="31.00")
     with app.uow() as uow:
