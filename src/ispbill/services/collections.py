@@ -54,7 +54,7 @@ from ispbill.domain.invoicing import DocumentKind
 from ispbill.domain.lifecycle import ServiceState, SuspensionReason
 from ispbill.domain.money import Money
 from ispbill.domain.taxes import NO_TAX, split_tax
-from ispbill.services import events, ledger
+from ispbill.services import events, ledger, notifications
 from ispbill.services import settings as settings_store
 from ispbill.services.billing import effective_tax
 from ispbill.services.billing_store import charge_entry
@@ -374,7 +374,8 @@ def _lift(
 def _notify(
     uow: UnitOfWork, facts: _Customer, decision: CollectionDecision, *, now: datetime, actor: str
 ) -> int:
-    """A reminder (or a postponement by a holiday) once per stage, start day and invoice."""
+    """A reminder (or a postponement by a holiday) once per stage, start day and invoice; a
+    reminder's e-mail goes to the notifications outbox in the same transaction."""
     stage = decision.stage.value if decision.stage else ""
     on = decision.on.isoformat() if decision.on else ""
     key = f"{decision.action.value}:{stage}:{on}:{decision.figures.oldest_invoice or ''}"
@@ -398,6 +399,8 @@ def _notify(
         reason=stage,
         figures=_figures(decision) | {"stage": stage, "starts_on": on},
     )
+    if decision.action is CollectionAction.REMIND:
+        notifications.enqueue_reminder(uow, customer, decision, key=key, now=now, actor=actor)
     return 1
 
 
