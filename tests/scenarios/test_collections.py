@@ -357,6 +357,10 @@ def test_a_promise_lifts_a_throttle_until_it_lapses_unpaid(app: App) -> None:
     assert promise.services == [service]
     assert throttle(app, service) == (None, None)
     assert outbox_commands(app, service)[-1] == ("service.unthrottled", "promise_to_pay")
+    with app.uow() as uow:
+        text = explain_service(uow, service_ref=service, now=at(2026, 1, 25, 10)).text
+    assert "on a promise to pay until 2026-01-27T10:00:00+00:00" in text
+    assert "throttled or suspended again" in text
     tick(app, at(2026, 1, 27, 9, 59))
     assert throttle(app, service) == (None, None)
     tick(app, at(2026, 1, 27, 10))

@@ -153,7 +153,8 @@ async def promise(
     request: Request,
     caller: Caller,
 ) -> Any:
-    """Restore a non-payer for ``days``; the suspension returns if the debt is still open."""
+    """Restore a non-payer for ``days`` (a suspended service is active again, a throttled one
+    at full speed); the stage returns if the debt is still open."""
     app = container(request)
 
     def work() -> PromiseOut:
