@@ -549,8 +549,8 @@ def promise_to_pay(
 ) -> Promise:
     """Restore a non-payer's services until ``now + days``: suspended ones are active again and
     throttled ones get their speed back; the stage returns by itself if the debt is still open
-    then. A subscriber may promise once per billing period, for the
-    policy's ``subscriber_promise_days``."""
+    then. A subscriber may promise once per billing period, for the policy's
+    ``subscriber_promise_days``."""
     service, customer = _locked(uow, service_ref)
     klass = customer.customer_class
     policy = load_policy(uow, klass=klass)
@@ -568,19 +568,7 @@ def promise_to_pay(
         customer.self_promise_period = period
     if days is None or isinstance(days, bool) or not 1 <= days <= policy.promise_days_max:
         raise ValidationError("days", f"must be between 1 and {policy.promise_days_max}")
-    own = list(
-        uow.session.scalars(
-            select(Service).where(Service.customer_id == customer.id).order_by(Service.id)
-        )
-    )
-    suspended = [
-        s
-        for s in own
-        if s.state == ServiceState.SUSPENDED.value
-        and s.state_reason == SuspensionReason.NON_PAYER.value
-        and current_manual(uow, s.id) is None
-    ]
-    throttled = [s for s in own if s.throttle_down_kbps is not None]
+    suspended, throttled = _restorable(uow, customer)
     if not suspended and not throttled:
         raise ValidationError(
             "service",
@@ -614,6 +602,24 @@ def promise_to_pay(
     )
     uow.commit()
     return Promise(customer.id, until, restored)
+
+
+def _restorable(uow: UnitOfWork, customer: Customer) -> tuple[list[Service], list[Service]]:
+    """What a promise restores: collections' own suspensions (not an operator's) and
+    throttles."""
+    own = list(
+        uow.session.scalars(
+            select(Service).where(Service.customer_id == customer.id).order_by(Service.id)
+        )
+    )
+    suspended = [
+        s
+        for s in own
+        if s.state == ServiceState.SUSPENDED.value
+        and s.state_reason == SuspensionReason.NON_PAYER.value
+        and current_manual(uow, s.id) is None
+    ]
+    return suspended, [s for s in own if s.throttle_down_kbps is not None]
 
 
 def _reactivate(
