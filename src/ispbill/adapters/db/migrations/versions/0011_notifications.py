@@ -1,7 +1,7 @@
 """notifications: customer e-mail outbox (collection reminders)
 
-Revision ID: 0010
-Revises: 0009
+Revision ID: 0011
+Revises: 0010
 Create Date: 2026-12-05 23:20:20.655120
 """
 
@@ -14,8 +14,8 @@ from alembic import op
 
 import ispbill.adapters.db.types
 
-revision: str = "0010"
-down_revision: str | None = "0009"
+revision: str = "0011"
+down_revision: str | None = "0010"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
