@@ -82,6 +82,30 @@ def test_manual_suspension_pages_and_refusals(database_url: str, tmp_path: Path)
     _check(url)
 
 
+def test_lifting_a_yearly_window_keeps_next_year_unless_all(database_url: str) -> None:
+    url = database_url
+    seed(url, DEBTOR)
+    ok(url, START, "run")
+    window = ["--from", "2026-07-01", "--to", "2026-08-31", "--repeat"]
+    ok(url, START, "services", "suspend", "1", "--reason", "profile_1", *window)
+    ok(url, "2026-07-01T00:01:00Z", "run")
+    lifted = ok_json(url, "2026-07-15T09:00:00Z", "services", "lift", "1")
+    assert (lifted["status"], lifted["ends_on"]) == ("lifted", "2026-07-14")
+    following = lifted["next_occurrence"]
+    assert (following["status"], following["starts_on"], following["ends_on"]) == (
+        "planned",
+        "2027-07-01",
+        "2027-08-31",
+    )
+    assert following["repeat_yearly"] is True
+    ended = ok_json(url, "2026-07-16T09:00:00Z", "services", "lift", "1", "--all")
+    assert (ended["id"], ended["status"]) == (following["id"], "lifted")
+    assert ended["next_occurrence"] is None
+    ok(url, "2027-07-01T00:01:00Z", "run")
+    assert ok_json(url, "2027-07-01T01:00:00Z", "services", "list")[0]["state"] == "active"
+    _check(url)
+
+
 def _check(url: str) -> None:
     app = bootstrap(database_url=url)
     try:

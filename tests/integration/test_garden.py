@@ -217,6 +217,7 @@ def test_the_collections_api(app: App) -> None:
     lifted = api.request("POST", f"/api/v1/services/{service}/lift", json={"note": "ok"})
     assert lifted.status_code == 200
     assert lifted.json()["status"] == "lifted"
+    assert lifted.json()["next_occurrence"] is None
     policy = api.request(
         "PUT", "/api/v1/collection/policy", json={"changes": {"days_after_due": "-3"}}
     )
@@ -239,3 +240,25 @@ def test_the_collections_api(app: App) -> None:
         ).status_code
         == 403
     )
+
+
+def test_the_api_lifts_one_summer_or_the_whole_repetition(app: App) -> None:
+    _customer, service = non_payer(app)
+    with app.uow() as uow:
+        admin = create_token(uow, name="ops", role="admin", reseller=None, now=JAN1, actor="t")
+    api = Client(app, admin.plaintext)
+    window = {"starts_on": "2026-07-01", "ends_on": "2026-08-31", "repeat_yearly": True}
+    made = api.request(
+        "POST", f"/api/v1/services/{service}/suspend", json={"reason": "profile_1", **window}
+    )
+    assert made.status_code == 201, made.text
+    assert made.json()["status"] == "planned"
+    lifted = api.request("POST", f"/api/v1/services/{service}/lift", json={})
+    assert lifted.status_code == 200, lifted.text
+    following = lifted.json()["next_occurrence"]
+    assert (following["starts_on"], following["status"]) == ("2027-07-01", "planned")
+    ended = api.request("POST", f"/api/v1/services/{service}/lift", json={"end_repetition": True})
+    assert ended.status_code == 200, ended.text
+    assert (ended.json()["id"], ended.json()["next_occurrence"]) == (following["id"], None)
+    none_left = api.request("POST", f"/api/v1/services/{service}/lift", json={})
+    assert none_left.status_code == 422

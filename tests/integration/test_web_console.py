@@ -7,7 +7,7 @@ import csv
 import io
 import re
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import date, timedelta
 
 import pyotp
 import pytest
@@ -335,6 +335,37 @@ def test_suspend_with_a_reason_then_lift(web: tuple[App, dict[str, int]]) -> Non
     assert "state-active" in text_of_row(page.text, service_id)
     events = browser.get(f"/console/customers/{customer_id}/events.csv").text
     assert "staff:alice#1" in events
+
+
+def test_lift_a_yearly_window_keeps_next_year_unless_ticked(
+    web: tuple[App, dict[str, int]], clock: FixedClock
+) -> None:
+    app, ids = web
+    customer_id = customer(app, "Yuri", available_funds="100")
+    browser = Browser(app)
+    browser.sign_in_staff("alice")
+    browser.get(f"/console/customers/{customer_id}")
+    page = browser.submit(f"/console/customers/{customer_id}/services", {"plan": str(ids["plan"])})
+    page = browser.submit(f"/console/customers/{customer_id}/charge")
+    service_id = int(re.search(r'id="service-(\d+)"', page.text).group(1))  # type: ignore[union-attr]
+    today = clock.now().date()
+    ends = (today + timedelta(days=30)).isoformat()
+    window = {"reason": "profile_1", "repeat_yearly": "1", "ends_on": ends}
+    page = browser.submit(f"/console/services/{service_id}/suspend", window)
+    assert "End the yearly repetition too" in text_of_row(page.text, service_id)
+    page = browser.submit(f"/console/services/{service_id}/lift")
+    assert "state-active" in text_of_row(page.text, service_id)
+    assert next_window(app, service_id) == today.replace(year=today.year + 1)
+    browser.submit(f"/console/services/{service_id}/lift", {"end_repetition": "1"})
+    assert next_window(app, service_id) is None
+
+
+def next_window(app: App, service_id: int) -> date | None:
+    from ispbill.services.suspensions import current_manual
+
+    with app.uow() as uow:
+        row = current_manual(uow, service_id)
+        return row.starts_on if row else None
 
 
 def text_of_row(html: str, service_id: int) -> str:

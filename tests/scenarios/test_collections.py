@@ -310,6 +310,101 @@ def test_reminders_throttle_holiday_and_the_lift_that_restores_speed(app: App) -
     check_books(app)
 
 
+def throttle(app: App, service: int) -> tuple[int | None, int | None]:
+    from ispbill.adapters.db.models import Service
+
+    with app.uow() as uow:
+        row = uow.session.get(Service, service)
+        assert row is not None
+        return (row.throttle_down_kbps, row.throttle_up_kbps)
+
+
+def outbox_commands(app: App, service: int) -> list[tuple[str, str]]:
+    from sqlalchemy import select
+
+    from ispbill.adapters.db.models import OutboxCommand
+
+    with app.uow() as uow:
+        return [
+            (row.event_kind, row.reason)
+            for row in uow.session.scalars(
+                select(OutboxCommand)
+                .where(OutboxCommand.service_id == service)
+                .order_by(OutboxCommand.id)
+            )
+        ]
+
+
+def test_a_promise_lifts_a_throttle_until_it_lapses_unpaid(app: App) -> None:
+    """Throttled on 23 January (7 days after due); a 3-day promise on the 24th restores the
+    speed (with a CoA in the outbox), the throttle returns when it lapses unpaid on the 27th,
+    and the suspension still comes on the 30th."""
+    customer, service = debtor(app)
+    policy(
+        app,
+        JAN1,
+        enabled=True,
+        throttle_after_days=7,
+        throttle_down_kbps=1024,
+        throttle_up_kbps=256,
+    )
+    tick(app, at(2026, 1, 23, 6))
+    assert throttle(app, service) == (1024, 256)
+    with app.uow() as uow:
+        promise = suspensions.promise_to_pay(
+            uow, service_ref=service, days=3, now=at(2026, 1, 24, 10), actor="admin:alice"
+        )
+    assert promise.services == [service]
+    assert throttle(app, service) == (None, None)
+    assert outbox_commands(app, service)[-1] == ("service.unthrottled", "promise_to_pay")
+    with app.uow() as uow:
+        text = explain_service(uow, service_ref=service, now=at(2026, 1, 25, 10)).text
+    assert "on a promise to pay until 2026-01-27T10:00:00+00:00" in text
+    assert "throttled or suspended again" in text
+    tick(app, at(2026, 1, 27, 9, 59))
+    assert throttle(app, service) == (None, None)
+    tick(app, at(2026, 1, 27, 10))
+    assert throttle(app, service) == (1024, 256)
+    assert outbox_commands(app, service)[-1] == ("service.throttled", "non_payer")
+    tick(app, at(2026, 1, 30, 6))
+    assert state(app, service) == NON_PAYER
+    moves = [
+        (e.kind, e.reason, e.at, e.figures.get("promise_expired"))
+        for e in events(app, customer)
+        if e.kind in ("service.suspended", "service.throttled", "service.unthrottled")
+    ]
+    assert moves[-4:] == [
+        ("service.throttled", "non_payer", at(2026, 1, 23, 6), None),
+        ("service.unthrottled", "promise_to_pay", at(2026, 1, 24, 10), None),
+        ("service.throttled", "non_payer", at(2026, 1, 27, 10), True),
+        ("service.suspended", "non_payer", at(2026, 1, 30, 6), None),
+    ]
+    check_books(app)
+
+
+def test_a_promise_kept_leaves_the_speed_alone(app: App) -> None:
+    customer, service = debtor(app)
+    policy(
+        app,
+        JAN1,
+        enabled=True,
+        throttle_after_days=7,
+        throttle_down_kbps=1024,
+        throttle_up_kbps=256,
+    )
+    tick(app, at(2026, 1, 23, 6))
+    with app.uow() as uow:
+        suspensions.promise_to_pay(
+            uow, service_ref=service, days=3, now=at(2026, 1, 24, 10), actor="admin:alice"
+        )
+    pay(app, at(2026, 1, 25, 10), customer, "30.00", "kept")
+    tick(app, at(2026, 1, 27, 10))
+    tick(app, at(2026, 1, 30, 6))
+    assert throttle(app, service) == (None, None)
+    assert state(app, service) == ACTIVE
+    check_books(app)
+
+
 def test_a_class_override_and_the_setting_that_keeps_non_payers_suspended(app: App) -> None:
     customer, service = debtor(app)
     policy(app, JAN1, enabled=True)
@@ -373,6 +468,89 @@ def test_a_yearly_window_repeats_across_two_years_and_suspends_invoicing(app: Ap
     assert grosses[(2026, 9)] == (Fraction(1), 31_00)
     assert grosses[(2027, 7)] == (Fraction(9, 31), 9_00)
     assert grosses[(2027, 8)] == (Fraction(11, 31), 11_00)
+    check_books(app)
+
+
+def summer_house(app: App) -> tuple[int, int]:
+    """A paid-up customer whose service is suspended every 1 July to 31 August."""
+    customer, service = debtor(app, price="31.00")
+    pay(app, JAN1, customer, "1000.00", "prepay")
+    with app.uow() as uow:
+        suspensions.suspend_service(
+            uow,
+            spec=suspensions.SuspendRequest(
+                service=service,
+                reason="profile_1",
+                starts_on=date(2026, 7, 1),
+                ends_on=date(2026, 8, 31),
+                repeat_yearly=True,
+            ),
+            now=at(2026, 3, 1, 12),
+            actor="admin:alice",
+        )
+    tick(app, at(2026, 7, 1, 0, 1))
+    assert state(app, service) == ("suspended", "profile_1")
+    return customer, service
+
+
+def lift(app: App, service: int, now: datetime, **flags: bool) -> None:
+    with app.uow() as uow:
+        suspensions.lift_service(
+            uow, service_ref=service, now=now, actor="admin:alice", note="back early", **flags
+        )
+
+
+def test_lifting_this_summers_window_keeps_next_summers(app: App) -> None:
+    customer, service = summer_house(app)
+    lift(app, service, at(2026, 7, 15, 10))
+    assert state(app, service) == ACTIVE
+    planned = [e for e in events(app, customer, "suspension.") if e.kind == "suspension.planned"]
+    assert (planned[-1].at, planned[-1].figures["starts_on"], planned[-1].figures["ends_on"]) == (
+        at(2026, 7, 15, 10),
+        "2027-07-01",
+        "2027-08-31",
+    )
+    for when, expected in [
+        (at(2026, 9, 1, 0, 1), ACTIVE),
+        (at(2027, 6, 30, 23), ACTIVE),
+        (at(2027, 7, 1, 0, 1), ("suspended", "profile_1")),
+        (at(2027, 9, 1, 0, 1), ACTIVE),
+        (at(2028, 7, 1, 0, 1), ("suspended", "profile_1")),
+    ]:
+        tick(app, when)
+        assert state(app, service) == expected, when
+    check_books(app)
+
+
+def test_lifting_with_end_repetition_ends_every_summer(app: App) -> None:
+    customer, service = summer_house(app)
+    lift(app, service, at(2026, 7, 15, 10), end_repetition=True)
+    assert state(app, service) == ACTIVE
+    kinds = [e.kind for e in events(app, customer, "suspension.")]
+    assert kinds[-1] == "suspension.repetition_ended"
+    assert kinds.count("suspension.planned") == 1  # the first window only
+    with app.uow() as uow:
+        assert suspensions.current_manual(uow, service) is None
+    tick(app, at(2027, 7, 1, 0, 1))
+    assert state(app, service) == ACTIVE
+    check_books(app)
+
+
+def test_cancelling_next_summers_window_plans_the_one_after_unless_all(app: App) -> None:
+    _customer, service = summer_house(app)
+    tick(app, at(2026, 9, 1, 0, 1))  # this summer ends by itself; 2027's is planned
+    lift(app, service, at(2026, 10, 1, 10))  # cancels 2027 only
+    with app.uow() as uow:
+        following = suspensions.current_manual(uow, service)
+        assert following is not None
+        assert (following.status, following.starts_on) == ("planned", date(2028, 7, 1))
+    tick(app, at(2027, 7, 1, 0, 1))
+    assert state(app, service) == ACTIVE
+    lift(app, service, at(2027, 10, 1, 10), end_repetition=True)
+    with app.uow() as uow:
+        assert suspensions.current_manual(uow, service) is None
+    tick(app, at(2028, 7, 1, 0, 1))
+    assert state(app, service) == ACTIVE
     check_books(app)
 
 

@@ -13,8 +13,8 @@ manual suspension, the end of a promise to pay; a payment re-evaluates in its ow
 
 What collections touches: only its own work. A service suspended by hand (any reason, even
 non_payer) is the operator's until lifted; collections suspends only *active* services and
-lifts only the ``non_payer`` suspensions it set. A promise to pay (``promises.py``) holds back
-a due suspension (and throttle) until it runs out.
+lifts only the ``non_payer`` suspensions it set. A promise to pay (``suspensions.py``) lifts a
+suspension or throttle and holds the stage back until it runs out.
 """
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ from ispbill.domain.invoicing import DocumentKind
 from ispbill.domain.lifecycle import ServiceState, SuspensionReason
 from ispbill.domain.money import Money
 from ispbill.domain.taxes import NO_TAX, split_tax
-from ispbill.services import events, ledger
+from ispbill.services import events, ledger, notifications
 from ispbill.services import settings as settings_store
 from ispbill.services.billing import effective_tax
 from ispbill.services.billing_store import charge_entry
@@ -204,7 +204,9 @@ def _review_one(
             uow, facts, decision, now=now, actor=actor, expired_promise=expired_promise
         )
     elif action is CollectionAction.THROTTLE:
-        moved = _throttle(uow, facts, decision, now=now, actor=actor)
+        moved = _throttle(
+            uow, facts, decision, now=now, actor=actor, expired_promise=expired_promise
+        )
     elif action is CollectionAction.LIFT:
         moved = _lift(uow, facts, decision, now=now, actor=actor)
     elif action in (CollectionAction.REMIND, CollectionAction.POSTPONE):
@@ -293,10 +295,23 @@ def _suspend(
 
 
 def _throttle(
-    uow: UnitOfWork, facts: _Customer, decision: CollectionDecision, *, now: datetime, actor: str
+    uow: UnitOfWork,
+    facts: _Customer,
+    decision: CollectionDecision,
+    *,
+    now: datetime,
+    actor: str,
+    expired_promise: bool,
 ) -> int:
     stage = decision.throttle
     assert stage is not None
+    figures = _figures(decision) | {
+        "down_kbps": stage.speed_kbps_down,
+        "up_kbps": stage.speed_kbps_up,
+        "after_days": stage.after_days,
+    }
+    if expired_promise:
+        figures["promise_expired"] = True
     moved = 0
     for service in facts.services:
         if service.state != ServiceState.ACTIVE.value or service.throttle_down_kbps is not None:
@@ -313,12 +328,7 @@ def _throttle(
             subject_id=service.id,
             customer_id=service.customer_id,
             reason=NON_PAYER,
-            figures=_figures(decision)
-            | {
-                "down_kbps": stage.speed_kbps_down,
-                "up_kbps": stage.speed_kbps_up,
-                "after_days": stage.after_days,
-            },
+            figures=figures,
         )
     return moved
 
@@ -364,7 +374,8 @@ def _lift(
 def _notify(
     uow: UnitOfWork, facts: _Customer, decision: CollectionDecision, *, now: datetime, actor: str
 ) -> int:
-    """A reminder (or a postponement by a holiday) once per stage, start day and invoice."""
+    """A reminder (or a postponement by a holiday) once per stage, start day and invoice; a
+    reminder's e-mail goes to the notifications outbox in the same transaction."""
     stage = decision.stage.value if decision.stage else ""
     on = decision.on.isoformat() if decision.on else ""
     key = f"{decision.action.value}:{stage}:{on}:{decision.figures.oldest_invoice or ''}"
@@ -388,6 +399,8 @@ def _notify(
         reason=stage,
         figures=_figures(decision) | {"stage": stage, "starts_on": on},
     )
+    if decision.action is CollectionAction.REMIND:
+        notifications.enqueue_reminder(uow, customer, decision, key=key, now=now, actor=actor)
     return 1
 
 

@@ -211,12 +211,12 @@ def _active(
         parts.append(
             f"but throttled by collections to {service.throttle_down_kbps}/"
             f"{service.throttle_up_kbps} kbps (down/up) because {info['overdue_total']} is "
-            "overdue; paying it restores full speed"
+            "overdue; paying it restores full speed (a promise to pay does for a few days)"
         )
     if customer.promise_until is not None and customer.promise_until > now:
         parts.append(
             f"on a promise to pay until {customer.promise_until.isoformat()}; if the overdue "
-            f"{info['overdue_total']} is still open then, it is suspended again"
+            f"{info['overdue_total']} is still open then, it is throttled or suspended again"
         )
     elif policy.enabled and invoices:
         start = stage_start(

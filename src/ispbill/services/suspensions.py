@@ -10,17 +10,20 @@ service": lifting is an action with an actor.
 Choices: a service has at most one planned or active manual suspension at a time. TO is the
 last suspended day. A window starts at the local midnight of FROM and ends at the local
 midnight after TO, moved by the tick (``run_windows``); a repeating window's next occurrence
-is planned when one ends (29 February repeats on 28 February). Suspending invoicing removes the
-window's days from the engine's charges (``domain/billing.billable_days``); without TO the
-service's billing holds until the lift. Lifting a repeating window ends the repetition too.
+is planned when one ends or is lifted (29 February repeats on 28 February). Suspending
+invoicing removes the window's days from the engine's charges (``domain/billing.billable_days``);
+without TO the service's billing holds until the lift. Lifting a repeating window ends only this
+year's occurrence (the lifted row keeps ``repeat_yearly`` false; next year's row carries the
+repetition); ``end_repetition`` ends the repetition itself.
 Days of the window that were already charged in advance when the suspension was entered
 (``charged_until``) are credited when the window ends or is lifted, once its true length is
 known: a ``refund`` charge and a credit note correcting the invoice that listed them, as a
 termination credits its unused days (``services/changes.py``).
 
 Promise to pay (beyond ISPadmin): an operator, or the subscriber once per billing period from
-the walled garden, restores a non-payer for a number of days; collections holds the suspension
-back until then and re-suspends at the end if the debt is still open
+the walled garden, restores a non-payer for a number of days (a suspended service is active
+again, a throttled one gets its speed back); collections holds the stage back until then and
+suspends or throttles again at the end if the debt is still open
 (``collections._review_one``).
 """
 
@@ -179,21 +182,25 @@ def suspend_service(
     if immediate:
         _start(uow, row, service, customer, now=now, actor=actor)
     else:
-        events.record(
-            uow,
-            now=now,
-            actor=actor,
-            kind="suspension.planned",
-            subject_type="service",
-            subject_id=service.id,
-            customer_id=customer.id,
-            reason=reason,
-            figures=_window_figures(row),
-        )
+        _record_planned(uow, row, now=now, actor=actor)
     uow.session.flush()
     reevaluate_customer(uow, customer.id, now=now, actor=actor)  # charges follow the window
     uow.commit()
     return row
+
+
+def _record_planned(uow: UnitOfWork, row: ServiceSuspension, *, now: datetime, actor: str) -> None:
+    events.record(
+        uow,
+        now=now,
+        actor=actor,
+        kind="suspension.planned",
+        subject_type="service",
+        subject_id=row.service_id,
+        customer_id=row.customer_id,
+        reason=row.reason,
+        figures=_window_figures(row),
+    )
 
 
 def _window_figures(row: ServiceSuspension) -> dict[str, object]:
@@ -343,10 +350,18 @@ def credit_charged_days(
 
 
 def lift_service(
-    uow: UnitOfWork, *, service_ref: str | int, now: datetime, actor: str, note: str = ""
+    uow: UnitOfWork,
+    *,
+    service_ref: str | int,
+    now: datetime,
+    actor: str,
+    note: str = "",
+    end_repetition: bool = False,
 ) -> ServiceSuspension:
     """Lift the service's manual suspension (or cancel a planned one), then bill and review
-    collections at once: a debt still overdue suspends it again as a non-payer."""
+    collections at once: a debt still overdue suspends it again as a non-payer. A yearly
+    window loses only this occurrence (next year's is planned at once, so a summer house
+    lifted early in July is still suspended next July) unless ``end_repetition``."""
     service, customer = _locked(uow, service_ref)
     row = current_manual(uow, service.id)
     if row is None:
@@ -359,18 +374,10 @@ def lift_service(
         raise ValidationError("service", f"service {service.id} has no manual suspension to lift")
     if len(note) > MAX_NOTE:
         raise ValidationError("note", f"must be at most {MAX_NOTE} characters")
-    today = local_date(now, customer.billing_timezone)
     was_active = row.status == "active"
-    row.status = "lifted"
-    row.lifted_at = now
-    row.lifted_by = actor
-    row.next_change_at = None
-    row.repeat_yearly = False
-    if not was_active or today <= row.starts_on:
-        row.ends_on = None  # cancelled before a whole day passed: no window at all
-        row.charged_until = None
-    elif row.ends_on is None or row.ends_on >= today:
-        row.ends_on = today - timedelta(days=1)
+    following = _close_lifted(
+        uow, row, customer, now=now, actor=actor, end_repetition=end_repetition
+    )
     if note.strip():
         row.note = (row.note + "\n" if row.note else "") + note.strip()
     if was_active:
@@ -387,10 +394,53 @@ def lift_service(
             reason=row.reason,
             figures=_window_figures(row),
         )
+    if following is not None:
+        _record_planned(uow, following, now=now, actor=actor)
     uow.session.flush()
     reevaluate_customer(uow, customer.id, now=now, actor=actor)
     uow.commit()
     return row
+
+
+def _close_lifted(
+    uow: UnitOfWork,
+    row: ServiceSuspension,
+    customer: Customer,
+    *,
+    now: datetime,
+    actor: str,
+    end_repetition: bool,
+) -> ServiceSuspension | None:
+    """Mark the row lifted and cut its window at yesterday; returns next year's occurrence
+    when the repetition goes on."""
+    today = local_date(now, customer.billing_timezone)
+    planned_end, repeated = row.ends_on, row.repeat_yearly
+    if row.status != "active" or today <= row.starts_on:
+        row.ends_on = None  # cancelled before a whole day passed: no window at all
+        row.charged_until = None
+    elif row.ends_on is None or row.ends_on >= today:
+        row.ends_on = today - timedelta(days=1)
+    row.repeat_yearly = False  # the repetition, if it goes on, moves to next year's row
+    row.status = "lifted"
+    row.lifted_at = now
+    row.lifted_by = actor
+    row.next_change_at = None
+    if not repeated or planned_end is None:
+        return None
+    if end_repetition:
+        events.record(
+            uow,
+            now=now,
+            actor=actor,
+            kind="suspension.repetition_ended",
+            subject_type="service",
+            subject_id=row.service_id,
+            customer_id=row.customer_id,
+            reason=row.reason,
+            figures={"suspension": row.id, "last_starts_on": row.starts_on.isoformat()},
+        )
+        return None
+    return _plan_next_year(uow, row, planned_end, customer, now=now)
 
 
 # -- the tick's pass ---------------------------------------------------------------------------
@@ -401,6 +451,31 @@ def _next_year(day: date) -> date:
         return day.replace(year=day.year + 1)
     except ValueError:  # 29 February
         return day.replace(year=day.year + 1, day=28)
+
+
+def _plan_next_year(
+    uow: UnitOfWork, row: ServiceSuspension, ends_on: date, customer: Customer, *, now: datetime
+) -> ServiceSuspension:
+    """The next occurrence of a yearly window (``ends_on``: this one's TO as planned)."""
+    starts = _next_year(row.starts_on)
+    following = ServiceSuspension(
+        service_id=row.service_id,
+        customer_id=row.customer_id,
+        reason=row.reason,
+        source="manual",
+        suspend_invoicing=row.suspend_invoicing,
+        starts_on=starts,
+        ends_on=_next_year(ends_on),
+        repeat_yearly=True,
+        status="planned",
+        next_change_at=local_midnight(starts, customer.billing_timezone),
+        note=row.note,
+        actor=row.actor,
+        created_at=now,
+    )
+    uow.session.add(following)
+    uow.session.flush()
+    return following
 
 
 def run_windows(
@@ -449,22 +524,7 @@ def _step(uow: UnitOfWork, row: ServiceSuspension, *, now: datetime) -> str:
     row.next_change_at = None
     _end(uow, row, service, now=now, actor=ENGINE, why="window_ended")
     if row.repeat_yearly and row.ends_on is not None:
-        following = ServiceSuspension(
-            service_id=row.service_id,
-            customer_id=row.customer_id,
-            reason=row.reason,
-            source="manual",
-            suspend_invoicing=row.suspend_invoicing,
-            starts_on=_next_year(row.starts_on),
-            ends_on=_next_year(row.ends_on),
-            repeat_yearly=True,
-            status="planned",
-            next_change_at=local_midnight(_next_year(row.starts_on), customer.billing_timezone),
-            note=row.note,
-            actor=row.actor,
-            created_at=now,
-        )
-        uow.session.add(following)
+        _plan_next_year(uow, row, row.ends_on, customer, now=now)
     return "window_ended"
 
 
@@ -487,9 +547,10 @@ def promise_to_pay(
     actor: str,
     by_subscriber: bool = False,
 ) -> Promise:
-    """Restore a non-payer's services until ``now + days``; the suspension returns by itself
-    if the debt is still open then. A subscriber may promise once per billing period, for the
-    policy's ``subscriber_promise_days``."""
+    """Restore a non-payer's services until ``now + days``: suspended ones are active again and
+    throttled ones get their speed back; the stage returns by itself if the debt is still open
+    then. A subscriber may promise once per billing period, for the policy's
+    ``subscriber_promise_days``."""
     service, customer = _locked(uow, service_ref)
     klass = customer.customer_class
     policy = load_policy(uow, klass=klass)
@@ -507,40 +568,22 @@ def promise_to_pay(
         customer.self_promise_period = period
     if days is None or isinstance(days, bool) or not 1 <= days <= policy.promise_days_max:
         raise ValidationError("days", f"must be between 1 and {policy.promise_days_max}")
-    suspended = [
-        s
-        for s in uow.session.scalars(
-            select(Service).where(Service.customer_id == customer.id).order_by(Service.id)
-        )
-        if s.state == ServiceState.SUSPENDED.value
-        and s.state_reason == SuspensionReason.NON_PAYER.value
-        and current_manual(uow, s.id) is None
-    ]
-    if not suspended:
+    suspended, throttled = _restorable(uow, customer)
+    if not suspended and not throttled:
         raise ValidationError(
             "service",
-            f"service {service.id} is not suspended by collections as a non-payer; "
-            "a promise to pay restores only that",
+            f"service {service.id} is neither suspended nor throttled by collections as a "
+            "non-payer; a promise to pay restores only that",
         )
     until = now + timedelta(days=days)
     customer.promise_until = until
     customer.collection_review_at = until
     figures = {"days": days, "until": until.isoformat(), "by_subscriber": by_subscriber}
     for row in suspended:
-        row.state = ServiceState.ACTIVE.value
-        row.state_reason = None
-        row.state_since = now
-        events.record(
-            uow,
-            now=now,
-            actor=actor,
-            kind=f"service.{ServiceState.ACTIVE.value}",
-            subject_type="service",
-            subject_id=row.id,
-            customer_id=customer.id,
-            reason="promise_to_pay",
-            figures={"from": ServiceState.SUSPENDED.value, "lifted": "non_payer", **figures},
-        )
+        _reactivate(uow, row, now=now, actor=actor, figures=figures)
+    for row in throttled:
+        _unthrottle(uow, row, now=now, actor=actor, figures=figures)
+    restored = sorted({s.id for s in suspended} | {s.id for s in throttled})
     events.record(
         uow,
         now=now,
@@ -550,10 +593,72 @@ def promise_to_pay(
         subject_id=customer.id,
         customer_id=customer.id,
         reason="promise_to_pay",
-        figures=figures | {"services": [s.id for s in suspended]},
+        figures=figures
+        | {
+            "services": restored,
+            "suspended": [s.id for s in suspended],
+            "throttled": [s.id for s in throttled],
+        },
     )
     uow.commit()
-    return Promise(customer.id, until, [s.id for s in suspended])
+    return Promise(customer.id, until, restored)
+
+
+def _restorable(uow: UnitOfWork, customer: Customer) -> tuple[list[Service], list[Service]]:
+    """What a promise restores: collections' own suspensions (not an operator's) and
+    throttles."""
+    own = list(
+        uow.session.scalars(
+            select(Service).where(Service.customer_id == customer.id).order_by(Service.id)
+        )
+    )
+    suspended = [
+        s
+        for s in own
+        if s.state == ServiceState.SUSPENDED.value
+        and s.state_reason == SuspensionReason.NON_PAYER.value
+        and current_manual(uow, s.id) is None
+    ]
+    return suspended, [s for s in own if s.throttle_down_kbps is not None]
+
+
+def _reactivate(
+    uow: UnitOfWork, row: Service, *, now: datetime, actor: str, figures: dict[str, object]
+) -> None:
+    row.state = ServiceState.ACTIVE.value
+    row.state_reason = None
+    row.state_since = now
+    events.record(
+        uow,
+        now=now,
+        actor=actor,
+        kind=f"service.{ServiceState.ACTIVE.value}",
+        subject_type="service",
+        subject_id=row.id,
+        customer_id=row.customer_id,
+        reason="promise_to_pay",
+        figures={"from": ServiceState.SUSPENDED.value, "lifted": "non_payer", **figures},
+    )
+
+
+def _unthrottle(
+    uow: UnitOfWork, row: Service, *, now: datetime, actor: str, figures: dict[str, object]
+) -> None:
+    """Full speed for the promise; the event's outbox CoA tells the network."""
+    down, up = row.throttle_down_kbps, row.throttle_up_kbps
+    row.throttle_down_kbps = None
+    row.throttle_up_kbps = None
+    events.record(
+        uow,
+        now=now,
+        actor=actor,
+        kind="service.unthrottled",
+        subject_type="service",
+        subject_id=row.id,
+        customer_id=row.customer_id,
+        reason="promise_to_pay",
+        figures={"down_kbps": down, "up_kbps": up, **figures},
+    )
 
 
 def _billing_period_start(customer: Customer, today: date) -> date:

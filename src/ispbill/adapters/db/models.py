@@ -941,6 +941,33 @@ class OutboxCommand(Base):
     results: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
 
+class Notification(Base):
+    """A message to a customer (a collection reminder), written in the same transaction as its
+    event and delivered by the mail sender (``services/notifications.py``) outside it, retried
+    until the relay takes it or the attempts run out. ``key`` makes each reminder one message.
+    The text is rendered when sent, from ``figures`` in the customer's ``locale``."""
+
+    __tablename__ = "notifications"
+    __table_args__ = (
+        CheckConstraint("status IN ('pending', 'sent', 'failed')", name="status"),
+        CheckConstraint("attempts >= 0", name="attempts"),
+        Index("ix_notifications_due", "status", "next_attempt_at"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(64))
+    key: Mapped[str] = mapped_column(String(250), unique=True)
+    recipients: Mapped[list[str]] = mapped_column(JSON, default=list)
+    locale: Mapped[str] = mapped_column(String(16))
+    figures: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime]
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime]
+    sent_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+
 class RadiusAnswer(Base):
     """A precomputed RADIUS answer line, in the radcheck/radreply shape FreeRADIUS's rlm_sql
     reads: what ``domain/radius.build_reply`` answers for a login, per NAS vendor. Kept equal

@@ -649,6 +649,15 @@ class SuspensionOut(BaseModel):
 
 class LiftIn(Strict):
     note: Annotated[str, Field(max_length=500)] = ""
+    end_repetition: bool = Field(
+        False, description="A yearly window: end the repetition, not only this year's."
+    )
+
+
+class LiftOut(SuspensionOut):
+    next_occurrence: SuspensionOut | None = Field(
+        None, description="Next year's window when a yearly repetition goes on."
+    )
 
 
 class PromiseIn(Strict):

@@ -141,12 +141,25 @@ def _suspension(row: object) -> dict[str, object]:
 def services_lift(
     service: str = typer.Argument(..., help="Service id."),
     note: str = typer.Option("", help="Why, for the history."),
+    end_repetition: bool = typer.Option(
+        False, "--all", help="A yearly window: end the repetition, not only this year's."
+    ),
     as_json: bool = JSON,
 ) -> None:
-    """Lift the service's manual suspension (or cancel a planned one)."""
+    """Lift the service's manual suspension (or cancel a planned one); a yearly window comes
+    back next year unless --all."""
     with unit_of_work() as (uow, now):
-        row = suspensions.lift_service(uow, service_ref=service, now=now, actor=ACTOR, note=note)
+        row = suspensions.lift_service(
+            uow,
+            service_ref=service,
+            now=now,
+            actor=ACTOR,
+            note=note,
+            end_repetition=end_repetition,
+        )
         shown = _suspension(row)
+        following = suspensions.current_manual(uow, row.service_id)
+        shown["next_occurrence"] = _suspension(following) if following else None
     emit_object(shown, as_json=as_json, title=f"Suspension #{shown['id']} lifted")
 
 
@@ -154,7 +167,8 @@ def services_promise(
     service: str = typer.Argument(..., help="Service id."),
     days: int = typer.Option(..., help="Days the service is restored for."),
 ) -> None:
-    """Promise to pay: restore a non-payer for DAYS; it is suspended again if still unpaid."""
+    """Promise to pay: restore a non-payer (suspended or throttled) for DAYS; the stage returns
+    if still unpaid."""
     with unit_of_work() as (uow, now):
         made = suspensions.promise_to_pay(uow, service_ref=service, days=days, now=now, actor=ACTOR)
     console.print(

@@ -4,10 +4,12 @@ case."""
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import typer
 
+from ispbill.bootstrap import App
 from ispbill.domain.errors import ValidationError
 from ispbill.domain.money import Money
 from ispbill.entrypoints.cli.base import (
@@ -45,13 +47,17 @@ def serve(
     outbox: bool = typer.Option(
         True, "--outbox/--no-outbox", help="Also run the CoA outbox worker in this process."
     ),
+    mail: bool = typer.Option(
+        True,
+        "--mail/--no-mail",
+        help="Also send customer e-mail in this process (when ISPBILL_SMTP_HOST is set).",
+    ),
 ) -> None:
     """Run the HTTP server: the REST API (/api/v1), gateway webhooks, the sandbox's hosted
     checkout, the FreeRADIUS endpoints, the console, portal and walled garden, and (unless
-    --no-outbox) the CoA outbox worker. Defaults come from ISPBILL_API_HOST, ISPBILL_API_PORT
+    --no-outbox / --no-mail) the CoA outbox worker and the customer e-mail sender. Defaults come from ISPBILL_API_HOST, ISPBILL_API_PORT
     and ISPBILL_API_WORKERS."""
     import os
-    import threading
 
     import uvicorn
 
@@ -89,6 +95,7 @@ def serve(
         )
         if outbox:
             worker.start()
+        sender = _mail_sender(app, stop) if mail and app.settings.smtp_host else None
         try:
             if workers == 1:
                 uvicorn.run(create_app(app), host=host, port=port)
@@ -106,6 +113,31 @@ def serve(
             stop.set()
             if outbox:
                 worker.join(timeout=5)
+            if sender is not None:
+                sender.join(timeout=5)
+
+
+def _mail_sender(app: App, stop: threading.Event) -> threading.Thread:
+    """The notifications sender as a daemon thread, stopped with the server."""
+    from ispbill.adapters.mail import SmtpMailer
+    from ispbill.entrypoints.cli.notifications import portal_url
+    from ispbill.services.notifications import run_sender
+
+    thread = threading.Thread(
+        target=run_sender,
+        kwargs={
+            "uow_factory": app.uow_factory,
+            "mailer": SmtpMailer(app.settings),
+            "clock": app.clock.now,
+            "portal_url": portal_url(app.settings),
+            "stop": stop,
+        },
+        name="mail",
+        daemon=True,
+    )
+    thread.start()
+    console.print("customer e-mail sender running", markup=False)
+    return thread
 
 
 def checkout(

@@ -18,6 +18,7 @@ from ispbill.entrypoints.cli import bank_statements, demo, payment_corrections, 
 from ispbill.entrypoints.cli import collections as collections_cli
 from ispbill.entrypoints.cli import engine as engine_cli
 from ispbill.entrypoints.cli import gateways as gateways_cli
+from ispbill.entrypoints.cli import notifications as notifications_cli
 from ispbill.entrypoints.cli import radius as radius_cli
 from ispbill.entrypoints.cli.base import (
     Cli,
@@ -160,6 +161,7 @@ services_app.command("why")(collections_cli.services_why)
 services_app.command("garden-link")(collections_cli.services_garden_link)
 app.add_typer(staff_app, name="staff")
 app.add_typer(portal_app, name="portal")
+app.add_typer(notifications_cli.notifications_app, name="notifications")
 
 
 def main() -> None:

@@ -631,9 +631,16 @@ async def suspend(request: Request, staff: Staff, service_id: int) -> Response:
 
 @router.post("/services/{service_id}/lift")
 async def lift(request: Request, staff: Staff, service_id: int) -> Response:
+    """A yearly window comes back next year unless "end the repetition" is ticked."""
+
     def act(uow: UnitOfWork, now: datetime, form: dict[str, str]) -> object:
         return lift_service(
-            uow, service_ref=service_id, now=now, actor=staff.actor, note=form.get("note", "")
+            uow,
+            service_ref=service_id,
+            now=now,
+            actor=staff.actor,
+            note=form.get("note", ""),
+            end_repetition=form.get("end_repetition") == "1",
         )
 
     return await _service_act(request, staff, service_id, act)

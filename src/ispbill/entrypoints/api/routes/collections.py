@@ -27,6 +27,7 @@ from ispbill.entrypoints.api.schemas import (
     InfoPageIn,
     InfoPageOut,
     LiftIn,
+    LiftOut,
     PromiseIn,
     PromiseOut,
     SuspendIn,
@@ -106,7 +107,7 @@ async def suspend(
 
 @router.post(
     "/services/{service_id}/lift",
-    response_model=SuspensionOut,
+    response_model=LiftOut,
     responses=documented(401, 403, 404),
 )
 async def lift(
@@ -115,17 +116,27 @@ async def lift(
     request: Request,
     caller: Caller,
 ) -> Any:
-    """Lift the service's manual suspension (or cancel a planned one)."""
+    """Lift the service's manual suspension (or cancel a planned one); a yearly window comes
+    back next year (``next_occurrence``) unless ``end_repetition``."""
     app = container(request)
 
-    def work() -> SuspensionOut:
+    def work() -> LiftOut:
         with app.uow() as uow:
             _visible_service(uow, caller, service_id)
         with app.uow() as uow:
             row = suspensions.lift_service(
-                uow, service_ref=service_id, now=app.clock.now(), actor=caller.actor, note=body.note
+                uow,
+                service_ref=service_id,
+                now=app.clock.now(),
+                actor=caller.actor,
+                note=body.note,
+                end_repetition=body.end_repetition,
             )
-            return suspension_out(row)
+            following = suspensions.current_manual(uow, row.service_id)
+            return LiftOut(
+                **suspension_out(row).model_dump(),
+                next_occurrence=suspension_out(following) if following else None,
+            )
 
     return JSONResponse((await call(work)).model_dump(mode="json"), status_code=200)
 
@@ -142,7 +153,8 @@ async def promise(
     request: Request,
     caller: Caller,
 ) -> Any:
-    """Restore a non-payer for ``days``; the suspension returns if the debt is still open."""
+    """Restore a non-payer for ``days`` (a suspended service is active again, a throttled one
+    at full speed); the stage returns if the debt is still open."""
     app = container(request)
 
     def work() -> PromiseOut:

@@ -1,0 +1,67 @@
+"""CLI for customer e-mail (``notifications send|list``): the sender that drains the
+notifications outbox through ``ISPBILL_SMTP_*``, and what is waiting or went wrong."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import typer
+
+from ispbill.adapters.mail import SmtpMailer
+from ispbill.domain.errors import ValidationError
+from ispbill.entrypoints.cli.base import Cli, app_for_command, console, emit, unit_of_work
+from ispbill.services import notifications
+from ispbill.settings import Settings
+
+notifications_app = Cli(help="Customer e-mail (collection reminders) and its delivery.")
+JSON = typer.Option(False, "--json", help="Print JSON instead of a table.")
+
+
+def portal_url(settings: Settings) -> str:
+    """Where a reminder tells the subscriber to pay."""
+    return f"{settings.public_base_url.rstrip('/')}/portal"
+
+
+@notifications_app.command("send")
+def notifications_send() -> None:
+    """Send the e-mail that is due now, once; a message the relay refuses stays for a retry."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    with app_for_command() as app:
+        if not app.settings.smtp_host:
+            raise ValidationError("smtp_host", "no SMTP server configured (ISPBILL_SMTP_HOST)")
+        tried = notifications.run_sender(
+            app.uow_factory,
+            SmtpMailer(app.settings),
+            clock=app.clock.now,
+            portal_url=portal_url(app.settings),
+            once=True,
+        )
+        with app.uow() as uow:
+            waiting = notifications.pending_count(uow)
+    console.print(f"{tried} sent or tried; {waiting} waiting", markup=False)
+
+
+@notifications_app.command("list")
+def notifications_list(
+    status: str | None = typer.Option(None, help="pending, sent or failed."),
+    as_json: bool = JSON,
+) -> None:
+    """Recent customer e-mail with its outcome."""
+    with unit_of_work() as (uow, _):
+        rows: list[dict[str, Any]] = [
+            {
+                "id": n.id,
+                "customer": n.customer_id,
+                "kind": n.kind,
+                "to": ", ".join(n.recipients),
+                "status": n.status,
+                "attempts": n.attempts,
+                "created_at": n.created_at,
+                "sent_at": n.sent_at,
+                "next_attempt_at": n.next_attempt_at if n.status == "pending" else None,
+                "error": n.last_error,
+            }
+            for n in notifications.notifications(uow, status=status)
+        ]
+    emit(rows, as_json=as_json, title="Notifications")

@@ -1,0 +1,308 @@
+"""Customer e-mail through an outbox: a collection reminder becomes a ``notifications`` row in
+the same transaction as its ``collection.reminder`` event, and the sender delivers it later,
+outside any transaction, through the operator's SMTP relay.
+
+Why a table and not "send now": a message sent inside the transaction is sent even when the
+transaction rolls back, and one sent after commit is lost when the relay is down. The row is
+kept until the relay takes it, retried with back-off (``enforcement.RetryPolicy``) and given up
+after ``max_attempts`` with a ``notification.failed`` event; a delivery is a
+``notification.sent`` event. Claims work as the CoA outbox's (a lease moved ahead with
+``FOR UPDATE SKIP LOCKED`` on PostgreSQL), so several senders share the table and one that dies
+mid-send leaves the lease to expire: a message may then go out twice, never zero times. The
+text is rendered at send time from the stored figures, in the customer's locale.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Protocol
+
+from babel.support import NullTranslations, Translations
+from sqlalchemy import func, or_, select
+
+import ispbill
+from ispbill.adapters.db.models import Customer, Notification, PortalAccount
+from ispbill.adapters.db.unit_of_work import UnitOfWork
+from ispbill.adapters.mail import MailFailure
+from ispbill.domain.collection import CollectionDecision, CollectionStage
+from ispbill.domain.money import Money
+from ispbill.domain.notifications import (
+    Message,
+    Reminder,
+    reminder_message,
+    reminder_recipients,
+)
+from ispbill.services import events
+from ispbill.services.enforcement import RetryPolicy
+
+log = logging.getLogger("ispbill.notifications")
+ACTOR = "engine:mail"
+REMINDER = "collection.reminder"
+LOCALE_DIR = Path(ispbill.__file__).parent / "locale"
+MAIL_RETRY = RetryPolicy(base_delay_s=60.0, max_delay_s=3600.0, max_attempts=8, lease_s=120.0)
+UowFactory = Callable[[], UnitOfWork]
+
+
+class Mailer(Protocol):
+    def send(self, *, to: Sequence[str], subject: str, body: str) -> None:
+        """Hand one message to the relay or raise ``MailFailure``."""
+
+
+# -- writing, in the caller's transaction -------------------------------------------------------
+
+
+def enqueue_reminder(
+    uow: UnitOfWork,
+    customer: Customer,
+    decision: CollectionDecision,
+    *,
+    key: str,
+    now: datetime,
+    actor: str,
+) -> Notification | None:
+    """The reminder's e-mail, or a ``notification.skipped`` event saying why there is none."""
+    figures = decision.figures
+    recipients = reminder_recipients(customer.notification_emails, _portal_email(uow, customer))
+    stage, starts_on = decision.stage, decision.on
+    invoice, due_date = figures.oldest_invoice, figures.oldest_due_date
+    if not recipients or stage is None or starts_on is None or invoice is None or not due_date:
+        why = "no_email_address" if not recipients else "no_overdue_invoice"
+        _record(uow, customer.id, "notification.skipped", why, {"key": key}, now, actor)
+        return None
+    row = Notification(
+        customer_id=customer.id,
+        kind=REMINDER,
+        key=f"{REMINDER}:{customer.id}:{key}",
+        recipients=recipients,
+        locale=customer.locale,
+        figures={
+            "customer_name": customer.name,
+            "amount_minor": figures.overdue_total.minor,
+            "currency": figures.overdue_total.currency,
+            "invoice": invoice,
+            "due_date": due_date.isoformat(),
+            "stage": stage.value,
+            "starts_on": starts_on.isoformat(),
+        },
+        created_at=now,
+        status="pending",
+        attempts=0,
+        next_attempt_at=now,
+    )
+    uow.session.add(row)
+    return row
+
+
+def _portal_email(uow: UnitOfWork, customer: Customer) -> str | None:
+    return uow.session.scalars(
+        select(PortalAccount.email).where(PortalAccount.customer_id == customer.id)
+    ).first()
+
+
+def _record(
+    uow: UnitOfWork,
+    customer_id: int,
+    kind: str,
+    reason: str,
+    figures: dict[str, Any],
+    now: datetime,
+    actor: str = ACTOR,
+) -> None:
+    events.record(
+        uow,
+        now=now,
+        actor=actor,
+        kind=kind,
+        subject_type="customer",
+        subject_id=customer_id,
+        customer_id=customer_id,
+        reason=reason,
+        figures=figures,
+    )
+
+
+# -- rendering ----------------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=8)
+def _translations(locale: str) -> NullTranslations:
+    """The customer's catalog (``cs_CZ`` finds ``cs``); English, the source, when none."""
+    return Translations.load(str(LOCALE_DIR), [locale], domain="messages")
+
+
+def render(row: Notification, portal_url: str) -> Message:
+    """The message a stored reminder stands for, in the customer's language."""
+    f = row.figures
+    reminder = Reminder(
+        customer_name=f["customer_name"],
+        amount=Money(f["amount_minor"], f["currency"]),
+        invoice=f["invoice"],
+        due_date=date.fromisoformat(f["due_date"]),
+        stage=CollectionStage(f["stage"]),
+        starts_on=date.fromisoformat(f["starts_on"]),
+        portal_url=portal_url,
+    )
+    return reminder_message(reminder, row.locale, _translations(row.locale).gettext)
+
+
+# -- sending ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: str  # sent, pending (to be retried) or failed
+    error: str | None = None
+
+
+def process_due(
+    uow_factory: UowFactory,
+    mailer: Mailer,
+    *,
+    now: datetime,
+    portal_url: str,
+    retry: RetryPolicy = MAIL_RETRY,
+    limit: int = 50,
+) -> int:
+    """Claim the due messages and try each once; returns how many were tried."""
+    ids = claim(uow_factory, now=now, retry=retry, limit=limit)
+    for notification_id in ids:
+        deliver(uow_factory, mailer, notification_id, now=now, portal_url=portal_url, retry=retry)
+    return len(ids)
+
+
+def claim(uow_factory: UowFactory, *, now: datetime, retry: RetryPolicy, limit: int) -> list[int]:
+    """Lease due messages in a short transaction, so no other sender takes them meanwhile."""
+    with uow_factory() as uow:
+        uow.begin_write()
+        statement = (
+            select(Notification)
+            .where(
+                Notification.status == "pending",
+                # a new message is due whatever the clock that wrote it said (back-dated CLI)
+                or_(Notification.attempts == 0, Notification.next_attempt_at <= now),
+            )
+            .order_by(Notification.id)
+            .limit(limit)
+        )
+        if uow.dialect == "postgresql":
+            statement = statement.with_for_update(skip_locked=True)
+        rows = list(uow.session.scalars(statement))
+        for row in rows:
+            row.attempts += 1
+            row.next_attempt_at = now + timedelta(seconds=retry.lease_s)
+        uow.commit()
+        return [row.id for row in rows]
+
+
+def deliver(
+    uow_factory: UowFactory,
+    mailer: Mailer,
+    notification_id: int,
+    *,
+    now: datetime,
+    portal_url: str,
+    retry: RetryPolicy = MAIL_RETRY,
+) -> Outcome:
+    """Send one claimed message (no transaction open meanwhile) and record what happened."""
+    with uow_factory() as uow:
+        row = uow.session.get(Notification, notification_id)
+        if row is None or row.status != "pending":
+            return Outcome(row.status if row else "missing")
+        message = render(row, portal_url)
+        recipients = list(row.recipients)
+    try:
+        mailer.send(to=recipients, subject=message.subject, body=message.body)
+        failure = None
+    except MailFailure as exc:
+        failure = exc
+    with uow_factory() as uow:
+        uow.begin_write()
+        row = uow.session.get(Notification, notification_id)
+        assert row is not None
+        outcome = _settle(uow, row, message, failure, now=now, retry=retry)
+        uow.commit()
+    log.info("notification %d to %s: %s", notification_id, recipients, outcome.status)
+    return outcome
+
+
+def _settle(
+    uow: UnitOfWork,
+    row: Notification,
+    message: Message,
+    failure: MailFailure | None,
+    *,
+    now: datetime,
+    retry: RetryPolicy,
+) -> Outcome:
+    figures: dict[str, Any] = {
+        "notification": row.id,
+        "notification_kind": row.kind,
+        "recipients": list(row.recipients),
+        "subject": message.subject,
+        "attempts": row.attempts,
+    }
+    if failure is None:
+        row.status = "sent"
+        row.sent_at = now
+        row.last_error = None
+        _record(uow, row.customer_id, "notification.sent", row.kind, figures, now)
+        return Outcome("sent")
+    row.last_error = str(failure)
+    figures["error"] = str(failure)
+    if failure.permanent or row.attempts >= retry.max_attempts:
+        row.status = "failed"
+        _record(uow, row.customer_id, "notification.failed", row.kind, figures, now)
+        return Outcome("failed", str(failure))
+    row.next_attempt_at = now + retry.delay(row.attempts)
+    figures["next_attempt_at"] = row.next_attempt_at.isoformat()
+    _record(uow, row.customer_id, "notification.retry", row.kind, figures, now)
+    return Outcome("pending", str(failure))
+
+
+def run_sender(
+    uow_factory: UowFactory,
+    mailer: Mailer,
+    *,
+    clock: Callable[[], datetime],
+    portal_url: str,
+    stop: threading.Event | None = None,
+    once: bool = False,
+    retry: RetryPolicy = MAIL_RETRY,
+    poll_s: float = 5.0,
+) -> int:
+    """Send until ``stop`` is set (or, with ``once``, until nothing is due now); how many
+    messages were tried."""
+    stop = stop or threading.Event()
+    total = 0
+    while not stop.is_set():
+        done = process_due(uow_factory, mailer, now=clock(), portal_url=portal_url, retry=retry)
+        total += done
+        if once and done == 0:
+            break
+        if done == 0:
+            stop.wait(poll_s)
+    return total
+
+
+def notifications(
+    uow: UnitOfWork, *, status: str | None = None, limit: int = 100
+) -> list[Notification]:
+    statement = select(Notification).order_by(Notification.id.desc()).limit(limit)
+    if status:
+        statement = statement.where(Notification.status == status)
+    return list(uow.session.scalars(statement))
+
+
+def pending_count(uow: UnitOfWork) -> int:
+    return (
+        uow.session.scalar(
+            select(func.count()).select_from(Notification).where(Notification.status == "pending")
+        )
+        or 0
+    )
