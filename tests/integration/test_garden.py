@@ -21,7 +21,7 @@ from ispbill.clock import FixedClock
 from ispbill.entrypoints.api.app import create_app
 from ispbill.services import collection_policy, info_pages
 from ispbill.services.garden import signed_query
-from ispbill.services.tokens import create_token
+from ispbill.services.tokens import create_token, open_customer_session
 from ispbill.settings import Settings
 from scenarios.helpers import (
     add_class,
@@ -165,6 +165,24 @@ def test_the_subscriber_promises_from_the_page_once_per_period(app: App) -> None
     refused = client.request("POST", f"/garden/promise?{query}")
     assert refused.status_code == 422
     assert "already used once" in refused.text
+
+
+def test_a_customer_session_makes_the_subscribers_promise_over_the_api(app: App) -> None:
+    """A customer's own API session is the subscriber, not an operator: the policy's days,
+    once per billing period, whatever ``days`` it asks for."""
+    customer, service = non_payer(app)
+    with app.uow() as uow:
+        session = open_customer_session(
+            uow, customer=customer, lifetime=timedelta(hours=1), now=SUSPENDED_AT, actor="t"
+        )
+    api = Client(app, session.plaintext)
+    promised = api.request("POST", f"/api/v1/services/{service}/promise", json={"days": 14})
+    assert promised.status_code == 201, promised.text
+    assert promised.json()["until"].startswith("2026-02-02T01:00:00")  # 3 days, not 14
+    assert state(app, service) == ("active", None)
+    again = api.request("POST", f"/api/v1/services/{service}/promise", json={"days": 14})
+    assert again.status_code == 409, again.text
+    assert "already used once" in again.text
 
 
 def test_every_reason_has_a_page_that_renders(app: App) -> None:

@@ -1,14 +1,15 @@
 """The customer portal over HTTP on both databases: password and e-mailed one-time link
 sign-in (a real SMTP server, aiosmtpd), balance and services in plain words, paying two months
 through the sandbox gateway, refill cards, invoices, self-service reactivation of a paused
-service, the top-up rule, and the page's language."""
+service, the subscriber's own promise to pay (suspended or throttled by collections), the
+top-up rule, and the page's language."""
 
 from __future__ import annotations
 
 import re
 import socket
 from collections.abc import Iterator
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from email import message_from_bytes
 from email.message import Message
 from typing import Any
@@ -16,12 +17,13 @@ from urllib.parse import urlencode
 
 import pytest
 from aiosmtpd.controller import Controller
-from sqlalchemy import select
+from sqlalchemy import func, select
 from web_support import CARD_SECRET, GARDEN_SECRET, PASSWORD, Browser, catalog, text_of, web_app
 
-from ispbill.adapters.db.models import Service, TopUpRule
+from ispbill.adapters.db.models import Customer, Event, OutboxCommand, Service, TopUpRule
 from ispbill.bootstrap import App
 from ispbill.clock import FixedClock
+from ispbill.services import collection_policy
 from ispbill.services import settings as settings_store
 from ispbill.services.billing import tick
 from ispbill.services.customers import NewCustomer, add_customer
@@ -362,3 +364,179 @@ def test_garden_forms_need_the_csrf_token(portal: dict[str, Any]) -> None:
         403,
         404,
     )
+
+
+# -- the subscriber's own promise to pay --------------------------------------------------------
+
+
+def debtor(portal: dict[str, Any], **policy: str) -> tuple[int, int]:
+    """Petr, postpaid and billed forward from 1 January (20 EUR due on the 15th), unpaid, with
+    the collection policy on (``policy`` adds to it); returns (customer, service)."""
+    app, ids = portal["app"], portal["ids"]
+    now = app.clock.now()
+    with app.uow() as uow:
+        spec = NewCustomer(
+            name="Petr",
+            customer_class="Home",
+            currency="EUR",
+            balance_control="postpaid",
+            invoicing_mode="forward",
+        )
+        customer = add_customer(uow, spec=spec, now=now, actor="test").id
+    with app.uow() as uow:
+        set_portal_login(
+            uow, customer="Petr", email="petr@example.net", password=PASSWORD, now=now, actor="t"
+        )
+    with app.uow() as uow:
+        spec = NewService(customer="Petr", plan=str(ids["plan"]), active_from=date(2026, 1, 1))
+        service = add_service(uow, spec=spec, now=now, actor="test").id
+    tick(app.uow, now=now)
+    with app.uow() as uow:
+        collection_policy.set_values(
+            uow, changes={"enabled": "true", **policy}, customer_class=None, now=now, actor="t"
+        )
+    return customer, service
+
+
+def at(app: App, moment: datetime) -> None:
+    app.clock.set(moment)  # type: ignore[attr-defined]
+    tick(app.uow, now=moment)
+
+
+def service_row(app: App, service_id: int) -> Service:
+    with app.uow() as uow:
+        row = uow.session.get(Service, service_id)
+        assert row is not None
+        return row
+
+
+def written(app: App, customer_id: int) -> tuple[int, int, Any, Any]:
+    """Everything a promise writes: events, outbox commands, the customer's promise fields."""
+    with app.uow() as uow:
+        customer = uow.session.get(Customer, customer_id)
+        assert customer is not None
+        return (
+            uow.session.scalar(select(func.count()).select_from(Event)) or 0,
+            uow.session.scalar(select(func.count()).select_from(OutboxCommand)) or 0,
+            customer.promise_until,
+            customer.self_promise_period,
+        )
+
+
+def outbox(app: App, service_id: int) -> list[tuple[str, str]]:
+    with app.uow() as uow:
+        rows = uow.session.scalars(
+            select(OutboxCommand)
+            .where(OutboxCommand.service_id == service_id)
+            .order_by(OutboxCommand.id)
+        )
+        return [(row.event_kind, row.reason) for row in rows]
+
+
+def test_a_suspended_non_payer_promises_from_the_portal(portal: dict[str, Any]) -> None:
+    """Suspended on 30 January (due the 15th + 14 whole days); the portal explains why, offers
+    the promise, restores the service for the policy's 3 days with the customer as actor and a
+    command for the network, then refuses a second promise in the same period."""
+    app = portal["app"]
+    customer, service = debtor(portal)
+    at(app, datetime(2026, 1, 30, 1, tzinfo=UTC))
+    assert service_row(app, service).state_reason == "non_payer"
+    browser = signed_in(app, "petr@example.net")
+    home = browser.get("/portal")
+    assert "is suspended as a non-payer" in home.text  # the "why" sentence
+    assert f'action="/portal/services/{service}/promise"' in home.text
+    assert "Restores the service for 3 days, once per billing period." in home.text
+    answer = browser.post(f"/portal/services/{service}/promise")
+    assert answer.headers["location"] == f"/portal#service-{service}"
+    row = service_row(app, service)
+    assert (row.state, row.state_reason) == ("active", None)
+    assert outbox(app, service)[-1] == ("service.active", "promise_to_pay")
+    with app.uow() as uow:
+        event = uow.session.scalars(
+            select(Event).where(Event.kind == "collection.promise").order_by(Event.id.desc())
+        ).first()
+        assert event is not None
+        assert event.actor == f"customer:{customer}"
+        assert event.figures["by_subscriber"] is True
+        assert event.figures["days"] == 3
+    home = browser.follow(answer)
+    assert text_of(home.text, "promise-until").endswith("Please pay what is due by then.")
+    assert "2/2/26" in text_of(home.text, "promise-until")  # 30 January 01:00 + 3 days
+    assert "/promise" not in home.text  # nothing left to restore
+    before = written(app, customer)
+    refused = browser.post(f"/portal/services/{service}/promise")
+    assert refused.status_code == 422
+    assert "already used once in the billing period" in text_of(
+        refused.text, f"promise-error-{service}"
+    )
+    assert written(app, customer) == before
+
+
+def test_a_throttled_subscriber_promises_from_the_portal(portal: dict[str, Any]) -> None:
+    """Throttled on 23 January (7 days after due) and still online, so never on the garden:
+    the portal's promise gives full speed back until the 27th, then the throttle returns and
+    the page says the promise of this period is used; posting again is refused."""
+    app = portal["app"]
+    customer, service = debtor(
+        portal, throttle_after_days="7", throttle_down_kbps="1024", throttle_up_kbps="256"
+    )
+    at(app, datetime(2026, 1, 23, 6, tzinfo=UTC))
+    assert service_row(app, service).throttle_down_kbps == 1024
+    app.clock.set(datetime(2026, 1, 24, 10, tzinfo=UTC))  # type: ignore[attr-defined]
+    browser = signed_in(app, "petr@example.net")
+    home = browser.get("/portal")
+    assert "1024/256 kbit/s" in text_of(home.text, f"throttled-{service}")
+    assert "throttled by collections to 1024/256 kbps" in home.text
+    answer = browser.post(f"/portal/services/{service}/promise")
+    assert answer.headers["location"] == f"/portal#service-{service}"
+    row = service_row(app, service)
+    assert (row.state, row.throttle_down_kbps, row.throttle_up_kbps) == ("active", None, None)
+    assert outbox(app, service)[-1] == ("service.unthrottled", "promise_to_pay")
+    home = browser.follow(answer)
+    assert f"throttled-{service}" not in home.text
+    assert 'id="promise-until"' in home.text
+    at(app, datetime(2026, 1, 27, 10, tzinfo=UTC))  # lapsed unpaid: slow again
+    assert service_row(app, service).throttle_down_kbps == 1024
+    browser = signed_in(app, "petr@example.net")  # the session of the 24th has expired
+    home = browser.get("/portal")
+    assert "You have already promised to pay once in this billing period." in home.text
+    assert f'action="/portal/services/{service}/promise"' not in home.text
+    before = written(app, customer)
+    refused = browser.post(f"/portal/services/{service}/promise")
+    assert refused.status_code == 422
+    assert "already used once" in text_of(refused.text, f"promise-error-{service}")
+    assert written(app, customer) == before
+    assert service_row(app, service).throttle_down_kbps == 1024
+
+
+def test_a_promise_is_only_for_the_customers_own_services_with_the_csrf_token(
+    portal: dict[str, Any],
+) -> None:
+    app = portal["app"]
+    customer, service = debtor(portal)
+    at(app, datetime(2026, 1, 30, 1, tzinfo=UTC))
+    before = written(app, customer)
+    omar = signed_in(app, "omar@example.net")
+    assert omar.post(f"/portal/services/{service}/promise").status_code == 404
+    assert omar.post("/portal/services/999999/promise").status_code == 404
+    assert omar.post(f"/portal/services/{2**63}/promise").status_code == 404
+    petr = signed_in(app, "petr@example.net")
+    forged = petr.request("POST", f"/portal/services/{service}/promise", data={})
+    assert forged.status_code == 403
+    assert written(app, customer) == before
+    assert service_row(app, service).state == "suspended"
+
+
+def test_the_promise_speaks_czech(portal: dict[str, Any]) -> None:
+    app = portal["app"]
+    customer, service = debtor(portal)
+    with app.uow() as uow:
+        row = uow.session.get(Customer, customer)
+        assert row is not None
+        row.locale = "cs_CZ"
+        uow.commit()
+    at(app, datetime(2026, 1, 30, 1, tzinfo=UTC))
+    browser = signed_in(app, "petr@example.net")
+    assert "Slib platby" in browser.get("/portal").text
+    home = browser.submit(f"/portal/services/{service}/promise")
+    assert "obnovena do" in text_of(home.text, "promise-until")

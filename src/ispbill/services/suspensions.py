@@ -21,7 +21,7 @@ known: a ``refund`` charge and a credit note correcting the invoice that listed 
 termination credits its unused days (``services/changes.py``).
 
 Promise to pay (beyond ISPadmin): an operator, or the subscriber once per billing period from
-the walled garden, restores a non-payer for a number of days (a suspended service is active
+the walled garden or the customer portal (``subscriber_offer`` says whether it may), restores a non-payer for a number of days (a suspended service is active
 again, a throttled one gets its speed back); collections holds the stage back until then and
 suspends or throttles again at the end if the debt is still open
 (``collections._review_one``).
@@ -561,7 +561,7 @@ def promise_to_pay(
             raise ValidationError("promise", "this operator does not offer promises to pay")
         days = policy.subscriber_promise_days
         period = _billing_period_start(customer, today)
-        if customer.self_promise_period == period:
+        if _promised_in(customer, period):
             raise Conflict(
                 "promise", f"already used once in the billing period that began {period}"
             )
@@ -602,6 +602,43 @@ def promise_to_pay(
     )
     uow.commit()
     return Promise(customer.id, until, restored)
+
+
+def _promised_in(customer: Customer, period: date) -> bool:
+    """The subscriber's own promise is once per billing period."""
+    return customer.self_promise_period == period
+
+
+@dataclass(frozen=True)
+class SubscriberOffer:
+    """What the subscriber's own promise would do now, for a self-service page to show (the
+    same rules ``promise_to_pay`` applies with ``by_subscriber``)."""
+
+    days: int  # the policy's subscriber_promise_days; 0: not offered
+    used_period: date | None  # the billing period already promised in, if so
+    restorable: frozenset[int]  # the services a promise would restore
+    until: datetime | None  # the promise in force, if any
+
+    @property
+    def offered(self) -> bool:
+        return self.days > 0 and self.used_period is None and bool(self.restorable)
+
+
+def subscriber_offer(uow: UnitOfWork, *, customer_id: int, now: datetime) -> SubscriberOffer:
+    """Read-only: may the customer promise to pay now, for how long, and what it restores."""
+    customer = uow.session.get(Customer, customer_id)
+    if customer is None:
+        raise NotFound("customer", customer_id, field="customer")
+    policy = load_policy(uow, klass=customer.customer_class)
+    period = _billing_period_start(customer, local_date(now, customer.billing_timezone))
+    suspended, throttled = _restorable(uow, customer)
+    until = customer.promise_until
+    return SubscriberOffer(
+        days=policy.subscriber_promise_days,
+        used_period=period if _promised_in(customer, period) else None,
+        restorable=frozenset(s.id for s in suspended + throttled),
+        until=until if until is not None and until > now else None,
+    )
 
 
 def _restorable(uow: UnitOfWork, customer: Customer) -> tuple[list[Service], list[Service]]:

@@ -1,6 +1,8 @@
 """The customer portal (``/portal``): a subscriber's balance and services in plain words, its
 invoices and payments, paying months through the gateway, refill cards, reactivating a paused
-service, automatic top-up, and the page's language.
+service, the subscriber's own promise to pay for a service suspended or throttled by
+collections (the garden's rules: once per billing period, for the policy's days; a throttled
+subscriber is online and never sees the garden), automatic top-up, and the page's language.
 
 A customer signs in with a password or a one-time link e-mailed to it (SMTP, 15 minutes, used
 once). Everything is scoped to the signed-in customer: another customer's invoice or service is
@@ -38,10 +40,13 @@ from ispbill.entrypoints.web.common import (
 from ispbill.entrypoints.web.session import CUSTOMER_COOKIE, policy, require_customer
 from ispbill.services import ledger
 from ispbill.services import settings as settings_store
+from ispbill.services.explain import explain_service
 from ispbill.services.gateways import pay_months_quote, start_checkout
 from ispbill.services.invoice_documents import get_invoice, list_invoices, printable
+from ispbill.services.lookup import MAX_ID
 from ispbill.services.refill_cards import redeem_card, secret_key
 from ispbill.services.self_service import reactivate_by_paying
+from ispbill.services.suspensions import promise_to_pay, subscriber_offer
 from ispbill.services.top_ups import TopUpRuleSpec, disable_rule, set_rule
 from ispbill.services.web_auth import (
     SignInRefused,
@@ -227,6 +232,7 @@ def _home(uow: UnitOfWork, customer_id: int, now: datetime) -> dict[str, Any]:
         )
     )
     rule = session.scalar(select(TopUpRule).where(TopUpRule.customer_id == customer_id))
+    offer = subscriber_offer(uow, customer_id=customer_id, now=now)
     return {
         "customer": customer,
         "balance": ledger.wallet_balance(session, customer_id, customer.currency),
@@ -237,16 +243,30 @@ def _home(uow: UnitOfWork, customer_id: int, now: datetime) -> dict[str, Any]:
         "self_service": operator.self_service_reactivation,
         "open_ended": operator.open_ended_reactivation,
         "max_months": MAX_PERIODS,
+        "offer": offer,
+        "why": {
+            service_id: explain_service(uow, service_ref=service_id, now=now).text
+            for service_id in sorted(offer.restorable)
+        },
         "error": None,
+        "error_for": None,
         "notice": None,
     }
 
 
 async def _render_home(
-    request: Request, customer_id: int, *, error: str | None = None, status: int = 200
+    request: Request,
+    customer_id: int,
+    *,
+    error: str | None = None,
+    error_for: int | None = None,
+    status: int = 200,
 ) -> Response:
+    """The home page; ``error_for`` shows the refusal in that service's box instead of the
+    top."""
     context = await _work(request, lambda uow, now: _home(uow, customer_id, now))
     context["error"] = error
+    context["error_for"] = error_for
     if request.query_params.get("paid"):
         _ = translations(pick_language(request, context["customer"].locale)).gettext
         context["notice"] = _("Thank you. Your payment is shown below once the bank confirms it.")
@@ -277,14 +297,18 @@ async def _act(
     request: Request,
     customer_id: int,
     action: Callable[[UnitOfWork, datetime, dict[str, str]], str | None],
+    *,
+    service_id: int | None = None,
 ) -> Response:
-    """One write for the signed-in customer; a refusal is shown on the home page. The action
-    may answer a URL to go to (a checkout)."""
+    """One write for the signed-in customer; a refusal is shown on the home page (in the
+    service's box when it is about one). The action may answer a URL to go to (a checkout)."""
     form = await form_of(request)
     try:
         target = await _work(request, lambda uow, now: action(uow, now, form))
     except IspbillError as exc:
-        return await _render_home(request, customer_id, error=str(exc), status=422)
+        return await _render_home(
+            request, customer_id, error=str(exc), error_for=service_id, status=422
+        )
     return redirect(request, target or "/portal")
 
 
@@ -371,6 +395,34 @@ async def reactivate(request: Request, customer_id: CustomerId, service_id: int)
         return done.checkout.url if done.checkout else None
 
     return await _act(request, customer_id, act)
+
+
+def _own_service(uow: UnitOfWork, customer_id: int, service_id: int) -> None:
+    """Another customer's service is "not found", as an absent one."""
+    service = uow.session.get(Service, service_id) if 0 < service_id <= MAX_ID else None
+    if service is None or service.customer_id != customer_id:
+        raise HTTPException(404, "no such service")
+
+
+@router.post("/services/{service_id}/promise")
+async def promise(request: Request, customer_id: CustomerId, service_id: int) -> Response:
+    """The subscriber's own promise to pay, as from the walled garden: once per billing period,
+    for the policy's days, recorded with the customer as actor."""
+
+    def act(uow: UnitOfWork, now: datetime, _form: dict[str, str]) -> str:
+        _own_service(uow, customer_id, service_id)
+        uow.session.rollback()  # the use case opens its own write transaction
+        promise_to_pay(
+            uow,
+            service_ref=service_id,
+            days=None,
+            now=now,
+            actor=actor_of(customer_id),
+            by_subscriber=True,
+        )
+        return f"/portal#service-{service_id}"
+
+    return await _act(request, customer_id, act, service_id=service_id)
 
 
 @router.post("/top-up")

@@ -154,15 +154,23 @@ async def promise(
     caller: Caller,
 ) -> Any:
     """Restore a non-payer for ``days`` (a suspended service is active again, a throttled one
-    at full speed); the stage returns if the debt is still open."""
+    at full speed); the stage returns if the debt is still open. A customer's own session
+    makes the subscriber's promise (once per billing period, the policy's days; ``days`` is
+    ignored), as the garden and the portal do."""
     app = container(request)
+    own = caller.role == "customer"
 
     def work() -> PromiseOut:
         with app.uow() as uow:
             _visible_service(uow, caller, service_id)
         with app.uow() as uow:
             made = suspensions.promise_to_pay(
-                uow, service_ref=service_id, days=body.days, now=app.clock.now(), actor=caller.actor
+                uow,
+                service_ref=service_id,
+                days=None if own else body.days,
+                now=app.clock.now(),
+                actor=caller.actor,
+                by_subscriber=own,
             )
         return PromiseOut(customer_id=made.customer_id, until=made.until, services=made.services)
 
