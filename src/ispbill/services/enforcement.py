@@ -92,16 +92,24 @@ def process_due(
 
 
 def claim(uow_factory: UowFactory, *, now: datetime, retry: RetryPolicy, limit: int) -> list[int]:
+    return lease_due(uow_factory, OutboxCommand, now=now, lease_s=retry.lease_s, limit=limit)
+
+
+def lease_due(
+    uow_factory: UowFactory, model: Any, *, now: datetime, lease_s: float, limit: int
+) -> list[int]:
+    """Lease an outbox table's due rows (``status``, ``attempts``, ``next_attempt_at``) in a
+    short transaction, so no other worker takes them meanwhile; returns their ids."""
     with uow_factory() as uow:
         uow.begin_write()
         statement = (
-            select(OutboxCommand)
+            select(model)
             .where(
-                OutboxCommand.status == "pending",
-                # a new command is due whatever the clock that wrote it said (back-dated CLI)
-                or_(OutboxCommand.attempts == 0, OutboxCommand.next_attempt_at <= now),
+                model.status == "pending",
+                # a new row is due whatever the clock that wrote it said (back-dated CLI)
+                or_(model.attempts == 0, model.next_attempt_at <= now),
             )
-            .order_by(OutboxCommand.id)
+            .order_by(model.id)
             .limit(limit)
         )
         if uow.dialect == "postgresql":
@@ -109,7 +117,7 @@ def claim(uow_factory: UowFactory, *, now: datetime, retry: RetryPolicy, limit: 
         rows = list(uow.session.scalars(statement))
         for row in rows:
             row.attempts += 1
-            row.next_attempt_at = now + timedelta(seconds=retry.lease_s)
+            row.next_attempt_at = now + timedelta(seconds=lease_s)
         uow.commit()
         return [row.id for row in rows]
 

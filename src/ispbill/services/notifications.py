@@ -18,13 +18,13 @@ import logging
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Protocol
 
 from babel.support import NullTranslations, Translations
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, select
 
 import ispbill
 from ispbill.adapters.db.models import Customer, Notification, PortalAccount
@@ -39,7 +39,7 @@ from ispbill.domain.notifications import (
     reminder_recipients,
 )
 from ispbill.services import events
-from ispbill.services.enforcement import RetryPolicy
+from ispbill.services.enforcement import RetryPolicy, lease_due
 
 log = logging.getLogger("ispbill.notifications")
 ACTOR = "engine:mail"
@@ -178,26 +178,7 @@ def process_due(
 
 def claim(uow_factory: UowFactory, *, now: datetime, retry: RetryPolicy, limit: int) -> list[int]:
     """Lease due messages in a short transaction, so no other sender takes them meanwhile."""
-    with uow_factory() as uow:
-        uow.begin_write()
-        statement = (
-            select(Notification)
-            .where(
-                Notification.status == "pending",
-                # a new message is due whatever the clock that wrote it said (back-dated CLI)
-                or_(Notification.attempts == 0, Notification.next_attempt_at <= now),
-            )
-            .order_by(Notification.id)
-            .limit(limit)
-        )
-        if uow.dialect == "postgresql":
-            statement = statement.with_for_update(skip_locked=True)
-        rows = list(uow.session.scalars(statement))
-        for row in rows:
-            row.attempts += 1
-            row.next_attempt_at = now + timedelta(seconds=retry.lease_s)
-        uow.commit()
-        return [row.id for row in rows]
+    return lease_due(uow_factory, Notification, now=now, lease_s=retry.lease_s, limit=limit)
 
 
 def deliver(
