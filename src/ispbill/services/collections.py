@@ -247,20 +247,15 @@ def _move(
     event_reason: str,
     figures: dict[str, Any],
 ) -> None:
-    previous = service.state
-    service.state = to.value
-    service.state_reason = reason
-    service.state_since = now
-    events.record(
+    events.move_service(
         uow,
+        service,
+        to=to.value,
+        reason=reason,
         now=now,
         actor=actor,
-        kind=f"service.{to.value}",
-        subject_type="service",
-        subject_id=service.id,
-        customer_id=service.customer_id,
-        reason=event_reason,
-        figures={"from": previous, **figures},
+        event_reason=event_reason,
+        figures=figures,
     )
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from ispbill.adapters.db.models import Event
+from ispbill.adapters.db.models import Event, Service
 from ispbill.adapters.db.unit_of_work import UnitOfWork
 from ispbill.services import outbox
 
@@ -45,6 +45,36 @@ def record(
         # the network must follow: the command commits (or rolls back) with the event
         outbox.enqueue(uow.session, service_id=subject_id, kind=kind, reason=reason, now=now)
     return event
+
+
+def move_service(
+    uow: UnitOfWork,
+    service: Service,
+    *,
+    to: str,
+    reason: str | None,
+    now: datetime,
+    actor: str,
+    event_reason: str,
+    figures: Mapping[str, Any],
+) -> None:
+    """Put a service in state ``to`` (with ``reason``) and record the ``service.<to>`` event,
+    whose figures say which state it left: the one shape every lifecycle move shares."""
+    previous = service.state
+    service.state = to
+    service.state_reason = reason
+    service.state_since = now
+    record(
+        uow,
+        now=now,
+        actor=actor,
+        kind=f"service.{to}",
+        subject_type="service",
+        subject_id=service.id,
+        customer_id=service.customer_id,
+        reason=event_reason,
+        figures={"from": previous, **figures},
+    )
 
 
 def for_customer(uow: UnitOfWork, customer_id: int, limit: int = 100) -> list[Event]:

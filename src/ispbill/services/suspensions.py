@@ -259,21 +259,15 @@ def _end(
 ) -> None:
     credit = credit_charged_days(uow, row, service, now=now)
     if service.state == ServiceState.SUSPENDED.value and service.state_reason == row.reason:
-        service.state = ServiceState.ACTIVE.value
-        service.state_reason = None
-        service.state_since = now
-        events.record(
+        events.move_service(
             uow,
+            service,
+            to=ServiceState.ACTIVE.value,
+            reason=None,
             now=now,
             actor=actor,
-            kind=f"service.{ServiceState.ACTIVE.value}",
-            subject_type="service",
-            subject_id=service.id,
-            customer_id=service.customer_id,
-            reason=why,
-            figures={"from": ServiceState.SUSPENDED.value, "lifted": row.reason}
-            | _window_figures(row)
-            | credit,
+            event_reason=why,
+            figures={"lifted": row.reason} | _window_figures(row) | credit,
         )
     mark_for_review(uow.session, service.customer_id, now)
 
@@ -662,19 +656,15 @@ def _restorable(uow: UnitOfWork, customer: Customer) -> tuple[list[Service], lis
 def _reactivate(
     uow: UnitOfWork, row: Service, *, now: datetime, actor: str, figures: dict[str, object]
 ) -> None:
-    row.state = ServiceState.ACTIVE.value
-    row.state_reason = None
-    row.state_since = now
-    events.record(
+    events.move_service(
         uow,
+        row,
+        to=ServiceState.ACTIVE.value,
+        reason=None,
         now=now,
         actor=actor,
-        kind=f"service.{ServiceState.ACTIVE.value}",
-        subject_type="service",
-        subject_id=row.id,
-        customer_id=row.customer_id,
-        reason="promise_to_pay",
-        figures={"from": ServiceState.SUSPENDED.value, "lifted": "non_payer", **figures},
+        event_reason="promise_to_pay",
+        figures={"lifted": "non_payer", **figures},
     )
 
 
