@@ -16,10 +16,12 @@ from typing import Any
 import pytest
 from api_support import Api, World, api_app, customer_body, make_world, open_session
 from notification_support import REFUSED, Relay, count, queue, requeued, send_due, state
+from test_engine_cli import runner
 from web_support import Browser, console_world, customer
 
 from ispbill.bootstrap import App
 from ispbill.clock import FixedClock
+from ispbill.entrypoints.cli.main import app as cli
 from ispbill.services.console_lists import PAGE_SIZE
 
 # -- the API --------------------------------------------------------------------------------------
@@ -318,3 +320,21 @@ def test_the_console_pages_notifications_by_keyset(web: tuple[App, dict[str, int
     assert f'id="notification-{first}"' in second
     assert 'id="next"' not in second
     assert len(rows(alice)) == PAGE_SIZE + 1
+
+
+def test_the_cli_retries_with_the_same_use_case(web: tuple[App, dict[str, int]]) -> None:
+    app, _ = web
+    ids = console_outbox(app)
+    url = str(app.engine.url.render_as_string(hide_password=False))
+    retry = ["--database-url", url, "notifications", "retry"]
+    refused = runner.invoke(cli, [*retry, str(ids["sent"]), "--reason", "again"])
+    assert refused.exit_code == 2
+    assert "status: notification" in refused.stderr
+    absent = runner.invoke(cli, [*retry, str(2**40), "--reason", "again"])
+    assert absent.exit_code == 2
+    assert state(app, ids["failed"]) == ("failed", 1)
+    done = runner.invoke(cli, [*retry, str(ids["failed"]), "--reason", "relay fixed"])
+    assert done.exit_code == 0, done.output
+    assert state(app, ids["failed"]) == ("pending", 0)
+    [event] = requeued(app)
+    assert (event.actor, event.reason) == ("admin:cli", "relay fixed")

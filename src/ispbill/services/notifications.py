@@ -41,6 +41,7 @@ from ispbill.domain.notifications import (
 )
 from ispbill.services import events
 from ispbill.services.enforcement import RetryPolicy
+from ispbill.services.lookup import MAX_ID
 
 log = logging.getLogger("ispbill.notifications")
 ACTOR = "engine:mail"
@@ -307,6 +308,8 @@ def retry_notification(
         raise ValidationError("reason", "required: say why the message is sent again")
     if len(reason) > REASON_MAX:
         raise ValidationError("reason", f"at most {REASON_MAX} characters")
+    if not 0 < notification_ref <= MAX_ID:
+        raise NotFound("notification", notification_ref)
     uow.begin_write()
     statement = select(Notification).where(Notification.id == notification_ref)
     if uow.dialect == "postgresql":
