@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 from api_support import PLAN, PROBLEM, Api, api_app, customer_body, make_world, open_session
+from notification_support import REFUSED, queue, send_due
 
 from ispbill.bootstrap import App
 from ispbill.clock import FixedClock
@@ -75,6 +76,8 @@ def build(app: App) -> tuple[dict[str, str], dict[str, int]]:
     nas = admin.post(
         "/api/v1/nas", json={"name": "edge", "address": "10.9.9.9", "secret": "s" * 16}
     )
+    failed = queue(app, target, REFUSED, "authz")
+    send_due(app)  # the relay refuses the address: the message fails, an admin may retry it
     open_session(app, world, "portal", target)
     open_session(app, world, "stranger", other)
     ids = {
@@ -84,6 +87,7 @@ def build(app: App) -> tuple[dict[str, str], dict[str, int]]:
         "payment": payment["id"],
         "north": world.ids["north"],
         "nas": nas.json()["id"],
+        "notification": failed,
     }
     return world.tokens, ids
 
@@ -278,6 +282,20 @@ def cases(ids: dict[str, int]) -> list[Case]:
             lambda role: {"changes": {}},
         ),
         Case("info pages", "GET", "/api/v1/pages", everyone),
+        Case("notifications", "GET", "/api/v1/notifications", staff),
+        Case(
+            "notifications",
+            "GET",
+            f"/api/v1/notifications?customer_id={c}",
+            (200, 200, 200, 404, 403, 403),
+        ),
+        Case(
+            "notifications",
+            "POST",
+            f"/api/v1/notifications/{ids['notification']}/retry",
+            (200, 403, 403, 404, 403, 403),
+            lambda role: {"reason": "address fixed"},
+        ),
     ]
 
 

@@ -21,6 +21,7 @@ import schemathesis
 from api_support import PLAN, Api, api_app, customer_body, live_server, make_world, open_session
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis.errors import Unsatisfiable
+from notification_support import REFUSED, queue, send_due
 from schemathesis.generation import GenerationMode
 from sqlalchemy import create_engine, text
 
@@ -63,6 +64,8 @@ def seed(app: App) -> str:
             json={"customer_id": customer, "amount": "45.00", "currency": "USD"},
             headers={"Idempotency-Key": f"seed-{n}"},
         )
+        queue(app, customer, REFUSED if n else f"c{n}@example.net", f"seed-{n}")
+    send_due(app)  # one sent, two failed: a retry may be answered 200 or 409
     admin.post("/api/v1/ticks", json={})
     admin.post("/api/v1/refill-card-batches", json={"count": 3, "value": "10", "currency": "USD"})
     open_session(app, world, "portal", 1)

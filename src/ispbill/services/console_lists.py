@@ -18,11 +18,11 @@ from typing import Any, Generic, TypeVar
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ispbill.adapters.db.models import Customer, Event, Invoice, Payment, TopUpRule
+from ispbill.adapters.db.models import Customer, Event, Invoice, Notification, Payment, TopUpRule
 from ispbill.services.console_views import Scope
 
 PAGE_SIZE = 100
-Row = TypeVar("Row", Event, Payment, Invoice, TopUpRule)
+Row = TypeVar("Row", Event, Payment, Invoice, TopUpRule, Notification)
 
 
 @dataclass(frozen=True)
@@ -58,6 +58,12 @@ class DocumentFilter:
 class TopUpFilter:
     customer_id: int | None = None
     enabled: bool | None = None
+
+
+@dataclass(frozen=True)
+class NotificationFilter:
+    customer_id: int | None = None
+    status: str | None = None
 
 
 @dataclass(frozen=True)
@@ -134,6 +140,16 @@ def top_ups_query(scope: Scope, wanted: TopUpFilter) -> Any:
         query = query.where(TopUpRule.customer_id == wanted.customer_id)
     if wanted.enabled is not None:
         query = query.where(TopUpRule.enabled == wanted.enabled)
+    return query
+
+
+def notifications_query(scope: Scope, wanted: NotificationFilter) -> Any:
+    """The customer e-mail outbox, as the API's ``GET /notifications``."""
+    query = _scoped(select(Notification), Notification.customer_id, scope)
+    if wanted.customer_id is not None:
+        query = query.where(Notification.customer_id == wanted.customer_id)
+    if wanted.status is not None:
+        query = query.where(Notification.status == wanted.status)
     return query
 
 

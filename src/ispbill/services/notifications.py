@@ -31,6 +31,7 @@ from ispbill.adapters.db.models import Customer, Notification, PortalAccount
 from ispbill.adapters.db.unit_of_work import UnitOfWork
 from ispbill.adapters.mail import MailFailure
 from ispbill.domain.collection import CollectionDecision, CollectionStage
+from ispbill.domain.errors import Conflict, NotFound, ValidationError
 from ispbill.domain.money import Money
 from ispbill.domain.notifications import (
     Message,
@@ -40,10 +41,13 @@ from ispbill.domain.notifications import (
 )
 from ispbill.services import events
 from ispbill.services.enforcement import RetryPolicy, lease_due
+from ispbill.services.lookup import MAX_ID
 
 log = logging.getLogger("ispbill.notifications")
 ACTOR = "engine:mail"
 REMINDER = "collection.reminder"
+STATUSES = ("pending", "sent", "failed")  # pending: queued, waiting for the sender
+REASON_MAX = 200
 LOCALE_DIR = Path(ispbill.__file__).parent / "locale"
 MAIL_RETRY = RetryPolicy(base_delay_s=60.0, max_delay_s=3600.0, max_attempts=8, lease_s=120.0)
 UowFactory = Callable[[], UnitOfWork]
@@ -271,6 +275,57 @@ def run_sender(
     return total
 
 
+# -- an operator's hand on the queue ------------------------------------------------------------
+
+
+def retry_notification(
+    uow: UnitOfWork, *, notification_ref: int, reason: str, now: datetime, actor: str
+) -> Notification:
+    """Put a failed message back in the queue, due now and with its attempts started afresh
+    (the relay or the address was fixed), recording who did it and why. A sent message is
+    never sent again from here, and a queued one is already on its way: both are refused."""
+    reason = reason.strip()
+    if not reason:
+        raise ValidationError("reason", "required: say why the message is sent again")
+    if len(reason) > REASON_MAX:
+        raise ValidationError("reason", f"at most {REASON_MAX} characters")
+    if not 0 < notification_ref <= MAX_ID:
+        raise NotFound("notification", notification_ref)
+    uow.begin_write()
+    statement = select(Notification).where(Notification.id == notification_ref)
+    if uow.dialect == "postgresql":
+        statement = statement.with_for_update()
+    row = uow.session.scalars(statement).one_or_none()
+    if row is None:
+        raise NotFound("notification", notification_ref)
+    if row.status != "failed":
+        state = "already sent" if row.status == "sent" else "already queued"
+        raise Conflict("status", f"notification {row.id} is {state}; only a failed one is retried")
+    figures: dict[str, Any] = {
+        "notification": row.id,
+        "notification_kind": row.kind,
+        "attempts": row.attempts,
+        "error": row.last_error,
+    }
+    row.status = "pending"
+    row.attempts = 0
+    row.next_attempt_at = now
+    _record(uow, row.customer_id, "notification.requeued", reason, figures, now, actor)
+    uow.commit()
+    return row
+
+
+# -- reading ------------------------------------------------------------------------------------
+
+
+def subject(row: Notification) -> str:
+    """The subject line the message has (or had) in its customer's language; the text is not
+    stored, it is rendered from the figures as the sender does."""
+    if row.kind != REMINDER:
+        return ""
+    return render(row, "").subject
+
+
 def notifications(
     uow: UnitOfWork, *, status: str | None = None, limit: int = 100
 ) -> list[Notification]:
@@ -278,6 +333,18 @@ def notifications(
     if status:
         statement = statement.where(Notification.status == status)
     return list(uow.session.scalars(statement))
+
+
+def for_customer(uow: UnitOfWork, customer_id: int, *, limit: int = 10) -> list[Notification]:
+    """A customer's latest messages, newest first (did they get the reminder?)."""
+    return list(
+        uow.session.scalars(
+            select(Notification)
+            .where(Notification.customer_id == customer_id)
+            .order_by(Notification.id.desc())
+            .limit(limit)
+        )
+    )
 
 
 def pending_count(uow: UnitOfWork) -> int:

@@ -622,6 +622,27 @@ class WhoAmI(BaseModel):
     customer_id: int | None
 
 
+# --- notifications (customer e-mail) -----------------------------------------------------
+
+
+class NotificationOut(BaseModel):
+    id: int
+    customer_id: int
+    kind: str
+    recipients: list[str]
+    subject: str = Field(description="Rendered from the stored figures in the customer's locale.")
+    status: str = Field(description="pending (queued for the sender), sent or failed.")
+    attempts: int
+    created_at: datetime
+    next_attempt_at: datetime | None = Field(description="When a pending message is due.")
+    sent_at: datetime | None
+    last_error: str | None
+
+
+class NotificationRetryIn(Strict):
+    reason: Annotated[str, Field(min_length=1, max_length=200)]
+
+
 # --- collections and suspensions ---------------------------------------------------------
 
 

@@ -36,6 +36,7 @@ from ispbill.entrypoints.api.routes import (
     health,
     invoices,
     network,
+    notifications,
     operations,
     payments,
     plans,
@@ -57,6 +58,7 @@ ROUTERS = (
     operations.router,
     engine.router,
     collections.router,
+    notifications.router,
 )
 PROBLEM_REF = {"$ref": "#/components/schemas/ProblemOut"}
 WRITES = ("post", "put", "patch", "delete")

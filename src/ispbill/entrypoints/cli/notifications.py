@@ -1,5 +1,6 @@
-"""CLI for customer e-mail (``notifications send|list``): the sender that drains the
-notifications outbox through ``ISPBILL_SMTP_*``, and what is waiting or went wrong."""
+"""CLI for customer e-mail (``notifications send|list|retry``): the sender that drains the
+notifications outbox through ``ISPBILL_SMTP_*``, what is waiting or went wrong, and a failed
+message queued again (the use case of the API's and the console's retry)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,14 @@ import typer
 
 from ispbill.adapters.mail import SmtpMailer
 from ispbill.domain.errors import ValidationError
-from ispbill.entrypoints.cli.base import Cli, app_for_command, console, emit, unit_of_work
+from ispbill.entrypoints.cli.base import (
+    ACTOR,
+    Cli,
+    app_for_command,
+    console,
+    emit,
+    unit_of_work,
+)
 from ispbill.services import notifications
 from ispbill.settings import Settings
 
@@ -65,3 +73,16 @@ def notifications_list(
             for n in notifications.notifications(uow, status=status)
         ]
     emit(rows, as_json=as_json, title="Notifications")
+
+
+@notifications_app.command("retry")
+def notifications_retry(
+    notification: int = typer.Argument(..., help="The notification's id (notifications list)."),
+    reason: str = typer.Option(..., help="Why it is sent again (address corrected, relay fixed)."),
+) -> None:
+    """Queue a failed message again, due now with its attempts started afresh."""
+    with unit_of_work() as (uow, now):
+        row = notifications.retry_notification(
+            uow, notification_ref=notification, reason=reason, now=now, actor=ACTOR
+        )
+        console.print(f"notification {row.id} queued again", markup=False)

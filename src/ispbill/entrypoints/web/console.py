@@ -60,7 +60,14 @@ from ispbill.entrypoints.web.session import (
     require_staff,
     require_write,
 )
-from ispbill.services import collection_policy, console_views, events, info_pages, ledger
+from ispbill.services import (
+    collection_policy,
+    console_views,
+    events,
+    info_pages,
+    ledger,
+    notifications,
+)
 from ispbill.services import settings as settings_store
 from ispbill.services.billing import tick
 from ispbill.services.catalog import (
@@ -431,6 +438,8 @@ def _customer_context(
         "invoices": list_invoices(uow, customer=str(customer.id), limit=100),
         "payments": payments,
         "events": events.for_customer(uow, customer.id, limit=100),
+        "notifications": notifications.for_customer(uow, customer.id),
+        "subject_of": notifications.subject,
         "portal": portal_account(uow, customer.id),
         # the "why" sentence of each service (collections: what put it there, what restores it)
         "why": {

@@ -1,5 +1,7 @@
 """Operator-wide lists in the console: the event log (``/console/events``), payments
-(``/console/payments``), invoices and credit notes (``/console/invoices``).
+(``/console/payments``), invoices and credit notes (``/console/invoices``), automatic top-up
+rules (``/console/top-ups``) and customer e-mail (``/console/notifications``, where an admin
+may queue a failed message again).
 
 The filters of the API's ``GET /events``, ``/payments``, ``/invoices`` and ``/credit-notes``,
 read through ``services.console_lists`` with the same scoping: a reseller's user sees its own
@@ -19,18 +21,32 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import Response
 
-from ispbill.adapters.db.models import Customer, Event, Invoice, Payment, TopUpRule
+from ispbill.adapters.db.models import (
+    Customer,
+    Event,
+    Invoice,
+    Notification,
+    Payment,
+    TopUpRule,
+)
 from ispbill.adapters.db.unit_of_work import UnitOfWork
-from ispbill.domain.errors import ValidationError
+from ispbill.domain.errors import IspbillError, ValidationError
 from ispbill.domain.invoicing import DocumentKind, InvoiceStatus
 from ispbill.domain.money import Money
+from ispbill.entrypoints.web.common import form_of, redirect
 from ispbill.entrypoints.web.console import Staff, _page, _scope, _work
 from ispbill.entrypoints.web.csvout import csv_stream
-from ispbill.entrypoints.web.session import StaffPrincipal, check_visible
+from ispbill.entrypoints.web.session import (
+    StaffPrincipal,
+    check_visible,
+    require_admin,
+    require_write,
+)
 from ispbill.services import console_lists as lists
+from ispbill.services import notifications
 from ispbill.services.console_views import Scope
 from ispbill.services.lookup import MAX_ID
 
@@ -161,6 +177,15 @@ def _top_up_filter(params: Mapping[str, str]) -> lists.TopUpFilter:
     )
 
 
+def _notification_filter(params: Mapping[str, str]) -> lists.NotificationFilter:
+    status = params.get("status", "")
+    if status and status not in notifications.STATUSES:
+        raise ValidationError("status", f"must be one of {', '.join(notifications.STATUSES)}")
+    return lists.NotificationFilter(
+        customer_id=_number(params.get("customer", ""), "customer"), status=status or None
+    )
+
+
 # -- rows as CSV cells -------------------------------------------------------------------------
 
 
@@ -231,6 +256,24 @@ def _top_up_cells(r: TopUpRule, names: Mapping[int, str]) -> Cells:
         r.method_reference,
         "yes" if r.enabled else "no",
         r.updated_at.isoformat(),
+    )
+
+
+def _notification_cells(n: Notification, names: Mapping[int, str]) -> Cells:
+    """What was sent to whom and how it went; the message body stays out (the subject says
+    what it was), and nothing of the relay's settings is stored to show."""
+    return (
+        n.id,
+        n.created_at.isoformat(),
+        n.customer_id,
+        names.get(n.customer_id, ""),
+        n.kind,
+        " ".join(n.recipients),
+        notifications.subject(n),
+        n.status,
+        n.attempts,
+        n.last_error,
+        n.sent_at.isoformat() if n.sent_at else "",
     )
 
 
@@ -328,6 +371,31 @@ TOP_UPS = ListSpec(
 )
 
 
+NOTIFICATIONS = ListSpec(
+    path="/console/notifications",
+    template="console/notifications.html",
+    model=Notification,
+    fields=("customer", "status"),
+    parse=_notification_filter,
+    query=lists.notifications_query,
+    header=(
+        "id",
+        "queued_at",
+        "customer_id",
+        "customer_name",
+        "kind",
+        "recipients",
+        "subject",
+        "status",
+        "attempts",
+        "last_error",
+        "sent_at",
+    ),
+    cells=_notification_cells,
+    csv_name="notifications.csv",
+)
+
+
 # -- showing a list ----------------------------------------------------------------------------
 
 
@@ -379,13 +447,18 @@ def _batch_job(
     return job
 
 
-async def _show(request: Request, staff: StaffPrincipal, spec: ListSpec) -> Response:
+async def _show(
+    request: Request, staff: StaffPrincipal, spec: ListSpec, refused: str | None = None
+) -> Response:
+    """The list's page; ``refused`` is a write's refusal to show above it (a 422)."""
     params = _params(request, spec)
     context: dict[str, Any] = {
         "params": params,
         "csv_url": _url(spec, params, format="csv"),
         "kinds": DOCUMENT_KINDS,
         "statuses": STATUSES,
+        "notification_statuses": notifications.STATUSES,
+        "subject_of": notifications.subject,
         "compact": compact,
         "figures_json": _figures,
     }
@@ -404,8 +477,8 @@ async def _show(request: Request, staff: StaffPrincipal, spec: ListSpec) -> Resp
         request, lambda uow, _now: lists.page(uow.session, query, spec.model, before=before)
     )
     next_url = _url(spec, params, before=listed.next_before) if listed.next_before else None
-    context |= {"listed": listed, "next_url": next_url, "error": None}
-    return _page(request, staff, spec.template, context)
+    context |= {"listed": listed, "next_url": next_url, "error": refused}
+    return _page(request, staff, spec.template, context, status=422 if refused else 200)
 
 
 @router.get("/events")
@@ -430,3 +503,42 @@ async def documents(request: Request, staff: Staff) -> Response:
 async def top_up_rules(request: Request, staff: Staff) -> Response:
     """Every automatic top-up rule the user may see; each is set on its customer's page."""
     return await _show(request, staff, TOP_UPS)
+
+
+@router.get("/notifications")
+async def notification_list(request: Request, staff: Staff) -> Response:
+    """Customer e-mail the user may see, newest first: queued, sent and failed."""
+    return await _show(request, staff, NOTIFICATIONS)
+
+
+@router.post("/notifications/{notification_id}/retry")
+async def retry_notification(request: Request, staff: Staff, notification_id: int) -> Response:
+    """Queue a failed message again now (admin only, with a reason), through the use case the
+    API's ``POST /notifications/{id}/retry`` calls; another reseller's message is a 404."""
+    require_write(staff)
+    form = await form_of(request)
+
+    def visible(uow: UnitOfWork, _now: datetime) -> None:
+        known = 0 < notification_id <= MAX_ID
+        found = uow.session.get(Notification, notification_id) if known else None
+        if found is None:
+            raise HTTPException(404, "no such notification")
+        check_visible(staff, uow.session.get(Customer, found.customer_id))
+
+    await _work(request, visible)
+    require_admin(staff)
+
+    def act(uow: UnitOfWork, now: datetime) -> object:
+        return notifications.retry_notification(
+            uow,
+            notification_ref=notification_id,
+            reason=form.get("reason", ""),
+            now=now,
+            actor=staff.actor,
+        )
+
+    try:
+        await _work(request, act)
+    except IspbillError as exc:
+        return await _show(request, staff, NOTIFICATIONS, refused=str(exc))
+    return redirect(request, f"/console/notifications#notification-{notification_id}")
