@@ -162,10 +162,14 @@ class CollectionPolicy:
     reminder_days_before: int | None = None
     reactivation_fee: Money | None = None
     exclusion_dates: frozenset[date] = field(default_factory=frozenset)
+    # e-mail the subscriber when collections suspends/throttles or a payment restores
+    notify_suspension: bool = True
 
     def __post_init__(self) -> None:
         if not isinstance(self.enabled, bool):
             raise ValidationError("enabled", "must be true or false")
+        if not isinstance(self.notify_suspension, bool):
+            raise ValidationError("notify_suspension", "must be true or false")
         _require_days("days_after_due", self.days_after_due, low=0, high=MAX_DAYS)
         _require_days("grace_days", self.grace_days, low=0, high=MAX_GRACE_DAYS)
         try:

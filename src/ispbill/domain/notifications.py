@@ -1,4 +1,5 @@
-"""What a collection reminder says and to whom, kept pure: the texts go through the
+"""What collections' e-mails say and to whom (a reminder before a stage, the notice that a
+service was suspended or slowed down, the notice that it was restored), kept pure: the texts go through the
 ``gettext`` the caller passes (the customer's catalog), dates and money through Babel in the
 customer's locale, so the same figures read the same in every language.
 
@@ -74,3 +75,99 @@ def reminder_message(reminder: Reminder, locale: str, gettext: Gettext) -> Messa
         subject=gettext("Payment reminder: %(amount)s overdue") % values,
         body="\n".join(line % values for line in lines) + "\n",
     )
+
+
+@dataclass(frozen=True)
+class Suspension:
+    """The figures of a suspension (or throttle) notice: which services, since when, and what
+    must be paid to end it."""
+
+    customer_name: str
+    services: tuple[str, ...]
+    stage: CollectionStage
+    since: date
+    amount: Money
+    invoice: str
+    due_date: date
+    portal_url: str
+
+
+def suspension_message(notice: Suspension, locale: str, gettext: Gettext) -> Message:
+    """The e-mail telling a subscriber that collections suspended or slowed down a service."""
+    values = {
+        "name": notice.customer_name,
+        "services": ", ".join(notice.services),
+        "day": format_date(notice.since, format="long", locale=locale),
+        "amount": notice.amount.format(locale),
+        "invoice": notice.invoice,
+        "due_date": format_date(notice.due_date, format="long", locale=locale),
+        "url": notice.portal_url,
+    }
+    if notice.stage is CollectionStage.THROTTLE:
+        subject = gettext("Connection slowed down: %(amount)s overdue")
+        what = gettext(
+            "Since %(day)s your connection (%(services)s) is slowed down for non-payment."
+        )
+    else:
+        subject = gettext("Service suspended: %(amount)s overdue")
+        what = gettext("Since %(day)s your service (%(services)s) is suspended for non-payment.")
+    lines = [
+        gettext("Dear %(name)s,"),
+        "",
+        what,
+        gettext("%(amount)s is overdue; invoice %(invoice)s was due on %(due_date)s."),
+        gettext("The service is restored as soon as the overdue amount is paid."),
+        "",
+        gettext("Pay in the customer portal: %(url)s"),
+    ]
+    return Message(subject=subject % values, body="\n".join(line % values for line in lines) + "\n")
+
+
+@dataclass(frozen=True)
+class Restoration:
+    """The figures of a "service restored" notice; ``promise_until`` when a promise to pay
+    restored it (the stage comes back after that day unless the debt is paid)."""
+
+    customer_name: str
+    services: tuple[str, ...]
+    since: date
+    promise_until: date | None
+    portal_url: str
+
+
+def restoration_message(notice: Restoration, locale: str, gettext: Gettext) -> Message:
+    """The e-mail telling a subscriber that a payment or a promise to pay restored a service."""
+    values = {
+        "name": notice.customer_name,
+        "services": ", ".join(notice.services),
+        "day": format_date(notice.since, format="long", locale=locale),
+        "until": format_date(notice.promise_until, format="long", locale=locale)
+        if notice.promise_until
+        else "",
+        "url": notice.portal_url,
+    }
+    if notice.promise_until is None:
+        why = gettext("Thank you for your payment.")
+    else:
+        why = gettext(
+            "This is on your promise to pay: unless the overdue amount is paid by %(until)s, "
+            "the service will be limited again."
+        )
+    lines = [
+        gettext("Dear %(name)s,"),
+        "",
+        gettext("Since %(day)s your service (%(services)s) runs normally again."),
+        why,
+        "",
+        gettext("Your account in the customer portal: %(url)s"),
+    ]
+    return Message(
+        subject=gettext("Service restored") % values,
+        body="\n".join(line % values for line in lines) + "\n",
+    )
+
+
+def service_label(plan_name: str, service_id: int) -> str:
+    """How a message names a service: the plan the subscriber knows and the service's number
+    (two services of one plan stay apart)."""
+    return f"{plan_name} #{service_id}"

@@ -69,6 +69,11 @@ class CollectionSettings(BaseModel):
     exclusion_dates: list[date] = Field(
         default_factory=list, description="Holidays: no suspension starts on these dates."
     )
+    notify_suspension: bool = Field(
+        True,
+        description="E-mail the subscriber when collections suspends or throttles a service, "
+        "and when a payment or a promise to pay restores it (reminders have their own key).",
+    )
     promise_days_max: int = Field(
         14, ge=1, le=90, description="Longest promise to pay an operator may grant."
     )
@@ -100,6 +105,7 @@ class CollectionSettings(BaseModel):
             reminder_days_before=self.reminder_days_before,
             reactivation_fee=_money(self.reactivation_fee, currency, "reactivation_fee"),
             exclusion_dates=frozenset(self.exclusion_dates),
+            notify_suspension=self.notify_suspension,
         )
 
 

@@ -45,7 +45,9 @@ from ispbill.domain.collection import (
     CollectionAction,
     CollectionDecision,
     CollectionPolicy,
+    CollectionStage,
     CollectionState,
+    LiftReason,
     OpenInvoice,
     evaluate,
     next_review_date,
@@ -83,6 +85,7 @@ class _Customer:
     invoices: list[OpenInvoice]
     services: list[Service]
     manual: set[int]  # services under an active manual suspension
+    moved: list[Service] = field(default_factory=list)  # what this pass suspended or lifted
 
     @property
     def auto_suspended(self) -> list[Service]:
@@ -209,6 +212,8 @@ def _review_one(
         )
     elif action is CollectionAction.LIFT:
         moved = _lift(uow, facts, decision, now=now, actor=actor)
+    if moved and policy.notify_suspension:
+        _mail_the_move(uow, facts, decision, action, now=now, actor=actor)
     elif action in (CollectionAction.REMIND, CollectionAction.POSTPONE):
         moved = _notify(uow, facts, decision, now=now, actor=actor)
     if moved:
@@ -221,6 +226,32 @@ def _review_one(
     if promised and customer.promise_until is not None:
         review = min(review, customer.promise_until) if review else customer.promise_until
     customer.collection_review_at = review
+
+
+def _mail_the_move(
+    uow: UnitOfWork,
+    facts: _Customer,
+    decision: CollectionDecision,
+    action: CollectionAction,
+    *,
+    now: datetime,
+    actor: str,
+) -> None:
+    """Tell the subscriber what this pass did to its services, in the pass's transaction: a
+    suspension or throttle, or a lift because the debt was settled (a lift because the policy
+    was turned off is the operator's doing and writes nothing)."""
+    customer = facts.row
+    moved = facts.moved
+    if action in (CollectionAction.SUSPEND, CollectionAction.THROTTLE):
+        throttled = action is CollectionAction.THROTTLE
+        stage = CollectionStage.THROTTLE if throttled else CollectionStage.SUSPEND
+        notifications.enqueue_suspension(
+            uow, customer, decision, moved, stage=stage, now=now, actor=actor
+        )
+    elif decision.lift_reason is LiftReason.SETTLED:
+        notifications.enqueue_restoration(
+            uow, customer, moved, promise_until=None, now=now, actor=actor
+        )
 
 
 def _figures(decision: CollectionDecision, policy_days: int | None = None) -> dict[str, Any]:
@@ -276,6 +307,7 @@ def _suspend(
     for service in facts.services:
         if service.state == ServiceState.ACTIVE.value and service.id not in facts.manual:
             moved += 1
+            facts.moved.append(service)
             _move(
                 uow,
                 service,
@@ -312,6 +344,7 @@ def _throttle(
         if service.state != ServiceState.ACTIVE.value or service.throttle_down_kbps is not None:
             continue
         moved += 1
+        facts.moved.append(service)
         service.throttle_down_kbps = stage.speed_kbps_down
         service.throttle_up_kbps = stage.speed_kbps_up
         events.record(
@@ -335,6 +368,7 @@ def _lift(
     why = decision.lift_reason.value
     lifted = facts.auto_suspended if decision.lift_suspension else []
     throttled = facts.throttled if decision.lift_throttle else []
+    facts.moved.extend(lifted + throttled)
     for service in lifted:
         _move(
             uow,

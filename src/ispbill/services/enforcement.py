@@ -49,6 +49,7 @@ log = logging.getLogger("ispbill.enforcement")
 # CoA carries the authorization attributes; these identify or address a session instead
 NOT_IN_COA = frozenset({"Framed-IP-Address", "Framed-Pool", "Reply-Message"})
 ACTOR = "engine:enforcement"
+STOP_CHECK_S = 0.5  # how often a waiting worker looks at its stop event
 
 
 @dataclass(frozen=True)
@@ -278,9 +279,9 @@ def commands(
 
 
 class Waiter:
-    """Sleeps until a NOTIFY on the outbox channel (PostgreSQL) or the poll interval."""
+    """Sleeps until a NOTIFY on ``channel`` (PostgreSQL) or the poll interval."""
 
-    def __init__(self, database_url: str, poll_s: float) -> None:
+    def __init__(self, database_url: str, poll_s: float, channel: str = outbox.CHANNEL) -> None:
         self.poll_s = poll_s
         self._connection: Any = None
         if database_url.startswith(("postgresql", "postgres")):
@@ -291,14 +292,18 @@ class Waiter:
             self._connection = psycopg.connect(
                 url.render_as_string(hide_password=False), autocommit=True
             )
-            self._connection.execute(f"LISTEN {outbox.CHANNEL}")
+            self._connection.execute(f"LISTEN {channel}")
 
     def wait(self, stop: threading.Event) -> None:
         if self._connection is None:
             stop.wait(self.poll_s)
             return
-        for _ in self._connection.notifies(timeout=self.poll_s, stop_after=1):
-            break
+        # in slices, so a long poll interval still lets ``stop`` end the loop within a slice
+        deadline = time.monotonic() + self.poll_s
+        while not stop.is_set() and (left := deadline - time.monotonic()) > 0:
+            timeout = min(left, STOP_CHECK_S)
+            if any(True for _ in self._connection.notifies(timeout=timeout, stop_after=1)):
+                break
         # drain what else arrived: one pass of the worker serves them all
         for _ in self._connection.notifies(timeout=0.001):
             pass

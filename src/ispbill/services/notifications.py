@@ -1,6 +1,7 @@
-"""Customer e-mail through an outbox: a collection reminder becomes a ``notifications`` row in
-the same transaction as its ``collection.reminder`` event, and the sender delivers it later,
-outside any transaction, through the operator's SMTP relay.
+"""Customer e-mail through an outbox: a collection reminder, a non-payer suspension or throttle
+and its lift by a payment or a promise to pay each become a ``notifications`` row in the same
+transaction as their event, and the sender delivers it later, outside any transaction, through
+the operator's SMTP relay (woken by a NOTIFY at commit on PostgreSQL).
 
 Why a table and not "send now": a message sent inside the transaction is sent even when the
 transaction rolls back, and one sent after commit is lost when the relay is down. The row is
@@ -24,28 +25,39 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from babel.support import NullTranslations, Translations
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
+from sqlalchemy.orm import Session
 
 import ispbill
-from ispbill.adapters.db.models import Customer, Notification, PortalAccount
+from ispbill.adapters.db.models import Customer, Notification, PortalAccount, Service
 from ispbill.adapters.db.unit_of_work import UnitOfWork
 from ispbill.adapters.mail import MailFailure
+from ispbill.domain.calendar import local_date
 from ispbill.domain.collection import CollectionDecision, CollectionStage
 from ispbill.domain.errors import Conflict, NotFound, ValidationError
 from ispbill.domain.money import Money
 from ispbill.domain.notifications import (
     Message,
     Reminder,
+    Restoration,
+    Suspension,
     reminder_message,
     reminder_recipients,
+    restoration_message,
+    service_label,
+    suspension_message,
 )
 from ispbill.services import events
-from ispbill.services.enforcement import RetryPolicy, lease_due
+from ispbill.services.enforcement import RetryPolicy, Waiter, lease_due
 from ispbill.services.lookup import MAX_ID
 
 log = logging.getLogger("ispbill.notifications")
 ACTOR = "engine:mail"
 REMINDER = "collection.reminder"
+SUSPENDED = "collection.suspended"  # suspended or throttled for non-payment
+RESTORED = "collection.restored"  # lifted by a payment or a promise to pay
+KINDS = (REMINDER, SUSPENDED, RESTORED)
+CHANNEL = "ispbill_mail"  # NOTIFY on PostgreSQL when a message is queued
 STATUSES = ("pending", "sent", "failed")  # pending: queued, waiting for the sender
 REASON_MAX = 200
 LOCALE_DIR = Path(ispbill.__file__).parent / "locale"
@@ -72,35 +84,127 @@ def enqueue_reminder(
 ) -> Notification | None:
     """The reminder's e-mail, or a ``notification.skipped`` event saying why there is none."""
     figures = decision.figures
-    recipients = reminder_recipients(customer.notification_emails, _portal_email(uow, customer))
     stage, starts_on = decision.stage, decision.on
     invoice, due_date = figures.oldest_invoice, figures.oldest_due_date
-    if not recipients or stage is None or starts_on is None or invoice is None or not due_date:
-        why = "no_email_address" if not recipients else "no_overdue_invoice"
-        _record(uow, customer.id, "notification.skipped", why, {"key": key}, now, actor)
+    if stage is None or starts_on is None or invoice is None or not due_date:
+        _record(
+            uow, customer.id, "notification.skipped", "no_overdue_invoice", {"key": key}, now, actor
+        )
         return None
+    stored = {
+        "customer_name": customer.name,
+        "amount_minor": figures.overdue_total.minor,
+        "currency": figures.overdue_total.currency,
+        "invoice": invoice,
+        "due_date": due_date.isoformat(),
+        "stage": stage.value,
+        "starts_on": starts_on.isoformat(),
+    }
+    return _queue(uow, customer, REMINDER, key, stored, now=now, actor=actor)
+
+
+def enqueue_suspension(
+    uow: UnitOfWork,
+    customer: Customer,
+    decision: CollectionDecision,
+    services: Sequence[Service],
+    *,
+    stage: CollectionStage,
+    now: datetime,
+    actor: str,
+) -> Notification | None:
+    """The "suspended" (or "slowed down") notice for the services collections just moved, in
+    the transaction of their events; one per customer and instant (the occurrence)."""
+    figures = decision.figures
+    invoice, due_date = figures.oldest_invoice, figures.oldest_due_date
+    key = f"{stage.value}:{now.isoformat()}"
+    if invoice is None or due_date is None:
+        _record(
+            uow, customer.id, "notification.skipped", "no_overdue_invoice", {"key": key}, now, actor
+        )
+        return None
+    stored = {
+        "customer_name": customer.name,
+        "services": _labels(services),
+        "stage": stage.value,
+        "since": local_date(now, customer.billing_timezone).isoformat(),
+        "amount_minor": figures.overdue_total.minor,
+        "currency": figures.overdue_total.currency,
+        "invoice": invoice,
+        "due_date": due_date.isoformat(),
+    }
+    return _queue(uow, customer, SUSPENDED, key, stored, now=now, actor=actor)
+
+
+def enqueue_restoration(
+    uow: UnitOfWork,
+    customer: Customer,
+    services: Sequence[Service],
+    *,
+    promise_until: datetime | None,
+    now: datetime,
+    actor: str,
+) -> Notification | None:
+    """The "service restored" notice after a payment (or a promise to pay, with its end) lifted
+    collections' suspension or throttle, in the transaction of the lift's events."""
+    zone = customer.billing_timezone
+    stored = {
+        "customer_name": customer.name,
+        "services": _labels(services),
+        "since": local_date(now, zone).isoformat(),
+        "promise_until": local_date(promise_until, zone).isoformat() if promise_until else None,
+    }
+    key = f"{'promise' if promise_until else 'payment'}:{now.isoformat()}"
+    return _queue(uow, customer, RESTORED, key, stored, now=now, actor=actor)
+
+
+def _labels(services: Sequence[Service]) -> list[str]:
+    unique = {service.id: service for service in services}
+    return [service_label(unique[i].plan.name, i) for i in sorted(unique)]
+
+
+def _queue(
+    uow: UnitOfWork,
+    customer: Customer,
+    kind: str,
+    key: str,
+    figures: dict[str, Any],
+    *,
+    now: datetime,
+    actor: str,
+) -> Notification | None:
+    """One message row (``kind:customer:key`` unique, so an occurrence is one message) and a
+    NOTIFY that wakes the sender at commit; a recorded skip when there is no address."""
+    recipients = reminder_recipients(customer.notification_emails, _portal_email(uow, customer))
+    if not recipients:
+        _record(
+            uow, customer.id, "notification.skipped", "no_email_address", {"key": key}, now, actor
+        )
+        return None
+    full_key = f"{kind}:{customer.id}:{key}"
+    if uow.session.scalar(select(Notification.id).where(Notification.key == full_key)):
+        return None  # already queued for this occurrence
     row = Notification(
         customer_id=customer.id,
-        kind=REMINDER,
-        key=f"{REMINDER}:{customer.id}:{key}",
+        kind=kind,
+        key=full_key,
         recipients=recipients,
         locale=customer.locale,
-        figures={
-            "customer_name": customer.name,
-            "amount_minor": figures.overdue_total.minor,
-            "currency": figures.overdue_total.currency,
-            "invoice": invoice,
-            "due_date": due_date.isoformat(),
-            "stage": stage.value,
-            "starts_on": starts_on.isoformat(),
-        },
+        figures=figures,
         created_at=now,
         status="pending",
         attempts=0,
         next_attempt_at=now,
     )
     uow.session.add(row)
+    wake_sender(uow.session)
     return row
+
+
+def wake_sender(session: Session) -> None:
+    """Wake a listening sender when this transaction commits (PostgreSQL; SQLite polls)."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_notify(:channel, '')"), {"channel": CHANNEL})
 
 
 def _portal_email(uow: UnitOfWork, customer: Customer) -> str | None:
@@ -141,8 +245,30 @@ def _translations(locale: str) -> NullTranslations:
 
 
 def render(row: Notification, portal_url: str) -> Message:
-    """The message a stored reminder stands for, in the customer's language."""
-    f = row.figures
+    """The message a stored row stands for, in the customer's language."""
+    f, gettext = row.figures, _translations(row.locale).gettext
+    if row.kind == SUSPENDED:
+        notice = Suspension(
+            customer_name=f["customer_name"],
+            services=tuple(f["services"]),
+            stage=CollectionStage(f["stage"]),
+            since=date.fromisoformat(f["since"]),
+            amount=Money(f["amount_minor"], f["currency"]),
+            invoice=f["invoice"],
+            due_date=date.fromisoformat(f["due_date"]),
+            portal_url=portal_url,
+        )
+        return suspension_message(notice, row.locale, gettext)
+    if row.kind == RESTORED:
+        until = f.get("promise_until")
+        restored = Restoration(
+            customer_name=f["customer_name"],
+            services=tuple(f["services"]),
+            since=date.fromisoformat(f["since"]),
+            promise_until=date.fromisoformat(until) if until else None,
+            portal_url=portal_url,
+        )
+        return restoration_message(restored, row.locale, gettext)
     reminder = Reminder(
         customer_name=f["customer_name"],
         amount=Money(f["amount_minor"], f["currency"]),
@@ -152,7 +278,7 @@ def render(row: Notification, portal_url: str) -> Message:
         starts_on=date.fromisoformat(f["starts_on"]),
         portal_url=portal_url,
     )
-    return reminder_message(reminder, row.locale, _translations(row.locale).gettext)
+    return reminder_message(reminder, row.locale, gettext)
 
 
 # -- sending ------------------------------------------------------------------------------------
@@ -260,18 +386,26 @@ def run_sender(
     once: bool = False,
     retry: RetryPolicy = MAIL_RETRY,
     poll_s: float = 5.0,
+    database_url: str = "",
 ) -> int:
     """Send until ``stop`` is set (or, with ``once``, until nothing is due now); how many
-    messages were tried."""
+    messages were tried. Idle, it waits for a NOTIFY on ``CHANNEL`` when ``database_url`` is
+    PostgreSQL (a queued message goes out at once), else it polls every ``poll_s``."""
     stop = stop or threading.Event()
     total = 0
-    while not stop.is_set():
-        done = process_due(uow_factory, mailer, now=clock(), portal_url=portal_url, retry=retry)
-        total += done
-        if once and done == 0:
-            break
-        if done == 0:
-            stop.wait(poll_s)
+    waiter = None if once else Waiter(database_url, poll_s, channel=CHANNEL)
+    try:
+        while not stop.is_set():
+            now = clock()
+            done = process_due(uow_factory, mailer, now=now, portal_url=portal_url, retry=retry)
+            total += done
+            if once and done == 0:
+                break
+            if waiter is not None and done == 0:
+                waiter.wait(stop)
+    finally:
+        if waiter is not None:
+            waiter.close()
     return total
 
 
@@ -311,6 +445,7 @@ def retry_notification(
     row.attempts = 0
     row.next_attempt_at = now
     _record(uow, row.customer_id, "notification.requeued", reason, figures, now, actor)
+    wake_sender(uow.session)
     uow.commit()
     return row
 
@@ -321,7 +456,7 @@ def retry_notification(
 def subject(row: Notification) -> str:
     """The subject line the message has (or had) in its customer's language; the text is not
     stored, it is rendered from the figures as the sender does."""
-    if row.kind != REMINDER:
+    if row.kind not in KINDS:
         return ""
     return render(row, "").subject
 

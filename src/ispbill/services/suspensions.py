@@ -51,7 +51,7 @@ from ispbill.domain.invoicing import prorated_credit_line
 from ispbill.domain.lifecycle import ServiceState, SuspensionReason
 from ispbill.domain.plans import instantiate_cycle
 from ispbill.domain.taxes import TaxSplit
-from ispbill.services import events
+from ispbill.services import events, notifications
 from ispbill.services import settings as settings_store
 from ispbill.services.collection_policy import load as load_policy
 from ispbill.services.collections import mark_for_review, review_customers
@@ -594,6 +594,10 @@ def promise_to_pay(
             "throttled": [s.id for s in throttled],
         },
     )
+    if policy.notify_suspension:
+        notifications.enqueue_restoration(
+            uow, customer, suspended + throttled, promise_until=until, now=now, actor=actor
+        )
     uow.commit()
     return Promise(customer.id, until, restored)
 

@@ -942,9 +942,10 @@ class OutboxCommand(Base):
 
 
 class Notification(Base):
-    """A message to a customer (a collection reminder), written in the same transaction as its
-    event and delivered by the mail sender (``services/notifications.py``) outside it, retried
-    until the relay takes it or the attempts run out. ``key`` makes each reminder one message.
+    """A message to a customer (a collection reminder, suspension or restoration notice), written
+    in the same transaction as its event and delivered by the mail sender
+    (``services/notifications.py``) outside it, retried until the relay takes it or the attempts
+    run out. ``key`` makes each occurrence one message.
     The text is rendered when sent, from ``figures`` in the customer's ``locale``."""
 
     __tablename__ = "notifications"

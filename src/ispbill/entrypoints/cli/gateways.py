@@ -131,6 +131,7 @@ def _mail_sender(app: App, stop: threading.Event) -> threading.Thread:
             "clock": app.clock.now,
             "portal_url": portal_url(app.settings),
             "stop": stop,
+            "database_url": app.settings.database_url,
         },
         name="mail",
         daemon=True,

@@ -22,12 +22,14 @@ from ispbill.entrypoints.cli.base import (
 from ispbill.services import notifications
 from ispbill.settings import Settings
 
-notifications_app = Cli(help="Customer e-mail (collection reminders) and its delivery.")
+notifications_app = Cli(
+    help="Customer e-mail (collection reminders and suspension notices) and its delivery."
+)
 JSON = typer.Option(False, "--json", help="Print JSON instead of a table.")
 
 
 def portal_url(settings: Settings) -> str:
-    """Where a reminder tells the subscriber to pay."""
+    """Where collections e-mail tells the subscriber to pay."""
     return f"{settings.public_base_url.rstrip('/')}/portal"
 
 

@@ -1,4 +1,4 @@
-"""``/api/v1/notifications``: the customer e-mail outbox (collection reminders), for staff.
+"""``/api/v1/notifications``: the customer e-mail outbox (collection reminders, suspension and restoration notices), for staff.
 
 Listing is scoped like every list (a reseller's token sees its own customers' messages only);
 a customer's portal session is refused, the outbox being the operator's view of delivery.
