@@ -9,27 +9,20 @@ days before it (28 January)."""
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta
-from email import message_from_bytes, policy
-from email.message import Message
 from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
-from sqlalchemy import select
+from mail_support import Mailbox, body, free_port, kinds, mailer, smtp_server, stored
 from test_engine_cli import runner
 
-from ispbill.adapters.db.models import Notification
-from ispbill.adapters.mail import SmtpMailer
 from ispbill.bootstrap import App, bootstrap
 from ispbill.clock import FixedClock
 from ispbill.entrypoints.cli.main import app as cli
 from ispbill.services import collection_policy, notifications
 from ispbill.services.enforcement import RetryPolicy
 from ispbill.services.web_auth import set_portal_login
-from ispbill.settings import Settings
 from scenarios.helpers import (
     ACTOR,
     add_class,
@@ -47,38 +40,10 @@ REMINDED = at(2026, 1, 28, 6)
 PORTAL = "https://billing.example.net/portal"
 
 
-class Mailbox:
-    def __init__(self) -> None:
-        self.messages: list[Message] = []
-
-    async def handle_RCPT(  # noqa: N802
-        self, server: Any, session: Any, envelope: Any, address: str, options: Any
-    ) -> str:
-        if address.startswith("nobody@"):
-            return "550 5.1.1 no such mailbox"
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
-        self.messages.append(message_from_bytes(envelope.content, policy=policy.default))
-        return "250 OK"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:  # aiosmtpd cannot take port 0: pick a free port first
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def smtp() -> Iterator[tuple[Mailbox, int]]:
-    mailbox, port = Mailbox(), free_port()
-    controller = Controller(mailbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        yield mailbox, port
-    finally:
-        controller.stop()
+    with smtp_server() as server:
+        yield server
 
 
 @pytest.fixture
@@ -95,10 +60,6 @@ def app(database_url: str) -> Iterator[App]:
         check_books(application)
     finally:
         application.close()
-
-
-def mailer(port: int) -> SmtpMailer:
-    return SmtpMailer(Settings(smtp_host="127.0.0.1", smtp_port=port, smtp_from="bill@isp.test"))
 
 
 def reminded_debtor(
@@ -136,10 +97,6 @@ def reminded_debtor(
     return customer
 
 
-def kinds(app: App, customer: int, prefix: str) -> list[str]:
-    return [e.kind for e in events(app, customer, prefix)]
-
-
 def send(app: App, port: int, now: datetime, retry: RetryPolicy = notifications.MAIL_RETRY) -> int:
     return notifications.run_sender(
         app.uow_factory,
@@ -149,17 +106,6 @@ def send(app: App, port: int, now: datetime, retry: RetryPolicy = notifications.
         once=True,
         retry=retry,
     )
-
-
-def stored(app: App) -> list[Notification]:
-    with app.uow() as uow:
-        return list(uow.session.scalars(select(Notification).order_by(Notification.id)))
-
-
-def body(message: Message) -> str:
-    payload = message.get_payload(decode=True)
-    assert isinstance(payload, bytes)
-    return payload.decode(message.get_content_charset() or "utf-8")
 
 
 def test_a_reminder_is_mailed_once_with_its_figures(

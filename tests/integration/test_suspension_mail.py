@@ -16,9 +16,9 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
+from mail_support import Mailbox, body, mailer, smtp_server
 from sqlalchemy import select
-from test_collection_mail import Mailbox, body, free_port, kinds, mailer, stored
+from test_collection_mail import kinds, stored
 
 from ispbill.adapters.db.models import Invoice
 from ispbill.bootstrap import App, bootstrap
@@ -45,13 +45,8 @@ PORTAL = "https://billing.example.net/portal"
 
 @pytest.fixture(scope="module")
 def smtp() -> Iterator[tuple[Mailbox, int]]:
-    mailbox, port = Mailbox(), free_port()
-    controller = Controller(mailbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        yield mailbox, port
-    finally:
-        controller.stop()
+    with smtp_server() as server:
+        yield server
 
 
 @pytest.fixture

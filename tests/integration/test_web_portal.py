@@ -7,16 +7,13 @@ top-up rule, and the page's language."""
 from __future__ import annotations
 
 import re
-import socket
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
-from email import message_from_bytes
-from email.message import Message
 from typing import Any
 from urllib.parse import urlencode
 
 import pytest
-from aiosmtpd.controller import Controller
+from mail_support import Mailbox, smtp_server
 from sqlalchemy import func, select
 from web_support import CARD_SECRET, GARDEN_SECRET, PASSWORD, Browser, catalog, text_of, web_app
 
@@ -35,27 +32,10 @@ from ispbill.services.web_auth import set_portal_login
 from scenarios.helpers import check_books
 
 
-class Mailbox:
-    def __init__(self) -> None:
-        self.messages: list[Message] = []
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
-        self.messages.append(message_from_bytes(envelope.content))
-        return "250 OK"
-
-
 @pytest.fixture(scope="module")
 def smtp() -> Iterator[tuple[Mailbox, int]]:
-    with socket.socket() as probe:  # aiosmtpd cannot take port 0: pick a free port first
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    mailbox = Mailbox()
-    controller = Controller(mailbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        yield mailbox, port
-    finally:
-        controller.stop()
+    with smtp_server() as server:
+        yield server
 
 
 @pytest.fixture
