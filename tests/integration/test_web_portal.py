@@ -17,13 +17,24 @@ from mail_support import Mailbox, smtp_server
 from sqlalchemy import func, select
 from web_support import CARD_SECRET, GARDEN_SECRET, PASSWORD, Browser, catalog, text_of, web_app
 
-from ispbill.adapters.db.models import Customer, Event, OutboxCommand, Service, TopUpRule
+from ispbill.adapters.db.models import (
+    Charge,
+    CheckoutRow,
+    Customer,
+    Event,
+    InvoiceLineRow,
+    OutboxCommand,
+    Service,
+    TopUpRule,
+)
 from ispbill.bootstrap import App
 from ispbill.clock import FixedClock
-from ispbill.services import collection_policy
+from ispbill.services import collection_policy, ledger
 from ispbill.services import settings as settings_store
 from ispbill.services.billing import tick
+from ispbill.services.catalog import NewPlan, add_plan, add_tax_profile
 from ispbill.services.customers import NewCustomer, add_customer
+from ispbill.services.engine import charge_and_invoice
 from ispbill.services.garden import signed_query
 from ispbill.services.payments import NewPayment, record_payment
 from ispbill.services.refill_cards import NewBatch, generate_batch, secret_key
@@ -252,9 +263,8 @@ def test_a_paused_service_is_reactivated_by_paying_months(portal: dict[str, Any]
         service = uow.session.get(Service, service_id)
         assert service is not None
         assert service.state == "active"
-        # two periods of the customer's calendar months from 26 January: the rest of January
-        # and February
-        assert service.active_to == date(2026, 3, 1)
+        # two whole months from 26 January; "active to" is the last active day
+        assert service.active_to == date(2026, 3, 25)
     home = browser.get("/portal")
     assert "V provozu" in home.text
 
@@ -333,7 +343,203 @@ def test_a_paused_subscriber_reactivates_from_the_walled_garden(portal: dict[str
         service = uow.session.get(Service, service_id)
         assert service is not None
         assert service.state == "active"
-        assert service.active_to == date(2026, 2, 1)  # the rest of January, paid
+        assert service.active_to == date(2026, 1, 31)  # January, the last active day
+
+
+# -- pay N months on reactivation: N whole months from the day (issue 13 items 7 and 8) ---------
+
+MARCH_15 = datetime(2026, 3, 15, 9, 0, tzinfo=UTC)
+
+
+def paused_since_march(portal: dict[str, Any], customer: str, plan: int) -> int:
+    """A seasonal service that ran through February (1 to 28 February, paid) and is paused
+    since 1 March; the clock is left on 15 March and self-service reactivation is on."""
+    app = portal["app"]
+    with app.uow() as uow:
+        spec = NewService(
+            customer=customer,
+            plan=str(plan),
+            active_from=date(2026, 2, 1),
+            active_to=date(2026, 2, 28),
+        )
+        service_id = add_service(uow, spec=spec, now=app.clock.now(), actor="test").id
+    for day in (date(2026, 2, 1), date(2026, 3, 1)):
+        app.clock.set(datetime.combine(day, datetime.min.time(), UTC) + timedelta(hours=9))
+        tick(app.uow, now=app.clock.now())
+    app.clock.set(MARCH_15)
+    with app.uow() as uow:
+        assert uow.session.get(Service, service_id).state == "paused"  # type: ignore[union-attr]
+        settings_store.set_value(
+            uow, key="self_service_reactivation", raw="true", now=MARCH_15, actor="test"
+        )
+    return service_id
+
+
+def charges_of(app: App, service_id: int) -> list[tuple[str, date, date, int]]:
+    with app.uow() as uow:
+        rows = uow.session.scalars(
+            select(Charge).where(Charge.service_id == service_id).order_by(Charge.period_start)
+        )
+        return [(c.kind, c.period_start, c.period_end, c.gross_minor) for c in rows]
+
+
+def ticks_until(app: App, *days: date) -> None:
+    for day in days:
+        app.clock.set(datetime.combine(day, datetime.min.time(), UTC) + timedelta(hours=9))
+        tick(app.uow, now=app.clock.now())
+
+
+def test_paying_two_months_in_the_portal_buys_two_whole_months_from_the_day(
+    portal: dict[str, Any],
+) -> None:
+    """Seed 000: the customer "can choose one or more months to be paid". Reactivating on
+    15 March for 2 months is quoted 2 x 20 EUR before paying, charged 15 March-14 April and
+    15 April-14 May at 20 EUR each, "active to" is 14 May (the last active day), and the
+    service pauses on 15 May with nothing more charged."""
+    app, ids = portal["app"], portal["ids"]
+    with app.uow() as uow:  # with the 5 EUR she starts with, February exactly
+        record_payment(
+            uow,
+            spec=NewPayment(customer="Jana", amount="15", idempotency_key="jana-february"),
+            now=app.clock.now(),
+            actor="test",
+        )
+    service_id = paused_since_march(portal, "Jana", ids["plan"])
+    browser = signed_in(app)
+    home = browser.get("/portal")
+    assert f'hx-get="/portal/services/{service_id}/quote"' in home.text
+    quote = browser.get(f"/portal/services/{service_id}/quote?months=2")
+    assert quote.status_code == 200
+    assert text_of(quote.text, f"reactivation-quote-{service_id}-total") == "40,00\u00a0€"
+    assert "2026-03-15..2026-04-14" in quote.text
+    assert "2026-04-15..2026-05-14" in quote.text
+    assert text_of(home.text, "balance") == "0,00\u00a0€"
+    with app.uow() as uow:  # the quote writes nothing
+        assert uow.session.get(Service, service_id).state == "paused"  # type: ignore[union-attr]
+    answer = browser.post(f"/portal/services/{service_id}/reactivate", {"months": "2"})
+    assert answer.status_code == 303
+    checkout = answer.headers["location"].removeprefix("https://testserver")
+    with app.uow() as uow:
+        opened = uow.session.scalars(select(CheckoutRow).order_by(CheckoutRow.id.desc())).first()
+        assert opened is not None
+        assert opened.amount_minor == 40_00  # what the quote said
+    browser.request("POST", checkout, data={"card_number": "4242424242424242"})
+    with app.uow() as uow:
+        service = uow.session.get(Service, service_id)
+        assert service is not None
+        assert (service.state, service.active_to) == ("active", date(2026, 5, 14))
+    ticks_until(app, date(2026, 4, 15), date(2026, 5, 14), date(2026, 5, 15), date(2026, 6, 15))
+    assert charges_of(app, service_id) == [
+        ("period", date(2026, 2, 1), date(2026, 3, 1), 20_00),
+        ("reactivation", date(2026, 3, 15), date(2026, 4, 15), 20_00),
+        ("period", date(2026, 4, 15), date(2026, 5, 15), 20_00),
+    ]
+    with app.uow() as uow:
+        service = uow.session.get(Service, service_id)
+        assert service is not None
+        assert (service.state, service.state_reason) == ("paused", "active_to")
+        jana = uow.session.scalars(select(Customer).where(Customer.name == "Jana")).one()
+        invoice = charge_and_invoice(uow, customer=jana, now=app.clock.now(), actor="test")
+        assert invoice.invoice_number is not None
+    with app.uow() as uow:
+        lines = uow.session.scalars(
+            select(InvoiceLineRow)
+            .where(InvoiceLineRow.service_id == service_id)
+            .order_by(InvoiceLineRow.period_start)
+        )
+        assert [(line.period_start, line.period_end, line.gross_minor) for line in lines] == [
+            (date(2026, 2, 1), date(2026, 3, 1), 20_00),
+            (date(2026, 3, 15), date(2026, 4, 15), 20_00),
+            (date(2026, 4, 15), date(2026, 5, 15), 20_00),
+        ]
+    with app.uow() as uow:
+        assert ledger.wallet_balance(uow.session, jana.id, "EUR").is_zero  # all of it charged
+
+
+def test_paying_three_months_on_the_walled_garden_buys_three_whole_months_with_tax(
+    portal: dict[str, Any],
+) -> None:
+    """A postpaid subscriber on a 9.99 EUR + 21 % VAT plan picks 3 months on the garden: each
+    choice shows its amount before paying, 3 months are 3 x 12.09 = 36.27 EUR (VAT per
+    period, as the engine charges it), invoiced as three whole months from 15 March, "active
+    to" 14 June, then paused."""
+    app = portal["app"]
+    now = app.clock.now()
+    with app.uow() as uow:
+        add_tax_profile(uow, name="VAT 21", rate="21", inclusive=False, now=now, actor="test")
+    with app.uow() as uow:
+        spec = NewPlan(
+            name="Cottage",
+            price="9.99",
+            currency="EUR",
+            download="50M",
+            upload="10M",
+            tax_profile="VAT 21",
+        )
+        plan = add_plan(uow, spec=spec, now=now, actor="test").id
+    with app.uow() as uow:
+        spec = NewCustomer(
+            name="Karel",
+            customer_class="Home",
+            currency="EUR",
+            locale="en_US",
+            billing_timezone="Europe/Prague",
+            balance_control="postpaid",
+        )
+        add_customer(uow, spec=spec, now=now, actor="test")
+    service_id = paused_since_march(portal, "Karel", plan)
+    with app.uow() as uow:  # February's invoice, paid
+        record_payment(
+            uow,
+            spec=NewPayment(customer="Karel", amount="12.09", idempotency_key="karel-february"),
+            now=MARCH_15,
+            actor="test",
+        )
+    query = urlencode(signed_query(GARDEN_SECRET, service_id, MARCH_15 + timedelta(days=7)))
+    browser = Browser(app)
+    page = browser.get(f"/garden?{query}")
+    assert page.status_code == 200
+    assert text_of(page.text, "months-1") == "1 month (€12.09)"
+    assert text_of(page.text, "months-3") == "3 months (€36.27)"
+    assert text_of(page.text, "months-12") == "12 months (€145.08)"
+    answer = browser.post(f"/garden/pay?{query}", {"months": "3"})
+    assert answer.status_code == 303, answer.text
+    checkout = answer.headers["location"].removeprefix("https://testserver")
+    with app.uow() as uow:
+        opened = uow.session.scalars(select(CheckoutRow).order_by(CheckoutRow.id.desc())).first()
+        assert opened is not None
+        assert opened.amount_minor == 36_27
+    browser.request("POST", checkout, data={"card_number": "4242424242424242"})
+    with app.uow() as uow:
+        service = uow.session.get(Service, service_id)
+        assert service is not None
+        assert (service.state, service.active_to) == ("active", date(2026, 6, 14))
+    ticks_until(app, date(2026, 4, 15), date(2026, 5, 15), date(2026, 6, 15), date(2026, 7, 1))
+    assert charges_of(app, service_id) == [
+        ("period", date(2026, 2, 1), date(2026, 3, 1), 12_09),
+        ("period", date(2026, 3, 15), date(2026, 4, 15), 12_09),
+        ("period", date(2026, 4, 15), date(2026, 5, 15), 12_09),
+        ("period", date(2026, 5, 15), date(2026, 6, 15), 12_09),
+    ]
+    with app.uow() as uow:
+        service = uow.session.get(Service, service_id)
+        assert service is not None
+        assert (service.state, service.state_reason) == ("paused", "active_to")
+        lines = uow.session.scalars(
+            select(InvoiceLineRow)
+            .where(InvoiceLineRow.service_id == service_id)
+            .order_by(InvoiceLineRow.period_start)
+        )
+        assert [
+            (line.period_start, line.period_end, line.net_minor, line.gross_minor) for line in lines
+        ] == [
+            (date(2026, 2, 1), date(2026, 3, 1), 9_99, 12_09),
+            (date(2026, 3, 15), date(2026, 4, 15), 9_99, 12_09),
+            (date(2026, 4, 15), date(2026, 5, 15), 9_99, 12_09),
+            (date(2026, 5, 15), date(2026, 6, 15), 9_99, 12_09),
+        ]
+        karel = uow.session.scalars(select(Customer).where(Customer.name == "Karel")).one()
+        assert ledger.wallet_balance(uow.session, karel.id, "EUR").is_zero
 
 
 def test_garden_forms_need_the_csrf_token(portal: dict[str, Any]) -> None:

@@ -11,7 +11,9 @@ amount the engine will actually charge, so this module prices with the engine's 
   as the reactivation anchor says; and "sufficient funds in the wallet to cover the upcoming
   period" (CRM.COM) means a whole period, so when the N periods quoted are less than one whole
   period (a prorated first period) the difference is added, to stay as credit;
-* paused and ended services are not billed, so they are not quoted.
+* paused and ended services are not billed, so they are not quoted; a paused service that the
+  customer reactivates by paying (seed 000) is quoted as it will be once reactivated
+  (``reactivated``): N whole periods from the reactivation day (``bought_periods``).
 
 Then the prepaid minimum balance, and the wallet: credit reduces the amount, debt adds to it.
 The total is never below zero. Every figure is a line, so the quote explains itself.
@@ -32,7 +34,13 @@ from ispbill.domain.billing import (
     first_billing_start,
     price_period,
 )
-from ispbill.domain.calendar import Period, local_date
+from ispbill.domain.calendar import (
+    BillingCycle,
+    CycleKind,
+    Period,
+    local_date,
+    period_containing,
+)
 from ispbill.domain.errors import ValidationError
 from ispbill.domain.lifecycle import ServiceState
 from ispbill.domain.money import Money, sum_money
@@ -134,3 +142,74 @@ def _service_lines(
                 )
             )
     return lines
+
+
+# -- reactivating a paused service by paying N periods (seed 000) ------------------------------
+
+
+def starts_on(cycle: BillingCycle, start: date) -> bool:
+    """True when a period of ``cycle`` begins on ``start``, so periods bought from that day are
+    whole ones (charged at the full price, never prorated)."""
+    return period_containing(cycle, start).start == start
+
+
+def is_one_month(cycle: BillingCycle) -> bool:
+    """True when a period of ``cycle`` is one month (calendar, anniversary or every 1 month), so
+    one month anchored on another day costs the same price per period."""
+    one_month = cycle.kind is CycleKind.EVERY_N_MONTHS and cycle.n == 1
+    return one_month or cycle.kind in (CycleKind.MONTHLY, CycleKind.MONTHLY_ANNIVERSARY)
+
+
+def bought_periods(cycle: BillingCycle, start: date, count: int) -> tuple[Period, ...]:
+    """The ``count`` consecutive periods of ``cycle`` billed from ``start``, as the engine bills
+    them (``current_period``): all whole when ``starts_on(cycle, start)``, else the first is the
+    prorated rest of the period holding ``start``. The last one's ``last_day`` is the "active to"
+    day they pay for (UISP: "active to" is the last active day)."""
+    if not 1 <= count <= MAX_PERIODS:
+        raise ValidationError("months", f"must be between 1 and {MAX_PERIODS}")
+    periods: list[Period] = []
+    day = start
+    for _ in range(count):
+        period, _full = current_period(cycle, day)
+        periods.append(period)
+        day = period.end
+    return tuple(periods)
+
+
+def reactivated(
+    customer: CustomerSnapshot,
+    service: ServiceSnapshot,
+    *,
+    cycle: BillingCycle,
+    start: date,
+    active_to: date | None,
+    today: date,
+) -> ServiceSnapshot:
+    """A paused service as the engine will hold it right after ``lifecycle.reactivate_service``
+    restarts its billing on ``start`` on ``cycle``: active and billed from ``start``, or, when
+    the first period is due today and a prepaid wallet cannot cover it, deactivated there and
+    then (the engine's ``_charge_due`` rule). Quoting this snapshot is quoting what the
+    reactivation will cost."""
+    terms = service.terms
+    if cycle != terms.cycle:  # a cycle of the service's own from now on (a one-month period)
+        terms = replace(terms, cycle=cycle, follows_customer=False)
+    ready = replace(
+        service,
+        state=ServiceState.ACTIVE,
+        reason=None,
+        active_to=active_to,
+        terms=terms,
+        billed_until=start,
+        deactivated_on=None,
+    )
+    if not customer.prepaid or start > today:  # nothing is charged before ``start``
+        return ready
+    period, full = current_period(cycle, start)
+    if active_to is not None and period.end > active_to + timedelta(days=1):
+        period = Period(period.start, active_to + timedelta(days=1))
+    _, split = price_period(terms, period, full)
+    if customer.balance - split.gross >= customer.minimum_balance:
+        return ready
+    return replace(
+        ready, state=ServiceState.DEACTIVATED, reason="insufficient_funds", deactivated_on=start
+    )

@@ -19,7 +19,7 @@ from sqlalchemy import select
 from ispbill.adapters.db.models import Customer, Service
 from ispbill.adapters.db.unit_of_work import UnitOfWork
 from ispbill.domain.billing import Outcome, ReactivationAnchor
-from ispbill.domain.calendar import local_date, local_midnight
+from ispbill.domain.calendar import BillingCycle, local_date, local_midnight
 from ispbill.domain.errors import NotFound, ValidationError
 from ispbill.domain.lifecycle import ServiceState, check_transition
 from ispbill.services import events
@@ -35,6 +35,25 @@ class Reactivated:
     billing_from: date
 
 
+@dataclass(frozen=True)
+class CycleRestart:
+    """The service's billing cycle from a reactivation on: the columns ``service_cycle`` reads
+    (``billing.service_cycle``) and, for the record, the cycle they give. Self-service
+    reactivation sets them so the periods it sells are whole (``self_service.restart_cycle``)."""
+
+    start: date
+    period_months: int | None
+    cycle_origin: date
+    anchor_day: int
+    cycle: BillingCycle
+
+
+def restart_day(service: Service, today: date) -> date:
+    """The day a paused service's billing restarts: today, or the day it is already paid up
+    to when that is later (it is never charged twice for the same days)."""
+    return max(today, service.billed_until or service.active_from)
+
+
 def reactivate_service(
     uow: UnitOfWork,
     *,
@@ -42,6 +61,7 @@ def reactivate_service(
     active_to: date | None,
     now: datetime,
     actor: str,
+    restart: CycleRestart | None = None,
 ) -> Reactivated:
     """Move a paused service back to active with a new ``active_to`` (or none), restart its
     billing today and charge what is due in the same transaction.
@@ -52,7 +72,8 @@ def reactivate_service(
     ``reactivation_date`` (the default) a cycle of the service's own (its plan's N-day cycle,
     or a multi-month billing period) starts afresh on that day, like a reactivated deactivated
     prepaid service; calendar and customer cycles keep their grid and the first period is
-    prorated.
+    prorated. ``restart`` (self-service reactivation) sets the cycle to bill on instead, whatever
+    the anchor setting says; it must start on the day billing restarts.
     """
     uow.begin_write()  # before the first read: SQLite takes the write lock up front
     session = uow.session
@@ -79,7 +100,11 @@ def reactivate_service(
         )
     if active_to is not None and active_to <= found.active_from:
         raise ValidationError("active_to", f"must be after active_from {found.active_from}")
-    start = max(today, found.billed_until or found.active_from)
+    start = restart_day(found, today)
+    if restart is not None and restart.start != start:
+        raise ValidationError(
+            "service", f"service {found.id} changed meanwhile (billing restarts on {start})"
+        )
     operator = settings_store.load(uow)
     previous_to = found.active_to
     found.state = ServiceState.ACTIVE.value
@@ -89,7 +114,13 @@ def reactivate_service(
     found.deactivated_on = None
     found.billed_until = start
     found.next_due_at = local_midnight(start, zone)
-    if operator.reactivation_anchor is ReactivationAnchor.REACTIVATION_DATE:
+    figures: dict[str, object] = {}
+    if restart is not None:
+        found.period_months = restart.period_months
+        found.cycle_origin = restart.cycle_origin
+        found.anchor_day = restart.anchor_day
+        figures = {"cycle": restart.cycle.describe(), "period_months": restart.period_months}
+    elif operator.reactivation_anchor is ReactivationAnchor.REACTIVATION_DATE:
         found.cycle_origin = start
         found.anchor_day = start.day
     events.record(
@@ -106,6 +137,7 @@ def reactivate_service(
             "previous_active_to": previous_to.isoformat() if previous_to else None,
             "active_to": active_to.isoformat() if active_to else None,
             "billing_from": start.isoformat(),
+            **figures,
         },
     )
     session.flush()

@@ -2,16 +2,37 @@
 operator's use cases: reactivate a paused service by paying months.
 
 UISP: past "active to" the service is paused "and can be reactivated by the customer" from the
-client zone, setting a new "active to" or none. Here the customer picks how many periods to
-pay; "active to" becomes the end of those periods (cycles restart on the reactivation day, as
-``lifecycle.reactivate_service`` does with the default anchor), or stays empty when the operator
-allows open-ended reactivation and the customer asks for it. Whether customers may do this at
-all is the operator's setting ``self_service_reactivation``, as in UISP.
+client zone, setting a new "active to" or none. Whether customers may do this at all is the
+operator's setting ``self_service_reactivation``, as in UISP.
+
+What N months buy (seed 000: "the smallest time unit clients can prepay is one month"; on
+reactivation "the client can then choose one or more months to be paid"): N whole periods of
+the service from the day its billing restarts (the reactivation day), for N times the period
+price, quoted before anything is written or paid (``reactivation_quote``). "Active to" becomes
+the last day of those N periods (the last active day), or stays empty when the operator allows
+open-ended reactivation and the customer asks for it.
+
+How the invoice periods fall: they are **re-anchored on the reactivation day**
+(``restart_cycle``), whatever the ``reactivation_anchor`` setting says (that setting governs the
+engine's own reactivations, where nobody chose a number of months):
+
+* a cycle of the service's own (a multi-month period, a plan's N days or months, anniversary)
+  restarts on that day;
+* a one-month grid that does not start on that day (the calendar month, the customer's
+  anniversary) becomes a one-month billing period of the service's own anchored on that day
+  (``period_months`` 1, which every plan offers at its plain price), so 15 March for 2 months
+  is billed 15 March-14 April and 15 April-14 May at the full price each, and "active to" is
+  14 May. The service keeps that period afterwards, like any service with its own period;
+* the alternative, splitting the months at the customer's billing day, would bill two stubs
+  prorated by the days of two different months, which do not add up to one month's price;
+* other grids (weekly, semimonthly, a customer's N-day or N-month cycle) cannot be re-anchored
+  per service: there the first period is the prorated rest of the current one, as before.
 
 The reactivation is committed first and billing restarts at once (``reactivate_service``): a
 prepaid wallet that cannot cover the first period deactivates the service there and then, and
-the checkout opened next pays exactly the quoted periods; its webhook reactivates the service
-(``gateways.handle_webhook``). Nothing is granted that nobody paid for.
+the checkout opened next pays exactly the quote shown (the same quote, now computed on the
+stored service); its webhook reactivates the service (``gateways.handle_webhook``). Nothing is
+granted that nobody paid for.
 """
 
 from __future__ import annotations
@@ -24,14 +45,22 @@ from types import SimpleNamespace
 from ispbill.adapters.db.models import Customer, Service
 from ispbill.adapters.db.unit_of_work import UnitOfWork
 from ispbill.adapters.payments.gateway import PaymentGateway
-from ispbill.domain.calendar import first_period, local_date, next_period
+from ispbill.domain.calendar import local_date
 from ispbill.domain.errors import NotFound, ValidationError
 from ispbill.domain.lifecycle import ServiceState
-from ispbill.domain.prepayment import MAX_PERIODS
+from ispbill.domain.prepayment import (
+    MAX_PERIODS,
+    Quote,
+    bought_periods,
+    is_one_month,
+    quote_periods,
+    reactivated,
+    starts_on,
+)
 from ispbill.services import settings as settings_store
-from ispbill.services.billing import service_cycle
+from ispbill.services.billing import load_snapshots, service_cycle
 from ispbill.services.gateways import StartedCheckout, pay_months_quote, start_checkout
-from ispbill.services.lifecycle import reactivate_service
+from ispbill.services.lifecycle import CycleRestart, reactivate_service, restart_day
 
 
 def own_service(uow: UnitOfWork, customer_id: int, service_id: int) -> Service:
@@ -42,16 +71,99 @@ def own_service(uow: UnitOfWork, customer_id: int, service_id: int) -> Service:
     return service
 
 
-def paid_until(service: Service, customer: Customer, today: date, months: int) -> date:
-    """The end of ``months`` periods of the service's cycle restarted ``today``."""
-    restarted = SimpleNamespace(
-        cycle_origin=today, anchor_day=today.day, period_months=service.period_months
+def restart_cycle(service: Service, customer: Customer, start: date) -> CycleRestart:
+    """The cycle a service reactivated by paying months is billed on from ``start``, chosen so
+    the periods sold from that day are whole (see the module docstring)."""
+    fields = SimpleNamespace(
+        cycle_origin=start, anchor_day=start.day, period_months=service.period_months
     )
-    cycle = service_cycle(restarted, customer, service.plan)
-    period = first_period(cycle, today)
-    for _ in range(months - 1):
-        period = next_period(cycle, period)
-    return period.end
+    cycle = service_cycle(fields, customer, service.plan)
+    if not starts_on(cycle, start) and is_one_month(cycle):
+        fields.period_months = 1  # one month on the reactivation day, at the same price
+        cycle = service_cycle(fields, customer, service.plan)
+    return CycleRestart(start, fields.period_months, start, start.day, cycle)
+
+
+def paid_until(restart: CycleRestart, months: int) -> date:
+    """The "active to" day ``months`` periods from the restart pay for: their last day."""
+    return bought_periods(restart.cycle, restart.start, months)[-1].last_day
+
+
+@dataclass(frozen=True)
+class ReactivationPlan:
+    service: Service
+    customer: Customer
+    restart: CycleRestart
+    active_to: date | None
+
+
+def plan_reactivation(
+    uow: UnitOfWork,
+    *,
+    customer_id: int,
+    service_id: int,
+    months: int,
+    open_ended: bool,
+    now: datetime,
+) -> ReactivationPlan:
+    """Check the customer may reactivate the service for ``months`` and work out how (reads
+    only)."""
+    operator = settings_store.load(uow)
+    if not operator.self_service_reactivation:
+        raise ValidationError("service", "reactivation is done by the operator; please contact us")
+    if not 1 <= months <= MAX_PERIODS:
+        raise ValidationError("months", f"must be between 1 and {MAX_PERIODS}")
+    if open_ended and not operator.open_ended_reactivation:
+        raise ValidationError("open_ended", "an end date is required")
+    service = own_service(uow, customer_id, service_id)
+    if service.state != ServiceState.PAUSED.value:
+        raise ValidationError("state", f"service {service_id} is {service.state}, not paused")
+    customer = uow.session.get(Customer, customer_id)
+    assert customer is not None
+    start = restart_day(service, local_date(now, customer.billing_timezone))
+    restart = restart_cycle(service, customer, start)
+    active_to = None if open_ended else paid_until(restart, months)
+    return ReactivationPlan(service, customer, restart, active_to)
+
+
+def reactivation_quote(
+    uow: UnitOfWork,
+    *,
+    customer_id: int,
+    service_id: int,
+    months: int,
+    open_ended: bool,
+    now: datetime,
+) -> Quote:
+    """What reactivating the paused service for ``months`` costs, shown before paying and
+    before anything is written: the customer's pay-N-months quote
+    (``gateways.pay_months_quote``) with the service as it will be once reactivated, so the
+    service's lines are N whole periods at the period price and the total is what the checkout
+    will ask."""
+    plan = plan_reactivation(
+        uow,
+        customer_id=customer_id,
+        service_id=service_id,
+        months=months,
+        open_ended=open_ended,
+        now=now,
+    )
+    policy = settings_store.load(uow).billing_policy()
+    [(customer, services)] = load_snapshots(uow.session, [customer_id])
+    quoted = [
+        reactivated(
+            customer,
+            s,
+            cycle=plan.restart.cycle,
+            start=plan.restart.start,
+            active_to=plan.active_to,
+            today=local_date(now, plan.customer.billing_timezone),
+        )
+        if s.id == service_id
+        else s
+        for s in services
+    ]
+    return quote_periods(customer, quoted, periods=months, now=now, policy=policy)
 
 
 @dataclass(frozen=True)
@@ -75,25 +187,25 @@ def reactivate_by_paying(
     now: datetime,
     actor: str,
 ) -> SelfReactivation:
-    operator = settings_store.load(uow)
-    if not operator.self_service_reactivation:
-        raise ValidationError("service", "reactivation is done by the operator; please contact us")
-    if not 1 <= months <= MAX_PERIODS:
-        raise ValidationError("months", f"must be between 1 and {MAX_PERIODS}")
-    if open_ended and not operator.open_ended_reactivation:
-        raise ValidationError("open_ended", "an end date is required")
-    service = own_service(uow, customer_id, service_id)
-    if service.state != ServiceState.PAUSED.value:
-        raise ValidationError("state", f"service {service_id} is {service.state}, not paused")
-    customer = uow.session.get(Customer, customer_id)
-    assert customer is not None
+    plan = plan_reactivation(
+        uow,
+        customer_id=customer_id,
+        service_id=service_id,
+        months=months,
+        open_ended=open_ended,
+        now=now,
+    )
     if gateway not in gateways:
         raise ValidationError("gateway", "online payment is not available")
-    today = local_date(now, customer.billing_timezone)
-    active_to = None if open_ended else paid_until(service, customer, today, months)
+    active_to = plan.active_to
     uow.session.rollback()  # reactivate_service opens its own write transaction
     done = reactivate_service(
-        uow, service_ref=service_id, active_to=active_to, now=now, actor=actor
+        uow,
+        service_ref=service_id,
+        active_to=active_to,
+        now=now,
+        actor=actor,
+        restart=plan.restart,
     )
     state = done.service.state
     quote = pay_months_quote(uow, customer=str(customer_id), months=months, now=now)

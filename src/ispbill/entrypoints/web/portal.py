@@ -24,7 +24,7 @@ from ispbill.adapters.db.models import Customer, Payment, Service, TopUpRule
 from ispbill.adapters.db.unit_of_work import UnitOfWork
 from ispbill.adapters.mail import send_mail
 from ispbill.adapters.pdf.render import render_pdf
-from ispbill.domain.errors import IspbillError, ValidationError
+from ispbill.domain.errors import IspbillError, NotFound, ValidationError
 from ispbill.domain.prepayment import MAX_PERIODS
 from ispbill.entrypoints.web.common import (
     LANG_COOKIE,
@@ -45,7 +45,7 @@ from ispbill.services.gateways import pay_months_quote, start_checkout
 from ispbill.services.invoice_documents import get_invoice, list_invoices, printable
 from ispbill.services.lookup import MAX_ID
 from ispbill.services.refill_cards import redeem_card, secret_key
-from ispbill.services.self_service import reactivate_by_paying
+from ispbill.services.self_service import reactivate_by_paying, reactivation_quote
 from ispbill.services.suspensions import promise_to_pay, subscriber_offer
 from ispbill.services.top_ups import TopUpRuleSpec, disable_rule, set_rule
 from ispbill.services.web_auth import (
@@ -372,6 +372,38 @@ async def redeem(request: Request, customer_id: CustomerId) -> Response:
         )
 
     return await _act(request, customer_id, act)
+
+
+@router.get("/services/{service_id}/quote")
+async def reactivation_quote_page(
+    request: Request, customer_id: CustomerId, service_id: int, months: int = 1
+) -> Response:
+    """What reactivating a paused service for N months costs, before paying (htmx fragment
+    next to its form; a plain page without JS): N whole periods from today at the period
+    price, then the wallet, as the checkout will ask."""
+    months = min(max(months, 1), MAX_PERIODS)
+
+    def job(uow: UnitOfWork, now: datetime) -> dict[str, Any]:
+        return {
+            "quote": reactivation_quote(
+                uow,
+                customer_id=customer_id,
+                service_id=service_id,
+                months=months,
+                open_ended=False,
+                now=now,
+            ),
+            "customer": uow.session.get(Customer, customer_id),
+            "quote_id": f"reactivation-quote-{service_id}",
+        }
+
+    try:
+        context = await _work(request, job)
+    except NotFound:
+        raise HTTPException(404, "no such service") from None
+    except IspbillError as exc:
+        raise HTTPException(422, str(exc)) from None
+    return _page(request, "portal/quote.html", context, customer=context["customer"])
 
 
 @router.post("/services/{service_id}/reactivate")

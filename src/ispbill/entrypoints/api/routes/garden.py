@@ -10,8 +10,9 @@ server-rendered HTML outside the API:
   demos never touch a real one) and redirects to it; the gateway's webhook records the payment,
   whose transaction lifts the suspension. A paused subscriber (past "active to", seed 000)
   reactivates here by paying months, when the operator allows self-service reactivation
-  (``services/self_service.py``): "active to" moves to the end of the paid months, or is
-  cleared when the operator allows open-ended reactivation;
+  (``services/self_service.py``): N whole months from the reactivation day for N times the
+  period price, "active to" their last day, or cleared when the operator allows open-ended
+  reactivation. Each choice of months shows its amount to pay before the subscriber pays;
 * ``POST /garden/promise`` is the subscriber's own promise to pay (once per billing period).
 
 The subscriber is matched to a service by ``match_subscriber``: a signed link, else the
@@ -34,13 +35,15 @@ from starlette.concurrency import run_in_threadpool
 from ispbill.adapters.db.models import Customer, Service
 from ispbill.bootstrap import App
 from ispbill.domain.errors import IspbillError
+from ispbill.domain.lifecycle import ServiceState
+from ispbill.domain.money import Money
 from ispbill.entrypoints.api.deps import container
 from ispbill.entrypoints.web.common import form_of, pick_language, render
 from ispbill.services import settings as settings_store
 from ispbill.services.garden import GardenView, garden_view, verify
-from ispbill.services.gateways import start_checkout
+from ispbill.services.gateways import pay_months_quote, start_checkout
 from ispbill.services.radius import service_for_address
-from ispbill.services.self_service import reactivate_by_paying
+from ispbill.services.self_service import reactivate_by_paying, reactivation_quote
 from ispbill.services.suspensions import promise_to_pay
 
 router = APIRouter(prefix="/garden", tags=["garden"], include_in_schema=False)
@@ -84,6 +87,8 @@ class Garden:
     timezone: str
     self_service: bool
     open_ended: bool
+    # what each choice of months costs now (what the checkout will ask), when it can be paid
+    totals: dict[int, Money]
 
 
 def _load(app: App, service_id: int) -> Garden:
@@ -94,6 +99,26 @@ def _load(app: App, service_id: int) -> Garden:
         customer = uow.session.get(Customer, service.customer_id)
         assert customer is not None
         operator = settings_store.load(uow)
+        paused = view.state == ServiceState.PAUSED.value
+        totals: dict[int, Money] = {}
+        if view.state != ServiceState.ACTIVE.value and (
+            operator.self_service_reactivation or not paused
+        ):
+            now = app.clock.now()
+            for months in MONTH_CHOICES:
+                quote = (
+                    reactivation_quote(
+                        uow,
+                        customer_id=customer.id,
+                        service_id=service_id,
+                        months=months,
+                        open_ended=False,
+                        now=now,
+                    )
+                    if paused
+                    else pay_months_quote(uow, customer=str(customer.id), months=months, now=now)
+                )
+                totals[months] = quote.total
         return Garden(
             view,
             customer.id,
@@ -101,6 +126,7 @@ def _load(app: App, service_id: int) -> Garden:
             customer.billing_timezone,
             operator.self_service_reactivation,
             operator.open_ended_reactivation,
+            totals,
         )
 
 
