@@ -128,6 +128,44 @@ def test_roles(app: App, world: dict[str, Any]) -> None:
     )
 
 
+def test_a_reference_is_the_payers_not_a_global_key(app: App, world: dict[str, Any]) -> None:
+    """South's payment under a reference North used is South's own, never North's answered
+    back; the same customer's reference with another amount is a 409 naming ``reference``."""
+    north = client(app, world, "north")
+    south = client(app, world, "south")
+    ours = north.post("/api/v1/customers", json=customer_body("N1")).json()["id"]
+    theirs = south.post("/api/v1/customers", json=customer_body("S1")).json()["id"]
+
+    def post(api: Api, key: str, customer: int, amount: str) -> Any:
+        body = {"customer_id": customer, "amount": amount, "currency": "USD", "method": "cash"}
+        return api.post(
+            "/api/v1/payments",
+            json={**body, "reference": "RCPT-1"},
+            headers={"Idempotency-Key": key},
+        )
+
+    first = post(north, "n-1", ours, "11.00")
+    assert first.status_code == 201, first.text
+    paid = post(south, "s-1", theirs, "22.00")
+    assert paid.status_code == 201, paid.text
+    assert paid.json()["id"] != first.json()["id"]
+    assert (paid.json()["customer_id"], paid.json()["amount"]["amount"]) == (theirs, "22.00")
+    assert [p["id"] for p in south.get("/api/v1/payments").json()["items"]] == [paid.json()["id"]]
+    assert south.get(f"/api/v1/customers/{theirs}").json()["balance"]["amount"] == "22.00"
+    assert north.get(f"/api/v1/customers/{ours}").json()["balance"]["amount"] == "11.00"
+
+    altered = post(north, "n-2", ours, "12.00")
+    assert altered.status_code == 409, altered.text
+    assert altered.headers["content-type"] == PROBLEM
+    assert altered.json()["field"] == "reference"
+    repeat = post(north, "n-3", ours, "11.00")
+    assert repeat.status_code == 201, repeat.text
+    assert repeat.json()["id"] == first.json()["id"]
+    assert north.get(f"/api/v1/customers/{ours}").json()["balance"]["amount"] == "11.00"
+    with app.uow() as uow:
+        assert uow.session.scalar(select(func.count()).select_from(Payment)) == 2
+
+
 def test_authentication(app: App, world: dict[str, Any]) -> None:
     missing = client(app, world, None).get("/api/v1/customers")
     assert missing.status_code == 401

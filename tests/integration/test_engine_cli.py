@@ -187,6 +187,26 @@ def test_payment_with_the_same_key_credits_once(database_url: str) -> None:
     )
 
 
+def test_a_reference_repeated_for_another_customer_is_their_payment(database_url: str) -> None:
+    """``--reference`` is the payer's: another customer's receipt with the same number is
+    recorded for them; the same customer's with another amount is refused naming it."""
+    seed(database_url, PREPAID, POSTPAID)
+    ok(database_url, START, "payments", "add", "Alice", "5.00", "--reference", "RCPT-1")
+    bob = ok(database_url, START, "payments", "add", "Bob", "250.00", "--reference", "RCPT-1")
+    assert "payment 2 recorded: 250.00 USD" in bob.stdout
+    assert "already" not in bob.stdout
+    again = ok(database_url, START, "payments", "add", "Bob", "250.00", "--reference", "RCPT-1")
+    assert "already recorded as payment 2 (250.00 USD" in again.stdout
+    message = refused(database_url, START, "payments", "add", "Alice", "6", "--reference", "RCPT-1")
+    assert "reference" in message
+    assert "5.00 USD" in message
+    payments = ok_json(database_url, START, "payments", "list")
+    assert sorted((p["customer"], p["amount"], p["reference"]) for p in payments) == [
+        ("Alice", "5.00 USD", "RCPT-1"),
+        ("Bob", "250.00 USD", "RCPT-1"),
+    ]
+
+
 def test_invoices_list_show_and_pdf(database_url: str, tmp_path: Path) -> None:
     seed(database_url, POSTPAID)
     ok(database_url, START, "run", "--at", START)

@@ -113,18 +113,78 @@ def test_the_same_key_twice_credits_once(app: App) -> None:
     assert counts(app)["payments"] == 1
 
 
-def test_the_same_reference_twice_credits_once_even_with_another_amount(app: App) -> None:
-    """A bank reference replayed (a re-sent webhook, an operator typing it twice) gives the
-    first payment back: never a second credit, whatever the second call says."""
+def test_the_same_reference_and_amount_twice_credits_once(app: App) -> None:
+    """A bank reference replayed (a re-sent webhook, an operator typing it twice) with the
+    same figures, under no key or another key, gives the first payment back."""
     ann = add_customer(app, T0, "Ann")
     first = pay(app, ann, "20.00", method="bank_transfer", reference="BANK-2026-001")
-    again = pay(app, ann, "25.00", method="bank_transfer", reference="BANK-2026-001")
-    assert again.created is False
-    assert again.payment.id == first.payment.id
+    again = pay(app, ann, "20.00", method="bank_transfer", reference="BANK-2026-001")
+    keyed = pay(
+        app, ann, "20.00", method="bank_transfer", reference="BANK-2026-001", idempotency_key="k"
+    )
+    assert (first.created, again.created, keyed.created) == (True, False, False)
+    assert again.payment.id == keyed.payment.id == first.payment.id
     assert wallet(app, ann) == 20_00
     with app.uow() as uow:
         kinds = uow.session.scalars(select(LedgerTransaction.kind)).all()
     assert kinds.count("payment") == 1
+
+
+def test_the_same_reference_with_another_amount_is_refused(app: App) -> None:
+    """The same customer, method and reference with other figures is a typo or a replay with
+    altered figures: refused naming the reference, never answered with the first payment."""
+    ann = add_customer(app, T0, "Ann")
+    first = pay(app, ann, "20.00", method="bank_transfer", reference="BANK-2026-001")
+    before = counts(app)
+    for key in (None, "another-key"):
+        with pytest.raises(Conflict) as refused:
+            pay(
+                app,
+                ann,
+                "25.00",
+                method="bank_transfer",
+                reference="BANK-2026-001",
+                idempotency_key=key,
+            )
+        assert refused.value.field == "reference"
+        assert f"payment {first.payment.id} of 20.00 USD" in refused.value.rule
+    assert counts(app) == before
+    assert wallet(app, ann) == 20_00
+    # the same reference under another method is another payment
+    cash = pay(app, ann, "25.00", method="cash", reference="BANK-2026-001")
+    assert cash.created is True
+    assert wallet(app, ann) == 45_00
+
+
+def test_another_customers_reference_is_their_own_payment(app: App) -> None:
+    """References repeat across payers in real bank data: a reference another customer's
+    payment carries is a new payment, credited to the payer named, with its own figures."""
+    ann = add_customer(app, T0, "Ann")
+    bob = add_customer(app, T0, "Bob")
+    first = pay(app, ann, "11.00", reference="RCPT-1")
+    second = pay(app, bob, "22.00", reference="RCPT-1")
+    same = pay(app, bob, "11.00", reference="RCPT-1", method="bank_transfer")
+    assert (first.created, second.created, same.created) == (True, True, True)
+    assert second.payment.id != first.payment.id
+    assert (second.payment.customer_id, second.payment.amount_minor) == (bob, 22_00)
+    assert (wallet(app, ann), wallet(app, bob)) == (11_00, 33_00)
+    assert pay(app, bob, "22.00", reference="RCPT-1").payment.id == second.payment.id
+    assert wallet(app, bob) == 33_00
+
+
+def test_a_key_used_for_other_figures_is_refused(app: App) -> None:
+    """An idempotency key names one payment: reused for another customer or amount it is
+    refused, and the other customer's payment is not given back."""
+    ann = add_customer(app, T0, "Ann")
+    bob = add_customer(app, T0, "Bob")
+    pay(app, ann, "20.00", idempotency_key="till-7/0001")
+    before = counts(app)
+    for customer, amount in ((bob, "20.00"), (ann, "21.00")):
+        with pytest.raises(Conflict) as refused:
+            pay(app, customer, amount, idempotency_key="till-7/0001")
+        assert refused.value.field == "idempotency_key"
+    assert counts(app) == before
+    assert (wallet(app, ann), wallet(app, bob)) == (20_00, 0)
 
 
 def test_a_payment_in_another_currency_is_refused_and_nothing_is_written(app: App) -> None:

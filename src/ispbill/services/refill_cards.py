@@ -32,7 +32,7 @@ Invariants (checked by ``liability_report`` and the tests):
 Exactly once: a redemption takes the customer's row lock (the per-customer mutex), then the card
 row (``SELECT ... FOR UPDATE`` on PostgreSQL; SQLite's ``BEGIN IMMEDIATE`` serialises writers),
 and marks the card with ``UPDATE ... WHERE status = 'active'`` whose row count must be 1. The
-ledger key ``card-redemption:<card>`` and the payment's unique (method, reference = serial) are
+ledger key ``card-redemption:<card>`` and the payment's unique idempotency key (the same text) are
 two more backstops. Two racing redemptions of one code give one success and one "already
 redeemed".
 

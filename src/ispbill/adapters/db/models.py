@@ -399,12 +399,15 @@ class InvoiceLineRow(Base):
 
 
 class Payment(Base):
-    """Money received; unique by idempotency key and by (method, external reference)."""
+    """Money received; unique by idempotency key and by (customer, method, external reference):
+    a reference is the payer's, and real bank data repeats references across payers."""
 
     __tablename__ = "payments"
     __table_args__ = (
         UniqueConstraint("idempotency_key", name="uq_payments_idempotency_key"),
-        UniqueConstraint("method", "reference", name="uq_payments_method_reference"),
+        UniqueConstraint(
+            "customer_id", "method", "reference", name="uq_payments_customer_method_reference"
+        ),
         CheckConstraint("amount_minor > 0", name="amount"),
         Index("ix_payments_received_at", "received_at"),  # the payments list by received day
     )

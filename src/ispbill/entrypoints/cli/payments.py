@@ -30,7 +30,10 @@ def payments_add(
         help=f"One of: {', '.join(OPERATOR_METHODS)}, or a method of the payment_methods setting.",
     ),
     reference: str | None = typer.Option(
-        None, help="External reference (bank transfer id, receipt number); unique per method."
+        None,
+        help="External reference (bank transfer id, receipt number): the same reference and "
+        "amount again is the same payment; the same reference with another amount is refused. "
+        "Unique per customer and method.",
     ),
     key: str | None = typer.Option(None, help="Idempotency key: the same key never credits twice."),
     currency: str | None = typer.Option(None, help="Default: the customer's currency."),

@@ -4,7 +4,8 @@ bank statements (import a file, list the unmatched credits, assign one to a cust
 ``POST /api/v1/payments`` requires the key. Its replay is answered by the idempotency
 middleware (``idempotency.py``) like every other write; in addition the payment itself is keyed
 in the ledger by the token and the key, so even a crash between the payment and the stored
-answer cannot credit the wallet twice.
+answer cannot credit the wallet twice. A ``reference`` is matched only among the customer's own
+payments (``services/payments.py``), so a reseller never receives or learns of another's.
 """
 
 from __future__ import annotations
@@ -160,7 +161,12 @@ async def create_payment(
         ),
     ],
 ) -> PaymentOut:
-    """Credit a customer's wallet; the engine re-evaluates the customer at once."""
+    """Credit a customer's wallet; the engine re-evaluates the customer at once.
+
+    A ``reference`` is the payer's, unique per customer and method: the same customer,
+    method, reference and amount again is the same payment (answered with it, nothing
+    credited); another amount under it is a 409 naming ``reference``. Another customer's
+    payment under the same reference is theirs and does not affect this one."""
     app = container(request)
     key = idempotency_key.strip()
 
