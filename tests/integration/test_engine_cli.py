@@ -9,12 +9,15 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from typer.testing import CliRunner, Result
 
 from ispbill.adapters.db.engine import make_engine
 from ispbill.adapters.db.models import Base, LedgerAccount
 from ispbill.entrypoints.cli.main import app as cli
+from ispbill.services import billing
 
 START = "2026-01-01T09:00:00Z"
 runner = CliRunner()
@@ -110,6 +113,38 @@ def test_run_charges_what_is_due_at_the_instant_exactly_once(database_url: str) 
     assert balance(database_url, "Alice") == "27.40 USD"
     table = ok(database_url, START, "run", "--at", "2026-03-01T00:00:00Z").stdout
     assert "deactivated" in table  # 27.40 USD no longer covers March
+
+
+def test_a_run_that_fails_part_way_says_what_it_had_committed(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each chunk of a tick is its own transaction: when the second one is refused, the first
+    stays, and the message says so instead of "nothing was written"."""
+    seed(database_url, PREPAID, ["Carol", "--available-funds", "100.00"])
+    real = billing.store_outcomes
+    calls: list[int] = []
+
+    def refused_second(*args: Any, **kwargs: Any) -> int:
+        calls.append(1)
+        if len(calls) == 2:
+            raise IntegrityError("INSERT", {}, Exception("duplicate key value (a test)"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(billing, "store_outcomes", refused_second)
+    message = refused(database_url, START, "run", "--chunk-size", "1").strip()
+    assert message == (
+        "error: database: refused by a constraint (duplicate key value (a test)); the tick "
+        "stopped after committing 1 chunk (1 customer, 1 charge, 0 invoices); those stand, "
+        "and the next tick carries on from there"
+    )
+    assert (balance(database_url, "Alice"), balance(database_url, "Carol")) == (
+        "63.70 USD",
+        "100.00 USD",
+    )
+    monkeypatch.undo()
+    rerun = ok_json(database_url, START, "run", "--chunk-size", "1")
+    assert (rerun["customers"], rerun["charges"]) == (1, 1)
+    assert balance(database_url, "Carol") == "63.70 USD"
 
 
 def test_preview_lists_each_period_and_writes_nothing(database_url: str) -> None:

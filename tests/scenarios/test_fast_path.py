@@ -10,14 +10,18 @@ wallet, "active to", postpaid, several periods due at once).
 
 from __future__ import annotations
 
+import threading
+import time
+from collections.abc import Callable
 from datetime import date
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from ispbill.adapters.db.models import LedgerTransaction
 from ispbill.bootstrap import App
-from ispbill.services import billing, fast_path
+from ispbill.domain.errors import ValidationError
+from ispbill.services import billing, fast_path, payment_corrections
 
 from .helpers import (
     add_class,
@@ -25,7 +29,11 @@ from .helpers import (
     add_plan,
     add_service,
     at,
+    charges,
     check_books,
+    pay,
+    state,
+    wallet,
 )
 from .test_tick_properties import snapshot
 
@@ -109,3 +117,122 @@ def test_fast_path_writes_what_the_general_path_writes(
         assert sorted(one.session.execute(memo).all()) == sorted(other.session.execute(memo).all())
     check_books(app)
     check_books(twin)
+
+
+# --- a payment or a refund racing the fast path -----------------------------------------------
+
+FEBRUARY = at(2026, 2, 1, 6)
+
+
+def _blocked_by(app: App, pid: int | None = None) -> int:
+    """How many sessions wait for a lock (held by ``pid`` when given)."""
+    query = (
+        "SELECT count(*) FROM pg_stat_activity WHERE cardinality(pg_blocking_pids(pid)) > 0"
+        if pid is None
+        else "SELECT count(*) FROM pg_stat_activity WHERE :pid = ANY(pg_blocking_pids(pid))"
+    )
+    with app.engine.connect() as connection:
+        return int(connection.execute(text(query), {"pid": pid}).scalar_one())
+
+
+def _wait(thread: threading.Thread, until: Callable[[], bool]) -> None:
+    """Until ``until`` holds or ``thread`` ends, for at most ten seconds."""
+    deadline = time.monotonic() + 10
+    while thread.is_alive() and not until() and time.monotonic() < deadline:
+        thread.join(timeout=0.02)
+
+
+def _refund(app: App, customer: int) -> None:
+    with app.uow() as uow:
+        payment_corrections.refund(
+            uow,
+            customer=str(customer),
+            amount="20.00",
+            method="cash",
+            reference="R-ben",
+            now=FEBRUARY,
+            actor="scenario",
+        )
+
+
+@pytest.mark.parametrize("action", ["payment", "refund"])
+def test_a_payment_or_refund_committed_while_the_fast_path_runs_is_respected(
+    app: App, action: str
+) -> None:
+    """Ann and Ben renew in one fast-path group statement. That statement is held up after it
+    has started (its first charge waits on a blocker holding Ann's charge key) while Ben's
+    payment charges his February period, or his refund takes the wallet under the price, and
+    commits. The tick used to decide from its start-of-statement view, then lock Ben: it
+    aborted on the duplicate charge key, or charged Ben's February on the stale balance and
+    left his wallet at -10.00. Now it decides under the customer locks: the payment or refund
+    waits for the tick (or the tick finds its work done) and every charge happens once."""
+    add_class(app, T0)
+    add_plan(app, T0, "Home 30", "30.00")
+    ann = add_customer(app, T0, "Ann", available_funds="100.00")
+    ann_home = add_service(app, T0, ann, "Home 30", active_from=date(2026, 1, 1))
+    ben = add_customer(app, T0, "Ben", available_funds="70.00")
+    ben_home = add_service(app, T0, ben, "Home 30", active_from=date(2026, 1, 1))
+    billing.tick(app.uow, now=T0)  # the first charges; February is an ordinary renewal
+    assert wallet(app, ben) == 40_00
+
+    errors: list[BaseException] = []
+    refused: list[ValidationError] = []
+
+    def catching(work: Callable[[], object]) -> Callable[[], None]:
+        def run() -> None:
+            try:
+                work()
+            except ValidationError as exc:  # a refund the wallet no longer covers
+                refused.append(exc)
+            except BaseException as exc:  # surfaced below
+                errors.append(exc)
+
+        return run
+
+    ticker = threading.Thread(target=catching(lambda: billing.tick(app.uow, now=FEBRUARY)))
+    if action == "payment":
+        other = threading.Thread(target=catching(lambda: pay(app, FEBRUARY, ben, "5.00", "b-1")))
+    else:
+        other = threading.Thread(target=catching(lambda: _refund(app, ben)))
+    with app.engine.connect() as blocker:
+        blocker.execute(
+            text(
+                "INSERT INTO ledger_transactions (idempotency_key, kind, memo, customer_id,"
+                " figures, recorded_at, effective_at)"
+                " VALUES (:key, 'charge', 'blocker', NULL, '{}', :at, :at)"  # no FK: no lock on Ann
+            ),
+            {"key": f"charge:{ann_home}:period:2026-02-01", "at": FEBRUARY},
+        )
+        blocker_pid = int(blocker.execute(text("SELECT pg_backend_pid()")).scalar_one())
+        ticker.start()
+        _wait(ticker, lambda: _blocked_by(app, blocker_pid) > 0)
+        assert ticker.is_alive(), f"the tick never reached Ann's charge: {errors} {charges(app)}"
+        other.start()
+        _wait(other, lambda: _blocked_by(app) >= 2)  # done, or waiting for the tick's lock
+        blocker.rollback()
+    ticker.join(timeout=30)
+    other.join(timeout=30)
+
+    assert errors == []
+    assert [(c.service, c.start) for c in charges(app, ann)] == [
+        (ann_home, date(2026, 1, 1)),
+        (ann_home, date(2026, 2, 1)),
+    ]
+    ben_charges = [(c.service, c.kind, c.start) for c in charges(app, ben)]
+    if action == "payment":
+        assert refused == []
+        assert ben_charges == [
+            (ben_home, "period", date(2026, 1, 1)),
+            (ben_home, "period", date(2026, 2, 1)),
+        ]
+        assert wallet(app, ben) == 70_00 - 30_00 - 30_00 + 5_00
+    elif refused:  # the tick charged first; the refund found 10.00 of credit
+        assert "exceeds the unallocated credit" in str(refused[0])
+        assert ben_charges[-1] == (ben_home, "period", date(2026, 2, 1))
+        assert wallet(app, ben) == 10_00
+    else:  # the refund went first; 20.00 does not cover February
+        assert ben_charges == [(ben_home, "period", date(2026, 1, 1))]
+        assert wallet(app, ben) == 20_00
+        assert state(app, ben_home) == ("deactivated", "insufficient_funds")
+    assert wallet(app, ben) >= 0
+    check_books(app)

@@ -10,6 +10,7 @@ makes a repeat harmless.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -84,6 +85,14 @@ class TickReport:
         self.invoices += invoices
         self.chunks += 1
 
+    def add_fast(self, charged: int) -> None:
+        """A committed chunk of the fast path: one service of one customer per charge."""
+        if charged:
+            self.customers += charged
+            self.services += charged
+            self.charges += charged
+            self.chunks += 1
+
 
 def tick(
     uow_factory: Callable[[], UnitOfWork],
@@ -94,22 +103,30 @@ def tick(
     progress: Callable[[int], None] | None = None,
     gateways: Mapping[str, PaymentGateway] | None = None,
     workers: int = 1,
+    report: TickReport | None = None,
 ) -> TickReport:
     """Run everything due up to ``now``; then the activation pass for funded customers.
 
-    ``workers`` database connections share the set-based fast path (PostgreSQL).
+    ``workers`` database connections share the set-based fast path (PostgreSQL). ``report``
+    (a new one by default) counts each chunk as it commits, so a caller whose tick fails
+    part-way can say what was committed: those chunks stand, and the next tick goes on.
     """
     started = time.perf_counter()
-    report = TickReport(now=now)
+    report = report if report is not None else TickReport(now=now)
+    counting = threading.Lock()  # the fast path's workers report from their threads
+
+    def fast_chunk(charged: int) -> None:
+        with counting:
+            report.add_fast(charged)
+
     with uow_factory() as uow:
         policy_settings = settings_store.load(uow)
     policy = policy_settings.billing_policy()
     from ispbill.services.fast_path import charge_alike_services  # it builds on this module
 
-    fast = charge_alike_services(uow_factory, now=now, policy=policy, workers=workers)
-    report.charges += fast
-    report.customers += fast
-    report.services += fast
+    charge_alike_services(
+        uow_factory, now=now, policy=policy, workers=workers, committed=fast_chunk
+    )
     for claim in (_due_customers(policy), _activation_candidates(policy)):
         seen: set[int] = set()
         while _run_chunk(uow_factory, now, chunk_size, policy_settings, actor, report, claim, seen):

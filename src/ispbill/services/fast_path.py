@@ -8,7 +8,17 @@ services (same cycle, period, price, tax and timezone: usually a handful of grou
 ``domain.billing.decide`` on a representative snapshot, and one SQL statement applies that
 decision to every service of the group whose wallet passes the inequality: it writes the ledger
 transactions, their postings, the charges, the wallet balances and the services' new billing
-positions together. Customers are locked with ``FOR UPDATE SKIP LOCKED`` like the general path.
+positions together.
+
+Each chunk first locks its candidate customers (``FOR UPDATE SKIP LOCKED``, in id order, like the
+general path's claim; the customer row is the per-customer mutex a payment, a refund or a
+correction takes), then reads and decides in later statements. Under READ COMMITTED each
+statement sees what was committed before it started, so the decision (the service's position,
+its state, the wallet) is read after the lock: a payment that charged the period, or a refund
+that took the wallet under the price, and committed while the chunk was being locked is seen,
+never overwritten. (Deciding in the locking statement itself read the rows as they were when
+the statement started: the tick aborted on a charge key the payment had just written, or
+charged a wallet a refund had just emptied.)
 
 Everything else (services with a "suspend service and invoicing" window, first charges, deactivations for lack of funds, several services sharing a
 wallet, pauses, postpaid customers, SQLite) goes through the general path afterwards, which finds
@@ -25,9 +35,10 @@ from datetime import datetime
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import exists, func, select, text
-from sqlalchemy.dialects.postgresql import aggregate_order_by
+from sqlalchemy import BigInteger, exists, func, literal, select, text
+from sqlalchemy.dialects.postgresql import ARRAY, aggregate_order_by
 from sqlalchemy.orm import Session, aliased
+from sqlalchemy.sql.expression import ColumnElement
 
 from ispbill.adapters.db.models import (
     Customer,
@@ -67,7 +78,7 @@ REPRESENTATIVE_BALANCE_MINOR = 10**15  # "funds suffice"; the inequality is appl
 
 APPLY_GROUP = text(
     """
-WITH locked AS (
+WITH eligible AS (  -- the customers are locked already (_lock_customers); this re-checks
     SELECT c.id AS customer_id, s.id AS service_id, w.id AS wallet_id
     FROM unnest(CAST(:service_ids AS bigint[])) AS wanted(id)
     JOIN services s ON s.id = wanted.id
@@ -80,10 +91,9 @@ WITH locked AS (
                       WHERE ss.service_id = s.id AND ss.suspend_invoicing)
       AND w.balance_minor - :gross >= c.minimum_balance_minor
     ORDER BY c.id
-    FOR UPDATE OF c SKIP LOCKED
 ),
 picked AS MATERIALIZED (
-    SELECT locked.*, nextval('ledger_transactions_id_seq') AS transaction_id FROM locked
+    SELECT eligible.*, nextval('ledger_transactions_id_seq') AS transaction_id FROM eligible
 ),
 tx AS (
     INSERT INTO ledger_transactions
@@ -137,8 +147,10 @@ def charge_alike_services(
     policy: BillingPolicy,
     chunk_size: int | None = None,
     workers: int = 1,
+    committed: Callable[[int], None] | None = None,
 ) -> int:
     """Charge every eligible service due up to ``now``; returns how many were charged.
+    ``committed`` hears each chunk's count once it is committed (from the workers' threads).
 
     The work is cut by service id modulo ``workers`` (an eligible service is its customer's
     only live one, so this cuts the customers too), one database connection each: the
@@ -148,10 +160,10 @@ def charge_alike_services(
     """
     size = chunk_size or RANGE_SIZE
     if workers <= 1:
-        return _charge_part(uow_factory, now, policy, size, 0, 1)
+        return _charge_part(uow_factory, now, policy, size, 0, 1, committed)
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fast-path") as pool:
         parts = [
-            pool.submit(_charge_part, uow_factory, now, policy, size, part, workers)
+            pool.submit(_charge_part, uow_factory, now, policy, size, part, workers, committed)
             for part in range(workers)
         ]
         return sum(part.result() for part in parts)
@@ -164,6 +176,7 @@ def _charge_part(
     chunk_size: int,
     part: int,
     parts: int,
+    committed: Callable[[int], None] | None = None,
 ) -> int:
     """Walk the service ids in ranges of ``chunk_size``, every ``parts``-th range from
     ``part``: a range is an index range scan, so each chunk costs its own size, whatever the
@@ -174,13 +187,21 @@ def _charge_part(
             return 0
         top = uow.session.scalar(select(func.max(Service.id))) or 0
     for low in range(part * chunk_size, top, chunk_size * parts):
+        high = low + chunk_size
         with uow_factory() as uow:
-            rows = _eligible_groups(uow.session, now, low, low + chunk_size)
-            if not rows:
+            locked = _lock_customers(uow.session, now, low, high)
+            if not locked:
                 continue
-            for group, ids in _groups(uow.session, rows, now=now, policy=policy).items():
-                charged += _apply(uow.session, group, ids, now=now, bounds=(low, low + chunk_size))
+            # a new statement, so a new snapshot: it sees all that committed before the locks
+            rows = _eligible_groups(uow.session, now, low, high, locked)
+            groups = _groups(uow.session, rows, now=now, policy=policy) if rows else {}
+            count = 0
+            for group, ids in groups.items():
+                count += _apply(uow.session, group, ids, now=now, bounds=(low, high))
             uow.commit()
+        charged += count
+        if committed is not None:
+            committed(count)
     return charged
 
 
@@ -196,15 +217,57 @@ _SERVICE_KEY = tuple(
 _CUSTOMER_KEY = tuple(c for c in CUSTOMER_COLUMNS if c.key not in {"id", "minimum_balance_minor"})
 
 
-def _eligible_groups(session: Session, now: datetime, low: int, high: int) -> list[Any]:
-    """The eligible services with ids in (low, high], grouped by what decides them."""
+def _eligible(now: datetime, low: int, high: int) -> tuple[ColumnElement[bool], ...]:
+    """What makes a service with an id in (low, high] the fast path's (Service joined to its
+    Customer); the wallet inequality comes last, per row, in ``APPLY_GROUP``."""
     other = aliased(Service)
     alone = ~exists().where(
         other.customer_id == Service.customer_id,
         other.id != Service.id,
         other.state.in_(LIVE_STATES),
     )
+    return (
+        Service.id > low,
+        Service.id <= high,
+        Customer.balance_control == BalanceControl.PREPAID.value,
+        Customer.status == CustomerStatus.ACTIVE.value,
+        Service.state == ServiceState.ACTIVE.value,
+        Service.next_due_at <= now,
+        Service.billed_until.is_not(None),
+        Service.active_to.is_(None),
+        alone,
+        # "suspend service and invoicing" windows prorate charges: the general path
+        ~exists().where(
+            ServiceSuspension.service_id == Service.id,
+            ServiceSuspension.suspend_invoicing.is_(True),
+        ),
+    )
+
+
+def _lock_customers(session: Session, now: datetime, low: int, high: int) -> list[int]:
+    """Lock the chunk's candidate customers, in id order (the order of the general path's
+    claim), skipping those another tick or a payment holds: the general path gets them later.
+    This statement's own view may be stale by the time a row is locked; the statements after
+    it read afresh. An eligible service is its customer's only live one: one row a customer."""
+    query = (
+        select(Customer.id)
+        .join(Service, Service.customer_id == Customer.id)
+        .where(*_eligible(now, low, high))
+        .order_by(Customer.id)
+        .with_for_update(of=Customer, skip_locked=True)
+    )
+    return list(session.scalars(query))
+
+
+def _eligible_groups(
+    session: Session, now: datetime, low: int, high: int, locked: list[int]
+) -> list[Any]:
+    """The eligible services with ids in (low, high] of the ``locked`` customers, grouped by
+    what decides them, as committed when the locks were taken."""
     customer_key = [column.label(f"c_{column.key}") for column in _CUSTOMER_KEY]
+    # a join with the unnested array (a hash join), not "= ANY(array)": that compares every
+    # row with every element, seconds per chunk
+    mine = func.unnest(literal(locked, type_=ARRAY(BigInteger))).table_valued("id").render_derived()
     chunk = (
         select(
             Service.id,
@@ -214,22 +277,8 @@ def _eligible_groups(session: Session, now: datetime, low: int, high: int) -> li
             *customer_key,
         )
         .join(Customer, Customer.id == Service.customer_id)
-        .where(
-            Service.id > low,
-            Service.id <= high,
-            Customer.balance_control == BalanceControl.PREPAID.value,
-            Customer.status == CustomerStatus.ACTIVE.value,
-            Service.state == ServiceState.ACTIVE.value,
-            Service.next_due_at <= now,
-            Service.billed_until.is_not(None),
-            Service.active_to.is_(None),
-            alone,
-            # "suspend service and invoicing" windows prorate charges: the general path
-            ~exists().where(
-                ServiceSuspension.service_id == Service.id,
-                ServiceSuspension.suspend_invoicing.is_(True),
-            ),
-        )
+        .join(mine, mine.c.id == Customer.id)
+        .where(*_eligible(now, low, high))
         .subquery()
     )
     keys = [chunk.c[c.key] for c in _SERVICE_KEY] + [chunk.c[f"c_{c.key}"] for c in _CUSTOMER_KEY]

@@ -51,22 +51,25 @@ class Cli(typer.Typer):
                     return fn(*a, **kw)
                 except IspbillError as exc:
                     fail(str(exc))
-                except IntegrityError as exc:
-                    fail(
-                        f"database: refused by a constraint ({_first_line(exc.orig)}); "
-                        "nothing was written"
-                    )
                 except OperationalError as exc:
-                    fail(f"database: cannot be used ({_first_line(exc.orig)})")
-                except DBAPIError as exc:
-                    fail(
-                        f"database: refused a value ({_first_line(exc.orig)}); nothing was written"
-                    )
+                    fail(database_problem(exc))
+                except DBAPIError as exc:  # one unit of work: rolled back whole
+                    fail(f"{database_problem(exc)}; nothing was written")
 
             register(guarded)
             return fn
 
         return decorator
+
+
+def database_problem(exc: DBAPIError) -> str:
+    """What the database said, on one line, without claiming what was (not) written: a
+    command that commits in several transactions says that itself."""
+    if isinstance(exc, IntegrityError):
+        return f"database: refused by a constraint ({_first_line(exc.orig)})"
+    if isinstance(exc, OperationalError):
+        return f"database: cannot be used ({_first_line(exc.orig)})"
+    return f"database: refused a value ({_first_line(exc.orig)})"
 
 
 def _first_line(error: BaseException | None) -> str:

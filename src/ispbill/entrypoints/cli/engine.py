@@ -10,20 +10,23 @@ from typing import Any
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from sqlalchemy import func, select
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from ispbill.adapters.db.models import Charge as ChargeRow
 from ispbill.adapters.db.models import Invoice, Service
 from ispbill.domain.billing import Charge, ChargeKind, Outcome, Transition
-from ispbill.domain.errors import ValidationError
+from ispbill.domain.errors import IspbillError, ValidationError
 from ispbill.domain.money import Money
 from ispbill.entrypoints.cli.base import (
     ACTOR,
     app_for_command,
     console,
+    database_problem,
     emit,
     emit_object,
     err_console,
+    fail,
     parse_day,
     parse_instant,
     unit_of_work,
@@ -58,16 +61,43 @@ def run(
                     Service.next_due_at <= now
                 )
             )
-        with _progress("billing", total=int(due or 0)) as advance:
-            report = tick(
-                app.uow,
-                now=now,
-                chunk_size=chunk_size,
-                progress=advance,
-                gateways=app.gateways,
-                workers=app.settings.tick_workers,
-            )
+        report = TickReport(now=now)  # counts each chunk as it commits
+        try:
+            with _progress("billing", total=int(due or 0)) as advance:
+                tick(
+                    app.uow,
+                    now=now,
+                    chunk_size=chunk_size,
+                    progress=advance,
+                    gateways=app.gateways,
+                    workers=app.settings.tick_workers,
+                    report=report,
+                )
+        except DBAPIError as exc:
+            fail(f"{database_problem(exc)}; {stopped(report)}")
+        except IspbillError as exc:
+            fail(f"{exc}; {stopped(report)}")
     emit_object(report_row(report), as_json=as_json, title=f"Tick at {now.isoformat()}")
+
+
+def stopped(report: TickReport) -> str:
+    """What a tick that failed part-way had committed: each chunk is its own transaction."""
+    done = (
+        f"{_count(report.chunks, 'chunk')} ({_count(report.customers, 'customer')}, "
+        f"{_count(report.charges, 'charge')}, {_count(report.invoices, 'invoice')})"
+    )
+    if report.collections:
+        done += ", collections " + ", ".join(
+            f"{action} {count}" for action, count in sorted(report.collections.items())
+        )
+    return (
+        f"the tick stopped after committing {done}; those stand, "
+        "and the next tick carries on from there"
+    )
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def report_row(report: TickReport) -> dict[str, Any]:
