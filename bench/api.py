@@ -34,12 +34,13 @@ from sqlalchemy import create_engine
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from support import ACTOR, SETUP_AT, postgres_database, uvicorn_server
 
+from ispbill.adapters.db import ledger_store as ledger
 from ispbill.adapters.db.migrate import upgrade
 from ispbill.bootstrap import bootstrap
 from ispbill.clock import FixedClock
-from ispbill.services import catalog, ledger
-from ispbill.services import customers as customer_cases
-from ispbill.services.tokens import create_token
+from ispbill.use_cases.admin.api_tokens import create_token
+from ispbill.use_cases.catalog import customer_accounts as customer_cases
+from ispbill.use_cases.catalog import offerings as catalog
 
 
 def seed(url: str, customers: int) -> str:

@@ -35,10 +35,10 @@ from ispbill.adapters.db.migrate import upgrade
 from ispbill.bootstrap import App, bootstrap
 from ispbill.domain.money import Money
 from ispbill.entrypoints.api.app import create_app
-from ispbill.services import catalog
-from ispbill.services.catalog import NewPlan
-from ispbill.services.web_auth import add_staff
 from ispbill.settings import Settings
+from ispbill.use_cases.admin.web_auth import add_staff
+from ispbill.use_cases.catalog import offerings as catalog
+from ispbill.use_cases.catalog.offerings import NewPlan
 
 CURRENCY = "CZK"
 FIRST = [

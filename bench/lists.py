@@ -6,7 +6,7 @@
 A fresh PostgreSQL database (``ispbill_bench_<random>``, dropped at the end), migrated like
 production, filled by set-based SQL (``generate_series``) with three resellers (one with ten
 customers), and the rows the lists read; then VACUUM ANALYZE, as autovacuum would. Each page
-query of ``services/console_lists.py`` (the read model behind ``/console/events``,
+query of ``use_cases/queries/operator_lists.py`` (the read model behind ``/console/events``,
 ``/console/payments`` and ``/console/invoices``) is timed ``--repeat`` times and the best
 printed: the first page, a deep keyset page, a reseller's scope, a single customer, rare and
 absent filter values and an old day range. Figures are printed, never asserted.
@@ -30,9 +30,9 @@ from support import postgres_database
 from ispbill.adapters.db.migrate import upgrade
 from ispbill.adapters.db.models import Event, Invoice, Payment
 from ispbill.bootstrap import App, bootstrap
-from ispbill.services import console_lists as lists
-from ispbill.services.catalog import NewClass, add_class, add_reseller
-from ispbill.services.console_views import Scope
+from ispbill.use_cases.catalog.offerings import NewClass, add_class, add_reseller
+from ispbill.use_cases.queries import operator_lists as lists
+from ispbill.use_cases.queries.dashboard import Scope
 
 T0 = datetime(2025, 1, 1, tzinfo=UTC)
 DOCUMENTS = ("invoice", "statement", "credit_note")

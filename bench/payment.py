@@ -30,13 +30,15 @@ from sqlalchemy import func, select
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from support import ACTOR, SETUP_AT, add_class_and_plan, fresh_database
 
+from ispbill.adapters.db import ledger_store as ledger
 from ispbill.adapters.db.migrate import upgrade
 from ispbill.adapters.db.models import Service
 from ispbill.bootstrap import App, bootstrap
-from ispbill.services import catalog, ledger, services
-from ispbill.services import customers as customer_cases
-from ispbill.services.billing import tick
-from ispbill.services.payments import NewPayment, record_payment
+from ispbill.use_cases.billing.tick import tick
+from ispbill.use_cases.catalog import customer_accounts as customer_cases
+from ispbill.use_cases.catalog import offerings as catalog
+from ispbill.use_cases.payments.recording import NewPayment, record_payment
+from ispbill.use_cases.service_lifecycle import new_services as services
 
 PAID_AT = datetime(2026, 1, 10, 12, 0, tzinfo=UTC)
 PLAN = catalog.NewPlan(name="Home 30", price="30.00", currency="USD", download="50M", upload="10M")

@@ -42,14 +42,17 @@ from sqlalchemy import insert
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from support import ACTOR, add_class_and_plan, free_port, fresh_database, uvicorn_server
 
+from ispbill.adapters.db import outbox
 from ispbill.adapters.db.migrate import upgrade
 from ispbill.adapters.db.models import NetworkIdentity, table_of
 from ispbill.adapters.radius.coa import dictionary
 from ispbill.adapters.radius.config import NasClient, RadiusConfig, SqlTarget, write_config
 from ispbill.bootstrap import bootstrap
-from ispbill.services import catalog, network, outbox, services
-from ispbill.services import customers as customer_cases
-from ispbill.services.billing import tick
+from ispbill.use_cases.billing.tick import tick
+from ispbill.use_cases.catalog import customer_accounts as customer_cases
+from ispbill.use_cases.catalog import offerings as catalog
+from ispbill.use_cases.network import identities as network
+from ispbill.use_cases.service_lifecycle import new_services as services
 
 TOKEN = "bench-radius-token-0123456789"
 SECRET = "bench-nas-secret"

@@ -21,11 +21,12 @@ import httpx
 from sqlalchemy import create_engine, insert, text
 from sqlalchemy.engine import make_url
 
+from ispbill.adapters.db import ledger_store as ledger
 from ispbill.adapters.db.models import Customer, Service
 from ispbill.bootstrap import App
 from ispbill.domain.ledger import AccountKind, AccountRef, EntryKind, transfer
 from ispbill.domain.money import Money
-from ispbill.services import catalog, ledger
+from ispbill.use_cases.catalog import offerings as catalog
 
 PG_ADMIN_URL = os.environ.get(
     "ISPBILL_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"

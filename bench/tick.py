@@ -41,13 +41,13 @@ from support import (
     fresh_database,
 )
 
+from ispbill.adapters.db import ledger_store as ledger
 from ispbill.adapters.db.migrate import upgrade
 from ispbill.adapters.db.models import Charge, Service
 from ispbill.bootstrap import bootstrap
 from ispbill.domain.money import Money
-from ispbill.services import ledger
-from ispbill.services.billing import tick
-from ispbill.services.catalog import NewPlan
+from ispbill.use_cases.billing.tick import tick
+from ispbill.use_cases.catalog.offerings import NewPlan
 
 CURRENCY = "USD"
 FUNDS = Money.from_major("100.00", CURRENCY)

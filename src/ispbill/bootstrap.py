@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 # registers the before-commit hook that keeps the precomputed RADIUS answers equal to the
 # committed state (FreeRADIUS rlm_sql reads them)
-import ispbill.services.answers  # noqa: F401
+import ispbill.use_cases.network.radius_answers  # noqa: F401
 from ispbill.adapters.db.engine import make_engine, make_session_factory
 from ispbill.adapters.db.unit_of_work import UnitOfWork
 from ispbill.adapters.payments import build_gateways

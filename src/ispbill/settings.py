@@ -44,7 +44,7 @@ class Settings(BaseSettings):
     # How long a customer's portal session token lives.
     customer_session_minutes: int = 60 * 12
     # Signs the walled-garden links that match a suspended subscriber to its service
-    # (services/garden.py); without it the info pages are served to no one.
+    # (use_cases/collections/walled_garden.py); without it the info pages are served to no one.
     garden_secret: SecretStr | None = None
     # The web console and portal (entrypoints/web). Cookies are sent only over HTTPS unless
     # cookie_secure is off (a plain-HTTP test rig); browsers treat http://127.0.0.1 as secure.

@@ -29,8 +29,8 @@ from ispbill.adapters.db.migrate import upgrade
 from ispbill.bootstrap import bootstrap
 from ispbill.clock import FixedClock
 from ispbill.entrypoints.api.app import create_app
-from ispbill.services import web_auth
 from ispbill.settings import Settings
+from ispbill.use_cases.admin import web_auth
 
 
 def _free_port() -> int:

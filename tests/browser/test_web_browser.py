@@ -16,15 +16,15 @@ from browser_support import GARDEN_SECRET, PASSWORD, Server, keep_for_docs, shot
 from playwright.sync_api import Page, expect
 
 from ispbill.adapters.db.models import Service
-from ispbill.services import collection_policy
-from ispbill.services.billing import tick
-from ispbill.services.catalog import NewClass, NewPlan, add_class, add_plan, add_reseller
-from ispbill.services.customers import NewCustomer, add_customer
-from ispbill.services.garden import garden_link
-from ispbill.services.payments import NewPayment, record_payment
-from ispbill.services.services import NewService, add_service
-from ispbill.services.settings import set_value
-from ispbill.services.web_auth import add_staff, set_portal_login
+from ispbill.adapters.db.settings_store import set_value
+from ispbill.use_cases.admin.web_auth import add_staff, set_portal_login
+from ispbill.use_cases.billing.tick import tick
+from ispbill.use_cases.catalog.customer_accounts import NewCustomer, add_customer
+from ispbill.use_cases.catalog.offerings import NewClass, NewPlan, add_class, add_plan, add_reseller
+from ispbill.use_cases.collections import collection_policy
+from ispbill.use_cases.collections.walled_garden import garden_link
+from ispbill.use_cases.payments.recording import NewPayment, record_payment
+from ispbill.use_cases.service_lifecycle.new_services import NewService, add_service
 
 BANK_STATEMENT = Path(__file__).resolve().parents[1] / "fixtures" / "bank" / "statement.camt053.xml"
 

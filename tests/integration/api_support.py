@@ -21,9 +21,9 @@ from pydantic import SecretStr
 from ispbill.bootstrap import App, bootstrap
 from ispbill.clock import Clock
 from ispbill.entrypoints.api.app import create_app
-from ispbill.services.catalog import NewClass, add_class, add_reseller
-from ispbill.services.tokens import create_token, open_customer_session
 from ispbill.settings import Settings
+from ispbill.use_cases.admin.api_tokens import create_token, open_customer_session
+from ispbill.use_cases.catalog.offerings import NewClass, add_class, add_reseller
 
 PROBLEM = "application/problem+json"
 CARD_SECRET = "k" * 64

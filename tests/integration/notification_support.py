@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from ispbill.adapters.db.models import Customer, Event, Notification
 from ispbill.adapters.mail import MailFailure
 from ispbill.bootstrap import App
-from ispbill.services import notifications
+from ispbill.use_cases.notifications import mail_outbox as notifications
 
 PORTAL = "https://billing.example.net/portal"
 REFUSED = "nobody@example.net"

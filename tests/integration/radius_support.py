@@ -16,13 +16,15 @@ import httpx
 from pyrad import packet
 from sqlalchemy import update
 
+from ispbill.adapters.db import outbox, settings_store
 from ispbill.adapters.db.models import Service
 from ispbill.adapters.radius.coa import dictionary
 from ispbill.bootstrap import App
 from ispbill.entrypoints.api.app import create_app
-from ispbill.services import catalog, network, outbox, services
-from ispbill.services import customers as customer_cases
-from ispbill.services import settings as settings_store
+from ispbill.use_cases.catalog import customer_accounts as customer_cases
+from ispbill.use_cases.catalog import offerings as catalog
+from ispbill.use_cases.network import identities as network
+from ispbill.use_cases.service_lifecycle import new_services as services
 
 ACTOR = "test"
 TOKEN = "radius-test-token-0123456789"
@@ -90,7 +92,7 @@ def build_world(
             now=now,
             actor=ACTOR,
         ).id
-    from ispbill.services.billing import tick
+    from ispbill.use_cases.billing.tick import tick
 
     tick(app.uow, now=now)
     with app.uow() as uow:

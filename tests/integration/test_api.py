@@ -18,7 +18,7 @@ from ispbill.adapters.db.models import Payment
 from ispbill.bootstrap import App
 from ispbill.clock import FixedClock
 from ispbill.entrypoints.api.export_openapi import render
-from ispbill.services.tokens import revoke_token
+from ispbill.use_cases.admin.api_tokens import revoke_token
 from scenarios.helpers import check_books
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "openapi.json"

@@ -30,8 +30,8 @@ from ispbill.bootstrap import App, bootstrap
 from ispbill.clock import FixedClock
 from ispbill.domain.money import Money
 from ispbill.entrypoints.api.app import create_app
-from ispbill.services import gateways
 from ispbill.settings import Settings
+from ispbill.use_cases.payments import checkouts as gateways
 from scenarios.helpers import check_books, state, tick, wallet
 
 T0 = datetime(2026, 1, 1, 9, 0, tzinfo=UTC)

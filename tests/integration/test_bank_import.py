@@ -20,13 +20,15 @@ from sqlalchemy import func, select
 from typer.testing import CliRunner
 
 from ispbill.adapters.bank import ColumnMap, read_statement
+from ispbill.adapters.db import ledger_store as ledger
 from ispbill.adapters.db.models import BankStatementLine, Charge, Payment
 from ispbill.bootstrap import App
 from ispbill.domain.errors import Conflict, ValidationError
 from ispbill.entrypoints.cli.main import app as cli
-from ispbill.services import catalog, ledger, services
-from ispbill.services import customers as customer_cases
-from ispbill.services.bank_import import ImportReport, assign_line, import_statement
+from ispbill.use_cases.catalog import customer_accounts as customer_cases
+from ispbill.use_cases.catalog import offerings as catalog
+from ispbill.use_cases.payments.bank_import import ImportReport, assign_line, import_statement
+from ispbill.use_cases.service_lifecycle import new_services as services
 from scenarios.helpers import at, check_books, state, tick
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "bank"

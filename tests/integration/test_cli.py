@@ -22,10 +22,10 @@ from ispbill.adapters.db.engine import make_engine
 from ispbill.adapters.db.models import Base, LedgerAccount
 from ispbill.bootstrap import App
 from ispbill.entrypoints.cli.main import app as cli
-from ispbill.services import catalog
-from ispbill.services import customers as customer_cases
-from ispbill.services.catalog import NewClass, NewPlan
-from ispbill.services.customers import NewCustomer
+from ispbill.use_cases.catalog import customer_accounts as customer_cases
+from ispbill.use_cases.catalog import offerings as catalog
+from ispbill.use_cases.catalog.customer_accounts import NewCustomer
+from ispbill.use_cases.catalog.offerings import NewClass, NewPlan
 
 NOW = "2026-01-01T09:00:00Z"
 runner = CliRunner()

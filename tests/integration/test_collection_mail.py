@@ -20,9 +20,10 @@ from test_engine_cli import runner
 from ispbill.bootstrap import App, bootstrap
 from ispbill.clock import FixedClock
 from ispbill.entrypoints.cli.main import app as cli
-from ispbill.services import collection_policy, notifications
-from ispbill.services.enforcement import RetryPolicy
-from ispbill.services.web_auth import set_portal_login
+from ispbill.use_cases.admin.web_auth import set_portal_login
+from ispbill.use_cases.collections import collection_policy
+from ispbill.use_cases.network.enforcement import RetryPolicy
+from ispbill.use_cases.notifications import mail_outbox as notifications
 from scenarios.helpers import (
     ACTOR,
     add_class,

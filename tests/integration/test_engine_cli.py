@@ -17,7 +17,7 @@ from typer.testing import CliRunner, Result
 from ispbill.adapters.db.engine import make_engine
 from ispbill.adapters.db.models import Base, LedgerAccount
 from ispbill.entrypoints.cli.main import app as cli
-from ispbill.services import billing
+from ispbill.use_cases.billing import tick as billing
 
 START = "2026-01-01T09:00:00Z"
 runner = CliRunner()

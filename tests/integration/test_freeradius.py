@@ -32,9 +32,10 @@ from ispbill.clock import FixedClock
 from ispbill.domain.lifecycle import SuspensionReason
 from ispbill.entrypoints.api.app import create_app
 from ispbill.entrypoints.cli.main import app as cli
-from ispbill.services import network, services
-from ispbill.services.billing import tick
 from ispbill.settings import Settings
+from ispbill.use_cases.billing.tick import tick
+from ispbill.use_cases.network import identities as network
+from ispbill.use_cases.service_lifecycle import new_services as services
 
 FREERADIUS = shutil.which("freeradius")
 RADCLIENT = shutil.which("radclient")

@@ -19,10 +19,10 @@ from payments_support import BASE_URL, SANDBOX_SECRET
 from ispbill.bootstrap import App, bootstrap
 from ispbill.clock import FixedClock
 from ispbill.entrypoints.api.app import create_app
-from ispbill.services import collection_policy, info_pages
-from ispbill.services.garden import signed_query
-from ispbill.services.tokens import create_token, open_customer_session
 from ispbill.settings import Settings
+from ispbill.use_cases.admin.api_tokens import create_token, open_customer_session
+from ispbill.use_cases.collections import collection_policy, info_pages
+from ispbill.use_cases.collections.walled_garden import signed_query
 from scenarios.helpers import (
     add_class,
     add_customer,

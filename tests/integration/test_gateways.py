@@ -43,7 +43,7 @@ from ispbill.bootstrap import App
 from ispbill.clock import FixedClock
 from ispbill.domain.errors import ValidationError
 from ispbill.domain.money import Money
-from ispbill.services import gateways
+from ispbill.use_cases.payments import checkouts as gateways
 from scenarios.helpers import charges, check_books, state, tick, wallet
 
 T0 = datetime(2026, 1, 1, 9, 0, tzinfo=UTC)

@@ -15,16 +15,16 @@ from sqlalchemy import func, select, text
 from sqlalchemy.exc import DBAPIError
 from typer.testing import CliRunner
 
+from ispbill.adapters.db import ledger_store as ledger
 from ispbill.adapters.db.models import Customer, LedgerAccount, LedgerPosting, LedgerTransaction
 from ispbill.bootstrap import App
 from ispbill.domain.errors import Conflict, LedgerError, NotFound
 from ispbill.domain.ledger import AccountKind, AccountRef, Entry, EntryKind, Posting, transfer
 from ispbill.domain.money import Money
 from ispbill.entrypoints.cli.main import app as cli
-from ispbill.services import customers as customer_cases
-from ispbill.services import ledger
-from ispbill.services.catalog import NewClass, add_class
-from ispbill.services.customers import NewCustomer
+from ispbill.use_cases.catalog import customer_accounts as customer_cases
+from ispbill.use_cases.catalog.customer_accounts import NewCustomer
+from ispbill.use_cases.catalog.offerings import NewClass, add_class
 
 USD = "USD"
 CASH = AccountRef.system(AccountKind.CASH, USD)

@@ -14,7 +14,7 @@ from ispbill.adapters.db.migrate import alembic_config, head_revision, is_up_to_
 from ispbill.adapters.db.models import Base
 from ispbill.bootstrap import App, bootstrap
 from ispbill.clock import FixedClock
-from ispbill.services.payments import NewPayment, Recorded, record_payment
+from ispbill.use_cases.payments.recording import NewPayment, Recorded, record_payment
 from scenarios.helpers import (
     add_class,
     add_customer,

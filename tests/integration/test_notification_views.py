@@ -22,7 +22,7 @@ from web_support import Browser, console_world, customer
 from ispbill.bootstrap import App
 from ispbill.clock import FixedClock
 from ispbill.entrypoints.cli.main import app as cli
-from ispbill.services.console_lists import PAGE_SIZE
+from ispbill.use_cases.queries.operator_lists import PAGE_SIZE
 
 # -- the API --------------------------------------------------------------------------------------
 

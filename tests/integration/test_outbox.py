@@ -20,10 +20,11 @@ from ispbill.adapters.radius.coa import PyradSender
 from ispbill.bootstrap import App, bootstrap
 from ispbill.clock import FixedClock
 from ispbill.domain.accounting import AcctRecord, AcctStatus
-from ispbill.services import enforcement, radius, usage
-from ispbill.services.billing import tick
-from ispbill.services.enforcement import RetryPolicy
 from ispbill.settings import Settings
+from ispbill.use_cases.billing.tick import tick
+from ispbill.use_cases.network import enforcement, usage
+from ispbill.use_cases.network import radius_requests as radius
+from ispbill.use_cases.network.enforcement import RetryPolicy
 from scenarios.helpers import check_books, pay
 
 FAST = RetryPolicy(base_delay_s=1.0, max_delay_s=8.0, max_attempts=4, lease_s=30.0)

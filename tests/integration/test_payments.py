@@ -16,6 +16,7 @@ import pytest
 from sqlalchemy import event, func, select
 from typer.testing import CliRunner
 
+from ispbill.adapters.db import ledger_store as ledger
 from ispbill.adapters.db.models import (
     Allocation,
     Charge,
@@ -28,9 +29,8 @@ from ispbill.adapters.db.models import (
 from ispbill.bootstrap import App
 from ispbill.domain.errors import Conflict, ValidationError
 from ispbill.entrypoints.cli.main import app as cli
-from ispbill.services import ledger
-from ispbill.services.payment_corrections import refund, reverse_payment
-from ispbill.services.payments import NewPayment, Recorded, record_payment
+from ispbill.use_cases.payments.corrections import refund, reverse_payment
+from ispbill.use_cases.payments.recording import NewPayment, Recorded, record_payment
 from scenarios.helpers import (
     add_class,
     add_customer,

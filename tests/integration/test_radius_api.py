@@ -33,8 +33,8 @@ from ispbill.adapters.db.models import (
 from ispbill.bootstrap import App, bootstrap
 from ispbill.clock import FixedClock
 from ispbill.domain.lifecycle import SuspensionReason
-from ispbill.services import radius
 from ispbill.settings import Settings
+from ispbill.use_cases.network import radius_requests as radius
 from scenarios.helpers import check_books
 
 
@@ -247,7 +247,7 @@ def test_accounting_moves_fup_usage_until_the_tier_actions_fire(
 
 
 def test_the_next_period_resets_fup(world: World, clock: FixedClock) -> None:
-    from ispbill.services import usage
+    from ispbill.use_cases.network import usage
 
     client = RestClient(world.app)
     base = {"User_Name": "alice", "Acct_Session_Id": "E1"}

@@ -17,7 +17,8 @@ from ispbill.adapters.db.models import Base, NasRow, NetworkIdentity
 from ispbill.bootstrap import App
 from ispbill.domain.errors import Conflict
 from ispbill.entrypoints.cli.main import app as cli
-from ispbill.services import network, services
+from ispbill.use_cases.network import identities as network
+from ispbill.use_cases.service_lifecycle import new_services as services
 
 runner = CliRunner()
 NOW = "2026-01-01T09:00:00Z"

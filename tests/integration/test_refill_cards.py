@@ -19,6 +19,7 @@ import pytest
 from sqlalchemy import event, func, select, text
 from typer.testing import CliRunner, Result
 
+from ispbill.adapters.db import ledger_store as ledger
 from ispbill.adapters.db.models import (
     Charge,
     Event,
@@ -36,9 +37,11 @@ from ispbill.domain import refill
 from ispbill.domain.errors import Conflict, NotFound, ValidationError
 from ispbill.domain.money import Money
 from ispbill.entrypoints.cli.main import app as cli
-from ispbill.services import billing, catalog, ledger, services
-from ispbill.services import customers as customer_cases
-from ispbill.services import refill_cards as cards
+from ispbill.use_cases.billing import tick as billing
+from ispbill.use_cases.catalog import customer_accounts as customer_cases
+from ispbill.use_cases.catalog import offerings as catalog
+from ispbill.use_cases.payments import refill_cards as cards
+from ispbill.use_cases.service_lifecycle import new_services as services
 
 KEY = b"test-refill-card-secret-0123456789abcdef"
 ACTOR = "test"

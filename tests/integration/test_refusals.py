@@ -15,16 +15,17 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
+from ispbill.adapters.db import ledger_store as ledger
 from ispbill.adapters.db.models import Base, LedgerAccount
 from ispbill.adapters.db.unit_of_work import UnitOfWork
 from ispbill.bootstrap import App
 from ispbill.domain.errors import Conflict, IspbillError, NotFound, ValidationError
-from ispbill.services import catalog, ledger
-from ispbill.services import customers as customer_cases
-from ispbill.services import services as service_cases
-from ispbill.services.catalog import NewClass, NewPlan
-from ispbill.services.customers import NewCustomer
-from ispbill.services.services import NewService
+from ispbill.use_cases.catalog import customer_accounts as customer_cases
+from ispbill.use_cases.catalog import offerings as catalog
+from ispbill.use_cases.catalog.customer_accounts import NewCustomer
+from ispbill.use_cases.catalog.offerings import NewClass, NewPlan
+from ispbill.use_cases.service_lifecycle import new_services as service_cases
+from ispbill.use_cases.service_lifecycle.new_services import NewService
 
 ACTOR = "test"
 Snapshot = tuple[dict[str, int], dict[str, int]]

@@ -23,8 +23,9 @@ from test_collection_mail import kinds, stored
 from ispbill.adapters.db.models import Invoice
 from ispbill.bootstrap import App, bootstrap
 from ispbill.clock import FixedClock
-from ispbill.services import collection_policy, notifications, suspensions
-from ispbill.services.web_auth import set_portal_login
+from ispbill.use_cases.admin.web_auth import set_portal_login
+from ispbill.use_cases.collections import collection_policy, suspensions
+from ispbill.use_cases.notifications import mail_outbox as notifications
 from scenarios.helpers import (
     ACTOR,
     add_class,

@@ -33,7 +33,9 @@ from ispbill.clock import FixedClock
 from ispbill.domain.errors import Conflict, ValidationError
 from ispbill.domain.money import Money
 from ispbill.entrypoints.cli.main import app as cli
-from ispbill.services import billing, gateways, top_ups
+from ispbill.use_cases.billing import tick as billing
+from ispbill.use_cases.payments import checkouts as gateways
+from ispbill.use_cases.payments import top_ups
 from scenarios.helpers import check_books, events, pay, state, wallet
 
 T0 = datetime(2026, 1, 1, 9, 0, tzinfo=UTC)

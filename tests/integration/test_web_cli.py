@@ -12,8 +12,8 @@ from typer.testing import CliRunner, Result
 from ispbill.adapters.db.models import PortalAccount, StaffUser
 from ispbill.bootstrap import App
 from ispbill.entrypoints.cli.main import app as cli
-from ispbill.services.catalog import NewClass, add_class, add_reseller
-from ispbill.services.customers import NewCustomer, add_customer
+from ispbill.use_cases.catalog.customer_accounts import NewCustomer, add_customer
+from ispbill.use_cases.catalog.offerings import NewClass, add_class, add_reseller
 
 runner = CliRunner()
 

@@ -17,8 +17,8 @@ from web_support import Browser, console_world, customer, text_of
 from ispbill.adapters.db.models import ApiToken, Reseller, TaxProfileRow
 from ispbill.bootstrap import App
 from ispbill.clock import FixedClock
-from ispbill.services.tokens import hash_token
-from ispbill.services.web_auth import enable_totp, set_staff_enabled
+from ispbill.use_cases.admin.api_tokens import hash_token
+from ispbill.use_cases.admin.web_auth import enable_totp, set_staff_enabled
 
 
 @pytest.fixture
@@ -361,7 +361,7 @@ def test_lift_a_yearly_window_keeps_next_year_unless_ticked(
 
 
 def next_window(app: App, service_id: int) -> date | None:
-    from ispbill.services.suspensions import current_manual
+    from ispbill.use_cases.collections.suspensions import current_manual
 
     with app.uow() as uow:
         row = current_manual(uow, service_id)

@@ -18,7 +18,7 @@ from ispbill.adapters.db.models import Event, LedgerTransaction, Payment, Refill
 from ispbill.bootstrap import App
 from ispbill.clock import FixedClock
 from ispbill.entrypoints.web import console_cards
-from ispbill.services import refill_cards as cards
+from ispbill.use_cases.payments import refill_cards as cards
 
 KEY = cards.secret_key(CARD_SECRET)
 

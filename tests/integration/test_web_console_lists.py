@@ -19,14 +19,14 @@ from web_support import Browser, catalog, web_app
 from ispbill.adapters.db.models import Customer, Event, Invoice, Payment
 from ispbill.bootstrap import App
 from ispbill.clock import FixedClock
-from ispbill.services import console_lists
-from ispbill.services.catalog import NewPlan, add_plan
-from ispbill.services.changes import change_plan
-from ispbill.services.customers import NewCustomer, add_customer
-from ispbill.services.engine import charge_and_invoice
-from ispbill.services.payment_corrections import reverse_payment
-from ispbill.services.payments import NewPayment, record_payment
-from ispbill.services.services import NewService, add_service
+from ispbill.use_cases.billing.plan_changes import change_plan
+from ispbill.use_cases.billing.reevaluation import charge_and_invoice
+from ispbill.use_cases.catalog.customer_accounts import NewCustomer, add_customer
+from ispbill.use_cases.catalog.offerings import NewPlan, add_plan
+from ispbill.use_cases.payments.corrections import reverse_payment
+from ispbill.use_cases.payments.recording import NewPayment, record_payment
+from ispbill.use_cases.queries import operator_lists as console_lists
+from ispbill.use_cases.service_lifecycle.new_services import NewService, add_service
 from scenarios.helpers import check_books
 
 

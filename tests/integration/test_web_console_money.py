@@ -26,9 +26,9 @@ from ispbill.adapters.db.models import (
 )
 from ispbill.bootstrap import App
 from ispbill.clock import FixedClock
-from ispbill.services.network import NewNas, add_nas
-from ispbill.services.payments import NewPayment, record_payment
-from ispbill.services.services import NewService, add_service
+from ispbill.use_cases.network.identities import NewNas, add_nas
+from ispbill.use_cases.payments.recording import NewPayment, record_payment
+from ispbill.use_cases.service_lifecycle.new_services import NewService, add_service
 
 CAMT = Path(__file__).resolve().parents[1] / "fixtures" / "bank" / "statement.camt053.xml"
 

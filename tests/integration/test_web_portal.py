@@ -17,6 +17,8 @@ from mail_support import Mailbox, smtp_server
 from sqlalchemy import func, select
 from web_support import CARD_SECRET, GARDEN_SECRET, PASSWORD, Browser, catalog, text_of, web_app
 
+from ispbill.adapters.db import ledger_store as ledger
+from ispbill.adapters.db import settings_store
 from ispbill.adapters.db.models import (
     Charge,
     CheckoutRow,
@@ -29,17 +31,16 @@ from ispbill.adapters.db.models import (
 )
 from ispbill.bootstrap import App
 from ispbill.clock import FixedClock
-from ispbill.services import collection_policy, ledger
-from ispbill.services import settings as settings_store
-from ispbill.services.billing import tick
-from ispbill.services.catalog import NewPlan, add_plan, add_tax_profile
-from ispbill.services.customers import NewCustomer, add_customer
-from ispbill.services.engine import charge_and_invoice
-from ispbill.services.garden import signed_query
-from ispbill.services.payments import NewPayment, record_payment
-from ispbill.services.refill_cards import NewBatch, generate_batch, secret_key
-from ispbill.services.services import NewService, add_service
-from ispbill.services.web_auth import set_portal_login
+from ispbill.use_cases.admin.web_auth import set_portal_login
+from ispbill.use_cases.billing.reevaluation import charge_and_invoice
+from ispbill.use_cases.billing.tick import tick
+from ispbill.use_cases.catalog.customer_accounts import NewCustomer, add_customer
+from ispbill.use_cases.catalog.offerings import NewPlan, add_plan, add_tax_profile
+from ispbill.use_cases.collections import collection_policy
+from ispbill.use_cases.collections.walled_garden import signed_query
+from ispbill.use_cases.payments.recording import NewPayment, record_payment
+from ispbill.use_cases.payments.refill_cards import NewBatch, generate_batch, secret_key
+from ispbill.use_cases.service_lifecycle.new_services import NewService, add_service
 from scenarios.helpers import check_books
 
 

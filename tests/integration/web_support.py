@@ -16,11 +16,11 @@ from argon2 import PasswordHasher
 from ispbill.bootstrap import App, bootstrap
 from ispbill.clock import FixedClock
 from ispbill.entrypoints.api.app import create_app
-from ispbill.services import web_auth
-from ispbill.services.catalog import NewClass, NewPlan, add_class, add_plan, add_reseller
-from ispbill.services.customers import NewCustomer, add_customer
-from ispbill.services.web_auth import add_staff
 from ispbill.settings import Settings
+from ispbill.use_cases.admin import web_auth
+from ispbill.use_cases.admin.web_auth import add_staff
+from ispbill.use_cases.catalog.customer_accounts import NewCustomer, add_customer
+from ispbill.use_cases.catalog.offerings import NewClass, NewPlan, add_class, add_plan, add_reseller
 from scenarios.helpers import check_books
 
 BASE = "https://testserver"

@@ -17,6 +17,8 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import select
 
+from ispbill.adapters.db import ledger_store as ledger
+from ispbill.adapters.db import settings_store
 from ispbill.adapters.db.models import (
     Allocation,
     Charge,
@@ -31,10 +33,12 @@ from ispbill.adapters.db.models import (
 from ispbill.bootstrap import App
 from ispbill.domain.invoicing import status_for
 from ispbill.domain.money import Money
-from ispbill.services import billing, catalog, ledger, payments, services
-from ispbill.services import customers as customer_cases
-from ispbill.services import settings as settings_store
-from ispbill.services.billing import TickReport
+from ispbill.use_cases.billing import tick as billing
+from ispbill.use_cases.billing.tick import TickReport
+from ispbill.use_cases.catalog import customer_accounts as customer_cases
+from ispbill.use_cases.catalog import offerings as catalog
+from ispbill.use_cases.payments import recording as payments
+from ispbill.use_cases.service_lifecycle import new_services as services
 
 ACTOR = "scenario"
 CLASS = "Home"

@@ -15,8 +15,8 @@ import pytest
 
 from ispbill.bootstrap import App
 from ispbill.domain.errors import Conflict, ValidationError
-from ispbill.services import collection_policy, suspensions
-from ispbill.services.explain import explain_service
+from ispbill.use_cases.collections import collection_policy, suspensions
+from ispbill.use_cases.service_lifecycle.explain import explain_service
 
 from .helpers import (
     ACTOR,

@@ -21,7 +21,9 @@ from sqlalchemy import select, text
 from ispbill.adapters.db.models import LedgerTransaction
 from ispbill.bootstrap import App
 from ispbill.domain.errors import ValidationError
-from ispbill.services import billing, fast_path, payment_corrections
+from ispbill.use_cases.billing import fast_path
+from ispbill.use_cases.billing import tick as billing
+from ispbill.use_cases.payments import corrections as payment_corrections
 
 from .helpers import (
     add_class,

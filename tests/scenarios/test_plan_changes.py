@@ -26,7 +26,9 @@ from ispbill.adapters.db.models import Event, Invoice, LedgerPosting, Service
 from ispbill.bootstrap import App
 from ispbill.domain.errors import IspbillError
 from ispbill.entrypoints.cli.main import app as cli
-from ispbill.services import catalog, changes, invoice_documents
+from ispbill.use_cases.billing import invoice_documents
+from ispbill.use_cases.billing import plan_changes as changes
+from ispbill.use_cases.catalog import offerings as catalog
 
 from .helpers import (
     ACTOR,

@@ -13,8 +13,8 @@ from datetime import date, datetime
 from fractions import Fraction
 
 from ispbill.bootstrap import App
-from ispbill.services import engine
-from ispbill.services.payments import lock_customer
+from ispbill.use_cases.billing import reevaluation as engine
+from ispbill.use_cases.payments.recording import lock_customer
 
 from .helpers import (
     ACTOR,

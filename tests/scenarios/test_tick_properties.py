@@ -1,5 +1,5 @@
 """Properties of the tick on a mixed portfolio: "everything due up to an instant happens, in
-time order, exactly once" (services/billing.py).
+time order, exactly once" (use_cases/billing/tick.py).
 
 * Idempotency: a second tick at the same instant changes nothing.
 * Catch-up: one tick after three months of downtime writes exactly what daily ticks wrote.
@@ -21,10 +21,11 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from ispbill.adapters.db import billing_store
 from ispbill.adapters.db.models import Customer, Event, Invoice, Service
 from ispbill.bootstrap import App
-from ispbill.services import billing, billing_store
-from ispbill.services.billing import TickReport
+from ispbill.use_cases.billing import tick as billing
+from ispbill.use_cases.billing.tick import TickReport
 
 from .helpers import (
     add_class,

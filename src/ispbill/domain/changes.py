@@ -5,7 +5,7 @@ termination) are prorated by days, with the remainder rule of the Money type; an
 the difference for the rest of the period, a downgrade or termination credits the unused part
 through a credit note." And invoices are "immutable once issued; corrections by credit notes."
 
-This module prices a change; it writes nothing (``services/changes.py`` stores the result). Pure:
+This module prices a change; it writes nothing (``use_cases/billing/plan_changes.py`` stores the result). Pure:
 dates and instants are passed in.
 
 Rules, each with why:

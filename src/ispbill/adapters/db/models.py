@@ -86,7 +86,7 @@ class CustomerClass(Base):
     notification_emails: Mapped[list[str]] = mapped_column(JSON, default=list)
     custom_fields: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     created_at: Mapped[datetime]
-    # Overrides of the operator's collection policy for this class (services/collections.py).
+    # Overrides of the operator's collection policy for this class (use_cases/collections/non_payers.py).
     collection_policy: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
@@ -142,7 +142,7 @@ class Customer(Base):
     custom_data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     status: Mapped[str] = mapped_column(String(16), default=CustomerStatus.ACTIVE.value)
     created_at: Mapped[datetime]
-    # Collections (services/collections.py): when the non-payer policy must look at this
+    # Collections (use_cases/collections/non_payers.py): when the non-payer policy must look at this
     # customer next (NULL: only a payment, an invoice or a policy change can matter), the end
     # of a promise to pay, the billing period of the subscriber's last own promise, and the
     # last reminder sent (so each is sent once).
@@ -947,7 +947,7 @@ class OutboxCommand(Base):
 class Notification(Base):
     """A message to a customer (a collection reminder, suspension or restoration notice), written
     in the same transaction as its event and delivered by the mail sender
-    (``services/notifications.py``) outside it, retried until the relay takes it or the attempts
+    (``use_cases/notifications/mail_outbox.py``) outside it, retried until the relay takes it or the attempts
     run out. ``key`` makes each occurrence one message.
     The text is rendered when sent, from ``figures`` in the customer's ``locale``."""
 
@@ -975,7 +975,7 @@ class Notification(Base):
 class RadiusAnswer(Base):
     """A precomputed RADIUS answer line, in the radcheck/radreply shape FreeRADIUS's rlm_sql
     reads: what ``domain/radius.build_reply`` answers for a login, per NAS vendor. Kept equal
-    to the committed state by a before-commit hook (``services/answers.py``), so FreeRADIUS
+    to the committed state by a before-commit hook (``use_cases/network/radius_answers.py``), so FreeRADIUS
     can authorize from the database without the HTTP hop."""
 
     __tablename__ = "radius_answers"

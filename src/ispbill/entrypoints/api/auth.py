@@ -29,7 +29,7 @@ from starlette.concurrency import run_in_threadpool
 from ispbill.adapters.db.models import ApiToken, Customer
 from ispbill.entrypoints.api.deps import container
 from ispbill.entrypoints.api.errors import ApiProblem
-from ispbill.services.tokens import authenticate
+from ispbill.use_cases.admin.api_tokens import authenticate
 
 READS = ("GET", "HEAD", "OPTIONS")
 # Routes (by function name) a customer's portal session may call besides reading its own data.

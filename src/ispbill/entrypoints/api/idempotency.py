@@ -29,7 +29,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from ispbill.adapters.db.models import IdempotencyRecord
 from ispbill.bootstrap import App
 from ispbill.entrypoints.api.errors import ApiProblem
-from ispbill.services.tokens import authenticate
+from ispbill.use_cases.admin.api_tokens import authenticate
 
 log = logging.getLogger(__name__)
 HEADER = "Idempotency-Key"

@@ -19,8 +19,8 @@ from fastapi import Depends, Query
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
+from ispbill.adapters.db.lookups import MAX_ID
 from ispbill.entrypoints.api.errors import ApiProblem
-from ispbill.services.lookup import MAX_ID
 
 T = TypeVar("T")
 MAX_LIMIT = 200

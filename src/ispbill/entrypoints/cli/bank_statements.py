@@ -26,7 +26,7 @@ from ispbill.entrypoints.cli.base import (
     to_jsonable,
     unit_of_work,
 )
-from ispbill.services.bank_import import (
+from ispbill.use_cases.payments.bank_import import (
     ImportReport,
     assign_line,
     import_statement,

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import typer
 
+from ispbill.adapters.db import settings_store
 from ispbill.adapters.pdf.cards import CardSheet, SheetCard, render_sheet_pdf
 from ispbill.domain.errors import ValidationError
 from ispbill.domain.money import Money
@@ -23,8 +24,7 @@ from ispbill.entrypoints.cli.base import (
     settings,
     unit_of_work,
 )
-from ispbill.services import refill_cards as cards
-from ispbill.services import settings as settings_store
+from ispbill.use_cases.payments import refill_cards as cards
 
 cards_app = Cli(help="Refill cards (vouchers): prepaid codes issued in batches, used once.")
 

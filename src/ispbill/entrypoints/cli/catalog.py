@@ -10,7 +10,7 @@ from sqlalchemy import select
 from ispbill.adapters.db.models import CustomerClass, Plan, Reseller, TaxProfileRow
 from ispbill.domain.money import Money
 from ispbill.entrypoints.cli.base import ACTOR, Cli, console, emit, unit_of_work
-from ispbill.services import catalog
+from ispbill.use_cases.catalog import offerings as catalog
 
 taxes_app = Cli(help="Tax profiles (rate and whether prices include it).")
 resellers_app = Cli(help="Resellers that own a subtree of customers.")

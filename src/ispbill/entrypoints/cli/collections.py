@@ -19,10 +19,10 @@ from ispbill.entrypoints.cli.base import (
     parse_day,
     unit_of_work,
 )
-from ispbill.services import collection_policy, info_pages, suspensions
-from ispbill.services.collections import run_collections
-from ispbill.services.explain import explain_service
-from ispbill.services.garden import garden_link
+from ispbill.use_cases.collections import collection_policy, info_pages, suspensions
+from ispbill.use_cases.collections.non_payers import run_collections
+from ispbill.use_cases.collections.walled_garden import garden_link
+from ispbill.use_cases.service_lifecycle.explain import explain_service
 
 collection_app = Cli(help="Collections: the non-payer policy (ISPadmin), per operator or class.")
 pages_app = Cli(help="Walled-garden info pages: one per suspension reason, in Markdown.")
@@ -33,8 +33,8 @@ CLASS = typer.Option(None, "--class", help="A customer class's overrides instead
 @collection_app.command("show")
 def collection_show(customer_class: str | None = CLASS, as_json: bool = JSON) -> None:
     """The policy in force (the operator's, or a class's with its overrides) and its keys."""
+    from ispbill.adapters.db.lookups import by_id_or_name
     from ispbill.adapters.db.models import CustomerClass
-    from ispbill.services.lookup import by_id_or_name
 
     with unit_of_work() as (uow, _):
         klass = (

@@ -7,6 +7,8 @@ from typing import Any
 import typer
 from sqlalchemy import select
 
+from ispbill.adapters.db import event_log as events
+from ispbill.adapters.db import ledger_store as ledger
 from ispbill.adapters.db.models import (
     Customer,
     LedgerAccount,
@@ -26,10 +28,9 @@ from ispbill.entrypoints.cli.base import (
     parse_day,
     unit_of_work,
 )
-from ispbill.services import changes as change_cases
-from ispbill.services import customers as customer_cases
-from ispbill.services import events, ledger
-from ispbill.services import services as service_cases
+from ispbill.use_cases.billing import plan_changes as change_cases
+from ispbill.use_cases.catalog import customer_accounts as customer_cases
+from ispbill.use_cases.service_lifecycle import new_services as service_cases
 
 customers_app = Cli(help="Customers: the parties that pay.")
 services_app = Cli(help="Services: one plan delivered to one customer.")

@@ -1,6 +1,6 @@
 """``ispbill demo``: a small ISP's year on a fresh database, then what it earned and owes.
 
-The simulation lives in ``services/demo.py``; this command makes the database, shows progress
+The simulation lives in ``entrypoints/cli/demo_isp.py``; this command makes the database, shows progress
 and prints the summary. It keeps its own timeline (from --start), so the global --now does not
 apply to it.
 """
@@ -17,8 +17,8 @@ from ispbill.adapters.db.migrate import current_revision, upgrade
 from ispbill.bootstrap import bootstrap
 from ispbill.domain.errors import ValidationError
 from ispbill.entrypoints.cli.base import console, fail, parse_day
+from ispbill.entrypoints.cli.demo_isp import DemoSummary, run_demo
 from ispbill.entrypoints.cli.tour import _fresh_sqlite
-from ispbill.services.demo import DemoSummary, run_demo
 
 
 def demo(

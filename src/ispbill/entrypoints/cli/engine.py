@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
+from ispbill.adapters.db import ledger_store as ledger
 from ispbill.adapters.db.models import Charge as ChargeRow
 from ispbill.adapters.db.models import Invoice, Service
 from ispbill.domain.billing import Charge, ChargeKind, Outcome, Transition
@@ -31,11 +32,11 @@ from ispbill.entrypoints.cli.base import (
     parse_instant,
     unit_of_work,
 )
-from ispbill.services import customers as customer_cases
-from ispbill.services import engine, ledger
-from ispbill.services.billing import TickReport, tick
-from ispbill.services.lifecycle import reactivate_service
-from ispbill.services.payments import lock_customer
+from ispbill.use_cases.billing import reevaluation as engine
+from ispbill.use_cases.billing.tick import TickReport, tick
+from ispbill.use_cases.catalog import customer_accounts as customer_cases
+from ispbill.use_cases.payments.recording import lock_customer
+from ispbill.use_cases.service_lifecycle.pauses import reactivate_service
 
 JSON = typer.Option(False, "--json", help="Print JSON instead of a table.")
 

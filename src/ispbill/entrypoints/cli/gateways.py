@@ -21,8 +21,8 @@ from ispbill.entrypoints.cli.base import (
     state,
     unit_of_work,
 )
-from ispbill.services import gateways as gateway_cases
-from ispbill.services import top_ups
+from ispbill.use_cases.payments import checkouts as gateway_cases
+from ispbill.use_cases.payments import top_ups
 
 topups_app = Cli(help="Automatic top-up: charge a saved payment method when a wallet runs low.")
 
@@ -63,7 +63,7 @@ def serve(
 
     from ispbill.adapters.radius.coa import PyradSender
     from ispbill.entrypoints.api.app import create_app
-    from ispbill.services.enforcement import run_worker
+    from ispbill.use_cases.network.enforcement import run_worker
 
     with app_for_command() as app:
         host = host or app.settings.api_host
@@ -121,7 +121,7 @@ def _mail_sender(app: App, stop: threading.Event) -> threading.Thread:
     """The notifications sender as a daemon thread, stopped with the server."""
     from ispbill.adapters.mail import SmtpMailer
     from ispbill.entrypoints.cli.notifications import portal_url
-    from ispbill.services.notifications import run_sender
+    from ispbill.use_cases.notifications.mail_outbox import run_sender
 
     thread = threading.Thread(
         target=run_sender,

@@ -13,7 +13,7 @@ from ispbill.adapters.db.models import Invoice
 from ispbill.adapters.pdf.render import render_pdf
 from ispbill.domain.money import Money
 from ispbill.entrypoints.cli.base import Cli, console, emit, emit_object, unit_of_work
-from ispbill.services import invoice_documents
+from ispbill.use_cases.billing import invoice_documents
 
 invoices_app = Cli(help="Invoices: immutable, gaplessly numbered documents of charges.")
 

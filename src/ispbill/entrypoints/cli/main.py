@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import typer
 
+from ispbill.adapters.db import ledger_store as ledger
 from ispbill.adapters.db.migrate import upgrade
 from ispbill.domain.calendar import (
     PERIOD_CYCLE_CHOICES,
@@ -39,7 +40,6 @@ from ispbill.entrypoints.cli.operator_settings import settings_app
 from ispbill.entrypoints.cli.payments import payments_app
 from ispbill.entrypoints.cli.staff import portal_app, staff_app
 from ispbill.entrypoints.cli.tokens import tokens_app
-from ispbill.services import ledger
 
 app = Cli(help="ispbill: prepaid-first billing and service control for ISPs.")
 ledger_app = Cli(help="The double-entry ledger.")

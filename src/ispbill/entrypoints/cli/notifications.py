@@ -19,8 +19,8 @@ from ispbill.entrypoints.cli.base import (
     emit,
     unit_of_work,
 )
-from ispbill.services import notifications
 from ispbill.settings import Settings
+from ispbill.use_cases.notifications import mail_outbox as notifications
 
 notifications_app = Cli(
     help="Customer e-mail (collection reminders and suspension notices) and its delivery."

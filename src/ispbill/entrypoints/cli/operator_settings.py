@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import typer
 
+from ispbill.adapters.db import settings_store
 from ispbill.entrypoints.cli.base import ACTOR, Cli, console, emit, unit_of_work
-from ispbill.services import settings as settings_store
 
 settings_app = Cli(help="Operator settings: billing policy, invoice numbering, seller details.")
 

@@ -10,6 +10,7 @@ from typing import Any
 import typer
 from sqlalchemy import select
 
+from ispbill.adapters.db import ledger_store as ledger
 from ispbill.adapters.db.models import (
     Allocation,
     BankStatementLine,
@@ -21,8 +22,7 @@ from ispbill.adapters.db.models import (
 from ispbill.adapters.db.unit_of_work import UnitOfWork
 from ispbill.domain.money import Money
 from ispbill.entrypoints.cli.base import ACTOR, console, emit_object, unit_of_work
-from ispbill.services import ledger
-from ispbill.services.payment_corrections import (
+from ispbill.use_cases.payments.corrections import (
     find_payment,
     refund,
     refunds_of,

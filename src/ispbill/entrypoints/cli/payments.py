@@ -7,13 +7,13 @@ from typing import Any
 import typer
 from sqlalchemy import select
 
+from ispbill.adapters.db import ledger_store as ledger
+from ispbill.adapters.db.lookups import by_id_or_name
 from ispbill.adapters.db.models import Customer, Payment
 from ispbill.domain.errors import ValidationError
 from ispbill.domain.money import Money
 from ispbill.entrypoints.cli.base import ACTOR, Cli, console, emit, unit_of_work
-from ispbill.services import ledger
-from ispbill.services.lookup import by_id_or_name
-from ispbill.services.payments import METHOD_ACCOUNTS, NewPayment, record_payment
+from ispbill.use_cases.payments.recording import METHOD_ACCOUNTS, NewPayment, record_payment
 
 payments_app = Cli(help="Payments: money received, credited to the wallet exactly once.")
 

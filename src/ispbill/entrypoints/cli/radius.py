@@ -23,7 +23,8 @@ from ispbill.entrypoints.cli.base import (
     parse_instant,
     unit_of_work,
 )
-from ispbill.services import enforcement, network, usage
+from ispbill.use_cases.network import enforcement, usage
+from ispbill.use_cases.network import identities as network
 
 nas_app = Cli(help="Network access servers (routers) FreeRADIUS hears from and CoA goes to.")
 radius_app = Cli(help="FreeRADIUS: the configuration ispbill ships.")

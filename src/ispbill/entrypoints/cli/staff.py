@@ -6,7 +6,7 @@ from __future__ import annotations
 import typer
 
 from ispbill.entrypoints.cli.base import ACTOR, Cli, console, emit, unit_of_work
-from ispbill.services import web_auth
+from ispbill.use_cases.admin import web_auth
 
 staff_app = Cli(help="Staff users of the web console (roles admin, reseller, readonly).")
 portal_app = Cli(help="Customers' sign-in to the web portal.")

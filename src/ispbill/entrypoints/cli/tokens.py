@@ -7,7 +7,12 @@ from datetime import timedelta
 import typer
 
 from ispbill.entrypoints.cli.base import ACTOR, Cli, console, emit, unit_of_work
-from ispbill.services.tokens import create_token, list_tokens, open_customer_session, revoke_token
+from ispbill.use_cases.admin.api_tokens import (
+    create_token,
+    list_tokens,
+    open_customer_session,
+    revoke_token,
+)
 
 tokens_app = Cli(
     help="Bearer tokens of the REST API (roles admin, reseller, readonly; customer sessions)."

@@ -2,7 +2,7 @@
 
 Server-rendered: Jinja2 templates, one stylesheet, htmx (vendored under ``static/``) only for
 small enhancements; every page reads without JavaScript. Routes are thin: they parse the form,
-call the same use cases as the CLI and the API (``ispbill.services``) and render the answer.
+call the same use cases as the CLI and the API (``ispbill.use_cases``) and render the answer.
 """
 
 from __future__ import annotations

@@ -19,6 +19,11 @@ from pydantic import ValidationError as PydanticValidationError
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
+from ispbill.adapters.db import event_log as events
+from ispbill.adapters.db import ledger_store as ledger
+from ispbill.adapters.db import settings_store
+from ispbill.adapters.db.invoice_store import open_invoices, unallocated_credit
+from ispbill.adapters.db.lookups import MAX_ID
 from ispbill.adapters.db.models import (
     Customer,
     CustomerClass,
@@ -60,17 +65,21 @@ from ispbill.entrypoints.web.session import (
     require_staff,
     require_write,
 )
-from ispbill.services import (
-    collection_policy,
-    console_views,
-    events,
-    info_pages,
-    ledger,
-    notifications,
+from ispbill.use_cases.admin.api_tokens import ROLES as TOKEN_ROLES
+from ispbill.use_cases.admin.api_tokens import create_token, list_tokens, revoke_token
+from ispbill.use_cases.admin.web_auth import (
+    SignInRefused,
+    end_session,
+    set_portal_login,
+    sign_in_staff,
+    start_session,
 )
-from ispbill.services import settings as settings_store
-from ispbill.services.billing import tick
-from ispbill.services.catalog import (
+from ispbill.use_cases.billing.invoice_documents import list_invoices, printable
+from ispbill.use_cases.billing.plan_changes import change_plan, terminate_service
+from ispbill.use_cases.billing.reevaluation import charge_and_invoice, preview
+from ispbill.use_cases.billing.tick import tick
+from ispbill.use_cases.catalog.customer_accounts import NewCustomer, add_customer
+from ispbill.use_cases.catalog.offerings import (
     NewClass,
     NewPlan,
     add_class,
@@ -78,41 +87,35 @@ from ispbill.services.catalog import (
     add_reseller,
     add_tax_profile,
 )
-from ispbill.services.changes import change_plan, terminate_service
-from ispbill.services.collections import run_collections
-from ispbill.services.customers import NewCustomer, add_customer
-from ispbill.services.engine import charge_and_invoice, preview
-from ispbill.services.explain import explain_service
-from ispbill.services.invoice_documents import list_invoices, printable
-from ispbill.services.invoices import open_invoices, unallocated_credit
-from ispbill.services.lifecycle import reactivate_service, schedule_pause
-from ispbill.services.lookup import MAX_ID
-from ispbill.services.network import NewIdentity, NewNas, add_nas, list_nas, set_identity
-from ispbill.services.payment_corrections import refund, reverse_payment
-from ispbill.services.payments import NewPayment, record_payment
-from ispbill.services.services import NewService, add_service
-from ispbill.services.suspensions import (
+from ispbill.use_cases.collections import collection_policy, info_pages
+from ispbill.use_cases.collections.non_payers import run_collections
+from ispbill.use_cases.collections.suspensions import (
     SuspendRequest,
     lift_service,
     profile_names,
     promise_to_pay,
     suspend_service,
 )
-from ispbill.services.tokens import ROLES as TOKEN_ROLES
-from ispbill.services.tokens import create_token, list_tokens, revoke_token
-from ispbill.services.top_ups import (
+from ispbill.use_cases.network.identities import (
+    NewIdentity,
+    NewNas,
+    add_nas,
+    list_nas,
+    set_identity,
+)
+from ispbill.use_cases.notifications import mail_outbox as notifications
+from ispbill.use_cases.payments.corrections import refund, reverse_payment
+from ispbill.use_cases.payments.recording import NewPayment, record_payment
+from ispbill.use_cases.payments.top_ups import (
     TopUpRuleSpec,
     delete_rule,
     disable_rule,
     set_rule,
 )
-from ispbill.services.web_auth import (
-    SignInRefused,
-    end_session,
-    set_portal_login,
-    sign_in_staff,
-    start_session,
-)
+from ispbill.use_cases.queries import dashboard as console_views
+from ispbill.use_cases.service_lifecycle.explain import explain_service
+from ispbill.use_cases.service_lifecycle.new_services import NewService, add_service
+from ispbill.use_cases.service_lifecycle.pauses import reactivate_service, schedule_pause
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 Staff = Annotated[StaffPrincipal, Depends(require_staff)]
@@ -417,7 +420,7 @@ def _customer_context(
             .limit(100)
         )
     )
-    from ispbill.services.web_auth import portal_account
+    from ispbill.use_cases.admin.web_auth import portal_account
 
     identities = session.scalars(
         select(NetworkIdentity).where(NetworkIdentity.service_id.in_([s.id for s in services]))
@@ -983,7 +986,7 @@ def _identity_cells(row: NetworkIdentity | None, nas_names: dict[int, str]) -> t
 async def invoice_pdf(request: Request, staff: Staff, number: str) -> Response:
     def job(uow: UnitOfWork, _now: datetime) -> bytes:
         document = printable(uow, number)
-        from ispbill.services.invoice_documents import get_invoice
+        from ispbill.use_cases.billing.invoice_documents import get_invoice
 
         check_visible(staff, get_invoice(uow, number).customer)
         return render_pdf(document.view, document.template)

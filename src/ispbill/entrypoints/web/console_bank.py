@@ -18,6 +18,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from ispbill.adapters.bank import FORMAT_CHOICES
+from ispbill.adapters.db.lookups import MAX_ID
 from ispbill.adapters.db.models import BankStatementLine
 from ispbill.adapters.db.unit_of_work import UnitOfWork
 from ispbill.domain.bank import LineStatus
@@ -27,8 +28,7 @@ from ispbill.entrypoints.web.common import app_of, form_of, redirect
 from ispbill.entrypoints.web.console import Staff, _page, _work
 from ispbill.entrypoints.web.csvout import csv_response
 from ispbill.entrypoints.web.session import StaffPrincipal, require_admin, require_global
-from ispbill.services.bank_import import ImportReport, assign_line, import_statement
-from ispbill.services.lookup import MAX_ID
+from ispbill.use_cases.payments.bank_import import ImportReport, assign_line, import_statement
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 PAGE_SIZE = 100

@@ -20,6 +20,7 @@ from fastapi.responses import Response
 from fastapi.routing import APIRouter
 from sqlalchemy import select
 
+from ispbill.adapters.db.lookups import MAX_ID
 from ispbill.adapters.db.models import Customer, RefillCard, RefillCardBatch
 from ispbill.adapters.db.unit_of_work import UnitOfWork
 from ispbill.domain.errors import IspbillError, ValidationError
@@ -35,8 +36,7 @@ from ispbill.entrypoints.web.session import (
     require_global,
     require_write,
 )
-from ispbill.services.lookup import MAX_ID
-from ispbill.services.refill_cards import (
+from ispbill.use_cases.payments.refill_cards import (
     NewBatch,
     Redeemed,
     Voided,

@@ -24,6 +24,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import Response
 
+from ispbill.adapters.db.lookups import MAX_ID
 from ispbill.adapters.db.models import (
     Customer,
     Event,
@@ -45,10 +46,9 @@ from ispbill.entrypoints.web.session import (
     require_admin,
     require_write,
 )
-from ispbill.services import console_lists as lists
-from ispbill.services import notifications
-from ispbill.services.console_views import Scope
-from ispbill.services.lookup import MAX_ID
+from ispbill.use_cases.notifications import mail_outbox as notifications
+from ispbill.use_cases.queries import operator_lists as lists
+from ispbill.use_cases.queries.dashboard import Scope
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 EXPORT_BATCH = 1000

@@ -20,6 +20,9 @@ from fastapi.responses import Response
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
+from ispbill.adapters.db import ledger_store as ledger
+from ispbill.adapters.db import settings_store
+from ispbill.adapters.db.lookups import MAX_ID
 from ispbill.adapters.db.models import Customer, Payment, Service, TopUpRule
 from ispbill.adapters.db.unit_of_work import UnitOfWork
 from ispbill.adapters.mail import send_mail
@@ -38,23 +41,23 @@ from ispbill.entrypoints.web.common import (
     translations,
 )
 from ispbill.entrypoints.web.session import CUSTOMER_COOKIE, policy, require_customer
-from ispbill.services import ledger
-from ispbill.services import settings as settings_store
-from ispbill.services.explain import explain_service
-from ispbill.services.gateways import pay_months_quote, start_checkout
-from ispbill.services.invoice_documents import get_invoice, list_invoices, printable
-from ispbill.services.lookup import MAX_ID
-from ispbill.services.refill_cards import redeem_card, secret_key
-from ispbill.services.self_service import reactivate_by_paying, reactivation_quote
-from ispbill.services.suspensions import promise_to_pay, subscriber_offer
-from ispbill.services.top_ups import TopUpRuleSpec, disable_rule, set_rule
-from ispbill.services.web_auth import (
+from ispbill.use_cases.admin.web_auth import (
     SignInRefused,
     consume_login_link,
     end_session,
     request_login_link,
     sign_in_customer,
     start_session,
+)
+from ispbill.use_cases.billing.invoice_documents import get_invoice, list_invoices, printable
+from ispbill.use_cases.collections.suspensions import promise_to_pay, subscriber_offer
+from ispbill.use_cases.payments.checkouts import pay_months_quote, start_checkout
+from ispbill.use_cases.payments.refill_cards import redeem_card, secret_key
+from ispbill.use_cases.payments.top_ups import TopUpRuleSpec, disable_rule, set_rule
+from ispbill.use_cases.service_lifecycle.explain import explain_service
+from ispbill.use_cases.service_lifecycle.self_service import (
+    reactivate_by_paying,
+    reactivation_quote,
 )
 
 router = APIRouter(prefix="/portal", include_in_schema=False)

@@ -16,7 +16,7 @@ from starlette.concurrency import run_in_threadpool
 from ispbill.adapters.db.models import Customer, StaffUser
 from ispbill.entrypoints.api.auth import Principal
 from ispbill.entrypoints.web.common import app_of
-from ispbill.services.web_auth import SessionPolicy, resolve_session
+from ispbill.use_cases.admin.web_auth import SessionPolicy, resolve_session
 
 STAFF_COOKIE = "ispbill_console"
 CUSTOMER_COOKIE = "ispbill_portal"

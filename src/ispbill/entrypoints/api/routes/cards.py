@@ -14,6 +14,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from sqlalchemy import select
 
+from ispbill.adapters.db.lookups import MAX_ID
 from ispbill.adapters.db.models import RefillCard
 from ispbill.domain.money import Money
 from ispbill.domain.refill import CardStatus
@@ -33,8 +34,7 @@ from ispbill.entrypoints.api.schemas import (
     VoidIn,
     VoidOut,
 )
-from ispbill.services import refill_cards
-from ispbill.services.lookup import MAX_ID
+from ispbill.use_cases.payments import refill_cards
 
 router = APIRouter(prefix="/api/v1", tags=["refill cards"])
 

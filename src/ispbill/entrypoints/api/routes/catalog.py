@@ -12,6 +12,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request
 from sqlalchemy import select
 
+from ispbill.adapters.db.lookups import MAX_ID
 from ispbill.adapters.db.models import CustomerClass, Reseller, TaxProfileRow
 from ispbill.entrypoints.api.auth import Admin, Staff, not_found
 from ispbill.entrypoints.api.deps import container
@@ -26,8 +27,7 @@ from ispbill.entrypoints.api.schemas import (
     TaxProfileIn,
     TaxProfileOut,
 )
-from ispbill.services.catalog import NewClass, add_class, add_reseller, add_tax_profile
-from ispbill.services.lookup import MAX_ID
+from ispbill.use_cases.catalog.offerings import NewClass, add_class, add_reseller, add_tax_profile
 
 resellers = APIRouter(prefix="/api/v1/resellers", tags=["resellers"])
 classes = APIRouter(prefix="/api/v1/customer-classes", tags=["customer classes"])

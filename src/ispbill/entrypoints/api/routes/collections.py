@@ -14,6 +14,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse
 
+from ispbill.adapters.db.lookups import MAX_ID, by_id_or_name
 from ispbill.adapters.db.models import Customer, CustomerClass, Service, ServiceSuspension
 from ispbill.adapters.db.unit_of_work import UnitOfWork
 from ispbill.domain.money import Money
@@ -34,10 +35,9 @@ from ispbill.entrypoints.api.schemas import (
     SuspensionOut,
     WhyOut,
 )
-from ispbill.services import collection_policy, info_pages, suspensions
-from ispbill.services.collections import run_collections
-from ispbill.services.explain import explain_service
-from ispbill.services.lookup import MAX_ID, by_id_or_name
+from ispbill.use_cases.collections import collection_policy, info_pages, suspensions
+from ispbill.use_cases.collections.non_payers import run_collections
+from ispbill.use_cases.service_lifecycle.explain import explain_service
 
 router = APIRouter(prefix="/api/v1", tags=["collections"])
 ServiceId = Annotated[int, Path(ge=1, le=MAX_ID)]

@@ -14,6 +14,8 @@ from fastapi import APIRouter, Path, Query, Request
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ispbill.adapters.db import ledger_store as ledger
+from ispbill.adapters.db.lookups import MAX_ID
 from ispbill.adapters.db.models import (
     Customer,
     LedgerAccount,
@@ -42,10 +44,8 @@ from ispbill.entrypoints.api.schemas import (
     TransitionPreview,
     WalletOut,
 )
-from ispbill.services import ledger
-from ispbill.services.customers import NewCustomer, add_customer
-from ispbill.services.engine import preview
-from ispbill.services.lookup import MAX_ID
+from ispbill.use_cases.billing.reevaluation import preview
+from ispbill.use_cases.catalog.customer_accounts import NewCustomer, add_customer
 
 router = APIRouter(prefix="/api/v1/customers", tags=["customers"])
 CustomerId = Annotated[int, Path(ge=1, le=MAX_ID)]

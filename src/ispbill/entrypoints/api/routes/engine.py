@@ -11,7 +11,7 @@ from ispbill.entrypoints.api.auth import Admin
 from ispbill.entrypoints.api.deps import container
 from ispbill.entrypoints.api.errors import ApiProblem, call
 from ispbill.entrypoints.api.schemas import TickIn, TickOut
-from ispbill.services.billing import TickReport, tick
+from ispbill.use_cases.billing.tick import TickReport, tick
 
 router = APIRouter(prefix="/api/v1/ticks", tags=["engine"])
 # How far ahead of the clock a tick or a preview may look. The engine catches up on everything

@@ -10,7 +10,7 @@ server-rendered HTML outside the API:
   demos never touch a real one) and redirects to it; the gateway's webhook records the payment,
   whose transaction lifts the suspension. A paused subscriber (past "active to", seed 000)
   reactivates here by paying months, when the operator allows self-service reactivation
-  (``services/self_service.py``): N whole months from the reactivation day for N times the
+  (``use_cases/service_lifecycle/self_service.py``): N whole months from the reactivation day for N times the
   period price, "active to" their last day, or cleared when the operator allows open-ended
   reactivation. Each choice of months shows its amount to pay before the subscriber pays;
 * ``POST /garden/promise`` is the subscriber's own promise to pay (once per billing period).
@@ -32,6 +32,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
+from ispbill.adapters.db import settings_store
 from ispbill.adapters.db.models import Customer, Service
 from ispbill.bootstrap import App
 from ispbill.domain.errors import IspbillError
@@ -39,12 +40,14 @@ from ispbill.domain.lifecycle import ServiceState
 from ispbill.domain.money import Money
 from ispbill.entrypoints.api.deps import container
 from ispbill.entrypoints.web.common import form_of, pick_language, render
-from ispbill.services import settings as settings_store
-from ispbill.services.garden import GardenView, garden_view, verify
-from ispbill.services.gateways import pay_months_quote, start_checkout
-from ispbill.services.radius import service_for_address
-from ispbill.services.self_service import reactivate_by_paying, reactivation_quote
-from ispbill.services.suspensions import promise_to_pay
+from ispbill.use_cases.collections.suspensions import promise_to_pay
+from ispbill.use_cases.collections.walled_garden import GardenView, garden_view, verify
+from ispbill.use_cases.network.radius_requests import service_for_address
+from ispbill.use_cases.payments.checkouts import pay_months_quote, start_checkout
+from ispbill.use_cases.service_lifecycle.self_service import (
+    reactivate_by_paying,
+    reactivation_quote,
+)
 
 router = APIRouter(prefix="/garden", tags=["garden"], include_in_schema=False)
 GATEWAY_PREFERENCE = ("sandbox", "stripe")

@@ -14,6 +14,7 @@ from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response
 from sqlalchemy import select
 
+from ispbill.adapters.db.lookups import MAX_ID
 from ispbill.adapters.db.models import Customer, Invoice
 from ispbill.adapters.pdf.render import render_pdf
 from ispbill.domain.invoicing import DocumentKind, InvoiceStatus
@@ -23,8 +24,7 @@ from ispbill.entrypoints.api.deps import container
 from ispbill.entrypoints.api.errors import call
 from ispbill.entrypoints.api.pagination import Page, PageRequest, Paging, paginate
 from ispbill.entrypoints.api.schemas import Amount, Day, InvoiceLineOut, InvoiceOut
-from ispbill.services.invoice_documents import printable
-from ispbill.services.lookup import MAX_ID
+from ispbill.use_cases.billing.invoice_documents import printable
 
 router = APIRouter(prefix="/api/v1", tags=["invoices"])
 InvoiceId = Annotated[int, Path(ge=1, le=MAX_ID)]

@@ -1,4 +1,4 @@
-"""NAS records and a service's network identity (``services/network.py``), as the CLI and the
+"""NAS records and a service's network identity (``use_cases/network/identities.py``), as the CLI and the
 console offer them.
 
 NAS records are operator-wide: admin and readonly tokens list them, only an admin adds one. A
@@ -15,6 +15,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Request
 from sqlalchemy import select
 
+from ispbill.adapters.db.lookups import MAX_ID
 from ispbill.adapters.db.models import NasRow, NetworkIdentity
 from ispbill.entrypoints.api.auth import Admin, Operator, Staff, not_found
 from ispbill.entrypoints.api.deps import container
@@ -22,8 +23,7 @@ from ispbill.entrypoints.api.errors import call
 from ispbill.entrypoints.api.pagination import Page, Paging, paginate
 from ispbill.entrypoints.api.routes.services import ServiceId, visible_service
 from ispbill.entrypoints.api.schemas import NasIn, NasOut, NetworkIdentityIn, NetworkIdentityOut
-from ispbill.services import network
-from ispbill.services.lookup import MAX_ID
+from ispbill.use_cases.network import identities as network
 
 nas = APIRouter(prefix="/api/v1/nas", tags=["network"])
 identities = APIRouter(prefix="/api/v1/services", tags=["network"])

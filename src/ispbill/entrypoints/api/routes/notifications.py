@@ -15,14 +15,14 @@ from fastapi import APIRouter, Path, Query, Request
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ispbill.adapters.db.lookups import MAX_ID
 from ispbill.adapters.db.models import Customer, Notification
 from ispbill.entrypoints.api.auth import Principal, Staff, not_found
 from ispbill.entrypoints.api.deps import container
 from ispbill.entrypoints.api.errors import ApiProblem, call
 from ispbill.entrypoints.api.pagination import Page, Paging, paginate
 from ispbill.entrypoints.api.schemas import NotificationOut, NotificationRetryIn
-from ispbill.services import notifications
-from ispbill.services.lookup import MAX_ID
+from ispbill.use_cases.notifications import mail_outbox as notifications
 
 router = APIRouter(prefix="/api/v1/notifications", tags=["notifications"])
 NotificationId = Annotated[int, Path(ge=1, le=MAX_ID)]

@@ -16,6 +16,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query, Request
 from sqlalchemy import select
 
+from ispbill.adapters.db import settings_store
+from ispbill.adapters.db.lookups import MAX_ID
 from ispbill.adapters.db.models import Event
 from ispbill.entrypoints.api.auth import Admin, Caller, Operator, Staff
 from ispbill.entrypoints.api.deps import container
@@ -29,9 +31,7 @@ from ispbill.entrypoints.api.schemas import (
     SettingIn,
     WhoAmI,
 )
-from ispbill.services import settings as settings_store
-from ispbill.services.lookup import MAX_ID
-from ispbill.services.tokens import open_customer_session
+from ispbill.use_cases.admin.api_tokens import open_customer_session
 
 router = APIRouter(prefix="/api/v1", tags=["operations"])
 SETTING_KEYS = tuple(settings_store.OperatorSettings.model_fields)

@@ -5,7 +5,7 @@ bank statements (import a file, list the unmatched credits, assign one to a cust
 middleware (``idempotency.py``) like every other write; in addition the payment itself is keyed
 in the ledger by the token and the key, so even a crash between the payment and the stored
 answer cannot credit the wallet twice. A ``reference`` is matched only among the customer's own
-payments (``services/payments.py``), so a reseller never receives or learns of another's.
+payments (``use_cases/payments/recording.py``), so a reseller never receives or learns of another's.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from fastapi import APIRouter, Header, Path, Query, Request
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from ispbill.adapters.db.lookups import MAX_ID
 from ispbill.adapters.db.models import Allocation, BankStatementLine, Customer, Payment
 from ispbill.domain.bank import LineStatus
 from ispbill.domain.money import Money
@@ -41,10 +42,9 @@ from ispbill.entrypoints.api.schemas import (
     StatementIn,
     StatementOut,
 )
-from ispbill.services.bank_import import assign_line, import_statement
-from ispbill.services.lookup import MAX_ID
-from ispbill.services.payment_corrections import refund, reverse_payment
-from ispbill.services.payments import NewPayment, Recorded, record_payment
+from ispbill.use_cases.payments.bank_import import assign_line, import_statement
+from ispbill.use_cases.payments.corrections import refund, reverse_payment
+from ispbill.use_cases.payments.recording import NewPayment, Recorded, record_payment
 
 router = APIRouter(prefix="/api/v1", tags=["payments"])
 KEY_HEADER = "Idempotency-Key"

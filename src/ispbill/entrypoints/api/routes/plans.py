@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request
 from sqlalchemy import select
 
+from ispbill.adapters.db.lookups import MAX_ID
 from ispbill.adapters.db.models import Plan
 from ispbill.domain.money import Money
 from ispbill.entrypoints.api.auth import Admin, Caller, not_found
@@ -15,8 +16,7 @@ from ispbill.entrypoints.api.deps import container
 from ispbill.entrypoints.api.errors import call
 from ispbill.entrypoints.api.pagination import Page, Paging, paginate
 from ispbill.entrypoints.api.schemas import TEXT, Amount, PlanIn, PlanOut
-from ispbill.services.catalog import NewPlan, add_plan
-from ispbill.services.lookup import MAX_ID
+from ispbill.use_cases.catalog.offerings import NewPlan, add_plan
 
 router = APIRouter(prefix="/api/v1/plans", tags=["plans"])
 

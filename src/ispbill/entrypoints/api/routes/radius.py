@@ -27,13 +27,13 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
+from ispbill.adapters.db import settings_store
 from ispbill.bootstrap import App
 from ispbill.domain.accounting import AcctRecord, parse_accounting
 from ispbill.domain.errors import ValidationError
 from ispbill.domain.radius import RadiusPolicy
 from ispbill.entrypoints.api.problems import problem
-from ispbill.services import radius
-from ispbill.services import settings as settings_store
+from ispbill.use_cases.network import radius_requests as radius
 
 log = logging.getLogger("ispbill.radius")
 router = APIRouter(prefix="/radius", include_in_schema=False)

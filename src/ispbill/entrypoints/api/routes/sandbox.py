@@ -22,7 +22,7 @@ from ispbill.bootstrap import App
 from ispbill.domain.errors import NotFound
 from ispbill.domain.money import Money
 from ispbill.entrypoints.api.deps import container
-from ispbill.services.gateways import SandboxPayment, sandbox_checkout, sandbox_pay
+from ispbill.use_cases.payments.checkouts import SandboxPayment, sandbox_checkout, sandbox_pay
 
 router = APIRouter(prefix="/sandbox", tags=["sandbox"], include_in_schema=False)
 

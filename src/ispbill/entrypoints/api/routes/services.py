@@ -1,6 +1,6 @@
 """``/api/v1/services``: plans delivered to customers, and their lifecycle moves.
 
-Create, change plan and terminate (priced by ``services/changes.py``), set or clear the "active
+Create, change plan and terminate (priced by ``use_cases/billing/plan_changes.py``), set or clear the "active
 to" day after which the service pauses, and reactivate a paused service (also from the
 customer's portal session). A reseller token reaches the services of its own customers only.
 """
@@ -14,6 +14,7 @@ from fastapi import APIRouter, Path, Query, Request
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ispbill.adapters.db.lookups import MAX_ID
 from ispbill.adapters.db.models import Customer, Service
 from ispbill.domain.lifecycle import ServiceState
 from ispbill.entrypoints.api.auth import Caller, Principal, Staff, not_found
@@ -29,10 +30,9 @@ from ispbill.entrypoints.api.schemas import (
     ServiceOut,
     TerminateIn,
 )
-from ispbill.services import lifecycle
-from ispbill.services.changes import ChangeResult, change_plan, terminate_service
-from ispbill.services.lookup import MAX_ID
-from ispbill.services.services import NewService, add_service
+from ispbill.use_cases.billing.plan_changes import ChangeResult, change_plan, terminate_service
+from ispbill.use_cases.service_lifecycle import pauses as lifecycle
+from ispbill.use_cases.service_lifecycle.new_services import NewService, add_service
 
 router = APIRouter(prefix="/api/v1/services", tags=["services"])
 ServiceId = Annotated[int, Path(ge=1, le=MAX_ID)]

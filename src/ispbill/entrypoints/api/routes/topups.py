@@ -12,6 +12,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request, Response
 from sqlalchemy import select
 
+from ispbill.adapters.db.lookups import MAX_ID
 from ispbill.adapters.db.models import TopUpRule
 from ispbill.domain.money import Money
 from ispbill.entrypoints.api.auth import Caller, Staff
@@ -19,8 +20,7 @@ from ispbill.entrypoints.api.deps import container
 from ispbill.entrypoints.api.errors import call
 from ispbill.entrypoints.api.pagination import Page, Paging, paginate
 from ispbill.entrypoints.api.schemas import Amount, TopUpRuleIn, TopUpRuleOut
-from ispbill.services import top_ups
-from ispbill.services.lookup import MAX_ID
+from ispbill.use_cases.payments import top_ups
 
 router = APIRouter(prefix="/api/v1/top-up-rules", tags=["top-up rules"])
 CustomerId = Annotated[int, Path(ge=1, le=MAX_ID)]

@@ -16,7 +16,7 @@ from starlette.concurrency import run_in_threadpool
 from ispbill.adapters.payments.gateway import WebhookRefused
 from ispbill.entrypoints.api.deps import container
 from ispbill.entrypoints.api.problems import documented, problem
-from ispbill.services.gateways import WebhookResult, handle_webhook
+from ispbill.use_cases.payments.checkouts import WebhookResult, handle_webhook
 
 router = APIRouter(prefix="/api/v1/webhooks", tags=["webhooks"])
 

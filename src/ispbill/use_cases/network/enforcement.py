@@ -1,0 +1,357 @@
+"""The enforcement worker: carries outbox commands to the NAS of every open session.
+
+For each command it works out, from the committed state at send time, the one reply
+(``domain/radius.build_reply``) and whether a CoA-Request can change the session in place or a
+Disconnect-Request must end it (``command_for``), then sends it to every open session of the
+service (identified by Acct-Session-Id, User-Name and NAS, not by User-Name alone). Each answer
+is recorded on the command. An ACK finishes a session; a Disconnect-NAK "Session-Context-Not-
+Found" finishes it too (the session is gone); a CoA-NAK is retried as a Disconnect (the NAS
+cannot change the session in place, so the subscriber logs in again and gets the new answer);
+a timeout or another NAK is retried with exponential back-off until ``max_attempts``.
+
+Claims are short transactions that take a lease (``next_attempt_at`` moved ahead) with
+``FOR UPDATE SKIP LOCKED`` on PostgreSQL (several workers share the outbox), and the packets
+are sent outside any transaction. A worker that dies mid-send leaves the lease to expire and
+the command is sent again: nothing is lost across restarts, and a NAS handles a repeated CoA
+idempotently. New commands wake a PostgreSQL worker at once through LISTEN/NOTIFY; otherwise it
+polls.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import or_, select
+
+from ispbill.adapters.db import outbox, settings_store
+from ispbill.adapters.db.models import NasRow, OutboxCommand, RadiusSession
+from ispbill.adapters.db.unit_of_work import UnitOfWork
+from ispbill.adapters.radius.coa import SESSION_NOT_FOUND, Answer, CoaSender, NasTarget
+from ispbill.domain.radius import (
+    Command,
+    RadiusPolicy,
+    Reply,
+    Vendor,
+    Verdict,
+    build_reply,
+    command_for,
+)
+from ispbill.use_cases.network import usage
+from ispbill.use_cases.network.radius_requests import access_view, open_sessions
+
+log = logging.getLogger("ispbill.enforcement")
+# CoA carries the authorization attributes; these identify or address a session instead
+NOT_IN_COA = frozenset({"Framed-IP-Address", "Framed-Pool", "Reply-Message"})
+ACTOR = "engine:enforcement"
+STOP_CHECK_S = 0.5  # how often a waiting worker looks at its stop event
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    base_delay_s: float = 1.0
+    max_delay_s: float = 300.0
+    max_attempts: int = 8
+    lease_s: float = 30.0
+
+    def delay(self, attempts: int) -> timedelta:
+        return timedelta(
+            seconds=min(self.base_delay_s * 2 ** max(attempts - 1, 0), self.max_delay_s)
+        )
+
+
+@dataclass(frozen=True)
+class Packet:
+    session_key: str
+    target: NasTarget
+    command: Command
+    attributes: tuple[tuple[str, str], ...]
+
+
+UowFactory = Callable[[], UnitOfWork]
+
+
+def process_due(
+    uow_factory: UowFactory,
+    sender: CoaSender,
+    *,
+    now: datetime,
+    retry: RetryPolicy | None = None,
+    limit: int = 50,
+) -> int:
+    """Claim the due commands and deliver each once; returns how many were worked on."""
+    retry = retry or RetryPolicy()
+    ids = claim(uow_factory, now=now, retry=retry, limit=limit)
+    for command_id in ids:
+        deliver(uow_factory, sender, command_id, now=now, retry=retry)
+    return len(ids)
+
+
+def claim(uow_factory: UowFactory, *, now: datetime, retry: RetryPolicy, limit: int) -> list[int]:
+    return lease_due(uow_factory, OutboxCommand, now=now, lease_s=retry.lease_s, limit=limit)
+
+
+def lease_due(
+    uow_factory: UowFactory, model: Any, *, now: datetime, lease_s: float, limit: int
+) -> list[int]:
+    """Lease an outbox table's due rows (``status``, ``attempts``, ``next_attempt_at``) in a
+    short transaction, so no other worker takes them meanwhile; returns their ids."""
+    with uow_factory() as uow:
+        uow.begin_write()
+        statement = (
+            select(model)
+            .where(
+                model.status == "pending",
+                # a new row is due whatever the clock that wrote it said (back-dated CLI)
+                or_(model.attempts == 0, model.next_attempt_at <= now),
+            )
+            .order_by(model.id)
+            .limit(limit)
+        )
+        if uow.dialect == "postgresql":
+            statement = statement.with_for_update(skip_locked=True)
+        rows = list(uow.session.scalars(statement))
+        for row in rows:
+            row.attempts += 1
+            row.next_attempt_at = now + timedelta(seconds=lease_s)
+        uow.commit()
+        return [row.id for row in rows]
+
+
+def deliver(
+    uow_factory: UowFactory,
+    sender: CoaSender,
+    command_id: int,
+    *,
+    now: datetime,
+    retry: RetryPolicy,
+) -> str:
+    """Send one command to every open session of its service and record the answers."""
+    with uow_factory() as uow:
+        command = uow.session.get(OutboxCommand, command_id)
+        if command is None or command.status != "pending":
+            return command.status if command else "missing"
+        policy = settings_store.load(uow).radius_policy()
+        packets, settled = _packets(uow, command, policy, now)
+    answers = [(p, sender.send(p.target, p.command, p.attributes)) for p in packets]
+    with uow_factory() as uow:
+        uow.begin_write()
+        command = uow.session.get(OutboxCommand, command_id)
+        assert command is not None
+        results = dict(command.results or {}) | settled
+        for packet, result in answers:
+            entry = dict(results.get(packet.session_key) or {"nas": packet.target.address})
+            history = [*entry.get("attempts", [])]
+            history.append(
+                {
+                    "at": now.isoformat(),
+                    "packet": packet.command.value,
+                    "answer": result.answer.value,
+                    "error_cause": result.error_cause,
+                    "detail": result.detail,
+                    "attributes": [list(a) for a in packet.attributes],
+                }
+            )
+            entry["attempts"] = history
+            entry |= _after(packet.command, result.answer, result.error_cause)
+            results[packet.session_key] = entry
+        command.results = results
+        pending = [key for key, entry in results.items() if not entry.get("final")]
+        if not pending:
+            command.status = "done"
+            command.completed_at = now
+            command.last_error = None
+        elif command.attempts >= retry.max_attempts:
+            command.status = "failed"
+            command.completed_at = now
+            command.last_error = (
+                f"no final answer from {len(pending)} session(s) after {command.attempts} attempts"
+            )
+        else:
+            command.next_attempt_at = now + retry.delay(command.attempts)
+            command.last_error = "; ".join(
+                f"{p.session_key}: {r.answer.value} {r.detail}".strip()
+                for p, r in answers
+                if r.answer is not Answer.ACK
+            )
+        uow.commit()
+        for packet, result in answers:
+            log.info(
+                "outbox %d service %d %s to %s: %s",
+                command_id,
+                command.service_id,
+                packet.command.value,
+                packet.target.address,
+                result.answer.value,
+            )
+        return command.status
+
+
+def _packets(
+    uow: UnitOfWork, command: OutboxCommand, policy: RadiusPolicy, now: datetime
+) -> tuple[list[Packet], dict[str, Any]]:
+    """The packets to send now, and the sessions settled without one (unknown NAS, none)."""
+    results: dict[str, Any] = command.results or {}
+    packets: list[Packet] = []
+    settled: dict[str, Any] = {}
+    nas_rows = {row.address: row for row in uow.session.scalars(select(NasRow))}
+    sessions = open_sessions(uow, command.service_id)
+    if not sessions and not results:
+        settled["-"] = {"final": True, "answer": "no open session"}
+    open_keys = {s.session_key for s in sessions}
+    for key, entry in results.items():
+        if not entry.get("final") and key not in open_keys:
+            settled[key] = {**entry, "final": True, "answer": "session closed"}
+    for session in sessions:
+        entry = results.get(session.session_key) or {}
+        if entry.get("final"):
+            continue
+        nas = nas_rows.get(session.nas_address)
+        if nas is None:
+            settled[session.session_key] = {
+                "final": True,
+                "answer": "unknown NAS",
+                "nas": session.nas_address,
+            }
+            continue
+        reply = build_reply(access_view(uow, command.service_id, Vendor(nas.vendor), now), policy)
+        kind = (
+            Command.DISCONNECT
+            if entry.get("escalate")
+            else command_for(reply, command.event_kind, policy)
+        )
+        packets.append(
+            Packet(
+                session_key=session.session_key,
+                target=NasTarget(nas.address, nas.secret, nas.coa_port),
+                command=kind,
+                attributes=_attributes(session, reply, kind),
+            )
+        )
+    return packets, settled
+
+
+def identification(session: RadiusSession) -> list[tuple[str, str]]:
+    """RFC 5176 section 3: the session is named by Acct-Session-Id with User-Name and the
+    NAS's address, plus Framed-IP-Address when known."""
+    attributes = [
+        ("Acct-Session-Id", session.acct_session_id),
+        ("NAS-IP-Address", session.nas_address),
+    ]
+    if session.username:
+        attributes.insert(0, ("User-Name", session.username))
+    if session.framed_ip:
+        attributes.append(("Framed-IP-Address", session.framed_ip))
+    return attributes
+
+
+def _attributes(
+    session: RadiusSession, reply: Reply, command: Command
+) -> tuple[tuple[str, str], ...]:
+    attributes = identification(session)
+    if command is Command.COA and reply.verdict is not Verdict.REJECT:
+        attributes += [(k, v) for k, v in reply.attributes if k not in NOT_IN_COA]
+    return tuple(attributes)
+
+
+def _after(command: Command, answer: Answer, error_cause: int | None) -> dict[str, Any]:
+    if answer is Answer.ACK:
+        return {"final": True, "answer": "ack"}
+    if answer is Answer.NAK and command is Command.DISCONNECT and error_cause == SESSION_NOT_FOUND:
+        return {"final": True, "answer": "session gone"}
+    if answer is Answer.NAK and command is Command.COA:
+        return {"final": False, "answer": "nak", "escalate": True}
+    return {"final": False, "answer": answer.value}
+
+
+def commands(
+    uow: UnitOfWork, *, status: str | None = None, limit: int = 100
+) -> list[OutboxCommand]:
+    statement = select(OutboxCommand).order_by(OutboxCommand.id.desc()).limit(limit)
+    if status:
+        statement = statement.where(OutboxCommand.status == status)
+    return list(uow.session.scalars(statement))
+
+
+class Waiter:
+    """Sleeps until a NOTIFY on ``channel`` (PostgreSQL) or the poll interval."""
+
+    def __init__(self, database_url: str, poll_s: float, channel: str = outbox.CHANNEL) -> None:
+        self.poll_s = poll_s
+        self._connection: Any = None
+        if database_url.startswith(("postgresql", "postgres")):
+            import psycopg
+            from sqlalchemy.engine import make_url
+
+            url = make_url(database_url).set(drivername="postgresql")
+            self._connection = psycopg.connect(
+                url.render_as_string(hide_password=False), autocommit=True
+            )
+            self._connection.execute(f"LISTEN {channel}")
+
+    def wait(self, stop: threading.Event) -> None:
+        if self._connection is None:
+            stop.wait(self.poll_s)
+            return
+        # in slices, so a long poll interval still lets ``stop`` end the loop within a slice
+        deadline = time.monotonic() + self.poll_s
+        while not stop.is_set() and (left := deadline - time.monotonic()) > 0:
+            timeout = min(left, STOP_CHECK_S)
+            if any(True for _ in self._connection.notifies(timeout=timeout, stop_after=1)):
+                break
+        # drain what else arrived: one pass of the worker serves them all
+        for _ in self._connection.notifies(timeout=0.001):
+            pass
+
+    def close(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
+
+
+def run_worker(
+    uow_factory: UowFactory,
+    sender: CoaSender,
+    *,
+    clock: Callable[[], datetime],
+    database_url: str,
+    stop: threading.Event | None = None,
+    once: bool = False,
+    retry: RetryPolicy | None = None,
+    poll_s: float = 0.5,
+    reset_every_s: float = 60.0,
+) -> int:
+    """Deliver commands until ``stop`` is set (or, with ``once``, until nothing is due now).
+    Also lifts FUP limits of finished periods every ``reset_every_s``. Returns how many
+    deliveries were made."""
+    stop = stop or threading.Event()
+    retry = retry or RetryPolicy()
+    total = 0
+    last_reset = 0.0
+    waiter = None if once else Waiter(database_url, poll_s)
+    try:
+        while not stop.is_set():
+            if time.monotonic() - last_reset >= reset_every_s:
+                with uow_factory() as uow:
+                    usage.reset_finished_periods(uow, now=clock(), actor=ACTOR)
+                last_reset = time.monotonic()
+            done = process_due(uow_factory, sender, now=clock(), retry=retry)
+            total += done
+            if once and done == 0:
+                break
+            if waiter is not None and done == 0:
+                waiter.wait(stop)
+    finally:
+        if waiter is not None:
+            waiter.close()
+    return total
+
+
+def pending_ids(uow: UnitOfWork) -> Sequence[int]:
+    return list(
+        uow.session.scalars(select(OutboxCommand.id).where(OutboxCommand.status == "pending"))
+    )

@@ -1,0 +1,319 @@
+"""Correcting payments: reversal of a payment that should not have counted, and refunds.
+
+Both are new ledger transactions that point at what they correct; nothing is edited
+(ARCHITECTURE invariant 2, TigerBeetle's "correcting transfers").
+
+* A reversal undoes a payment as a whole (a bounced transfer, a charge-back, a payment booked
+  to the wrong customer): the opposite transaction, linked by ``reverses_id`` and by
+  ``payment.reversed_by_id``. Allocations are document matching, not money, so the payment's
+  allocations are marked reversed (never deleted) and each invoice's paid amount drops by what
+  they had paid. If the customer's remaining money no longer covers what later allocations
+  took from credit, the newest of those are undone too; then whatever credit is left pays open
+  invoices oldest first again. The customer is re-evaluated at once: a postpaid customer now
+  over the credit limit is blocked in the same transaction; a prepaid wallet that no longer
+  covers the next period finds out at that period, as any other wallet does.
+* A refund pays money back to the customer from credit (wallet to the method's account). It
+  can never exceed the unallocated credit: money that pays an open invoice is not credit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from ispbill.adapters.db import event_log as events
+from ispbill.adapters.db import ledger_store as ledger
+from ispbill.adapters.db import settings_store
+from ispbill.adapters.db.invoice_store import apply_credit, open_invoices, unallocated_credit
+from ispbill.adapters.db.lookups import MAX_ID
+from ispbill.adapters.db.models import Allocation, Customer, Invoice, LedgerTransaction, Payment
+from ispbill.adapters.db.unit_of_work import UnitOfWork
+from ispbill.domain.errors import Conflict, NotFound, ValidationError
+from ispbill.domain.invoicing import status_for
+from ispbill.domain.ledger import AccountKind, AccountRef, EntryKind, transfer
+from ispbill.domain.money import Money
+from ispbill.domain.payments import method_account
+from ispbill.use_cases.billing.reevaluation import reevaluate_customer
+from ispbill.use_cases.payments.recording import lock_customer
+
+REASON_MAX = 300
+
+
+def find_payment(uow: UnitOfWork, ref: str | int) -> Payment:
+    """A payment by id or by its external reference; refused when the two readings disagree."""
+    text = str(ref).strip()
+    by_reference = list(uow.session.scalars(select(Payment).where(Payment.reference == text)))
+    by_id = None
+    if text.isascii() and text.isdigit() and 0 < int(text) <= MAX_ID:
+        by_id = uow.session.get(Payment, int(text))
+    found = {p.id: p for p in [*by_reference, *([by_id] if by_id else [])]}
+    if not found:
+        raise NotFound("payment", text)
+    if len(found) > 1:
+        ids = ", ".join(str(i) for i in sorted(found))
+        raise ValidationError("payment", f"{text!r} names several payments ({ids}); give the id")
+    return next(iter(found.values()))
+
+
+@dataclass(frozen=True)
+class Reversed:
+    payment: Payment
+    transaction: LedgerTransaction
+    created: bool
+    invoices_reopened: Sequence[str]
+
+
+def reverse_payment(
+    uow: UnitOfWork, *, payment_ref: str | int, reason: str, now: datetime, actor: str
+) -> Reversed:
+    """Undo a payment with a linked reversing transaction; once (a second call returns it)."""
+    reason = reason.strip()
+    if not reason:
+        raise ValidationError("reason", "required: say why the payment is reversed")
+    if len(reason) > REASON_MAX:
+        raise ValidationError("reason", f"at most {REASON_MAX} characters")
+    found = find_payment(uow, payment_ref)
+    session = uow.session
+    payment_id, customer_id = found.id, found.customer_id
+    session.rollback()  # the read ends here; the write starts under the customer's lock
+    lock_customer(uow, str(customer_id))
+    payment = session.get(Payment, payment_id, populate_existing=True)
+    assert payment is not None
+    customer = session.get(Customer, payment.customer_id)
+    assert customer is not None
+    if payment.reversed_by_id is not None:
+        done = session.get(LedgerTransaction, payment.reversed_by_id)
+        assert done is not None
+        return Reversed(payment, done, created=False, invoices_reopened=())
+    original = session.get(LedgerTransaction, payment.transaction_id)
+    assert original is not None
+    posted = ledger.reverse(
+        uow,
+        original_key=original.idempotency_key,
+        key=f"payment-reversal:{payment.id}",
+        now=now,
+        memo=f"reversal of payment {payment.id}: {reason}",
+    )
+    payment.reversed_by_id = posted.transaction.id
+    touched = _unallocate(session, _allocations(session, payment_id=payment.id), now=now)
+    touched |= _unallocate_uncovered(session, customer, now=now)
+    apply_credit(session, customer, now=now)
+    reopened = sorted(i.number for i in touched if i.paid_minor < i.gross_minor)
+    amount = Money(payment.amount_minor, payment.currency)
+    events.record(
+        uow,
+        now=now,
+        actor=actor,
+        kind="payment.reversed",
+        subject_type="payment",
+        subject_id=payment.id,
+        customer_id=customer.id,
+        reason=reason,
+        figures={
+            "amount": str(amount),
+            "transaction": posted.transaction.id,
+            "reverses_transaction": original.id,
+            "invoices_reopened": reopened,
+            "balance": str(ledger.wallet_balance(session, customer.id, customer.currency)),
+        },
+    )
+    reevaluate_customer(uow, customer.id, now=now, actor=actor)
+    uow.commit()
+    return Reversed(payment, posted.transaction, created=True, invoices_reopened=reopened)
+
+
+def _allocations(
+    session: Session, *, payment_id: int | None = None, customer_id: int | None = None
+) -> list[Allocation]:
+    query = select(Allocation).where(Allocation.reversed_at.is_(None))
+    if payment_id is not None:
+        query = query.where(Allocation.payment_id == payment_id)
+    if customer_id is not None:
+        query = query.join(Invoice, Invoice.id == Allocation.invoice_id).where(
+            Invoice.customer_id == customer_id
+        )
+    return list(session.scalars(query.order_by(Allocation.id.desc())))
+
+
+def _unallocate(
+    session: Session, allocations: Sequence[Allocation], *, now: datetime
+) -> set[Invoice]:
+    """Mark allocations reversed and take what they paid off their invoices."""
+    touched: set[Invoice] = set()
+    for allocation in allocations:
+        invoice = session.get(Invoice, allocation.invoice_id, with_for_update=True)
+        assert invoice is not None
+        allocation.reversed_at = now
+        invoice.paid_minor -= allocation.amount_minor
+        invoice.status = status_for(
+            Money(invoice.gross_minor, invoice.currency),
+            Money(invoice.paid_minor, invoice.currency),
+            voided=False,
+        ).value
+        touched.add(invoice)
+    session.flush()
+    return touched
+
+
+def _unallocate_uncovered(session: Session, customer: Customer, *, now: datetime) -> set[Invoice]:
+    """Undo the newest allocations until the money left covers what stays allocated.
+
+    Allocated money is wallet money already spent on invoices; when the wallet plus what open
+    invoices still owe falls below zero, some allocation is paying with money that is gone.
+    """
+    balance = ledger.wallet_balance(session, customer.id, customer.currency).minor
+    owed = sum(i.gross_minor - i.paid_minor for i in open_invoices(session, customer.id))
+    shortfall = -(balance + owed)
+    undone: list[Allocation] = []
+    for allocation in _allocations(session, customer_id=customer.id):
+        if shortfall <= 0:
+            break
+        undone.append(allocation)
+        shortfall -= allocation.amount_minor
+    return _unallocate(session, undone, now=now)
+
+
+@dataclass(frozen=True)
+class Refunded:
+    transaction: LedgerTransaction
+    created: bool
+    amount: Money
+
+
+def refund(
+    uow: UnitOfWork,
+    *,
+    customer: str,
+    amount: str,
+    method: str,
+    reference: str,
+    now: datetime,
+    actor: str,
+    payment: str | None = None,
+) -> Refunded:
+    """Pay ``amount`` of the customer's unallocated credit back through ``method``; once per
+    (method, reference)."""
+    reference = reference.strip()
+    if not reference:
+        raise ValidationError(
+            "reference", "required: the receipt or transfer reference of the refund"
+        )
+    original = find_payment(uow, payment) if payment else None
+    original_id = original.id if original else None
+    uow.session.rollback()  # reads done; the write starts under the customer's lock
+    session = uow.session
+    row = lock_customer(uow, customer)
+    value = Money.from_major(amount, row.currency, field="amount")
+    if not value.is_positive:
+        raise ValidationError("amount", "must be greater than zero")
+    if method == "refill_card":
+        raise ValidationError("method", "money is never paid back as a refill card")
+    account = method_account(method, settings_store.load(uow).payment_methods)
+    key = f"refund:{method}:{reference}"
+    existing = ledger.find_transaction(session, key)
+    if existing is not None:
+        return Refunded(existing, created=False, amount=value)
+    figures: dict[str, str] = {"method": method, "reference": reference}
+    if original_id is not None:
+        linked = session.get(Payment, original_id)
+        assert linked is not None
+        _check_refundable(session, linked, row, value)
+        figures["payment_id"] = str(linked.id)
+    available = unallocated_credit(session, row, open_invoices(session, row.id))
+    if value > available:
+        raise ValidationError(
+            "amount",
+            f"refund of {value} exceeds the unallocated credit of {available} of {row.name!r}",
+        )
+    posted = ledger.post(
+        uow,
+        transfer(
+            key=key,
+            kind=EntryKind.REFUND,
+            debit=AccountRef.wallet(row.id, row.currency),
+            credit=AccountRef.system(account, row.currency),
+            amount=value,
+            effective_at=now,
+            memo=f"{method} refund {reference}"
+            + (f" of payment {original_id}" if original_id else ""),
+            customer_id=row.id,
+            figures=figures,
+        ),
+        now=now,
+    )
+    events.record(
+        uow,
+        now=now,
+        actor=actor,
+        kind="payment.refunded",
+        subject_type="customer",
+        subject_id=row.id,
+        customer_id=row.id,
+        reason=method,
+        figures={
+            "amount": str(value),
+            "transaction": posted.transaction.id,
+            "payment": original_id,
+            "reference": reference,
+            "balance": str(ledger.wallet_balance(session, row.id, row.currency)),
+        },
+    )
+    reevaluate_customer(uow, row.id, now=now, actor=actor)
+    uow.commit()
+    return Refunded(posted.transaction, created=True, amount=value)
+
+
+def _check_refundable(session: Session, payment: Payment, customer: Customer, value: Money) -> None:
+    """A refund that names a payment stays within what that payment brought in."""
+    if payment.customer_id != customer.id:
+        raise ValidationError("payment", f"payment {payment.id} is not {customer.name!r}'s")
+    if payment.reversed_by_id is not None:
+        raise Conflict("payment", f"payment {payment.id} is reversed; nothing to refund")
+    refunded = sum(
+        Money(-p.amount_minor, p.currency).minor
+        for t in session.scalars(
+            select(LedgerTransaction).where(
+                LedgerTransaction.kind == EntryKind.REFUND.value,
+                LedgerTransaction.customer_id == customer.id,
+            )
+        )
+        if t.figures.get("payment_id") == str(payment.id)
+        for p in t.postings
+        if p.account.kind == AccountKind.WALLET.value
+    )
+    left = Money(payment.amount_minor - refunded, payment.currency)
+    if value > left:
+        raise ValidationError(
+            "amount", f"refund of {value} exceeds what is left of payment {payment.id} ({left})"
+        )
+
+
+def refunds_of(uow: UnitOfWork, payment: Payment) -> list[LedgerTransaction]:
+    """Refund transactions that name ``payment``."""
+    return [
+        t
+        for t in uow.session.scalars(
+            select(LedgerTransaction)
+            .where(
+                LedgerTransaction.kind == EntryKind.REFUND.value,
+                LedgerTransaction.customer_id == payment.customer_id,
+            )
+            .order_by(LedgerTransaction.id)
+        )
+        if t.figures.get("payment_id") == str(payment.id)
+    ]
+
+
+def allocated_total(uow: UnitOfWork, payment_id: int) -> int:
+    return int(
+        uow.session.scalar(
+            select(func.coalesce(func.sum(Allocation.amount_minor), 0)).where(
+                Allocation.payment_id == payment_id, Allocation.reversed_at.is_(None)
+            )
+        )
+        or 0
+    )
