@@ -25,13 +25,12 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 from urllib.parse import parse_qsl
 
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ispbill.domain.text import NUL, NUL_RULE
@@ -89,16 +88,22 @@ def check_path(scope: Scope) -> None:
 
 
 def _path_parameter(scope: Scope) -> str | None:
-    """The route parameter holding the NUL, when a route matches the path."""
-    app = scope.get("app")
-    for route in getattr(getattr(app, "router", None), "routes", ()):
-        match, child = route.matches(scope)
-        if match is Match.FULL:
-            for name, value in child.get("path_params", {}).items():
-                if NUL in str(value):
-                    return str(name)
-            return None
+    """The route parameter holding the NUL, when a route's pattern matches the path."""
+    path: str = scope["path"]
+    for route in _routes(getattr(scope.get("app"), "routes", ())):
+        pattern = getattr(route, "path_regex", None)
+        found = pattern.match(path) if pattern is not None else None
+        if found:
+            return next((k for k, v in found.groupdict().items() if NUL in v), None)
     return None
+
+
+def _routes(routes: Iterable[Any], depth: int = 0) -> Iterator[Any]:
+    for route in routes:
+        yield route
+        included = getattr(route, "original_router", None)  # FastAPI's include_router
+        if included is not None and depth < 8:
+            yield from _routes(getattr(included, "routes", ()), depth + 1)
 
 
 def check_query(query: bytes) -> None:
