@@ -152,13 +152,16 @@ class RestClient:
         self.auth = ("freeradius", token)
 
     def post(self, path: str, body: dict[str, Any], **options: Any) -> httpx.Response:
+        return self.post_raw(path, json=body, **options)
+
+    def post_raw(self, path: str, **options: Any) -> httpx.Response:
+        """Any body (``content=`` bytes, ``json=``), as rlm_rest would send it."""
+
         async def send() -> httpx.Response:
             async with httpx.AsyncClient(
                 transport=self.transport, base_url="http://testserver"
             ) as client:
-                return await client.post(
-                    path, json=body, auth=options.pop("auth", self.auth), **options
-                )
+                return await client.post(path, auth=options.pop("auth", self.auth), **options)
 
         return asyncio.run(send())
 

@@ -6,7 +6,8 @@ After every test the books are checked."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+import json
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -26,6 +27,7 @@ from sqlalchemy import select
 
 from ispbill.adapters.db.models import CheckoutRow
 from ispbill.adapters.payments.gateway import GatewayEventType
+from ispbill.adapters.payments.sandbox import SIGNATURE_HEADER, Delivery
 from ispbill.bootstrap import App, bootstrap
 from ispbill.clock import FixedClock
 from ispbill.domain.money import Money
@@ -149,6 +151,117 @@ def test_a_tampered_webhook_is_a_400_problem_and_writes_nothing(
     assert unsigned.status_code == 400
     assert counts(app) == before
     assert state(app, service) == ("deactivated", "insufficient_funds")
+
+
+def _resigned(app: App, payload: bytes, change: Callable[[dict[str, Any]], str]) -> Delivery:
+    """The sandbox's own event with one field changed (``change`` edits the parsed body and
+    answers a marker; the marker's JSON is replaced by raw text if the edit returned any), then
+    signed with the sandbox's secret: the signature is valid, the content is not."""
+    body = json.loads(payload)
+    raw = change(body)
+    text = json.dumps(body, separators=(",", ":"))
+    if raw:
+        text = text.replace('"@raw"', raw)
+    data = text.encode()
+    return Delivery(data, {SIGNATURE_HEADER: sandbox(app).sign(data)})
+
+
+def _created_beyond_a_float(body: dict[str, Any]) -> str:
+    body["created"] = "@raw"
+    return "1e400"  # a float JSON allows; Python reads it as infinity
+
+
+def _data_a_list(body: dict[str, Any]) -> str:
+    body["data"] = []
+    return ""
+
+
+def _long_event_id(body: dict[str, Any]) -> str:
+    body["id"] = "e" * 5000
+    return ""
+
+
+def _customer_beyond_any_id(body: dict[str, Any]) -> str:
+    # unmatched (no such reference or checkout), so the event's own customer id is what is kept
+    body["data"] |= {"customer_id": 10**23, "reference": "nope", "checkout_id": None}
+    return ""
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        (_created_beyond_a_float, "created"),
+        (_data_a_list, "data"),
+        (_long_event_id, "id"),
+        (_customer_beyond_any_id, "data.customer_id"),
+    ],
+)
+def test_a_signed_webhook_with_a_field_out_of_bounds_is_a_400_and_writes_nothing(
+    app: App, client: AsgiClient, change: Callable[[dict[str, Any]], str], field: str
+) -> None:
+    customer, service, checkout = deactivated_checkout(app)
+    delivery = sandbox(app).event(
+        GatewayEventType.PAYMENT_SUCCEEDED,
+        amount=Money(20_00, "USD"),
+        customer_id=customer,
+        reference=checkout.reference,
+        checkout_id=checkout.external_id,
+    )
+    before = counts(app)
+    bad = _resigned(app, delivery.payload, change)
+    answer = client.post("/api/v1/webhooks/sandbox", content=bad.payload, headers=bad.headers)
+    assert (answer.status_code, answer.headers["content-type"]) == (400, PROBLEM)
+    assert answer.json()["field"] == field
+    assert counts(app) == before
+    assert state(app, service) == ("deactivated", "insufficient_funds")
+    # the same event, well formed, still goes through
+    good = client.post(
+        "/api/v1/webhooks/sandbox", content=delivery.payload, headers=delivery.headers
+    )
+    assert (good.status_code, good.json()["outcome"]) == (200, "credited")
+
+
+STRIPE_CREATED = f'"created": {int(T0.timestamp())}'.encode()
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "field"),
+    [
+        (STRIPE_CREATED, b'"created": 1e400', "created"),
+        (b'"metadata": {"customer_id": "1"}', b'"metadata": ["1"]', "data.object.metadata"),
+        (b'"id": "evt_bad"', b'"id": "' + b"e" * 5000 + b'"', "id"),
+    ],
+    ids=["created-1e400", "metadata-a-list", "id-5000-characters"],
+)
+def test_a_signed_stripe_event_with_a_field_out_of_bounds_is_a_400_and_writes_nothing(
+    app: App, client: AsgiClient, old: bytes, new: bytes, field: str
+) -> None:
+    event = stripe_event(
+        "evt_bad",
+        "checkout.session.completed",
+        {"id": "cs_x", "object": "checkout.session", "metadata": {"customer_id": "1"}},
+        T0,
+    )
+    assert old in event
+    payload = event.replace(old, new)
+    before = counts(app)
+    answer = client.post(
+        "/api/v1/webhooks/stripe", content=payload, headers=stripe_signed(payload, at=T0)
+    )
+    assert (answer.status_code, answer.headers["content-type"]) == (400, PROBLEM)
+    assert answer.json()["field"] == field
+    assert counts(app) == before
+
+
+@pytest.mark.parametrize("gateway", ["sandbox", "stripe"])
+def test_a_signature_with_a_timestamp_of_thousands_of_digits_is_a_400(
+    client: AsgiClient, gateway: str
+) -> None:
+    name = "Stripe-Signature" if gateway == "stripe" else SIGNATURE_HEADER
+    answer = client.post(
+        f"/api/v1/webhooks/{gateway}", content=b"{}", headers={name: f"t={'9' * 5000},v1=00"}
+    )
+    assert (answer.status_code, answer.headers["content-type"]) == (400, PROBLEM)
 
 
 def test_an_unknown_gateway_is_a_404_problem(client: AsgiClient) -> None:

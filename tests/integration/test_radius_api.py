@@ -17,6 +17,7 @@ from radius_support import (
     World,
     build_world,
     force_state,
+    rlm,
     set_setting,
     values,
 )
@@ -32,7 +33,10 @@ from ispbill.adapters.db.models import (
 )
 from ispbill.bootstrap import App, bootstrap
 from ispbill.clock import FixedClock
+from ispbill.domain.accounting import parse_accounting
+from ispbill.domain.errors import ValidationError
 from ispbill.domain.lifecycle import SuspensionReason
+from ispbill.domain.radius import RadiusPolicy
 from ispbill.settings import Settings
 from ispbill.use_cases.network import radius_requests as radius
 from scenarios.helpers import check_books
@@ -121,6 +125,52 @@ def test_the_endpoints_need_the_token_and_an_allowed_source(world: World) -> Non
         assert RestClient(off).authorize("alice").status_code == 503
     finally:
         off.close()
+
+
+@pytest.mark.parametrize("path", ["/radius/authorize", "/radius/accounting"])
+def test_a_nul_a_deep_nesting_or_a_huge_body_is_refused_not_a_server_error(
+    world: World, path: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """rlm_rest reads 400 (and 413) as "fail": a reject, never a 500 from the database or the
+    JSON parser; nothing is looked up or recorded."""
+    before = (rows(world.app, RadiusSession), rows(world.app, Event))
+    client = RestClient(world.app)
+    packet = rlm(
+        User_Name="ali\x00ce",
+        NAS_IP_Address="127.0.0.1",
+        Acct_Status_Type="Start",
+        Acct_Session_Id="N1",
+    )
+    nul = client.post(path, packet)
+    deep = client.post_raw(
+        path,
+        content=b'{"User-Name": ' + b"[" * 10_000 + b"]" * 10_000 + b"}",
+        headers={"content-type": "application/json"},
+    )
+    huge = client.post_raw(path, json=rlm(User_Name="a" * 70_000))
+    assert [a.status_code for a in (nul, deep, huge)] == [400, 400, 413]
+    assert {a.headers["content-type"] for a in (nul, deep, huge)} == {"application/problem+json"}
+    assert nul.json()["detail"] == "User-Name.value.0: must not contain NUL characters"
+    assert deep.json()["detail"] == "body: must not nest deeper than 32 levels"
+    assert "refused" in caplog.text
+    assert (rows(world.app, RadiusSession), rows(world.app, Event)) == before
+
+
+def test_the_radius_use_cases_refuse_a_nul_themselves(world: World) -> None:
+    """Behind the HTTP guard, the use cases refuse a NUL in an attribute by name."""
+    now = world.app.clock.now()
+    with pytest.raises(ValidationError, match="User-Name: must not contain NUL"):
+        parse_accounting(
+            rlm(
+                User_Name="a\x00",
+                NAS_IP_Address="127.0.0.1",
+                Acct_Status_Type="Start",
+                Acct_Session_Id="N2",
+            ),
+            received_at=now,
+        )
+    with world.app.uow() as uow, pytest.raises(ValidationError, match="User-Name: must not"):
+        radius.authorize(uow, attributes=rlm(User_Name="a\x00"), policy=RadiusPolicy(), now=now)
 
 
 def test_accounting_is_idempotent_and_a_late_interim_never_reopens(world: World) -> None:

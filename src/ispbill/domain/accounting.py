@@ -18,6 +18,7 @@ from enum import StrEnum
 from typing import Any
 
 from ispbill.domain.errors import ValidationError
+from ispbill.domain.text import refuse_nul
 
 GIGAWORD = 2**32
 MAX_COUNTER = 2**63 - 1
@@ -220,7 +221,7 @@ class _Attributes:
             raw = raw[0] if raw else None
         if raw is None:
             return None
-        value = str(raw).strip()
+        value = refuse_nul(str(raw), name).strip()
         return value or None
 
     def counter(self, name: str) -> int:

@@ -8,6 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ispbill.domain.errors import Conflict, NotFound
+from ispbill.domain.text import refuse_nul
 
 R = TypeVar("R")
 MAX_ID = 2**31 - 1  # ids are INTEGER columns
@@ -17,7 +18,7 @@ def by_id_or_name(session: Session, model: type[R], ref: str | int, *, field: st
     """``ref`` is a numeric id or an exact name; operators type either."""
     numeric = isinstance(ref, int) or (str(ref).isascii() and str(ref).isdigit())
     column: Any = model.id if numeric else model.name  # type: ignore[attr-defined]
-    value: Any = int(ref) if numeric else str(ref).strip()
+    value: Any = int(ref) if numeric else refuse_nul(str(ref).strip(), field)
     if numeric and not 0 < value <= MAX_ID:  # beyond any stored id (and any 64-bit integer)
         raise NotFound(field.replace("_", " "), ref, field=field)
     row = session.scalars(select(model).where(column == value)).one_or_none()

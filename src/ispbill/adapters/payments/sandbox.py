@@ -24,10 +24,10 @@ import json
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from ispbill.adapters.payments.gateway import (
+    MAX_EVENT_ERROR,
     WEBHOOK_TOLERANCE_SECONDS,
     ChargeResult,
     ChargeStatus,
@@ -37,11 +37,17 @@ from ispbill.adapters.payments.gateway import (
     GatewayEventType,
     TopUpRequest,
     WebhookRefused,
+    event_created,
+    event_customer,
+    event_id,
+    event_object,
+    event_text,
     header,
     int_or_none,
 )
 from ispbill.clock import Clock
 from ispbill.domain.errors import ValidationError
+from ispbill.domain.ledger import check_amount_range
 from ispbill.domain.money import Money
 
 SIGNATURE_HEADER = "Ispbill-Signature"
@@ -110,29 +116,35 @@ class SandboxGateway:
     def parse_webhook(self, payload: bytes, headers: Mapping[str, str]) -> GatewayEvent:
         self._verify(payload, header(headers, SIGNATURE_HEADER))
         try:
-            body = json.loads(payload)
-            data = body["data"]
-            kind = GatewayEventType(body["type"])
-            created = datetime.fromtimestamp(int(body["created"]), UTC)
-            amount = (
-                Money(int(data["amount_minor"]), str(data["currency"]))
-                if data.get("amount_minor") is not None
-                else None
-            )
-            return GatewayEvent(
-                id=str(body["id"]),
-                type=kind,
-                source_type=kind.value,
-                created=created,
-                reference=data.get("reference"),
-                checkout_id=data.get("checkout_id"),
-                charge_id=data.get("charge_id"),
-                amount=amount,
-                customer_id=int_or_none(data.get("customer_id")),
-                error=data.get("error"),
-            )
-        except (KeyError, TypeError, ValueError) as exc:  # signed, yet not an event we wrote
-            raise ValidationError("payload", f"not a sandbox event ({exc})") from None
+            body = event_object(json.loads(payload), "payload")
+        except (ValueError, RecursionError):  # signed, yet not JSON (the API bounds depth)
+            raise ValidationError("payload", "not a sandbox event (not JSON)") from None
+        # signed, yet each field is checked before use: the secret may sit on a demo machine
+        data = event_object(body.get("data"), "data")
+        kinds = {kind.value: kind for kind in GatewayEventType}
+        kind = kinds.get(str(body.get("type")))
+        if kind is None:
+            raise ValidationError("type", f"must be one of {', '.join(kinds)}")
+        amount_minor, currency = data.get("amount_minor"), data.get("currency")
+        amount = None
+        if amount_minor is not None:
+            if not isinstance(amount_minor, int) or isinstance(amount_minor, bool):
+                raise ValidationError("data.amount_minor", "must be a whole number")
+            if not isinstance(currency, str):
+                raise ValidationError("data.currency", "must be a currency code")
+            amount = check_amount_range(Money(amount_minor, currency), "data.amount_minor")
+        return GatewayEvent(
+            id=event_id(body.get("id")),
+            type=kind,
+            source_type=kind.value,
+            created=event_created(body.get("created")),
+            reference=event_text(data.get("reference"), "data.reference"),
+            checkout_id=event_text(data.get("checkout_id"), "data.checkout_id"),
+            charge_id=event_text(data.get("charge_id"), "data.charge_id"),
+            amount=amount,
+            customer_id=event_customer(data.get("customer_id"), "data.customer_id"),
+            error=event_text(data.get("error"), "data.error", limit=MAX_EVENT_ERROR),
+        )
 
     # -- what the hosted checkout and the tests use ----------------------------------------
 

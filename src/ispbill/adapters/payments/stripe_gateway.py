@@ -21,7 +21,6 @@ handled).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from typing import Any
 
 import stripe
@@ -29,6 +28,7 @@ from stripe.params import PaymentIntentCreateParams
 from stripe.params.checkout import SessionCreateParams, SessionCreateParamsPaymentIntentData
 
 from ispbill.adapters.payments.gateway import (
+    MAX_EVENT_TYPE,
     WEBHOOK_TOLERANCE_SECONDS,
     ChargeResult,
     ChargeStatus,
@@ -39,6 +39,10 @@ from ispbill.adapters.payments.gateway import (
     GatewayUnavailable,
     TopUpRequest,
     WebhookRefused,
+    event_created,
+    event_id,
+    event_object,
+    event_text,
     header,
     int_or_none,
 )
@@ -186,16 +190,15 @@ def _message(exc: stripe.StripeError) -> str:
 
 def _to_event(event: Mapping[str, Any]) -> GatewayEvent:
     """Map a verified Stripe event onto ispbill's; anything else is verified but ignored."""
-    try:
-        kind: str = event["type"]
-        obj: Mapping[str, Any] = event["data"]["object"]
-        created = datetime.fromtimestamp(int(event["created"]), UTC)
-        event_id = str(event["id"])
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ValidationError("payload", f"not a Stripe event ({exc})") from None
-    metadata: Mapping[str, Any] = obj.get("metadata") or {}
+    kind = event_text(event.get("type"), "type", required=True, limit=MAX_EVENT_TYPE)
+    assert kind is not None
+    obj: Mapping[str, Any] = event_object(
+        event_object(event.get("data"), "data").get("object"), "data.object"
+    )
+    created = event_created(event.get("created"))
+    metadata: Mapping[str, Any] = event_object(obj.get("metadata") or {}, "data.object.metadata")
     base: dict[str, Any] = {
-        "id": event_id,
+        "id": event_id(event.get("id")),
         "source_type": kind,
         "created": created,
         "customer_id": int_or_none(metadata.get("customer_id")),
@@ -211,7 +214,7 @@ def _to_event(event: Mapping[str, Any]) -> GatewayEvent:
             # an asynchronous method (a bank debit): the money arrives with a later event
             return GatewayEvent(type=GatewayEventType.IGNORED, **base)
     elif kind.startswith("payment_intent."):
-        failure = obj.get("last_payment_error") or {}
+        failure = event_object(obj.get("last_payment_error") or {}, "last_payment_error")
         base |= {
             "reference": metadata.get("ispbill_reference"),
             "charge_id": obj.get("id"),

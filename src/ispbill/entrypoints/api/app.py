@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from ispbill import __version__
 from ispbill.bootstrap import App
 from ispbill.domain.errors import IspbillError
+from ispbill.entrypoints.api.inputs import InputGuardMiddleware
 from ispbill.entrypoints.api.problems import handle_domain_error
 from ispbill.entrypoints.api.routes import garden, radius, sandbox, webhooks
 from ispbill.entrypoints.api.v1 import include_v1
@@ -35,4 +36,5 @@ def create_app(app_container: App) -> FastAPI:
     api.include_router(garden.router)
     include_v1(api, app_container)
     include_web(api)
+    api.add_middleware(InputGuardMiddleware)  # outermost: before any route reads the request
     return api

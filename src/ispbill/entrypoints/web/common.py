@@ -22,6 +22,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 import ispbill
 from ispbill.bootstrap import App
 from ispbill.domain.money import Money
+from ispbill.domain.text import NUL, NUL_RULE
 from ispbill.entrypoints.api.deps import container
 
 Day = date  # the method Formats.date shadows the type inside the class
@@ -148,6 +149,10 @@ async def form_of(request: Request) -> dict[str, str]:
     cookie = request.cookies.get(CSRF_COOKIE, "")
     if not cookie or not sent or not hmac.compare_digest(cookie, sent):
         raise HTTPException(403, "the form's security token is missing or stale; reload the page")
+    for name, value in form.multi_items():  # multipart (urlencoded: inputs.py refused it)
+        text = value if isinstance(value, str) else value.filename or ""
+        if NUL in name or NUL in text:
+            raise HTTPException(422, f"{name if NUL not in name else 'form'}: {NUL_RULE}")
     return values
 
 

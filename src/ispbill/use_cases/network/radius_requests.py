@@ -49,6 +49,7 @@ from ispbill.domain.radius import (
     build_reply,
     slowest,
 )
+from ispbill.domain.text import refuse_nul
 from ispbill.use_cases.network import usage
 from ispbill.use_cases.network.identities import normalize_mac
 
@@ -442,4 +443,4 @@ def _text(attributes: Mapping[str, Any], name: str) -> str | None:
         raw = raw[0] if raw else None
     if raw is None:
         return None
-    return str(raw).strip() or None
+    return refuse_nul(str(raw), name).strip() or None

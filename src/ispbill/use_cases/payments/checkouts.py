@@ -3,7 +3,9 @@
 ``handle_webhook`` is the one door through which a gateway's word changes anything:
 
 1. the adapter verifies the signature (and the timestamp, against the injected clock); a
-   refused delivery raises ``WebhookRefused`` before a single row is read or written;
+   refused delivery raises ``WebhookRefused`` before a single row is read or written, and so
+   does a signed event whose fields are out of bounds (``ValidationError``: the adapter
+   checks types and ranges before anything uses them);
 2. the event is stored once per (gateway, event id): a replayed delivery finds its row and
    returns the first outcome, changing nothing;
 3. the event is matched to ispbill's checkout or top-up attempt by ispbill's reference (sent as
@@ -41,7 +43,6 @@ from ispbill.adapters.payments.gateway import (
     GatewayUnavailable,
     PaymentGateway,
     PaymentPurpose,
-    WebhookRefused,
 )
 from ispbill.adapters.payments.sandbox import SandboxGateway, card_outcome
 from ispbill.domain.errors import IspbillError, NotFound, ValidationError
@@ -209,8 +210,8 @@ def handle_webhook(
     adapter = gateway_named(gateways, gateway)
     try:
         event = adapter.parse_webhook(payload, headers)
-    except WebhookRefused as exc:
-        log.warning("%s webhook refused, nothing recorded: %s", gateway, exc.rule)
+    except ValidationError as exc:  # the signature, or a signed event out of bounds
+        log.warning("%s webhook refused, nothing recorded: %s", gateway, exc)
         raise
     uow.begin_write()
     session = uow.session

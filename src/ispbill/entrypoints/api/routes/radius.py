@@ -7,8 +7,11 @@ status decides the module result: 200 accept (attributes applied), 401 reject (a
 still reaches the Access-Reject), 204 accounting recorded, 400 refused (FreeRADIUS then sends no
 Accounting-Response; the reason is logged here). The endpoints need the token configured in
 the rest module (HTTP Basic password, or a Bearer token) and accept only allowed source
-addresses; without a token they are off (503). Request bodies are never logged: they carry
-User-Password in clear. Not part of the public OpenAPI of ``/api/v1``.
+addresses; without a token they are off (503). Before any of this, the input guard
+(``entrypoints/api/inputs.py``) refuses a body over 64 KiB (413), JSON nested deeper than 32
+levels and a NUL in any attribute (400, logged without the body): rlm_rest rejects. Request
+bodies are never logged: they carry User-Password in clear. Not part of the public OpenAPI of
+``/api/v1``.
 """
 
 from __future__ import annotations

@@ -1,9 +1,12 @@
 """``POST /api/v1/webhooks/{gateway}``: where payment gateways report payments.
 
 The raw body is handed to the use case untouched: the signature is computed over those exact
-bytes, so nothing may parse or re-encode it first. A refused signature is a 400 problem and
-writes nothing; a verified event answers 200 whether it was new or a replay, so the gateway
-stops resending it.
+bytes, so nothing may parse or re-encode it first (the input guard only reads it: at most
+1 MiB, JSON at most 32 levels deep, no NUL). A refused signature is a 400 problem and writes
+nothing; so is a signed event whose fields are out of bounds (a creation time that is not a
+whole number of seconds, ``data`` that is not an object, an event id over 255 characters, a
+customer id beyond the id column). A verified event answers 200 whether it was new or a replay,
+so the gateway stops resending it.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
-from ispbill.adapters.payments.gateway import WebhookRefused
+from ispbill.domain.errors import ValidationError
 from ispbill.entrypoints.api.deps import container
 from ispbill.entrypoints.api.problems import documented, problem
 from ispbill.use_cases.payments.checkouts import WebhookResult, handle_webhook
@@ -51,7 +54,7 @@ async def receive_webhook(gateway: str, request: Request) -> WebhookAck | JSONRe
 
     try:
         result = await run_in_threadpool(work)
-    except WebhookRefused as exc:
+    except ValidationError as exc:  # the signature, or a signed event out of bounds
         return problem(400, "Webhook refused", str(exc), exc.field)
     return WebhookAck(
         event_id=result.event_id,
