@@ -761,7 +761,8 @@ async def reverse(request: Request, staff: Staff, payment_id: int) -> Response:
 
 @router.post("/customers/{customer_id}/refunds")
 async def create_refund(request: Request, staff: Staff, customer_id: int) -> Response:
-    """Pay unallocated credit back; once per (method, reference), optionally of one payment."""
+    """Pay unallocated credit back; once per (customer, method, reference), optionally of one
+    of this customer's payments."""
 
     def act(uow: UnitOfWork, now: datetime, form: dict[str, str]) -> object:
         paid = form.get("payment", "").strip()
