@@ -218,9 +218,10 @@ def canonical(body: bytes) -> bytes:
         return body
     try:
         value = json.loads(body)
-    except (ValueError, RecursionError):
+        text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        return text.encode()
+    except (ValueError, RecursionError):  # not JSON, too deep, or a lone surrogate
         return body
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 def _in_flight(key: str) -> ApiProblem:

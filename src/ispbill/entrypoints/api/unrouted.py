@@ -37,8 +37,8 @@ class UnroutedWritesMiddleware:
         ):
             await self.app(scope, receive, send)
             return
-        router = scope["app"].router
-        if _routed(router, scope):
+        router = getattr(scope.get("app"), "router", None)
+        if router is None or _routed(router, scope):
             await self.app(scope, receive, send)
             return
         try:  # the router finds no endpoint to run: it answers 405 or 404 (or a redirect)
