@@ -166,6 +166,66 @@ def test_a_reference_is_the_payers_not_a_global_key(app: App, world: dict[str, A
         assert uow.session.scalar(select(func.count()).select_from(Payment)) == 2
 
 
+def test_a_refund_reference_is_the_customers_not_a_global_key(
+    app: App, world: dict[str, Any]
+) -> None:
+    """South's refund under a reference North's refund carries is South's own refund (South's
+    money goes back), never North's answered back; a payment South names by id is South's even
+    when a North payment carries that id as its reference; North's reference with another
+    amount is a 409 naming ``reference``."""
+    north = client(app, world, "north")
+    south = client(app, world, "south")
+    ours = north.post("/api/v1/customers", json=customer_body("N1")).json()["id"]
+    theirs = south.post("/api/v1/customers", json=customer_body("S1")).json()["id"]
+
+    def pay(api: Api, key: str, customer: int, amount: str) -> int:
+        body = {"customer_id": customer, "amount": amount, "currency": "USD", "method": "cash"}
+        paid = api.post("/api/v1/payments", json=body, headers={"Idempotency-Key": key})
+        assert paid.status_code == 201, paid.text
+        return int(paid.json()["id"])
+
+    def give_back(api: Api, customer: int, amount: str, **extra: Any) -> Any:
+        body = {"customer_id": customer, "amount": amount, "method": "cash", "reference": "RF-1"}
+        return api.post("/api/v1/refunds", json={**body, **extra})
+
+    pay(north, "n-1", ours, "30.00")
+    south_paid = pay(south, "s-1", theirs, "30.00")
+    north.post(  # North's receipt number happens to be South's payment id
+        "/api/v1/payments",
+        json={
+            "customer_id": ours,
+            "amount": "1.00",
+            "currency": "USD",
+            "reference": str(south_paid),
+        },
+        headers={"Idempotency-Key": "n-2"},
+    )
+    first = give_back(north, ours, "10.00")
+    assert first.status_code == 201, first.text
+    refunded = give_back(south, theirs, "5.00")
+    assert refunded.status_code == 201, refunded.text
+    assert refunded.json()["created"] is True
+    assert refunded.json()["transaction_id"] != first.json()["transaction_id"]
+    assert refunded.json()["amount"] == {"amount": "5.00", "currency": "USD"}
+    assert south.get(f"/api/v1/customers/{theirs}").json()["balance"]["amount"] == "25.00"
+    assert north.get(f"/api/v1/customers/{ours}").json()["balance"]["amount"] == "21.00"
+    postings = south.get(f"/api/v1/customers/{theirs}/wallet").json()["postings"]
+    assert sorted(p["amount"]["amount"] for p in postings) == ["-5.00", "30.00"]
+
+    repeat = give_back(south, theirs, "5.00")
+    assert repeat.status_code == 201, repeat.text
+    assert repeat.json()["created"] is False
+    assert repeat.json()["transaction_id"] == refunded.json()["transaction_id"]
+    altered = give_back(north, ours, "12.00")
+    assert altered.status_code == 409, altered.text
+    assert altered.headers["content-type"] == PROBLEM
+    assert altered.json()["field"] == "reference"
+    of_payment = give_back(south, theirs, "5.00", reference="RF-2", payment_id=south_paid)
+    assert of_payment.status_code == 201, of_payment.text
+    assert north.get(f"/api/v1/customers/{ours}").json()["balance"]["amount"] == "21.00"
+    assert south.get(f"/api/v1/customers/{theirs}").json()["balance"]["amount"] == "20.00"
+
+
 def test_authentication(app: App, world: dict[str, Any]) -> None:
     missing = client(app, world, None).get("/api/v1/customers")
     assert missing.status_code == 401

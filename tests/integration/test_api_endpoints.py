@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -25,6 +26,7 @@ from ispbill.entrypoints.api.app import create_app
 from ispbill.entrypoints.api.routes import plans as plans_route
 from scenarios.helpers import check_books
 
+WRITE_METHODS = {"post", "put", "patch", "delete"}
 MT940 = Path(__file__).resolve().parents[1] / "fixtures" / "bank" / "statement.mt940.sta"
 
 
@@ -557,6 +559,138 @@ def test_idempotency_on_any_write(api: tuple[App, World], clock: FixedClock) -> 
     )
     assert too_long.status_code == 422
     assert too_long.json()["field"] == "Idempotency-Key"
+
+
+def test_idempotency_compares_the_json_not_its_bytes(api: tuple[App, World]) -> None:
+    """The same object with its keys in another order, or spaced otherwise, is the same
+    request: its key replays the first answer instead of refusing it as a different one."""
+    app, _world = api
+    admin = admin_of(api)
+    body = customer_body("Ivy", balance_control="postpaid", credit_limit="10.00")
+    compact = json.dumps(body, separators=(",", ":"))
+    reordered = json.dumps(dict(reversed(list(body.items()))), indent=2)
+    assert compact.encode() != reordered.encode()
+    headers = {"Content-Type": "application/json", "Idempotency-Key": "ivy"}
+    first = admin.post("/api/v1/customers", content=compact, headers=headers)
+    again = admin.post("/api/v1/customers", content=reordered, headers=headers)
+    assert first.status_code == again.status_code == 201, again.text
+    assert again.headers.get("idempotent-replayed") == "true"
+    assert again.json() == first.json()
+    with app.uow() as uow:
+        assert uow.session.scalar(select(func.count()).select_from(Customer)) == 1
+    changed = json.dumps({**body, "credit_limit": "20.00"})
+    other = admin.post("/api/v1/customers", content=changed, headers=headers)
+    assert other.status_code == 422
+    assert other.json()["field"] == "Idempotency-Key"
+
+
+@pytest.mark.parametrize(
+    ("method", "url", "raw", "field"),
+    [
+        ("POST", "/api/v1/resellers", '{"name": "East", "name": "West"}', "name"),
+        (
+            "POST",
+            "/api/v1/customers",
+            '{"name": "Dup", "customer_class": "Residential", "currency": "USD",'
+            ' "currency": "EUR"}',
+            "currency",
+        ),
+        (
+            "PUT",
+            "/api/v1/collection/policy",
+            '{"changes": {"days_after_due": "3", "days_after_due": "30"}}',
+            "days_after_due",
+        ),
+    ],
+)
+def test_a_json_key_given_twice_is_refused_naming_it(
+    api: tuple[App, World], method: str, url: str, raw: str, field: str
+) -> None:
+    """``json`` keeps the last of two equal keys; the API refuses the body instead, before
+    anything runs: nothing is written and the idempotency key stays free."""
+    app, _world = api
+    admin = admin_of(api)
+    headers = {"Content-Type": "application/json", "Idempotency-Key": f"dup-{field}"}
+    with app.uow() as uow:
+        before = [
+            uow.session.scalar(select(func.count()).select_from(model))
+            for model in (Customer, Reseller)
+        ]
+    refused = admin.request(method, url, content=raw, headers=headers)
+    assert refused.status_code == 422, refused.text
+    assert refused.headers["content-type"] == PROBLEM
+    problem = refused.json()
+    assert (problem["field"], problem["rule"]) == (field, "must appear once")
+    assert problem["detail"].startswith(f"{field}: ")
+    with app.uow() as uow:
+        after = [
+            uow.session.scalar(select(func.count()).select_from(model))
+            for model in (Customer, Reseller)
+        ]
+    assert after == before
+    fixed = json.loads(raw)  # the last value of each key, sent once
+    assert admin.request(method, url, json=fixed, headers=headers).status_code in (200, 201)
+
+
+def test_a_write_to_a_read_only_path_is_405_whatever_its_body(api: tuple[App, World]) -> None:
+    """Every path of the contract without a write, written to with each write method: 405 with
+    ``Allow``, before the body or the Idempotency-Key is looked at (they are not the problem)."""
+    admin = admin_of(api)
+    document = admin.get("/api/v1/openapi.json").json()
+    read_only = [
+        path.replace("{", "").replace("}", "")  # a parameter's name is as good a value as any
+        for path, operations in document["paths"].items()
+        if path.startswith("/api/v1/") and not WRITE_METHODS & set(operations)
+    ]
+    assert len(read_only) >= 15
+    variants: list[dict[str, Any]] = [
+        {"json": {}},
+        {"json": {}, "headers": {"Idempotency-Key": "x" * 200}},
+        {"content": b"name=x", "headers": {"Content-Type": "text/plain"}},
+        {"content": b'{"a": 1, "a": 2}', "headers": {"Content-Type": "application/json"}},
+    ]
+    wrong = []
+    for path in read_only:
+        for method in ("POST", "PUT", "PATCH", "DELETE"):
+            for options in variants:
+                answer = admin.request(method, path, **options)
+                allow = answer.headers.get("allow", "")
+                if answer.status_code != 405 or "GET" not in allow:
+                    wrong.append(f"{method} {path} {options}: {answer.status_code} {answer.text}")
+                elif answer.json()["field"] != "method":
+                    wrong.append(f"{method} {path}: {answer.text}")
+    assert not wrong, "\n".join(wrong[:20])
+    nowhere = admin.post("/api/v1/no-such-thing", headers={"Idempotency-Key": "x" * 200})
+    assert (nowhere.status_code, nowhere.json()["field"]) == (404, "path")
+
+
+@pytest.mark.parametrize(
+    ("url", "field"),
+    [
+        ("/api/v1/customers/{c}/preview?until=0.5", "until"),
+        ("/api/v1/customers/{c}/preview?until=1767225600", "until"),
+        ("/api/v1/events?occurred_from=0", "occurred_from"),
+        ("/api/v1/payments?received_to=20260101", "received_to"),
+        ("/api/v1/invoices?issued_from=86400", "issued_from"),
+    ],
+)
+def test_an_instant_or_a_day_is_iso_text_never_seconds_since_1970(
+    api: tuple[App, World], url: str, field: str
+) -> None:
+    admin = admin_of(api)
+    customer = admin.post("/api/v1/customers", json=customer_body("Tim")).json()["id"]
+    answer = admin.get(url.replace("{c}", str(customer)))
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["field"] == field
+    assert "ISO 8601" in answer.json()["rule"]
+    good = admin.get(
+        f"/api/v1/customers/{customer}/preview", params={"until": "2026-03-01T00:00:00Z"}
+    )
+    assert good.status_code == 200
+    assert good.json()["until"].startswith("2026-03-01")
+    for body in ({"at": 0.5}, {"at": "1767225600"}):  # in a body too
+        refused = admin.post("/api/v1/ticks", json=body)
+        assert (refused.status_code, refused.json()["field"]) == (422, "at")
 
 
 def test_problems_for_every_refusal(api: tuple[App, World]) -> None:

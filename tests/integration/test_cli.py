@@ -492,6 +492,10 @@ REFUSALS = [
             "6",
         ],
     ),
+    # a negative amount is a value refused by its rule, not an unknown option "-1"
+    ("amount", ["payments", "add", "Alice Novak", "-1", "--key", "negative"]),
+    ("amount", ["payments", "add", "Alice Novak", "-0.50", "--reference", "r-negative"]),
+    ("amount", ["payments", "add", "Alice Novak", "--key", "negative", "--", "-1"]),
     ("customer", ["customers", "show", "Nobody"]),
     ("customer", ["customers", "show", "99999999999999999999999"]),
     ("customer", ["wallet", "show", "Nobody"]),

@@ -28,8 +28,10 @@ from ispbill.adapters.db.models import (
 )
 from ispbill.bootstrap import App
 from ispbill.domain.errors import Conflict, ValidationError
+from ispbill.domain.ledger import AccountKind, AccountRef, EntryKind, transfer
+from ispbill.domain.money import Money
 from ispbill.entrypoints.cli.main import app as cli
-from ispbill.use_cases.payments.corrections import refund, reverse_payment
+from ispbill.use_cases.payments.corrections import Refunded, refund, reverse_payment
 from ispbill.use_cases.payments.recording import NewPayment, Recorded, record_payment
 from scenarios.helpers import (
     add_class,
@@ -374,6 +376,126 @@ def test_a_refund_pays_back_credit_once_and_never_more_than_the_credit(app: App)
         )
 
 
+def give_back(app: App, customer: int, amount: str, reference: str, **extra: Any) -> Refunded:
+    """A cash refund of ``customer``'s credit under ``reference``."""
+    with app.uow() as uow:
+        return refund(
+            uow,
+            customer=str(customer),
+            amount=amount,
+            method=extra.pop("method", "cash"),
+            reference=reference,
+            now=at(2026, 1, 6),
+            actor=ACTOR,
+            **extra,
+        )
+
+
+def test_another_customers_refund_reference_is_their_own_refund(app: App) -> None:
+    """A refund reference is the customer's: Bob's refund under the reference Ann's refund
+    carries is made (Bob's money goes back), never answered with Ann's refund."""
+    ann = add_customer(app, T0, "Ann")
+    bob = add_customer(app, T0, "Bob")
+    pay(app, ann, "50.00", reference="P-A")
+    pay(app, bob, "40.00", reference="P-B")
+    first = give_back(app, ann, "20.00", "R-1")
+    theirs = give_back(app, bob, "15.00", "R-1")
+    assert (first.created, theirs.created) == (True, True)
+    assert theirs.transaction.id != first.transaction.id
+    assert theirs.transaction.customer_id == bob
+    assert theirs.amount.minor == 15_00
+    assert (wallet(app, ann), wallet(app, bob)) == (30_00, 25_00)
+    again = give_back(app, bob, "15.00", "R-1")
+    assert (again.created, again.transaction.id) == (False, theirs.transaction.id)
+    assert give_back(app, ann, "20.00", "R-1").transaction.id == first.transaction.id
+    assert (wallet(app, ann), wallet(app, bob)) == (30_00, 25_00)
+    with app.uow() as uow:
+        kinds = uow.session.scalars(select(LedgerTransaction.kind)).all()
+    assert kinds.count("refund") == 2
+
+
+def test_the_same_refund_reference_with_other_figures_is_refused(app: App) -> None:
+    """The same customer, method and refund reference with another amount, or naming another
+    payment, is refused naming the reference; nothing is paid. Another method is another
+    refund."""
+    ann = add_customer(app, T0, "Ann")
+    p50 = pay(app, ann, "50.00", reference="P-50").payment.id
+    p20 = pay(app, ann, "20.00", reference="P-20").payment.id
+    first = give_back(app, ann, "10.00", "R-1", payment=str(p50))
+    before = counts(app)
+    with pytest.raises(Conflict) as altered:
+        give_back(app, ann, "12.00", "R-1")
+    assert altered.value.field == "reference"
+    assert f"transaction {first.transaction.id} of 10.00 USD" in altered.value.rule
+    with pytest.raises(Conflict) as other_payment:
+        give_back(app, ann, "10.00", "R-1", payment=str(p20))
+    assert other_payment.value.field == "reference"
+    assert counts(app) == before
+    assert wallet(app, ann) == 60_00
+    same = give_back(app, ann, "10.00", "R-1", payment="P-50")
+    assert (same.created, same.transaction.id) == (False, first.transaction.id)
+    by_bank = give_back(app, ann, "12.00", "R-1", method="bank_transfer")
+    assert by_bank.created is True
+    assert wallet(app, ann) == 48_00
+
+
+def test_a_refund_stored_under_the_old_key_is_found_for_its_customer_only(app: App) -> None:
+    """Refunds recorded before references became the customer's carry the key
+    ``refund:<method>:<reference>``: still the same refund for that customer, and no obstacle
+    for another customer's refund under the same reference."""
+    ann = add_customer(app, T0, "Ann")
+    bob = add_customer(app, T0, "Bob")
+    pay(app, ann, "50.00", reference="P-A")
+    pay(app, bob, "40.00", reference="P-B")
+    with app.uow() as uow:  # Ann's refund as the earlier release posted it
+        old = ledger.post(
+            uow,
+            transfer(
+                key="refund:cash:R-1",
+                kind=EntryKind.REFUND,
+                debit=AccountRef.wallet(ann, "USD"),
+                credit=AccountRef.system(AccountKind.CASH, "USD"),
+                amount=Money(20_00, "USD"),
+                effective_at=at(2026, 1, 6),
+                memo="cash refund R-1",
+                customer_id=ann,
+                figures={"method": "cash", "reference": "R-1"},
+            ),
+            now=at(2026, 1, 6),
+        )
+        uow.commit()
+    again = give_back(app, ann, "20.00", "R-1")
+    assert (again.created, again.transaction.id) == (False, old.transaction.id)
+    assert again.amount.minor == 20_00
+    with pytest.raises(Conflict) as altered:
+        give_back(app, ann, "21.00", "R-1")
+    assert altered.value.field == "reference"
+    theirs = give_back(app, bob, "15.00", "R-1")
+    assert theirs.created is True
+    assert theirs.transaction.customer_id == bob
+    assert (wallet(app, ann), wallet(app, bob)) == (30_00, 25_00)
+
+
+def test_a_refund_names_a_payment_among_the_customers_own(app: App) -> None:
+    """Payment references repeat across payers: a refund naming ``P-1`` means the customer's
+    own ``P-1``; another customer's payment is never matched, by reference or by id."""
+    ann = add_customer(app, T0, "Ann")
+    bob = add_customer(app, T0, "Bob")
+    pay(app, ann, "50.00", reference="P-1")
+    bobs = pay(app, bob, "40.00", reference="P-1").payment.id
+    pay(app, ann, "5.00", reference=str(bobs))  # Ann's receipt number is Bob's payment id
+    done = give_back(app, bob, "10.00", "R-1", payment="P-1")
+    assert done.transaction.figures["payment_id"] == str(bobs)
+    by_id = give_back(app, bob, "5.00", "R-2", payment=str(bobs))
+    assert by_id.transaction.figures["payment_id"] == str(bobs)
+    with pytest.raises(ValidationError) as crossed:
+        give_back(
+            app, ann, "1.00", "R-3", payment=str(pay(app, bob, "1.00", reference="P-2").payment.id)
+        )
+    assert crossed.value.field == "payment"
+    assert (wallet(app, ann), wallet(app, bob)) == (55_00, 26_00)
+
+
 def test_money_that_pays_an_open_invoice_is_not_refundable(app: App) -> None:
     uma, _ = postpaid(app, "Uma")
     tick(app, at(2026, 1, 1, 6))
@@ -493,14 +615,15 @@ def test_ten_concurrent_replays_of_one_key_credit_once(app: App) -> None:
 # --- CLI --------------------------------------------------------------------------------------
 
 
-def test_cli_show_reverse_and_refund(app: App, database_url: str) -> None:
-    runner = CliRunner()
+def cli_run(database_url: str, *args: str) -> Any:
+    return CliRunner().invoke(
+        cli, ["--database-url", database_url, "--now", "2026-01-05T10:00:00Z", *args]
+    )
 
+
+def test_cli_show_reverse_and_refund(app: App, database_url: str) -> None:
     def run(*args: str) -> Any:
-        result = runner.invoke(
-            cli, ["--database-url", database_url, "--now", "2026-01-05T10:00:00Z", *args]
-        )
-        return result
+        return cli_run(database_url, *args)
 
     ann = add_customer(app, T0, "Ann")
     assert run("payments", "add", "Ann", "40.00", "--reference", "RC-1").exit_code == 0
@@ -523,3 +646,52 @@ def test_cli_show_reverse_and_refund(app: App, database_url: str) -> None:
     shown = run("payments", "show", "1", "--json")
     assert '"status": "reversed"' in shown.stdout
     assert wallet(app, ann) == -15_00
+
+
+def test_cli_a_refund_reference_is_the_customers(app: App, database_url: str) -> None:
+    """``payments refund --reference`` is the customer's: Bob's refund under Ann's reference
+    is paid to Bob, a repeat is "already refunded", another amount is refused naming it, and
+    ``--payment P-1`` means the customer's own P-1 when both have one."""
+
+    def run(*args: str) -> Any:
+        return cli_run(database_url, *args)
+
+    ann = add_customer(app, T0, "Ann")
+    bob = add_customer(app, T0, "Bob")
+    assert run("payments", "add", "Ann", "40.00", "--reference", "P-1").exit_code == 0
+    assert run("payments", "add", "Bob", "30.00", "--reference", "P-1").exit_code == 0
+    refund_args = ("--method", "cash", "--reference", "R1")
+    first = run("payments", "refund", "Ann", "15.00", *refund_args)
+    assert first.exit_code == 0, first.output
+    bobs = run("payments", "refund", "Bob", "10.00", *refund_args)
+    assert bobs.exit_code == 0, bobs.output
+    assert "refund of 10.00 USD to 'Bob' by cash recorded" in bobs.stdout
+    again = run("payments", "refund", "Bob", "10.00", *refund_args)
+    assert again.exit_code == 0, again.output
+    assert "already refunded" in again.stdout
+    altered = run("payments", "refund", "Ann", "16.00", *refund_args)
+    assert altered.exit_code == 2
+    assert "reference:" in altered.stderr
+    assert "15.00 USD" in altered.stderr
+    of_payment = run(
+        "payments",
+        "refund",
+        "Bob",
+        "5.00",
+        "--method",
+        "cash",
+        "--reference",
+        "R2",
+        "--payment",
+        "P-1",
+    )
+    assert of_payment.exit_code == 0, of_payment.output
+    assert (wallet(app, ann), wallet(app, bob)) == (25_00, 15_00)
+    with app.uow() as uow:
+        bob_payment = uow.session.scalars(select(Payment).where(Payment.customer_id == bob)).one()
+        refunded = uow.session.scalars(
+            select(LedgerTransaction)
+            .where(LedgerTransaction.kind == "refund", LedgerTransaction.customer_id == bob)
+            .order_by(LedgerTransaction.id)
+        ).all()
+    assert [t.figures.get("payment_id") for t in refunded] == [None, str(bob_payment.id)]

@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import select
 from web_support import Browser, console_world, customer, text_of
 
-from ispbill.adapters.db.models import ApiToken, Reseller, TaxProfileRow
+from ispbill.adapters.db.models import ApiToken, Reseller, StaffUser, TaxProfileRow
 from ispbill.bootstrap import App
 from ispbill.clock import FixedClock
 from ispbill.use_cases.admin.api_tokens import hash_token
@@ -86,6 +86,33 @@ def test_totp_is_required_once_enabled(web: tuple[App, dict[str, int]]) -> None:
     page = browser.sign_in_staff("alice", code=code)
     assert page.status_code == 200
     assert "Dashboard" in page.text
+
+
+def test_a_totp_code_signs_in_once(web: tuple[App, dict[str, int]]) -> None:
+    """A code seen over a shoulder (or replayed from a log) is no good once it was used: only a
+    code of a later time step than the last one that signed in is accepted."""
+    app, _ = web
+    with app.uow() as uow:
+        uri = enable_totp(uow, username="alice", now=app.clock.now(), actor="test")
+    totp = pyotp.TOTP(pyotp.parse_uri(uri).secret)
+    start = app.clock.now()
+    step = timedelta(seconds=totp.interval)
+    code = totp.at(start)
+    assert Browser(app).sign_in_staff("alice", code=code).status_code == 200
+    assert Browser(app).sign_in_staff("alice", code=code).status_code == 401  # the same code
+    previous = totp.at(start - step)  # inside the drift window, but older than the one used
+    assert Browser(app).sign_in_staff("alice", code=previous).status_code == 401
+    following = totp.at(start + step)  # an authenticator running ahead: a later step, once
+    assert Browser(app).sign_in_staff("alice", code=following).status_code == 200
+    assert Browser(app).sign_in_staff("alice", code=following).status_code == 401
+    app.clock.advance(step)  # type: ignore[attr-defined]
+    assert Browser(app).sign_in_staff("alice", code=following).status_code == 401
+    app.clock.advance(step)  # type: ignore[attr-defined]
+    later = totp.at(app.clock.now())
+    assert Browser(app).sign_in_staff("alice", code=later).status_code == 200
+    with app.uow() as uow:
+        row = uow.session.scalars(select(StaffUser).where(StaffUser.username == "alice")).one()
+        assert row.totp_last_step == totp.timecode(app.clock.now())
 
 
 def test_sessions_expire_when_idle_and_end_on_sign_out(web: tuple[App, dict[str, int]]) -> None:

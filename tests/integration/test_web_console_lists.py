@@ -13,6 +13,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from fastapi.routing import APIRoute
 from sqlalchemy import func, select
 from web_support import Browser, catalog, web_app
 
@@ -375,6 +376,101 @@ def test_a_resellers_user_sees_only_its_own_customers_rows_in_pages_and_csv(worl
     assert [r["id"] for r in csv_rows(sam, "/console/payments?format=csv")] == [
         str(world.south.payment_id)
     ]
+
+
+# Every console page a reseller's user may open: (the URLs of its own, the URLs of other
+# customers' objects that must be a 404); a path absent here is operator-wide and must be a 403,
+# as the API's ``Operator``/``Admin`` routes (tests/integration/test_api_authz.py).
+OPERATOR_WIDE = frozenset(
+    {
+        "/console/nas",
+        "/console/settings",
+        "/console/tokens",
+        "/console/bank",
+        "/console/cards/list",
+        "/console/cards/liability.csv",
+    }
+)
+OPERATOR_WIDE_EXPORTS = frozenset({"/console/cards?format=csv"})  # the page is the redeem form
+LISTS_OF_A_CUSTOMER = ("services", "ledger", "invoices", "payments", "events")
+
+
+def _console_get_paths() -> set[str]:
+    from ispbill.entrypoints.web import console, console_bank, console_cards, console_lists
+
+    modules = (console, console_bank, console_cards, console_lists)
+    return {
+        route.path
+        for module in modules
+        for route in module.router.routes
+        if isinstance(route, APIRoute) and "GET" in route.methods
+    }
+
+
+def _scoped_urls(world: World, path: str) -> tuple[list[str], list[str]]:
+    """The URLs to open for ``path``: those of north's own objects and those of south's and the
+    operator's own customers (which a reseller's user must not tell from absent ones)."""
+    own, others = world.north, (world.south, world.own)
+    if "{customer_id}/{what}" in path:
+        mine = [f"/console/customers/{own.customer_id}/{w}.csv" for w in LISTS_OF_A_CUSTOMER]
+        theirs = [
+            f"/console/customers/{o.customer_id}/{w}.csv" for o in others for w in ("ledger",)
+        ]
+        return mine, theirs
+    if "{customer_id}" in path:
+        return (
+            [path.replace("{customer_id}", str(own.customer_id))],
+            [path.replace("{customer_id}", str(o.customer_id)) for o in others],
+        )
+    if "{number}" in path:
+        return (
+            [path.replace("{number}", own.invoice)],
+            [path.replace("{number}", o.invoice) for o in others],
+        )
+    assert "{" not in path, f"{path}: give the walk below a value for its parameter"
+    return [path, f"{path}?format=csv"], []
+
+
+def test_a_resellers_user_opens_every_console_page_scoped_or_is_refused(world: World) -> None:
+    """Walks every GET route of the console as a reseller's user: an operator-wide page (NAS,
+    settings, tokens, bank lines, card lists) is a 403 as in the API, every other page answers
+    with north's own rows only and another customer's object is a 404."""
+    paths = _console_get_paths()
+    assert paths >= OPERATOR_WIDE
+    nora = signed_in(world, "nora")
+    hidden = ["Sven South", "Olga Own", world.south.invoice, world.own.invoice]
+    wrong: list[str] = []
+    for path in sorted(paths - {"/console/login"}):
+        if path in OPERATOR_WIDE:
+            for url in (path, f"{path}?format=csv"):
+                status = nora.get(url).status_code
+                if status != 403:
+                    wrong.append(f"{url}: {status} (expected 403: operator-wide)")
+            continue
+        mine, theirs = _scoped_urls(world, path)
+        for url in mine:
+            answer = nora.get(url)
+            if url in OPERATOR_WIDE_EXPORTS:
+                if answer.status_code != 403:
+                    wrong.append(f"{url}: {answer.status_code} (expected 403: operator-wide)")
+                continue
+            if answer.status_code != 200:
+                wrong.append(f"{url}: {answer.status_code} (expected 200)")
+            shown = [name for name in hidden if name in answer.text]
+            if shown:
+                wrong.append(f"{url}: shows {shown}")
+        for url in theirs:
+            status = nora.get(url).status_code
+            if status != 404:
+                wrong.append(f"{url}: {status} (expected 404: not north's)")
+    assert not wrong, "\n".join(wrong)
+    navigation = nora.get("/console").text
+    assert 'href="/console/nas"' not in navigation
+    assert 'href="/console/settings"' not in navigation
+    rita = signed_in(world, "rita")  # read-only: operator-wide pages are readable
+    for path in ("/console/nas", "/console/settings"):
+        assert rita.get(path).status_code == 200
+        assert f'href="{path}"' in rita.get("/console").text
 
 
 def test_read_only_users_read_every_list_and_nobody_signed_out_does(world: World) -> None:

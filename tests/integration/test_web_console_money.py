@@ -127,6 +127,40 @@ def test_a_refund_pays_back_credit_and_never_more(web: tuple[App, dict[str, int]
     assert count(app, LedgerTransaction) == before + 1
 
 
+def test_a_refund_reference_is_the_customers(web: tuple[App, dict[str, int]]) -> None:
+    """Two resellers' users refund under the same reference: each refund is made for its own
+    customer; the same customer's reference with another amount is refused next to the form."""
+    app, _ = web
+    north = customer(app, "North Home", reseller="North")
+    south = customer(app, "South Home", reseller="South")
+    paid(app, north, "50", "n-1")
+    paid(app, south, "40", "s-1")
+    nora, sam = Browser(app), Browser(app)
+    nora.sign_in_staff("nora")
+    sam.sign_in_staff("sam")
+    form = {"method": "cash", "reference": "R-1"}
+    assert (
+        text_of(
+            nora.submit(f"/console/customers/{north}/refunds", {**form, "amount": "20"}).text,
+            "balance",
+        )
+        == "€30.00"
+    )
+    assert (
+        text_of(
+            sam.submit(f"/console/customers/{south}/refunds", {**form, "amount": "15"}).text,
+            "balance",
+        )
+        == "€25.00"
+    )
+    before = count(app, LedgerTransaction)
+    altered = nora.post(f"/console/customers/{north}/refunds", {**form, "amount": "21"})
+    assert altered.status_code == 422
+    assert "reference: cash refund &#39;R-1&#39; is already recorded" in altered.text
+    assert count(app, LedgerTransaction) == before
+    assert (balance(nora, north), balance(sam, south)) == ("€30.00", "€25.00")
+
+
 def test_corrections_respect_roles_and_resellers(web: tuple[App, dict[str, int]]) -> None:
     app, _ = web
     north = customer(app, "North Home", reseller="North")

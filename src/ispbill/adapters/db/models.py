@@ -1013,6 +1013,9 @@ class StaffUser(Base):
     role: Mapped[str] = mapped_column(String(16))
     reseller_id: Mapped[int | None] = mapped_column(ForeignKey("resellers.id"), index=True)
     totp_secret: Mapped[str | None] = mapped_column(String(64))
+    # the RFC 6238 time step (unix time // 30) of the last code that signed in: a code is good
+    # once, so only a later step is accepted
+    totp_last_step: Mapped[int | None] = mapped_column(BigInteger)
     locale: Mapped[str] = mapped_column(String(16), default="en_US")
     created_at: Mapped[datetime]
     disabled_at: Mapped[datetime | None]

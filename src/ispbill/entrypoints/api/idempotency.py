@@ -4,7 +4,9 @@ The first request with a key claims it: a row in ``idempotency_records`` (per to
 with status 0, "in flight", inserted before the route runs, so a concurrent retry with the same
 key is told 409 instead of doing the work twice. When the route answers 2xx the answer (status
 and JSON body) is stored and every later request with that key and the same method, path and
-body gets it back without anything being done again. Any other answer (a refusal, a crash)
+body gets it back without anything being done again. A JSON body is compared by its content
+(keys sorted, no whitespace: ``canonical``), so the same object with its keys in another order
+is the same request. Any other answer (a refusal, a crash)
 releases the key, so the caller may fix the request and retry with it. The same key with a
 different request is a 422 naming the header.
 
@@ -87,7 +89,7 @@ class IdempotencyMiddleware:
             return
         query = scope.get("query_string", b"")
         digest = hashlib.sha256(
-            b"\0".join([scope["method"].encode(), path.encode(), query, body])
+            b"\0".join([scope["method"].encode(), path.encode(), query, canonical(body)])
         ).hexdigest()
         method_path = f"{scope['method']} {path}"[:300]
         claimed = await run_in_threadpool(self._claim, token_id, key, method_path, digest)
@@ -207,6 +209,19 @@ class IdempotencyMiddleware:
                 uow.commit()
         except Exception:  # the key then stays claimed until it expires; log, do not mask
             log.exception("could not release idempotency key %r", key)
+
+
+def canonical(body: bytes) -> bytes:
+    """A JSON body as sorted-key, whitespace-free JSON (what the route will read); the bytes as
+    they are when they are not JSON (empty, or something the route refuses anyway)."""
+    if not body.strip():
+        return body
+    try:
+        value = json.loads(body)
+        text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        return text.encode()
+    except (ValueError, RecursionError):  # not JSON, too deep, or a lone surrogate
+        return body
 
 
 def _in_flight(key: str) -> ApiProblem:

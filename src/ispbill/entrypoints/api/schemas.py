@@ -7,6 +7,8 @@ Unknown fields are refused, so a typo is a 422 rather than a silently ignored op
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from datetime import date, datetime
 from typing import Annotated, Any
 
@@ -14,6 +16,7 @@ from pydantic import (
     AfterValidator,
     AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StrictBool,
@@ -59,8 +62,33 @@ def _in_range_instant(value: datetime) -> datetime:
     return value
 
 
-Day = Annotated[date, AfterValidator(_in_range_day)]
-Instant = Annotated[AwareDatetime, AfterValidator(_in_range_instant)]
+_ISO_DAY = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+def _iso(rule: str) -> Callable[[Any], Any]:
+    """Only ISO 8601 text (or a value already parsed): pydantic would also read a number, or a
+    string of digits, as seconds since 1970, so ``until=0.5`` became 1970-01-01."""
+
+    def check(value: Any) -> Any:
+        if isinstance(value, date):  # a datetime too: built in code, not read from a request
+            return value
+        if not isinstance(value, str) or not _ISO_DAY.match(value):
+            raise ValueError(rule)
+        return value
+
+    return check
+
+
+Day = Annotated[
+    date,
+    BeforeValidator(_iso("must be an ISO 8601 date like 2026-12-01")),
+    AfterValidator(_in_range_day),
+]
+Instant = Annotated[
+    AwareDatetime,
+    BeforeValidator(_iso("must be an ISO 8601 instant with an offset like 2026-12-01T00:00:00Z")),
+    AfterValidator(_in_range_instant),
+]
 INPUT_AMOUNT_PATTERN = r"^[0-9]{1,15}(\.[0-9]{1,3})?$"
 Id = Annotated[StrictInt, Field(ge=1, le=2**31 - 1)]
 Text200 = Annotated[str, Field(min_length=1, max_length=200)]

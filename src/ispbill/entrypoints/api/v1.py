@@ -43,6 +43,8 @@ from ispbill.entrypoints.api.routes import (
     services,
     topups,
 )
+from ispbill.entrypoints.api.strict_json import DuplicateKeysMiddleware
+from ispbill.entrypoints.api.unrouted import UnroutedWritesMiddleware
 
 ROUTERS = (
     health.router,
@@ -71,9 +73,12 @@ def include_v1(api: FastAPI, container: App) -> None:
     api.add_exception_handler(Exception, handle_unexpected)
     for router in ROUTERS:
         api.include_router(router)
-    # outermost last: the body check runs before the idempotency key is claimed
+    # outermost last: the body checks run before the idempotency key is claimed, and a write
+    # no route takes is a 405/404 before any of them
     api.add_middleware(IdempotencyMiddleware, container=container)
+    api.add_middleware(DuplicateKeysMiddleware)
     api.add_middleware(JsonBodyMiddleware)
+    api.add_middleware(UnroutedWritesMiddleware)
 
     def openapi() -> dict[str, Any]:
         if api.openapi_schema is None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from rich.table import Table
 from rich.text import Text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from typer.core import TyperCommand
 
 from ispbill.adapters.db.engine import normalize_url
 from ispbill.adapters.db.migrate import is_up_to_date
@@ -33,6 +35,32 @@ F = TypeVar("F", bound=Callable[..., Any])
 ACTOR = "admin:cli"
 
 
+NEGATIVE_NUMBER = re.compile(r"^-[0-9]+([.,][0-9]*)?$")
+
+
+class Command(TyperCommand):
+    """A command that reads ``-1`` as a value, not as an unknown option.
+
+    Click takes every word starting with ``-`` for an option, so ``payments add C -1`` was
+    refused with a usage box about an option ``-1``. When the only trouble is such a negative
+    number, the words are parsed again with it as an argument, and the command refuses the
+    value by its own rule (``error: amount: must be greater than zero``), on one line.
+    """
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        try:
+            return super().parse_args(ctx, list(args))
+        except Exception as exc:  # Click's NoSuchOption (Typer vendors Click under a private name)
+            unknown = getattr(exc, "option_name", None)
+            if not isinstance(unknown, str) or not NEGATIVE_NUMBER.match(unknown):
+                raise
+        ctx.ignore_unknown_options = True
+        try:
+            return super().parse_args(ctx, list(args))
+        finally:
+            ctx.ignore_unknown_options = False
+
+
 class Cli(typer.Typer):
     """Every command refuses bad input with one line naming the field and rule, exit 2."""
 
@@ -42,6 +70,7 @@ class Cli(typer.Typer):
         super().__init__(**kwargs)
 
     def command(self, *args: Any, **kwargs: Any) -> Callable[[F], F]:
+        kwargs.setdefault("cls", Command)
         register = super().command(*args, **kwargs)
 
         def decorator(fn: F) -> F:

@@ -125,9 +125,14 @@ def payments_refund(
         ..., "--method", help="How the money goes back: cash, bank_transfer..."
     ),
     reference: str = typer.Option(
-        ..., "--reference", help="Receipt or transfer reference; the same one never refunds twice."
+        ...,
+        "--reference",
+        help="Receipt or transfer reference, unique per customer and method: the same reference "
+        "and amount again is the same refund (nothing paid); another amount under it is refused.",
     ),
-    payment: str | None = typer.Option(None, "--payment", help="The payment refunded, if one."),
+    payment: str | None = typer.Option(
+        None, "--payment", help="The payment refunded, if one: its id or the customer's reference."
+    ),
 ) -> None:
     """Pay unallocated credit back to the customer (never more than the credit)."""
     with unit_of_work() as (uow, now):

@@ -62,6 +62,7 @@ from ispbill.entrypoints.web.session import (
     check_visible,
     current_staff,
     require_admin,
+    require_global,
     require_staff,
     require_write,
 )
@@ -764,7 +765,8 @@ async def reverse(request: Request, staff: Staff, payment_id: int) -> Response:
 
 @router.post("/customers/{customer_id}/refunds")
 async def create_refund(request: Request, staff: Staff, customer_id: int) -> Response:
-    """Pay unallocated credit back; once per (method, reference), optionally of one payment."""
+    """Pay unallocated credit back; once per (customer, method, reference), optionally of one
+    of this customer's payments."""
 
     def act(uow: UnitOfWork, now: datetime, form: dict[str, str]) -> object:
         paid = form.get("payment", "").strip()
@@ -1126,7 +1128,9 @@ async def create_class(request: Request, staff: Staff) -> Response:
 
 @router.get("/nas")
 async def nas_list(request: Request, staff: Staff, format: str = "") -> Response:
-    """The routers that ask ispbill's RADIUS; their shared secrets are never shown."""
+    """The routers that ask ispbill's RADIUS; their shared secrets are never shown.
+    Operator-wide, as the API's ``GET /nas``: never a reseller's user."""
+    require_global(staff)
     rows = await _work(request, lambda uow, _now: list_nas(uow))
     if format == "csv":
         return csv_response(
@@ -1182,6 +1186,8 @@ def _settings_context(uow: UnitOfWork) -> dict[str, Any]:
 
 @router.get("/settings")
 async def settings_page(request: Request, staff: Staff) -> Response:
+    """Operator-wide, as the API's ``GET /settings``: never a reseller's user."""
+    require_global(staff)
     context = await _work(request, lambda uow, _now: _settings_context(uow))
     return _page(request, staff, "console/settings.html", context)
 

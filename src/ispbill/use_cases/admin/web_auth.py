@@ -3,7 +3,8 @@
 Passwords are stored as argon2id hashes (argon2-cffi's defaults, re-hashed when the defaults
 grow). Failed sign-ins are kept in ``login_attempts`` and throttle both the account name and
 the source address, so guessing is slow whichever of the two an attacker varies. A staff user
-may add a TOTP second factor (RFC 6238, pyotp); with it, the code is required.
+may add a TOTP second factor (RFC 6238, pyotp); with it, the code is required, and each code
+signs in once: the time step of the last one used is kept, and only a later step is accepted.
 
 A signed-in browser holds a random session secret in a cookie; only its SHA-256 is stored, with
 an idle expiry that slides on use and an absolute end. Roles are the API's (``admin``,
@@ -20,6 +21,7 @@ from datetime import datetime, timedelta
 import pyotp
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from pyotp.utils import strings_equal
 from sqlalchemy import func, select
 
 from ispbill.adapters.db import event_log as events
@@ -190,6 +192,7 @@ def enable_totp(uow: UnitOfWork, *, username: str, now: datetime, actor: str) ->
     row = _staff(uow, username)
     secret = pyotp.random_base32()
     row.totp_secret = secret
+    row.totp_last_step = None
     events.record(
         uow,
         now=now,
@@ -205,6 +208,7 @@ def enable_totp(uow: UnitOfWork, *, username: str, now: datetime, actor: str) ->
 def disable_totp(uow: UnitOfWork, *, username: str, now: datetime, actor: str) -> StaffUser:
     row = _staff(uow, username)
     row.totp_secret = None
+    row.totp_last_step = None
     events.record(
         uow,
         now=now,
@@ -239,6 +243,23 @@ def set_staff_enabled(
     return row
 
 
+TOTP_DRIFT = 1  # time steps either side of now: an authenticator a little off still works
+
+
+def _totp_step(secret: str, code: str, now: datetime, *, after: int | None) -> int | None:
+    """The time step whose code ``code`` is (now's, or one either side), or None; a step not
+    later than ``after`` (the last one used) does not count, so a code signs in only once."""
+    totp = pyotp.TOTP(secret)
+    given = code.strip().replace(" ", "")
+    current = totp.timecode(now)
+    for step in range(current - TOTP_DRIFT, current + TOTP_DRIFT + 1):
+        if after is not None and step <= after:
+            continue
+        if strings_equal(given, totp.generate_otp(step)):
+            return step
+    return None
+
+
 def sign_in_staff(
     uow: UnitOfWork,
     *,
@@ -253,15 +274,18 @@ def sign_in_staff(
     uow.begin_write()
     _check_throttle(uow, subject, source, now)
     row = uow.session.scalar(
-        select(StaffUser).where(StaffUser.username == username.strip().lower())
+        select(StaffUser)
+        .where(StaffUser.username == username.strip().lower())
+        .with_for_update()  # two sign-ins with one code: the second waits, then sees its step
     )
     ok = _verify(row.password_hash if row else None, password)
     if row is None or not ok or row.disabled_at is not None:
         raise _fail(uow, subject, source, now)
-    if row.totp_secret and not pyotp.TOTP(row.totp_secret).verify(
-        code.strip().replace(" ", ""), for_time=now, valid_window=1
-    ):
-        raise _fail(uow, subject, source, now)
+    if row.totp_secret:
+        step = _totp_step(row.totp_secret, code, now, after=row.totp_last_step)
+        if step is None:
+            raise _fail(uow, subject, source, now)
+        row.totp_last_step = step
     if _hasher.check_needs_rehash(row.password_hash):
         row.password_hash = _hasher.hash(password)
     uow.commit()

@@ -14,6 +14,21 @@ Both are new ledger transactions that point at what they correct; nothing is edi
   covers the next period finds out at that period, as any other wallet does.
 * A refund pays money back to the customer from credit (wallet to the method's account). It
   can never exceed the unallocated credit: money that pays an open invoice is not credit.
+
+Exactly once. Like a payment's, a refund's reference (the receipt or transfer it went out by)
+is the customer's, not a global key: a refund is keyed ``refund:<customer id>:<method>:<reference>``
+(method names begin with a letter, so these never meet the keys stored before, which were
+``refund:<method>:<reference>``; those are still found, but only as the same customer's). Making
+it again:
+
+* for the same customer, method and reference with the same amount is the same refund (unless
+  it names another payment than the stored refund did): answered with the stored transaction
+  (``created`` False), nothing paid;
+* for the same customer, method and reference with another amount, or naming another payment,
+  is refused (``Conflict`` on ``reference``);
+* under a reference another customer's refund carries is a new refund of this customer's.
+  Another customer's refund is never answered, and a payment a refund names is looked up among
+  the customer's own payments only.
 """
 
 from __future__ import annotations
@@ -196,15 +211,14 @@ def refund(
     payment: str | None = None,
 ) -> Refunded:
     """Pay ``amount`` of the customer's unallocated credit back through ``method``; once per
-    (method, reference)."""
+    (customer, method, reference). An exact repeat returns the stored refund; the same
+    reference with other figures is a ``Conflict``."""
     reference = reference.strip()
     if not reference:
         raise ValidationError(
             "reference", "required: the receipt or transfer reference of the refund"
         )
-    original = find_payment(uow, payment) if payment else None
-    original_id = original.id if original else None
-    uow.session.rollback()  # reads done; the write starts under the customer's lock
+    uow.session.rollback()  # any read ends here; the write starts under the customer's lock
     session = uow.session
     row = lock_customer(uow, customer)
     value = Money.from_major(amount, row.currency, field="amount")
@@ -213,14 +227,12 @@ def refund(
     if method == "refill_card":
         raise ValidationError("method", "money is never paid back as a refill card")
     account = method_account(method, settings_store.load(uow).payment_methods)
-    key = f"refund:{method}:{reference}"
-    existing = ledger.find_transaction(session, key)
+    linked = _payment_of(session, row, payment) if payment else None
+    existing = _stored_refund(session, row, method, reference, value, linked)
     if existing is not None:
-        return Refunded(existing, created=False, amount=value)
+        return Refunded(existing, created=False, amount=_refunded(existing))
     figures: dict[str, str] = {"method": method, "reference": reference}
-    if original_id is not None:
-        linked = session.get(Payment, original_id)
-        assert linked is not None
+    if linked is not None:
         _check_refundable(session, linked, row, value)
         figures["payment_id"] = str(linked.id)
     available = unallocated_credit(session, row, open_invoices(session, row.id))
@@ -232,14 +244,13 @@ def refund(
     posted = ledger.post(
         uow,
         transfer(
-            key=key,
+            key=refund_key(row.id, method, reference),
             kind=EntryKind.REFUND,
             debit=AccountRef.wallet(row.id, row.currency),
             credit=AccountRef.system(account, row.currency),
             amount=value,
             effective_at=now,
-            memo=f"{method} refund {reference}"
-            + (f" of payment {original_id}" if original_id else ""),
+            memo=f"{method} refund {reference}" + (f" of payment {linked.id}" if linked else ""),
             customer_id=row.id,
             figures=figures,
         ),
@@ -257,7 +268,7 @@ def refund(
         figures={
             "amount": str(value),
             "transaction": posted.transaction.id,
-            "payment": original_id,
+            "payment": linked.id if linked else None,
             "reference": reference,
             "balance": str(ledger.wallet_balance(session, row.id, row.currency)),
         },
@@ -267,10 +278,80 @@ def refund(
     return Refunded(posted.transaction, created=True, amount=value)
 
 
+def refund_key(customer_id: int, method: str, reference: str) -> str:
+    """The ledger key of a refund: the reference is the customer's, not a global one."""
+    return f"refund:{customer_id}:{method}:{reference}"
+
+
+def _stored_refund(
+    session: Session,
+    customer: Customer,
+    method: str,
+    reference: str,
+    value: Money,
+    linked: Payment | None,
+) -> LedgerTransaction | None:
+    """This customer's refund under (method, reference), if one is stored; refused when its
+    figures differ. A key of the old form (``refund:<method>:<reference>``, before references
+    were the customer's) counts only when it is this customer's refund."""
+    for key in (refund_key(customer.id, method, reference), f"refund:{method}:{reference}"):
+        found = ledger.find_transaction(session, key)
+        if (
+            found is not None
+            and found.customer_id == customer.id
+            and found.kind == EntryKind.REFUND.value
+        ):
+            break
+    else:
+        return None
+    stored = _refunded(found)
+    of_payment = found.figures.get("payment_id")
+    if stored != value or (linked is not None and of_payment != str(linked.id)):
+        raise Conflict(
+            "reference",
+            f"{method} refund {reference!r} is already recorded for {customer.name!r} as "
+            f"transaction {found.id} of {stored}"
+            + (f" of payment {of_payment}" if of_payment else "")
+            + "; a repeat must have the same amount (and name the same payment, if any), "
+            "another refund needs its own reference",
+        )
+    return found
+
+
+def _refunded(transaction: LedgerTransaction) -> Money:
+    """What a refund transaction took out of the wallet."""
+    (taken,) = [p for p in transaction.postings if p.account.kind == AccountKind.WALLET.value]
+    return Money(-taken.amount_minor, taken.currency)
+
+
+def _payment_of(session: Session, customer: Customer, ref: str) -> Payment:
+    """The payment a refund names, by id or by reference, among the customer's own payments:
+    references repeat across payers, so another customer's payment is never matched by one."""
+    text = ref.strip()
+    found = {
+        p.id: p
+        for p in session.scalars(
+            select(Payment).where(Payment.customer_id == customer.id, Payment.reference == text)
+        )
+    }
+    if text.isascii() and text.isdigit() and 0 < int(text) <= MAX_ID:
+        by_id = session.get(Payment, int(text))
+        if by_id is not None and by_id.customer_id == customer.id:
+            found[by_id.id] = by_id
+        elif by_id is not None and not found:
+            raise ValidationError("payment", f"payment {by_id.id} is not {customer.name!r}'s")
+    if not found:
+        raise NotFound("payment", text)
+    if len(found) > 1:
+        ids = ", ".join(str(i) for i in sorted(found))
+        raise ValidationError(
+            "payment", f"{text!r} names several of {customer.name!r}'s payments ({ids})"
+        )
+    return next(iter(found.values()))
+
+
 def _check_refundable(session: Session, payment: Payment, customer: Customer, value: Money) -> None:
     """A refund that names a payment stays within what that payment brought in."""
-    if payment.customer_id != customer.id:
-        raise ValidationError("payment", f"payment {payment.id} is not {customer.name!r}'s")
     if payment.reversed_by_id is not None:
         raise Conflict("payment", f"payment {payment.id} is reversed; nothing to refund")
     refunded = sum(

@@ -5,7 +5,9 @@ bank statements (import a file, list the unmatched credits, assign one to a cust
 middleware (``idempotency.py``) like every other write; in addition the payment itself is keyed
 in the ledger by the token and the key, so even a crash between the payment and the stored
 answer cannot credit the wallet twice. A ``reference`` is matched only among the customer's own
-payments (``use_cases/payments/recording.py``), so a reseller never receives or learns of another's.
+payments (``use_cases/payments/recording.py``), so a reseller never receives or learns of another's;
+a refund's ``reference`` likewise among the customer's own refunds
+(``use_cases/payments/corrections.py``).
 """
 
 from __future__ import annotations
@@ -239,7 +241,13 @@ async def reverse(
 
 @router.post("/refunds", response_model=RefundOut, status_code=201)
 async def create_refund(body: RefundIn, request: Request, caller: Staff) -> RefundOut:
-    """Pay unallocated credit back to the customer; once per (method, reference)."""
+    """Pay unallocated credit back to the customer; once per (customer, method, reference).
+
+    A refund's ``reference`` is the customer's: the same customer, method, reference and amount
+    again is the same refund (answered with it, ``created`` false, nothing paid); another amount
+    under it, or another ``payment_id``, is a 409 naming ``reference``. Another customer's refund
+    under the same reference is theirs and does not affect this one; ``payment_id`` must be one
+    of this customer's payments."""
     app = container(request)
 
     def work() -> RefundOut:
