@@ -46,9 +46,7 @@ def build(app: App) -> dict[str, tuple[int, int]]:
     for name in ("a", "b", "c", "d", "e", "f"):
         customer = add_customer(app, T0, name, available_funds="100.00")
         made[name] = (customer, add_service(app, T0, customer, "Home 30", active_from=T0.date()))
-    customer = add_customer(
-        app, T0, "post", balance_control="postpaid", invoicing_mode="forward"
-    )
+    customer = add_customer(app, T0, "post", balance_control="postpaid", invoicing_mode="forward")
     made["post"] = (customer, add_service(app, T0, customer, "Home 30", active_from=T0.date()))
     return made
 
@@ -131,7 +129,11 @@ def test_a_customer_that_cannot_be_loaded_is_skipped(app: App) -> None:
     the customers are then loaded one by one and only that one is skipped."""
     made = build(app)
     bad_customer = made["e"][0]
-    sql(app, "UPDATE customers SET billing_timezone = 'Mars/Olympus' WHERE id = :id", id=bad_customer)
+    sql(
+        app,
+        "UPDATE customers SET billing_timezone = 'Mars/Olympus' WHERE id = :id",
+        id=bad_customer,
+    )
 
     report = tick(app, JANUARY, chunk_size=10)
 
@@ -151,8 +153,12 @@ def test_the_fast_path_leaves_a_bad_customer_to_the_general_path(
     skips and reports that one customer."""
     made = build(app)
     assert tick(app, JANUARY).skipped == []
-    bad_customer, bad_service = made["a"]
-    sql(app, "UPDATE customers SET billing_timezone = 'Mars/Olympus' WHERE id = :id", id=bad_customer)
+    bad_customer = made["a"][0]
+    sql(
+        app,
+        "UPDATE customers SET billing_timezone = 'Mars/Olympus' WHERE id = :id",
+        id=bad_customer,
+    )
     taken: list[int] = []
     original = fast_path.charge_alike_services
 

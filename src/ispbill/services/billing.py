@@ -224,31 +224,24 @@ def _skipped(customer_id: int, stage: str, exc: Exception) -> SkippedCustomer:
 def _decide_each(
     session: Session, customer_ids: list[int], *, now: datetime, policy: BillingPolicy
 ) -> tuple[list[Outcome], list[SkippedCustomer]]:
-    """``evaluate_customers`` with each customer's failure kept to that customer.
-
-    A record that cannot become a snapshot fails the chunk's batched load; the customers are then
-    loaded one by one to find it. Database errors are not one customer's: they propagate.
-    """
-    skipped: list[SkippedCustomer] = []
+    """``evaluate_customers`` for the chunk; when that raises, customer by customer, so one
+    customer's bad data (a row no snapshot can be built from, a decision that raises) is kept
+    to that customer. A database error is not one customer's: it propagates."""
     try:
-        snapshots = load_snapshots(session, customer_ids)
+        return evaluate_customers(session, customer_ids, now=now, policy=policy), []
     except SQLAlchemyError:
         raise
     except Exception:
-        snapshots = []
-        for customer_id in customer_ids:
-            try:
-                snapshots += load_snapshots(session, [customer_id])
-            except SQLAlchemyError:
-                raise
-            except Exception as exc:
-                skipped.append(_skipped(customer_id, "decide", exc))
-    outcomes = []
-    for customer, services in snapshots:
+        pass
+    outcomes: list[Outcome] = []
+    skipped: list[SkippedCustomer] = []
+    for customer_id in customer_ids:
         try:
-            outcomes.append(decide(customer, services, now=now, policy=policy))
+            outcomes += evaluate_customers(session, [customer_id], now=now, policy=policy)
+        except SQLAlchemyError:
+            raise
         except Exception as exc:
-            skipped.append(_skipped(customer.id, "decide", exc))
+            skipped.append(_skipped(customer_id, "decide", exc))
     return outcomes, skipped
 
 
