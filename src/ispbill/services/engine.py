@@ -17,6 +17,7 @@ from ispbill.adapters.db.models import Customer, Invoice
 from ispbill.adapters.db.unit_of_work import UnitOfWork
 from ispbill.domain.billing import Outcome, decide
 from ispbill.domain.calendar import local_date
+from ispbill.domain.dates import check_date
 from ispbill.domain.invoicing import DocumentKind
 from ispbill.services import settings as settings_store
 from ispbill.services.billing import evaluate_customers, load_snapshots
@@ -96,6 +97,7 @@ def charge_and_invoice(
 
 def preview(uow: UnitOfWork, *, customer_id: int, until: datetime) -> Outcome:
     """What the engine would do for a customer up to ``until``; writes nothing."""
+    check_date("until", until)
     operator = settings_store.load(uow)
     [(snapshot, services)] = load_snapshots(uow.session, [customer_id])
     return decide(snapshot, services, now=until, policy=operator.billing_policy())
