@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import pytest
 from api_support import PLAN, PROBLEM, Api, World, api_app, customer_body, make_world
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from ispbill.adapters.db.models import ApiToken, Customer, NasRow, NetworkIdentity, Reseller
 from ispbill.bootstrap import App
@@ -141,6 +141,37 @@ def test_customers_wallet_and_ledger(api: tuple[App, World]) -> None:
     far = admin.get(f"/api/v1/customers/{cid}/preview", params={"until": "2100-01-01T00:00:00Z"})
     assert far.status_code == 422
     assert far.json()["field"] == "until"
+
+
+def test_a_tick_names_the_customers_it_skipped(api: tuple[App, World]) -> None:
+    """Bad data written past validation fails its customer alone; the tick answers 200 with
+    everyone else billed and the skipped customer named."""
+    app, _ = api
+    admin = admin_of(api)
+    plan = admin.post("/api/v1/plans", json={**PLAN, "name": "Basic", "price": "10.00"}).json()
+    ids = []
+    for name in ("Bad", "Good"):
+        body = customer_body(name, available_funds="100")
+        cid = admin.post("/api/v1/customers", json=body).json()["id"]
+        admin.post("/api/v1/services", json={"customer_id": cid, "plan_id": plan["id"]})
+        ids.append(cid)
+    with app.engine.begin() as connection:
+        connection.execute(
+            text("UPDATE services SET active_to = '9999-12-31' WHERE customer_id = :c"),
+            {"c": ids[0]},
+        )
+    ticked = admin.post("/api/v1/ticks", json={})
+    assert ticked.status_code == 200, ticked.text
+    assert ticked.json()["skipped"] == [
+        {
+            "customer_id": ids[0],
+            "stage": "decide",
+            "error": "OverflowError: date value out of range",
+        }
+    ]
+    assert ticked.json()["charges"] == 1
+    assert walk(admin, "/api/v1/services", customer_id=ids[1])[0]["state"] == "active"
+    assert walk(admin, "/api/v1/services", customer_id=ids[0])[0]["state"] == "pending"
 
 
 def test_service_lifecycle(api: tuple[App, World], clock: FixedClock) -> None:
@@ -724,6 +755,13 @@ def test_problems_for_every_refusal(api: tuple[App, World]) -> None:
             ),
             422,
             "active_from",
+        ),
+        (  # a plain date once, so 9999-12-30 reached the engine
+            admin.post(
+                "/api/v1/services/1/suspend", json={"reason": "not_set", "starts_on": "9999-12-30"}
+            ),
+            422,
+            "starts_on",
         ),
     ]
     for response, status, field in checks:

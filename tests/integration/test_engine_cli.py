@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError
 from typer.testing import CliRunner, Result
 
@@ -163,6 +163,81 @@ def test_preview_lists_each_period_and_writes_nothing(database_url: str) -> None
     table = ok(database_url, START, "preview", "Alice", "--until", "2026-04-01").stdout
     assert "nothing written" in table
     assert row_counts(database_url) == before
+
+
+OUT_OF_RANGE = "is out of range; must be between 1970-01-01 and 2200-12-31"
+
+
+def test_dates_out_of_range_are_refused_with_one_line(
+    database_url: str, tmp_path: Path, subtests: pytest.Subtests
+) -> None:
+    """Issue 13: dates the CLI accepted overflowed every later tick (--to 9999-12-31), made a
+    postpaid tick catch up for minutes (--from 0001-01-01) or ended in a traceback. One range
+    for every command: exit 2, one line naming the field and the rule, nothing written."""
+    url = database_url
+    seed(url, POSTPAID)
+    out = tmp_path / "cards"
+    out.mkdir()
+    card = ["cards", "generate", "--count", "1", "--value", "10", "--currency", "USD"]
+    service = ["services", "add", "--customer", "Bob", "--plan", "Home 30"]
+    cases = [
+        ("active_to", [*service, "--to", "9999-12-31"]),
+        ("active_from", [*service, "--from", "0001-01-01"]),
+        ("from", ["services", "suspend", "1", "--reason", "not_set", "--from", "9999-12-30"]),
+        ("expires", [*card, "--expires", "9999-12-31", "--out", str(out)]),
+        ("start", ["calendar", "monthly", "--start", "9999-12-01"]),
+        ("active_to", ["services", "reactivate", "1", "--active-to", "9999-12-31"]),
+        ("on", ["services", "terminate", "1", "--on", "1969-12-31"]),
+        ("until", ["preview", "Bob", "--until", "2201-01-01"]),
+        ("at", ["run", "--at", "9999-12-31T23:00:00-05:00"]),
+        ("now", ["--now", "0001-01-01", "customers", "list"]),
+    ]
+    before = row_counts(url)
+    for field, args in cases:
+        with subtests.test(" ".join(args[:2])):
+            result = runner.invoke(
+                cli,
+                ["--database-url", url, "--now", START, *args],
+                env={"ISPBILL_REFILL_CARD_SECRET": "cli-refill-card-secret-0123456789abcdef"},
+            )
+            assert result.exit_code == 2, result.output
+            [line] = result.stderr.splitlines()
+            assert line.startswith(f"error: {field}: "), line
+            assert line.endswith(OUT_OF_RANGE), line
+            assert result.stdout == ""
+    assert row_counts(url) == before
+    assert list(out.iterdir()) == []  # no card files either
+    # the edges of the range are accepted
+    ok(url, START, *service, "--to", "2200-12-31")
+    ok(url, START, "calendar", "monthly", "--start", "2200-12-01", "--count", "2")
+
+
+def test_run_skips_a_customer_whose_data_is_bad_and_says_so(database_url: str) -> None:
+    """A row written past validation (an old version, an import, a hand edit) fails only its
+    customer: the others are billed, the skipped one is an error line and the exit status 1."""
+    seed(database_url, PREPAID, ["Carol", "--available-funds", "100.00"])
+    engine = make_engine(database_url)
+    try:
+        with engine.begin() as connection:
+            connection.execute(text("UPDATE services SET active_to = '9999-12-31' WHERE id = 1"))
+    finally:
+        engine.dispose()
+    result = invoke(database_url, START, "run", "--json")
+    assert result.exit_code == 1, result.output
+    report = json.loads(result.stdout)
+    assert (report["customers"], report["charges"]) == (1, 1)
+    assert report["skipped"] == [
+        {"customer": 1, "stage": "decide", "error": "OverflowError: date value out of range"}
+    ]
+    assert [line for line in result.stderr.splitlines() if line.strip()] == [  # after the bar
+        "error: customer 1: skipped by the tick (decide): OverflowError: date value out of range"
+    ]
+    assert balance(database_url, "Alice") == "100.00 USD"
+    assert balance(database_url, "Carol") == "63.70 USD"
+    events = ok_json(database_url, START, "customers", "show", "Alice")["events"]
+    assert [(e["kind"], e["actor"]) for e in events if e["kind"].startswith("tick.")] == [
+        ("tick.customer_failed", "engine")
+    ]
 
 
 def test_charge_and_invoice_for_a_prepaid_customer(database_url: str) -> None:

@@ -416,6 +416,18 @@ CASES = [
         "active_to",
         "must be after active_from",
     ),
+    Case(  # issue 13: overflowed every later tick
+        "active_to in year 9999",
+        service(active_to=date(9999, 12, 31)),
+        "active_to",
+        "9999-12-31 is out of range; must be between 1970-01-01 and 2200-12-31",
+    ),
+    Case(  # issue 13: a postpaid tick caught up on two thousand years of periods
+        "active_from in year 1",
+        service(active_from=date(1, 1, 1)),
+        "active_from",
+        "must be between 1970-01-01 and 2200-12-31",
+    ),
     Case(
         "service invoicing mode unknown",
         service(invoicing_mode="sideways"),

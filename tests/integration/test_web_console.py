@@ -11,7 +11,7 @@ from datetime import date, timedelta
 
 import pyotp
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 from web_support import Browser, console_world, customer, text_of
 
 from ispbill.adapters.db.models import ApiToken, Reseller, StaffUser, TaxProfileRow
@@ -19,6 +19,7 @@ from ispbill.bootstrap import App
 from ispbill.clock import FixedClock
 from ispbill.use_cases.admin.api_tokens import hash_token
 from ispbill.use_cases.admin.web_auth import enable_totp, set_staff_enabled
+from ispbill.use_cases.service_lifecycle.new_services import NewService, add_service
 
 
 @pytest.fixture
@@ -439,6 +440,27 @@ def test_operator_settings_and_the_tick(web: tuple[App, dict[str, int]]) -> None
     assert 'name="refund_on_pause" value="false"' in bad.text  # nothing written
     ran = browser.submit("/console/tick")
     assert 'id="tick-report"' in ran.text
+    assert 'id="tick-skipped"' not in ran.text
+    # a customer whose data is bad (written past validation) is named, the others billed
+    bad, good = (
+        customer(app, "Bad", available_funds="50"),
+        customer(app, "Good", available_funds="50"),
+    )
+    for one in (bad, good):
+        with app.uow() as uow:
+            spec = NewService(customer=str(one), plan="Fiber 100")
+            add_service(uow, spec=spec, now=app.clock.now(), actor="test")
+    with app.engine.begin() as connection:
+        connection.execute(
+            text("UPDATE services SET active_to = '9999-12-31' WHERE customer_id = :c"), {"c": bad}
+        )
+    ran = browser.submit("/console/tick")
+    assert "Tick done: 1 customers, 1 charges" in ran.text
+    skipped = re.search(r'id="tick-skipped".*?</div>', ran.text, re.S)
+    assert skipped, ran.text
+    assert f'href="/console/customers/{bad}"' in skipped.group(0)
+    assert "OverflowError: date value out of range" in skipped.group(0)
+    assert f"/console/customers/{good}" not in skipped.group(0)
     reader = Browser(app)
     reader.sign_in_staff("rita")
     reader.get("/console/settings")

@@ -341,9 +341,24 @@ def test_describe(cycle: BillingCycle, text: str) -> None:
         (
             lambda: BillingCycle(CycleKind.EVERY_N_DAYS, n=0, origin=ORIGIN),
             "n",
-            "must be at least 1",
+            "must be between 1 and 3660 for every_n_days cycles",
         ),
-        (lambda: BillingCycle.parse("0d", origin=ORIGIN), "n", "must be at least 1"),
+        (
+            lambda: BillingCycle.parse("0d", origin=ORIGIN),
+            "n",
+            "must be between 1 and 3660 for every_n_days cycles",
+        ),
+        # a period of a million days overflowed the first charge (years past 9999)
+        (
+            lambda: BillingCycle.parse("every_1000000_days", origin=ORIGIN),
+            "n",
+            "must be between 1 and 3660 for every_n_days cycles",
+        ),
+        (
+            lambda: BillingCycle.parse("121m", origin=ORIGIN),
+            "n",
+            "must be between 1 and 120 for every_n_months cycles",
+        ),
         (
             lambda: BillingCycle(CycleKind.EVERY_N_DAYS, n=7),
             "origin",

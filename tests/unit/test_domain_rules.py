@@ -24,6 +24,7 @@ from ispbill.domain.customers import (
     validate_locale,
     validate_name,
 )
+from ispbill.domain.dates import check_date
 from ispbill.domain.errors import LedgerError, ValidationError
 from ispbill.domain.ledger import (
     MAX_AMOUNT_MINOR,
@@ -648,3 +649,38 @@ def test_check_transition(current: ServiceState, target: ServiceState) -> None:
 def test_ended_is_final_and_nothing_returns_to_pending() -> None:
     assert TRANSITIONS[ServiceState.ENDED] == frozenset()
     assert all(ServiceState.PENDING not in targets for targets in TRANSITIONS.values())
+
+
+# --- the range of accepted dates (issue 13) -------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        date(1970, 1, 1),
+        date(2200, 12, 31),
+        datetime(2200, 12, 31, 23, 59, tzinfo=UTC),
+        datetime(1970, 1, 1, 0, 30, tzinfo=timezone(timedelta(hours=1))),  # its own date
+    ],
+)
+def test_dates_in_range_are_returned_as_given(value: date) -> None:
+    assert check_date("day", value) is value
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        date(1969, 12, 31),
+        date(2201, 1, 1),
+        date(1, 1, 1),
+        date(9999, 12, 31),
+        datetime(9999, 12, 31, 23, tzinfo=timezone(timedelta(hours=-5))),
+    ],
+)
+def test_dates_out_of_range_name_the_field_and_the_rule(value: date) -> None:
+    with pytest.raises(ValidationError) as refused:
+        check_date("active_to", value)
+    assert refused.value.field == "active_to"
+    assert refused.value.rule == (
+        f"{value.isoformat()} is out of range; must be between 1970-01-01 and 2200-12-31"
+    )

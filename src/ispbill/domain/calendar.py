@@ -85,6 +85,10 @@ _CALENDAR_KINDS = frozenset(
 _ANCHORED_KINDS = frozenset({CycleKind.MONTHLY_ANNIVERSARY, CycleKind.EVERY_N_MONTHS})
 _ORIGIN_REQUIRED = frozenset({CycleKind.DAYS_30, CycleKind.EVERY_N_DAYS, CycleKind.EVERY_N_MONTHS})
 _N_KINDS = frozenset({CycleKind.EVERY_N_DAYS, CycleKind.EVERY_N_MONTHS})
+# The longest period is ten years: from any accepted date (domain/dates, up to 2200) a few
+# hundred periods still end before year 9999, where Python's dates stop; a period of a million
+# days made the first charge overflow.
+_LONGEST_N = {CycleKind.EVERY_N_DAYS: 3660, CycleKind.EVERY_N_MONTHS: 120}
 
 # PortaBilling: anniversaries on the 29th-31st run "from the 28th until the 28th".
 _LAST_SAFE_ANCHOR_DAY = 28
@@ -139,8 +143,9 @@ class BillingCycle:
         self._check_origin()
 
     def _check_n(self) -> None:
-        if self.kind in _N_KINDS and self.n < 1:
-            raise ValidationError("n", "must be at least 1")
+        longest = _LONGEST_N.get(self.kind)
+        if longest is not None and not 1 <= self.n <= longest:
+            raise ValidationError("n", f"must be between 1 and {longest} for {self.kind} cycles")
         if self.kind not in _N_KINDS and self.n != 1:
             raise ValidationError("n", f"not used by {self.kind} cycles; leave it at 1")
 

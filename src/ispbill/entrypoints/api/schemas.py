@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from datetime import date, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from pydantic import (
     AfterValidator,
@@ -24,12 +24,13 @@ from pydantic import (
     field_validator,
 )
 
+from ispbill.domain.dates import check_date
+from ispbill.domain.errors import ValidationError
 from ispbill.domain.money import Money
 from ispbill.domain.radius import Vendor
 
 AMOUNT_PATTERN = r"^-?[0-9]+(\.[0-9]+)?$"
 TEXT = r"^[^\x00]*$"  # query text: anything storable (PostgreSQL refuses NUL)
-FIRST_YEAR, LAST_YEAR = 1970, 2200  # calendar arithmetic past year 9999 would overflow
 
 
 def _plain_text(value: Any) -> Any:
@@ -51,15 +52,15 @@ def _plain_text(value: Any) -> Any:
     return value
 
 
-def _in_range_day(value: date) -> date:
-    if not FIRST_YEAR <= value.year <= LAST_YEAR:
-        raise ValueError(f"must be between {FIRST_YEAR} and {LAST_YEAR}")
-    return value
+D = TypeVar("D", bound=date)
 
 
-def _in_range_instant(value: datetime) -> datetime:
-    _in_range_day(value.date())
-    return value
+def _in_range(value: D) -> D:
+    """The domain's range of accepted dates (``domain/dates``); pydantic names the field."""
+    try:
+        return check_date("date", value)
+    except ValidationError as exc:
+        raise ValueError(exc.rule) from None
 
 
 _ISO_DAY = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}")
@@ -82,12 +83,12 @@ def _iso(rule: str) -> Callable[[Any], Any]:
 Day = Annotated[
     date,
     BeforeValidator(_iso("must be an ISO 8601 date like 2026-12-01")),
-    AfterValidator(_in_range_day),
+    AfterValidator(_in_range),
 ]
 Instant = Annotated[
     AwareDatetime,
     BeforeValidator(_iso("must be an ISO 8601 instant with an offset like 2026-12-01T00:00:00Z")),
-    AfterValidator(_in_range_instant),
+    AfterValidator(_in_range),
 ]
 INPUT_AMOUNT_PATTERN = r"^[0-9]{1,15}(\.[0-9]{1,3})?$"
 Id = Annotated[StrictInt, Field(ge=1, le=2**31 - 1)]
@@ -277,6 +278,12 @@ class TickIn(Strict):
     chunk_size: Annotated[StrictInt, Field(ge=1, le=100_000)] = 1000
 
 
+class SkippedCustomerOut(BaseModel):
+    customer_id: int
+    stage: str = Field(description="decide (loading or deciding) or store (writing).")
+    error: str
+
+
 class TickOut(BaseModel):
     now: datetime
     customers: int
@@ -285,6 +292,10 @@ class TickOut(BaseModel):
     invoices: int
     cards_expired: int
     transitions: dict[str, int]
+    skipped: list[SkippedCustomerOut] = Field(
+        description="Customers this tick could not bill (each a tick.customer_failed event); "
+        "everyone else was billed. The next tick tries them again."
+    )
 
 
 class ChargePreview(BaseModel):
@@ -677,8 +688,8 @@ class NotificationRetryIn(Strict):
 class SuspendIn(Strict):
     reason: Annotated[str, Field(min_length=1, max_length=32, examples=["profile_3"])]
     suspend_invoicing: bool = False
-    starts_on: date | None = Field(None, description="FROM; today when left out.")
-    ends_on: date | None = Field(None, description="TO, the last suspended day.")
+    starts_on: Day | None = Field(None, description="FROM; today when left out.")
+    ends_on: Day | None = Field(None, description="TO, the last suspended day.")
     repeat_yearly: bool = False
     note: Annotated[str, Field(max_length=500)] = ""
 

@@ -26,6 +26,7 @@ from ispbill.adapters.db.migrate import is_up_to_date
 from ispbill.adapters.db.unit_of_work import UnitOfWork
 from ispbill.bootstrap import App, bootstrap
 from ispbill.clock import Clock, FixedClock, SystemClock
+from ispbill.domain.dates import check_date
 from ispbill.domain.errors import IspbillError, ValidationError
 from ispbill.settings import Settings
 
@@ -177,16 +178,18 @@ def parse_instant(text: str, field: str = "at") -> datetime:
         ) from None
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
-    return value.astimezone(UTC)
+    return check_date(field, value).astimezone(UTC)
 
 
 def parse_day(text: str | None, field: str) -> date | None:
+    """An ISO date within the range ispbill accepts (``domain/dates``), or None."""
     if text is None:
         return None
     try:
-        return date.fromisoformat(text.strip())
+        value = date.fromisoformat(text.strip())
     except ValueError:
         raise ValidationError(field, "must be a date like 2026-12-01") from None
+    return check_date(field, value)
 
 
 def to_jsonable(value: Any) -> Any:

@@ -53,7 +53,10 @@ def run(
     ),
     as_json: bool = JSON,
 ) -> None:
-    """Run the billing engine once: everything due up to the instant happens, exactly once."""
+    """Run the billing engine once: everything due up to the instant happens, exactly once.
+
+    A customer whose billing fails is skipped (a tick.customer_failed event) and the others are
+    billed; each skipped customer is one "error:" line on stderr and the exit status is 1."""
     with app_for_command() as app:
         now = parse_instant(at, "at") if at else app.clock.now()
         with app.uow() as uow:
@@ -79,6 +82,15 @@ def run(
         except IspbillError as exc:
             fail(f"{exc}; {stopped(report)}")
     emit_object(report_row(report), as_json=as_json, title=f"Tick at {now.isoformat()}")
+    for one in report.skipped:
+        err_console.print(
+            f"error: customer {one.customer_id}: skipped by the tick ({one.stage}): {one.error}",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
+    if report.skipped:
+        raise typer.Exit(1)
 
 
 def stopped(report: TickReport) -> str:
@@ -112,6 +124,10 @@ def report_row(report: TickReport) -> dict[str, Any]:
         "invoices": report.invoices,
         "transitions": dict(sorted(report.transitions.items())),
         "collections": dict(sorted(report.collections.items())),
+        "skipped": [
+            {"customer": one.customer_id, "stage": one.stage, "error": one.error}
+            for one in report.skipped
+        ],
         "seconds": round(report.seconds, 3),
         "services_per_second": round(rate, 1),
     }

@@ -41,6 +41,7 @@ from ispbill.adapters.db.models import (
 from ispbill.adapters.db.unit_of_work import UnitOfWork
 from ispbill.adapters.payments.gateway import GATEWAY_NAMES
 from ispbill.adapters.pdf.render import render_pdf
+from ispbill.domain.dates import check_date
 from ispbill.domain.errors import IspbillError, ValidationError
 from ispbill.domain.ledger import AccountRef
 from ispbill.domain.lifecycle import ServiceState
@@ -166,9 +167,10 @@ def _day(text: str, field: str) -> date | None:
     if not text.strip():
         return None
     try:
-        return date.fromisoformat(text.strip())
+        day = date.fromisoformat(text.strip())
     except ValueError:
         raise ValidationError(field, "must be a date like 2026-12-01") from None
+    return check_date(field, day)
 
 
 # -- signing in -----------------------------------------------------------------------------------

@@ -34,6 +34,7 @@ from ispbill.adapters.db.models import (
     TopUpRule,
 )
 from ispbill.adapters.db.unit_of_work import UnitOfWork
+from ispbill.domain.dates import check_date
 from ispbill.domain.errors import IspbillError, ValidationError
 from ispbill.domain.invoicing import DocumentKind, InvoiceStatus
 from ispbill.domain.money import Money
@@ -99,9 +100,10 @@ def _day(text: str, field: str) -> date | None:
     if not text:
         return None
     try:
-        return date.fromisoformat(text)
+        day = date.fromisoformat(text)
     except ValueError:
         raise ValidationError(field, "must be a date like 2026-12-01") from None
+    return check_date(field, day)
 
 
 def _days(params: Mapping[str, str]) -> tuple[date | None, date | None]:

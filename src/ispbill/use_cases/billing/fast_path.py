@@ -24,10 +24,14 @@ Everything else (services with a "suspend service and invoicing" window, first c
 wallet, pauses, postpaid customers, SQLite) goes through the general path afterwards, which finds
 exactly what this pass left. The result is the same ledger the general path writes: the same
 keys, amounts, memos and instants (tests/scenarios/test_fast_path.py compares them).
+
+A group this pass cannot decide or apply (bad data in a service, say) is left to the general
+path too, which skips and reports just the customer that fails (``billing._run_chunk``).
 """
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -37,6 +41,7 @@ from typing import Any
 
 from sqlalchemy import BigInteger, exists, func, literal, select, text
 from sqlalchemy.dialects.postgresql import ARRAY, aggregate_order_by
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session, aliased
 from sqlalchemy.sql.expression import ColumnElement
 
@@ -71,6 +76,7 @@ from ispbill.use_cases.billing.tick import (
     service_snapshot,
 )
 
+log = logging.getLogger(__name__)
 # Service ids per statement: big statements amortise the round trips, and a range (not a
 # LIMIT over a sort) keeps each chunk's cost its own, whatever the size of the base.
 RANGE_SIZE = 20_000
@@ -197,7 +203,13 @@ def _charge_part(
             groups = _groups(uow.session, rows, now=now, policy=policy) if rows else {}
             count = 0
             for group, ids in groups.items():
-                count += _apply(uow.session, group, ids, now=now, bounds=(low, high))
+                try:
+                    with uow.session.begin_nested():
+                        count += _apply(uow.session, group, ids, now=now, bounds=(low, high))
+                except (OperationalError, InterfaceError):
+                    raise
+                except Exception:
+                    log.exception("fast path: services %s left to the general path", ids)
             uow.commit()
         charged += count
         if committed is not None:
@@ -305,16 +317,25 @@ def _groups(
     decided: dict[tuple[Any, ...], Group | None] = {}
     groups: dict[Group, list[int]] = defaultdict(list)
     for row in rows:
-        customer = SimpleNamespace(
-            minimum_balance_minor=0,
-            **{c.key: getattr(row, f"c_{c.key}") for c in _CUSTOMER_KEY},
-        )
-        service = SimpleNamespace(state_reason=None, deactivated_on=None, **row._mapping)
-        tax = effective_tax(customer, classes[customer.class_id], taxes)
-        snapshot = service_snapshot(service, customer, plans[row.plan_id], tax, taxes)
-        key = (snapshot.terms, snapshot.billed_until, customer.billing_timezone, customer.currency)
-        if key not in decided:
-            decided[key] = _decide_group(snapshot, customer, now=now, policy=policy)
+        try:  # bad data in a row leaves its services to the general path, which reports them
+            customer = SimpleNamespace(
+                minimum_balance_minor=0,
+                **{c.key: getattr(row, f"c_{c.key}") for c in _CUSTOMER_KEY},
+            )
+            service = SimpleNamespace(state_reason=None, deactivated_on=None, **row._mapping)
+            tax = effective_tax(customer, classes[customer.class_id], taxes)
+            snapshot = service_snapshot(service, customer, plans[row.plan_id], tax, taxes)
+            key = (
+                snapshot.terms,
+                snapshot.billed_until,
+                customer.billing_timezone,
+                customer.currency,
+            )
+            if key not in decided:
+                decided[key] = _decide_group(snapshot, customer, now=now, policy=policy)
+        except Exception:
+            log.exception("fast path: services %s left to the general path", row.ids)
+            continue
         group = decided[key]
         if group is not None:
             groups[group].extend(row.ids)

@@ -74,6 +74,7 @@ from ispbill.domain.changes import (
     quote_termination,
 )
 from ispbill.domain.customers import BalanceControl
+from ispbill.domain.dates import check_date
 from ispbill.domain.errors import Conflict, NotFound, ValidationError
 from ispbill.domain.invoicing import (
     DocumentKind,
@@ -129,6 +130,8 @@ def change_plan(
     cycle or lacks the service's multi-month period, when the date is in the future or before
     the last charged period, and (prepaid) when the wallet cannot cover an upgrade.
     """
+    if effective is not None:
+        check_date("effective", effective)
     customer, found = _begin(uow, service_ref)
     session = uow.session
     plan = by_id_or_name(session, Plan, new_plan_ref, field="plan")
@@ -222,6 +225,8 @@ def terminate_service(
     text = (reason or "").strip() or TERMINATED
     if len(text) > REASON_MAX:
         raise ValidationError("reason", f"at most {REASON_MAX} characters")
+    if effective is not None:
+        check_date("effective", effective)
     work = _catch_up(uow, *_begin(uow, service_ref), now=now, actor=actor)
     session = uow.session
     today = local_date(now, work.customer.billing_timezone)

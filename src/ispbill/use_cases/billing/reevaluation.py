@@ -20,6 +20,7 @@ from ispbill.adapters.db.models import Customer, Invoice
 from ispbill.adapters.db.unit_of_work import UnitOfWork
 from ispbill.domain.billing import Outcome, decide
 from ispbill.domain.calendar import local_date
+from ispbill.domain.dates import check_date
 from ispbill.domain.invoicing import DocumentKind
 from ispbill.use_cases.billing.tick import evaluate_customers, load_snapshots
 from ispbill.use_cases.collections.non_payers import review_customers
@@ -96,6 +97,7 @@ def charge_and_invoice(
 
 def preview(uow: UnitOfWork, *, customer_id: int, until: datetime) -> Outcome:
     """What the engine would do for a customer up to ``until``; writes nothing."""
+    check_date("until", until)
     operator = settings_store.load(uow)
     [(snapshot, services)] = load_snapshots(uow.session, [customer_id])
     return decide(snapshot, services, now=until, policy=operator.billing_policy())

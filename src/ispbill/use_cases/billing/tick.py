@@ -6,22 +6,32 @@ write transaction on SQLite), loaded with a handful of queries, decided by the p
 (``domain/billing.decide``) and stored with batched writes, then committed. A crash loses at
 most the chunk in flight, which the next tick redoes; uniqueness of charges and ledger keys
 makes a repeat harmless.
+
+One customer's bad data never stops the tick for the others: a customer whose decision or
+writes raise is skipped (its writes rolled back to a savepoint), recorded as a
+``tick.customer_failed`` event with the error, listed in the report, and everyone else is
+billed. The next tick tries it again.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
+import traceback
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import and_, exists, or_, select
+from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.expression import ColumnElement
 
 from ispbill.adapters.db import bulk, settings_store
+from ispbill.adapters.db import event_log as events
 from ispbill.adapters.db.billing_store import store_outcomes
 from ispbill.adapters.db.models import (
     Customer,
@@ -44,6 +54,7 @@ from ispbill.domain.billing import (
 )
 from ispbill.domain.calendar import BillingCycle, CycleKind, load_timezone
 from ispbill.domain.customers import BalanceControl, InvoicingMode
+from ispbill.domain.dates import check_date
 from ispbill.domain.ledger import AccountKind
 from ispbill.domain.lifecycle import ServiceState
 from ispbill.domain.money import Money
@@ -52,6 +63,8 @@ from ispbill.domain.taxes import NO_TAX, TaxProfile
 from ispbill.use_cases.billing.statements import issue_monthly_statements
 
 ENGINE = "engine"
+CUSTOMER_FAILED = "tick.customer_failed"
+log = logging.getLogger(__name__)
 LIVE_STATES = (
     ServiceState.PENDING.value,
     ServiceState.ACTIVE.value,
@@ -59,6 +72,17 @@ LIVE_STATES = (
     ServiceState.DEACTIVATED.value,
     ServiceState.PAUSED.value,
 )
+
+
+@dataclass(frozen=True)
+class SkippedCustomer:
+    """A customer the tick could not bill: ``stage`` is ``decide`` (loading its snapshot or the
+    domain's decision raised) or ``store`` (writing the decision raised)."""
+
+    customer_id: int
+    stage: str
+    error: str
+    where: str = ""  # the innermost frame, for whoever fixes the data or the code
 
 
 @dataclass
@@ -72,6 +96,7 @@ class TickReport:
     cards_expired: int = 0
     transitions: dict[str, int] = field(default_factory=dict)
     collections: dict[str, int] = field(default_factory=dict)  # action -> customers
+    skipped: list[SkippedCustomer] = field(default_factory=list)  # billed by nobody this tick
     seconds: float = 0.0
 
     def add(self, outcomes: Iterable[Outcome], invoices: int) -> None:
@@ -110,6 +135,7 @@ def tick(
     (a new one by default) counts each chunk as it commits, so a caller whose tick fails
     part-way can say what was committed: those chunks stand, and the next tick goes on.
     """
+    check_date("at", now)
     started = time.perf_counter()
     report = report if report is not None else TickReport(now=now)
     counting = threading.Lock()  # the fast path's workers report from their threads
@@ -179,11 +205,95 @@ def _run_chunk(
         if not ids:
             return False
         seen.update(ids)
-        outcomes = evaluate_customers(uow.session, ids, now=now, policy=operator.billing_policy())
-        invoices = store_outcomes(uow, outcomes, now=now, operator=operator, actor=actor)
+        skipped_before = {s.customer_id for s in report.skipped}  # failed in an earlier pass
+        ids = [i for i in ids if i not in skipped_before]
+        outcomes, failed = _decide_each(uow.session, ids, now=now, policy=operator.billing_policy())
+        invoices, not_stored = _store_each(uow, outcomes, now=now, operator=operator, actor=actor)
+        outcomes = [o for o in outcomes if o.customer_id not in not_stored]
+        skipped = [*failed, *not_stored.values()]
+        for one in skipped:
+            events.record(
+                uow,
+                now=now,
+                actor=actor,
+                kind=CUSTOMER_FAILED,
+                subject_type="customer",
+                subject_id=one.customer_id,
+                customer_id=one.customer_id,
+                reason=one.error,
+                figures={"stage": one.stage, "error": one.error, "where": one.where},
+            )
         uow.commit()
     report.add(outcomes, invoices)
+    report.skipped.extend(sorted(skipped, key=lambda one: one.customer_id))
     return True
+
+
+def _skipped(customer_id: int, stage: str, exc: Exception) -> SkippedCustomer:
+    text = " ".join(str(exc).split()) or "no message"
+    error = f"{type(exc).__name__}: {text}"[:500]
+    frames = traceback.extract_tb(exc.__traceback__)
+    where = (
+        f"{Path(frames[-1].filename).name}:{frames[-1].lineno} {frames[-1].name}" if frames else ""
+    )
+    log.error("tick: customer %s skipped (%s): %s at %s", customer_id, stage, error, where)
+    log.debug("tick: customer %s skipped", customer_id, exc_info=exc)
+    return SkippedCustomer(customer_id, stage, error, where)
+
+
+def _decide_each(
+    session: Session, customer_ids: list[int], *, now: datetime, policy: BillingPolicy
+) -> tuple[list[Outcome], list[SkippedCustomer]]:
+    """``evaluate_customers`` for the chunk; when that raises, customer by customer, so one
+    customer's bad data (a row no snapshot can be built from, a decision that raises) is kept
+    to that customer. A database error is not one customer's: it propagates."""
+    try:
+        return evaluate_customers(session, customer_ids, now=now, policy=policy), []
+    except SQLAlchemyError:
+        raise
+    except Exception:
+        pass
+    outcomes: list[Outcome] = []
+    skipped: list[SkippedCustomer] = []
+    for customer_id in customer_ids:
+        try:
+            outcomes += evaluate_customers(session, [customer_id], now=now, policy=policy)
+        except SQLAlchemyError:
+            raise
+        except Exception as exc:
+            skipped.append(_skipped(customer_id, "decide", exc))
+    return outcomes, skipped
+
+
+def _store_each(
+    uow: UnitOfWork,
+    outcomes: list[Outcome],
+    *,
+    now: datetime,
+    operator: settings_store.OperatorSettings,
+    actor: str,
+) -> tuple[int, dict[int, SkippedCustomer]]:
+    """``store_outcomes`` in one batch; when the batch fails, customer by customer, each in its
+    own savepoint, so only the customer whose writes fail is left out."""
+    try:
+        with uow.session.begin_nested():
+            return store_outcomes(uow, outcomes, now=now, operator=operator, actor=actor), {}
+    except (OperationalError, InterfaceError):
+        raise  # the connection or a lock, not a customer's data
+    except Exception:
+        if not outcomes:
+            raise
+    invoices = 0
+    skipped: dict[int, SkippedCustomer] = {}
+    for outcome in outcomes:
+        try:
+            with uow.session.begin_nested():
+                invoices += store_outcomes(uow, [outcome], now=now, operator=operator, actor=actor)
+        except (OperationalError, InterfaceError):
+            raise
+        except Exception as exc:
+            skipped[outcome.customer_id] = _skipped(outcome.customer_id, "store", exc)
+    return invoices, skipped
 
 
 def _due_customers(policy: BillingPolicy) -> Claim:

@@ -50,6 +50,7 @@ from ispbill.domain.calendar import (
     local_midnight,
     period_containing,
 )
+from ispbill.domain.dates import check_date
 from ispbill.domain.errors import Conflict, NotFound, ValidationError
 from ispbill.domain.invoicing import prorated_credit_line
 from ispbill.domain.lifecycle import ServiceState, SuspensionReason
@@ -122,6 +123,9 @@ def _reason(raw: str) -> str:
 
 
 def _validate_window(spec: SuspendRequest, today: date) -> tuple[date, date | None]:
+    for field, day in (("starts_on", spec.starts_on), ("ends_on", spec.ends_on)):
+        if day is not None:
+            check_date(field, day)
     starts = spec.starts_on or today
     if starts < today:
         raise ValidationError("starts_on", f"must be today ({today}) or later")

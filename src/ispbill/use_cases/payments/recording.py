@@ -36,6 +36,7 @@ from ispbill.adapters.db.invoice_store import apply_credit
 from ispbill.adapters.db.lookups import by_id_or_name
 from ispbill.adapters.db.models import Customer, Payment
 from ispbill.adapters.db.unit_of_work import UnitOfWork
+from ispbill.domain.dates import check_date
 from ispbill.domain.errors import Conflict, ValidationError
 from ispbill.domain.ledger import AccountRef, EntryKind, transfer
 from ispbill.domain.money import Money
@@ -74,6 +75,8 @@ def record_payment(uow: UnitOfWork, *, spec: NewPayment, now: datetime, actor: s
 def post_payment(uow: UnitOfWork, *, spec: NewPayment, now: datetime, actor: str) -> Recorded:
     """``record_payment`` without the commit, for use cases that store more in the same unit of
     work (a bank statement line and its payment commit together)."""
+    if spec.received_at is not None:
+        check_date("received_at", spec.received_at)
     session = uow.session
     customer = lock_customer(uow, spec.customer)
     currency = (spec.currency or customer.currency).strip().upper()

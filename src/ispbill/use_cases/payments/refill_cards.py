@@ -74,6 +74,7 @@ from ispbill.adapters.db.models import (
 from ispbill.adapters.db.unit_of_work import UnitOfWork
 from ispbill.domain import refill
 from ispbill.domain.calendar import load_timezone
+from ispbill.domain.dates import check_date
 from ispbill.domain.errors import Conflict, LedgerError, NotFound, ValidationError
 from ispbill.domain.ledger import (
     AccountKind,
@@ -187,6 +188,7 @@ def _validated(spec: NewBatch, *, now: datetime) -> tuple[Money, Money, str, dat
     load_timezone(spec.timezone)
     expires_at = None
     if spec.expires_on is not None:
+        check_date("expires", spec.expires_on)
         expires_at = refill.expiry_instant(spec.expires_on, spec.timezone)
         if expires_at <= now:
             raise ValidationError(

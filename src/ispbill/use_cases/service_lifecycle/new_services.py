@@ -19,6 +19,7 @@ from ispbill.adapters.db.models import Customer, Plan, Service
 from ispbill.adapters.db.unit_of_work import UnitOfWork
 from ispbill.domain.calendar import local_date, local_midnight
 from ispbill.domain.customers import CustomerStatus, InvoicingMode
+from ispbill.domain.dates import check_date
 from ispbill.domain.errors import ValidationError
 from ispbill.domain.lifecycle import ServiceState
 from ispbill.use_cases.catalog.customer_accounts import choice
@@ -35,6 +36,10 @@ class NewService:
 
 
 def add_service(uow: UnitOfWork, *, spec: NewService, now: datetime, actor: str) -> Service:
+    if spec.active_from is not None:
+        check_date("active_from", spec.active_from)
+    if spec.active_to is not None:
+        check_date("active_to", spec.active_to)
     session = uow.session
     customer = by_id_or_name(session, Customer, spec.customer, field="customer")
     plan = by_id_or_name(session, Plan, spec.plan, field="plan")

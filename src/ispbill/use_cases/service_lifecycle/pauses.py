@@ -23,6 +23,7 @@ from ispbill.adapters.db.models import Customer, Service
 from ispbill.adapters.db.unit_of_work import UnitOfWork
 from ispbill.domain.billing import Outcome, ReactivationAnchor
 from ispbill.domain.calendar import BillingCycle, local_date, local_midnight
+from ispbill.domain.dates import check_date
 from ispbill.domain.errors import NotFound, ValidationError
 from ispbill.domain.lifecycle import ServiceState, check_transition
 from ispbill.use_cases.billing.reevaluation import reevaluate_customer
@@ -75,6 +76,8 @@ def reactivate_service(
     prorated. ``restart`` (self-service reactivation) sets the cycle to bill on instead, whatever
     the anchor setting says; it must start on the day billing restarts.
     """
+    if active_to is not None:
+        check_date("active_to", active_to)
     uow.begin_write()  # before the first read: SQLite takes the write lock up front
     session = uow.session
     found = _service(uow, service_ref)
@@ -167,6 +170,8 @@ def schedule_pause(
     service at the local midnight after it, charging and refunding as the billing policy says
     (``refund_on_pause``); today's date pauses it tonight. The customer is re-evaluated at once
     so the service's next due instant follows the new day."""
+    if active_to is not None:
+        check_date("active_to", active_to)
     uow.begin_write()
     session = uow.session
     found = _service(uow, service_ref)

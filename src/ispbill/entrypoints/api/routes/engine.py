@@ -10,7 +10,7 @@ from fastapi import APIRouter, Request
 from ispbill.entrypoints.api.auth import Admin
 from ispbill.entrypoints.api.deps import container
 from ispbill.entrypoints.api.errors import ApiProblem, call
-from ispbill.entrypoints.api.schemas import TickIn, TickOut
+from ispbill.entrypoints.api.schemas import SkippedCustomerOut, TickIn, TickOut
 from ispbill.use_cases.billing.tick import TickReport, tick
 
 router = APIRouter(prefix="/api/v1/ticks", tags=["engine"])
@@ -54,4 +54,8 @@ async def run_tick(body: TickIn, request: Request, caller: Admin) -> TickOut:
         invoices=report.invoices,
         cards_expired=report.cards_expired,
         transitions=dict(report.transitions),
+        skipped=[
+            SkippedCustomerOut(customer_id=one.customer_id, stage=one.stage, error=one.error)
+            for one in report.skipped
+        ],
     )
