@@ -101,9 +101,9 @@ def test_fast_path_writes_what_the_general_path_writes(
         taken.append(count)
         return count
 
-    monkeypatch.setattr(fast_path, "charge_alike_services", counting)
+    monkeypatch.setattr(billing, "charge_alike_services", counting)
     fast_reports = run(app, workers)
-    monkeypatch.setattr(fast_path, "charge_alike_services", lambda *a, **k: 0)
+    monkeypatch.setattr(billing, "charge_alike_services", lambda *a, **k: 0)
     general_reports = run(twin)
 
     assert sum(taken) >= 12, f"the fast path took too little to prove anything: {taken}"

@@ -167,7 +167,7 @@ def test_the_fast_path_leaves_a_bad_customer_to_the_general_path(
         taken.append(original(*args, **kwargs))
         return taken[-1]
 
-    monkeypatch.setattr(fast_path, "charge_alike_services", counting)
+    monkeypatch.setattr(billing, "charge_alike_services", counting)
     report = tick(app, FEBRUARY)
 
     assert taken == [5], "the other prepaid renewals go through the fast path"

@@ -46,6 +46,13 @@ from sqlalchemy.orm import Session, aliased
 from sqlalchemy.sql.expression import ColumnElement
 
 from ispbill.adapters.db import ledger_store as ledger
+from ispbill.adapters.db.billing_snapshots import (
+    CUSTOMER_COLUMNS,
+    LIVE_STATES,
+    SERVICE_COLUMNS,
+    effective_tax,
+    service_snapshot,
+)
 from ispbill.adapters.db.billing_store import charge_key
 from ispbill.adapters.db.models import (
     Customer,
@@ -68,13 +75,6 @@ from ispbill.domain.customers import BalanceControl, CustomerStatus
 from ispbill.domain.ledger import AccountKind, AccountRef, EntryKind
 from ispbill.domain.lifecycle import ServiceState
 from ispbill.domain.money import Money
-from ispbill.use_cases.billing.tick import (
-    CUSTOMER_COLUMNS,
-    LIVE_STATES,
-    SERVICE_COLUMNS,
-    effective_tax,
-    service_snapshot,
-)
 
 log = logging.getLogger(__name__)
 # Service ids per statement: big statements amortise the round trips, and a range (not a

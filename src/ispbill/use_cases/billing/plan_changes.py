@@ -37,6 +37,7 @@ from sqlalchemy import func, select
 from ispbill.adapters.db import event_log as events
 from ispbill.adapters.db import ledger_store as ledger
 from ispbill.adapters.db import settings_store
+from ispbill.adapters.db.billing_snapshots import effective_tax, load_snapshots, service_snapshot
 from ispbill.adapters.db.billing_store import charge_entry
 from ispbill.adapters.db.invoice_store import (
     IssueRequest,
@@ -89,7 +90,6 @@ from ispbill.domain.money import Money
 from ispbill.domain.taxes import TaxProfile
 from ispbill.use_cases.billing.invoice_documents import rate_text, stored_draft
 from ispbill.use_cases.billing.reevaluation import reevaluate_customer
-from ispbill.use_cases.billing.tick import effective_tax, load_snapshots, service_snapshot
 from ispbill.use_cases.payments.recording import lock_customer
 
 PLAN_CHANGED = "service.plan_changed"
@@ -161,7 +161,7 @@ def change_plan(
         work.snapshot,
         work.service_snapshot,
         new_terms=new_terms,
-        charged=_as_line(charged) if charged is not None else None,
+        charged=charge_as_line(charged) if charged is not None else None,
         effective=day,
         today=today,
         at=now,
@@ -235,7 +235,7 @@ def terminate_service(
     quote = quote_termination(
         work.snapshot,
         work.service_snapshot,
-        charged=_as_line(charged) if charged is not None else None,
+        charged=charge_as_line(charged) if charged is not None else None,
         effective=day,
         today=today,
         at=now,
@@ -375,7 +375,7 @@ def _charged(uow: UnitOfWork, work: _Work) -> ChargeRow | None:
     ).first()
 
 
-def _as_line(row: ChargeRow) -> InvoiceLine:
+def charge_as_line(row: ChargeRow) -> InvoiceLine:
     """A stored charge read as a line, with its stored amounts (never repriced)."""
     currency = row.currency
     return InvoiceLine(
@@ -408,12 +408,12 @@ def _store(
     postpaid = customer.balance_control == BalanceControl.POSTPAID.value
     # the credit first: the unused days are given back, then the new price is taken
     credit_row = (
-        _charge(uow, customer.id, quote.credit, f"{base}:credit", now)
+        post_change_charge(uow, customer.id, quote.credit, f"{base}:credit", now)
         if quote.credit is not None
         else None
     )
     charge_row = (
-        _charge(uow, customer.id, quote.charge, f"{base}:charge", now)
+        post_change_charge(uow, customer.id, quote.charge, f"{base}:charge", now)
         if quote.charge is not None
         else None
     )
@@ -433,7 +433,7 @@ def _store(
         assert charged is not None
         assert quote.credit_line is not None
         corrected = session.get(Invoice, charged.invoice_id) if charged.invoice_id else None
-        note = _issue_credit_note(
+        note = issue_credit_note(
             uow,
             customer=customer,
             line=quote.credit_line,
@@ -450,7 +450,7 @@ def _store(
     return _Documents(invoice, note, corrected)
 
 
-def _charge(
+def post_change_charge(
     uow: UnitOfWork, customer_id: int, charge: Charge, key: str, now: datetime
 ) -> ChargeRow:
     entry = replace(charge_entry(customer_id, charge), key=key)
@@ -481,7 +481,7 @@ def _charge(
     return row
 
 
-def _issue_credit_note(
+def issue_credit_note(
     uow: UnitOfWork,
     *,
     customer: Customer,

@@ -13,6 +13,7 @@ from datetime import datetime
 from sqlalchemy import select
 
 from ispbill.adapters.db import settings_store
+from ispbill.adapters.db.billing_snapshots import load_snapshots
 from ispbill.adapters.db.billing_store import store_outcomes
 from ispbill.adapters.db.invoice_store import IssueRequest, issue_from_charges
 from ispbill.adapters.db.models import Charge as ChargeRow
@@ -22,7 +23,7 @@ from ispbill.domain.billing import Outcome, decide
 from ispbill.domain.calendar import local_date
 from ispbill.domain.dates import check_date
 from ispbill.domain.invoicing import DocumentKind
-from ispbill.use_cases.billing.tick import evaluate_customers, load_snapshots
+from ispbill.use_cases.billing.evaluation import evaluate_customers
 from ispbill.use_cases.collections.non_payers import review_customers
 
 

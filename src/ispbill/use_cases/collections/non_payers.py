@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session
 from ispbill.adapters.db import bulk, settings_store
 from ispbill.adapters.db import event_log as events
 from ispbill.adapters.db import ledger_store as ledger
+from ispbill.adapters.db.billing_snapshots import effective_tax
 from ispbill.adapters.db.billing_store import charge_entry
 from ispbill.adapters.db.invoice_store import OPEN, IssueRequest, apply_credit, issue_from_charges
 from ispbill.adapters.db.models import Charge as ChargeRow
@@ -60,7 +61,6 @@ from ispbill.domain.invoicing import DocumentKind
 from ispbill.domain.lifecycle import ServiceState, SuspensionReason
 from ispbill.domain.money import Money
 from ispbill.domain.taxes import NO_TAX, split_tax
-from ispbill.use_cases.billing.tick import effective_tax
 from ispbill.use_cases.collections.collection_policy import effective_policy, operator_document
 from ispbill.use_cases.notifications import mail_outbox as notifications
 

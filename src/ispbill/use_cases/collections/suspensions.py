@@ -56,6 +56,11 @@ from ispbill.domain.invoicing import prorated_credit_line
 from ispbill.domain.lifecycle import ServiceState, SuspensionReason
 from ispbill.domain.plans import instantiate_cycle
 from ispbill.domain.taxes import TaxSplit
+from ispbill.use_cases.billing.plan_changes import (
+    charge_as_line,
+    issue_credit_note,
+    post_change_charge,
+)
 from ispbill.use_cases.billing.reevaluation import reevaluate_customer
 from ispbill.use_cases.collections.collection_policy import load as load_policy
 from ispbill.use_cases.collections.non_payers import mark_for_review, review_customers
@@ -283,8 +288,6 @@ def credit_charged_days(
     """Credit the window's days that were charged in advance before it was entered: from FROM
     to the earlier of its end and ``charged_until``, from the charge that covered them (its
     unit price, one rounding), with a credit note. Returns the figures for the event."""
-    from ispbill.use_cases.billing.plan_changes import _as_line, _charge, _issue_credit_note
-
     until = row.charged_until
     if not row.suspend_invoicing or until is None or row.ends_on is None:
         return {}
@@ -308,7 +311,7 @@ def credit_charged_days(
     days = (end - row.starts_on).days
     line = replace(
         prorated_credit_line(
-            _as_line(charged), days, description=f"{charged.description} (suspended)"
+            charge_as_line(charged), days, description=f"{charged.description} (suspended)"
         ),
         period_start=row.starts_on,
         period_end=end,
@@ -329,9 +332,9 @@ def credit_charged_days(
         charged.description,
     )
     key = f"suspension:{row.id}:credit"
-    credit_row = _charge(uow, customer.id, refund, key, now)
+    credit_row = post_change_charge(uow, customer.id, refund, key, now)
     corrected = session.get(Invoice, charged.invoice_id) if charged.invoice_id else None
-    note = _issue_credit_note(
+    note = issue_credit_note(
         uow,
         customer=customer,
         line=line,

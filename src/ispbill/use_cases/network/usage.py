@@ -19,6 +19,7 @@ from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from ispbill.adapters.db import event_log as events
+from ispbill.adapters.db.billing_snapshots import service_cycle
 from ispbill.adapters.db.models import Customer, Plan, Service, UsageRecord, table_of
 from ispbill.adapters.db.unit_of_work import UnitOfWork
 from ispbill.domain.calendar import Period, local_date, period_containing
@@ -26,7 +27,6 @@ from ispbill.domain.errors import ValidationError
 from ispbill.domain.fup import FupStep, decide_fup, throttle_for
 from ispbill.domain.lifecycle import ServiceState, SuspensionReason, check_transition
 from ispbill.domain.plans import MAX_DATA_BYTES, FupAction, FupTier, Speed
-from ispbill.use_cases.billing.tick import service_cycle
 
 RESET_BATCH = 500
 

@@ -33,6 +33,7 @@ from sqlalchemy.exc import IntegrityError
 
 from ispbill.adapters.db import event_log as events
 from ispbill.adapters.db import settings_store
+from ispbill.adapters.db.billing_snapshots import load_snapshots
 from ispbill.adapters.db.lookups import by_id_or_name
 from ispbill.adapters.db.models import CheckoutRow, Customer, TopUpAttempt, WebhookEventRow
 from ispbill.adapters.db.unit_of_work import UnitOfWork
@@ -48,7 +49,6 @@ from ispbill.adapters.payments.sandbox import SandboxGateway, card_outcome
 from ispbill.domain.errors import IspbillError, NotFound, ValidationError
 from ispbill.domain.money import Money
 from ispbill.domain.prepayment import Quote, QuoteLine, quote_periods
-from ispbill.use_cases.billing.tick import load_snapshots
 from ispbill.use_cases.payments import top_ups
 from ispbill.use_cases.payments.gateway_credit import credit, lock
 

@@ -43,6 +43,7 @@ from datetime import date, datetime
 from types import SimpleNamespace
 
 from ispbill.adapters.db import settings_store
+from ispbill.adapters.db.billing_snapshots import load_snapshots, service_cycle
 from ispbill.adapters.db.models import Customer, Service
 from ispbill.adapters.db.unit_of_work import UnitOfWork
 from ispbill.adapters.payments.gateway import PaymentGateway
@@ -58,7 +59,6 @@ from ispbill.domain.prepayment import (
     reactivated,
     starts_on,
 )
-from ispbill.use_cases.billing.tick import load_snapshots, service_cycle
 from ispbill.use_cases.payments.checkouts import StartedCheckout, pay_months_quote, start_checkout
 from ispbill.use_cases.service_lifecycle.pauses import CycleRestart, reactivate_service, restart_day
 
