@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import func, select, text
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import OperationalError
 from typer.testing import CliRunner, Result
 
 from ispbill.adapters.db.engine import make_engine
@@ -118,8 +118,9 @@ def test_run_charges_what_is_due_at_the_instant_exactly_once(database_url: str) 
 def test_a_run_that_fails_part_way_says_what_it_had_committed(
     database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Each chunk of a tick is its own transaction: when the second one is refused, the first
-    stays, and the message says so instead of "nothing was written"."""
+    """Each chunk of a tick is its own transaction: when the database fails under the second one
+    (a lost connection: not one customer's data, so the tick stops rather than skipping the
+    customer), the first stays, and the message says so instead of "nothing was written"."""
     seed(database_url, PREPAID, ["Carol", "--available-funds", "100.00"])
     real = billing.store_outcomes
     calls: list[int] = []
@@ -127,13 +128,13 @@ def test_a_run_that_fails_part_way_says_what_it_had_committed(
     def refused_second(*args: Any, **kwargs: Any) -> int:
         calls.append(1)
         if len(calls) == 2:
-            raise IntegrityError("INSERT", {}, Exception("duplicate key value (a test)"))
+            raise OperationalError("INSERT", {}, Exception("server closed the connection (a test)"))
         return real(*args, **kwargs)
 
     monkeypatch.setattr(billing, "store_outcomes", refused_second)
     message = refused(database_url, START, "run", "--chunk-size", "1").strip()
     assert message == (
-        "error: database: refused by a constraint (duplicate key value (a test)); the tick "
+        "error: database: cannot be used (server closed the connection (a test)); the tick "
         "stopped after committing 1 chunk (1 customer, 1 charge, 0 invoices); those stand, "
         "and the next tick carries on from there"
     )
