@@ -28,7 +28,7 @@ from playwright.sync_api import Browser, Page, sync_playwright
 from ispbill.adapters.db.migrate import upgrade
 from ispbill.bootstrap import bootstrap
 from ispbill.clock import FixedClock
-from ispbill.entrypoints.api.app import create_app
+from ispbill.entrypoints.asgi_app import create_app
 from ispbill.settings import Settings
 from ispbill.use_cases.admin import web_auth
 

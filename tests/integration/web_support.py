@@ -15,7 +15,7 @@ from argon2 import PasswordHasher
 
 from ispbill.bootstrap import App, bootstrap
 from ispbill.clock import FixedClock
-from ispbill.entrypoints.api.app import create_app
+from ispbill.entrypoints.asgi_app import create_app
 from ispbill.settings import Settings
 from ispbill.use_cases.admin import web_auth
 from ispbill.use_cases.admin.web_auth import add_staff
