@@ -10,6 +10,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -52,8 +53,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     upgrade(url)
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
-    from datetime import UTC, datetime
-
     clock = FixedClock(datetime(2026, 1, 5, 9, 0, tzinfo=UTC))
     settings = Settings(
         database_url=url,

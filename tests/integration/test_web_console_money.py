@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import csv
 import io
-import re
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
@@ -14,7 +13,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import func, select
-from web_support import Browser, console_world, customer, text_of
+from web_support import Browser, console_world, customer, offered, text_of
 
 from ispbill.adapters.db.models import (
     BankStatementLine,
@@ -161,19 +160,6 @@ def test_a_refund_reference_is_the_customers(web: tuple[App, dict[str, int]]) ->
     assert "reference: cash refund &#39;R-1&#39; is already recorded" in altered.text
     assert count(app, LedgerTransaction) == before
     assert (balance(nora, north), balance(sam, south)) == ("€30.00", "€25.00")
-
-
-def offered(html: str, select_id: str) -> list[str]:
-    """The values a form's ``<select>`` offers (an option without a value sends its text)."""
-    found = re.search(rf'<select id="{select_id}"[^>]*>(.*?)</select>', html, re.S)
-    assert found, f"no select#{select_id} on the page"
-    return [
-        (value if value is not None else text).strip()
-        for value, text in (
-            (m.group(2), m.group(3))
-            for m in re.finditer(r'<option(\s+value="([^"]*)")?[^>]*>([^<]*)</option>', found[1])
-        )
-    ]
 
 
 def test_every_method_the_console_offers_is_accepted(web: tuple[App, dict[str, int]]) -> None:

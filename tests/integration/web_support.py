@@ -103,6 +103,19 @@ def text_of(html: str, element_id: str) -> str:
     return found.group(1).strip()
 
 
+def offered(html: str, select_id: str) -> list[str]:
+    """The values a form's ``<select>`` offers (an option without a value sends its text)."""
+    found = re.search(rf'<select id="{select_id}"[^>]*>(.*?)</select>', html, re.S)
+    assert found, f"no select#{select_id} on the page"
+    return [
+        (value if value is not None else text).strip()
+        for value, text in (
+            (m.group(2), m.group(3))
+            for m in re.finditer(r'<option(\s+value="([^"]*)")?[^>]*>([^<]*)</option>', found[1])
+        )
+    ]
+
+
 def catalog(app: App, now: datetime) -> dict[str, int]:
     """A class, a 20 EUR monthly plan, two resellers and one staff user of each role."""
     ids: dict[str, int] = {}

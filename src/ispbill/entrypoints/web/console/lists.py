@@ -4,7 +4,7 @@ rules (``/console/top-ups``) and customer e-mail (``/console/notifications``, wh
 may queue a failed message again).
 
 The filters of the API's ``GET /events``, ``/payments``, ``/invoices`` and ``/credit-notes``,
-read through ``services.console_lists`` with the same scoping: a reseller's user sees its own
+read through ``use_cases/queries/operator_lists.py`` with the same scoping: a reseller's user sees its own
 customers' rows only, in the page and in the CSV, and filtering by anyone else's customer is a
 404; admin and read-only users see everything. A filter the list cannot take is refused next
 to the form (422, the field named). Pages go by keyset (``?before=<id>``, newest first); the
