@@ -58,9 +58,18 @@ HAND_METHODS = [
     for method, account in BUILTIN_METHODS.items()
     if account is not AccountKind.REFILL_CARD_LIABILITY
 ]
-# The cycles a new customer may be given here: the form has no count for "every N days/months".
+# The cycles a new customer may be given here, the usual one first (the form's default); the
+# form has no count for "every N days/months".
 FORM_CYCLES = [
-    c.value for c in CycleKind if c not in (CycleKind.EVERY_N_DAYS, CycleKind.EVERY_N_MONTHS)
+    c.value
+    for c in (
+        CycleKind.MONTHLY,
+        CycleKind.MONTHLY_ANNIVERSARY,
+        CycleKind.WEEKLY,
+        CycleKind.SEMIMONTHLY,
+        CycleKind.DAILY,
+        CycleKind.DAYS_30,
+    )
 ]
 CUSTOMER_STATUSES = [s.value for s in CustomerStatus]
 Action = Callable[[UnitOfWork, datetime, dict[str, str]], object]
