@@ -42,6 +42,24 @@ class SuspensionReason(StrEnum):
     PROFILE_9 = "profile_9"
 
 
+class SuspensionStatus(StrEnum):
+    """Where one suspension (a row of a service's suspension history) stands: planned for a
+    later day, active now, lifted early (by a payment, a promise or an operator), or ended when
+    its window closed."""
+
+    PLANNED = "planned"
+    ACTIVE = "active"
+    LIFTED = "lifted"
+    ENDED = "ended"
+
+
+class SuspensionSource(StrEnum):
+    """Who placed a suspension: an operator (manual, with a window) or the collections policy."""
+
+    MANUAL = "manual"
+    COLLECTION = "collection"
+
+
 _S = ServiceState
 TRANSITIONS: dict[ServiceState, frozenset[ServiceState]] = {
     _S.PENDING: frozenset({_S.ACTIVE, _S.DEACTIVATED, _S.ENDED}),

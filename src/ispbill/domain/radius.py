@@ -60,6 +60,15 @@ class Command(StrEnum):
     DISCONNECT = "disconnect"
 
 
+class CommandStatus(StrEnum):
+    """Where a command of the enforcement outbox stands: waiting to be sent (or retried), sent
+    to every NAS that needed it, or given up on."""
+
+    PENDING = "pending"
+    DONE = "done"
+    FAILED = "failed"
+
+
 class GardenKind(StrEnum):
     ADDRESS_LIST = "address_list"  # Mikrotik-Address-List (Filter-Id on a generic NAS)
     POOL = "pool"  # Framed-Pool: the subscriber gets an address from a garden pool
