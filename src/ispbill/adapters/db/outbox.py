@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from ispbill.adapters.db import bulk
 from ispbill.adapters.db.models import OutboxCommand, table_of
+from ispbill.domain.radius import CommandStatus
 
 CHANNEL = "ispbill_outbox"
 # services whose precomputed RADIUS answers must be rebuilt before this transaction commits
@@ -54,7 +55,7 @@ def enqueue(session: Session, *, service_id: int, kind: str, reason: str, now: d
             event_kind=kind,
             reason=reason,
             created_at=now,
-            status="pending",
+            status=CommandStatus.PENDING.value,
             attempts=0,
             next_attempt_at=now,
             results={},
@@ -72,7 +73,7 @@ def enqueue_from_event_rows(session: Session, rows: Iterable[Mapping[str, Any]])
             "event_kind": row["kind"],
             "reason": row.get("reason") or "",
             "created_at": row["occurred_at"],
-            "status": "pending",
+            "status": CommandStatus.PENDING.value,
             "attempts": 0,
             "next_attempt_at": row["occurred_at"],
             "completed_at": None,

@@ -18,6 +18,7 @@ from datetime import datetime
 from ispbill.adapters.db.models import Customer
 from ispbill.adapters.db.unit_of_work import UnitOfWork
 from ispbill.domain.money import Money
+from ispbill.domain.payments import PaymentMethod
 from ispbill.use_cases.payments.recording import NewPayment, Recorded, lock_customer, record_payment
 
 
@@ -62,7 +63,7 @@ def credit(
         customer=str(customer_id),
         amount=f"{amount.to_decimal():f}",
         currency=amount.currency,
-        method="gateway",
+        method=PaymentMethod.GATEWAY.value,
         reference=reference,
         idempotency_key=f"gateway:{reference}",
         received_at=min(received_at, now),

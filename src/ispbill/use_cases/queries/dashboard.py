@@ -26,7 +26,8 @@ from ispbill.adapters.db.models import (
     Plan,
     Service,
 )
-from ispbill.domain.ledger import AccountRef
+from ispbill.domain.customers import BalanceControl
+from ispbill.domain.ledger import AccountKind, AccountRef
 from ispbill.domain.lifecycle import ServiceState
 from ispbill.domain.money import Money
 
@@ -276,7 +277,7 @@ def customers_at_risk(
     )
     wallet = and_(
         LedgerAccount.customer_id == Customer.id,
-        LedgerAccount.kind == "wallet",
+        LedgerAccount.kind == AccountKind.WALLET.value,
         LedgerAccount.currency == Customer.currency,
     )
     balance = func.coalesce(LedgerAccount.balance_minor, 0)
@@ -284,7 +285,7 @@ def customers_at_risk(
         select(Customer.id, Customer.name, Customer.currency, balance, due.c.due, due.c.next_due_at)
         .join(due, due.c.customer_id == Customer.id)
         .outerjoin(LedgerAccount, wallet)
-        .where(Customer.balance_control == "prepaid", balance < due.c.due)
+        .where(Customer.balance_control == BalanceControl.PREPAID.value, balance < due.c.due)
         .order_by(due.c.next_due_at, Customer.id)
         .limit(limit)
     )
