@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from ispbill.adapters.db import bulk
 from ispbill.adapters.db.models import OutboxCommand, table_of
+from ispbill.domain.lifecycle import ServiceEvent
 from ispbill.domain.radius import CommandStatus
 
 CHANNEL = "ispbill_outbox"
@@ -29,16 +30,16 @@ CHANNEL = "ispbill_outbox"
 DIRTY_KEY = "ispbill_radius_dirty"
 ACCESS_EVENT_KINDS = frozenset(
     {
-        "service.active",
-        "service.suspended",
-        "service.deactivated",
-        "service.paused",
-        "service.ended",
-        "service.plan_changed",
-        "service.throttled",
-        "service.unthrottled",
-        "service.fup_throttled",
-        "service.fup_reset",
+        ServiceEvent.ACTIVE.value,
+        ServiceEvent.SUSPENDED.value,
+        ServiceEvent.DEACTIVATED.value,
+        ServiceEvent.PAUSED.value,
+        ServiceEvent.ENDED.value,
+        ServiceEvent.PLAN_CHANGED.value,
+        ServiceEvent.THROTTLED.value,
+        ServiceEvent.UNTHROTTLED.value,
+        ServiceEvent.FUP_THROTTLED.value,
+        ServiceEvent.FUP_RESET.value,
     }
 )
 

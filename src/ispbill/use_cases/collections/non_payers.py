@@ -60,6 +60,7 @@ from ispbill.domain.collection import (
 from ispbill.domain.customers import BalanceControl
 from ispbill.domain.invoicing import DocumentKind
 from ispbill.domain.lifecycle import (
+    ServiceEvent,
     ServiceState,
     SuspensionReason,
     SuspensionSource,
@@ -358,7 +359,7 @@ def _throttle(
             uow,
             now=now,
             actor=actor,
-            kind="service.throttled",
+            kind=ServiceEvent.THROTTLED.value,
             subject_type="service",
             subject_id=service.id,
             customer_id=service.customer_id,
@@ -395,7 +396,7 @@ def _lift(
             uow,
             now=now,
             actor=actor,
-            kind="service.unthrottled",
+            kind=ServiceEvent.UNTHROTTLED.value,
             subject_type="service",
             subject_id=service.id,
             customer_id=service.customer_id,

@@ -55,6 +55,7 @@ from ispbill.domain.dates import check_date
 from ispbill.domain.errors import Conflict, NotFound, ValidationError
 from ispbill.domain.invoicing import prorated_credit_line
 from ispbill.domain.lifecycle import (
+    ServiceEvent,
     ServiceState,
     SuspensionReason,
     SuspensionSource,
@@ -704,7 +705,7 @@ def _unthrottle(
         uow,
         now=now,
         actor=actor,
-        kind="service.unthrottled",
+        kind=ServiceEvent.UNTHROTTLED.value,
         subject_type="service",
         subject_id=row.id,
         customer_id=row.customer_id,

@@ -28,7 +28,7 @@ from ispbill.adapters.db.models import (
 )
 from ispbill.domain.customers import BalanceControl
 from ispbill.domain.ledger import AccountKind, AccountRef
-from ispbill.domain.lifecycle import ServiceState
+from ispbill.domain.lifecycle import ServiceEvent, ServiceState
 from ispbill.domain.money import Money
 
 PAGE_SIZE = 50
@@ -246,10 +246,10 @@ def service_states_over_time(
 
 
 def _undo(counts: dict[str, int], kind: str, figures: dict[str, Any]) -> None:
-    to_state = kind.removeprefix("service.")
-    if to_state == "created":
+    if kind == ServiceEvent.CREATED.value:
         counts[ServiceState.PENDING.value] -= 1
         return
+    to_state = kind.removeprefix("service.")
     from_state = figures.get("from")
     if to_state in counts and isinstance(from_state, str) and from_state in counts:
         counts[to_state] -= 1
