@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from ispbill.adapters.db.lookups import MAX_ID
 from ispbill.adapters.db.models import Customer, Notification
+from ispbill.domain.notifications import NotificationStatus
 from ispbill.entrypoints.api.auth import Principal, Staff, not_found
 from ispbill.entrypoints.api.deps import container
 from ispbill.entrypoints.api.errors import ApiProblem, call
@@ -40,7 +41,9 @@ def notification_out(row: Notification) -> NotificationOut:
         status=row.status,
         attempts=row.attempts,
         created_at=row.created_at,
-        next_attempt_at=row.next_attempt_at if row.status == "pending" else None,
+        next_attempt_at=row.next_attempt_at
+        if row.status == NotificationStatus.PENDING.value
+        else None,
         sent_at=row.sent_at,
         last_error=row.last_error,
     )
