@@ -4,7 +4,7 @@
 
 A fresh PostgreSQL database ``ispbill_bench_<random>`` on 127.0.0.1:5432 (user postgres,
 dropped at the end), migrated like production, with N prepaid customers holding funds and an
-admin token. ``uvicorn ispbill.entrypoints.api.asgi:application --factory`` serves it with W
+admin token. ``uvicorn ispbill.entrypoints.asgi_app:application --factory`` serves it with W
 worker processes. Then, at a fixed concurrency C (asyncio tasks sharing one httpx client, each
 sending its next request when the previous answered):
 

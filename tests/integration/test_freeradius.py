@@ -30,7 +30,7 @@ from ispbill.adapters.db.models import Base, RadiusSession, UsageRecord
 from ispbill.bootstrap import App, bootstrap
 from ispbill.clock import FixedClock
 from ispbill.domain.lifecycle import SuspensionReason
-from ispbill.entrypoints.api.app import create_app
+from ispbill.entrypoints.asgi_app import create_app
 from ispbill.entrypoints.cli.main import app as cli
 from ispbill.settings import Settings
 from ispbill.use_cases.billing.tick import tick

@@ -62,7 +62,7 @@ def serve(
     import uvicorn
 
     from ispbill.adapters.radius.coa import PyradSender
-    from ispbill.entrypoints.api.app import create_app
+    from ispbill.entrypoints.asgi_app import create_app
     from ispbill.use_cases.network.enforcement import run_worker
 
     with app_for_command() as app:
@@ -103,7 +103,7 @@ def serve(
                 # each worker process builds its own application from the environment
                 os.environ["ISPBILL_DATABASE_URL"] = app.settings.database_url
                 uvicorn.run(
-                    "ispbill.entrypoints.api.asgi:application",
+                    "ispbill.entrypoints.asgi_app:application",
                     factory=True,
                     host=host,
                     port=port,

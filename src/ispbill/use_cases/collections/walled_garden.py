@@ -4,7 +4,7 @@ the info page shows (reason, amount due, pay N months, promise to pay).
 A link carries the service id and an expiry, signed with HMAC-SHA256 under
 ``ISPBILL_GARDEN_SECRET``; it is checked in constant time against the injected clock. The
 RADIUS issue adds matching by the subscriber's address from accounting; the route asks one
-function (``entrypoints/api/routes/garden.match_subscriber``) for the service either way.
+function (``entrypoints/web/garden.match_subscriber``) for the service either way.
 """
 
 from __future__ import annotations

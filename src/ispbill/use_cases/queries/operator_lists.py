@@ -154,11 +154,18 @@ def notifications_query(scope: Scope, wanted: NotificationFilter) -> Any:
 
 
 def page(
-    session: Session, query: Any, model: Any, *, before: int | None, limit: int | None = None
+    session: Session,
+    query: Any,
+    model: Any = None,
+    *,
+    before: int | None,
+    limit: int | None = None,
 ) -> Listed[Any]:
     """The ``limit`` (a page) newest rows of ``query`` below id ``before``: one index range
-    scan on the primary key, plus one query for the page's customer names."""
+    scan on the primary key, plus one query for the page's customer names. ``model`` is the
+    listed table, by default the one the query selects."""
     limit = limit or PAGE_SIZE
+    model = model if model is not None else query.column_descriptions[0]["entity"]
     if before is not None:
         query = query.where(model.id < before)
     rows = list(session.scalars(query.order_by(model.id.desc()).limit(limit + 1)))
