@@ -36,14 +36,25 @@ PAGE_SIZE = 50
 
 @dataclass(frozen=True)
 class Scope:
-    """Whose customers a reader may see: everybody's (None) or one reseller's."""
+    """Whose customers a reader may see: everybody's (both None), one reseller's, or only one
+    customer's own (a customer's portal session)."""
 
     reseller_id: int | None = None
+    customer_id: int | None = None
 
     def restrict(self, query: Any) -> Any:
-        if self.reseller_id is None:
-            return query
-        return query.where(Customer.reseller_id == self.reseller_id)
+        """``query`` (which selects from customers) limited to this reader's customers."""
+        if self.reseller_id is not None:
+            query = query.where(Customer.reseller_id == self.reseller_id)
+        if self.customer_id is not None:
+            query = query.where(Customer.id == self.customer_id)
+        return query
+
+    def admits(self, customer_id: int, reseller_id: int | None) -> bool:
+        """Whether this reader may see the customer ``customer_id`` of ``reseller_id``."""
+        if self.reseller_id is not None and reseller_id != self.reseller_id:
+            return False
+        return self.customer_id is None or customer_id == self.customer_id
 
 
 def _like(text: str) -> str:
