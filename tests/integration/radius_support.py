@@ -21,6 +21,7 @@ from ispbill.adapters.db.models import Service
 from ispbill.adapters.radius.coa import dictionary
 from ispbill.bootstrap import App
 from ispbill.entrypoints.asgi_app import create_app
+from ispbill.use_cases.billing.tick import tick
 from ispbill.use_cases.catalog import customer_accounts as customer_cases
 from ispbill.use_cases.catalog import offerings as catalog
 from ispbill.use_cases.network import identities as network
@@ -92,7 +93,6 @@ def build_world(
             now=now,
             actor=ACTOR,
         ).id
-    from ispbill.use_cases.billing.tick import tick
 
     tick(app.uow, now=now)
     with app.uow() as uow:

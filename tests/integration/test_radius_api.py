@@ -39,6 +39,7 @@ from ispbill.domain.lifecycle import SuspensionReason
 from ispbill.domain.radius import RadiusPolicy
 from ispbill.settings import Settings
 from ispbill.use_cases.network import radius_requests as radius
+from ispbill.use_cases.network import usage
 from scenarios.helpers import check_books
 
 
@@ -297,7 +298,6 @@ def test_accounting_moves_fup_usage_until_the_tier_actions_fire(
 
 
 def test_the_next_period_resets_fup(world: World, clock: FixedClock) -> None:
-    from ispbill.use_cases.network import usage
 
     client = RestClient(world.app)
     base = {"User_Name": "alice", "Acct_Session_Id": "E1"}
