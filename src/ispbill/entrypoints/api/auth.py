@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Annotated, Protocol
+from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.routing import APIRoute
@@ -26,6 +26,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
 from ispbill.adapters.db.unit_of_work import UnitOfWork
+from ispbill.entrypoints import access
 from ispbill.entrypoints.api.deps import container
 from ispbill.entrypoints.api.errors import ApiProblem
 from ispbill.use_cases.admin.api_tokens import TokenHolder, authenticate
@@ -63,27 +64,9 @@ PORTAL_READS = frozenset(
 
 
 @dataclass(frozen=True)
-class Principal:
-    token_id: int
-    name: str
-    role: str
-    reseller_id: int | None = None
-    customer_id: int | None = None
-
-    @property
-    def actor(self) -> str:
-        if self.role == "customer":
-            return f"customer:{self.customer_id}"
-        return f"api:{self.name}#{self.token_id}"
-
-    @property
-    def is_global(self) -> bool:
-        """Sees every customer (admin and readonly)."""
-        return self.role in ("admin", "readonly")
-
-    @property
-    def may_write(self) -> bool:
-        return self.role != "readonly"
+class Principal(access.Principal):
+    """A caller of the API: the rules shared with the web's signed-in users
+    (``entrypoints/access.py``), and the caller's ``Scope`` for the read models."""
 
     @property
     def reader(self) -> Scope:
@@ -94,23 +77,6 @@ class Principal:
         if self.role == "customer":
             return Scope(customer_id=self.customer_id)
         return Scope()
-
-    def may_see(self, customer: CustomerLike) -> bool:
-        if self.role == "reseller":
-            return customer.reseller_id == self.reseller_id
-        if self.role == "customer":
-            return customer.id == self.customer_id
-        return True
-
-
-class CustomerLike(Protocol):
-    """What ``may_see`` asks of a customer (a row or a read model's view)."""
-
-    @property
-    def id(self) -> int: ...
-
-    @property
-    def reseller_id(self) -> int | None: ...
 
 
 def require_customer(uow: UnitOfWork, caller: Principal, customer_id: int | None) -> None:
