@@ -79,10 +79,10 @@ class IdempotencyMiddleware:
                 scope, receive, send
             )
             return
-        body = await _read_body(receive)
+        body = await read_body(receive)
         token_id = await run_in_threadpool(self._token_id, scope)
         if token_id is None:  # no or unknown token: the route answers 401
-            await self.app(scope, _replay(body), send)
+            await self.app(scope, replay_body(body), send)
             return
         query = scope.get("query_string", b"")
         digest = hashlib.sha256(
@@ -99,7 +99,7 @@ class IdempotencyMiddleware:
         captured = _Capture(send)
         stored = False
         try:
-            await self.app(scope, _replay(body), captured)
+            await self.app(scope, replay_body(body), captured)
             if 200 <= captured.status < 300:
                 secret = path.startswith(SECRET_ANSWERS)
                 answer = None if secret else captured.json()
@@ -200,7 +200,7 @@ def _in_flight(key: str) -> ApiProblem:
     )
 
 
-async def _read_body(receive: Receive) -> bytes:
+async def read_body(receive: Receive) -> bytes:
     chunks: list[bytes] = []
     while True:
         message = await receive()
@@ -212,7 +212,7 @@ async def _read_body(receive: Receive) -> bytes:
     return b"".join(chunks)
 
 
-def _replay(body: bytes) -> Receive:
+def replay_body(body: bytes) -> Receive:
     sent = False
 
     async def receive() -> Message:
