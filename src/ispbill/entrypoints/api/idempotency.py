@@ -82,7 +82,7 @@ class IdempotencyMiddleware:
         body = await read_body(receive)
         token_id = await run_in_threadpool(self._token_id, scope)
         if token_id is None:  # no or unknown token: the route answers 401
-            await self.app(scope, replay(body), send)
+            await self.app(scope, replay_body(body), send)
             return
         query = scope.get("query_string", b"")
         digest = hashlib.sha256(
@@ -99,7 +99,7 @@ class IdempotencyMiddleware:
         captured = _Capture(send)
         stored = False
         try:
-            await self.app(scope, replay(body), captured)
+            await self.app(scope, replay_body(body), captured)
             if 200 <= captured.status < 300:
                 secret = path.startswith(SECRET_ANSWERS)
                 answer = None if secret else captured.json()
@@ -201,7 +201,7 @@ def _in_flight(key: str) -> ApiProblem:
 
 
 async def read_body(receive: Receive) -> bytes:
-    """The whole request body (a middleware that reads it passes it on with ``replay``)."""
+    """The whole request body (a middleware that reads it passes it on with ``replay_body``)."""
     chunks: list[bytes] = []
     while True:
         message = await receive()
@@ -213,7 +213,7 @@ async def read_body(receive: Receive) -> bytes:
     return b"".join(chunks)
 
 
-def replay(body: bytes) -> Receive:
+def replay_body(body: bytes) -> Receive:
     """A ``receive`` that hands the already-read ``body`` to the next application once."""
     sent = False
 

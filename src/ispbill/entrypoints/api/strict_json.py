@@ -13,7 +13,7 @@ from typing import Any
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ispbill.entrypoints.api.errors import ApiProblem
-from ispbill.entrypoints.api.idempotency import WRITES, read_body, replay
+from ispbill.entrypoints.api.idempotency import WRITES, read_body, replay_body
 
 
 class DuplicateKey(ValueError):
@@ -65,8 +65,8 @@ class DuplicateKeysMiddleware:
                 field=key,
                 rule="must appear once",
             )
-            await problem.response()(scope, replay(body), send)
+            await problem.response()(scope, replay_body(body), send)
             return
         except (ValueError, RecursionError):
             pass  # not JSON: the route refuses it, naming the body
-        await self.app(scope, replay(body), send)
+        await self.app(scope, replay_body(body), send)
