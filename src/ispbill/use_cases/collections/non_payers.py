@@ -62,6 +62,7 @@ from ispbill.domain.lifecycle import ServiceState, SuspensionReason
 from ispbill.domain.money import Money
 from ispbill.domain.taxes import NO_TAX, split_tax
 from ispbill.use_cases.collections.collection_policy import effective_policy, operator_document
+from ispbill.use_cases.network import access_changes
 from ispbill.use_cases.notifications import mail_outbox as notifications
 
 ENGINE = "engine"
@@ -279,7 +280,7 @@ def _move(
     event_reason: str,
     figures: dict[str, Any],
 ) -> None:
-    events.move_service(
+    access_changes.move_service(
         uow,
         service,
         to=to.value,
@@ -348,16 +349,19 @@ def _throttle(
         facts.moved.append(service)
         service.throttle_down_kbps = stage.speed_kbps_down
         service.throttle_up_kbps = stage.speed_kbps_up
-        events.record(
+        access_changes.enqueue(
             uow,
-            now=now,
-            actor=actor,
-            kind="service.throttled",
-            subject_type="service",
-            subject_id=service.id,
-            customer_id=service.customer_id,
-            reason=NON_PAYER,
-            figures=figures,
+            events.record(
+                uow,
+                now=now,
+                actor=actor,
+                kind="service.throttled",
+                subject_type="service",
+                subject_id=service.id,
+                customer_id=service.customer_id,
+                reason=NON_PAYER,
+                figures=figures,
+            ),
         )
     return moved
 
@@ -385,16 +389,19 @@ def _lift(
         down, up = service.throttle_down_kbps, service.throttle_up_kbps
         service.throttle_down_kbps = None
         service.throttle_up_kbps = None
-        events.record(
+        access_changes.enqueue(
             uow,
-            now=now,
-            actor=actor,
-            kind="service.unthrottled",
-            subject_type="service",
-            subject_id=service.id,
-            customer_id=service.customer_id,
-            reason=why,
-            figures=_figures(decision) | {"down_kbps": down, "up_kbps": up},
+            events.record(
+                uow,
+                now=now,
+                actor=actor,
+                kind="service.unthrottled",
+                subject_type="service",
+                subject_id=service.id,
+                customer_id=service.customer_id,
+                reason=why,
+                figures=_figures(decision) | {"down_kbps": down, "up_kbps": up},
+            ),
         )
     if lifted and decision.reactivation_fee is not None:
         charge_reactivation_fee(uow, facts.row, lifted[0], decision.reactivation_fee, now=now)
