@@ -4,7 +4,7 @@
 
 A fresh PostgreSQL database ``ispbill_bench_<random>`` on 127.0.0.1:5432 (user postgres,
 dropped at the end), migrated like production, with N prepaid customers holding funds and an
-admin token. ``uvicorn ispbill.entrypoints.api.asgi:application --factory`` serves it with W
+admin token. ``uvicorn ispbill.entrypoints.asgi_app:application --factory`` serves it with W
 worker processes. Then, at a fixed concurrency C (asyncio tasks sharing one httpx client, each
 sending its next request when the previous answered):
 
@@ -30,6 +30,7 @@ from typing import Any
 
 import httpx
 from sqlalchemy import create_engine
+from sqlalchemy.orm import Session
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from support import ACTOR, SETUP_AT, postgres_database, uvicorn_server
@@ -148,11 +149,8 @@ def main() -> None:
                 load(base, token, requests=args.requests, concurrency=args.concurrency, make=pay)
             )
         engine = create_engine(url)
-        with engine.connect() as connection:
-            from sqlalchemy.orm import Session
-
-            with Session(connection) as session:
-                findings = ledger.check(session)
+        with engine.connect() as connection, Session(connection) as session:
+            findings = ledger.check(session)
         engine.dispose()
         figures["ledger_balanced"] = not findings
     print(json.dumps(figures, indent=2))

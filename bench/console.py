@@ -34,7 +34,7 @@ from support import SETUP_AT, add_class_and_plan, bulk_fill, customer_row, fresh
 from ispbill.adapters.db.migrate import upgrade
 from ispbill.bootstrap import App, bootstrap
 from ispbill.domain.money import Money
-from ispbill.entrypoints.api.app import create_app
+from ispbill.entrypoints.asgi_app import create_app
 from ispbill.settings import Settings
 from ispbill.use_cases.admin.web_auth import add_staff
 from ispbill.use_cases.catalog import offerings as catalog

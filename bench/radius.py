@@ -66,7 +66,7 @@ def users(count: int) -> list[tuple[str, str]]:
 def populate(url: str, count: int) -> None:
     """N active services with identities (services through the use cases, identities in bulk)."""
     upgrade(url)
-    now = datetime.now(UTC).replace(microsecond=0)
+    now = datetime.now(UTC).replace(microsecond=0)  # noqa: TID251 - the real server stamps sessions
     app = bootstrap(database_url=url)
     try:
         plan = catalog.NewPlan(

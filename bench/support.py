@@ -192,7 +192,7 @@ def uvicorn_server(
     """
     port = port or free_port()
     base = f"http://127.0.0.1:{port}"
-    command = [sys.executable, "-m", "uvicorn", "ispbill.entrypoints.api.asgi:application"]
+    command = [sys.executable, "-m", "uvicorn", "ispbill.entrypoints.asgi_app:application"]
     options = ["--factory", "--host", "127.0.0.1", "--port", str(port)]
     quiet = ["--workers", str(workers), "--log-level", "warning", "--no-access-log"]
     process = subprocess.Popen(

@@ -10,6 +10,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -28,7 +29,7 @@ from playwright.sync_api import Browser, Page, sync_playwright
 from ispbill.adapters.db.migrate import upgrade
 from ispbill.bootstrap import bootstrap
 from ispbill.clock import FixedClock
-from ispbill.entrypoints.api.app import create_app
+from ispbill.entrypoints.asgi_app import create_app
 from ispbill.settings import Settings
 from ispbill.use_cases.admin import web_auth
 
@@ -52,8 +53,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     upgrade(url)
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
-    from datetime import UTC, datetime
-
     clock = FixedClock(datetime(2026, 1, 5, 9, 0, tzinfo=UTC))
     settings = Settings(
         database_url=url,

@@ -20,7 +20,7 @@ from pydantic import SecretStr
 
 from ispbill.bootstrap import App, bootstrap
 from ispbill.clock import Clock
-from ispbill.entrypoints.api.app import create_app
+from ispbill.entrypoints.asgi_app import create_app
 from ispbill.settings import Settings
 from ispbill.use_cases.admin.api_tokens import create_token, open_customer_session
 from ispbill.use_cases.catalog.offerings import NewClass, add_class, add_reseller

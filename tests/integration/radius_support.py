@@ -20,7 +20,7 @@ from ispbill.adapters.db import settings_store
 from ispbill.adapters.db.models import Service
 from ispbill.adapters.radius.coa import dictionary
 from ispbill.bootstrap import App
-from ispbill.entrypoints.api.app import create_app
+from ispbill.entrypoints.asgi_app import create_app
 from ispbill.use_cases.billing.tick import tick
 from ispbill.use_cases.catalog import customer_accounts as customer_cases
 from ispbill.use_cases.catalog import offerings as catalog

@@ -22,8 +22,8 @@ from sqlalchemy import func, select, text
 from ispbill.adapters.db.models import ApiToken, Customer, NasRow, NetworkIdentity, Reseller
 from ispbill.bootstrap import App
 from ispbill.clock import FixedClock
-from ispbill.entrypoints.api.app import create_app
 from ispbill.entrypoints.api.routes import plans as plans_route
+from ispbill.entrypoints.asgi_app import create_app
 from scenarios.helpers import check_books
 
 WRITE_METHODS = {"post", "put", "patch", "delete"}

@@ -31,7 +31,7 @@ from ispbill.adapters.payments.sandbox import SIGNATURE_HEADER, Delivery
 from ispbill.bootstrap import App, bootstrap
 from ispbill.clock import FixedClock
 from ispbill.domain.money import Money
-from ispbill.entrypoints.api.app import create_app
+from ispbill.entrypoints.asgi_app import create_app
 from ispbill.settings import Settings
 from ispbill.use_cases.payments import checkouts as gateways
 from scenarios.helpers import check_books, state, tick, wallet

@@ -18,7 +18,7 @@ from payments_support import BASE_URL, SANDBOX_SECRET
 
 from ispbill.bootstrap import App, bootstrap
 from ispbill.clock import FixedClock
-from ispbill.entrypoints.api.app import create_app
+from ispbill.entrypoints.asgi_app import create_app
 from ispbill.settings import Settings
 from ispbill.use_cases.admin.api_tokens import create_token, open_customer_session
 from ispbill.use_cases.collections import collection_policy, info_pages

@@ -12,13 +12,14 @@ from datetime import date, timedelta
 import pyotp
 import pytest
 from sqlalchemy import select, text
-from web_support import Browser, console_world, customer, text_of
+from web_support import Browser, console_world, customer, offered, text_of
 
-from ispbill.adapters.db.models import ApiToken, Reseller, StaffUser, TaxProfileRow
+from ispbill.adapters.db.models import ApiToken, Customer, Reseller, StaffUser, TaxProfileRow
 from ispbill.bootstrap import App
 from ispbill.clock import FixedClock
 from ispbill.use_cases.admin.api_tokens import hash_token
 from ispbill.use_cases.admin.web_auth import enable_totp, set_staff_enabled
+from ispbill.use_cases.collections.suspensions import current_manual
 from ispbill.use_cases.service_lifecycle.new_services import NewService, add_service
 
 
@@ -192,6 +193,34 @@ def test_operator_creates_a_customer_a_service_and_records_a_payment(
         {"amount": "50", "method": "cash", "idempotency_key": "web-test-1"},
     )
     assert again.text.count("cash") == page.text.count("cash")  # one payment, not two
+
+
+def test_every_choice_the_new_customer_form_offers_is_accepted(
+    web: tuple[App, dict[str, int]],
+) -> None:
+    """The billing cycles and balance controls offered are the domain's words (the form once
+    offered a ``thirty_days`` cycle the domain calls ``days_30``): each creates a customer."""
+    app, _ = web
+    browser = Browser(app)
+    browser.sign_in_staff("alice")
+    page = browser.get("/console/customers/new").text
+    cycles, controls = offered(page, "billing_cycle"), offered(page, "balance_control")
+    assert {"monthly", "days_30"} <= set(cycles)
+    assert set(controls) == {"prepaid", "postpaid"}
+    choices = [(cycle, controls[0]) for cycle in cycles] + [(cycles[0], c) for c in controls[1:]]
+    for number, (cycle, control) in enumerate(choices, start=1):
+        form = {
+            "name": f"Choice {number}",
+            "customer_class": "Home",
+            "currency": "EUR",
+            "billing_cycle": cycle,
+            "balance_control": control,
+        }
+        created = browser.post("/console/customers", form)
+        assert created.status_code == 303, (cycle, control, created.text[-400:])
+    with app.uow() as uow:
+        stored = uow.session.scalars(select(Customer).where(Customer.name.like("Choice %")))
+        assert {(c.cycle_kind, c.balance_control) for c in stored} == set(choices)
 
 
 def test_a_refusal_is_shown_with_nothing_written(web: tuple[App, dict[str, int]]) -> None:
@@ -389,8 +418,6 @@ def test_lift_a_yearly_window_keeps_next_year_unless_ticked(
 
 
 def next_window(app: App, service_id: int) -> date | None:
-    from ispbill.use_cases.collections.suspensions import current_manual
-
     with app.uow() as uow:
         row = current_manual(uow, service_id)
         return row.starts_on if row else None

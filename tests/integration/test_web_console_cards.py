@@ -17,7 +17,7 @@ from web_support import CARD_SECRET, Browser, console_world, customer, text_of
 from ispbill.adapters.db.models import Event, LedgerTransaction, Payment, RefillCard
 from ispbill.bootstrap import App
 from ispbill.clock import FixedClock
-from ispbill.entrypoints.web import console_cards
+from ispbill.entrypoints.web.console import cards as console_cards
 from ispbill.use_cases.payments import refill_cards as cards
 
 KEY = cards.secret_key(CARD_SECRET)

@@ -20,6 +20,7 @@ from web_support import Browser, catalog, web_app
 from ispbill.adapters.db.models import Customer, Event, Invoice, Payment
 from ispbill.bootstrap import App
 from ispbill.clock import FixedClock
+from ispbill.entrypoints.web import console
 from ispbill.use_cases.billing.plan_changes import change_plan
 from ispbill.use_cases.billing.reevaluation import charge_and_invoice
 from ispbill.use_cases.catalog.customer_accounts import NewCustomer, add_customer
@@ -396,12 +397,9 @@ LISTS_OF_A_CUSTOMER = ("services", "ledger", "invoices", "payments", "events")
 
 
 def _console_get_paths() -> set[str]:
-    from ispbill.entrypoints.web import console, console_bank, console_cards, console_lists
-
-    modules = (console, console_bank, console_cards, console_lists)
     return {
         route.path
-        for module in modules
+        for module in console.MODULES
         for route in module.router.routes
         if isinstance(route, APIRoute) and "GET" in route.methods
     }

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import func, select
-from web_support import Browser, console_world, customer, text_of
+from web_support import Browser, console_world, customer, offered, text_of
 
 from ispbill.adapters.db.models import (
     BankStatementLine,
@@ -26,6 +26,7 @@ from ispbill.adapters.db.models import (
 )
 from ispbill.bootstrap import App
 from ispbill.clock import FixedClock
+from ispbill.domain.payments import BUILTIN_METHODS
 from ispbill.use_cases.network.identities import NewNas, add_nas
 from ispbill.use_cases.payments.recording import NewPayment, record_payment
 from ispbill.use_cases.service_lifecycle.new_services import NewService, add_service
@@ -159,6 +160,41 @@ def test_a_refund_reference_is_the_customers(web: tuple[App, dict[str, int]]) ->
     assert "reference: cash refund &#39;R-1&#39; is already recorded" in altered.text
     assert count(app, LedgerTransaction) == before
     assert (balance(nora, north), balance(sam, south)) == ("€30.00", "€25.00")
+
+
+def test_every_method_the_console_offers_is_accepted(web: tuple[App, dict[str, int]]) -> None:
+    """The payment and refund forms offer the domain's methods (``bank_transfer``, not a
+    hand-typed ``bank``): a payment and a refund by bank transfer go through, and so does a
+    payment by every other method offered."""
+    app, _ = web
+    customer_id = customer(app, "Bea")
+    browser = Browser(app)
+    browser.sign_in_staff("alice")
+    page = browser.get(f"/console/customers/{customer_id}").text
+    methods, refund_methods = offered(page, "method"), offered(page, "refund-method")
+    assert "bank_transfer" in methods
+    assert "bank_transfer" in refund_methods
+    assert set(methods) <= set(BUILTIN_METHODS)
+    for number, method in enumerate(methods, start=1):
+        done = browser.submit(
+            f"/console/customers/{customer_id}/payments",
+            {"amount": "10", "method": method, "reference": f"T-{number}"},
+        )
+        assert done.status_code == 200, (method, text_of(done.text, "balance"))
+    assert balance(browser, customer_id) == f"€{10 * len(methods)}.00"
+    done = browser.submit(
+        f"/console/customers/{customer_id}/refunds",
+        {"amount": "4", "method": "bank_transfer", "reference": "BT-R1"},
+    )
+    assert done.status_code == 200
+    assert text_of(done.text, "balance") == f"€{10 * len(methods) - 4}.00"
+    with app.uow() as uow:
+        stored = set(uow.session.scalars(select(Payment.method)))
+        assert stored == set(methods)
+        refund = uow.session.scalars(
+            select(LedgerTransaction).where(LedgerTransaction.kind == "refund")
+        ).one()
+        assert refund.memo == "bank_transfer refund BT-R1"
 
 
 def test_corrections_respect_roles_and_resellers(web: tuple[App, dict[str, int]]) -> None:

@@ -15,7 +15,7 @@ from argon2 import PasswordHasher
 
 from ispbill.bootstrap import App, bootstrap
 from ispbill.clock import FixedClock
-from ispbill.entrypoints.api.app import create_app
+from ispbill.entrypoints.asgi_app import create_app
 from ispbill.settings import Settings
 from ispbill.use_cases.admin import web_auth
 from ispbill.use_cases.admin.web_auth import add_staff
@@ -101,6 +101,19 @@ def text_of(html: str, element_id: str) -> str:
     found = re.search(rf'id="{element_id}"[^>]*>([^<]*)<', html)
     assert found, f"no #{element_id} on the page"
     return found.group(1).strip()
+
+
+def offered(html: str, select_id: str) -> list[str]:
+    """The values a form's ``<select>`` offers (an option without a value sends its text)."""
+    found = re.search(rf'<select id="{select_id}"[^>]*>(.*?)</select>', html, re.S)
+    assert found, f"no select#{select_id} on the page"
+    return [
+        (value if value is not None else text).strip()
+        for value, text in (
+            (m.group(2), m.group(3))
+            for m in re.finditer(r'<option(\s+value="([^"]*)")?[^>]*>([^<]*)</option>', found[1])
+        )
+    ]
 
 
 def catalog(app: App, now: datetime) -> dict[str, int]:

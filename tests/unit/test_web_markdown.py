@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from ispbill.entrypoints.web.markdown import render_markdown
+from ispbill.entrypoints.pages import render_markdown
 
 
 def test_markdown_renders() -> None:

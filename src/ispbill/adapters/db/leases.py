@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import or_, select
 
 from ispbill.adapters.db.unit_of_work import UnitOfWork
+from ispbill.domain.radius import CommandStatus
 
 
 def lease_due(
@@ -26,7 +27,7 @@ def lease_due(
     statement = (
         select(model)
         .where(
-            model.status == "pending",
+            model.status == CommandStatus.PENDING.value,  # a notification's too
             # a new row is due whatever the clock that wrote it said (back-dated CLI)
             or_(model.attempts == 0, model.next_attempt_at <= now),
         )

@@ -21,20 +21,22 @@ from sqlalchemy.orm import Session
 
 from ispbill.adapters.db import bulk
 from ispbill.adapters.db.models import OutboxCommand, table_of
+from ispbill.domain.lifecycle import ServiceEvent
+from ispbill.domain.radius import CommandStatus
 
 CHANNEL = "ispbill_outbox"
 ACCESS_EVENT_KINDS = frozenset(
     {
-        "service.active",
-        "service.suspended",
-        "service.deactivated",
-        "service.paused",
-        "service.ended",
-        "service.plan_changed",
-        "service.throttled",
-        "service.unthrottled",
-        "service.fup_throttled",
-        "service.fup_reset",
+        ServiceEvent.ACTIVE.value,
+        ServiceEvent.SUSPENDED.value,
+        ServiceEvent.DEACTIVATED.value,
+        ServiceEvent.PAUSED.value,
+        ServiceEvent.ENDED.value,
+        ServiceEvent.PLAN_CHANGED.value,
+        ServiceEvent.THROTTLED.value,
+        ServiceEvent.UNTHROTTLED.value,
+        ServiceEvent.FUP_THROTTLED.value,
+        ServiceEvent.FUP_RESET.value,
     }
 )
 
@@ -61,7 +63,7 @@ def enqueue(session: Session, *, service_id: int, kind: str, reason: str, now: d
             event_kind=kind,
             reason=reason,
             created_at=now,
-            status="pending",
+            status=CommandStatus.PENDING.value,
             attempts=0,
             next_attempt_at=now,
             results={},
@@ -83,7 +85,7 @@ def enqueue_many(session: Session, commands: Sequence[NewCommand]) -> None:
                 "event_kind": c.kind,
                 "reason": c.reason,
                 "created_at": c.at,
-                "status": "pending",
+                "status": CommandStatus.PENDING.value,
                 "attempts": 0,
                 "next_attempt_at": c.at,
                 "completed_at": None,

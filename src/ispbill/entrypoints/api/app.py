@@ -1,4 +1,5 @@
-"""The ispbill web application: ``create_app`` builds it around a bootstrapped ``App``.
+"""The ispbill API: ``create_api`` builds it around a bootstrapped ``App`` (the whole
+application, with the web pages, is ``entrypoints/asgi_app.create_app``).
 
 Routers live in ``routes/`` (one per capability) so the API grows by adding files. The routes
 are thin: they read the request, call one use case in a worker thread (the use cases are
@@ -14,12 +15,11 @@ from ispbill.bootstrap import App
 from ispbill.domain.errors import IspbillError
 from ispbill.entrypoints.api.inputs import InputGuardMiddleware
 from ispbill.entrypoints.api.problems import handle_domain_error
-from ispbill.entrypoints.api.routes import garden, radius, sandbox, webhooks
+from ispbill.entrypoints.api.routes import radius, webhooks
 from ispbill.entrypoints.api.v1 import include_v1
-from ispbill.entrypoints.web import include_web
 
 
-def create_app(app_container: App) -> FastAPI:
+def create_api(app_container: App) -> FastAPI:
     api = FastAPI(
         title="ispbill",
         version=__version__,
@@ -30,11 +30,8 @@ def create_app(app_container: App) -> FastAPI:
     api.state.container = app_container
     api.add_exception_handler(IspbillError, handle_domain_error)
     api.include_router(webhooks.router)
-    api.include_router(sandbox.router)
     api.add_exception_handler(radius.Refused, radius.handle_refused)
     api.include_router(radius.router)  # FreeRADIUS rlm_rest, outside /api/v1
-    api.include_router(garden.router)
     include_v1(api, app_container)
-    include_web(api)
     api.add_middleware(InputGuardMiddleware)  # outermost: before any route reads the request
     return api

@@ -7,14 +7,14 @@ import json
 from typing import Any
 
 from ispbill.bootstrap import bootstrap
-from ispbill.entrypoints.api.app import create_app
+from ispbill.entrypoints.api.app import create_api
 from ispbill.settings import Settings
 
 
 def openapi_document() -> dict[str, Any]:
     app = bootstrap(settings=Settings(database_url="sqlite://"))
     try:
-        return create_app(app).openapi()
+        return create_api(app).openapi()
     finally:
         app.close()
 

@@ -36,6 +36,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from ispbill.domain.text import NUL, NUL_RULE
 from ispbill.entrypoints.api.errors import ApiProblem
 from ispbill.entrypoints.api.problems import problem
+from ispbill.entrypoints.pages import error_page
 
 log = logging.getLogger(__name__)
 
@@ -251,14 +252,4 @@ def refuse(scope: Scope, refusal: Refusal) -> Response:
 
 
 def _page(scope: Scope, status: int, detail: str) -> Response:
-    from ispbill.entrypoints.web.common import pick_language, render
-
-    request = Request(scope)
-    section = "console" if scope["path"].startswith("/console") else "portal"
-    return render(
-        request,
-        "error.html",
-        {"status": status, "detail": detail, "section": section},
-        language=pick_language(request),
-        status=status,
-    )
+    return error_page(Request(scope), status, detail)

@@ -67,7 +67,7 @@ def serve(
     # uvicorn +0.3 s and the API app with the console +2.0 s (about +50% on every command).
     import uvicorn  # noqa: PLC0415 - +0.3 s start-up for every command (measured above)
 
-    from ispbill.entrypoints.api.app import create_app  # noqa: PLC0415 - +2.0 s (measured above)
+    from ispbill.entrypoints.asgi_app import create_app  # noqa: PLC0415 - +2.0 s (measured above)
 
     with app_for_command() as app:
         host = host or app.settings.api_host
@@ -102,7 +102,7 @@ def serve(
                 # each worker process builds its own application from the environment
                 os.environ["ISPBILL_DATABASE_URL"] = app.settings.database_url
                 uvicorn.run(
-                    "ispbill.entrypoints.api.asgi:application",
+                    "ispbill.entrypoints.asgi_app:application",
                     factory=True,
                     host=host,
                     port=port,

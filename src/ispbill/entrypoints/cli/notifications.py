@@ -11,6 +11,7 @@ import typer
 
 from ispbill.adapters.mail import SmtpMailer
 from ispbill.domain.errors import ValidationError
+from ispbill.domain.notifications import NotificationStatus
 from ispbill.entrypoints.cli.base import (
     ACTOR,
     Cli,
@@ -70,7 +71,9 @@ def notifications_list(
                 "attempts": n.attempts,
                 "created_at": n.created_at,
                 "sent_at": n.sent_at,
-                "next_attempt_at": n.next_attempt_at if n.status == "pending" else None,
+                "next_attempt_at": n.next_attempt_at
+                if n.status == NotificationStatus.PENDING.value
+                else None,
                 "error": n.last_error,
             }
             for n in notifications.notifications(uow, status=status)

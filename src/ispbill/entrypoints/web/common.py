@@ -1,144 +1,40 @@
-"""What every web page shares: templates with Babel translations, locale formatting, the CSRF
-token, cookies, and rendering use-case refusals next to the form that caused them."""
+"""What every web page shares: the posted form with its CSRF token checked, the error pages,
+and the console's helpers (a page with its staff user, a job in a unit of work, the reader's
+scope, a typed day). Rendering itself (templates, translations, formats, cookies) is in
+``entrypoints/pages.py``, which the API's input guard shares."""
 
 from __future__ import annotations
 
 import hmac
-import secrets
-from collections.abc import Callable, Mapping
-from datetime import date, datetime, timedelta
-from functools import lru_cache
-from pathlib import Path
-from typing import Any
+from collections.abc import Callable
+from datetime import date, datetime
+from typing import Annotated, Any, TypeVar
 
-import jinja2
 from babel import Locale
-from babel.dates import format_date, format_datetime
-from babel.numbers import format_decimal
-from babel.support import NullTranslations, Translations
-from fastapi import FastAPI, HTTPException, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi.exception_handlers import http_exception_handler
+from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
 
-import ispbill
-from ispbill.bootstrap import App
-from ispbill.domain.money import Money
+from ispbill.adapters.db.unit_of_work import UnitOfWork
+from ispbill.domain.dates import check_date
+from ispbill.domain.errors import ValidationError
 from ispbill.domain.text import NUL, NUL_RULE
-from ispbill.entrypoints.api.deps import container
+from ispbill.entrypoints.pages import (
+    CSRF_COOKIE,
+    CSRF_FIELD,
+    LANGUAGES,
+    app_of,
+    error_page,
+    pick_language,
+    render,
+    translations,
+)
+from ispbill.entrypoints.web.session import StaffPrincipal, require_staff
+from ispbill.use_cases.queries.dashboard import Scope
 
-Day = date  # the method Formats.date shadows the type inside the class
-LOCALE_DIR = Path(ispbill.__file__).parent / "locale"
-# language code -> the CLDR locale its numbers, dates and money are formatted in
-LANGUAGES = {"en": "en_US", "cs": "cs_CZ"}
-LANGUAGE_NAMES = {"en": "English", "cs": "Čeština"}
-LANG_COOKIE = "ispbill_lang"
-CSRF_COOKIE = "ispbill_csrf"
-CSRF_FIELD = "csrf_token"
-SECURITY_HEADERS = {
-    "X-Frame-Options": "DENY",
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "same-origin",
-    "Content-Security-Policy": (
-        "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
-        "form-action 'self' http: https:; frame-ancestors 'none'"
-    ),
-}
-
-
-@lru_cache(maxsize=8)
-def translations(language: str) -> NullTranslations:
-    """The compiled catalog (``locale/<lang>/LC_MESSAGES/messages.mo``) of a language; English
-    is the source language, so a missing catalog shows the English text."""
-    return Translations.load(str(LOCALE_DIR), [language], domain="messages")
-
-
-@lru_cache(maxsize=8)
-def environment(language: str) -> jinja2.Environment:
-    """One template environment per language, its gettext installed (new-style: escaping
-    and ``%(name)s`` formatting done by Jinja)."""
-    env = jinja2.Environment(
-        loader=jinja2.PackageLoader("ispbill.entrypoints.web", "templates"),
-        autoescape=True,
-        extensions=["jinja2.ext.i18n"],
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    from ispbill.entrypoints.web.markdown import render_markdown
-
-    env.filters["markdown"] = render_markdown
-    env.install_gettext_translations(translations(language), newstyle=True)  # type: ignore[attr-defined]
-    return env
-
-
-def pick_language(request: Request, preferred: str | None = None) -> str:
-    """The cookie's choice, else the user's stored locale, else the browser's, else English."""
-    chosen = request.cookies.get(LANG_COOKIE, "")
-    if chosen in LANGUAGES:
-        return chosen
-    if preferred and preferred[:2] in LANGUAGES:
-        return preferred[:2]
-    header = request.headers.get("accept-language", "")
-    for part in header.split(","):
-        code = part.split(";")[0].strip()[:2].lower()
-        if code in LANGUAGES:
-            return code
-    return "en"
-
-
-class Formats:
-    """Numbers, dates and money in the page's locale (Babel, as the invoices)."""
-
-    def __init__(self, language: str, timezone: str = "UTC") -> None:
-        self.locale = LANGUAGES[language]
-        self.timezone = timezone
-
-    def money(self, amount: Money) -> str:
-        return amount.format(self.locale)
-
-    def minor(self, minor: int, currency: str) -> str:
-        return Money(minor, currency).format(self.locale)
-
-    def major(self, minor: int, currency: str) -> str:
-        """A plain amount for a form field (``12.50``), not a display string."""
-        return f"{Money(minor, currency).to_decimal():f}"
-
-    def date(self, value: date | None) -> str:
-        return format_date(value, "medium", locale=self.locale) if value else ""
-
-    def last_day(self, end: Day | None) -> str:
-        """The last day of a half-open range ``[start, end)``: what "paid up to" means."""
-        return self.date(end - timedelta(days=1)) if end else ""
-
-    def datetime(self, value: datetime | None) -> str:
-        if value is None:
-            return ""
-        return format_datetime(value, "short", tzinfo=self.timezone_info(), locale=self.locale)
-
-    def number(self, value: int) -> str:
-        return format_decimal(value, locale=self.locale)
-
-    def timezone_info(self) -> Any:
-        from zoneinfo import ZoneInfo
-
-        return ZoneInfo(self.timezone)
-
-    def month(self, key: str) -> str:
-        year, month = key.split("-")
-        return format_date(date(int(year), int(month), 1), "LLL yy", locale=self.locale)
-
-
-def app_of(request: Request) -> App:
-    return container(request)
-
-
-def csrf_token(request: Request) -> str:
-    """The browser's CSRF secret (double-submit: an HttpOnly, SameSite=Strict cookie echoed
-    in every form); a new one is made for a browser without it."""
-    token = request.cookies.get(CSRF_COOKIE) or getattr(request.state, "new_csrf", None)
-    if not token:
-        token = secrets.token_urlsafe(32)
-        request.state.new_csrf = token
-    return str(token)
+Staff = Annotated[StaffPrincipal, Depends(require_staff)]
+T = TypeVar("T")
 
 
 async def form_of(request: Request) -> dict[str, str]:
@@ -156,62 +52,6 @@ async def form_of(request: Request) -> dict[str, str]:
     return values
 
 
-def set_cookie(
-    response: Response, request: Request, name: str, value: str, *, max_age: int | None = None
-) -> None:
-    secure = app_of(request).settings.cookie_secure
-    response.set_cookie(
-        name,
-        value,
-        max_age=max_age,
-        path="/",
-        secure=secure,
-        httponly=True,
-        samesite="strict" if name == CSRF_COOKIE else "lax",
-    )
-
-
-def finish(response: Response, request: Request) -> Response:
-    """Security headers, and the CSRF cookie of a browser that just got its token."""
-    for key, value in SECURITY_HEADERS.items():
-        response.headers.setdefault(key, value)
-    new = getattr(request.state, "new_csrf", None)
-    if new and not request.cookies.get(CSRF_COOKIE):
-        set_cookie(response, request, CSRF_COOKIE, new)
-    return response
-
-
-def render(
-    request: Request,
-    template: str,
-    context: Mapping[str, Any],
-    *,
-    language: str,
-    timezone: str = "UTC",
-    status: int = 200,
-) -> Response:
-    env = environment(language)
-    page = env.get_template(template).render(
-        {
-            "request": request,
-            "lang": language,
-            "languages": LANGUAGE_NAMES,
-            "fmt": Formats(language, timezone),
-            "csrf": csrf_token(request),
-            "csrf_field": CSRF_FIELD,
-            # a form that creates money carries a key made when it was shown, so submitting it
-            # twice (a double click, a reload) records the payment once
-            "new_key": lambda: "web-" + secrets.token_hex(16),
-            **context,
-        }
-    )
-    return finish(HTMLResponse(page, status_code=status), request)
-
-
-def redirect(request: Request, url: str) -> Response:
-    return finish(RedirectResponse(url, status_code=303), request)
-
-
 def error_text(exc: Exception, gettext: Callable[[str], str]) -> str:
     """A use case's refusal (``field: rule``) for the page; the rule stays in English where
     the catalog has no translation (it names fields and values exactly)."""
@@ -225,22 +65,70 @@ def install_error_pages(api: FastAPI) -> None:
     async def html_errors(request: Request, exc: HTTPException) -> Response:
         path = request.url.path
         if not (path.startswith("/console") or path.startswith("/portal")):
-            from fastapi.exception_handlers import http_exception_handler
-
             return await http_exception_handler(request, exc)
-        language = pick_language(request)
-        return render(
-            request,
-            "error.html",
-            {
-                "status": exc.status_code,
-                "detail": str(exc.detail),
-                "section": "portal" if path.startswith("/portal") else "console",
-            },
-            language=language,
-            status=exc.status_code,
-        )
+        return error_page(request, exc.status_code, str(exc.detail))
 
 
 def locale_of(language: str) -> Locale:
     return Locale.parse(LANGUAGES[language])
+
+
+# -- the console's helpers ------------------------------------------------------------------------
+
+
+def language_of(request: Request, staff: StaffPrincipal | None) -> str:
+    """The page's language: the cookie's, else the staff user's stored locale, else the
+    browser's."""
+    return pick_language(request, staff.locale if staff else None)
+
+
+def staff_page(
+    request: Request,
+    staff: StaffPrincipal | None,
+    template: str,
+    context: dict[str, Any],
+    status: int = 200,
+    *,
+    timezone: str = "UTC",
+) -> Response:
+    """A console page, with its staff user (None on the sign-in page)."""
+    return render(
+        request,
+        template,
+        {"staff": staff, "section": "console", **context},
+        language=language_of(request, staff),
+        timezone=timezone,
+        status=status,
+    )
+
+
+async def work(request: Request, job: Callable[[UnitOfWork, datetime], T]) -> T:
+    """Run ``job`` in a worker thread inside one unit of work, with the clock's now."""
+    app = app_of(request)
+
+    def run() -> T:
+        with app.uow() as uow:
+            return job(uow, app.clock.now())
+
+    return await run_in_threadpool(run)
+
+
+def scope_of(staff: StaffPrincipal) -> Scope:
+    """Whose customers the user's lists show: one reseller's for its user, else everybody's."""
+    return Scope(staff.reseller_id if staff.role == "reseller" else None)
+
+
+def gettext_for(request: Request, staff: StaffPrincipal | None) -> Callable[[str], str]:
+    return translations(language_of(request, staff)).gettext
+
+
+def parse_day(text: str, field: str) -> date | None:
+    """A day typed into a form (``2026-12-01``), None when left empty; refused naming the
+    field when it is not a date or out of the accepted range."""
+    if not text.strip():
+        return None
+    try:
+        day = date.fromisoformat(text.strip())
+    except ValueError:
+        raise ValidationError(field, "must be a date like 2026-12-01") from None
+    return check_date(field, day)

@@ -13,33 +13,30 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import Response
-from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
-from ispbill.adapters.db import ledger_store as ledger
 from ispbill.adapters.db import settings_store
 from ispbill.adapters.db.lookups import MAX_ID
-from ispbill.adapters.db.models import Customer, Payment, Service, TopUpRule
 from ispbill.adapters.db.unit_of_work import UnitOfWork
 from ispbill.adapters.mail import send_mail
 from ispbill.adapters.pdf.render import render_pdf
 from ispbill.domain.errors import IspbillError, NotFound, ValidationError
 from ispbill.domain.prepayment import MAX_PERIODS
-from ispbill.entrypoints.web.common import (
+from ispbill.entrypoints.pages import (
     LANG_COOKIE,
     LANGUAGES,
     app_of,
-    form_of,
     pick_language,
     redirect,
     render,
     set_cookie,
     translations,
 )
+from ispbill.entrypoints.web.common import form_of, work
 from ispbill.entrypoints.web.session import CUSTOMER_COOKIE, policy, require_customer
 from ispbill.use_cases.admin.web_auth import (
     SignInRefused,
@@ -54,6 +51,7 @@ from ispbill.use_cases.collections.suspensions import promise_to_pay, subscriber
 from ispbill.use_cases.payments.checkouts import pay_months_quote, start_checkout
 from ispbill.use_cases.payments.refill_cards import redeem_card, secret_key
 from ispbill.use_cases.payments.top_ups import TopUpRuleSpec, disable_rule, set_rule
+from ispbill.use_cases.queries import console_catalog, customer_detail
 from ispbill.use_cases.service_lifecycle.explain import explain_service
 from ispbill.use_cases.service_lifecycle.self_service import (
     reactivate_by_paying,
@@ -62,21 +60,11 @@ from ispbill.use_cases.service_lifecycle.self_service import (
 
 router = APIRouter(prefix="/portal", include_in_schema=False)
 CustomerId = Annotated[int, Depends(require_customer)]
-T = TypeVar("T")
+PAYMENTS_SHOWN = 50
 
 
 def actor_of(customer_id: int) -> str:
     return f"customer:{customer_id}"
-
-
-async def _work(request: Request, job: Callable[[UnitOfWork, datetime], T]) -> T:
-    app = app_of(request)
-
-    def run() -> T:
-        with app.uow() as uow:
-            return job(uow, app.clock.now())
-
-    return await run_in_threadpool(run)
 
 
 def _gateway(request: Request) -> str:
@@ -94,7 +82,7 @@ def _page(
     template: str,
     context: dict[str, Any],
     *,
-    customer: Customer | None = None,
+    customer: Any = None,
     status: int = 200,
 ) -> Response:
     language = pick_language(request, customer.locale if customer else None)
@@ -118,7 +106,7 @@ async def login_form(request: Request) -> Response:
 
 async def _signed_in(request: Request, customer_id: int) -> Response:
     rules = policy(request)
-    secret = await _work(
+    secret = await work(
         request,
         lambda uow, now: start_session(uow, customer_id=customer_id, now=now, policy=rules),
     )
@@ -133,7 +121,7 @@ async def login(request: Request) -> Response:
     form = await form_of(request)
     email = form.get("email", "")
     try:
-        customer_id = await _work(
+        customer_id = await work(
             request,
             lambda uow, now: sign_in_customer(
                 uow,
@@ -159,7 +147,7 @@ async def send_link(request: Request) -> Response:
     language = pick_language(request)
     _ = translations(language).gettext
     try:
-        link = await _work(
+        link = await work(
             request,
             lambda uow, now: request_login_link(
                 uow, email=form.get("email", ""), source=_source(request), now=now
@@ -189,7 +177,7 @@ async def link_form(request: Request, secret: str) -> Response:
 @router.post("/link/{secret}")
 async def use_link(request: Request, secret: str) -> Response:
     await form_of(request)
-    customer_id = await _work(
+    customer_id = await work(
         request, lambda uow, now: consume_login_link(uow, secret=secret, now=now)
     )
     if customer_id is None:
@@ -207,7 +195,7 @@ async def use_link(request: Request, secret: str) -> Response:
 async def logout(request: Request) -> Response:
     await form_of(request)
     secret = request.cookies.get(CUSTOMER_COOKIE, "")
-    await _work(request, lambda uow, now: end_session(uow, secret=secret, now=now))
+    await work(request, lambda uow, now: end_session(uow, secret=secret, now=now))
     response = redirect(request, "/portal/login")
     response.delete_cookie(CUSTOMER_COOKIE, path="/")
     return response
@@ -218,27 +206,16 @@ async def logout(request: Request) -> Response:
 
 def _home(uow: UnitOfWork, customer_id: int, now: datetime) -> dict[str, Any]:
     session = uow.session
-    customer = session.get(Customer, customer_id)
+    customer = console_catalog.customer(session, customer_id)
     assert customer is not None
     operator = settings_store.load(uow)
-    services = list(
-        session.scalars(
-            select(Service).where(Service.customer_id == customer_id).order_by(Service.id)
-        )
-    )
-    payments = list(
-        session.scalars(
-            select(Payment)
-            .where(Payment.customer_id == customer_id)
-            .order_by(Payment.received_at.desc(), Payment.id.desc())
-            .limit(50)
-        )
-    )
-    rule = session.scalar(select(TopUpRule).where(TopUpRule.customer_id == customer_id))
+    services = customer_detail.services(session, customer_id)
+    payments = customer_detail.payments(session, customer_id, limit=PAYMENTS_SHOWN)
+    rule = customer_detail.top_up_rule(session, customer_id)
     offer = subscriber_offer(uow, customer_id=customer_id, now=now)
     return {
         "customer": customer,
-        "balance": ledger.wallet_balance(session, customer_id, customer.currency),
+        "balance": customer_detail.balance(session, customer),
         "services": services,
         "invoices": list_invoices(uow, customer=str(customer_id), limit=50),
         "payments": payments,
@@ -267,7 +244,7 @@ async def _render_home(
 ) -> Response:
     """The home page; ``error_for`` shows the refusal in that service's box instead of the
     top."""
-    context = await _work(request, lambda uow, now: _home(uow, customer_id, now))
+    context = await work(request, lambda uow, now: _home(uow, customer_id, now))
     context["error"] = error
     context["error_for"] = error_for
     if request.query_params.get("paid"):
@@ -290,7 +267,7 @@ async def invoice_pdf(request: Request, customer_id: CustomerId, number: str) ->
         return render_pdf(document.view, document.template)
 
     try:
-        pdf = await _work(request, job)
+        pdf = await work(request, job)
     except IspbillError:
         raise HTTPException(404, "no such invoice") from None
     return Response(pdf, media_type="application/pdf")
@@ -307,7 +284,7 @@ async def _act(
     service's box when it is about one). The action may answer a URL to go to (a checkout)."""
     form = await form_of(request)
     try:
-        target = await _work(request, lambda uow, now: action(uow, now, form))
+        target = await work(request, lambda uow, now: action(uow, now, form))
     except IspbillError as exc:
         return await _render_home(
             request, customer_id, error=str(exc), error_for=service_id, status=422
@@ -351,10 +328,10 @@ async def quote(request: Request, customer_id: CustomerId, months: int = 1) -> R
     def job(uow: UnitOfWork, now: datetime) -> dict[str, Any]:
         return {
             "quote": pay_months_quote(uow, customer=str(customer_id), months=months, now=now),
-            "customer": uow.session.get(Customer, customer_id),
+            "customer": console_catalog.customer(uow.session, customer_id),
         }
 
-    context = await _work(request, job)
+    context = await work(request, job)
     return _page(request, "portal/quote.html", context, customer=context["customer"])
 
 
@@ -396,12 +373,12 @@ async def reactivation_quote_page(
                 open_ended=False,
                 now=now,
             ),
-            "customer": uow.session.get(Customer, customer_id),
+            "customer": console_catalog.customer(uow.session, customer_id),
             "quote_id": f"reactivation-quote-{service_id}",
         }
 
     try:
-        context = await _work(request, job)
+        context = await work(request, job)
     except NotFound:
         raise HTTPException(404, "no such service") from None
     except IspbillError as exc:
@@ -434,7 +411,8 @@ async def reactivate(request: Request, customer_id: CustomerId, service_id: int)
 
 def _own_service(uow: UnitOfWork, customer_id: int, service_id: int) -> None:
     """Another customer's service is "not found", as an absent one."""
-    service = uow.session.get(Service, service_id) if 0 < service_id <= MAX_ID else None
+    known = 0 < service_id <= MAX_ID
+    service = console_catalog.service(uow.session, service_id) if known else None
     if service is None or service.customer_id != customer_id:
         raise HTTPException(404, "no such service")
 
@@ -463,12 +441,12 @@ async def promise(request: Request, customer_id: CustomerId, service_id: int) ->
 @router.post("/top-up")
 async def top_up(request: Request, customer_id: CustomerId) -> Response:
     def act(uow: UnitOfWork, now: datetime, form: dict[str, str]) -> None:
+        existing = customer_detail.top_up_rule(uow.session, customer_id)
         if form.get("enabled") != "1":
-            if uow.session.scalar(select(TopUpRule.id).where(TopUpRule.customer_id == customer_id)):
+            if existing is not None:
                 uow.session.rollback()
                 disable_rule(uow, customer=str(customer_id), now=now, actor=actor_of(customer_id))
             return
-        existing = uow.session.scalar(select(TopUpRule).where(TopUpRule.customer_id == customer_id))
         method = form.get("method", "").strip() or (existing.method_reference if existing else "")
         uow.session.rollback()  # the use case opens its own write transaction
         spec = TopUpRuleSpec(

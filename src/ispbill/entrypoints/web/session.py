@@ -1,7 +1,7 @@
 """Who is browsing: a staff user of the console or a customer of the portal.
 
-A staff user becomes the API's ``Principal`` (entrypoints/api/auth.py), so the console asks the
-very same questions as the API: ``may_see(customer)`` for a reseller's own customers (anyone
+A staff user is a ``Principal`` (entrypoints/access.py, shared with the API), so the console asks
+the very same questions as the API: ``may_see(customer)`` for a reseller's own customers (anyone
 else's is a 404, as if it did not exist) and ``may_write`` for the read-only role.
 """
 
@@ -9,17 +9,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import TypeVar
 
 from fastapi import HTTPException, Request
 from starlette.concurrency import run_in_threadpool
 
-from ispbill.adapters.db.models import Customer, StaffUser
-from ispbill.entrypoints.api.auth import Principal
-from ispbill.entrypoints.web.common import app_of
+from ispbill.entrypoints.access import Owned, Principal
+from ispbill.entrypoints.pages import app_of
 from ispbill.use_cases.admin.web_auth import SessionPolicy, resolve_session
+from ispbill.use_cases.queries import console_catalog
 
 STAFF_COOKIE = "ispbill_console"
 CUSTOMER_COOKIE = "ispbill_portal"
+C = TypeVar("C", bound=Owned)
 
 
 @dataclass(frozen=True)
@@ -59,7 +61,8 @@ async def current_staff(request: Request) -> StaffPrincipal | None:
             )
             if found is None:
                 return None
-            staff = uow.session.get(StaffUser, found.staff_id)
+            assert found.staff_id is not None
+            staff = console_catalog.staff_user(uow.session, found.staff_id)
             assert staff is not None
             return StaffPrincipal(
                 staff.id, staff.username, staff.role, staff.reseller_id, locale=staff.locale
@@ -92,7 +95,7 @@ def require_global(staff: Principal) -> None:
         raise HTTPException(403, "only an admin or a read-only user may see this")
 
 
-def check_visible(staff: Principal, customer: Customer | None) -> Customer:
+def check_visible(staff: Principal, customer: C | None) -> C:
     """The customer, or a 404 for one this user may not see (never a 403)."""
     if customer is None or not staff.may_see(customer):
         raise HTTPException(404, "no such customer")

@@ -13,6 +13,10 @@ WORDS = (
     _("partially_paid"),
     _("paid"),
     _("void"),
+    _("active"),  # customers (and services)
+    _("inactive"),
+    _("prepaid"),  # balance controls
+    _("postpaid"),
     _("unmatched"),  # bank statement lines
     _("matched"),
     _("ignored"),

@@ -85,7 +85,7 @@ from ispbill.domain.invoicing import (
     credit_note_for,
     wallet_credit_note,
 )
-from ispbill.domain.lifecycle import ServiceState, check_transition
+from ispbill.domain.lifecycle import ServiceEvent, ServiceState, check_transition
 from ispbill.domain.money import Money
 from ispbill.domain.taxes import TaxProfile
 from ispbill.use_cases.billing.invoice_documents import rate_text, stored_draft
@@ -93,7 +93,7 @@ from ispbill.use_cases.billing.reevaluation import reevaluate_customer
 from ispbill.use_cases.network import access_changes
 from ispbill.use_cases.payments.recording import lock_customer
 
-PLAN_CHANGED = "service.plan_changed"
+PLAN_CHANGED = ServiceEvent.PLAN_CHANGED.value
 ENDED = f"service.{ServiceState.ENDED.value}"
 TERMINATED = "terminated"
 REASON_MAX = 500

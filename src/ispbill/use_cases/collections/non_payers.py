@@ -57,8 +57,15 @@ from ispbill.domain.collection import (
     evaluate,
     next_review_date,
 )
+from ispbill.domain.customers import BalanceControl
 from ispbill.domain.invoicing import DocumentKind
-from ispbill.domain.lifecycle import ServiceState, SuspensionReason
+from ispbill.domain.lifecycle import (
+    ServiceEvent,
+    ServiceState,
+    SuspensionReason,
+    SuspensionSource,
+    SuspensionStatus,
+)
 from ispbill.domain.money import Money
 from ispbill.domain.taxes import NO_TAX, split_tax
 from ispbill.use_cases.collections.collection_policy import effective_policy, operator_document
@@ -165,8 +172,8 @@ def _load(session: Session, ids: list[int]) -> list[_Customer]:
         session.scalars(
             select(ServiceSuspension.service_id).where(
                 bulk.id_in(ServiceSuspension.customer_id, ids, dialect),
-                ServiceSuspension.status == "active",
-                ServiceSuspension.source == "manual",
+                ServiceSuspension.status == SuspensionStatus.ACTIVE.value,
+                ServiceSuspension.source == SuspensionSource.MANUAL.value,
             )
         )
     )
@@ -355,7 +362,7 @@ def _throttle(
                 uow,
                 now=now,
                 actor=actor,
-                kind="service.throttled",
+                kind=ServiceEvent.THROTTLED.value,
                 subject_type="service",
                 subject_id=service.id,
                 customer_id=service.customer_id,
@@ -395,7 +402,7 @@ def _lift(
                 uow,
                 now=now,
                 actor=actor,
-                kind="service.unthrottled",
+                kind=ServiceEvent.UNTHROTTLED.value,
                 subject_type="service",
                 subject_id=service.id,
                 customer_id=service.customer_id,
@@ -488,7 +495,7 @@ def charge_reactivation_fee(
     )
     session.add(row)
     session.flush()
-    if customer.balance_control == "postpaid":
+    if customer.balance_control == BalanceControl.POSTPAID.value:
         operator = settings_store.load(uow)
         issue_from_charges(
             session,

@@ -38,6 +38,7 @@ from ispbill.adapters.db.unit_of_work import UnitOfWork
 from ispbill.adapters.radius.coa import SESSION_NOT_FOUND, Answer, CoaSender, NasTarget
 from ispbill.domain.radius import (
     Command,
+    CommandStatus,
     RadiusPolicy,
     Reply,
     Vendor,
@@ -113,7 +114,7 @@ def deliver(
     """Send one command to every open session of its service and record the answers."""
     with uow_factory() as uow:
         command = uow.session.get(OutboxCommand, command_id)
-        if command is None or command.status != "pending":
+        if command is None or command.status != CommandStatus.PENDING.value:
             return command.status if command else "missing"
         policy = settings_store.load(uow).radius_policy()
         packets, settled = _packets(uow, command, policy, now)
@@ -142,11 +143,11 @@ def deliver(
         command.results = results
         pending = [key for key, entry in results.items() if not entry.get("final")]
         if not pending:
-            command.status = "done"
+            command.status = CommandStatus.DONE.value
             command.completed_at = now
             command.last_error = None
         elif command.attempts >= retry.max_attempts:
-            command.status = "failed"
+            command.status = CommandStatus.FAILED.value
             command.completed_at = now
             command.last_error = (
                 f"no final answer from {len(pending)} session(s) after {command.attempts} attempts"
@@ -259,5 +260,7 @@ def commands(
 
 def pending_ids(uow: UnitOfWork) -> Sequence[int]:
     return list(
-        uow.session.scalars(select(OutboxCommand.id).where(OutboxCommand.status == "pending"))
+        uow.session.scalars(
+            select(OutboxCommand.id).where(OutboxCommand.status == CommandStatus.PENDING.value)
+        )
     )

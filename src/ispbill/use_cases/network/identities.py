@@ -26,6 +26,7 @@ from ispbill.adapters.db.lookups import MAX_ID
 from ispbill.adapters.db.models import NasRow, NetworkIdentity, Service
 from ispbill.adapters.db.unit_of_work import UnitOfWork
 from ispbill.domain.errors import Conflict, NotFound, ValidationError
+from ispbill.domain.lifecycle import ServiceEvent
 from ispbill.domain.radius import Vendor
 
 UNSAFE_SECRET_CHARS = set("\"\\'{}") | {chr(c) for c in range(33)} | {"\x7f"}
@@ -171,7 +172,7 @@ def set_identity(
         uow,
         now=now,
         actor=actor,
-        kind="service.identity_set",
+        kind=ServiceEvent.IDENTITY_SET.value,
         subject_type="service",
         subject_id=service.id,
         customer_id=service.customer_id,

@@ -41,6 +41,7 @@ from ispbill.domain.errors import Conflict, NotFound, ValidationError
 from ispbill.domain.money import Money
 from ispbill.domain.notifications import (
     Message,
+    NotificationStatus,
     Reminder,
     Restoration,
     Suspension,
@@ -59,7 +60,7 @@ SUSPENDED = "collection.suspended"  # suspended or throttled for non-payment
 RESTORED = "collection.restored"  # lifted by a payment or a promise to pay
 KINDS = (REMINDER, SUSPENDED, RESTORED)
 CHANNEL = "ispbill_mail"  # NOTIFY on PostgreSQL when a message is queued
-STATUSES = ("pending", "sent", "failed")  # pending: queued, waiting for the sender
+STATUSES = tuple(s.value for s in NotificationStatus)  # pending: waiting for the sender
 REASON_MAX = 200
 LOCALE_DIR = Path(ispbill.__file__).parent / "locale"
 MAIL_RETRY = RetryPolicy(base_delay_s=60.0, max_delay_s=3600.0, max_attempts=8, lease_s=120.0)
@@ -193,7 +194,7 @@ def _queue(
         locale=customer.locale,
         figures=figures,
         created_at=now,
-        status="pending",
+        status=NotificationStatus.PENDING.value,
         attempts=0,
         next_attempt_at=now,
     )
@@ -328,7 +329,7 @@ def deliver(
     """Send one claimed message (no transaction open meanwhile) and record what happened."""
     with uow_factory() as uow:
         row = uow.session.get(Notification, notification_id)
-        if row is None or row.status != "pending":
+        if row is None or row.status != NotificationStatus.PENDING.value:
             return Outcome(row.status if row else "missing")
         message = render(row, portal_url)
         recipients = list(row.recipients)
@@ -364,21 +365,21 @@ def _settle(
         "attempts": row.attempts,
     }
     if failure is None:
-        row.status = "sent"
+        row.status = NotificationStatus.SENT.value
         row.sent_at = now
         row.last_error = None
         _record(uow, row.customer_id, "notification.sent", row.kind, figures, now)
-        return Outcome("sent")
+        return Outcome(NotificationStatus.SENT.value)
     row.last_error = str(failure)
     figures["error"] = str(failure)
     if failure.permanent or row.attempts >= retry.max_attempts:
-        row.status = "failed"
+        row.status = NotificationStatus.FAILED.value
         _record(uow, row.customer_id, "notification.failed", row.kind, figures, now)
-        return Outcome("failed", str(failure))
+        return Outcome(NotificationStatus.FAILED.value, str(failure))
     row.next_attempt_at = now + retry.delay(row.attempts)
     figures["next_attempt_at"] = row.next_attempt_at.isoformat()
     _record(uow, row.customer_id, "notification.retry", row.kind, figures, now)
-    return Outcome("pending", str(failure))
+    return Outcome(NotificationStatus.PENDING.value, str(failure))
 
 
 # -- an operator's hand on the queue ------------------------------------------------------------
@@ -404,8 +405,8 @@ def retry_notification(
     row = uow.session.scalars(statement).one_or_none()
     if row is None:
         raise NotFound("notification", notification_ref)
-    if row.status != "failed":
-        state = "already sent" if row.status == "sent" else "already queued"
+    if row.status != NotificationStatus.FAILED.value:
+        state = "already sent" if row.status == NotificationStatus.SENT.value else "already queued"
         raise Conflict("status", f"notification {row.id} is {state}; only a failed one is retried")
     figures: dict[str, Any] = {
         "notification": row.id,
@@ -413,7 +414,7 @@ def retry_notification(
         "attempts": row.attempts,
         "error": row.last_error,
     }
-    row.status = "pending"
+    row.status = NotificationStatus.PENDING.value
     row.attempts = 0
     row.next_attempt_at = now
     _record(uow, row.customer_id, "notification.requeued", reason, figures, now, actor)
@@ -457,7 +458,9 @@ def for_customer(uow: UnitOfWork, customer_id: int, *, limit: int = 10) -> list[
 def pending_count(uow: UnitOfWork) -> int:
     return (
         uow.session.scalar(
-            select(func.count()).select_from(Notification).where(Notification.status == "pending")
+            select(func.count())
+            .select_from(Notification)
+            .where(Notification.status == NotificationStatus.PENDING.value)
         )
         or 0
     )

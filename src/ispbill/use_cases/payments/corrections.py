@@ -51,7 +51,7 @@ from ispbill.domain.errors import Conflict, NotFound, ValidationError
 from ispbill.domain.invoicing import status_for
 from ispbill.domain.ledger import AccountKind, AccountRef, EntryKind, transfer
 from ispbill.domain.money import Money
-from ispbill.domain.payments import method_account
+from ispbill.domain.payments import PaymentMethod, method_account
 from ispbill.use_cases.billing.reevaluation import reevaluate_customer
 from ispbill.use_cases.payments.recording import lock_customer, take_customer_lock
 
@@ -225,7 +225,7 @@ def refund(
     value = Money.from_major(amount, row.currency, field="amount")
     if not value.is_positive:
         raise ValidationError("amount", "must be greater than zero")
-    if method == "refill_card":
+    if method == PaymentMethod.REFILL_CARD.value:
         raise ValidationError("method", "money is never paid back as a refill card")
     account = method_account(method, settings_store.load(uow).payment_methods)
     linked = _payment_of(session, row, payment) if payment else None

@@ -18,6 +18,7 @@ from datetime import datetime
 from ispbill.adapters.db.models import Customer
 from ispbill.adapters.db.unit_of_work import UnitOfWork
 from ispbill.domain.money import Money
+from ispbill.domain.payments import PaymentMethod
 from ispbill.use_cases.payments.recording import Recorded, credit_wallet, take_customer_lock
 
 
@@ -49,7 +50,7 @@ def credit(
         uow,
         customer=take_customer_lock(uow, customer_id),
         amount=amount,
-        method="gateway",
+        method=PaymentMethod.GATEWAY.value,
         reference=reference,
         idempotency_key=f"gateway:{reference}",
         received_at=min(received_at, now),

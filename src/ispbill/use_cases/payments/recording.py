@@ -40,7 +40,7 @@ from ispbill.domain.dates import check_date
 from ispbill.domain.errors import Conflict, NotFound, ValidationError
 from ispbill.domain.ledger import AccountRef, EntryKind, transfer
 from ispbill.domain.money import Money
-from ispbill.domain.payments import BUILTIN_METHODS, method_account
+from ispbill.domain.payments import BUILTIN_METHODS, PaymentMethod, method_account
 from ispbill.use_cases.billing.reevaluation import reevaluate_customer
 
 METHOD_ACCOUNTS = BUILTIN_METHODS  # plus the operator's own (setting payment_methods)
@@ -51,7 +51,7 @@ class NewPayment:
     customer: str
     amount: str
     currency: str | None = None
-    method: str = "cash"
+    method: str = PaymentMethod.CASH.value
     reference: str | None = None
     idempotency_key: str | None = None
     received_at: datetime | None = None

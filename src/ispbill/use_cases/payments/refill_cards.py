@@ -85,6 +85,7 @@ from ispbill.domain.ledger import (
     transfer,
 )
 from ispbill.domain.money import Money
+from ispbill.domain.payments import PaymentMethod
 from ispbill.domain.refill import CardStatus, Refusal, ThrottlePolicy
 from ispbill.use_cases.billing.reevaluation import reevaluate_customer
 from ispbill.use_cases.payments.recording import take_customer_lock
@@ -113,7 +114,7 @@ __all__ = [
 MAX_BATCH_COUNT = 10_000
 """A batch is printed as one PDF sheet; 10 000 cards is about 420 A4 pages."""
 DEFAULT_THROTTLE = ThrottlePolicy()
-PAYMENT_METHOD = "refill_card"
+PAYMENT_METHOD = PaymentMethod.REFILL_CARD.value
 _PREFIX = re.compile(r"[A-Z][A-Z0-9]{0,7}")
 _MAX_SOURCE = 100
 _CHUNK = 500  # ids / hashes per IN (...) list: far below every database's parameter limit

@@ -33,17 +33,18 @@ from fastapi.responses import RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from ispbill.adapters.db import settings_store
-from ispbill.adapters.db.models import Customer, Service
 from ispbill.bootstrap import App
 from ispbill.domain.errors import IspbillError
 from ispbill.domain.lifecycle import ServiceState
 from ispbill.domain.money import Money
-from ispbill.entrypoints.api.deps import container
-from ispbill.entrypoints.web.common import form_of, pick_language, render
+from ispbill.entrypoints.pages import app_of as container
+from ispbill.entrypoints.pages import pick_language, render
+from ispbill.entrypoints.web.common import form_of
 from ispbill.use_cases.collections.suspensions import promise_to_pay
 from ispbill.use_cases.collections.walled_garden import GardenView, garden_view, verify
 from ispbill.use_cases.network.radius_requests import service_for_address
 from ispbill.use_cases.payments.checkouts import pay_months_quote, start_checkout
+from ispbill.use_cases.queries.customer_detail import customer_of_service
 from ispbill.use_cases.service_lifecycle.self_service import (
     reactivate_by_paying,
     reactivation_quote,
@@ -97,16 +98,12 @@ class Garden:
 def _load(app: App, service_id: int) -> Garden:
     with app.uow() as uow:
         view = garden_view(uow, service_id=service_id, now=app.clock.now())
-        service = uow.session.get(Service, service_id)
-        assert service is not None
-        customer = uow.session.get(Customer, service.customer_id)
+        customer = customer_of_service(uow.session, service_id)
         assert customer is not None
         operator = settings_store.load(uow)
-        paused = view.state == ServiceState.PAUSED.value
+        paused = view.state == ServiceState.PAUSED
         totals: dict[int, Money] = {}
-        if view.state != ServiceState.ACTIVE.value and (
-            operator.self_service_reactivation or not paused
-        ):
+        if view.state != ServiceState.ACTIVE and (operator.self_service_reactivation or not paused):
             now = app.clock.now()
             for months in MONTH_CHOICES:
                 quote = (
@@ -143,7 +140,7 @@ def _render(
 ) -> Response:
     app = container(request)
     view = garden.view if garden else None
-    paused = view is not None and view.state == "paused"
+    paused = view is not None and view.state == ServiceState.PAUSED
     can_pay = (
         view is not None
         and _gateway(app) is not None
@@ -212,7 +209,7 @@ async def pay(request: Request) -> Response:
         if gateway is None or not months_text.isdigit():
             raise IspbillError("no payment gateway is configured or months is not a number")
         garden = _load(app, service_id)
-        if garden.view.state == "paused":
+        if garden.view.state == ServiceState.PAUSED:
             with app.uow() as uow:
                 done = reactivate_by_paying(
                     uow,

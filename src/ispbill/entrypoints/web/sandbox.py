@@ -10,18 +10,19 @@ pages do not exist (404).
 from __future__ import annotations
 
 from html import escape
+from typing import Any
 from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 from starlette.concurrency import run_in_threadpool
 
-from ispbill.adapters.db.models import CheckoutRow
+from ispbill.adapters.payments.gateway import PaymentPurpose
 from ispbill.adapters.payments.sandbox import SandboxGateway
 from ispbill.bootstrap import App
 from ispbill.domain.errors import NotFound
 from ispbill.domain.money import Money
-from ispbill.entrypoints.api.deps import container
+from ispbill.entrypoints.pages import app_of as container
 from ispbill.use_cases.payments.checkouts import SandboxPayment, sandbox_checkout, sandbox_pay
 
 router = APIRouter(prefix="/sandbox", tags=["sandbox"], include_in_schema=False)
@@ -54,11 +55,12 @@ def _sandbox_app(request: Request) -> App:
     return app
 
 
-def _summary(checkout: CheckoutRow, customer: str) -> str:
+def _summary(checkout: Any, customer: str) -> str:
+    """The amount, what it pays for and the quote's lines (``checkout``: the stored checkout)."""
     amount = Money(checkout.amount_minor, checkout.currency)
     what = (
         f"{checkout.months} period(s) of service"
-        if checkout.purpose == "pay_months"
+        if checkout.purpose == PaymentPurpose.PAY_MONTHS
         else "wallet top-up"
     )
     rows = "".join(
@@ -74,7 +76,7 @@ def _summary(checkout: CheckoutRow, customer: str) -> str:
 async def show_checkout(checkout_id: str, request: Request) -> HTMLResponse:
     app = _sandbox_app(request)
 
-    def load() -> tuple[CheckoutRow, str]:
+    def load() -> tuple[Any, str]:
         with app.uow() as uow:
             return sandbox_checkout(uow, checkout_id=checkout_id)
 

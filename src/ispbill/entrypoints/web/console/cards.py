@@ -18,16 +18,14 @@ from urllib.parse import urlencode
 from fastapi import Request
 from fastapi.responses import Response
 from fastapi.routing import APIRouter
-from sqlalchemy import select
 
 from ispbill.adapters.db.lookups import MAX_ID
-from ispbill.adapters.db.models import Customer, RefillCard, RefillCardBatch
 from ispbill.adapters.db.unit_of_work import UnitOfWork
 from ispbill.domain.errors import IspbillError, ValidationError
 from ispbill.domain.money import Money
 from ispbill.domain.refill import CardStatus
-from ispbill.entrypoints.web.common import app_of, form_of
-from ispbill.entrypoints.web.console import Staff, _day, _page, _work
+from ispbill.entrypoints.pages import app_of
+from ispbill.entrypoints.web.common import Staff, form_of, parse_day, staff_page, work
 from ispbill.entrypoints.web.csvout import csv_response
 from ispbill.entrypoints.web.session import (
     StaffPrincipal,
@@ -47,11 +45,12 @@ from ispbill.use_cases.payments.refill_cards import (
     secret_key,
     void_cards,
 )
+from ispbill.use_cases.queries import console_catalog
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 PAGE_SIZE = 100
 STATUSES = [s.value for s in CardStatus]
-Row = tuple[RefillCard, RefillCardBatch, str | None]
+Row = tuple[Any, Any, str | None]  # a card, its batch, the name of who redeemed it
 
 
 def _key(request: Request) -> bytes:
@@ -66,10 +65,6 @@ def _customer_id(text: str, field: str) -> int:
     if not (value.isascii() and value.isdigit() and 0 < int(value) <= MAX_ID):
         raise ValidationError(field, "must be a customer id (a whole number)")
     return int(value)
-
-
-def _batches(uow: UnitOfWork) -> list[RefillCardBatch]:
-    return list(uow.session.scalars(select(RefillCardBatch).order_by(RefillCardBatch.id.desc())))
 
 
 async def _cards_page(
@@ -88,13 +83,16 @@ async def _cards_page(
     def load(uow: UnitOfWork, now: datetime) -> dict[str, Any]:
         if not staff.is_global:
             return {"batches": [], "liability": []}
-        return {"batches": _batches(uow), "liability": liability_report(uow.session, now=now)}
+        return {
+            "batches": console_catalog.card_batches(uow.session),
+            "liability": liability_report(uow.session, now=now),
+        }
 
-    context = await _work(request, load)
+    context = await work(request, load)
     context.update(
         error=error, error_form=error_form, form=form or {}, redeemed=redeemed, voided=voided
     )
-    return _page(request, staff, "console/cards.html", context, status=status)
+    return staff_page(request, staff, "console/cards.html", context, status=status)
 
 
 # -- batches --------------------------------------------------------------------------------------
@@ -105,7 +103,7 @@ async def cards(request: Request, staff: Staff, format: str = "") -> Response:
     if format != "csv":
         return await _cards_page(request, staff)
     require_global(staff)
-    rows = await _work(request, lambda uow, _now: _batches(uow))
+    rows = await work(request, lambda uow, _now: console_catalog.card_batches(uow.session))
     return csv_response(
         "card-batches.csv",
         ["id", "prefix", "cards", "value_minor", "currency", "expires_on", "created_at", "actor"],
@@ -144,7 +142,7 @@ async def create_cards(request: Request, staff: Staff) -> Response:
     )
 
     def issue(uow: UnitOfWork, now: datetime) -> Any:
-        final = replace(spec, expires_on=_day(form.get("expires_on", ""), "expires_on"))
+        final = replace(spec, expires_on=parse_day(form.get("expires_on", ""), "expires_on"))
         return generate_batch(
             uow,
             spec=final,
@@ -155,7 +153,7 @@ async def create_cards(request: Request, staff: Staff) -> Response:
         )
 
     try:
-        batch = await _work(request, issue)
+        batch = await work(request, issue)
     except IspbillError as exc:
         return await _cards_page(
             request, staff, error=str(exc), error_form="generate", form=form, status=422
@@ -194,7 +192,7 @@ async def void(request: Request, staff: Staff) -> Response:
         )
 
     try:
-        done = await _work(request, run)
+        done = await work(request, run)
     except IspbillError as exc:
         return await _cards_page(
             request, staff, error=str(exc), error_form="void", form=form, status=422
@@ -220,9 +218,11 @@ async def redeem(request: Request, staff: Staff) -> Response:
             request, staff, error=str(exc), error_form="redeem", form=shown, status=422
         )
     if not staff.is_global:  # another reseller's customer, or none: the same 404
-        await _work(
+        await work(
             request,
-            lambda uow, _now: check_visible(staff, uow.session.get(Customer, customer_id)),
+            lambda uow, _now: check_visible(
+                staff, console_catalog.customer(uow.session, customer_id)
+            ),
         )
 
     def run(uow: UnitOfWork, now: datetime) -> Redeemed:
@@ -237,7 +237,7 @@ async def redeem(request: Request, staff: Staff) -> Response:
         )
 
     try:
-        done = await _work(request, run)
+        done = await work(request, run)
     except IspbillError as exc:
         return await _cards_page(
             request, staff, error=str(exc), error_form="redeem", form=shown, status=422
@@ -273,11 +273,9 @@ def _cards(uow: UnitOfWork, filters: Filters, after: int, limit: int | None) -> 
     )
 
 
-def _past_expiry(card: RefillCard, now: datetime) -> bool:
+def _past_expiry(card: Any, now: datetime) -> bool:
     """Still ``active`` in storage, yet refused at redemption: waits for ``cards expire``."""
-    return card.status == CardStatus.ACTIVE.value and bool(
-        card.expires_at and card.expires_at <= now
-    )
+    return card.status == CardStatus.ACTIVE and bool(card.expires_at and card.expires_at <= now)
 
 
 CARD_HEADER = [
@@ -342,7 +340,7 @@ async def card_list(
         return _cards(uow, filters, max(after, 0), limit), now
 
     try:
-        rows, now = await _work(request, load)
+        rows, now = await work(request, load)
         error, code = None, 200
     except IspbillError as exc:
         rows, now, error, code = [], app_of(request).clock.now(), str(exc), 422
@@ -356,14 +354,14 @@ async def card_list(
         "statuses": STATUSES,
         "error": error,
     }
-    return _page(request, staff, "console/cards_list.html", context, status=code)
+    return staff_page(request, staff, "console/cards_list.html", context, status=code)
 
 
 @router.get("/cards/liability.csv")
 async def liability_csv(request: Request, staff: Staff) -> Response:
     """Per currency: the liability account against the value of the active cards."""
     require_global(staff)
-    lines = await _work(request, lambda uow, now: liability_report(uow.session, now=now))
+    lines = await work(request, lambda uow, now: liability_report(uow.session, now=now))
 
     def amount(value: Money) -> str:
         return f"{value.to_decimal():f}"

@@ -4,7 +4,7 @@ rules (``/console/top-ups``) and customer e-mail (``/console/notifications``, wh
 may queue a failed message again).
 
 The filters of the API's ``GET /events``, ``/payments``, ``/invoices`` and ``/credit-notes``,
-read through ``services.console_lists`` with the same scoping: a reseller's user sees its own
+read through ``use_cases/queries/operator_lists.py`` with the same scoping: a reseller's user sees its own
 customers' rows only, in the page and in the CSV, and filtering by anyone else's customer is a
 404; admin and read-only users see everything. A filter the list cannot take is refused next
 to the form (422, the field named). Pages go by keyset (``?before=<id>``, newest first); the
@@ -25,21 +25,19 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import Response
 
 from ispbill.adapters.db.lookups import MAX_ID
-from ispbill.adapters.db.models import (
-    Customer,
-    Event,
-    Invoice,
-    Notification,
-    Payment,
-    TopUpRule,
-)
 from ispbill.adapters.db.unit_of_work import UnitOfWork
-from ispbill.domain.dates import check_date
 from ispbill.domain.errors import IspbillError, ValidationError
 from ispbill.domain.invoicing import DocumentKind, InvoiceStatus
 from ispbill.domain.money import Money
-from ispbill.entrypoints.web.common import form_of, redirect
-from ispbill.entrypoints.web.console import Staff, _page, _scope, _work
+from ispbill.entrypoints.pages import redirect
+from ispbill.entrypoints.web.common import (
+    Staff,
+    form_of,
+    parse_day,
+    scope_of,
+    staff_page,
+    work,
+)
 from ispbill.entrypoints.web.csvout import csv_stream
 from ispbill.entrypoints.web.session import (
     StaffPrincipal,
@@ -48,6 +46,7 @@ from ispbill.entrypoints.web.session import (
     require_write,
 )
 from ispbill.use_cases.notifications import mail_outbox as notifications
+from ispbill.use_cases.queries import console_catalog
 from ispbill.use_cases.queries import operator_lists as lists
 from ispbill.use_cases.queries.dashboard import Scope
 
@@ -67,7 +66,6 @@ class ListSpec:
 
     path: str
     template: str
-    model: Any
     fields: tuple[str, ...]
     parse: Callable[[Mapping[str, str]], Any]
     query: Callable[[Scope, Any], Any]
@@ -96,19 +94,9 @@ def _word(text: str, field: str, pattern: re.Pattern[str]) -> str | None:
     return text
 
 
-def _day(text: str, field: str) -> date | None:
-    if not text:
-        return None
-    try:
-        day = date.fromisoformat(text)
-    except ValueError:
-        raise ValidationError(field, "must be a date like 2026-12-01") from None
-    return check_date(field, day)
-
-
 def _days(params: Mapping[str, str]) -> tuple[date | None, date | None]:
     """The ``from``..``to`` range, both days included."""
-    start, end = _day(params.get("from", ""), "from"), _day(params.get("to", ""), "to")
+    start, end = parse_day(params.get("from", ""), "from"), parse_day(params.get("to", ""), "to")
     if start and end and end < start:
         raise ValidationError("to", "must not be before from")
     return start, end
@@ -199,7 +187,7 @@ def _figures(figures: Mapping[str, Any] | None) -> str:
     return json.dumps(dict(figures or {}), sort_keys=True, ensure_ascii=False, default=str)
 
 
-def _event_cells(e: Event, names: Mapping[int, str]) -> Cells:
+def _event_cells(e: Any, names: Mapping[int, str]) -> Cells:
     return (
         e.id,
         e.occurred_at.isoformat(),
@@ -214,7 +202,7 @@ def _event_cells(e: Event, names: Mapping[int, str]) -> Cells:
     )
 
 
-def _payment_cells(p: Payment, names: Mapping[int, str]) -> Cells:
+def _payment_cells(p: Any, names: Mapping[int, str]) -> Cells:
     return (
         p.id,
         p.received_at.isoformat(),
@@ -230,7 +218,7 @@ def _payment_cells(p: Payment, names: Mapping[int, str]) -> Cells:
     )
 
 
-def _document_cells(i: Invoice, names: Mapping[int, str]) -> Cells:
+def _document_cells(i: Any, names: Mapping[int, str]) -> Cells:
     return (
         i.number,
         i.kind,
@@ -246,7 +234,7 @@ def _document_cells(i: Invoice, names: Mapping[int, str]) -> Cells:
     )
 
 
-def _top_up_cells(r: TopUpRule, names: Mapping[int, str]) -> Cells:
+def _top_up_cells(r: Any, names: Mapping[int, str]) -> Cells:
     return (
         r.id,
         r.customer_id,
@@ -261,7 +249,7 @@ def _top_up_cells(r: TopUpRule, names: Mapping[int, str]) -> Cells:
     )
 
 
-def _notification_cells(n: Notification, names: Mapping[int, str]) -> Cells:
+def _notification_cells(n: Any, names: Mapping[int, str]) -> Cells:
     """What was sent to whom and how it went; the message body stays out (the subject says
     what it was), and nothing of the relay's settings is stored to show."""
     return (
@@ -282,7 +270,6 @@ def _notification_cells(n: Notification, names: Mapping[int, str]) -> Cells:
 EVENTS = ListSpec(
     path="/console/events",
     template="console/events.html",
-    model=Event,
     fields=("customer", "kind", "subject_type", "subject_id", "from", "to"),
     parse=_event_filter,
     query=lists.events_query,
@@ -304,7 +291,6 @@ EVENTS = ListSpec(
 PAYMENTS = ListSpec(
     path="/console/payments",
     template="console/payments.html",
-    model=Payment,
     fields=("customer", "method", "from", "to", "reversed"),
     parse=_payment_filter,
     query=lists.payments_query,
@@ -327,7 +313,6 @@ PAYMENTS = ListSpec(
 DOCUMENTS = ListSpec(
     path="/console/invoices",
     template="console/invoices.html",
-    model=Invoice,
     fields=("customer", "kind", "status", "from", "to"),
     parse=_document_filter,
     query=lists.documents_query,
@@ -352,7 +337,6 @@ DOCUMENTS = ListSpec(
 TOP_UPS = ListSpec(
     path="/console/top-ups",
     template="console/top_ups.html",
-    model=TopUpRule,
     fields=("customer", "enabled"),
     parse=_top_up_filter,
     query=lists.top_ups_query,
@@ -376,7 +360,6 @@ TOP_UPS = ListSpec(
 NOTIFICATIONS = ListSpec(
     path="/console/notifications",
     template="console/notifications.html",
-    model=Notification,
     fields=("customer", "status"),
     parse=_notification_filter,
     query=lists.notifications_query,
@@ -419,8 +402,9 @@ def _url(spec: ListSpec, params: Mapping[str, str], **extra: object) -> str:
 
 async def _check_customer(request: Request, staff: StaffPrincipal, customer_id: int) -> None:
     """Filtering by a customer this user may not see is a 404, as in the API."""
-    await _work(
-        request, lambda uow, _now: check_visible(staff, uow.session.get(Customer, customer_id))
+    await work(
+        request,
+        lambda uow, _now: check_visible(staff, console_catalog.customer(uow.session, customer_id)),
     )
 
 
@@ -428,7 +412,7 @@ async def _batches(request: Request, spec: ListSpec, query: Any) -> AsyncIterato
     """Every matching row, newest first, a batch at a time while the CSV is sent."""
     before: int | None = None
     while True:
-        rows, before = await _work(request, _batch_job(spec, query, before))
+        rows, before = await work(request, _batch_job(spec, query, before))
         yield rows
         if before is None:
             return
@@ -443,7 +427,7 @@ def _batch_job(
     """One export batch read in its own short transaction, as cells (the rows stay behind)."""
 
     def job(uow: UnitOfWork, _now: datetime) -> Batch:
-        found = lists.page(uow.session, query, spec.model, before=before, limit=EXPORT_BATCH)
+        found = lists.page(uow.session, query, before=before, limit=EXPORT_BATCH)
         return [spec.cells(r, found.names) for r in found.rows], found.next_before
 
     return job
@@ -469,18 +453,16 @@ async def _show(
         before = _number(request.query_params.get("before", "").strip(), "before")
     except ValidationError as exc:
         context |= {"listed": lists.Listed([], {}, None), "next_url": None, "error": str(exc)}
-        return _page(request, staff, spec.template, context, status=422)
+        return staff_page(request, staff, spec.template, context, status=422)
     if wanted.customer_id is not None:
         await _check_customer(request, staff, wanted.customer_id)
-    query = spec.query(_scope(staff), wanted)
+    query = spec.query(scope_of(staff), wanted)
     if request.query_params.get("format") == "csv":
         return csv_stream(spec.csv_name, spec.header, _batches(request, spec, query))
-    listed = await _work(
-        request, lambda uow, _now: lists.page(uow.session, query, spec.model, before=before)
-    )
+    listed = await work(request, lambda uow, _now: lists.page(uow.session, query, before=before))
     next_url = _url(spec, params, before=listed.next_before) if listed.next_before else None
     context |= {"listed": listed, "next_url": next_url, "error": refused}
-    return _page(request, staff, spec.template, context, status=422 if refused else 200)
+    return staff_page(request, staff, spec.template, context, status=422 if refused else 200)
 
 
 @router.get("/events")
@@ -522,12 +504,12 @@ async def retry_notification(request: Request, staff: Staff, notification_id: in
 
     def visible(uow: UnitOfWork, _now: datetime) -> None:
         known = 0 < notification_id <= MAX_ID
-        found = uow.session.get(Notification, notification_id) if known else None
+        found = console_catalog.notification(uow.session, notification_id) if known else None
         if found is None:
             raise HTTPException(404, "no such notification")
-        check_visible(staff, uow.session.get(Customer, found.customer_id))
+        check_visible(staff, console_catalog.customer(uow.session, found.customer_id))
 
-    await _work(request, visible)
+    await work(request, visible)
     require_admin(staff)
 
     def act(uow: UnitOfWork, now: datetime) -> object:
@@ -540,7 +522,7 @@ async def retry_notification(request: Request, staff: Staff, notification_id: in
         )
 
     try:
-        await _work(request, act)
+        await work(request, act)
     except IspbillError as exc:
         return await _show(request, staff, NOTIFICATIONS, refused=str(exc))
     return redirect(request, f"/console/notifications#notification-{notification_id}")

@@ -13,22 +13,20 @@ from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import Response
-from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from ispbill.adapters.bank import FORMAT_CHOICES
 from ispbill.adapters.db.lookups import MAX_ID
-from ispbill.adapters.db.models import BankStatementLine
-from ispbill.adapters.db.unit_of_work import UnitOfWork
 from ispbill.domain.bank import LineStatus
 from ispbill.domain.errors import IspbillError, ValidationError
 from ispbill.domain.money import Money
-from ispbill.entrypoints.web.common import app_of, form_of, redirect
-from ispbill.entrypoints.web.console import Staff, _page, _work
+from ispbill.entrypoints.pages import app_of, redirect
+from ispbill.entrypoints.web.common import Staff, form_of, staff_page, work
 from ispbill.entrypoints.web.csvout import csv_response
 from ispbill.entrypoints.web.session import StaffPrincipal, require_admin, require_global
 from ispbill.use_cases.payments.bank_import import ImportReport, assign_line, import_statement
+from ispbill.use_cases.queries import console_catalog
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 PAGE_SIZE = 100
@@ -52,18 +50,6 @@ CSV_HEADER = [
 ]
 
 
-def _lines(
-    uow: UnitOfWork, status: str | None, after: int, limit: int | None
-) -> list[BankStatementLine]:
-    query = select(BankStatementLine).where(BankStatementLine.id > after)
-    if status:
-        query = query.where(BankStatementLine.status == status)
-    query = query.order_by(BankStatementLine.id)
-    if limit is not None:
-        query = query.limit(limit)
-    return list(uow.session.scalars(query))
-
-
 def _status(text: str) -> str | None:
     """The filter: ``unmatched`` unless asked otherwise; ``all`` shows every line."""
     if text == "all":
@@ -75,7 +61,7 @@ async def _bank_page(
     request: Request,
     staff: StaffPrincipal,
     *,
-    status: str = "unmatched",
+    status: str = LineStatus.UNMATCHED,
     after: int = 0,
     error: str | None = None,
     error_line: int | None = None,
@@ -83,7 +69,12 @@ async def _bank_page(
     http_status: int = 200,
 ) -> Response:
     chosen = _status(status)
-    rows = await _work(request, lambda uow, _now: _lines(uow, chosen, max(after, 0), PAGE_SIZE + 1))
+    rows = await work(
+        request,
+        lambda uow, _now: console_catalog.bank_lines(
+            uow.session, status=chosen, after=max(after, 0), limit=PAGE_SIZE + 1
+        ),
+    )
     context: dict[str, Any] = {
         "lines": rows[:PAGE_SIZE],
         "next_after": rows[PAGE_SIZE - 1].id if len(rows) > PAGE_SIZE else None,
@@ -94,18 +85,27 @@ async def _bank_page(
         "error_line": error_line,
         "report": report,
     }
-    return _page(request, staff, "console/bank.html", context, status=http_status)
+    return staff_page(request, staff, "console/bank.html", context, status=http_status)
 
 
 @router.get("/bank")
 async def bank_lines(
-    request: Request, staff: Staff, status: str = "unmatched", after: int = 0, format: str = ""
+    request: Request,
+    staff: Staff,
+    status: str = LineStatus.UNMATCHED,
+    after: int = 0,
+    format: str = "",
 ) -> Response:
     require_global(staff)
     if format != "csv":
         return await _bank_page(request, staff, status=status, after=after)
     chosen = _status(status)
-    rows = await _work(request, lambda uow, _now: _lines(uow, chosen, 0, None))
+    rows = await work(
+        request,
+        lambda uow, _now: console_catalog.bank_lines(
+            uow.session, status=chosen, after=0, limit=None
+        ),
+    )
     return csv_response(
         f"bank-lines-{chosen or 'all'}.csv",
         CSV_HEADER,
@@ -182,7 +182,7 @@ async def assign_bank_line(request: Request, staff: Staff, line_id: int) -> Resp
         raise HTTPException(404, "no such bank statement line")
     customer = form.get("customer", "").strip()
     try:
-        await _work(
+        await work(
             request,
             lambda uow, now: assign_line(
                 uow, line_id=line_id, customer=customer, now=now, actor=staff.actor
@@ -190,4 +190,4 @@ async def assign_bank_line(request: Request, staff: Staff, line_id: int) -> Resp
         )
     except IspbillError as exc:
         return await _bank_page(request, staff, error=str(exc), error_line=line_id, http_status=422)
-    return redirect(request, "/console/bank?status=unmatched")
+    return redirect(request, f"/console/bank?status={LineStatus.UNMATCHED}")

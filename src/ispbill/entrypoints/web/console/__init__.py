@@ -1,0 +1,56 @@
+"""The operator console (``/console``), one module per resource; ``router`` holds them all.
+
+The modules are included in this order, and the order matters where two paths could match the
+same URL (``/customers/new`` before ``/customers/{customer_id}``, both in ``customers``).
+Shared helpers (a console page, a job in a unit of work, the reader's scope) are in
+``web/common.py``; the customer page's own (showing it, acting on it) in ``customers``.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from ispbill.entrypoints.web.console import (
+    bank,
+    cards,
+    classes,
+    collections,
+    customers,
+    dashboard,
+    invoices,
+    lists,
+    nas,
+    payments,
+    plans,
+    resellers,
+    services,
+    settings,
+    sign_in,
+    taxes,
+    tokens,
+    top_ups,
+)
+
+MODULES = (
+    sign_in,
+    dashboard,
+    customers,
+    services,
+    payments,
+    top_ups,
+    collections,
+    invoices,
+    plans,
+    classes,
+    nas,
+    settings,
+    taxes,
+    resellers,
+    tokens,
+    bank,
+    lists,
+    cards,
+)
+router = APIRouter()
+for _module in MODULES:
+    router.include_router(_module.router)

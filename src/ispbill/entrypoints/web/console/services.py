@@ -1,0 +1,192 @@
+"""A customer's services in the console: a new service, and the actions on one (reactivate,
+change plan, terminate, suspend and lift, promise to pay, the network login, "active to").
+
+Each is one use case on a service of a customer the user may see (anyone else's is a 404); a
+refusal is shown on the customer's page next to the service's form.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.responses import Response
+
+from ispbill.adapters.db.unit_of_work import UnitOfWork
+from ispbill.domain.lifecycle import SuspensionReason
+from ispbill.entrypoints.web.common import Staff, parse_day, work
+from ispbill.entrypoints.web.console.customers import Action, act
+from ispbill.entrypoints.web.session import StaffPrincipal, check_visible
+from ispbill.use_cases.billing.plan_changes import change_plan, terminate_service
+from ispbill.use_cases.collections.suspensions import (
+    SuspendRequest,
+    lift_service,
+    promise_to_pay,
+    suspend_service,
+)
+from ispbill.use_cases.network.identities import NewIdentity, set_identity
+from ispbill.use_cases.queries import console_catalog
+from ispbill.use_cases.service_lifecycle.new_services import NewService, add_service
+from ispbill.use_cases.service_lifecycle.pauses import reactivate_service, schedule_pause
+
+router = APIRouter(prefix="/console", include_in_schema=False)
+
+
+@router.post("/customers/{customer_id}/services")
+async def create_service(request: Request, staff: Staff, customer_id: int) -> Response:
+    def run(uow: UnitOfWork, now: datetime, form: dict[str, str]) -> object:
+        spec = NewService(
+            customer=str(customer_id),
+            plan=form.get("plan", ""),
+            active_from=parse_day(form.get("active_from", ""), "active_from"),
+            active_to=parse_day(form.get("active_to", ""), "active_to"),
+        )
+        return add_service(uow, spec=spec, now=now, actor=staff.actor)
+
+    return await act(request, staff, customer_id, "new-service", run)
+
+
+def _customer_of_service(uow: UnitOfWork, staff: StaffPrincipal, service_id: int) -> int:
+    """The id of the service's customer, or a 404 for a service this user may not see."""
+    service = console_catalog.service(uow.session, service_id)
+    if service is None:
+        raise HTTPException(404, "no such service")
+    check_visible(staff, console_catalog.customer(uow.session, service.customer_id))
+    return service.customer_id
+
+
+async def _service_act(
+    request: Request,
+    staff: StaffPrincipal,
+    service_id: int,
+    action: Action,
+    form_name: str = "service",
+) -> Response:
+    customer_id = await work(
+        request, lambda uow, _now: _customer_of_service(uow, staff, service_id)
+    )
+    return await act(request, staff, customer_id, f"{form_name}-{service_id}", action)
+
+
+@router.post("/services/{service_id}/reactivate")
+async def reactivate(request: Request, staff: Staff, service_id: int) -> Response:
+    def run(uow: UnitOfWork, now: datetime, form: dict[str, str]) -> object:
+        return reactivate_service(
+            uow,
+            service_ref=service_id,
+            active_to=parse_day(form.get("active_to", ""), "active_to"),
+            now=now,
+            actor=staff.actor,
+        )
+
+    return await _service_act(request, staff, service_id, run)
+
+
+@router.post("/services/{service_id}/change-plan")
+async def change_service_plan(request: Request, staff: Staff, service_id: int) -> Response:
+    def run(uow: UnitOfWork, now: datetime, form: dict[str, str]) -> object:
+        return change_plan(
+            uow,
+            service_ref=service_id,
+            new_plan_ref=form.get("plan", ""),
+            effective=parse_day(form.get("effective", ""), "effective"),
+            now=now,
+            actor=staff.actor,
+        )
+
+    return await _service_act(request, staff, service_id, run)
+
+
+@router.post("/services/{service_id}/terminate")
+async def terminate(request: Request, staff: Staff, service_id: int) -> Response:
+    def run(uow: UnitOfWork, now: datetime, form: dict[str, str]) -> object:
+        return terminate_service(
+            uow,
+            service_ref=service_id,
+            effective=parse_day(form.get("effective", ""), "effective"),
+            reason=form.get("reason") or None,
+            now=now,
+            actor=staff.actor,
+        )
+
+    return await _service_act(request, staff, service_id, run)
+
+
+@router.post("/services/{service_id}/suspend")
+async def suspend(request: Request, staff: Staff, service_id: int) -> Response:
+    """ISPadmin: suspend now, or plan a FROM-TO window (yearly, with or without invoicing)."""
+
+    def run(uow: UnitOfWork, now: datetime, form: dict[str, str]) -> object:
+        spec = SuspendRequest(
+            service=service_id,
+            reason=form.get("reason", SuspensionReason.NOT_SET),
+            suspend_invoicing=form.get("suspend_invoicing") == "1",
+            starts_on=parse_day(form.get("starts_on", ""), "starts_on"),
+            ends_on=parse_day(form.get("ends_on", ""), "ends_on"),
+            repeat_yearly=form.get("repeat_yearly") == "1",
+            note=form.get("note", ""),
+        )
+        return suspend_service(uow, spec=spec, now=now, actor=staff.actor)
+
+    return await _service_act(request, staff, service_id, run)
+
+
+@router.post("/services/{service_id}/lift")
+async def lift(request: Request, staff: Staff, service_id: int) -> Response:
+    """A yearly window comes back next year unless "end the repetition" is ticked."""
+
+    def run(uow: UnitOfWork, now: datetime, form: dict[str, str]) -> object:
+        return lift_service(
+            uow,
+            service_ref=service_id,
+            now=now,
+            actor=staff.actor,
+            note=form.get("note", ""),
+            end_repetition=form.get("end_repetition") == "1",
+        )
+
+    return await _service_act(request, staff, service_id, run)
+
+
+@router.post("/services/{service_id}/promise")
+async def promise(request: Request, staff: Staff, service_id: int) -> Response:
+    def run(uow: UnitOfWork, now: datetime, form: dict[str, str]) -> object:
+        text = form.get("days", "").strip()
+        days = int(text) if text.isdigit() else None
+        return promise_to_pay(uow, service_ref=service_id, days=days, now=now, actor=staff.actor)
+
+    return await _service_act(request, staff, service_id, run)
+
+
+@router.post("/services/{service_id}/identity")
+async def service_identity(request: Request, staff: Staff, service_id: int) -> Response:
+    """How the service logs in on the network; an empty password keeps the stored one."""
+
+    def run(uow: UnitOfWork, now: datetime, form: dict[str, str]) -> object:
+        spec = NewIdentity(
+            service=str(service_id),
+            username=form.get("username", "").strip() or None,
+            password=form.get("password") or None,
+            mac_address=form.get("mac_address", "").strip() or None,
+            circuit_id=form.get("circuit_id", "").strip() or None,
+            static_ip=form.get("static_ip", "").strip() or None,
+            nas=form.get("nas", "").strip() or None,
+            pap_only=form.get("pap_only") == "1",
+            keep_password=True,
+        )
+        return set_identity(uow, spec=spec, now=now, actor=staff.actor)
+
+    return await _service_act(request, staff, service_id, run, form_name="identity")
+
+
+@router.post("/services/{service_id}/active-to")
+async def active_to(request: Request, staff: Staff, service_id: int) -> Response:
+    """UISP "active to": the service pauses after this day; an empty day clears it."""
+
+    def run(uow: UnitOfWork, now: datetime, form: dict[str, str]) -> object:
+        day = parse_day(form.get("active_to", ""), "active_to")
+        return schedule_pause(
+            uow, service_ref=service_id, active_to=day, now=now, actor=staff.actor
+        )
+
+    return await _service_act(request, staff, service_id, run)

@@ -1,0 +1,99 @@
+"""Read models of the console's catalogue pages and of the single rows a page or a form checks
+before it acts: customer classes, resellers, plans, tax profiles, refill-card batches, bank
+statement lines; a customer, service, payment, notification or staff user by id.
+
+Reads only, one query each. The rows are the stored ones; a page shows them and never changes
+them (writes go through the use cases).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ispbill.adapters.db.models import (
+    BankStatementLine,
+    Customer,
+    CustomerClass,
+    Notification,
+    Payment,
+    Plan,
+    RefillCardBatch,
+    Reseller,
+    Service,
+    StaffUser,
+    TaxProfileRow,
+)
+
+# -- one row by id (None when there is none) -----------------------------------------------------
+
+
+def customer(session: Session, customer_id: int) -> Customer | None:
+    return session.get(Customer, customer_id)
+
+
+def service(session: Session, service_id: int) -> Service | None:
+    return session.get(Service, service_id)
+
+
+def payment(session: Session, payment_id: int) -> Payment | None:
+    return session.get(Payment, payment_id)
+
+
+def notification(session: Session, notification_id: int) -> Notification | None:
+    return session.get(Notification, notification_id)
+
+
+def staff_user(session: Session, staff_id: int) -> StaffUser | None:
+    return session.get(StaffUser, staff_id)
+
+
+# -- catalogue lists ----------------------------------------------------------------------------
+
+
+def classes(session: Session, *, by_name: bool = False) -> list[CustomerClass]:
+    """Customer classes by id (the classes page) or by name (a form's choice)."""
+    order = CustomerClass.name if by_name else CustomerClass.id
+    return list(session.scalars(select(CustomerClass).order_by(order)))
+
+
+def resellers(
+    session: Session, *, only: int | None = None, by_name: bool = False
+) -> list[Reseller]:
+    """Resellers by id or by name; ``only`` keeps one reseller (its own user sees only its
+    own, never the others' names)."""
+    query = select(Reseller).order_by(Reseller.name if by_name else Reseller.id)
+    if only is not None:
+        query = query.where(Reseller.id == only)
+    return list(session.scalars(query))
+
+
+def reseller_names(session: Session) -> dict[int, str]:
+    return {r.id: r.name for r in session.scalars(select(Reseller))}
+
+
+def plans(session: Session) -> list[Plan]:
+    return list(session.scalars(select(Plan).order_by(Plan.id)))
+
+
+def tax_profiles(session: Session) -> list[TaxProfileRow]:
+    return list(session.scalars(select(TaxProfileRow).order_by(TaxProfileRow.id)))
+
+
+def card_batches(session: Session) -> list[RefillCardBatch]:
+    """Refill-card batches, newest first."""
+    return list(session.scalars(select(RefillCardBatch).order_by(RefillCardBatch.id.desc())))
+
+
+def bank_lines(
+    session: Session, *, status: str | None, after: int, limit: int | None
+) -> list[BankStatementLine]:
+    """Bank statement lines of one status (every status for None), oldest first from the
+    id ``after``, at most ``limit`` (all for None)."""
+    query = select(BankStatementLine).where(BankStatementLine.id > after)
+    if status:
+        query = query.where(BankStatementLine.status == status)
+    query = query.order_by(BankStatementLine.id)
+    if limit is not None:
+        query = query.limit(limit)
+    return list(session.scalars(query))
