@@ -64,7 +64,7 @@ def serve(
     and ISPBILL_API_WORKERS."""
     # Only this command needs the web stack, so every other command starts without it.
     # python -X importtime, best of 5 on the shared 2-core machine: the whole CLI 4.3 s, then
-    # uvicorn +0.3 s and the API app with the console +2.0 s (about +50% on every command).
+    # uvicorn +0.3 s and the API app with the console +2.0 s (+40-50% on every command).
     import uvicorn  # noqa: PLC0415 - +0.3 s start-up for every command (measured above)
 
     from ispbill.entrypoints.asgi_app import create_app  # noqa: PLC0415 - +2.0 s (measured above)
