@@ -979,8 +979,9 @@ class Notification(Base):
 class RadiusAnswer(Base):
     """A precomputed RADIUS answer line, in the radcheck/radreply shape FreeRADIUS's rlm_sql
     reads: what ``domain/radius.build_reply`` answers for a login, per NAS vendor. Kept equal
-    to the committed state by a before-commit hook (``use_cases/network/radius_answers.py``), so FreeRADIUS
-    can authorize from the database without the HTTP hop."""
+    to the committed state by the unit of work's pre-commit step
+    (``use_cases/network/radius_answers.py``), so FreeRADIUS can authorize from the database
+    without the HTTP hop."""
 
     __tablename__ = "radius_answers"
     __table_args__ = (

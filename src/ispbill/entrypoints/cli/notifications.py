@@ -20,6 +20,7 @@ from ispbill.entrypoints.cli.base import (
     emit,
     unit_of_work,
 )
+from ispbill.entrypoints.jobs import mail_sender
 from ispbill.settings import Settings
 from ispbill.use_cases.notifications import mail_outbox as notifications
 
@@ -41,7 +42,7 @@ def notifications_send() -> None:
     with app_for_command() as app:
         if not app.settings.smtp_host:
             raise ValidationError("smtp_host", "no SMTP server configured (ISPBILL_SMTP_HOST)")
-        tried = notifications.run_sender(
+        tried = mail_sender.run_sender(
             app.uow_factory,
             SmtpMailer(app.settings),
             clock=app.clock.now,

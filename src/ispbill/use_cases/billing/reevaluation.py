@@ -26,6 +26,7 @@ from ispbill.domain.dates import check_date
 from ispbill.domain.invoicing import DocumentKind
 from ispbill.use_cases.billing.evaluation import evaluate_customers
 from ispbill.use_cases.collections.non_payers import review_customers
+from ispbill.use_cases.network import access_changes
 
 
 def reevaluate_customer(uow: UnitOfWork, customer_id: int, *, now: datetime, actor: str) -> Outcome:
@@ -36,6 +37,7 @@ def reevaluate_customer(uow: UnitOfWork, customer_id: int, *, now: datetime, act
         uow.session, [customer_id], now=now, policy=operator.billing_policy()
     )
     store_outcomes(uow, [outcome], now=now, operator=operator, actor=actor)
+    access_changes.enqueue_transitions(uow, [outcome])  # the network follows
     # collections in the same transaction: a payment that settles the debt lifts a non-payer
     # suspension before it commits (use_cases/collections/non_payers.py)
     review_customers(uow, [customer_id], now=now, actor=actor)

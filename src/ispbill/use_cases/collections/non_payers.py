@@ -69,6 +69,7 @@ from ispbill.domain.lifecycle import (
 from ispbill.domain.money import Money
 from ispbill.domain.taxes import NO_TAX, split_tax
 from ispbill.use_cases.collections.collection_policy import effective_policy, operator_document
+from ispbill.use_cases.network import access_changes
 from ispbill.use_cases.notifications import mail_outbox as notifications
 
 ENGINE = "engine"
@@ -286,7 +287,7 @@ def _move(
     event_reason: str,
     figures: dict[str, Any],
 ) -> None:
-    events.move_service(
+    access_changes.move_service(
         uow,
         service,
         to=to.value,
@@ -355,16 +356,19 @@ def _throttle(
         facts.moved.append(service)
         service.throttle_down_kbps = stage.speed_kbps_down
         service.throttle_up_kbps = stage.speed_kbps_up
-        events.record(
+        access_changes.enqueue(
             uow,
-            now=now,
-            actor=actor,
-            kind=ServiceEvent.THROTTLED.value,
-            subject_type="service",
-            subject_id=service.id,
-            customer_id=service.customer_id,
-            reason=NON_PAYER,
-            figures=figures,
+            events.record(
+                uow,
+                now=now,
+                actor=actor,
+                kind=ServiceEvent.THROTTLED.value,
+                subject_type="service",
+                subject_id=service.id,
+                customer_id=service.customer_id,
+                reason=NON_PAYER,
+                figures=figures,
+            ),
         )
     return moved
 
@@ -392,16 +396,19 @@ def _lift(
         down, up = service.throttle_down_kbps, service.throttle_up_kbps
         service.throttle_down_kbps = None
         service.throttle_up_kbps = None
-        events.record(
+        access_changes.enqueue(
             uow,
-            now=now,
-            actor=actor,
-            kind=ServiceEvent.UNTHROTTLED.value,
-            subject_type="service",
-            subject_id=service.id,
-            customer_id=service.customer_id,
-            reason=why,
-            figures=_figures(decision) | {"down_kbps": down, "up_kbps": up},
+            events.record(
+                uow,
+                now=now,
+                actor=actor,
+                kind=ServiceEvent.UNTHROTTLED.value,
+                subject_type="service",
+                subject_id=service.id,
+                customer_id=service.customer_id,
+                reason=why,
+                figures=_figures(decision) | {"down_kbps": down, "up_kbps": up},
+            ),
         )
     if lifted and decision.reactivation_fee is not None:
         charge_reactivation_fee(uow, facts.row, lifted[0], decision.reactivation_fee, now=now)

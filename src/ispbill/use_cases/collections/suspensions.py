@@ -71,6 +71,7 @@ from ispbill.use_cases.billing.plan_changes import (
 from ispbill.use_cases.billing.reevaluation import reevaluate_customer
 from ispbill.use_cases.collections.collection_policy import load as load_policy
 from ispbill.use_cases.collections.non_payers import mark_for_review, review_customers
+from ispbill.use_cases.network import access_changes
 from ispbill.use_cases.notifications import mail_outbox as notifications
 
 ENGINE = "engine"
@@ -254,16 +255,19 @@ def _start(
     service.state = ServiceState.SUSPENDED.value
     service.state_reason = row.reason
     service.state_since = now
-    events.record(
+    access_changes.enqueue(
         uow,
-        now=now,
-        actor=actor,
-        kind=f"service.{ServiceState.SUSPENDED.value}",
-        subject_type="service",
-        subject_id=service.id,
-        customer_id=customer.id,
-        reason=row.reason,
-        figures={"from": previous, "previous_reason": previous_reason, **_window_figures(row)},
+        events.record(
+            uow,
+            now=now,
+            actor=actor,
+            kind=f"service.{ServiceState.SUSPENDED.value}",
+            subject_type="service",
+            subject_id=service.id,
+            customer_id=customer.id,
+            reason=row.reason,
+            figures={"from": previous, "previous_reason": previous_reason, **_window_figures(row)},
+        ),
     )
 
 
@@ -278,7 +282,7 @@ def _end(
 ) -> None:
     credit = credit_charged_days(uow, row, service, now=now)
     if service.state == ServiceState.SUSPENDED.value and service.state_reason == row.reason:
-        events.move_service(
+        access_changes.move_service(
             uow,
             service,
             to=ServiceState.ACTIVE.value,
@@ -682,7 +686,7 @@ def _restorable(uow: UnitOfWork, customer: Customer) -> tuple[list[Service], lis
 def _reactivate(
     uow: UnitOfWork, row: Service, *, now: datetime, actor: str, figures: dict[str, object]
 ) -> None:
-    events.move_service(
+    access_changes.move_service(
         uow,
         row,
         to=ServiceState.ACTIVE.value,
@@ -697,20 +701,23 @@ def _reactivate(
 def _unthrottle(
     uow: UnitOfWork, row: Service, *, now: datetime, actor: str, figures: dict[str, object]
 ) -> None:
-    """Full speed for the promise; the event's outbox CoA tells the network."""
+    """Full speed for the promise; the CoA command tells the network."""
     down, up = row.throttle_down_kbps, row.throttle_up_kbps
     row.throttle_down_kbps = None
     row.throttle_up_kbps = None
-    events.record(
+    access_changes.enqueue(
         uow,
-        now=now,
-        actor=actor,
-        kind=ServiceEvent.UNTHROTTLED.value,
-        subject_type="service",
-        subject_id=row.id,
-        customer_id=row.customer_id,
-        reason="promise_to_pay",
-        figures={"down_kbps": down, "up_kbps": up, **figures},
+        events.record(
+            uow,
+            now=now,
+            actor=actor,
+            kind=ServiceEvent.UNTHROTTLED.value,
+            subject_type="service",
+            subject_id=row.id,
+            customer_id=row.customer_id,
+            reason="promise_to_pay",
+            figures={"down_kbps": down, "up_kbps": up, **figures},
+        ),
     )
 
 

@@ -22,7 +22,6 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from ispbill.adapters.db import event_log as events
-from ispbill.adapters.db import outbox
 from ispbill.adapters.db.lookups import MAX_ID
 from ispbill.adapters.db.models import NasRow, NetworkIdentity, Service
 from ispbill.adapters.db.unit_of_work import UnitOfWork
@@ -168,7 +167,7 @@ def set_identity(
         uow.session.rollback()
         _require_all_free(uow, claims, service.id)
         raise
-    outbox.mark_dirty(uow.session, [service.id], now)  # its precomputed RADIUS answer
+    uow.mark_answers_stale([service.id], now)  # its precomputed RADIUS answer, at commit
     events.record(
         uow,
         now=now,

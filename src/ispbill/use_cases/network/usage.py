@@ -27,6 +27,7 @@ from ispbill.domain.errors import ValidationError
 from ispbill.domain.fup import FupStep, decide_fup, throttle_for
 from ispbill.domain.lifecycle import ServiceEvent, ServiceState, SuspensionReason, check_transition
 from ispbill.domain.plans import MAX_DATA_BYTES, FupAction, FupTier, Speed
+from ispbill.use_cases.network import access_changes
 
 RESET_BATCH = 500
 
@@ -255,7 +256,8 @@ def _event(
     actor: str,
     figures: dict[str, object],
 ) -> None:
-    events.record(
+    """Record the FUP move and let the network follow (a CoA command, a fresh answer)."""
+    event = events.record(
         uow,
         now=now,
         actor=actor,
@@ -266,3 +268,4 @@ def _event(
         reason=reason,
         figures=figures,
     )
+    access_changes.enqueue(uow, event)

@@ -1,7 +1,8 @@
 """Customer e-mail through an outbox: a collection reminder, a non-payer suspension or throttle
 and its lift by a payment or a promise to pay each become a ``notifications`` row in the same
 transaction as their event, and the sender delivers it later, outside any transaction, through
-the operator's SMTP relay (woken by a NOTIFY at commit on PostgreSQL).
+the operator's SMTP relay (woken by a NOTIFY at commit on PostgreSQL): ``process_due`` is one
+batch, and the mail sender job (``entrypoints/jobs/mail_sender.py``) runs it until stopped.
 
 Why a table and not "send now": a message sent inside the transaction is sent even when the
 transaction rolls back, and one sent after commit is lost when the relay is down. The row is
@@ -16,7 +17,6 @@ text is rendered at send time from the stored figures, in the customer's locale.
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -30,6 +30,7 @@ from sqlalchemy.orm import Session
 
 import ispbill
 from ispbill.adapters.db import event_log as events
+from ispbill.adapters.db.leases import lease_due
 from ispbill.adapters.db.lookups import MAX_ID
 from ispbill.adapters.db.models import Customer, Notification, PortalAccount, Service
 from ispbill.adapters.db.unit_of_work import UnitOfWork
@@ -50,7 +51,7 @@ from ispbill.domain.notifications import (
     service_label,
     suspension_message,
 )
-from ispbill.use_cases.network.enforcement import RetryPolicy, Waiter, lease_due
+from ispbill.use_cases.network.enforcement import RetryPolicy
 
 log = logging.getLogger("ispbill.notifications")
 ACTOR = "engine:mail"
@@ -309,7 +310,11 @@ def process_due(
 
 def claim(uow_factory: UowFactory, *, now: datetime, retry: RetryPolicy, limit: int) -> list[int]:
     """Lease due messages in a short transaction, so no other sender takes them meanwhile."""
-    return lease_due(uow_factory, Notification, now=now, lease_s=retry.lease_s, limit=limit)
+    with uow_factory() as uow:
+        uow.begin_write()
+        ids = lease_due(uow, Notification, now=now, lease_s=retry.lease_s, limit=limit)
+        uow.commit()
+        return ids
 
 
 def deliver(
@@ -375,39 +380,6 @@ def _settle(
     figures["next_attempt_at"] = row.next_attempt_at.isoformat()
     _record(uow, row.customer_id, "notification.retry", row.kind, figures, now)
     return Outcome(NotificationStatus.PENDING.value, str(failure))
-
-
-def run_sender(
-    uow_factory: UowFactory,
-    mailer: Mailer,
-    *,
-    clock: Callable[[], datetime],
-    portal_url: str,
-    stop: threading.Event | None = None,
-    once: bool = False,
-    retry: RetryPolicy = MAIL_RETRY,
-    poll_s: float = 5.0,
-    database_url: str = "",
-) -> int:
-    """Send until ``stop`` is set (or, with ``once``, until nothing is due now); how many
-    messages were tried. Idle, it waits for a NOTIFY on ``CHANNEL`` when ``database_url`` is
-    PostgreSQL (a queued message goes out at once), else it polls every ``poll_s``."""
-    stop = stop or threading.Event()
-    total = 0
-    waiter = None if once else Waiter(database_url, poll_s, channel=CHANNEL)
-    try:
-        while not stop.is_set():
-            now = clock()
-            done = process_due(uow_factory, mailer, now=now, portal_url=portal_url, retry=retry)
-            total += done
-            if once and done == 0:
-                break
-            if waiter is not None and done == 0:
-                waiter.wait(stop)
-    finally:
-        if waiter is not None:
-            waiter.close()
-    return total
 
 
 # -- an operator's hand on the queue ------------------------------------------------------------
