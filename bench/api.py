@@ -30,6 +30,7 @@ from typing import Any
 
 import httpx
 from sqlalchemy import create_engine
+from sqlalchemy.orm import Session
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from support import ACTOR, SETUP_AT, postgres_database, uvicorn_server
@@ -148,11 +149,8 @@ def main() -> None:
                 load(base, token, requests=args.requests, concurrency=args.concurrency, make=pay)
             )
         engine = create_engine(url)
-        with engine.connect() as connection:
-            from sqlalchemy.orm import Session
-
-            with Session(connection) as session:
-                findings = ledger.check(session)
+        with engine.connect() as connection, Session(connection) as session:
+            findings = ledger.check(session)
         engine.dispose()
         figures["ledger_balanced"] = not findings
     print(json.dumps(figures, indent=2))

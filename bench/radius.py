@@ -42,7 +42,6 @@ from sqlalchemy import insert
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from support import ACTOR, add_class_and_plan, free_port, fresh_database, uvicorn_server
 
-from ispbill.adapters.db import outbox
 from ispbill.adapters.db.migrate import upgrade
 from ispbill.adapters.db.models import NetworkIdentity, table_of
 from ispbill.adapters.radius.coa import dictionary
@@ -67,7 +66,7 @@ def users(count: int) -> list[tuple[str, str]]:
 def populate(url: str, count: int) -> None:
     """N active services with identities (services through the use cases, identities in bulk)."""
     upgrade(url)
-    now = datetime.now(UTC).replace(microsecond=0)
+    now = datetime.now(UTC).replace(microsecond=0)  # noqa: TID251 - the real server stamps sessions
     app = bootstrap(database_url=url)
     try:
         plan = catalog.NewPlan(
@@ -113,7 +112,7 @@ def populate(url: str, count: int) -> None:
                     for sid, (u, p) in zip(ids, users(count), strict=True)
                 ],
             )
-            outbox.mark_dirty(uow.session, None, now)  # precompute every answer (rlm_sql)
+            uow.mark_answers_stale(None, now)  # precompute every answer (rlm_sql)
             uow.commit()
     finally:
         app.close()

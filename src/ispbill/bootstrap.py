@@ -1,4 +1,9 @@
-"""Wires settings, database, clock and adapters; the only place a real clock is created."""
+"""Wires settings, database, clock and adapters; the only place a real clock is created.
+
+Every unit of work is built here with the pre-commit steps of ``BEFORE_COMMIT``: the effects a
+use case collects on its unit of work that must happen in its transaction, after its last write
+(docs/architecture.md, "Effects").
+"""
 
 from __future__ import annotations
 
@@ -8,15 +13,17 @@ from dataclasses import dataclass, field
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-# registers the before-commit hook that keeps the precomputed RADIUS answers equal to the
-# committed state (FreeRADIUS rlm_sql reads them)
-import ispbill.use_cases.network.radius_answers  # noqa: F401
 from ispbill.adapters.db.engine import make_engine, make_session_factory
 from ispbill.adapters.db.unit_of_work import UnitOfWork
 from ispbill.adapters.payments import build_gateways
 from ispbill.adapters.payments.gateway import PaymentGateway
 from ispbill.clock import Clock, SystemClock
 from ispbill.settings import Settings
+from ispbill.use_cases.network import radius_answers
+
+# What ``uow.commit()`` does before the database commits, in order: rebuild the precomputed
+# RADIUS answers (FreeRADIUS rlm_sql reads them) of the services the transaction marked stale.
+BEFORE_COMMIT = (radius_answers.refresh_stale,)
 
 
 @dataclass
@@ -29,7 +36,7 @@ class App:
     gateways: dict[str, PaymentGateway] = field(default_factory=dict)
 
     def uow(self) -> UnitOfWork:
-        return UnitOfWork(self.session_factory)
+        return UnitOfWork(self.session_factory, before_commit=BEFORE_COMMIT)
 
     @property
     def uow_factory(self) -> Callable[[], UnitOfWork]:

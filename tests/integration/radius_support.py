@@ -16,11 +16,12 @@ import httpx
 from pyrad import packet
 from sqlalchemy import update
 
-from ispbill.adapters.db import outbox, settings_store
+from ispbill.adapters.db import settings_store
 from ispbill.adapters.db.models import Service
 from ispbill.adapters.radius.coa import dictionary
 from ispbill.bootstrap import App
 from ispbill.entrypoints.asgi_app import create_app
+from ispbill.use_cases.billing.tick import tick
 from ispbill.use_cases.catalog import customer_accounts as customer_cases
 from ispbill.use_cases.catalog import offerings as catalog
 from ispbill.use_cases.network import identities as network
@@ -92,8 +93,6 @@ def build_world(
             now=now,
             actor=ACTOR,
         ).id
-    from ispbill.use_cases.billing.tick import tick
-
     tick(app.uow, now=now)
     with app.uow() as uow:
         network.add_nas(
@@ -125,7 +124,7 @@ def force_state(app: App, service: int, state: str, reason: str | None = None) -
         uow.session.execute(
             update(Service).where(Service.id == service).values(state=state, state_reason=reason)
         )
-        outbox.mark_dirty(uow.session, [service], app.clock.now())
+        uow.mark_answers_stale([service], app.clock.now())
         uow.commit()
 
 

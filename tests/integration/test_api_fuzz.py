@@ -35,6 +35,7 @@ from api_support import (
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis.errors import Unsatisfiable
 from notification_support import REFUSED, queue, send_due
+from schemathesis import checks as registered
 from schemathesis.generation import GenerationMode
 from sqlalchemy import create_engine, func, select, text
 from web_support import Browser, console_world
@@ -88,7 +89,6 @@ def seed(app: App) -> str:
 
 def checks() -> list[Any]:
     """Schemathesis's own checks (registered by name in ``schemathesis.checks``)."""
-    from schemathesis import checks as registered
 
     return [
         registered.not_a_server_error,

@@ -20,6 +20,7 @@ from test_engine_cli import runner
 from ispbill.bootstrap import App, bootstrap
 from ispbill.clock import FixedClock
 from ispbill.entrypoints.cli.main import app as cli
+from ispbill.entrypoints.jobs import mail_sender
 from ispbill.use_cases.admin.web_auth import set_portal_login
 from ispbill.use_cases.collections import collection_policy
 from ispbill.use_cases.network.enforcement import RetryPolicy
@@ -99,7 +100,7 @@ def reminded_debtor(
 
 
 def send(app: App, port: int, now: datetime, retry: RetryPolicy = notifications.MAIL_RETRY) -> int:
-    return notifications.run_sender(
+    return mail_sender.run_sender(
         app.uow_factory,
         mailer(port),
         clock=lambda: now,

@@ -87,7 +87,7 @@ def stack(
     else:
         url = request.getfixturevalue("postgres_url")
         _truncate_all(url)
-    clock = FixedClock(datetime.now(UTC).replace(microsecond=0))
+    clock = FixedClock(datetime.now(UTC).replace(microsecond=0))  # noqa: TID251 - a real FreeRADIUS stamps sessions with the wall clock
     settings = Settings(database_url=url, radius_token=TOKEN, radius_policy_ttl_seconds=0)
     app = bootstrap(settings=settings, clock=clock)
     world = build_world(app, clock.now(), password=PASSWORD)

@@ -20,6 +20,7 @@ from ispbill.adapters.radius.coa import PyradSender
 from ispbill.bootstrap import App, bootstrap
 from ispbill.clock import FixedClock
 from ispbill.domain.accounting import AcctRecord, AcctStatus
+from ispbill.entrypoints.jobs import coa_sender
 from ispbill.settings import Settings
 from ispbill.use_cases.billing.tick import tick
 from ispbill.use_cases.network import enforcement, usage
@@ -203,7 +204,7 @@ def test_nothing_is_lost_across_restarts(
             == 0
         )
         clock.advance(timedelta(seconds=FAST.lease_s))
-        sent = enforcement.run_worker(
+        sent = coa_sender.run_worker(
             restarted.uow_factory,
             PyradSender(timeout_s=0.5),
             clock=clock.now,
@@ -230,7 +231,7 @@ def test_a_payment_that_lifts_a_suspension_reaches_the_nas_within_a_second(
         set_setting(app, clock.now(), "radius_active_address_list", "subscribers")
         start_session(world)
         worker = threading.Thread(
-            target=enforcement.run_worker,
+            target=coa_sender.run_worker,
             kwargs={
                 "uow_factory": app.uow_factory,
                 "sender": PyradSender(timeout_s=0.5),

@@ -23,6 +23,7 @@ from radius_support import (
 )
 from sqlalchemy import func, select, update
 
+from ispbill.adapters.db import event_log
 from ispbill.adapters.db.models import (
     Event,
     OutboxCommand,
@@ -31,6 +32,7 @@ from ispbill.adapters.db.models import (
     Service,
     UsageRecord,
 )
+from ispbill.adapters.db.unit_of_work import UnitOfWork
 from ispbill.bootstrap import App, bootstrap
 from ispbill.clock import FixedClock
 from ispbill.domain.accounting import parse_accounting
@@ -38,6 +40,7 @@ from ispbill.domain.errors import ValidationError
 from ispbill.domain.lifecycle import SuspensionReason
 from ispbill.domain.radius import RadiusPolicy
 from ispbill.settings import Settings
+from ispbill.use_cases.network import access_changes, usage
 from ispbill.use_cases.network import radius_requests as radius
 from scenarios.helpers import check_books
 
@@ -297,8 +300,6 @@ def test_accounting_moves_fup_usage_until_the_tier_actions_fire(
 
 
 def test_the_next_period_resets_fup(world: World, clock: FixedClock) -> None:
-    from ispbill.use_cases.network import usage
-
     client = RestClient(world.app)
     base = {"User_Name": "alice", "Acct_Session_Id": "E1"}
     client.accounting(Acct_Status_Type="Interim-Update", Acct_Output_Octets=3 * GB, **base)
@@ -403,3 +404,80 @@ def test_precomputed_answers_equal_what_authorize_says(world: World) -> None:
             )
         )
     assert rate == "1M/5M"  # the FUP throttle reached the stored answer too
+
+
+def test_an_access_change_reaches_the_outbox_and_the_answer_only_through_its_explicit_step(
+    world: World,
+) -> None:
+    """``event_log.record`` only records: the CoA command and the fresh rlm_sql answer come from
+    the use case's own step (``access_changes.enqueue``), in the same commit."""
+    now = world.app.clock.now()
+
+    def rate() -> str | None:
+        with world.app.uow() as uow:
+            return uow.session.scalar(
+                select(RadiusAnswer.value).where(
+                    RadiusAnswer.username == "alice",
+                    RadiusAnswer.vendor == "mikrotik",
+                    RadiusAnswer.attribute == "Mikrotik-Rate-Limit",
+                )
+            )
+
+    before_commands, before_rate = rows(world.app, OutboxCommand), rate()
+    with world.app.uow() as uow:
+        uow.begin_write()
+        service = uow.session.get(Service, world.service)
+        assert service is not None
+        service.throttle_down_kbps, service.throttle_up_kbps = 1000, 500
+        event = event_log.record(
+            uow,
+            now=now,
+            actor="test",
+            kind="service.throttled",
+            subject_type="service",
+            subject_id=world.service,
+            customer_id=world.customer,
+        )
+        uow.commit()
+    assert rows(world.app, OutboxCommand) == before_commands  # recording alone queues nothing
+    assert rate() == before_rate
+    with world.app.uow() as uow:
+        uow.begin_write()
+        event = uow.session.get(Event, event.id)
+        assert event is not None
+        access_changes.enqueue(uow, event)
+        uow.commit()
+    assert rows(world.app, OutboxCommand) == before_commands + 1
+    assert rate() == "500k/1M"  # rebuilt before that commit, from the committed throttle
+
+
+def test_a_unit_of_work_without_the_refresh_step_refuses_to_commit_stale_answers(
+    world: World,
+) -> None:
+    """The answers are rebuilt by the pre-commit step bootstrap gives every unit of work; one
+    built without it cannot commit a change that made answers stale, so rlm_sql never serves an
+    answer the committed state contradicts."""
+    with UnitOfWork(world.app.session_factory) as uow:
+        uow.begin_write()
+        uow.session.execute(
+            update(Service).where(Service.id == world.service).values(state="suspended")
+        )
+        uow.mark_answers_stale([world.service], world.app.clock.now())
+        with pytest.raises(RuntimeError, match="no pre-commit step rebuilt them"):
+            uow.commit()
+    with world.app.uow() as uow:
+        assert uow.session.scalar(select(Service.state).where(Service.id == world.service)) == (
+            "active"
+        )
+    with world.app.uow() as uow:
+        uow.begin_write()
+        created = event_log.record(
+            uow,
+            now=world.app.clock.now(),
+            actor="test",
+            kind="service.created",
+            subject_type="service",
+            subject_id=world.service,
+        )
+        with pytest.raises(ValueError, match="does not change access"):
+            access_changes.enqueue(uow, created)

@@ -10,9 +10,11 @@ from ispbill.adapters.db import ledger_store as ledger
 from ispbill.adapters.db import settings_store
 from ispbill.adapters.db.models import Charge, Invoice, LedgerAccount
 from ispbill.bootstrap import App
+from ispbill.domain.ledger import AccountKind, AccountRef
 from ispbill.use_cases.billing import tick as billing
 from ispbill.use_cases.catalog import customer_accounts as customers
 from ispbill.use_cases.catalog import offerings as catalog
+from ispbill.use_cases.payments import refill_cards
 from ispbill.use_cases.service_lifecycle import new_services as services
 
 T0 = datetime(2026, 1, 1, 9, tzinfo=UTC)
@@ -90,8 +92,6 @@ def test_statements_are_off_by_default(app: App) -> None:
 
 def test_the_tick_moves_expired_refill_cards_to_breakage(app: App) -> None:
     """Everything due happens in the tick, including the expiry of unredeemed cards."""
-    from ispbill.domain.ledger import AccountKind, AccountRef
-    from ispbill.use_cases.payments import refill_cards
 
     with app.uow() as uow:
         refill_cards.generate_batch(

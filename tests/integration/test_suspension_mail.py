@@ -23,9 +23,9 @@ from test_collection_mail import kinds, stored
 from ispbill.adapters.db.models import Invoice
 from ispbill.bootstrap import App, bootstrap
 from ispbill.clock import FixedClock
+from ispbill.entrypoints.jobs import mail_sender
 from ispbill.use_cases.admin.web_auth import set_portal_login
 from ispbill.use_cases.collections import collection_policy, suspensions
-from ispbill.use_cases.notifications import mail_outbox as notifications
 from scenarios.helpers import (
     ACTOR,
     add_class,
@@ -102,7 +102,7 @@ def debtor(
 
 
 def send(app: App, port: int, now: datetime) -> int:
-    return notifications.run_sender(
+    return mail_sender.run_sender(
         app.uow_factory, mailer(port), clock=lambda: now, portal_url=PORTAL, once=True
     )
 
@@ -243,7 +243,7 @@ def test_a_queued_message_wakes_the_sender_on_postgresql(
     debtor(app)
     stop = threading.Event()
     sender = threading.Thread(
-        target=notifications.run_sender,
+        target=mail_sender.run_sender,
         kwargs={
             "uow_factory": app.uow_factory,
             "mailer": mailer(smtp[1]),

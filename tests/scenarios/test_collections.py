@@ -9,10 +9,13 @@ Every customer here is postpaid, billed monthly in advance (forward) from 1 Janu
 from __future__ import annotations
 
 from datetime import date, datetime
+from fractions import Fraction
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
+from ispbill.adapters.db.models import Invoice, OutboxCommand, Service
 from ispbill.bootstrap import App
 from ispbill.domain.errors import Conflict, ValidationError
 from ispbill.use_cases.collections import collection_policy, suspensions
@@ -30,6 +33,7 @@ from .helpers import (
     events,
     invoices,
     pay,
+    set_setting,
     state,
     tick,
 )
@@ -68,9 +72,6 @@ def debtor(app: App, name: str = "Dan", price: str = "30.00", **terms: Any) -> t
 
 
 def invoices_numbers(app: App, customer: int) -> list[str]:
-    from sqlalchemy import select
-
-    from ispbill.adapters.db.models import Invoice
 
     with app.uow() as uow:
         return list(
@@ -302,8 +303,6 @@ def test_reminders_throttle_holiday_and_the_lift_that_restores_speed(app: App) -
         ("service.unthrottled", "2026-02-02", 1024),
     ]
     with app.uow() as uow:
-        from ispbill.adapters.db.models import Service
-
         row = uow.session.get(Service, service)
         assert row is not None
         assert (row.throttle_down_kbps, row.throttle_up_kbps) == (None, None)
@@ -311,7 +310,6 @@ def test_reminders_throttle_holiday_and_the_lift_that_restores_speed(app: App) -
 
 
 def throttle(app: App, service: int) -> tuple[int | None, int | None]:
-    from ispbill.adapters.db.models import Service
 
     with app.uow() as uow:
         row = uow.session.get(Service, service)
@@ -320,9 +318,6 @@ def throttle(app: App, service: int) -> tuple[int | None, int | None]:
 
 
 def outbox_commands(app: App, service: int) -> list[tuple[str, str]]:
-    from sqlalchemy import select
-
-    from ispbill.adapters.db.models import OutboxCommand
 
     with app.uow() as uow:
         return [
@@ -411,7 +406,6 @@ def test_a_class_override_and_the_setting_that_keeps_non_payers_suspended(app: A
     policy(app, JAN1, "Home", days_after_due=3)
     tick(app, at(2026, 1, 19, 1))  # due 15 January + 3 whole days: the 19th
     assert state(app, service) == NON_PAYER
-    from .helpers import set_setting
 
     set_setting(app, at(2026, 1, 19, 2), "settled_debt_lifts", "credit_limit")
     pay(app, at(2026, 1, 19, 3), customer, "30.00", "all")
@@ -460,7 +454,6 @@ def test_a_yearly_window_repeats_across_two_years_and_suspends_invoicing(app: Ap
         for c in charges(app, customer)
         if c.kind == "period"
     }
-    from fractions import Fraction
 
     assert grosses[(2026, 6)] == (Fraction(1), 31_00)
     assert grosses[(2026, 7)] == (Fraction(9, 31), 9_00)

@@ -51,7 +51,7 @@ def _catalog(app: App) -> None:
 def _charge_and_invoice(app: App, customer: int, now: datetime) -> engine.ChargeAndInvoice:
     """The button, as the CLI presses it: under the customer's row lock."""
     with app.uow() as uow:
-        row = lock_customer(uow, str(customer))
+        row = lock_customer(uow, customer)
         return engine.charge_and_invoice(uow, customer=row, now=now, actor=ACTOR)
 
 

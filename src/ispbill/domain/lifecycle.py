@@ -42,6 +42,43 @@ class SuspensionReason(StrEnum):
     PROFILE_9 = "profile_9"
 
 
+class ServiceEvent(StrEnum):
+    """The kinds of a service's events: its creation, each move to a state (``service.`` and
+    the state's value), and the changes that alter its access without a move."""
+
+    CREATED = "service.created"
+    ACTIVE = "service.active"
+    SUSPENDED = "service.suspended"
+    DEACTIVATED = "service.deactivated"
+    PAUSED = "service.paused"
+    ENDED = "service.ended"
+    PLAN_CHANGED = "service.plan_changed"
+    THROTTLED = "service.throttled"
+    UNTHROTTLED = "service.unthrottled"
+    FUP_THROTTLED = "service.fup_throttled"
+    FUP_RESET = "service.fup_reset"
+    IDENTITY_SET = "service.identity_set"
+    ACTIVE_TO_SET = "service.active_to_set"
+
+
+class SuspensionStatus(StrEnum):
+    """Where one suspension (a row of a service's suspension history) stands: planned for a
+    later day, active now, lifted early (by a payment, a promise or an operator), or ended when
+    its window closed."""
+
+    PLANNED = "planned"
+    ACTIVE = "active"
+    LIFTED = "lifted"
+    ENDED = "ended"
+
+
+class SuspensionSource(StrEnum):
+    """Who placed a suspension: an operator (manual, with a window) or the collections policy."""
+
+    MANUAL = "manual"
+    COLLECTION = "collection"
+
+
 _S = ServiceState
 TRANSITIONS: dict[ServiceState, frozenset[ServiceState]] = {
     _S.PENDING: frozenset({_S.ACTIVE, _S.DEACTIVATED, _S.ENDED}),

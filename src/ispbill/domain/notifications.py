@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
+from enum import StrEnum
 
 from babel.dates import format_date
 
@@ -20,6 +21,15 @@ from ispbill.domain.collection import CollectionStage
 from ispbill.domain.money import Money
 
 Gettext = Callable[[str], str]
+
+
+class NotificationStatus(StrEnum):
+    """Where a queued e-mail stands: waiting for the sender (again, after a failure it will
+    retry), handed to the relay, or given up on."""
+
+    PENDING = "pending"
+    SENT = "sent"
+    FAILED = "failed"
 
 
 def reminder_recipients(own: Sequence[str] | None, portal_email: str | None) -> list[str]:

@@ -1,4 +1,5 @@
-"""Payment methods: which ledger account each way of receiving money debits.
+"""Payment methods: which ledger account each way of receiving money debits; and where a
+gateway's checkout or automatic top-up stands.
 
 ispbill knows five methods (cash, bank transfer, card, gateway, refill card). An operator adds
 its own (a cheque, M-Pesa, a partner shop) as data: a name mapped to one of the money accounts
@@ -10,16 +11,58 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from enum import StrEnum
 
 from ispbill.domain.errors import ValidationError
 from ispbill.domain.ledger import AccountKind
 
+
+class PaymentMethod(StrEnum):
+    """The built-in methods; an operator's own methods are plain names (``parse_method_map``)."""
+
+    CASH = "cash"
+    BANK_TRANSFER = "bank_transfer"
+    CARD = "card"
+    GATEWAY = "gateway"
+    REFILL_CARD = "refill_card"
+
+
+class CheckoutStatus(StrEnum):
+    """A gateway checkout (pay N months, or a top-up paid by hand): being opened at the
+    gateway, open for the customer to pay, paid (a payment exists), or refused."""
+
+    CREATING = "creating"
+    OPEN = "open"
+    COMPLETED = "completed"
+    FAILED = "failed"
+
+
+class TopUpStatus(StrEnum):
+    """One automatic top-up charge of a saved method: asked of the gateway, answered later
+    (by webhook), paid (a payment exists), or declined (retried by a new attempt)."""
+
+    REQUESTED = "requested"
+    PENDING = "pending"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
+class TopUpOutcome(StrEnum):
+    """What storing a gateway's answer to a top-up did: paid, waiting for the webhook, failed
+    with a retry scheduled, or failed for the last time."""
+
+    SUCCEEDED = "succeeded"
+    PENDING = "pending"
+    RETRY_SCHEDULED = "retry_scheduled"
+    GAVE_UP = "gave_up"
+
+
 BUILTIN_METHODS: Mapping[str, AccountKind] = {
-    "cash": AccountKind.CASH,
-    "bank_transfer": AccountKind.BANK,
-    "card": AccountKind.CARD,
-    "gateway": AccountKind.GATEWAY_CLEARING,
-    "refill_card": AccountKind.REFILL_CARD_LIABILITY,
+    PaymentMethod.CASH.value: AccountKind.CASH,
+    PaymentMethod.BANK_TRANSFER.value: AccountKind.BANK,
+    PaymentMethod.CARD.value: AccountKind.CARD,
+    PaymentMethod.GATEWAY.value: AccountKind.GATEWAY_CLEARING,
+    PaymentMethod.REFILL_CARD.value: AccountKind.REFILL_CARD_LIABILITY,
 }
 OPERATOR_METHOD_ACCOUNTS: tuple[AccountKind, ...] = (
     AccountKind.CASH,

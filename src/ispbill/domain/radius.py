@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from ispbill.domain.errors import ValidationError
-from ispbill.domain.lifecycle import ServiceState, SuspensionReason
+from ispbill.domain.lifecycle import ServiceEvent, ServiceState, SuspensionReason
 from ispbill.domain.plans import Speed, parse_speed
 
 # the rate attributes of a generic (non-MikroTik) NAS by default: WISPr, understood by most
@@ -33,11 +33,11 @@ GARDEN_KEYS = (*(r.value for r in SuspensionReason), DEACTIVATED, PAUSED)
 # event kinds that only change a rate: a CoA is enough whatever the garden uses
 RATE_ONLY_EVENTS = frozenset(
     {
-        "service.plan_changed",
-        "service.throttled",
-        "service.unthrottled",
-        "service.fup_throttled",
-        "service.fup_reset",
+        ServiceEvent.PLAN_CHANGED.value,
+        ServiceEvent.THROTTLED.value,
+        ServiceEvent.UNTHROTTLED.value,
+        ServiceEvent.FUP_THROTTLED.value,
+        ServiceEvent.FUP_RESET.value,
     }
 )
 
@@ -58,6 +58,15 @@ class Command(StrEnum):
 
     COA = "coa"
     DISCONNECT = "disconnect"
+
+
+class CommandStatus(StrEnum):
+    """Where a command of the enforcement outbox stands: waiting to be sent (or retried), sent
+    to every NAS that needed it, or given up on."""
+
+    PENDING = "pending"
+    DONE = "done"
+    FAILED = "failed"
 
 
 class GardenKind(StrEnum):

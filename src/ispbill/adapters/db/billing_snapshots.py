@@ -34,7 +34,7 @@ from ispbill.domain.billing import (
 from ispbill.domain.calendar import BillingCycle, CycleKind, load_timezone
 from ispbill.domain.customers import BalanceControl, InvoicingMode
 from ispbill.domain.ledger import AccountKind
-from ispbill.domain.lifecycle import ServiceState
+from ispbill.domain.lifecycle import ServiceState, SuspensionStatus
 from ispbill.domain.money import Money
 from ispbill.domain.plans import PLAN_FOLLOWS_CUSTOMER, instantiate_cycle
 from ispbill.domain.taxes import NO_TAX, TaxProfile
@@ -241,7 +241,10 @@ def unbilled_windows(
     ).all()
     found: dict[int, list[tuple[date, date | None]]] = {}
     for service_id, starts_on, ends_on, status in rows:
-        if ends_on is None and status not in ("planned", "active"):
+        if ends_on is None and status not in (
+            SuspensionStatus.PLANNED.value,
+            SuspensionStatus.ACTIVE.value,
+        ):
             continue
         end = ends_on + timedelta(days=1) if ends_on is not None else None
         found.setdefault(service_id, []).append((starts_on, end))

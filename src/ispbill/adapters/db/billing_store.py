@@ -1,5 +1,8 @@
 """Storing what the engine decided, in batches: charges with their ledger entries, invoices for
-postpaid customers, state transitions as events, and each service's new billing position."""
+postpaid customers, state transitions as events, and each service's new billing position.
+
+The network following those transitions (CoA commands, fresh RADIUS answers) is the calling use
+case's next step (``use_cases/network/access_changes.enqueue_transitions``), not this store's."""
 
 from __future__ import annotations
 
@@ -9,7 +12,7 @@ from datetime import datetime
 
 from sqlalchemy import select, update
 
-from ispbill.adapters.db import bulk, outbox
+from ispbill.adapters.db import bulk
 from ispbill.adapters.db import ledger_store as ledger
 from ispbill.adapters.db.invoice_store import IssueRequest, apply_credit, issue_from_charges
 from ispbill.adapters.db.models import Charge as ChargeRow
@@ -145,8 +148,6 @@ def _store_transitions(uow: UnitOfWork, outcomes: Sequence[Outcome], actor: str)
         if o.customer_inactive and o.transitions
     ]
     bulk.insert_rows(uow.session.connection(), table_of(Event), rows)
-    # access changes reach the network through the outbox, in this same transaction
-    outbox.enqueue_from_event_rows(uow.session, rows)
 
 
 def _store_positions(uow: UnitOfWork, outcomes: Sequence[Outcome], now: datetime) -> None:

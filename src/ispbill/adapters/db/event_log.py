@@ -3,6 +3,10 @@
 ARCHITECTURE section 2: "Every transition is an event with time, actor (admin, customer, engine,
 gateway), reason and the figures behind it (balance, amount due, days overdue), so 'why is this
 customer offline?' has a one-line answer."
+
+``record`` only records. What an event sets in motion is the use case's own explicit step next
+to it: a CoA command and a fresh RADIUS answer for an access change
+(``use_cases/network/access_changes.py``), an e-mail (``use_cases/notifications/mail_outbox.py``).
 """
 
 from __future__ import annotations
@@ -13,8 +17,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from ispbill.adapters.db import outbox
-from ispbill.adapters.db.models import Event, Service
+from ispbill.adapters.db.models import Event
 from ispbill.adapters.db.unit_of_work import UnitOfWork
 
 
@@ -41,40 +44,7 @@ def record(
         figures=dict(figures or {}),
     )
     uow.session.add(event)
-    if outbox.changes_access(kind, subject_type):
-        # the network must follow: the command commits (or rolls back) with the event
-        outbox.enqueue(uow.session, service_id=subject_id, kind=kind, reason=reason, now=now)
     return event
-
-
-def move_service(
-    uow: UnitOfWork,
-    service: Service,
-    *,
-    to: str,
-    reason: str | None,
-    now: datetime,
-    actor: str,
-    event_reason: str,
-    figures: Mapping[str, Any],
-) -> None:
-    """Put a service in state ``to`` (with ``reason``) and record the ``service.<to>`` event,
-    whose figures say which state it left: the one shape every lifecycle move shares."""
-    previous = service.state
-    service.state = to
-    service.state_reason = reason
-    service.state_since = now
-    record(
-        uow,
-        now=now,
-        actor=actor,
-        kind=f"service.{to}",
-        subject_type="service",
-        subject_id=service.id,
-        customer_id=service.customer_id,
-        reason=event_reason,
-        figures={"from": previous, **figures},
-    )
 
 
 def for_customer(uow: UnitOfWork, customer_id: int, limit: int = 100) -> list[Event]:

@@ -31,6 +31,7 @@ from ispbill.adapters.db.models import (
     InvoiceLineRow,
 )
 from ispbill.adapters.db.settings_store import OperatorSettings
+from ispbill.domain.billing import ChargeKind
 from ispbill.domain.invoicing import (
     DocumentKind,
     InvoiceStatus,
@@ -139,9 +140,9 @@ def issue_from_charges(
 
 def _line_text(charge: Charge) -> str:
     suffix = {
-        "reactivation": " (reactivation)",
-        "refund": " (refund)",
-        "change": " (plan change)",
+        ChargeKind.REACTIVATION.value: " (reactivation)",
+        ChargeKind.REFUND.value: " (refund)",
+        ChargeKind.CHANGE.value: " (plan change)",
     }.get(charge.kind, "")
     return f"{charge.description}{suffix}"
 

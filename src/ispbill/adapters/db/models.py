@@ -32,11 +32,20 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from ispbill.adapters.db.types import UTCDateTime
+from ispbill.domain.bank import LineStatus
 from ispbill.domain.calendar import CycleKind
 from ispbill.domain.customers import BalanceControl, BusinessModel, CustomerStatus, InvoicingMode
 from ispbill.domain.ledger import AccountKind, EntryKind
-from ispbill.domain.lifecycle import ServiceState, SuspensionReason
+from ispbill.domain.lifecycle import (
+    ServiceState,
+    SuspensionReason,
+    SuspensionSource,
+    SuspensionStatus,
+)
+from ispbill.domain.notifications import NotificationStatus
+from ispbill.domain.payments import CheckoutStatus, TopUpStatus
 from ispbill.domain.plans import PLAN_FOLLOWS_CUSTOMER, FupAction
+from ispbill.domain.radius import CommandStatus
 from ispbill.domain.refill import CardStatus
 
 NAMING = {
@@ -248,9 +257,6 @@ class Service(Base):
     plan: Mapped[Plan] = relationship(lazy="joined")
 
 
-SUSPENSION_STATUSES = ("planned", "active", "lifted", "ended")
-
-
 class ServiceSuspension(Base):
     """One suspension of a service (ISPadmin client card): its reason, whether invoicing is
     suspended too, an optional FROM-TO window (last day included) that may repeat yearly, and
@@ -259,10 +265,8 @@ class ServiceSuspension(Base):
     __tablename__ = "service_suspensions"
     __table_args__ = (
         CheckConstraint(one_of("reason", SuspensionReason), name="reason"),
-        CheckConstraint(
-            "status IN (" + ", ".join(f"'{s}'" for s in SUSPENSION_STATUSES) + ")", name="status"
-        ),
-        CheckConstraint("source IN ('manual', 'collection')", name="source"),
+        CheckConstraint(one_of("status", SuspensionStatus), name="status"),
+        CheckConstraint(one_of("source", SuspensionSource), name="source"),
         CheckConstraint("ends_on IS NULL OR ends_on >= starts_on", name="window"),
         CheckConstraint("NOT repeat_yearly OR ends_on IS NOT NULL", name="repeat_needs_end"),
     )
@@ -615,7 +619,7 @@ class BankStatementLine(Base):
     __tablename__ = "bank_statement_lines"
     __table_args__ = (
         UniqueConstraint("external_id", name="uq_bank_statement_lines_external_id"),
-        CheckConstraint("status IN ('unmatched', 'matched', 'ignored')", name="status"),
+        CheckConstraint(one_of("status", LineStatus), name="status"),
         CheckConstraint("(status = 'matched') = (payment_id IS NOT NULL)", name="matched"),
         CheckConstraint("length(currency) = 3", name="currency"),
         Index("ix_bank_statement_lines_status", "status"),
@@ -657,7 +661,7 @@ class CheckoutRow(Base):
     __table_args__ = (
         UniqueConstraint("gateway", "external_id", name="uq_checkouts_gateway_external_id"),
         CheckConstraint("purpose IN ('pay_months', 'top_up')", name="purpose"),
-        CheckConstraint("status IN ('creating', 'open', 'completed', 'failed')", name="status"),
+        CheckConstraint(one_of("status", CheckoutStatus), name="status"),
         CheckConstraint("amount_minor > 0", name="amount"),
         CheckConstraint("months IS NULL OR months >= 1", name="months"),
         CheckConstraint("length(currency) = 3", name="currency"),
@@ -746,7 +750,7 @@ class TopUpAttempt(Base):
     __table_args__ = (
         UniqueConstraint("trigger_key", "attempt_no", name="uq_top_up_attempts_trigger_attempt"),
         UniqueConstraint("gateway", "gateway_charge_id", name="uq_top_up_attempts_gateway_charge"),
-        CheckConstraint("status IN ('requested', 'pending', 'succeeded', 'failed')", name="status"),
+        CheckConstraint(one_of("status", TopUpStatus), name="status"),
         CheckConstraint("attempt_no >= 1", name="attempt_no"),
         CheckConstraint("amount_minor > 0", name="amount"),
         CheckConstraint("length(currency) = 3", name="currency"),
@@ -926,7 +930,7 @@ class OutboxCommand(Base):
 
     __tablename__ = "enforcement_outbox"
     __table_args__ = (
-        CheckConstraint("status IN ('pending', 'done', 'failed')", name="status"),
+        CheckConstraint(one_of("status", CommandStatus), name="status"),
         CheckConstraint("attempts >= 0", name="attempts"),
         Index("ix_enforcement_outbox_due", "status", "next_attempt_at"),
     )
@@ -935,7 +939,7 @@ class OutboxCommand(Base):
     event_kind: Mapped[str] = mapped_column(String(64))
     reason: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime]
-    status: Mapped[str] = mapped_column(String(16), default="pending")
+    status: Mapped[str] = mapped_column(String(16), default=CommandStatus.PENDING.value)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime]
     completed_at: Mapped[datetime | None]
@@ -953,7 +957,7 @@ class Notification(Base):
 
     __tablename__ = "notifications"
     __table_args__ = (
-        CheckConstraint("status IN ('pending', 'sent', 'failed')", name="status"),
+        CheckConstraint(one_of("status", NotificationStatus), name="status"),
         CheckConstraint("attempts >= 0", name="attempts"),
         Index("ix_notifications_due", "status", "next_attempt_at"),
     )
@@ -965,7 +969,7 @@ class Notification(Base):
     locale: Mapped[str] = mapped_column(String(16))
     figures: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime]
-    status: Mapped[str] = mapped_column(String(16), default="pending")
+    status: Mapped[str] = mapped_column(String(16), default=NotificationStatus.PENDING.value)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime]
     sent_at: Mapped[datetime | None]
@@ -975,8 +979,9 @@ class Notification(Base):
 class RadiusAnswer(Base):
     """A precomputed RADIUS answer line, in the radcheck/radreply shape FreeRADIUS's rlm_sql
     reads: what ``domain/radius.build_reply`` answers for a login, per NAS vendor. Kept equal
-    to the committed state by a before-commit hook (``use_cases/network/radius_answers.py``), so FreeRADIUS
-    can authorize from the database without the HTTP hop."""
+    to the committed state by the unit of work's pre-commit step
+    (``use_cases/network/radius_answers.py``), so FreeRADIUS can authorize from the database
+    without the HTTP hop."""
 
     __tablename__ = "radius_answers"
     __table_args__ = (

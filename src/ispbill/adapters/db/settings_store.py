@@ -14,7 +14,6 @@ from pydantic import ValidationError as PydanticError
 from sqlalchemy import select
 
 from ispbill.adapters.db import event_log as events
-from ispbill.adapters.db import outbox
 from ispbill.adapters.db.models import SettingRow
 from ispbill.adapters.db.unit_of_work import UnitOfWork
 from ispbill.domain.billing import BillingPolicy, ReactivationAnchor
@@ -267,7 +266,7 @@ def set_value(
         row.value = stored
         row.updated_at = now
     if key.startswith("radius_"):
-        outbox.mark_dirty(uow.session, None, now)  # every precomputed RADIUS answer
+        uow.mark_answers_stale(None, now)  # every precomputed RADIUS answer, at commit
     events.record(
         uow,
         now=now,

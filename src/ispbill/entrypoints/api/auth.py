@@ -9,27 +9,29 @@
   only do what the portal offers (redeem a refill card, reactivate a paused service); every
   other route is a 403, every other customer's object a 404.
 
-Scoping is done in one place: ``Principal.scope`` filters any query by its customer column, and
-``Principal.may_see`` answers for one loaded customer, so no route decides it on its own.
+Scoping is done in one place: ``Principal.reader`` is the caller's ``Scope``, which the read
+models (``use_cases/queries/``) apply to every list and every single record they load, and
+``require_customer`` answers for one customer, so no route decides it on its own.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy import Select, select
-from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from ispbill.adapters.db.models import ApiToken, Customer
+from ispbill.adapters.db.unit_of_work import UnitOfWork
+from ispbill.entrypoints import access
 from ispbill.entrypoints.api.deps import container
 from ispbill.entrypoints.api.errors import ApiProblem
-from ispbill.use_cases.admin.api_tokens import authenticate
+from ispbill.use_cases.admin.api_tokens import TokenHolder, authenticate
+from ispbill.use_cases.queries import customer_lists
+from ispbill.use_cases.queries.dashboard import Scope
 
 READS = ("GET", "HEAD", "OPTIONS")
 # Routes (by function name) a customer's portal session may call besides reading its own data.
@@ -62,50 +64,25 @@ PORTAL_READS = frozenset(
 
 
 @dataclass(frozen=True)
-class Principal:
-    token_id: int
-    name: str
-    role: str
-    reseller_id: int | None = None
-    customer_id: int | None = None
+class Principal(access.Principal):
+    """A caller of the API: the rules shared with the web's signed-in users
+    (``entrypoints/access.py``), and the caller's ``Scope`` for the read models."""
 
     @property
-    def actor(self) -> str:
-        if self.role == "customer":
-            return f"customer:{self.customer_id}"
-        return f"api:{self.name}#{self.token_id}"
-
-    @property
-    def is_global(self) -> bool:
-        """Sees every customer (admin and readonly)."""
-        return self.role in ("admin", "readonly")
-
-    @property
-    def may_write(self) -> bool:
-        return self.role != "readonly"
-
-    def may_see(self, customer: Customer) -> bool:
+    def reader(self) -> Scope:
+        """Whose customers this caller sees, for the read models: a reseller its own, a
+        customer session only itself, admin and readonly everyone."""
         if self.role == "reseller":
-            return customer.reseller_id == self.reseller_id
+            return Scope(reseller_id=self.reseller_id)
         if self.role == "customer":
-            return customer.id == self.customer_id
-        return True
+            return Scope(customer_id=self.customer_id)
+        return Scope()
 
-    def scope(self, query: Select[Any], customer_column: Any) -> Select[Any]:
-        """``query`` limited to the rows whose ``customer_column`` this caller may see."""
-        if self.role == "reseller":
-            mine = select(Customer.id).where(Customer.reseller_id == self.reseller_id)
-            return query.where(customer_column.in_(mine.scalar_subquery()))
-        if self.role == "customer":
-            return query.where(customer_column == self.customer_id)
-        return query
 
-    def customer(self, session: Session, customer_id: int | None) -> Customer:
-        """The customer, or a 404 (never a 403) when it is absent or not this caller's."""
-        found = session.get(Customer, customer_id) if customer_id is not None else None
-        if found is None or not self.may_see(found):
-            raise not_found("customer", customer_id)
-        return found
+def require_customer(uow: UnitOfWork, caller: Principal, customer_id: int | None) -> None:
+    """A 404 (never a 403) when the customer is absent or not this caller's."""
+    if not customer_lists.is_visible(uow, caller.reader, customer_id):
+        raise not_found("customer", customer_id)
 
 
 def not_found(what: str, ref: object) -> ApiProblem:
@@ -134,7 +111,7 @@ async def principal(
     app = container(request)
     touch = timedelta(seconds=app.settings.token_touch_seconds)
 
-    def lookup() -> ApiToken | None:
+    def lookup() -> TokenHolder | None:
         with app.uow() as uow:
             return authenticate(uow, plaintext=secret, now=app.clock.now(), touch_every=touch)
 

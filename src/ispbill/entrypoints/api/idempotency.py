@@ -1,7 +1,7 @@
 """``Idempotency-Key`` on every write of ``/api/v1`` (one ASGI middleware, not per route).
 
-The first request with a key claims it: a row in ``idempotency_records`` (per token and key)
-with status 0, "in flight", inserted before the route runs, so a concurrent retry with the same
+The first request with a key claims it (``use_cases/admin/idempotency.py``): a record per token
+and key, "in flight", written before the route runs, so a concurrent retry with the same
 key is told 409 instead of doing the work twice. When the route answers 2xx the answer (status
 and JSON body) is stored and every later request with that key and the same method, path and
 body gets it back without anything being done again. A JSON body is compared by its content
@@ -23,14 +23,12 @@ import logging
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import delete, select
-from sqlalchemy.exc import IntegrityError
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ispbill.adapters.db.models import IdempotencyRecord
 from ispbill.bootstrap import App
 from ispbill.entrypoints.api.errors import ApiProblem
+from ispbill.use_cases.admin import idempotency
 from ispbill.use_cases.admin.api_tokens import authenticate
 
 log = logging.getLogger(__name__)
@@ -41,8 +39,7 @@ PREFIX = "/api/v1/"
 EXEMPT = ("/api/v1/webhooks/",)  # gateways bring their own event ids
 # Paths whose first answer holds a secret shown once: the key is honoured, the body not kept.
 SECRET_ANSWERS = ("/api/v1/refill-card-batches", "/api/v1/sessions")
-IN_FLIGHT = 0
-AUTHENTICATED = "ispbill.authenticated"  # scope key: (bearer secret, ApiToken) already checked
+AUTHENTICATED = "ispbill.authenticated"  # scope key: (bearer secret, TokenHolder) checked
 
 
 def _header(scope: Scope, name: bytes) -> str | None:
@@ -82,10 +79,10 @@ class IdempotencyMiddleware:
                 scope, receive, send
             )
             return
-        body = await _read_body(receive)
+        body = await read_body(receive)
         token_id = await run_in_threadpool(self._token_id, scope)
         if token_id is None:  # no or unknown token: the route answers 401
-            await self.app(scope, _replay(body), send)
+            await self.app(scope, replay_body(body), send)
             return
         query = scope.get("query_string", b"")
         digest = hashlib.sha256(
@@ -102,7 +99,7 @@ class IdempotencyMiddleware:
         captured = _Capture(send)
         stored = False
         try:
-            await self.app(scope, _replay(body), captured)
+            await self.app(scope, replay_body(body), captured)
             if 200 <= captured.status < 300:
                 secret = path.startswith(SECRET_ANSWERS)
                 answer = None if secret else captured.json()
@@ -135,78 +132,48 @@ class IdempotencyMiddleware:
         self, token_id: int, key: str, method_path: str, digest: str
     ) -> ApiProblem | tuple[int, Any] | None:
         """None when this request now owns the key; otherwise the answer to give."""
-        now = self.container.clock.now()
-        cutoff = now - timedelta(hours=self.container.settings.idempotency_ttl_hours)
         with self.container.uow() as uow:
-            session = uow.session
-            session.execute(delete(IdempotencyRecord).where(IdempotencyRecord.created_at < cutoff))
-            session.add(
-                IdempotencyRecord(
-                    key=key,
-                    token_id=token_id,
-                    method_path=method_path,
-                    request_hash=digest,
-                    status=IN_FLIGHT,
-                    body={},
-                    created_at=now,
-                )
+            claim = idempotency.claim_key(
+                uow,
+                token_id=token_id,
+                key=key,
+                method_path=method_path,
+                request_hash=digest,
+                now=self.container.clock.now(),
+                ttl=timedelta(hours=self.container.settings.idempotency_ttl_hours),
             )
-            try:
-                uow.commit()
+        match claim.outcome:
+            case idempotency.Outcome.CLAIMED:
                 return None
-            except IntegrityError:
-                session.rollback()
-            record = session.scalars(
-                select(IdempotencyRecord).where(
-                    IdempotencyRecord.token_id == token_id, IdempotencyRecord.key == key
+            case idempotency.Outcome.IN_FLIGHT:
+                return _in_flight(key)
+            case idempotency.Outcome.OTHER_REQUEST:
+                return ApiProblem(
+                    422,
+                    f"{HEADER}: {key!r} was already used for a different request",
+                    field=HEADER,
+                    rule="reused with a different request",
                 )
-            ).one_or_none()
-        if record is None:  # released between our insert and our read: the caller retries
-            return _in_flight(key)
-        if record.method_path != method_path or record.request_hash != digest:
-            return ApiProblem(
-                422,
-                f"{HEADER}: {key!r} was already used for a different request",
-                field=HEADER,
-                rule="reused with a different request",
-            )
-        if record.status == IN_FLIGHT:
-            return _in_flight(key)
-        if record.body.get("secret"):
-            return ApiProblem(
-                409,
-                f"{HEADER}: {key!r} already succeeded; its answer held a secret shown once, "
-                "which is not kept",
-                field=HEADER,
-                rule="secret answers are not replayed",
-            )
-        return record.status, record.body.get("json")
+            case idempotency.Outcome.SECRET:
+                return ApiProblem(
+                    409,
+                    f"{HEADER}: {key!r} already succeeded; its answer held a secret shown once, "
+                    "which is not kept",
+                    field=HEADER,
+                    rule="secret answers are not replayed",
+                )
+        return claim.status, claim.body
 
     def _store(self, token_id: int, key: str, status: int, answer: Any, secret: bool) -> bool:
         with self.container.uow() as uow:
-            record = uow.session.scalars(
-                select(IdempotencyRecord).where(
-                    IdempotencyRecord.token_id == token_id, IdempotencyRecord.key == key
-                )
-            ).one_or_none()
-            if record is None:
-                return False
-            record.status = status
-            record.body = {"secret": True} if secret else {"json": answer}
-            uow.commit()
-            return True
+            return idempotency.store_answer(
+                uow, token_id=token_id, key=key, status=status, answer=answer, secret=secret
+            )
 
     def _release(self, token_id: int, key: str) -> None:
         try:
             with self.container.uow() as uow:
-                uow.session.execute(
-                    delete(IdempotencyRecord).where(
-                        IdempotencyRecord.token_id == token_id,
-                        IdempotencyRecord.key == key,
-                        IdempotencyRecord.status == IN_FLIGHT,
-                    )
-                )
-                uow.commit()
+                idempotency.release_key(uow, token_id=token_id, key=key)
         except Exception:  # the key then stays claimed until it expires; log, do not mask
             log.exception("could not release idempotency key %r", key)
 
@@ -233,7 +200,8 @@ def _in_flight(key: str) -> ApiProblem:
     )
 
 
-async def _read_body(receive: Receive) -> bytes:
+async def read_body(receive: Receive) -> bytes:
+    """The whole request body (a middleware that reads it passes it on with ``replay_body``)."""
     chunks: list[bytes] = []
     while True:
         message = await receive()
@@ -245,7 +213,8 @@ async def _read_body(receive: Receive) -> bytes:
     return b"".join(chunks)
 
 
-def _replay(body: bytes) -> Receive:
+def replay_body(body: bytes) -> Receive:
+    """A ``receive`` that hands the already-read ``body`` to the next application once."""
     sent = False
 
     async def receive() -> Message:

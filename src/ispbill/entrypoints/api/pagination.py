@@ -4,25 +4,28 @@ A page is ``{"items": [...], "next_cursor": "..."}``; passing ``?cursor=`` retur
 the last one seen, in the list's own order (oldest first, or newest first for histories such as
 events and the ledger). The cursor is opaque (base64 of the direction and the last id), so a
 page stays correct while rows are added, and costs one index range scan however deep it is.
-Filters are each list's own query parameters; they are applied before the cursor.
+Filters are each list's own query parameters; they are applied before the cursor. The SQL is
+the read models' (``use_cases/queries/``, over ``adapters/db/keyset.py``); this module only
+turns the cursor into the id a page starts beyond, and a slice back into a page.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated, Any, Generic, TypeVar
+from typing import Annotated, Generic, TypeVar
 
 from fastapi import Depends, Query
 from pydantic import BaseModel, Field
-from sqlalchemy.orm import Session
 
+from ispbill.adapters.db.keyset import Slice
 from ispbill.adapters.db.lookups import MAX_ID
 from ispbill.entrypoints.api.errors import ApiProblem
 
 T = TypeVar("T")
+R = TypeVar("R")
 MAX_LIMIT = 200
 CURSOR_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
 
@@ -36,6 +39,10 @@ class Page(BaseModel, Generic[T]):
 class PageRequest:
     cursor: str | None
     limit: int
+
+    def after(self, *, newest_first: bool = False) -> int | None:
+        """The id the page starts beyond (a 422 for a cursor this list did not give)."""
+        return decode_cursor(self.cursor, newest_first=newest_first) if self.cursor else None
 
 
 def page_request(
@@ -68,29 +75,13 @@ def decode_cursor(cursor: str, *, newest_first: bool = False) -> int:
     return int(number)
 
 
-def paginate(
-    session: Session,
-    query: Any,
-    id_column: Any,
-    request: PageRequest,
-    shape: Callable[[Sequence[Any]], list[T]],
-    *,
-    newest_first: bool = False,
-    scalars: bool = True,
-    row_id: Callable[[Any], int] | None = None,
-) -> Page[T]:
-    """One page of ``query`` ordered by ``id_column``, shaped by ``shape`` (which may load
-    what the page's rows need in one more query, e.g. their balances)."""
-    if request.cursor:
-        after = decode_cursor(request.cursor, newest_first=newest_first)
-        query = query.where(id_column < after if newest_first else id_column > after)
-    query = query.order_by(id_column.desc() if newest_first else id_column.asc())
-    query = query.limit(request.limit + 1)
-    rows: list[Any] = list(session.scalars(query) if scalars else session.execute(query))
-    more = len(rows) > request.limit
-    rows = rows[: request.limit]
-    last = (row_id(rows[-1]) if row_id else rows[-1].id) if rows else 0
+def page_of(found: Slice[R], shape: Callable[[R], T], *, newest_first: bool = False) -> Page[T]:
+    """A read model's slice as a page: each row shaped, and the cursor of the next page."""
     return Page[T](
-        items=shape(rows),
-        next_cursor=encode_cursor(last, newest_first=newest_first) if more and rows else None,
+        items=[shape(row) for row in found.rows],
+        next_cursor=(
+            encode_cursor(found.last_id, newest_first=newest_first)
+            if found.last_id is not None
+            else None
+        ),
     )

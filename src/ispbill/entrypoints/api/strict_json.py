@@ -13,7 +13,7 @@ from typing import Any
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ispbill.entrypoints.api.errors import ApiProblem
-from ispbill.entrypoints.api.idempotency import WRITES, _read_body, _replay
+from ispbill.entrypoints.api.idempotency import WRITES, read_body, replay_body
 
 
 class DuplicateKey(ValueError):
@@ -53,7 +53,7 @@ class DuplicateKeysMiddleware:
         ):
             await self.app(scope, receive, send)
             return
-        body = await _read_body(receive)
+        body = await read_body(receive)
         try:
             if body.strip():
                 loads(body)
@@ -65,8 +65,8 @@ class DuplicateKeysMiddleware:
                 field=key,
                 rule="must appear once",
             )
-            await problem.response()(scope, _replay(body), send)
+            await problem.response()(scope, replay_body(body), send)
             return
         except (ValueError, RecursionError):
             pass  # not JSON: the route refuses it, naming the body
-        await self.app(scope, _replay(body), send)
+        await self.app(scope, replay_body(body), send)

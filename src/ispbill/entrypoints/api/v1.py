@@ -43,6 +43,7 @@ from ispbill.entrypoints.api.routes import (
     services,
     topups,
 )
+from ispbill.entrypoints.api.schemas import ProblemOut
 from ispbill.entrypoints.api.strict_json import DuplicateKeysMiddleware
 from ispbill.entrypoints.api.unrouted import UnroutedWritesMiddleware
 
@@ -108,8 +109,6 @@ def finish_contract(document: dict[str, Any]) -> None:
     for unused in ("HTTPValidationError", "ValidationError"):
         schemas.pop(unused, None)
     if "ProblemOut" not in schemas:  # pragma: no cover - a route always refers to it
-        from ispbill.entrypoints.api.schemas import ProblemOut
-
         schemas["ProblemOut"] = ProblemOut.model_json_schema()
     for path, methods in document.get("paths", {}).items():
         if not path.startswith("/api/v1/") or path.startswith("/api/v1/webhooks/"):

@@ -40,11 +40,13 @@ from ispbill.adapters.db.models import (
     Service,
 )
 from ispbill.adapters.db.unit_of_work import UnitOfWork
+from ispbill.domain.billing import ChargeKind
 from ispbill.domain.calendar import local_date
 from ispbill.domain.invoicing import InvoiceStatus
 from ispbill.domain.ledger import AccountKind, Discrepancy, EntryKind
-from ispbill.domain.lifecycle import ServiceState
+from ispbill.domain.lifecycle import ServiceEvent, ServiceState
 from ispbill.domain.money import Money
+from ispbill.domain.payments import PaymentMethod
 from ispbill.domain.taxes import TaxProfile, split_tax
 from ispbill.use_cases.billing.tick import tick
 from ispbill.use_cases.catalog import customer_accounts as customer_cases
@@ -532,7 +534,11 @@ class _Simulation:
 
     def _record(self, person: DemoCustomer, day: date, index: int, amount_minor: int) -> None:
         method = self.rng.choice(("cash", "bank_transfer", "card", "gateway"))
-        reference = f"DEMO-{person.customer_id}-{day:%Y%m%d}" if method != "cash" else None
+        reference = (
+            f"DEMO-{person.customer_id}-{day:%Y%m%d}"
+            if method != PaymentMethod.CASH.value
+            else None
+        )
         now = _at(day, 10 + index % 10, self.rng.randrange(0, 60))
         spec = NewPayment(
             customer=str(person.customer_id),
@@ -589,7 +595,7 @@ def summarize(
             select(Charge.charged_at, Charge.kind, Charge.net_minor)
         ):
             figures = months[f"{charged_at:%Y-%m}"]
-            figures.revenue_net_minor += -net if kind == "refund" else net
+            figures.revenue_net_minor += -net if kind == ChargeKind.REFUND.value else net
             figures.charges += 1
         for received_at, amount in session.execute(
             select(Payment.received_at, Payment.amount_minor)
@@ -633,7 +639,7 @@ def summarize(
             f"{kind.removeprefix('service.')} (by {actor})": int(count)
             for kind, actor, count in session.execute(
                 select(Event.kind, Event.actor, func.count())
-                .where(Event.subject_type == "service", Event.kind != "service.created")
+                .where(Event.subject_type == "service", Event.kind != ServiceEvent.CREATED.value)
                 .group_by(Event.kind, Event.actor)
                 .order_by(Event.kind, Event.actor)
             )

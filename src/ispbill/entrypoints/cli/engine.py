@@ -157,7 +157,9 @@ def _progress(label: str, *, total: int) -> Iterator[Any]:
 def charge(customer: str, as_json: bool = JSON) -> None:
     """Splynx "Charge & Invoice": charge what is due now and invoice it at once."""
     with unit_of_work() as (uow, now):
-        row = lock_customer(uow, customer)
+        customer_id = customer_cases.get_customer(uow, customer).id  # the name, at the edge
+        uow.session.rollback()  # the lookup ends; the write begins with the customer's lock
+        row = lock_customer(uow, customer_id)
         result = engine.charge_and_invoice(uow, customer=row, now=now, actor=ACTOR)
         numbers = _invoice_numbers(uow.session, row.id, result.outcome.charges)
         balance = ledger.wallet_balance(uow.session, row.id, row.currency)

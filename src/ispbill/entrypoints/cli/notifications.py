@@ -11,6 +11,7 @@ import typer
 
 from ispbill.adapters.mail import SmtpMailer
 from ispbill.domain.errors import ValidationError
+from ispbill.domain.notifications import NotificationStatus
 from ispbill.entrypoints.cli.base import (
     ACTOR,
     Cli,
@@ -19,6 +20,7 @@ from ispbill.entrypoints.cli.base import (
     emit,
     unit_of_work,
 )
+from ispbill.entrypoints.jobs import mail_sender
 from ispbill.settings import Settings
 from ispbill.use_cases.notifications import mail_outbox as notifications
 
@@ -40,7 +42,7 @@ def notifications_send() -> None:
     with app_for_command() as app:
         if not app.settings.smtp_host:
             raise ValidationError("smtp_host", "no SMTP server configured (ISPBILL_SMTP_HOST)")
-        tried = notifications.run_sender(
+        tried = mail_sender.run_sender(
             app.uow_factory,
             SmtpMailer(app.settings),
             clock=app.clock.now,
@@ -69,7 +71,9 @@ def notifications_list(
                 "attempts": n.attempts,
                 "created_at": n.created_at,
                 "sent_at": n.sent_at,
-                "next_attempt_at": n.next_attempt_at if n.status == "pending" else None,
+                "next_attempt_at": n.next_attempt_at
+                if n.status == NotificationStatus.PENDING.value
+                else None,
                 "error": n.last_error,
             }
             for n in notifications.notifications(uow, status=status)

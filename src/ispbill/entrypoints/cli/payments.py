@@ -12,13 +12,15 @@ from ispbill.adapters.db.lookups import by_id_or_name
 from ispbill.adapters.db.models import Customer, Payment
 from ispbill.domain.errors import ValidationError
 from ispbill.domain.money import Money
+from ispbill.domain.payments import PaymentMethod
 from ispbill.entrypoints.cli.base import ACTOR, Cli, console, emit, unit_of_work
 from ispbill.use_cases.payments.recording import METHOD_ACCOUNTS, NewPayment, record_payment
 
 payments_app = Cli(help="Payments: money received, credited to the wallet exactly once.")
 
 JSON = typer.Option(False, "--json", help="Print JSON instead of a table.")
-OPERATOR_METHODS = tuple(m for m in METHOD_ACCOUNTS if m != "refill_card")  # cards: redeem
+# cards: redeem
+OPERATOR_METHODS = tuple(m for m in METHOD_ACCOUNTS if m != PaymentMethod.REFILL_CARD.value)
 
 
 @payments_app.command("add")
@@ -40,7 +42,7 @@ def payments_add(
 ) -> None:
     """Record a payment: credit the wallet, pay open invoices oldest first, and re-evaluate the
     customer at once (a deactivated prepaid service the wallet now covers comes back)."""
-    if method == "refill_card":
+    if method == PaymentMethod.REFILL_CARD.value:
         raise ValidationError("method", "refill cards are redeemed with 'ispbill cards redeem'")
     if not (reference or key):
         raise ValidationError(

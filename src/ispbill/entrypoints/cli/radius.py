@@ -23,6 +23,7 @@ from ispbill.entrypoints.cli.base import (
     parse_instant,
     unit_of_work,
 )
+from ispbill.entrypoints.jobs import coa_sender
 from ispbill.use_cases.network import enforcement, usage
 from ispbill.use_cases.network import identities as network
 
@@ -195,7 +196,7 @@ def outbox_run(
     """Send CoA / Disconnect requests for access changes, retrying until the NAS answers."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     with app_for_command() as app:
-        sent = enforcement.run_worker(
+        sent = coa_sender.run_worker(
             app.uow_factory,
             PyradSender(timeout_s=timeout),
             clock=app.clock.now,

@@ -22,6 +22,7 @@ from ispbill.adapters.payments.sandbox import SandboxGateway
 from ispbill.bootstrap import App
 from ispbill.domain.errors import NotFound
 from ispbill.domain.money import Money
+from ispbill.domain.payments import CheckoutStatus
 from ispbill.entrypoints.pages import app_of as container
 from ispbill.use_cases.payments.checkouts import SandboxPayment, sandbox_checkout, sandbox_pay
 
@@ -81,7 +82,7 @@ async def show_checkout(checkout_id: str, request: Request) -> HTMLResponse:
             return sandbox_checkout(uow, checkout_id=checkout_id)
 
     checkout, customer = await run_in_threadpool(load)
-    if checkout.status == "completed":
+    if checkout.status == CheckoutStatus.COMPLETED.value:
         return _page("Paid", _summary(checkout, customer) + '<p class="ok">Already paid.</p>')
     amount = Money(checkout.amount_minor, checkout.currency).format()
     form = (

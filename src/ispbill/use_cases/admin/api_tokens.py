@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 
 from ispbill.adapters.db import event_log as events
+from ispbill.adapters.db import token_store
 from ispbill.adapters.db.lookups import MAX_ID, by_id_or_name
 from ispbill.adapters.db.models import ApiToken, Customer, Reseller
 from ispbill.adapters.db.unit_of_work import UnitOfWork
@@ -139,16 +140,25 @@ def open_customer_session(
     return CreatedToken(row, plaintext)
 
 
+@dataclass(frozen=True)
+class TokenHolder:
+    """Who a live token speaks for: what the API's authorisation needs of it."""
+
+    id: int
+    name: str
+    role: str
+    reseller_id: int | None
+    customer_id: int | None
+
+
 def authenticate(
     uow: UnitOfWork, *, plaintext: str, now: datetime, touch_every: timedelta = timedelta(0)
-) -> ApiToken | None:
+) -> TokenHolder | None:
     """The live token with this secret, or None (unknown, revoked or expired).
 
     Its ``last_used_at`` is written only when older than ``touch_every``: a busy integration
     then costs one write per interval, not one per request."""
-    row = uow.session.scalars(
-        select(ApiToken).where(ApiToken.token_hash == hash_token(plaintext))
-    ).one_or_none()
+    row = token_store.by_hash(uow.session, hash_token(plaintext))
     if row is None or row.revoked_at is not None:
         return None
     if row.expires_at is not None and row.expires_at <= now:
@@ -156,4 +166,4 @@ def authenticate(
     if row.last_used_at is None or now - row.last_used_at >= touch_every:
         row.last_used_at = now
         uow.commit()
-    return row
+    return TokenHolder(row.id, row.name, row.role, row.reseller_id, row.customer_id)

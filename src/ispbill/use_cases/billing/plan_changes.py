@@ -85,14 +85,15 @@ from ispbill.domain.invoicing import (
     credit_note_for,
     wallet_credit_note,
 )
-from ispbill.domain.lifecycle import ServiceState, check_transition
+from ispbill.domain.lifecycle import ServiceEvent, ServiceState, check_transition
 from ispbill.domain.money import Money
 from ispbill.domain.taxes import TaxProfile
 from ispbill.use_cases.billing.invoice_documents import rate_text, stored_draft
 from ispbill.use_cases.billing.reevaluation import reevaluate_customer
+from ispbill.use_cases.network import access_changes
 from ispbill.use_cases.payments.recording import lock_customer
 
-PLAN_CHANGED = "service.plan_changed"
+PLAN_CHANGED = ServiceEvent.PLAN_CHANGED.value
 ENDED = f"service.{ServiceState.ENDED.value}"
 TERMINATED = "terminated"
 REASON_MAX = 500
@@ -183,7 +184,7 @@ def change_plan(
     service.billed_until = quote.billed_until
     old_price, new_price = work.service_snapshot.terms.price, new_terms.price
     balance = ledger.wallet_balance(session, work.customer.id, work.customer.currency)
-    events.record(
+    event = events.record(
         uow,
         now=now,
         actor=actor,
@@ -208,6 +209,7 @@ def change_plan(
             "balance": str(balance),
         },
     )
+    access_changes.enqueue(uow, event)  # the new plan's speeds reach the network
     return _finish(uow, work, quote, documents, old_plan.name, plan.name, now=now, actor=actor)
 
 
@@ -256,7 +258,7 @@ def terminate_service(
     service.billed_until = quote.billed_until
     service.next_due_at = None
     balance = ledger.wallet_balance(session, work.customer.id, work.customer.currency)
-    events.record(
+    event = events.record(
         uow,
         now=now,
         actor=actor,
@@ -275,6 +277,7 @@ def terminate_service(
             "balance": str(balance),
         },
     )
+    access_changes.enqueue(uow, event)  # the network ends its access
     return _finish(uow, work, quote, documents, service.plan.name, None, now=now, actor=actor)
 
 
@@ -312,7 +315,7 @@ def _begin(uow: UnitOfWork, service_ref: str | int) -> tuple[Customer, Service]:
     if customer_id is None:
         raise NotFound("service", service_ref, field="service")
     uow.session.rollback()
-    customer = lock_customer(uow, str(customer_id))
+    customer = lock_customer(uow, customer_id)
     service = uow.session.get(Service, service_id)
     assert service is not None  # services are never deleted
     _refuse_ended(service)

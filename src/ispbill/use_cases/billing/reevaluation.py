@@ -19,12 +19,14 @@ from ispbill.adapters.db.invoice_store import IssueRequest, issue_from_charges
 from ispbill.adapters.db.models import Charge as ChargeRow
 from ispbill.adapters.db.models import Customer, Invoice
 from ispbill.adapters.db.unit_of_work import UnitOfWork
-from ispbill.domain.billing import Outcome, decide
+from ispbill.domain.billing import ChargeKind, Outcome, decide
 from ispbill.domain.calendar import local_date
+from ispbill.domain.customers import BalanceControl
 from ispbill.domain.dates import check_date
 from ispbill.domain.invoicing import DocumentKind
 from ispbill.use_cases.billing.evaluation import evaluate_customers
 from ispbill.use_cases.collections.non_payers import review_customers
+from ispbill.use_cases.network import access_changes
 
 
 def reevaluate_customer(uow: UnitOfWork, customer_id: int, *, now: datetime, actor: str) -> Outcome:
@@ -35,6 +37,7 @@ def reevaluate_customer(uow: UnitOfWork, customer_id: int, *, now: datetime, act
         uow.session, [customer_id], now=now, policy=operator.billing_policy()
     )
     store_outcomes(uow, [outcome], now=now, operator=operator, actor=actor)
+    access_changes.enqueue_transitions(uow, [outcome])  # the network follows
     # collections in the same transaction: a payment that settles the debt lifts a non-payer
     # suspension before it commits (use_cases/collections/non_payers.py)
     review_customers(uow, [customer_id], now=now, actor=actor)
@@ -62,7 +65,7 @@ def charge_and_invoice(
             .where(
                 ChargeRow.customer_id == customer.id,
                 ChargeRow.invoice_id.is_(None),
-                ChargeRow.kind != "refund",
+                ChargeRow.kind != ChargeKind.REFUND.value,
             )
             .order_by(ChargeRow.charged_at, ChargeRow.id)
         )
@@ -75,7 +78,7 @@ def charge_and_invoice(
             issue_date=local_date(now, customer.billing_timezone),
             key=f"charge-and-invoice:{customer.id}:{now.isoformat()}",
             kind=DocumentKind.INVOICE,
-            paid_from_wallet=customer.balance_control == "prepaid",
+            paid_from_wallet=customer.balance_control == BalanceControl.PREPAID.value,
         ),
         now=now,
         operator=operator,

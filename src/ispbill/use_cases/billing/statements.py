@@ -20,6 +20,7 @@ from ispbill.adapters.db.invoice_store import IssueRequest, issue_from_charges
 from ispbill.adapters.db.models import Charge, Customer
 from ispbill.adapters.db.settings_store import OperatorSettings
 from ispbill.adapters.db.unit_of_work import UnitOfWork
+from ispbill.domain.billing import ChargeKind
 from ispbill.domain.calendar import local_date
 from ispbill.domain.customers import BalanceControl
 from ispbill.domain.invoicing import DocumentKind
@@ -55,7 +56,7 @@ def issue_monthly_statements(
 def _prepaid_customers_with_uninvoiced(uow: UnitOfWork, after: int, limit: int) -> list[Customer]:
     has_uninvoiced = (
         select(Charge.customer_id)
-        .where(Charge.invoice_id.is_(None), Charge.kind != "refund")
+        .where(Charge.invoice_id.is_(None), Charge.kind != ChargeKind.REFUND.value)
         .distinct()
     )
     return list(
@@ -81,7 +82,7 @@ def _issue_for(
         .where(
             Charge.customer_id.in_(list(by_id)),
             Charge.invoice_id.is_(None),
-            Charge.kind != "refund",
+            Charge.kind != ChargeKind.REFUND.value,
         )
         .order_by(Charge.customer_id, Charge.charged_at, Charge.id)
     )

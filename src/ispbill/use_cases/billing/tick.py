@@ -43,6 +43,7 @@ from ispbill.use_cases.billing.fast_path import charge_alike_services
 from ispbill.use_cases.billing.statements import issue_monthly_statements
 from ispbill.use_cases.collections.non_payers import run_collections
 from ispbill.use_cases.collections.suspensions import run_windows
+from ispbill.use_cases.network import access_changes
 from ispbill.use_cases.payments.refill_cards import expire_cards
 from ispbill.use_cases.payments.top_ups import request_due_top_ups
 
@@ -234,11 +235,14 @@ def _store_each(
     operator: settings_store.OperatorSettings,
     actor: str,
 ) -> tuple[int, dict[int, SkippedCustomer]]:
-    """``store_outcomes`` in one batch; when the batch fails, customer by customer, each in its
-    own savepoint, so only the customer whose writes fail is left out."""
+    """``store_outcomes`` and the CoA commands of its transitions in one batch; when the batch
+    fails, customer by customer, each in its own savepoint, so only the customer whose writes
+    fail is left out."""
     try:
         with uow.session.begin_nested():
-            return store_outcomes(uow, outcomes, now=now, operator=operator, actor=actor), {}
+            invoices = store_outcomes(uow, outcomes, now=now, operator=operator, actor=actor)
+            access_changes.enqueue_transitions(uow, outcomes)  # the network follows
+            return invoices, {}
     except (OperationalError, InterfaceError):
         raise  # the connection or a lock, not a customer's data
     except Exception:
@@ -250,6 +254,7 @@ def _store_each(
         try:
             with uow.session.begin_nested():
                 invoices += store_outcomes(uow, [outcome], now=now, operator=operator, actor=actor)
+                access_changes.enqueue_transitions(uow, [outcome])
         except (OperationalError, InterfaceError):
             raise
         except Exception as exc:

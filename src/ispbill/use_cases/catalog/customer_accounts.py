@@ -58,7 +58,7 @@ class NewCustomer:
     name: str
     customer_class: str
     currency: str
-    balance_control: str = "prepaid"
+    balance_control: str = BalanceControl.PREPAID.value
     billing_cycle: str = "monthly"
     anchor_day: int | None = None
     billing_timezone: str = "UTC"

@@ -32,20 +32,20 @@ ALLOWED_TAGS = {
 }  # fmt: skip
 
 DEFAULTS = {
-    "non_payer": (
+    SuspensionReason.NON_PAYER.value: (
         "Your service is suspended for an unpaid invoice",
         "Your internet access is suspended because an invoice is **overdue**.\n\n"
         "Pay the amount due below and your access comes back at once.",
     ),
-    "credit_limit": (
+    SuspensionReason.CREDIT_LIMIT.value: (
         "Your credit limit is reached",
         "Your balance has reached your credit limit. A payment restores your access at once.",
     ),
-    "unregistered": (
+    SuspensionReason.UNREGISTERED.value: (
         "Please register your connection",
         "This connection is not registered yet. Please contact us to complete registration.",
     ),
-    "fup": (
+    SuspensionReason.FUP.value: (
         "Your data allowance is used up",
         "You have used this period's data allowance. Access returns at the next period.",
     ),
@@ -91,7 +91,7 @@ def _reason(raw: str) -> str:
 
 def _default(uow: UnitOfWork, reason: str) -> Page:
     title, body = DEFAULTS.get(reason, GENERIC)
-    if reason.startswith("profile_") or reason == "not_set":
+    if reason.startswith("profile_") or reason == SuspensionReason.NOT_SET.value:
         name = settings_store.load(uow).reason_name(reason)
         title = f"Your service is suspended ({name})"
     return Page(reason, title, body, custom=False)

@@ -57,11 +57,19 @@ from ispbill.domain.collection import (
     evaluate,
     next_review_date,
 )
+from ispbill.domain.customers import BalanceControl
 from ispbill.domain.invoicing import DocumentKind
-from ispbill.domain.lifecycle import ServiceState, SuspensionReason
+from ispbill.domain.lifecycle import (
+    ServiceEvent,
+    ServiceState,
+    SuspensionReason,
+    SuspensionSource,
+    SuspensionStatus,
+)
 from ispbill.domain.money import Money
 from ispbill.domain.taxes import NO_TAX, split_tax
 from ispbill.use_cases.collections.collection_policy import effective_policy, operator_document
+from ispbill.use_cases.network import access_changes
 from ispbill.use_cases.notifications import mail_outbox as notifications
 
 ENGINE = "engine"
@@ -164,8 +172,8 @@ def _load(session: Session, ids: list[int]) -> list[_Customer]:
         session.scalars(
             select(ServiceSuspension.service_id).where(
                 bulk.id_in(ServiceSuspension.customer_id, ids, dialect),
-                ServiceSuspension.status == "active",
-                ServiceSuspension.source == "manual",
+                ServiceSuspension.status == SuspensionStatus.ACTIVE.value,
+                ServiceSuspension.source == SuspensionSource.MANUAL.value,
             )
         )
     )
@@ -279,7 +287,7 @@ def _move(
     event_reason: str,
     figures: dict[str, Any],
 ) -> None:
-    events.move_service(
+    access_changes.move_service(
         uow,
         service,
         to=to.value,
@@ -348,16 +356,19 @@ def _throttle(
         facts.moved.append(service)
         service.throttle_down_kbps = stage.speed_kbps_down
         service.throttle_up_kbps = stage.speed_kbps_up
-        events.record(
+        access_changes.enqueue(
             uow,
-            now=now,
-            actor=actor,
-            kind="service.throttled",
-            subject_type="service",
-            subject_id=service.id,
-            customer_id=service.customer_id,
-            reason=NON_PAYER,
-            figures=figures,
+            events.record(
+                uow,
+                now=now,
+                actor=actor,
+                kind=ServiceEvent.THROTTLED.value,
+                subject_type="service",
+                subject_id=service.id,
+                customer_id=service.customer_id,
+                reason=NON_PAYER,
+                figures=figures,
+            ),
         )
     return moved
 
@@ -385,16 +396,19 @@ def _lift(
         down, up = service.throttle_down_kbps, service.throttle_up_kbps
         service.throttle_down_kbps = None
         service.throttle_up_kbps = None
-        events.record(
+        access_changes.enqueue(
             uow,
-            now=now,
-            actor=actor,
-            kind="service.unthrottled",
-            subject_type="service",
-            subject_id=service.id,
-            customer_id=service.customer_id,
-            reason=why,
-            figures=_figures(decision) | {"down_kbps": down, "up_kbps": up},
+            events.record(
+                uow,
+                now=now,
+                actor=actor,
+                kind=ServiceEvent.UNTHROTTLED.value,
+                subject_type="service",
+                subject_id=service.id,
+                customer_id=service.customer_id,
+                reason=why,
+                figures=_figures(decision) | {"down_kbps": down, "up_kbps": up},
+            ),
         )
     if lifted and decision.reactivation_fee is not None:
         charge_reactivation_fee(uow, facts.row, lifted[0], decision.reactivation_fee, now=now)
@@ -481,7 +495,7 @@ def charge_reactivation_fee(
     )
     session.add(row)
     session.flush()
-    if customer.balance_control == "postpaid":
+    if customer.balance_control == BalanceControl.POSTPAID.value:
         operator = settings_store.load(uow)
         issue_from_charges(
             session,

@@ -50,10 +50,17 @@ from ispbill.domain.calendar import (
     local_midnight,
     period_containing,
 )
+from ispbill.domain.customers import BalanceControl
 from ispbill.domain.dates import check_date
 from ispbill.domain.errors import Conflict, NotFound, ValidationError
 from ispbill.domain.invoicing import prorated_credit_line
-from ispbill.domain.lifecycle import ServiceState, SuspensionReason
+from ispbill.domain.lifecycle import (
+    ServiceEvent,
+    ServiceState,
+    SuspensionReason,
+    SuspensionSource,
+    SuspensionStatus,
+)
 from ispbill.domain.plans import instantiate_cycle
 from ispbill.domain.taxes import TaxSplit
 from ispbill.use_cases.billing.plan_changes import (
@@ -64,6 +71,7 @@ from ispbill.use_cases.billing.plan_changes import (
 from ispbill.use_cases.billing.reevaluation import reevaluate_customer
 from ispbill.use_cases.collections.collection_policy import load as load_policy
 from ispbill.use_cases.collections.non_payers import mark_for_review, review_customers
+from ispbill.use_cases.network import access_changes
 from ispbill.use_cases.notifications import mail_outbox as notifications
 
 ENGINE = "engine"
@@ -112,8 +120,10 @@ def current_manual(uow: UnitOfWork, service_id: int) -> ServiceSuspension | None
     return uow.session.scalars(
         select(ServiceSuspension).where(
             ServiceSuspension.service_id == service_id,
-            ServiceSuspension.source == "manual",
-            ServiceSuspension.status.in_(("planned", "active")),
+            ServiceSuspension.source == SuspensionSource.MANUAL.value,
+            ServiceSuspension.status.in_(
+                (SuspensionStatus.PLANNED.value, SuspensionStatus.ACTIVE.value)
+            ),
         )
     ).first()
 
@@ -175,13 +185,13 @@ def suspend_service(
         service_id=service.id,
         customer_id=customer.id,
         reason=reason,
-        source="manual",
+        source=SuspensionSource.MANUAL.value,
         suspend_invoicing=spec.suspend_invoicing,
         starts_on=starts,
         ends_on=ends,
         repeat_yearly=spec.repeat_yearly,
         charged_until=charged if spec.suspend_invoicing and charged and charged > starts else None,
-        status="planned",
+        status=SuspensionStatus.PLANNED.value,
         next_change_at=local_midnight(starts, zone),
         note=spec.note.strip(),
         actor=actor,
@@ -233,7 +243,7 @@ def _start(
     now: datetime,
     actor: str,
 ) -> None:
-    row.status = "active"
+    row.status = SuspensionStatus.ACTIVE.value
     row.next_change_at = (
         local_midnight(row.ends_on + timedelta(days=1), customer.billing_timezone)
         if row.ends_on
@@ -245,16 +255,19 @@ def _start(
     service.state = ServiceState.SUSPENDED.value
     service.state_reason = row.reason
     service.state_since = now
-    events.record(
+    access_changes.enqueue(
         uow,
-        now=now,
-        actor=actor,
-        kind=f"service.{ServiceState.SUSPENDED.value}",
-        subject_type="service",
-        subject_id=service.id,
-        customer_id=customer.id,
-        reason=row.reason,
-        figures={"from": previous, "previous_reason": previous_reason, **_window_figures(row)},
+        events.record(
+            uow,
+            now=now,
+            actor=actor,
+            kind=f"service.{ServiceState.SUSPENDED.value}",
+            subject_type="service",
+            subject_id=service.id,
+            customer_id=customer.id,
+            reason=row.reason,
+            figures={"from": previous, "previous_reason": previous_reason, **_window_figures(row)},
+        ),
     )
 
 
@@ -269,7 +282,7 @@ def _end(
 ) -> None:
     credit = credit_charged_days(uow, row, service, now=now)
     if service.state == ServiceState.SUSPENDED.value and service.state_reason == row.reason:
-        events.move_service(
+        access_changes.move_service(
             uow,
             service,
             to=ServiceState.ACTIVE.value,
@@ -346,7 +359,10 @@ def credit_charged_days(
     )
     credit_row.invoice_id = note.id
     session.flush()
-    if customer.balance_control == "postpaid" and customer.use_credit_automatically:
+    if (
+        customer.balance_control == BalanceControl.POSTPAID.value
+        and customer.use_credit_automatically
+    ):
         apply_credit(session, customer, now=now)
     return {"credited": str(line.gross), "credited_days": days, "credit_note": note.number}
 
@@ -376,7 +392,7 @@ def lift_service(
         raise ValidationError("service", f"service {service.id} has no manual suspension to lift")
     if len(note) > MAX_NOTE:
         raise ValidationError("note", f"must be at most {MAX_NOTE} characters")
-    was_active = row.status == "active"
+    was_active = row.status == SuspensionStatus.ACTIVE.value
     following = _close_lifted(
         uow, row, customer, now=now, actor=actor, end_repetition=end_repetition
     )
@@ -417,13 +433,13 @@ def _close_lifted(
     when the repetition goes on."""
     today = local_date(now, customer.billing_timezone)
     planned_end, repeated = row.ends_on, row.repeat_yearly
-    if row.status != "active" or today <= row.starts_on:
+    if row.status != SuspensionStatus.ACTIVE.value or today <= row.starts_on:
         row.ends_on = None  # cancelled before a whole day passed: no window at all
         row.charged_until = None
     elif row.ends_on is None or row.ends_on >= today:
         row.ends_on = today - timedelta(days=1)
     row.repeat_yearly = False  # the repetition, if it goes on, moves to next year's row
-    row.status = "lifted"
+    row.status = SuspensionStatus.LIFTED.value
     row.lifted_at = now
     row.lifted_by = actor
     row.next_change_at = None
@@ -464,12 +480,12 @@ def _plan_next_year(
         service_id=row.service_id,
         customer_id=row.customer_id,
         reason=row.reason,
-        source="manual",
+        source=SuspensionSource.MANUAL.value,
         suspend_invoicing=row.suspend_invoicing,
         starts_on=starts,
         ends_on=_next_year(ends_on),
         repeat_yearly=True,
-        status="planned",
+        status=SuspensionStatus.PLANNED.value,
         next_change_at=local_midnight(starts, customer.billing_timezone),
         note=row.note,
         actor=row.actor,
@@ -493,7 +509,9 @@ def run_windows(
                 select(ServiceSuspension)
                 .where(
                     ServiceSuspension.next_change_at <= now,
-                    ServiceSuspension.status.in_(("planned", "active")),
+                    ServiceSuspension.status.in_(
+                        (SuspensionStatus.PLANNED.value, SuspensionStatus.ACTIVE.value)
+                    ),
                     ServiceSuspension.id > after,
                 )
                 .order_by(ServiceSuspension.id)
@@ -519,10 +537,10 @@ def _step(uow: UnitOfWork, row: ServiceSuspension, *, now: datetime) -> str:
     customer = uow.session.get(Customer, row.customer_id)
     assert service is not None
     assert customer is not None
-    if row.status == "planned":
+    if row.status == SuspensionStatus.PLANNED.value:
         _start(uow, row, service, customer, now=now, actor=ENGINE)
         return "window_started"
-    row.status = "ended"
+    row.status = SuspensionStatus.ENDED.value
     row.next_change_at = None
     _end(uow, row, service, now=now, actor=ENGINE, why="window_ended")
     if row.repeat_yearly and row.ends_on is not None:
@@ -668,7 +686,7 @@ def _restorable(uow: UnitOfWork, customer: Customer) -> tuple[list[Service], lis
 def _reactivate(
     uow: UnitOfWork, row: Service, *, now: datetime, actor: str, figures: dict[str, object]
 ) -> None:
-    events.move_service(
+    access_changes.move_service(
         uow,
         row,
         to=ServiceState.ACTIVE.value,
@@ -676,27 +694,30 @@ def _reactivate(
         now=now,
         actor=actor,
         event_reason="promise_to_pay",
-        figures={"lifted": "non_payer", **figures},
+        figures={"lifted": SuspensionReason.NON_PAYER.value, **figures},
     )
 
 
 def _unthrottle(
     uow: UnitOfWork, row: Service, *, now: datetime, actor: str, figures: dict[str, object]
 ) -> None:
-    """Full speed for the promise; the event's outbox CoA tells the network."""
+    """Full speed for the promise; the CoA command tells the network."""
     down, up = row.throttle_down_kbps, row.throttle_up_kbps
     row.throttle_down_kbps = None
     row.throttle_up_kbps = None
-    events.record(
+    access_changes.enqueue(
         uow,
-        now=now,
-        actor=actor,
-        kind="service.unthrottled",
-        subject_type="service",
-        subject_id=row.id,
-        customer_id=row.customer_id,
-        reason="promise_to_pay",
-        figures={"down_kbps": down, "up_kbps": up, **figures},
+        events.record(
+            uow,
+            now=now,
+            actor=actor,
+            kind=ServiceEvent.UNTHROTTLED.value,
+            subject_type="service",
+            subject_id=row.id,
+            customer_id=row.customer_id,
+            reason="promise_to_pay",
+            figures={"down_kbps": down, "up_kbps": up, **figures},
+        ),
     )
 
 

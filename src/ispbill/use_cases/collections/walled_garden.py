@@ -18,6 +18,7 @@ from urllib.parse import urlencode
 from ispbill.adapters.db.models import Customer
 from ispbill.adapters.db.unit_of_work import UnitOfWork
 from ispbill.domain.errors import ValidationError
+from ispbill.domain.lifecycle import ServiceState, SuspensionReason
 from ispbill.domain.money import Money
 from ispbill.use_cases.collections.info_pages import Page, get_page
 from ispbill.use_cases.collections.suspensions import find_service
@@ -81,8 +82,12 @@ def garden_view(uow: UnitOfWork, *, service_id: int, now: datetime) -> GardenVie
     assert customer is not None
     explanation = explain_service(uow, service_ref=service_id, now=now)
     overdue = Money.parse(explanation.facts["overdue_total"])
-    suspended = service.state == "suspended"
-    page = get_page(uow, reason=service.state_reason or "not_set") if suspended else None
+    suspended = service.state == ServiceState.SUSPENDED.value
+    page = (
+        get_page(uow, reason=service.state_reason or SuspensionReason.NOT_SET.value)
+        if suspended
+        else None
+    )
     return GardenView(
         service_id=service.id,
         customer_id=customer.id,
@@ -92,5 +97,5 @@ def garden_view(uow: UnitOfWork, *, service_id: int, now: datetime) -> GardenVie
         page=page,
         explanation=explanation,
         amount_due=overdue,
-        may_promise=suspended and service.state_reason == "non_payer",
+        may_promise=suspended and service.state_reason == SuspensionReason.NON_PAYER.value,
     )

@@ -1,4 +1,4 @@
-"""The enforcement worker: carries outbox commands to the NAS of every open session.
+"""Delivering the enforcement outbox: carries its commands to the NAS of every open session.
 
 For each command it works out, from the committed state at send time, the one reply
 (``domain/radius.build_reply``) and whether a CoA-Request can change the session in place or a
@@ -9,32 +9,36 @@ Found" finishes it too (the session is gone); a CoA-NAK is retried as a Disconne
 cannot change the session in place, so the subscriber logs in again and gets the new answer);
 a timeout or another NAK is retried with exponential back-off until ``max_attempts``.
 
-Claims are short transactions that take a lease (``next_attempt_at`` moved ahead) with
-``FOR UPDATE SKIP LOCKED`` on PostgreSQL (several workers share the outbox), and the packets
-are sent outside any transaction. A worker that dies mid-send leaves the lease to expire and
-the command is sent again: nothing is lost across restarts, and a NAS handles a repeated CoA
-idempotently. New commands wake a PostgreSQL worker at once through LISTEN/NOTIFY; otherwise it
-polls.
+Claims are short transactions that take a lease (``adapters/db/leases.py``: ``next_attempt_at``
+moved ahead, ``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so several senders share the outbox), and
+the packets are sent outside any transaction. A sender that dies mid-send leaves the lease to
+expire and the command is sent again: nothing is lost across restarts, and a NAS handles a
+repeated CoA idempotently.
+
+This module is one batch (``process_due``); the loop that runs it until stopped, woken by
+PostgreSQL's NOTIFY or polling, is the CoA sender job (``entrypoints/jobs/coa_sender.py``).
+The commands are written by the use cases that change access
+(``use_cases/network/access_changes.py``).
 """
 
 from __future__ import annotations
 
 import logging
-import threading
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import select
 
-from ispbill.adapters.db import outbox, settings_store
+from ispbill.adapters.db import settings_store
+from ispbill.adapters.db.leases import lease_due
 from ispbill.adapters.db.models import NasRow, OutboxCommand, RadiusSession
 from ispbill.adapters.db.unit_of_work import UnitOfWork
 from ispbill.adapters.radius.coa import SESSION_NOT_FOUND, Answer, CoaSender, NasTarget
 from ispbill.domain.radius import (
     Command,
+    CommandStatus,
     RadiusPolicy,
     Reply,
     Vendor,
@@ -42,14 +46,12 @@ from ispbill.domain.radius import (
     build_reply,
     command_for,
 )
-from ispbill.use_cases.network import usage
 from ispbill.use_cases.network.radius_requests import access_view, open_sessions
 
 log = logging.getLogger("ispbill.enforcement")
 # CoA carries the authorization attributes; these identify or address a session instead
 NOT_IN_COA = frozenset({"Framed-IP-Address", "Framed-Pool", "Reply-Message"})
 ACTOR = "engine:enforcement"
-STOP_CHECK_S = 0.5  # how often a waiting worker looks at its stop event
 
 
 @dataclass(frozen=True)
@@ -93,34 +95,12 @@ def process_due(
 
 
 def claim(uow_factory: UowFactory, *, now: datetime, retry: RetryPolicy, limit: int) -> list[int]:
-    return lease_due(uow_factory, OutboxCommand, now=now, lease_s=retry.lease_s, limit=limit)
-
-
-def lease_due(
-    uow_factory: UowFactory, model: Any, *, now: datetime, lease_s: float, limit: int
-) -> list[int]:
-    """Lease an outbox table's due rows (``status``, ``attempts``, ``next_attempt_at``) in a
-    short transaction, so no other worker takes them meanwhile; returns their ids."""
+    """Lease the due commands in a short transaction, so no other sender takes them meanwhile."""
     with uow_factory() as uow:
         uow.begin_write()
-        statement = (
-            select(model)
-            .where(
-                model.status == "pending",
-                # a new row is due whatever the clock that wrote it said (back-dated CLI)
-                or_(model.attempts == 0, model.next_attempt_at <= now),
-            )
-            .order_by(model.id)
-            .limit(limit)
-        )
-        if uow.dialect == "postgresql":
-            statement = statement.with_for_update(skip_locked=True)
-        rows = list(uow.session.scalars(statement))
-        for row in rows:
-            row.attempts += 1
-            row.next_attempt_at = now + timedelta(seconds=lease_s)
+        ids = lease_due(uow, OutboxCommand, now=now, lease_s=retry.lease_s, limit=limit)
         uow.commit()
-        return [row.id for row in rows]
+        return ids
 
 
 def deliver(
@@ -134,7 +114,7 @@ def deliver(
     """Send one command to every open session of its service and record the answers."""
     with uow_factory() as uow:
         command = uow.session.get(OutboxCommand, command_id)
-        if command is None or command.status != "pending":
+        if command is None or command.status != CommandStatus.PENDING.value:
             return command.status if command else "missing"
         policy = settings_store.load(uow).radius_policy()
         packets, settled = _packets(uow, command, policy, now)
@@ -163,11 +143,11 @@ def deliver(
         command.results = results
         pending = [key for key, entry in results.items() if not entry.get("final")]
         if not pending:
-            command.status = "done"
+            command.status = CommandStatus.DONE.value
             command.completed_at = now
             command.last_error = None
         elif command.attempts >= retry.max_attempts:
-            command.status = "failed"
+            command.status = CommandStatus.FAILED.value
             command.completed_at = now
             command.last_error = (
                 f"no final answer from {len(pending)} session(s) after {command.attempts} attempts"
@@ -278,80 +258,9 @@ def commands(
     return list(uow.session.scalars(statement))
 
 
-class Waiter:
-    """Sleeps until a NOTIFY on ``channel`` (PostgreSQL) or the poll interval."""
-
-    def __init__(self, database_url: str, poll_s: float, channel: str = outbox.CHANNEL) -> None:
-        self.poll_s = poll_s
-        self._connection: Any = None
-        if database_url.startswith(("postgresql", "postgres")):
-            import psycopg
-            from sqlalchemy.engine import make_url
-
-            url = make_url(database_url).set(drivername="postgresql")
-            self._connection = psycopg.connect(
-                url.render_as_string(hide_password=False), autocommit=True
-            )
-            self._connection.execute(f"LISTEN {channel}")
-
-    def wait(self, stop: threading.Event) -> None:
-        if self._connection is None:
-            stop.wait(self.poll_s)
-            return
-        # in slices, so a long poll interval still lets ``stop`` end the loop within a slice
-        deadline = time.monotonic() + self.poll_s
-        while not stop.is_set() and (left := deadline - time.monotonic()) > 0:
-            timeout = min(left, STOP_CHECK_S)
-            if any(True for _ in self._connection.notifies(timeout=timeout, stop_after=1)):
-                break
-        # drain what else arrived: one pass of the worker serves them all
-        for _ in self._connection.notifies(timeout=0.001):
-            pass
-
-    def close(self) -> None:
-        if self._connection is not None:
-            self._connection.close()
-
-
-def run_worker(
-    uow_factory: UowFactory,
-    sender: CoaSender,
-    *,
-    clock: Callable[[], datetime],
-    database_url: str,
-    stop: threading.Event | None = None,
-    once: bool = False,
-    retry: RetryPolicy | None = None,
-    poll_s: float = 0.5,
-    reset_every_s: float = 60.0,
-) -> int:
-    """Deliver commands until ``stop`` is set (or, with ``once``, until nothing is due now).
-    Also lifts FUP limits of finished periods every ``reset_every_s``. Returns how many
-    deliveries were made."""
-    stop = stop or threading.Event()
-    retry = retry or RetryPolicy()
-    total = 0
-    last_reset = 0.0
-    waiter = None if once else Waiter(database_url, poll_s)
-    try:
-        while not stop.is_set():
-            if time.monotonic() - last_reset >= reset_every_s:
-                with uow_factory() as uow:
-                    usage.reset_finished_periods(uow, now=clock(), actor=ACTOR)
-                last_reset = time.monotonic()
-            done = process_due(uow_factory, sender, now=clock(), retry=retry)
-            total += done
-            if once and done == 0:
-                break
-            if waiter is not None and done == 0:
-                waiter.wait(stop)
-    finally:
-        if waiter is not None:
-            waiter.close()
-    return total
-
-
 def pending_ids(uow: UnitOfWork) -> Sequence[int]:
     return list(
-        uow.session.scalars(select(OutboxCommand.id).where(OutboxCommand.status == "pending"))
+        uow.session.scalars(
+            select(OutboxCommand.id).where(OutboxCommand.status == CommandStatus.PENDING.value)
+        )
     )

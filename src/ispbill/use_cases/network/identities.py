@@ -22,11 +22,11 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from ispbill.adapters.db import event_log as events
-from ispbill.adapters.db import outbox
 from ispbill.adapters.db.lookups import MAX_ID
 from ispbill.adapters.db.models import NasRow, NetworkIdentity, Service
 from ispbill.adapters.db.unit_of_work import UnitOfWork
 from ispbill.domain.errors import Conflict, NotFound, ValidationError
+from ispbill.domain.lifecycle import ServiceEvent
 from ispbill.domain.radius import Vendor
 
 UNSAFE_SECRET_CHARS = set("\"\\'{}") | {chr(c) for c in range(33)} | {"\x7f"}
@@ -167,12 +167,12 @@ def set_identity(
         uow.session.rollback()
         _require_all_free(uow, claims, service.id)
         raise
-    outbox.mark_dirty(uow.session, [service.id], now)  # its precomputed RADIUS answer
+    uow.mark_answers_stale([service.id], now)  # its precomputed RADIUS answer, at commit
     events.record(
         uow,
         now=now,
         actor=actor,
-        kind="service.identity_set",
+        kind=ServiceEvent.IDENTITY_SET.value,
         subject_type="service",
         subject_id=service.id,
         customer_id=service.customer_id,

@@ -2,11 +2,13 @@
 
 ``radius_answers`` holds, per login and NAS vendor, the check and reply items that
 ``domain/radius.build_reply`` gives for the committed state, in the radcheck/radreply shape
-rlm_sql reads. They are rebuilt in the same transaction as whatever changed them: the outbox
-marks the services of every access-changing event (``events.record`` and the tick's bulk
-writer), a new network identity marks its service, a ``radius_*`` setting marks all; a
-before-commit hook on every Session rebuilds the marked services once, after the last write of
-the transaction, so the answers can never disagree with the committed state. rlm_rest stays for
+rlm_sql reads. They are rebuilt in the same transaction as whatever changed them: a use case
+that changes access marks its services stale on the unit of work
+(``use_cases/network/access_changes.py``, the tick's bulk writer included), a new network
+identity marks its service, a ``radius_*`` setting marks all; ``refresh_stale`` is the
+pre-commit step ``uow.commit()`` runs (bootstrap builds every unit of work with it), so the
+marked services are rebuilt once, after the last write of the transaction, and the answers can
+never disagree with the committed state. rlm_rest stays for
 accounting and for logins the table cannot answer (circuit ids, MAC addresses in other
 spellings): the generated site asks rlm_sql first and rlm_rest when it finds nothing.
 """
@@ -14,15 +16,15 @@ spellings): the generated site asks rlm_sql first and rlm_rest when it finds not
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, delete, event
+from sqlalchemy import Row, delete
 from sqlalchemy.orm import Session
 
-from ispbill.adapters.db import bulk, outbox, settings_store
+from ispbill.adapters.db import bulk, settings_store
 from ispbill.adapters.db.models import RadiusAnswer, table_of
+from ispbill.adapters.db.unit_of_work import UnitOfWork
 from ispbill.domain.radius import RadiusPolicy, Vendor, Verdict, build_reply
 from ispbill.use_cases.network import radius_requests as radius
 
@@ -30,31 +32,25 @@ Line = tuple[str, str, str, str, str]  # username, kind, attribute, op, value
 BATCH = 500
 
 
-@dataclass
-class _SessionOnly:
-    """What ``settings.load`` reads from a unit of work."""
-
-    session: Session
-
-
-@event.listens_for(Session, "before_commit")
-def _rebuild_before_commit(session: Session) -> None:
-    dirty = session.info.pop(outbox.DIRTY_KEY, None)
-    if not dirty:
+def refresh_stale(uow: UnitOfWork) -> None:
+    """Rebuild the answers this transaction marked stale, after its last write (the unit of
+    work's pre-commit step)."""
+    stale, uow.stale_answers = uow.stale_answers, None
+    if stale is None:
         return
-    session.flush()
-    ids = dirty["services"]
-    rebuild(session, None if ids is None else sorted(ids), now=dirty["now"])
+    uow.session.flush()
+    ids = stale.service_ids
+    rebuild(uow, None if ids is None else sorted(ids), now=stale.now)
 
 
-def rebuild(session: Session, service_ids: Sequence[int] | None, *, now: datetime) -> int:
+def rebuild(uow: UnitOfWork, service_ids: Sequence[int] | None, *, now: datetime) -> int:
     """Replace the answers of these services (``None``: all); returns the lines written."""
-    policy = settings_store.load(_SessionOnly(session)).radius_policy()  # type: ignore[arg-type]
+    policy = settings_store.load(uow).radius_policy()
     if service_ids is None:
-        return _rebuild(session, None, policy, now)
+        return _rebuild(uow.session, None, policy, now)
     # slices keep each statement's parameter list small (SQLite caps bound variables)
     return sum(
-        _rebuild(session, service_ids[i : i + BATCH], policy, now)
+        _rebuild(uow.session, service_ids[i : i + BATCH], policy, now)
         for i in range(0, len(service_ids), BATCH)
     )
 

@@ -25,8 +25,9 @@ from ispbill.adapters.db.unit_of_work import UnitOfWork
 from ispbill.domain.calendar import Period, local_date, period_containing
 from ispbill.domain.errors import ValidationError
 from ispbill.domain.fup import FupStep, decide_fup, throttle_for
-from ispbill.domain.lifecycle import ServiceState, SuspensionReason, check_transition
+from ispbill.domain.lifecycle import ServiceEvent, ServiceState, SuspensionReason, check_transition
 from ispbill.domain.plans import MAX_DATA_BYTES, FupAction, FupTier, Speed
+from ispbill.use_cases.network import access_changes
 
 RESET_BATCH = 500
 
@@ -127,9 +128,17 @@ def reset_finished_periods(uow: UnitOfWork, *, now: datetime, actor: str) -> int
             service.state = ServiceState.ACTIVE.value
             service.state_reason = None
             service.state_since = now
-            _event(uow, service, "service.active", "fup_reset", now, actor, figures)
+            _event(uow, service, ServiceEvent.ACTIVE.value, "fup_reset", now, actor, figures)
         elif row.throttle_down_kbps is not None:
-            _event(uow, service, "service.fup_reset", "new billing period", now, actor, figures)
+            _event(
+                uow,
+                service,
+                ServiceEvent.FUP_RESET.value,
+                "new billing period",
+                now,
+                actor,
+                figures,
+            )
     uow.commit()
     return len(rows)
 
@@ -217,7 +226,15 @@ def _apply_step(
     if not step.suspends:
         assert tier.speed is not None  # a throttle tier has a speed (FupTier)
         figures |= {"down_kbps": tier.speed.down_kbps, "up_kbps": tier.speed.up_kbps}
-        _event(uow, service, "service.fup_throttled", f"FUP tier {tier.tier}", now, actor, figures)
+        _event(
+            uow,
+            service,
+            ServiceEvent.FUP_THROTTLED.value,
+            f"FUP tier {tier.tier}",
+            now,
+            actor,
+            figures,
+        )
         return
     if service.state != ServiceState.ACTIVE.value:
         return  # not on the network now; the tier is recorded and holds for the period
@@ -225,7 +242,9 @@ def _apply_step(
     service.state = ServiceState.SUSPENDED.value
     service.state_reason = SuspensionReason.FUP.value
     service.state_since = now
-    _event(uow, service, "service.suspended", SuspensionReason.FUP.value, now, actor, figures)
+    _event(
+        uow, service, ServiceEvent.SUSPENDED.value, SuspensionReason.FUP.value, now, actor, figures
+    )
 
 
 def _event(
@@ -237,7 +256,8 @@ def _event(
     actor: str,
     figures: dict[str, object],
 ) -> None:
-    events.record(
+    """Record the FUP move and let the network follow (a CoA command, a fresh answer)."""
+    event = events.record(
         uow,
         now=now,
         actor=actor,
@@ -248,3 +268,4 @@ def _event(
         reason=reason,
         figures=figures,
     )
+    access_changes.enqueue(uow, event)

@@ -1,7 +1,8 @@
 """Customer e-mail through an outbox: a collection reminder, a non-payer suspension or throttle
 and its lift by a payment or a promise to pay each become a ``notifications`` row in the same
 transaction as their event, and the sender delivers it later, outside any transaction, through
-the operator's SMTP relay (woken by a NOTIFY at commit on PostgreSQL).
+the operator's SMTP relay (woken by a NOTIFY at commit on PostgreSQL): ``process_due`` is one
+batch, and the mail sender job (``entrypoints/jobs/mail_sender.py``) runs it until stopped.
 
 Why a table and not "send now": a message sent inside the transaction is sent even when the
 transaction rolls back, and one sent after commit is lost when the relay is down. The row is
@@ -16,7 +17,6 @@ text is rendered at send time from the stored figures, in the customer's locale.
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -30,6 +30,7 @@ from sqlalchemy.orm import Session
 
 import ispbill
 from ispbill.adapters.db import event_log as events
+from ispbill.adapters.db.leases import lease_due
 from ispbill.adapters.db.lookups import MAX_ID
 from ispbill.adapters.db.models import Customer, Notification, PortalAccount, Service
 from ispbill.adapters.db.unit_of_work import UnitOfWork
@@ -40,6 +41,7 @@ from ispbill.domain.errors import Conflict, NotFound, ValidationError
 from ispbill.domain.money import Money
 from ispbill.domain.notifications import (
     Message,
+    NotificationStatus,
     Reminder,
     Restoration,
     Suspension,
@@ -49,7 +51,7 @@ from ispbill.domain.notifications import (
     service_label,
     suspension_message,
 )
-from ispbill.use_cases.network.enforcement import RetryPolicy, Waiter, lease_due
+from ispbill.use_cases.network.enforcement import RetryPolicy
 
 log = logging.getLogger("ispbill.notifications")
 ACTOR = "engine:mail"
@@ -58,7 +60,7 @@ SUSPENDED = "collection.suspended"  # suspended or throttled for non-payment
 RESTORED = "collection.restored"  # lifted by a payment or a promise to pay
 KINDS = (REMINDER, SUSPENDED, RESTORED)
 CHANNEL = "ispbill_mail"  # NOTIFY on PostgreSQL when a message is queued
-STATUSES = ("pending", "sent", "failed")  # pending: queued, waiting for the sender
+STATUSES = tuple(s.value for s in NotificationStatus)  # pending: waiting for the sender
 REASON_MAX = 200
 LOCALE_DIR = Path(ispbill.__file__).parent / "locale"
 MAIL_RETRY = RetryPolicy(base_delay_s=60.0, max_delay_s=3600.0, max_attempts=8, lease_s=120.0)
@@ -192,7 +194,7 @@ def _queue(
         locale=customer.locale,
         figures=figures,
         created_at=now,
-        status="pending",
+        status=NotificationStatus.PENDING.value,
         attempts=0,
         next_attempt_at=now,
     )
@@ -308,7 +310,11 @@ def process_due(
 
 def claim(uow_factory: UowFactory, *, now: datetime, retry: RetryPolicy, limit: int) -> list[int]:
     """Lease due messages in a short transaction, so no other sender takes them meanwhile."""
-    return lease_due(uow_factory, Notification, now=now, lease_s=retry.lease_s, limit=limit)
+    with uow_factory() as uow:
+        uow.begin_write()
+        ids = lease_due(uow, Notification, now=now, lease_s=retry.lease_s, limit=limit)
+        uow.commit()
+        return ids
 
 
 def deliver(
@@ -323,7 +329,7 @@ def deliver(
     """Send one claimed message (no transaction open meanwhile) and record what happened."""
     with uow_factory() as uow:
         row = uow.session.get(Notification, notification_id)
-        if row is None or row.status != "pending":
+        if row is None or row.status != NotificationStatus.PENDING.value:
             return Outcome(row.status if row else "missing")
         message = render(row, portal_url)
         recipients = list(row.recipients)
@@ -359,54 +365,21 @@ def _settle(
         "attempts": row.attempts,
     }
     if failure is None:
-        row.status = "sent"
+        row.status = NotificationStatus.SENT.value
         row.sent_at = now
         row.last_error = None
         _record(uow, row.customer_id, "notification.sent", row.kind, figures, now)
-        return Outcome("sent")
+        return Outcome(NotificationStatus.SENT.value)
     row.last_error = str(failure)
     figures["error"] = str(failure)
     if failure.permanent or row.attempts >= retry.max_attempts:
-        row.status = "failed"
+        row.status = NotificationStatus.FAILED.value
         _record(uow, row.customer_id, "notification.failed", row.kind, figures, now)
-        return Outcome("failed", str(failure))
+        return Outcome(NotificationStatus.FAILED.value, str(failure))
     row.next_attempt_at = now + retry.delay(row.attempts)
     figures["next_attempt_at"] = row.next_attempt_at.isoformat()
     _record(uow, row.customer_id, "notification.retry", row.kind, figures, now)
-    return Outcome("pending", str(failure))
-
-
-def run_sender(
-    uow_factory: UowFactory,
-    mailer: Mailer,
-    *,
-    clock: Callable[[], datetime],
-    portal_url: str,
-    stop: threading.Event | None = None,
-    once: bool = False,
-    retry: RetryPolicy = MAIL_RETRY,
-    poll_s: float = 5.0,
-    database_url: str = "",
-) -> int:
-    """Send until ``stop`` is set (or, with ``once``, until nothing is due now); how many
-    messages were tried. Idle, it waits for a NOTIFY on ``CHANNEL`` when ``database_url`` is
-    PostgreSQL (a queued message goes out at once), else it polls every ``poll_s``."""
-    stop = stop or threading.Event()
-    total = 0
-    waiter = None if once else Waiter(database_url, poll_s, channel=CHANNEL)
-    try:
-        while not stop.is_set():
-            now = clock()
-            done = process_due(uow_factory, mailer, now=now, portal_url=portal_url, retry=retry)
-            total += done
-            if once and done == 0:
-                break
-            if waiter is not None and done == 0:
-                waiter.wait(stop)
-    finally:
-        if waiter is not None:
-            waiter.close()
-    return total
+    return Outcome(NotificationStatus.PENDING.value, str(failure))
 
 
 # -- an operator's hand on the queue ------------------------------------------------------------
@@ -432,8 +405,8 @@ def retry_notification(
     row = uow.session.scalars(statement).one_or_none()
     if row is None:
         raise NotFound("notification", notification_ref)
-    if row.status != "failed":
-        state = "already sent" if row.status == "sent" else "already queued"
+    if row.status != NotificationStatus.FAILED.value:
+        state = "already sent" if row.status == NotificationStatus.SENT.value else "already queued"
         raise Conflict("status", f"notification {row.id} is {state}; only a failed one is retried")
     figures: dict[str, Any] = {
         "notification": row.id,
@@ -441,7 +414,7 @@ def retry_notification(
         "attempts": row.attempts,
         "error": row.last_error,
     }
-    row.status = "pending"
+    row.status = NotificationStatus.PENDING.value
     row.attempts = 0
     row.next_attempt_at = now
     _record(uow, row.customer_id, "notification.requeued", reason, figures, now, actor)
@@ -485,7 +458,9 @@ def for_customer(uow: UnitOfWork, customer_id: int, *, limit: int = 10) -> list[
 def pending_count(uow: UnitOfWork) -> int:
     return (
         uow.session.scalar(
-            select(func.count()).select_from(Notification).where(Notification.status == "pending")
+            select(func.count())
+            .select_from(Notification)
+            .where(Notification.status == NotificationStatus.PENDING.value)
         )
         or 0
     )

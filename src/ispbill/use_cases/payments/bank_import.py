@@ -39,9 +39,10 @@ from ispbill.adapters.db.unit_of_work import UnitOfWork
 from ispbill.domain.bank import LineStatus, StatementLine, normalize_iban, reference_candidates
 from ispbill.domain.errors import Conflict, NotFound, ValidationError
 from ispbill.domain.money import Money
+from ispbill.domain.payments import PaymentMethod
 from ispbill.use_cases.payments.recording import NewPayment, Recorded, post_payment
 
-METHOD = "bank_transfer"
+METHOD = PaymentMethod.BANK_TRANSFER.value
 MATCH_FIELDS = ("variable_symbol", "customer_number")
 
 

@@ -48,6 +48,7 @@ from ispbill.adapters.payments.gateway import (
 from ispbill.adapters.payments.sandbox import SandboxGateway, card_outcome
 from ispbill.domain.errors import IspbillError, NotFound, ValidationError
 from ispbill.domain.money import Money
+from ispbill.domain.payments import CheckoutStatus, TopUpStatus
 from ispbill.domain.prepayment import Quote, QuoteLine, quote_periods
 from ispbill.use_cases.payments import top_ups
 from ispbill.use_cases.payments.gateway_credit import credit, lock
@@ -132,7 +133,7 @@ def start_checkout(
         purpose=purpose.value,
         months=months,
         quote=[_line_json(line) for line in quote.lines] if quote else [],
-        status="creating",
+        status=CheckoutStatus.CREATING.value,
         created_at=now,
         actor=actor,
     )
@@ -152,13 +153,17 @@ def start_checkout(
         opened = adapter.create_checkout(request)
     except (GatewayUnavailable, IspbillError) as exc:
         uow.begin_write()
-        checkout.status, checkout.error = "failed", str(exc)
+        checkout.status, checkout.error = CheckoutStatus.FAILED.value, str(exc)
         uow.commit()
         raise ValidationError(
             "gateway", f"{adapter.name} did not open the checkout: {exc}"
         ) from None
     uow.begin_write()
-    checkout.external_id, checkout.url, checkout.status = opened.id, opened.url, "open"
+    checkout.external_id, checkout.url, checkout.status = (
+        opened.id,
+        opened.url,
+        CheckoutStatus.OPEN.value,
+    )
     events.record(
         uow,
         now=now,
@@ -317,14 +322,17 @@ def _apply_to_checkout(
     uow.session.refresh(checkout)  # its status as committed, now that the customer is locked
     customer_id = checkout.customer_id
     if event.type is GatewayEventType.PAYMENT_FAILED:
-        if checkout.status == "completed":
+        if checkout.status == CheckoutStatus.COMPLETED.value:
             return (
                 "ignored_after_success",
                 "a failure reported after the payment",
                 customer_id,
                 None,
             )
-        checkout.status, checkout.error = "failed", event.error or "payment failed"
+        checkout.status, checkout.error = (
+            CheckoutStatus.FAILED.value,
+            event.error or "payment failed",
+        )
         _checkout_event(uow, checkout, "checkout.payment_failed", now, actor, checkout.error)
         return "payment_failed", checkout.error, customer_id, None
     external_id = checkout.external_id or event.checkout_id
@@ -350,8 +358,8 @@ def _apply_to_checkout(
     except IspbillError as exc:  # e.g. a currency the wallet is not in: kept, for an operator
         log.error("%s webhook %s: payment refused: %s", gateway, event.id, exc)
         return "refused", str(exc), customer_id, None
-    if checkout.status != "completed":
-        checkout.status, checkout.error = "completed", None
+    if checkout.status != CheckoutStatus.COMPLETED.value:
+        checkout.status, checkout.error = CheckoutStatus.COMPLETED.value, None
         checkout.payment_id, checkout.completed_at = recorded.payment.id, now
         _checkout_event(uow, checkout, "checkout.completed", now, actor, str(amount))
     outcome = "credited" if recorded.created else "already_credited"
@@ -365,14 +373,14 @@ def _apply_to_attempt(
     uow.session.refresh(attempt)
     customer_id = attempt.customer_id
     if event.type is GatewayEventType.PAYMENT_FAILED:
-        if attempt.status == "succeeded":
+        if attempt.status == TopUpStatus.SUCCEEDED.value:
             return (
                 "ignored_after_success",
                 "a failure reported after the payment",
                 customer_id,
                 None,
             )
-        if attempt.status == "failed":
+        if attempt.status == TopUpStatus.FAILED.value:
             return "already_failed", attempt.error or "", customer_id, None
         outcome = top_ups.fail(
             uow, attempt, error=event.error or "payment failed", now=now, actor=actor
@@ -453,7 +461,7 @@ def sandbox_pay(
     assert isinstance(sandbox, SandboxGateway)
     with uow_factory() as uow:
         checkout, customer = sandbox_checkout(uow, checkout_id=checkout_id)
-    if checkout.status == "completed":
+    if checkout.status == CheckoutStatus.COMPLETED.value:
         return SandboxPayment(checkout, customer, True, "this checkout is already paid", None)
     _, error = card_outcome(card_number)
     kind = GatewayEventType.PAYMENT_FAILED if error else GatewayEventType.PAYMENT_SUCCEEDED
@@ -476,6 +484,6 @@ def sandbox_pay(
         )
     with uow_factory() as uow:
         checkout, customer = sandbox_checkout(uow, checkout_id=checkout_id)
-    paid = checkout.status == "completed"
+    paid = checkout.status == CheckoutStatus.COMPLETED.value
     message = "payment received" if paid else f"payment declined: {error or result.outcome}"
     return SandboxPayment(checkout, customer, paid, message, result)

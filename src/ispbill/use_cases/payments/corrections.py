@@ -44,16 +44,16 @@ from ispbill.adapters.db import event_log as events
 from ispbill.adapters.db import ledger_store as ledger
 from ispbill.adapters.db import settings_store
 from ispbill.adapters.db.invoice_store import apply_credit, open_invoices, unallocated_credit
-from ispbill.adapters.db.lookups import MAX_ID
+from ispbill.adapters.db.lookups import MAX_ID, by_id_or_name
 from ispbill.adapters.db.models import Allocation, Customer, Invoice, LedgerTransaction, Payment
 from ispbill.adapters.db.unit_of_work import UnitOfWork
 from ispbill.domain.errors import Conflict, NotFound, ValidationError
 from ispbill.domain.invoicing import status_for
 from ispbill.domain.ledger import AccountKind, AccountRef, EntryKind, transfer
 from ispbill.domain.money import Money
-from ispbill.domain.payments import method_account
+from ispbill.domain.payments import PaymentMethod, method_account
 from ispbill.use_cases.billing.reevaluation import reevaluate_customer
-from ispbill.use_cases.payments.recording import lock_customer
+from ispbill.use_cases.payments.recording import lock_customer, take_customer_lock
 
 REASON_MAX = 300
 
@@ -95,7 +95,7 @@ def reverse_payment(
     session = uow.session
     payment_id, customer_id = found.id, found.customer_id
     session.rollback()  # the read ends here; the write starts under the customer's lock
-    lock_customer(uow, str(customer_id))
+    lock_customer(uow, customer_id)
     payment = session.get(Payment, payment_id, populate_existing=True)
     assert payment is not None
     customer = session.get(Customer, payment.customer_id)
@@ -220,11 +220,12 @@ def refund(
         )
     uow.session.rollback()  # any read ends here; the write starts under the customer's lock
     session = uow.session
-    row = lock_customer(uow, customer)
+    uow.begin_write()  # before the lookup: on SQLite the write's BEGIN IMMEDIATE comes first
+    row = take_customer_lock(uow, by_id_or_name(session, Customer, customer, field="customer").id)
     value = Money.from_major(amount, row.currency, field="amount")
     if not value.is_positive:
         raise ValidationError("amount", "must be greater than zero")
-    if method == "refill_card":
+    if method == PaymentMethod.REFILL_CARD.value:
         raise ValidationError("method", "money is never paid back as a refill card")
     account = method_account(method, settings_store.load(uow).payment_methods)
     linked = _payment_of(session, row, payment) if payment else None

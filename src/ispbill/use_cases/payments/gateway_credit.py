@@ -2,9 +2,9 @@
 
 A webhook's record, the checkout's (or top-up attempt's) new status and the payment must commit
 together, or a crash between them would leave an event marked handled with no money credited,
-or money credited twice. ``record_payment`` owns a unit of work of its own (it begins the write
-and commits); ``Enclosed`` hands it the caller's instead, already writing, and leaves the commit
-to the caller.
+or money credited twice. So the webhook's use case begins the write, takes the customer's lock
+(``lock``), credits through the payments' non-committing core (``recording.credit_wallet``)
+and commits once, itself.
 
 The payment is keyed by the gateway's id of the checkout or charge, never by the event's: a
 gateway may report one payment through several events (Stripe: the Checkout Session and its
@@ -18,21 +18,8 @@ from datetime import datetime
 from ispbill.adapters.db.models import Customer
 from ispbill.adapters.db.unit_of_work import UnitOfWork
 from ispbill.domain.money import Money
-from ispbill.use_cases.payments.recording import NewPayment, Recorded, lock_customer, record_payment
-
-
-class Enclosed(UnitOfWork):
-    """The caller's unit of work seen by a use case that normally owns one: the write
-    transaction is already begun, and the caller commits."""
-
-    def __init__(self, outer: UnitOfWork) -> None:  # no session factory: never opens its own
-        self.session = outer.session
-
-    def begin_write(self) -> None:
-        """The caller began the write transaction (and took SQLite's lock) already."""
-
-    def commit(self) -> None:
-        self.session.flush()
+from ispbill.domain.payments import PaymentMethod
+from ispbill.use_cases.payments.recording import Recorded, credit_wallet, take_customer_lock
 
 
 def payment_reference(gateway: str, external_id: str) -> str:
@@ -41,7 +28,7 @@ def payment_reference(gateway: str, external_id: str) -> str:
 
 def lock(uow: UnitOfWork, customer_id: int) -> Customer:
     """The customer's row lock (PostgreSQL), inside a write the caller already began."""
-    return lock_customer(Enclosed(uow), str(customer_id))
+    return take_customer_lock(uow, customer_id)
 
 
 def credit(
@@ -56,15 +43,19 @@ def credit(
     actor: str,
 ) -> Recorded:
     """Credit ``amount`` once per (gateway, external id), re-evaluating the customer (a
-    deactivated service the wallet now covers comes back in this same transaction)."""
+    deactivated service the wallet now covers comes back in this same transaction). The
+    caller began the write and commits."""
     reference = payment_reference(gateway, external_id)
-    spec = NewPayment(
-        customer=str(customer_id),
-        amount=f"{amount.to_decimal():f}",
-        currency=amount.currency,
-        method="gateway",
+    recorded = credit_wallet(
+        uow,
+        customer=take_customer_lock(uow, customer_id),
+        amount=amount,
+        method=PaymentMethod.GATEWAY.value,
         reference=reference,
         idempotency_key=f"gateway:{reference}",
         received_at=min(received_at, now),
+        now=now,
+        actor=actor,
     )
-    return record_payment(Enclosed(uow), spec=spec, now=now, actor=actor)
+    uow.session.flush()  # a refusal by the database surfaces here, in the caller's savepoint
+    return recorded

@@ -33,14 +33,14 @@ from ispbill.adapters.db import event_log as events
 from ispbill.adapters.db import ledger_store as ledger
 from ispbill.adapters.db import settings_store
 from ispbill.adapters.db.invoice_store import apply_credit
-from ispbill.adapters.db.lookups import by_id_or_name
+from ispbill.adapters.db.lookups import MAX_ID, by_id_or_name
 from ispbill.adapters.db.models import Customer, Payment
 from ispbill.adapters.db.unit_of_work import UnitOfWork
 from ispbill.domain.dates import check_date
-from ispbill.domain.errors import Conflict, ValidationError
+from ispbill.domain.errors import Conflict, NotFound, ValidationError
 from ispbill.domain.ledger import AccountRef, EntryKind, transfer
 from ispbill.domain.money import Money
-from ispbill.domain.payments import BUILTIN_METHODS, method_account
+from ispbill.domain.payments import BUILTIN_METHODS, PaymentMethod, method_account
 from ispbill.use_cases.billing.reevaluation import reevaluate_customer
 
 METHOD_ACCOUNTS = BUILTIN_METHODS  # plus the operator's own (setting payment_methods)
@@ -51,7 +51,7 @@ class NewPayment:
     customer: str
     amount: str
     currency: str | None = None
-    method: str = "cash"
+    method: str = PaymentMethod.CASH.value
     reference: str | None = None
     idempotency_key: str | None = None
     received_at: datetime | None = None
@@ -74,13 +74,47 @@ def record_payment(uow: UnitOfWork, *, spec: NewPayment, now: datetime, actor: s
 
 def post_payment(uow: UnitOfWork, *, spec: NewPayment, now: datetime, actor: str) -> Recorded:
     """``record_payment`` without the commit, for use cases that store more in the same unit of
-    work (a bank statement line and its payment commit together)."""
+    work (a bank statement line and its payment commit together). It begins the write."""
     if spec.received_at is not None:
         check_date("received_at", spec.received_at)
-    session = uow.session
-    customer = lock_customer(uow, spec.customer)
+    uow.begin_write()
+    customer_id = by_id_or_name(uow.session, Customer, spec.customer, field="customer").id
+    customer = take_customer_lock(uow, customer_id)
     currency = (spec.currency or customer.currency).strip().upper()
     amount = Money.from_major(spec.amount, currency, field="amount")
+    return credit_wallet(
+        uow,
+        customer=customer,
+        amount=amount,
+        method=spec.method,
+        reference=spec.reference,
+        idempotency_key=spec.idempotency_key,
+        received_at=spec.received_at,
+        now=now,
+        actor=actor,
+    )
+
+
+def credit_wallet(
+    uow: UnitOfWork,
+    *,
+    customer: Customer,
+    amount: Money,
+    method: str,
+    reference: str | None,
+    idempotency_key: str | None,
+    received_at: datetime | None,
+    now: datetime,
+    actor: str,
+) -> Recorded:
+    """The core of a payment, inside a write the caller began and under the customer's lock
+    (``lock_customer``): credit ``amount`` once, apply it to open invoices, re-evaluate the
+    customer. It never commits; the use case that called it does (``record_payment``, a bank
+    line's assignment, a gateway's webhook with its checkout)."""
+    if received_at is not None:
+        check_date("received_at", received_at)
+    session = uow.session
+    currency = amount.currency
     if currency != customer.currency:
         raise ValidationError(
             "currency",
@@ -88,16 +122,14 @@ def post_payment(uow: UnitOfWork, *, spec: NewPayment, now: datetime, actor: str
         )
     if not amount.is_positive:
         raise ValidationError("amount", "must be greater than zero")
-    account = method_account(spec.method, settings_store.load(uow).payment_methods)
-    key = spec.idempotency_key or (
-        f"payment:{customer.id}:{spec.method}:{spec.reference}" if spec.reference else None
-    )
+    account = method_account(method, settings_store.load(uow).payment_methods)
+    key = idempotency_key or (f"payment:{customer.id}:{method}:{reference}" if reference else None)
     if key is None:
         raise ValidationError("idempotency_key", "required when there is no reference")
-    existing = _existing(uow, key, customer, spec, amount)
+    existing = _existing(uow, key, customer, method, reference, amount)
     if existing is not None:
         return Recorded(existing, created=False, applied=Money.zero(currency))
-    received = spec.received_at or now
+    received = received_at or now
     posted = ledger.post(
         uow,
         transfer(
@@ -107,17 +139,17 @@ def post_payment(uow: UnitOfWork, *, spec: NewPayment, now: datetime, actor: str
             credit=AccountRef.wallet(customer.id, currency),
             amount=amount,
             effective_at=received,
-            memo=f"{spec.method} payment {spec.reference or ''}".strip(),
+            memo=f"{method} payment {reference or ''}".strip(),
             customer_id=customer.id,
         ),
         now=now,
     )
     payment = Payment(
         customer_id=customer.id,
-        method=spec.method,
+        method=method,
         amount_minor=amount.minor,
         currency=currency,
-        reference=spec.reference,
+        reference=reference,
         idempotency_key=key,
         received_at=received,
         recorded_at=now,
@@ -135,11 +167,11 @@ def post_payment(uow: UnitOfWork, *, spec: NewPayment, now: datetime, actor: str
         subject_type="payment",
         subject_id=payment.id,
         customer_id=customer.id,
-        reason=spec.method,
+        reason=method,
         figures={
             "amount": str(amount),
             "applied_to_invoices": str(applied),
-            "reference": spec.reference,
+            "reference": reference,
         },
     )
     reevaluate_customer(uow, customer.id, now=now, actor=actor)
@@ -147,24 +179,29 @@ def post_payment(uow: UnitOfWork, *, spec: NewPayment, now: datetime, actor: str
 
 
 def _existing(
-    uow: UnitOfWork, key: str, customer: Customer, spec: NewPayment, amount: Money
+    uow: UnitOfWork,
+    key: str,
+    customer: Customer,
+    method: str,
+    reference: str | None,
+    amount: Money,
 ) -> Payment | None:
     """The payment this call repeats, if any; a reference or key already used with other
     figures is refused. Only this customer's payments are matched by reference."""
     session = uow.session
-    if spec.reference:
+    if reference:
         by_reference = session.scalars(
             select(Payment).where(
                 Payment.customer_id == customer.id,
-                Payment.method == spec.method,
-                Payment.reference == spec.reference,
+                Payment.method == method,
+                Payment.reference == reference,
             )
         ).first()
         if by_reference is not None:
             if not _same_amount(by_reference, amount):
                 raise Conflict(
                     "reference",
-                    f"{spec.method} reference {spec.reference!r} is already recorded for "
+                    f"{method} reference {reference!r} is already recorded for "
                     f"{customer.name!r} as payment {by_reference.id} of "
                     f"{Money(by_reference.amount_minor, by_reference.currency)}; a repeat must "
                     "have the same amount and currency, another payment needs its own reference",
@@ -175,8 +212,8 @@ def _existing(
         return None
     same = (by_key.customer_id, by_key.method, by_key.reference) == (
         customer.id,
-        spec.method,
-        spec.reference,
+        method,
+        reference,
     )
     if not (same and _same_amount(by_key, amount)):
         raise Conflict(
@@ -191,10 +228,18 @@ def _same_amount(payment: Payment, amount: Money) -> bool:
     return (payment.amount_minor, payment.currency) == (amount.minor, amount.currency)
 
 
-def lock_customer(uow: UnitOfWork, ref: str) -> Customer:
-    """The customer row lock is the per-customer mutex shared with the tick."""
+def lock_customer(uow: UnitOfWork, customer_id: int) -> Customer:
+    """Begin the write and take the customer's row lock, the per-customer mutex shared with the
+    tick."""
     uow.begin_write()
-    customer = by_id_or_name(uow.session, Customer, ref, field="customer")
+    return take_customer_lock(uow, customer_id)
+
+
+def take_customer_lock(uow: UnitOfWork, customer_id: int) -> Customer:
+    """The customer's row lock (PostgreSQL) inside a write the caller already began."""
+    customer = uow.session.get(Customer, customer_id) if 0 < customer_id <= MAX_ID else None
+    if customer is None:
+        raise NotFound("customer", customer_id, field="customer")
     if uow.dialect == "postgresql":
         uow.session.execute(select(Customer.id).where(Customer.id == customer.id).with_for_update())
         uow.session.refresh(customer)

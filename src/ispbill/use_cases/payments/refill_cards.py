@@ -62,7 +62,7 @@ from sqlalchemy.orm import Session
 from ispbill.adapters.db import event_log as events
 from ispbill.adapters.db import ledger_store as ledger
 from ispbill.adapters.db.invoice_store import apply_credit
-from ispbill.adapters.db.lookups import MAX_ID
+from ispbill.adapters.db.lookups import MAX_ID, by_id_or_name
 from ispbill.adapters.db.models import (
     Customer,
     LedgerAccount,
@@ -85,9 +85,10 @@ from ispbill.domain.ledger import (
     transfer,
 )
 from ispbill.domain.money import Money
+from ispbill.domain.payments import PaymentMethod
 from ispbill.domain.refill import CardStatus, Refusal, ThrottlePolicy
 from ispbill.use_cases.billing.reevaluation import reevaluate_customer
-from ispbill.use_cases.payments.recording import lock_customer
+from ispbill.use_cases.payments.recording import take_customer_lock
 
 __all__ = [
     "DEFAULT_THROTTLE",
@@ -113,7 +114,7 @@ __all__ = [
 MAX_BATCH_COUNT = 10_000
 """A batch is printed as one PDF sheet; 10 000 cards is about 420 A4 pages."""
 DEFAULT_THROTTLE = ThrottlePolicy()
-PAYMENT_METHOD = "refill_card"
+PAYMENT_METHOD = PaymentMethod.REFILL_CARD.value
 _PREFIX = re.compile(r"[A-Z][A-Z0-9]{0,7}")
 _MAX_SOURCE = 100
 _CHUNK = 500  # ids / hashes per IN (...) list: far below every database's parameter limit
@@ -371,7 +372,8 @@ def redeem_card(
     origin = _source(source)
     hashed = refill.code_hash(canonical, key)
     session = uow.session
-    row = lock_customer(uow, customer)
+    uow.begin_write()  # before the lookup: on SQLite the write's BEGIN IMMEDIATE comes first
+    row = take_customer_lock(uow, by_id_or_name(session, Customer, customer, field="customer").id)
     customer_id, wallet_currency = row.id, row.currency
     _check_throttle(session, customer_id=customer_id, source=origin, now=now, policy=policy)
 

@@ -55,6 +55,7 @@ from ispbill.adapters.payments.gateway import (
 from ispbill.domain.errors import Conflict, NotFound, ValidationError
 from ispbill.domain.ledger import AccountKind, AccountRef, EntryKind
 from ispbill.domain.money import Money
+from ispbill.domain.payments import TopUpOutcome, TopUpStatus
 from ispbill.use_cases.payments.gateway_credit import credit, lock
 
 log = logging.getLogger(__name__)
@@ -242,7 +243,7 @@ def request_due_top_ups(
         retries = list(
             uow.session.execute(
                 select(TopUpAttempt.id, TopUpAttempt.customer_id).where(
-                    TopUpAttempt.status == "failed",
+                    TopUpAttempt.status == TopUpStatus.FAILED.value,
                     TopUpAttempt.next_retry_at <= now,
                     TopUpAttempt.gateway.in_(names),
                 )
@@ -258,7 +259,10 @@ def request_due_top_ups(
         requested = list(
             uow.session.execute(
                 select(TopUpAttempt.id, TopUpAttempt.customer_id)
-                .where(TopUpAttempt.status == "requested", TopUpAttempt.gateway.in_(names))
+                .where(
+                    TopUpAttempt.status == TopUpStatus.REQUESTED.value,
+                    TopUpAttempt.gateway.in_(names),
+                )
                 .order_by(TopUpAttempt.id)
             )
         )
@@ -367,7 +371,7 @@ def _new_attempt(rule: TopUpRule, key: str, attempt_no: int, now: datetime) -> T
         trigger_key=key,
         attempt_no=attempt_no,
         reference=f"tu_{uuid.uuid4().hex}",
-        status="requested",
+        status=TopUpStatus.REQUESTED.value,
         amount_minor=rule.amount_minor,
         currency=rule.currency,
         gateway=rule.gateway,
@@ -381,7 +385,7 @@ def _open_retry(
     uow.begin_write()
     lock(uow, customer_id)
     failed = uow.session.get(TopUpAttempt, attempt_id)
-    if failed is None or failed.status != "failed" or failed.next_retry_at is None:
+    if failed is None or failed.status != TopUpStatus.FAILED.value or failed.next_retry_at is None:
         return 0
     if failed.next_retry_at > now:
         return 0
@@ -423,7 +427,7 @@ def _send(
     with uow_factory() as uow:
         attempt = uow.session.get(TopUpAttempt, attempt_id)
         rule = uow.session.get(TopUpRule, attempt.rule_id) if attempt else None
-        if attempt is None or rule is None or attempt.status != "requested":
+        if attempt is None or rule is None or attempt.status != TopUpStatus.REQUESTED.value:
             return
         request = TopUpRequest(
             reference=attempt.reference,
@@ -441,7 +445,7 @@ def _send(
         with uow_factory() as uow:
             uow.begin_write()
             row = uow.session.get(TopUpAttempt, attempt_id)
-            if row is not None and row.status == "requested":
+            if row is not None and row.status == TopUpStatus.REQUESTED.value:
                 row.error = f"gateway unreachable: {exc}"
                 uow.commit()
         return
@@ -451,15 +455,15 @@ def _send(
         attempt = uow.session.get(TopUpAttempt, attempt_id)
         assert attempt is not None
         uow.session.refresh(attempt)
-        if attempt.status != "requested":
+        if attempt.status != TopUpStatus.REQUESTED.value:
             return  # another tick (or the webhook) stored the answer first
         outcome = store_result(uow, attempt, result, now=now, actor=actor)
         uow.commit()
-    if outcome == "succeeded":
+    if outcome == TopUpOutcome.SUCCEEDED.value:
         report.succeeded += 1
-    elif outcome == "pending":
+    elif outcome == TopUpOutcome.PENDING.value:
         report.pending += 1
-    elif outcome == "gave_up":
+    elif outcome == TopUpOutcome.GAVE_UP.value:
         report.gave_up += 1
     else:
         report.failed += 1
@@ -475,11 +479,11 @@ def store_result(
     match result.status:
         case ChargeStatus.SUCCEEDED:
             complete(uow, attempt, amount=None, received_at=now, now=now, actor=actor)
-            return "succeeded"
+            return TopUpOutcome.SUCCEEDED.value
         case ChargeStatus.PENDING:
-            attempt.status = "pending"
+            attempt.status = TopUpStatus.PENDING.value
             _event(uow, attempt, "top_up.pending", now, actor, charge=result.charge_id)
-            return "pending"
+            return TopUpOutcome.PENDING.value
         case ChargeStatus.FAILED:
             return fail(uow, attempt, error=result.error or "declined", now=now, actor=actor)
 
@@ -507,7 +511,7 @@ def complete(
         now=now,
         actor=actor,
     )
-    attempt.status = "succeeded"
+    attempt.status = TopUpStatus.SUCCEEDED.value
     attempt.payment_id = recorded.payment.id
     attempt.completed_at = attempt.completed_at or now
     attempt.next_retry_at = None
@@ -527,7 +531,7 @@ def complete(
 def fail(uow: UnitOfWork, attempt: TopUpAttempt, *, error: str, now: datetime, actor: str) -> str:
     """Mark a requested or pending attempt failed; schedule the next one with back-off, or give
     up after ``MAX_ATTEMPTS`` with a ``top_up.failed`` event."""
-    attempt.status = "failed"
+    attempt.status = TopUpStatus.FAILED.value
     attempt.error = error
     attempt.completed_at = now
     if attempt.attempt_no < MAX_ATTEMPTS:
@@ -541,10 +545,10 @@ def fail(uow: UnitOfWork, attempt: TopUpAttempt, *, error: str, now: datetime, a
             reason=error,
             retry_at=attempt.next_retry_at.isoformat(),
         )
-        return "retry_scheduled"
+        return TopUpOutcome.RETRY_SCHEDULED.value
     attempt.next_retry_at = None
     _event(uow, attempt, "top_up.failed", now, actor, reason=error, attempts=attempt.attempt_no)
-    return "gave_up"
+    return TopUpOutcome.GAVE_UP.value
 
 
 def _event(

@@ -26,8 +26,9 @@ from ispbill.adapters.db.models import (
     Plan,
     Service,
 )
-from ispbill.domain.ledger import AccountRef
-from ispbill.domain.lifecycle import ServiceState
+from ispbill.domain.customers import BalanceControl
+from ispbill.domain.ledger import AccountKind, AccountRef
+from ispbill.domain.lifecycle import ServiceEvent, ServiceState
 from ispbill.domain.money import Money
 
 PAGE_SIZE = 50
@@ -35,14 +36,25 @@ PAGE_SIZE = 50
 
 @dataclass(frozen=True)
 class Scope:
-    """Whose customers a reader may see: everybody's (None) or one reseller's."""
+    """Whose customers a reader may see: everybody's (both None), one reseller's, or only one
+    customer's own (a customer's portal session)."""
 
     reseller_id: int | None = None
+    customer_id: int | None = None
 
     def restrict(self, query: Any) -> Any:
-        if self.reseller_id is None:
-            return query
-        return query.where(Customer.reseller_id == self.reseller_id)
+        """``query`` (which selects from customers) limited to this reader's customers."""
+        if self.reseller_id is not None:
+            query = query.where(Customer.reseller_id == self.reseller_id)
+        if self.customer_id is not None:
+            query = query.where(Customer.id == self.customer_id)
+        return query
+
+    def admits(self, customer_id: int, reseller_id: int | None) -> bool:
+        """Whether this reader may see the customer ``customer_id`` of ``reseller_id``."""
+        if self.reseller_id is not None and reseller_id != self.reseller_id:
+            return False
+        return self.customer_id is None or customer_id == self.customer_id
 
 
 def _like(text: str) -> str:
@@ -245,10 +257,10 @@ def service_states_over_time(
 
 
 def _undo(counts: dict[str, int], kind: str, figures: dict[str, Any]) -> None:
-    to_state = kind.removeprefix("service.")
-    if to_state == "created":
+    if kind == ServiceEvent.CREATED.value:
         counts[ServiceState.PENDING.value] -= 1
         return
+    to_state = kind.removeprefix("service.")
     from_state = figures.get("from")
     if to_state in counts and isinstance(from_state, str) and from_state in counts:
         counts[to_state] -= 1
@@ -276,7 +288,7 @@ def customers_at_risk(
     )
     wallet = and_(
         LedgerAccount.customer_id == Customer.id,
-        LedgerAccount.kind == "wallet",
+        LedgerAccount.kind == AccountKind.WALLET.value,
         LedgerAccount.currency == Customer.currency,
     )
     balance = func.coalesce(LedgerAccount.balance_minor, 0)
@@ -284,7 +296,7 @@ def customers_at_risk(
         select(Customer.id, Customer.name, Customer.currency, balance, due.c.due, due.c.next_due_at)
         .join(due, due.c.customer_id == Customer.id)
         .outerjoin(LedgerAccount, wallet)
-        .where(Customer.balance_control == "prepaid", balance < due.c.due)
+        .where(Customer.balance_control == BalanceControl.PREPAID.value, balance < due.c.due)
         .order_by(due.c.next_due_at, Customer.id)
         .limit(limit)
     )

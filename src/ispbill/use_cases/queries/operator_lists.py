@@ -4,8 +4,9 @@ credit notes, with the filters of the API's ``GET /events``, ``/payments``, ``/i
 
 Newest first by id, a page at a time by keyset (``id < before``): never OFFSET and never a
 COUNT, so page 2,000 costs what page 1 costs at 100,000 customers. A reseller's reader sees
-the rows of its own customers only (as the API's ``Principal.scope``); rows of no customer
-(operator-wide events) are then left out.
+the rows of its own customers only, as does an API token of a reseller (``Scope``); rows of no
+customer (operator-wide events) are then left out. The API's lists (``use_cases/queries/*_lists``)
+build their queries with the same functions.
 """
 
 from __future__ import annotations
@@ -64,6 +65,7 @@ class TopUpFilter:
 class NotificationFilter:
     customer_id: int | None = None
     status: str | None = None
+    kind: str | None = None
 
 
 @dataclass(frozen=True)
@@ -75,16 +77,19 @@ class Listed(Generic[Row]):
     next_before: int | None
 
 
-def _scoped(query: Any, column: Any, scope: Scope) -> Any:
-    """Only the rows of the reader's customers; the same subquery as the API's scope."""
-    if scope.reseller_id is None:
-        return query
-    mine = select(Customer.id).where(Customer.reseller_id == scope.reseller_id)
-    return query.where(column.in_(mine.scalar_subquery()))
+def scoped(query: Any, column: Any, scope: Scope) -> Any:
+    """Only the rows whose customer ``column`` is one of the reader's customers (for the API's
+    lists as for the console's)."""
+    if scope.reseller_id is not None:
+        mine = select(Customer.id).where(Customer.reseller_id == scope.reseller_id)
+        query = query.where(column.in_(mine.scalar_subquery()))
+    if scope.customer_id is not None:
+        query = query.where(column == scope.customer_id)
+    return query
 
 
 def events_query(scope: Scope, wanted: EventFilter) -> Any:
-    query = _scoped(select(Event), Event.customer_id, scope)
+    query = scoped(select(Event), Event.customer_id, scope)
     if wanted.customer_id is not None:
         query = query.where(Event.customer_id == wanted.customer_id)
     if wanted.kind is not None:
@@ -103,7 +108,7 @@ def events_query(scope: Scope, wanted: EventFilter) -> Any:
 
 
 def payments_query(scope: Scope, wanted: PaymentFilter) -> Any:
-    query = _scoped(select(Payment), Payment.customer_id, scope)
+    query = scoped(select(Payment), Payment.customer_id, scope)
     if wanted.customer_id is not None:
         query = query.where(Payment.customer_id == wanted.customer_id)
     if wanted.method is not None:
@@ -119,7 +124,7 @@ def payments_query(scope: Scope, wanted: PaymentFilter) -> Any:
 
 
 def documents_query(scope: Scope, wanted: DocumentFilter) -> Any:
-    query = _scoped(
+    query = scoped(
         select(Invoice).where(Invoice.kind.in_(wanted.kinds)), Invoice.customer_id, scope
     )
     if wanted.customer_id is not None:
@@ -135,7 +140,7 @@ def documents_query(scope: Scope, wanted: DocumentFilter) -> Any:
 
 def top_ups_query(scope: Scope, wanted: TopUpFilter) -> Any:
     """The automatic top-up rules, as the API's ``GET /top-up-rules``."""
-    query = _scoped(select(TopUpRule), TopUpRule.customer_id, scope)
+    query = scoped(select(TopUpRule), TopUpRule.customer_id, scope)
     if wanted.customer_id is not None:
         query = query.where(TopUpRule.customer_id == wanted.customer_id)
     if wanted.enabled is not None:
@@ -145,11 +150,13 @@ def top_ups_query(scope: Scope, wanted: TopUpFilter) -> Any:
 
 def notifications_query(scope: Scope, wanted: NotificationFilter) -> Any:
     """The customer e-mail outbox, as the API's ``GET /notifications``."""
-    query = _scoped(select(Notification), Notification.customer_id, scope)
+    query = scoped(select(Notification), Notification.customer_id, scope)
     if wanted.customer_id is not None:
         query = query.where(Notification.customer_id == wanted.customer_id)
     if wanted.status is not None:
         query = query.where(Notification.status == wanted.status)
+    if wanted.kind is not None:
+        query = query.where(Notification.kind == wanted.kind)
     return query
 
 

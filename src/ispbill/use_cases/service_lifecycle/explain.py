@@ -25,6 +25,7 @@ from ispbill.domain.collection import (
     CollectionPolicy,
     CollectionStage,
     OpenInvoice,
+    SettledWhen,
     figures,
     stage_start,
 )
@@ -172,7 +173,7 @@ def _suspended(
             rule = "it was suspended as a non-payer and is waiting for the next review"
         settled = (
             f"brings the overdue total below {policy.minimum_outstanding}"
-            if policy.settled_when.value == "below_minimum"
+            if policy.settled_when == SettledWhen.BELOW_MINIMUM
             else f"pays the overdue {info['overdue_total']}"
         )
         fee = (

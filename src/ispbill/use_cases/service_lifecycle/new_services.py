@@ -21,7 +21,7 @@ from ispbill.domain.calendar import local_date, local_midnight
 from ispbill.domain.customers import CustomerStatus, InvoicingMode
 from ispbill.domain.dates import check_date
 from ispbill.domain.errors import ValidationError
-from ispbill.domain.lifecycle import ServiceState
+from ispbill.domain.lifecycle import ServiceEvent, ServiceState
 from ispbill.use_cases.catalog.customer_accounts import choice
 
 
@@ -85,7 +85,7 @@ def add_service(uow: UnitOfWork, *, spec: NewService, now: datetime, actor: str)
         uow,
         now=now,
         actor=actor,
-        kind="service.created",
+        kind=ServiceEvent.CREATED.value,
         subject_type="service",
         subject_id=service.id,
         customer_id=customer.id,

@@ -25,8 +25,9 @@ from ispbill.domain.billing import Outcome, ReactivationAnchor
 from ispbill.domain.calendar import BillingCycle, local_date, local_midnight
 from ispbill.domain.dates import check_date
 from ispbill.domain.errors import NotFound, ValidationError
-from ispbill.domain.lifecycle import ServiceState, check_transition
+from ispbill.domain.lifecycle import ServiceEvent, ServiceState, check_transition
 from ispbill.use_cases.billing.reevaluation import reevaluate_customer
+from ispbill.use_cases.network import access_changes
 
 
 @dataclass(frozen=True)
@@ -126,7 +127,7 @@ def reactivate_service(
     elif operator.reactivation_anchor is ReactivationAnchor.REACTIVATION_DATE:
         found.cycle_origin = start
         found.anchor_day = start.day
-    events.record(
+    reactivated = events.record(
         uow,
         now=now,
         actor=actor,
@@ -143,6 +144,7 @@ def reactivate_service(
             **figures,
         },
     )
+    access_changes.enqueue(uow, reactivated)
     session.flush()
     outcome = reevaluate_customer(uow, customer.id, now=now, actor=actor)
     uow.commit()
@@ -197,7 +199,7 @@ def schedule_pause(
         uow,
         now=now,
         actor=actor,
-        kind="service.active_to_set",
+        kind=ServiceEvent.ACTIVE_TO_SET.value,
         subject_type="service",
         subject_id=found.id,
         customer_id=customer.id,

@@ -8,20 +8,16 @@ session included; failed attempts are throttled per customer and per source addr
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
-from sqlalchemy import select
 
 from ispbill.adapters.db.lookups import MAX_ID
-from ispbill.adapters.db.models import RefillCard
-from ispbill.domain.money import Money
 from ispbill.domain.refill import CardStatus
-from ispbill.entrypoints.api.auth import Admin, Caller, Operator
+from ispbill.entrypoints.api.auth import Admin, Caller, Operator, require_customer
 from ispbill.entrypoints.api.deps import container
 from ispbill.entrypoints.api.errors import call
-from ispbill.entrypoints.api.pagination import Page, Paging, paginate
+from ispbill.entrypoints.api.pagination import Page, Paging, page_of
 from ispbill.entrypoints.api.schemas import (
     Amount,
     CardBatchIn,
@@ -35,16 +31,18 @@ from ispbill.entrypoints.api.schemas import (
     VoidOut,
 )
 from ispbill.use_cases.payments import refill_cards
+from ispbill.use_cases.queries import card_lists
+from ispbill.use_cases.queries.card_lists import CardView
 
 router = APIRouter(prefix="/api/v1", tags=["refill cards"])
 
 
-def card_out(card: RefillCard) -> CardOut:
+def card_out(card: CardView) -> CardOut:
     return CardOut(
         id=card.id,
         serial=card.serial,
         batch_id=card.batch_id,
-        value=Amount.of(Money(card.value_minor, card.currency)),
+        value=Amount.of(card.value),
         status=card.status,
         expires_on=card.expires_on,
         redeemed_at=card.redeemed_at,
@@ -103,19 +101,12 @@ async def list_cards(
     app = container(request)
 
     def work() -> Page[CardOut]:
+        wanted = card_lists.CardFilter(
+            batch_id, status.value if status is not None else None, customer_id
+        )
         with app.uow() as uow:
-            query = select(RefillCard)
-            if batch_id is not None:
-                query = query.where(RefillCard.batch_id == batch_id)
-            if status is not None:
-                query = query.where(RefillCard.status == status.value)
-            if customer_id is not None:
-                query = query.where(RefillCard.customer_id == customer_id)
-
-            def shape(rows: Sequence[RefillCard]) -> list[CardOut]:
-                return [card_out(c) for c in rows]
-
-            return paginate(uow.session, query, RefillCard.id, paging, shape)
+            found = card_lists.list_cards(uow, wanted, after=paging.after(), limit=paging.limit)
+            return page_of(found, card_out)
 
     return await call(work)
 
@@ -152,7 +143,7 @@ async def redeem_card(body: RedeemIn, request: Request, caller: Caller) -> Redee
     def work() -> RedeemOut:
         key = refill_cards.secret_key(secret.get_secret_value() if secret else None)
         with app.uow() as uow:
-            caller.customer(uow.session, body.customer_id)
+            require_customer(uow, caller, body.customer_id)
         with app.uow() as uow:
             done = refill_cards.redeem_card(
                 uow,

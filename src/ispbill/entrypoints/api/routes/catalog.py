@@ -6,18 +6,15 @@ profiles and only its own reseller record (another reseller is a 404).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request
-from sqlalchemy import select
 
 from ispbill.adapters.db.lookups import MAX_ID
-from ispbill.adapters.db.models import CustomerClass, Reseller, TaxProfileRow
 from ispbill.entrypoints.api.auth import Admin, Staff, not_found
 from ispbill.entrypoints.api.deps import container
 from ispbill.entrypoints.api.errors import call
-from ispbill.entrypoints.api.pagination import Page, Paging, paginate
+from ispbill.entrypoints.api.pagination import Page, Paging, page_of
 from ispbill.entrypoints.api.schemas import (
     TEXT,
     CustomerClassIn,
@@ -28,6 +25,15 @@ from ispbill.entrypoints.api.schemas import (
     TaxProfileOut,
 )
 from ispbill.use_cases.catalog.offerings import NewClass, add_class, add_reseller, add_tax_profile
+from ispbill.use_cases.queries import catalog_lists as catalog
+from ispbill.use_cases.queries.catalog_lists import (
+    ClassView,
+    ResellerView,
+    TaxProfileView,
+    class_view,
+    reseller_view,
+    tax_profile_view,
+)
 
 resellers = APIRouter(prefix="/api/v1/resellers", tags=["resellers"])
 classes = APIRouter(prefix="/api/v1/customer-classes", tags=["customer classes"])
@@ -37,24 +43,24 @@ RowId = Annotated[int, Path(ge=1, le=MAX_ID)]
 Search = Annotated[str | None, Query(max_length=200, pattern=TEXT)]
 
 
-def reseller_out(row: Reseller) -> ResellerOut:
+def reseller_out(row: ResellerView) -> ResellerOut:
     return ResellerOut(id=row.id, name=row.name, created_at=row.created_at)
 
 
-def class_out(row: CustomerClass) -> CustomerClassOut:
+def class_out(row: ClassView) -> CustomerClassOut:
     return CustomerClassOut(
         id=row.id,
         name=row.name,
         grace_days=row.grace_days,
         invoice_template=row.invoice_template,
         tax_profile_id=row.tax_profile_id,
-        notification_emails=list(row.notification_emails or []),
-        custom_fields=list(row.custom_fields or []),
+        notification_emails=list(row.notification_emails),
+        custom_fields=list(row.custom_fields),
         created_at=row.created_at,
     )
 
 
-def tax_out(row: TaxProfileRow) -> TaxProfileOut:
+def tax_out(row: TaxProfileView) -> TaxProfileOut:
     return TaxProfileOut(id=row.id, name=row.name, rate_bp=row.rate_bp, inclusive=row.inclusive)
 
 
@@ -70,16 +76,10 @@ async def list_resellers(
 
     def work() -> Page[ResellerOut]:
         with app.uow() as uow:
-            query = select(Reseller)
-            if caller.role == "reseller":
-                query = query.where(Reseller.id == caller.reseller_id)
-            if search:
-                query = query.where(Reseller.name.icontains(search, autoescape=True))
-
-            def shape(rows: Sequence[Reseller]) -> list[ResellerOut]:
-                return [reseller_out(r) for r in rows]
-
-            return paginate(uow.session, query, Reseller.id, paging, shape)
+            found = catalog.list_resellers(
+                uow, caller.reader, search, after=paging.after(), limit=paging.limit
+            )
+            return page_of(found, reseller_out)
 
     return await call(work)
 
@@ -92,7 +92,7 @@ async def create_reseller(body: ResellerIn, request: Request, caller: Admin) -> 
     def work() -> ResellerOut:
         with app.uow() as uow:
             row = add_reseller(uow, name=body.name, now=app.clock.now(), actor=caller.actor)
-            return reseller_out(row)
+            return reseller_out(reseller_view(row))
 
     return await call(work)
 
@@ -104,10 +104,10 @@ async def get_reseller(reseller_id: RowId, request: Request, caller: Staff) -> R
 
     def work() -> ResellerOut:
         with app.uow() as uow:
-            row = uow.session.get(Reseller, reseller_id)
-            if row is None or (caller.role == "reseller" and row.id != caller.reseller_id):
-                raise not_found("reseller", reseller_id)
-            return reseller_out(row)
+            row = catalog.find_reseller(uow, caller.reader, reseller_id)
+        if row is None:
+            raise not_found("reseller", reseller_id)
+        return reseller_out(row)
 
     return await call(work)
 
@@ -124,14 +124,8 @@ async def list_customer_classes(
 
     def work() -> Page[CustomerClassOut]:
         with app.uow() as uow:
-            query = select(CustomerClass)
-            if search:
-                query = query.where(CustomerClass.name.icontains(search, autoescape=True))
-
-            def shape(rows: Sequence[CustomerClass]) -> list[CustomerClassOut]:
-                return [class_out(r) for r in rows]
-
-            return paginate(uow.session, query, CustomerClass.id, paging, shape)
+            found = catalog.list_classes(uow, search, after=paging.after(), limit=paging.limit)
+            return page_of(found, class_out)
 
     return await call(work)
 
@@ -146,7 +140,8 @@ async def create_customer_class(
 
     def work() -> CustomerClassOut:
         with app.uow() as uow:
-            return class_out(add_class(uow, spec=spec, now=app.clock.now(), actor=caller.actor))
+            row = add_class(uow, spec=spec, now=app.clock.now(), actor=caller.actor)
+            return class_out(class_view(row))
 
     return await call(work)
 
@@ -158,10 +153,10 @@ async def get_customer_class(class_id: RowId, request: Request, _caller: Staff) 
 
     def work() -> CustomerClassOut:
         with app.uow() as uow:
-            row = uow.session.get(CustomerClass, class_id)
-            if row is None:
-                raise not_found("customer_class", class_id)
-            return class_out(row)
+            row = catalog.find_class(uow, class_id)
+        if row is None:
+            raise not_found("customer_class", class_id)
+        return class_out(row)
 
     return await call(work)
 
@@ -178,14 +173,8 @@ async def list_tax_profiles(
 
     def work() -> Page[TaxProfileOut]:
         with app.uow() as uow:
-            query = select(TaxProfileRow)
-            if search:
-                query = query.where(TaxProfileRow.name.icontains(search, autoescape=True))
-
-            def shape(rows: Sequence[TaxProfileRow]) -> list[TaxProfileOut]:
-                return [tax_out(r) for r in rows]
-
-            return paginate(uow.session, query, TaxProfileRow.id, paging, shape)
+            found = catalog.list_tax_profiles(uow, search, after=paging.after(), limit=paging.limit)
+            return page_of(found, tax_out)
 
     return await call(work)
 
@@ -205,7 +194,7 @@ async def create_tax_profile(body: TaxProfileIn, request: Request, caller: Admin
                 now=app.clock.now(),
                 actor=caller.actor,
             )
-            return tax_out(row)
+            return tax_out(tax_profile_view(row))
 
     return await call(work)
 
@@ -217,9 +206,9 @@ async def get_tax_profile(tax_profile_id: RowId, request: Request, _caller: Staf
 
     def work() -> TaxProfileOut:
         with app.uow() as uow:
-            row = uow.session.get(TaxProfileRow, tax_profile_id)
-            if row is None:
-                raise not_found("tax_profile", tax_profile_id)
-            return tax_out(row)
+            row = catalog.find_tax_profile(uow, tax_profile_id)
+        if row is None:
+            raise not_found("tax_profile", tax_profile_id)
+        return tax_out(row)
 
     return await call(work)

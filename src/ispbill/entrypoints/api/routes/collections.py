@@ -14,8 +14,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse
 
-from ispbill.adapters.db.lookups import MAX_ID, by_id_or_name
-from ispbill.adapters.db.models import Customer, CustomerClass, Service, ServiceSuspension
+from ispbill.adapters.db.lookups import MAX_ID
 from ispbill.adapters.db.unit_of_work import UnitOfWork
 from ispbill.domain.money import Money
 from ispbill.entrypoints.api.auth import Admin, Caller, Principal
@@ -37,6 +36,8 @@ from ispbill.entrypoints.api.schemas import (
 )
 from ispbill.use_cases.collections import collection_policy, info_pages, suspensions
 from ispbill.use_cases.collections.non_payers import run_collections
+from ispbill.use_cases.queries import collection_views, service_lists
+from ispbill.use_cases.queries.collection_views import SuspensionView, suspension_view
 from ispbill.use_cases.service_lifecycle.explain import explain_service
 
 router = APIRouter(prefix="/api/v1", tags=["collections"])
@@ -44,15 +45,13 @@ ServiceId = Annotated[int, Path(ge=1, le=MAX_ID)]
 
 
 def _visible_service(uow: UnitOfWork, caller: Principal, service_id: int) -> None:
-    service = uow.session.get(Service, service_id)
-    customer = uow.session.get(Customer, service.customer_id) if service else None
-    if service is None or customer is None or not caller.may_see(customer):
+    if service_lists.find_service(uow, caller.reader, service_id) is None:
         raise ApiProblem(
             404, f"service: no service {service_id}", field="service", rule="not found"
         )
 
 
-def suspension_out(row: ServiceSuspension) -> SuspensionOut:
+def suspension_out(row: SuspensionView) -> SuspensionOut:
     return SuspensionOut(
         id=row.id,
         service_id=row.service_id,
@@ -100,7 +99,7 @@ async def suspend(
                 now=app.clock.now(),
                 actor=caller.actor,
             )
-            return suspension_out(row)
+            return suspension_out(suspension_view(row))
 
     return JSONResponse((await call(work)).model_dump(mode="json"), status_code=201)
 
@@ -132,9 +131,9 @@ async def lift(
                 note=body.note,
                 end_repetition=body.end_repetition,
             )
-            following = suspensions.current_manual(uow, row.service_id)
+            following = collection_views.next_manual(uow, row.service_id)
             return LiftOut(
-                **suspension_out(row).model_dump(),
+                **suspension_out(suspension_view(row)).model_dump(),
                 next_occurrence=suspension_out(following) if following else None,
             )
 
@@ -199,17 +198,9 @@ async def why(service_id: ServiceId, request: Request, caller: Caller) -> WhyOut
 
 
 def _policy_out(uow: UnitOfWork, customer_class: str | None) -> CollectionPolicyOut:
-    klass = (
-        by_id_or_name(uow.session, CustomerClass, customer_class, field="customer_class")
-        if customer_class
-        else None
-    )
-    merged = collection_policy.load(uow, klass=klass)
-    own = (klass.collection_policy or {}) if klass else collection_policy.operator_document(uow)
+    found = collection_views.policy_view(uow, customer_class)
     return CollectionPolicyOut(
-        customer_class=klass.name if klass else None,
-        policy=merged.model_dump(mode="json"),
-        overrides=dict(own),
+        customer_class=found.customer_class, policy=found.policy, overrides=found.overrides
     )
 
 

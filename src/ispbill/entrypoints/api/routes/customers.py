@@ -6,30 +6,19 @@ customers and gets a 404 for anyone else's; a customer session sees only itself.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import replace
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 
-from ispbill.adapters.db import ledger_store as ledger
 from ispbill.adapters.db.lookups import MAX_ID
-from ispbill.adapters.db.models import (
-    Customer,
-    LedgerAccount,
-    LedgerPosting,
-    LedgerTransaction,
-    Reseller,
-)
+from ispbill.adapters.db.unit_of_work import UnitOfWork
 from ispbill.domain.customers import BalanceControl, CustomerStatus
-from ispbill.domain.ledger import AccountRef, EntryKind
-from ispbill.domain.money import Money
-from ispbill.entrypoints.api.auth import Caller, Principal, Staff
+from ispbill.domain.ledger import EntryKind
+from ispbill.entrypoints.api.auth import Caller, Principal, Staff, not_found, require_customer
 from ispbill.entrypoints.api.deps import container
 from ispbill.entrypoints.api.errors import ApiProblem, call
-from ispbill.entrypoints.api.pagination import Page, Paging, paginate
+from ispbill.entrypoints.api.pagination import Page, Paging, page_of
 from ispbill.entrypoints.api.routes.engine import within_horizon
 from ispbill.entrypoints.api.schemas import (
     TEXT,
@@ -46,13 +35,15 @@ from ispbill.entrypoints.api.schemas import (
 )
 from ispbill.use_cases.billing.reevaluation import preview
 from ispbill.use_cases.catalog.customer_accounts import NewCustomer, add_customer
+from ispbill.use_cases.queries import customer_lists
+from ispbill.use_cases.queries.customer_lists import CustomerView, PostingView
 
 router = APIRouter(prefix="/api/v1/customers", tags=["customers"])
 CustomerId = Annotated[int, Path(ge=1, le=MAX_ID)]
 RECENT_POSTINGS = 20
 
 
-def customer_out(customer: Customer, balance: Money) -> CustomerOut:
+def customer_out(customer: CustomerView) -> CustomerOut:
     return CustomerOut(
         id=customer.id,
         name=customer.name,
@@ -65,18 +56,32 @@ def customer_out(customer: Customer, balance: Money) -> CustomerOut:
         invoicing_mode=customer.invoicing_mode,
         locale=customer.locale,
         credit_limit=(
-            Amount.of(Money(customer.credit_limit_minor, customer.currency))
-            if customer.credit_limit_minor is not None
-            else None
+            Amount.of(customer.credit_limit) if customer.credit_limit is not None else None
         ),
-        minimum_balance=Amount.of(Money(customer.minimum_balance_minor, customer.currency)),
+        minimum_balance=Amount.of(customer.minimum_balance),
         created_at=customer.created_at,
-        balance=Amount.of(balance),
+        balance=Amount.of(customer.balance),
     )
 
 
-def visible_customer(session: Session, caller: Principal, customer_id: int) -> Customer:
-    return caller.customer(session, customer_id)
+def visible_customer(uow: UnitOfWork, caller: Principal, customer_id: int) -> CustomerView:
+    """The customer with its balance, or a 404 when absent or not this caller's."""
+    found = customer_lists.find_customer(uow, caller.reader, customer_id)
+    if found is None:
+        raise not_found("customer", customer_id)
+    return found
+
+
+def entry_out(posting: PostingView) -> LedgerEntryOut:
+    return LedgerEntryOut(
+        posting_id=posting.posting_id,
+        transaction_id=posting.transaction_id,
+        kind=posting.kind,
+        memo=posting.memo,
+        amount=Amount.of(posting.amount),
+        effective_at=posting.effective_at,
+        recorded_at=posting.recorded_at,
+    )
 
 
 @router.get("", response_model=Page[CustomerOut])
@@ -94,24 +99,18 @@ async def list_customers(
     app = container(request)
 
     def work() -> Page[CustomerOut]:
+        wanted = customer_lists.CustomerFilter(
+            search=search or None,
+            status=status.value if status is not None else None,
+            balance_control=balance_control.value if balance_control is not None else None,
+            reseller_id=reseller_id,
+            class_id=class_id,
+        )
         with app.uow() as uow:
-            query = caller.scope(select(Customer), Customer.id)
-            if search:
-                query = query.where(Customer.name.icontains(search, autoescape=True))
-            if status is not None:
-                query = query.where(Customer.status == status.value)
-            if balance_control is not None:
-                query = query.where(Customer.balance_control == balance_control.value)
-            if reseller_id is not None:
-                query = query.where(Customer.reseller_id == reseller_id)
-            if class_id is not None:
-                query = query.where(Customer.class_id == class_id)
-
-            def shape(rows: Sequence[Customer]) -> list[CustomerOut]:
-                balances = ledger.wallet_balances(uow.session, [(c.id, c.currency) for c in rows])
-                return [customer_out(c, balances[c.id]) for c in rows]
-
-            return paginate(uow.session, query, Customer.id, paging, shape)
+            found = customer_lists.list_customers(
+                uow, caller.reader, wanted, after=paging.after(), limit=paging.limit
+            )
+            return page_of(found, customer_out)
 
     return await call(work)
 
@@ -133,12 +132,10 @@ async def create_customer(body: CustomerIn, request: Request, caller: Staff) -> 
                         field="reseller",
                         rule="admin only",
                     )
-                reseller = uow.session.get(Reseller, caller.reseller_id)
-                assert reseller is not None
-                final = replace(spec, reseller=str(reseller.id))
+                assert caller.reseller_id is not None
+                final = replace(spec, reseller=str(caller.reseller_id))
             customer = add_customer(uow, spec=final, now=app.clock.now(), actor=caller.actor)
-            balance = ledger.wallet_balance(uow.session, customer.id, customer.currency)
-            return customer_out(customer, balance)
+            return customer_out(customer_lists.shown(uow, customer))
 
     return await call(work)
 
@@ -150,9 +147,7 @@ async def get_customer(customer_id: CustomerId, request: Request, caller: Caller
 
     def work() -> CustomerOut:
         with app.uow() as uow:
-            customer = visible_customer(uow.session, caller, customer_id)
-            balance = ledger.wallet_balance(uow.session, customer.id, customer.currency)
-            return customer_out(customer, balance)
+            return customer_out(visible_customer(uow, caller, customer_id))
 
     return await call(work)
 
@@ -164,31 +159,25 @@ async def get_wallet(customer_id: CustomerId, request: Request, caller: Caller) 
 
     def work() -> WalletOut:
         with app.uow() as uow:
-            customer = visible_customer(uow.session, caller, customer_id)
-            code = AccountRef.wallet(customer.id, customer.currency).code
-            rows = uow.session.execute(
-                select(LedgerPosting, LedgerTransaction)
-                .join(LedgerTransaction, LedgerTransaction.id == LedgerPosting.transaction_id)
-                .join(LedgerAccount, LedgerAccount.id == LedgerPosting.account_id)
-                .where(LedgerAccount.code == code)
-                .order_by(LedgerTransaction.effective_at.desc(), LedgerPosting.id.desc())
-                .limit(RECENT_POSTINGS)
-            ).all()
-            balance = ledger.wallet_balance(uow.session, customer.id, customer.currency)
-            return WalletOut(
-                customer_id=customer.id,
-                balance=Amount.of(balance),
-                postings=[
-                    PostingOut(
-                        transaction_id=t.id,
-                        kind=t.kind,
-                        memo=t.memo,
-                        amount=Amount.of(Money(p.amount_minor, p.currency)),
-                        effective_at=t.effective_at,
-                    )
-                    for p, t in rows
-                ],
+            wallet = customer_lists.find_wallet(
+                uow, caller.reader, customer_id, recent=RECENT_POSTINGS
             )
+        if wallet is None:
+            raise not_found("customer", customer_id)
+        return WalletOut(
+            customer_id=wallet.customer_id,
+            balance=Amount.of(wallet.balance),
+            postings=[
+                PostingOut(
+                    transaction_id=p.transaction_id,
+                    kind=p.kind,
+                    memo=p.memo,
+                    amount=Amount.of(p.amount),
+                    effective_at=p.effective_at,
+                )
+                for p in wallet.postings
+            ],
+        )
 
     return await call(work)
 
@@ -206,41 +195,18 @@ async def list_ledger(
 
     def work() -> Page[LedgerEntryOut]:
         with app.uow() as uow:
-            customer = visible_customer(uow.session, caller, customer_id)
-            code = AccountRef.wallet(customer.id, customer.currency).code
-            query = (
-                select(LedgerPosting, LedgerTransaction)
-                .join(LedgerTransaction, LedgerTransaction.id == LedgerPosting.transaction_id)
-                .join(LedgerAccount, LedgerAccount.id == LedgerPosting.account_id)
-                .where(LedgerAccount.code == code)
+            require_customer(uow, caller, customer_id)
+            found = customer_lists.ledger_entries(
+                uow,
+                caller.reader,
+                customer_id,
+                kind=kind.value if kind is not None else None,
+                after=paging.after(newest_first=True),
+                limit=paging.limit,
             )
-            if kind is not None:
-                query = query.where(LedgerTransaction.kind == kind.value)
-
-            def shape(rows: Sequence[Any]) -> list[LedgerEntryOut]:
-                return [
-                    LedgerEntryOut(
-                        posting_id=p.id,
-                        transaction_id=t.id,
-                        kind=t.kind,
-                        memo=t.memo,
-                        amount=Amount.of(Money(p.amount_minor, p.currency)),
-                        effective_at=t.effective_at,
-                        recorded_at=t.recorded_at,
-                    )
-                    for p, t in rows
-                ]
-
-            return paginate(
-                uow.session,
-                query,
-                LedgerPosting.id,
-                paging,
-                shape,
-                newest_first=True,
-                scalars=False,
-                row_id=lambda row: int(row[0].id),
-            )
+        if found is None:
+            raise not_found("customer", customer_id)
+        return page_of(found, entry_out, newest_first=True)
 
     return await call(work)
 
@@ -262,10 +228,10 @@ async def preview_customer(
 
     def work() -> PreviewOut:
         with app.uow() as uow:
-            customer = visible_customer(uow.session, caller, customer_id)
-            outcome = preview(uow, customer_id=customer.id, until=instant)
+            require_customer(uow, caller, customer_id)
+            outcome = preview(uow, customer_id=customer_id, until=instant)
             return PreviewOut(
-                customer_id=customer.id,
+                customer_id=customer_id,
                 until=instant,
                 balance=Amount.of(outcome.balance),
                 charges=[

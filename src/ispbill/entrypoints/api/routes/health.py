@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
-from sqlalchemy import text
 
 from ispbill import __version__
 from ispbill.entrypoints.api.deps import container
 from ispbill.entrypoints.api.errors import call
 from ispbill.entrypoints.api.schemas import Health
+from ispbill.use_cases.admin.health import ping_database
 
 router = APIRouter(prefix="/api/v1", tags=["health"])
 
@@ -19,7 +19,7 @@ async def health(request: Request) -> Health:
 
     def ping() -> None:
         with app.uow() as uow:
-            uow.session.execute(text("SELECT 1"))
+            ping_database(uow)
 
     await call(ping)
     return Health(status="ok", version=__version__)

@@ -6,35 +6,31 @@ customers' documents, a customer session its own; anyone else's is a 404.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response
-from sqlalchemy import select
 
 from ispbill.adapters.db.lookups import MAX_ID
-from ispbill.adapters.db.models import Customer, Invoice
 from ispbill.adapters.pdf.render import render_pdf
 from ispbill.domain.invoicing import DocumentKind, InvoiceStatus
-from ispbill.domain.money import Money
-from ispbill.entrypoints.api.auth import Caller, Principal, not_found
+from ispbill.entrypoints.api.auth import Caller, Principal, not_found, require_customer
 from ispbill.entrypoints.api.deps import container
 from ispbill.entrypoints.api.errors import call
-from ispbill.entrypoints.api.pagination import Page, PageRequest, Paging, paginate
+from ispbill.entrypoints.api.pagination import Page, PageRequest, Paging, page_of
 from ispbill.entrypoints.api.schemas import Amount, Day, InvoiceLineOut, InvoiceOut
 from ispbill.use_cases.billing.invoice_documents import printable
+from ispbill.use_cases.queries import invoice_lists
+from ispbill.use_cases.queries.invoice_lists import DocumentView
+from ispbill.use_cases.queries.operator_lists import DocumentFilter
 
 router = APIRouter(prefix="/api/v1", tags=["invoices"])
 InvoiceId = Annotated[int, Path(ge=1, le=MAX_ID)]
 PDF = "application/pdf"
 
 
-def invoice_out(row: Invoice, *, lines: bool = False) -> InvoiceOut:
-    def money(minor: int) -> Amount:
-        return Amount.of(Money(minor, row.currency))
-
+def invoice_out(row: DocumentView) -> InvoiceOut:
     return InvoiceOut(
         id=row.id,
         number=row.number,
@@ -43,10 +39,10 @@ def invoice_out(row: Invoice, *, lines: bool = False) -> InvoiceOut:
         issue_date=row.issue_date,
         due_date=row.due_date,
         status=row.status,
-        net=money(row.net_minor),
-        tax=money(row.tax_minor),
-        gross=money(row.gross_minor),
-        paid=money(row.paid_minor),
+        net=Amount.of(row.net),
+        tax=Amount.of(row.tax),
+        gross=Amount.of(row.gross),
+        paid=Amount.of(row.paid),
         corrects_id=row.corrects_id,
         issued_at=row.issued_at,
         lines=[
@@ -61,22 +57,18 @@ def invoice_out(row: Invoice, *, lines: bool = False) -> InvoiceOut:
                     if line.quantity_den == 1
                     else f"{line.quantity_num}/{line.quantity_den}"
                 ),
-                unit_price=money(line.unit_price_minor),
-                net=money(line.net_minor),
-                tax=money(line.tax_minor),
-                gross=money(line.gross_minor),
+                unit_price=Amount.of(line.unit_price),
+                net=Amount.of(line.net),
+                tax=Amount.of(line.tax),
+                gross=Amount.of(line.gross),
                 tax_rate_bp=line.tax_rate_bp,
                 tax_inclusive=line.tax_inclusive,
             )
             for line in row.lines
         ]
-        if lines
+        if row.lines is not None
         else None,
     )
-
-
-def _page(rows: Sequence[Invoice]) -> list[InvoiceOut]:
-    return [invoice_out(r) for r in rows]
 
 
 def _documents(
@@ -90,18 +82,16 @@ def _documents(
     issued_to: date | None,
 ) -> Page[InvoiceOut]:
     app = container(request)
+    wanted = DocumentFilter(
+        kinds, customer_id, status.value if status is not None else None, issued_from, issued_to
+    )
     with app.uow() as uow:
-        query = caller.scope(select(Invoice).where(Invoice.kind.in_(kinds)), Invoice.customer_id)
         if customer_id is not None:
-            caller.customer(uow.session, customer_id)
-            query = query.where(Invoice.customer_id == customer_id)
-        if status is not None:
-            query = query.where(Invoice.status == status.value)
-        if issued_from is not None:
-            query = query.where(Invoice.issue_date >= issued_from)
-        if issued_to is not None:
-            query = query.where(Invoice.issue_date <= issued_to)
-        return paginate(uow.session, query, Invoice.id, paging, _page, newest_first=True)
+            require_customer(uow, caller, customer_id)
+        found = invoice_lists.list_documents(
+            uow, caller.reader, wanted, after=paging.after(newest_first=True), limit=paging.limit
+        )
+        return page_of(found, invoice_out, newest_first=True)
 
 
 CustomerFilter = Annotated[int | None, Query(ge=1, le=MAX_ID)]
@@ -147,11 +137,10 @@ async def list_credit_notes(
 def _visible(request: Request, caller: Principal, invoice_id: int) -> tuple[InvoiceOut, str]:
     app = container(request)
     with app.uow() as uow:
-        row = uow.session.get(Invoice, invoice_id)
-        customer = uow.session.get(Customer, row.customer_id) if row else None
-        if row is None or customer is None or not caller.may_see(customer):
-            raise not_found("invoice", invoice_id)
-        return invoice_out(row, lines=True), row.number
+        row = invoice_lists.find_document(uow, caller.reader, invoice_id)
+    if row is None:
+        raise not_found("invoice", invoice_id)
+    return invoice_out(row), row.number
 
 
 @router.get("/invoices/{invoice_id}", response_model=InvoiceOut)

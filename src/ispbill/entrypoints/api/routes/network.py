@@ -9,21 +9,20 @@ a NAS answer has no shared secret, an identity answer only the password's storag
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Request
-from sqlalchemy import select
 
 from ispbill.adapters.db.lookups import MAX_ID
-from ispbill.adapters.db.models import NasRow, NetworkIdentity
 from ispbill.entrypoints.api.auth import Admin, Operator, Staff, not_found
 from ispbill.entrypoints.api.deps import container
 from ispbill.entrypoints.api.errors import call
-from ispbill.entrypoints.api.pagination import Page, Paging, paginate
+from ispbill.entrypoints.api.pagination import Page, Paging, page_of
 from ispbill.entrypoints.api.routes.services import ServiceId, visible_service
 from ispbill.entrypoints.api.schemas import NasIn, NasOut, NetworkIdentityIn, NetworkIdentityOut
 from ispbill.use_cases.network import identities as network
+from ispbill.use_cases.queries import network_lists
+from ispbill.use_cases.queries.network_lists import IdentityView, NasView, identity_view, nas_view
 
 nas = APIRouter(prefix="/api/v1/nas", tags=["network"])
 identities = APIRouter(prefix="/api/v1/services", tags=["network"])
@@ -31,7 +30,7 @@ routers = (nas, identities)
 NasId = Annotated[int, Path(ge=1, le=MAX_ID)]
 
 
-def nas_out(row: NasRow) -> NasOut:
+def nas_out(row: NasView) -> NasOut:
     """Built field by field so the shared secret cannot slip into an answer."""
     return NasOut(
         id=row.id,
@@ -44,12 +43,12 @@ def nas_out(row: NasRow) -> NasOut:
     )
 
 
-def identity_out(row: NetworkIdentity) -> NetworkIdentityOut:
+def identity_out(row: IdentityView) -> NetworkIdentityOut:
     """Without the password; its scheme only when there is one (as the CLI shows it)."""
     return NetworkIdentityOut(
         service_id=row.service_id,
         username=row.username,
-        password_scheme=row.password_scheme if row.password is not None else None,
+        password_scheme=row.password_scheme,
         mac_address=row.mac_address,
         circuit_id=row.circuit_id,
         static_ip=row.static_ip,
@@ -68,11 +67,8 @@ async def list_nas(request: Request, _caller: Operator, paging: Paging) -> Page[
 
     def work() -> Page[NasOut]:
         with app.uow() as uow:
-
-            def shape(rows: Sequence[NasRow]) -> list[NasOut]:
-                return [nas_out(r) for r in rows]
-
-            return paginate(uow.session, select(NasRow), NasRow.id, paging, shape)
+            found = network_lists.list_nas(uow, after=paging.after(), limit=paging.limit)
+            return page_of(found, nas_out)
 
     return await call(work)
 
@@ -85,7 +81,8 @@ async def create_nas(body: NasIn, request: Request, caller: Admin) -> NasOut:
 
     def work() -> NasOut:
         with app.uow() as uow:
-            return nas_out(network.add_nas(uow, spec=spec, now=app.clock.now(), actor=caller.actor))
+            row = network.add_nas(uow, spec=spec, now=app.clock.now(), actor=caller.actor)
+            return nas_out(nas_view(row))
 
     return await call(work)
 
@@ -97,10 +94,10 @@ async def get_nas(nas_id: NasId, request: Request, _caller: Operator) -> NasOut:
 
     def work() -> NasOut:
         with app.uow() as uow:
-            row = uow.session.get(NasRow, nas_id)
-            if row is None:
-                raise not_found("nas", nas_id)
-            return nas_out(row)
+            row = network_lists.find_nas(uow, nas_id)
+        if row is None:
+            raise not_found("nas", nas_id)
+        return nas_out(row)
 
     return await call(work)
 
@@ -117,8 +114,8 @@ async def get_network_identity(
 
     def work() -> NetworkIdentityOut:
         with app.uow() as uow:
-            visible_service(uow.session, caller, service_id)
-            return identity_out(network.identity_of(uow, str(service_id)))
+            visible_service(uow, caller, service_id)
+            return identity_out(identity_view(network.identity_of(uow, str(service_id))))
 
     return await call(work)
 
@@ -134,9 +131,9 @@ async def set_network_identity(
 
     def work() -> NetworkIdentityOut:
         with app.uow() as uow:
-            visible_service(uow.session, caller, service_id)
+            visible_service(uow, caller, service_id)
         with app.uow() as uow:  # a fresh unit of work: the use case takes the lock itself
             row = network.set_identity(uow, spec=spec, now=app.clock.now(), actor=caller.actor)
-            return identity_out(row)
+            return identity_out(identity_view(row))
 
     return await call(work)

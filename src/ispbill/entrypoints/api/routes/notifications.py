@@ -8,21 +8,21 @@ admin only, and another reseller's message is a 404 before it is a 403, as if ab
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query, Request
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from ispbill.adapters.db.lookups import MAX_ID
-from ispbill.adapters.db.models import Customer, Notification
-from ispbill.entrypoints.api.auth import Principal, Staff, not_found
+from ispbill.adapters.db.unit_of_work import UnitOfWork
+from ispbill.entrypoints.api.auth import Principal, Staff, not_found, require_customer
 from ispbill.entrypoints.api.deps import container
 from ispbill.entrypoints.api.errors import ApiProblem, call
-from ispbill.entrypoints.api.pagination import Page, Paging, paginate
+from ispbill.entrypoints.api.pagination import Page, Paging, page_of
 from ispbill.entrypoints.api.schemas import NotificationOut, NotificationRetryIn
 from ispbill.use_cases.notifications import mail_outbox as notifications
+from ispbill.use_cases.queries import notification_lists
+from ispbill.use_cases.queries.notification_lists import NotificationView, notification_view
+from ispbill.use_cases.queries.operator_lists import NotificationFilter
 
 router = APIRouter(prefix="/api/v1/notifications", tags=["notifications"])
 NotificationId = Annotated[int, Path(ge=1, le=MAX_ID)]
@@ -30,17 +30,17 @@ Status = Literal["pending", "sent", "failed"]
 Kind = Annotated[str | None, Query(min_length=1, max_length=64, pattern=r"^[a-z0-9_.]+$")]
 
 
-def notification_out(row: Notification) -> NotificationOut:
+def notification_out(row: NotificationView) -> NotificationOut:
     return NotificationOut(
         id=row.id,
         customer_id=row.customer_id,
         kind=row.kind,
         recipients=list(row.recipients),
-        subject=notifications.subject(row),
+        subject=row.subject,
         status=row.status,
         attempts=row.attempts,
         created_at=row.created_at,
-        next_attempt_at=row.next_attempt_at if row.status == "pending" else None,
+        next_attempt_at=row.next_attempt_at,
         sent_at=row.sent_at,
         last_error=row.last_error,
     )
@@ -60,28 +60,23 @@ async def list_notifications(
 
     def work() -> Page[NotificationOut]:
         with app.uow() as uow:
-            query = caller.scope(select(Notification), Notification.customer_id)
             if customer_id is not None:
-                caller.customer(uow.session, customer_id)
-                query = query.where(Notification.customer_id == customer_id)
-            if status is not None:
-                query = query.where(Notification.status == status)
-            if kind is not None:
-                query = query.where(Notification.kind == kind)
-
-            def shape(rows: Sequence[Notification]) -> list[NotificationOut]:
-                return [notification_out(r) for r in rows]
-
-            return paginate(uow.session, query, Notification.id, paging, shape, newest_first=True)
+                require_customer(uow, caller, customer_id)
+            found = notification_lists.list_notifications(
+                uow,
+                caller.reader,
+                NotificationFilter(customer_id, status, kind),
+                after=paging.after(newest_first=True),
+                limit=paging.limit,
+            )
+            return page_of(found, notification_out, newest_first=True)
 
     return await call(work)
 
 
-def visible_notification(session: Session, caller: Principal, notification_id: int) -> None:
+def visible_notification(uow: UnitOfWork, caller: Principal, notification_id: int) -> None:
     """A 404 for a message that is absent or of a customer the caller may not see."""
-    row = session.get(Notification, notification_id)
-    customer = session.get(Customer, row.customer_id) if row else None
-    if customer is None or not caller.may_see(customer):
+    if not notification_lists.is_visible(uow, caller.reader, notification_id):
         raise not_found("notification", notification_id)
 
 
@@ -95,7 +90,7 @@ async def retry_notification(
 
     def work() -> NotificationOut:
         with app.uow() as uow:
-            visible_notification(uow.session, caller, notification_id)
+            visible_notification(uow, caller, notification_id)
         if caller.role != "admin":
             raise ApiProblem(
                 403, "only an admin token may do this", field="Authorization", rule="admin only"
@@ -108,6 +103,6 @@ async def retry_notification(
                 now=app.clock.now(),
                 actor=caller.actor,
             )
-            return notification_out(row)
+            return notification_out(notification_view(row))
 
     return await call(work)

@@ -9,20 +9,17 @@ session; the web portal uses the same use case after its own login.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
-from sqlalchemy import select
 
 from ispbill.adapters.db import settings_store
 from ispbill.adapters.db.lookups import MAX_ID
-from ispbill.adapters.db.models import Event
-from ispbill.entrypoints.api.auth import Admin, Caller, Operator, Staff
+from ispbill.entrypoints.api.auth import Admin, Caller, Operator, Staff, require_customer
 from ispbill.entrypoints.api.deps import container
 from ispbill.entrypoints.api.errors import call
-from ispbill.entrypoints.api.pagination import Page, Paging, paginate
+from ispbill.entrypoints.api.pagination import Page, Paging, page_of
 from ispbill.entrypoints.api.schemas import (
     EventOut,
     Instant,
@@ -32,13 +29,16 @@ from ispbill.entrypoints.api.schemas import (
     WhoAmI,
 )
 from ispbill.use_cases.admin.api_tokens import open_customer_session
+from ispbill.use_cases.queries import event_lists
+from ispbill.use_cases.queries.event_lists import EventView
+from ispbill.use_cases.queries.operator_lists import EventFilter
 
 router = APIRouter(prefix="/api/v1", tags=["operations"])
 SETTING_KEYS = tuple(settings_store.OperatorSettings.model_fields)
 Word = Annotated[str | None, Query(min_length=1, max_length=64, pattern=r"^[a-z0-9_.]+$")]
 
 
-def event_out(row: Event) -> EventOut:
+def event_out(row: EventView) -> EventOut:
     return EventOut(
         id=row.id,
         occurred_at=row.occurred_at,
@@ -48,7 +48,7 @@ def event_out(row: Event) -> EventOut:
         subject_id=row.subject_id,
         customer_id=row.customer_id,
         reason=row.reason,
-        figures=dict(row.figures or {}),
+        figures=dict(row.figures),
     )
 
 
@@ -70,28 +70,26 @@ async def list_events(
     app = container(request)
 
     def work() -> Page[EventOut]:
+        wanted = EventFilter(
+            customer_id=customer_id,
+            kind=kind,
+            kind_prefix=kind_prefix,
+            subject_type=subject_type,
+            subject_id=subject_id,
+            occurred_from=occurred_from,
+            occurred_to=occurred_to,
+        )
         with app.uow() as uow:
-            query = caller.scope(select(Event), Event.customer_id)
             if customer_id is not None:
-                caller.customer(uow.session, customer_id)
-                query = query.where(Event.customer_id == customer_id)
-            if kind is not None:
-                query = query.where(Event.kind == kind)
-            if kind_prefix is not None:
-                query = query.where(Event.kind.startswith(kind_prefix, autoescape=True))
-            if subject_type is not None:
-                query = query.where(Event.subject_type == subject_type)
-            if subject_id is not None:
-                query = query.where(Event.subject_id == subject_id)
-            if occurred_from is not None:
-                query = query.where(Event.occurred_at >= occurred_from)
-            if occurred_to is not None:
-                query = query.where(Event.occurred_at < occurred_to)
-
-            def shape(rows: Sequence[Event]) -> list[EventOut]:
-                return [event_out(r) for r in rows]
-
-            return paginate(uow.session, query, Event.id, paging, shape, newest_first=True)
+                require_customer(uow, caller, customer_id)
+            found = event_lists.list_events(
+                uow,
+                caller.reader,
+                wanted,
+                after=paging.after(newest_first=True),
+                limit=paging.limit,
+            )
+            return page_of(found, event_out, newest_first=True)
 
     return await call(work)
 
@@ -136,7 +134,7 @@ async def open_session(body: SessionIn, request: Request, caller: Staff) -> Sess
 
     def work() -> SessionOut:
         with app.uow() as uow:
-            caller.customer(uow.session, body.customer_id)
+            require_customer(uow, caller, body.customer_id)
         with app.uow() as uow:
             created = open_customer_session(
                 uow,

@@ -14,21 +14,26 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Sequence
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Path, Query, Request
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
 
 from ispbill.adapters.db.lookups import MAX_ID
-from ispbill.adapters.db.models import Allocation, BankStatementLine, Customer, Payment
+from ispbill.adapters.db.unit_of_work import UnitOfWork
 from ispbill.domain.bank import LineStatus
 from ispbill.domain.money import Money
-from ispbill.entrypoints.api.auth import Admin, Caller, Operator, Principal, Staff, not_found
+from ispbill.entrypoints.api.auth import (
+    Admin,
+    Caller,
+    Operator,
+    Principal,
+    Staff,
+    not_found,
+    require_customer,
+)
 from ispbill.entrypoints.api.deps import container
 from ispbill.entrypoints.api.errors import ApiProblem, call
-from ispbill.entrypoints.api.pagination import Page, Paging, paginate
+from ispbill.entrypoints.api.pagination import Page, Paging, page_of
 from ispbill.entrypoints.api.schemas import (
     Amount,
     AssignIn,
@@ -47,6 +52,9 @@ from ispbill.entrypoints.api.schemas import (
 from ispbill.use_cases.payments.bank_import import assign_line, import_statement
 from ispbill.use_cases.payments.corrections import refund, reverse_payment
 from ispbill.use_cases.payments.recording import NewPayment, Recorded, record_payment
+from ispbill.use_cases.queries import payment_lists
+from ispbill.use_cases.queries.operator_lists import PaymentFilter
+from ispbill.use_cases.queries.payment_lists import BankLineView, PaymentView
 
 router = APIRouter(prefix="/api/v1", tags=["payments"])
 KEY_HEADER = "Idempotency-Key"
@@ -67,40 +75,24 @@ def payment_out(recorded: Recorded) -> PaymentOut:
     )
 
 
-def payment_details(session: Session, rows: Sequence[Payment]) -> list[PaymentDetailOut]:
-    """Payments with what of each is allocated to invoices (one query for the page)."""
-    ids = [p.id for p in rows]
-    allocated = (
-        dict(
-            session.execute(
-                select(Allocation.payment_id, func.sum(Allocation.amount_minor))
-                .where(Allocation.payment_id.in_(ids), Allocation.reversed_at.is_(None))
-                .group_by(Allocation.payment_id)
-            ).all()
-        )
-        if ids
-        else {}
+def payment_detail(p: PaymentView) -> PaymentDetailOut:
+    """A payment with what of it is allocated to invoices."""
+    return PaymentDetailOut(
+        id=p.id,
+        customer_id=p.customer_id,
+        amount=Amount.of(p.amount),
+        method=p.method,
+        reference=p.reference,
+        received_at=p.received_at,
+        recorded_at=p.recorded_at,
+        reversed=p.reversed,
+        allocated=Amount.of(p.allocated),
     )
-    return [
-        PaymentDetailOut(
-            id=p.id,
-            customer_id=p.customer_id,
-            amount=Amount.of(Money(p.amount_minor, p.currency)),
-            method=p.method,
-            reference=p.reference,
-            received_at=p.received_at,
-            recorded_at=p.recorded_at,
-            reversed=p.reversed_by_id is not None,
-            allocated=Amount.of(Money(int(allocated.get(p.id) or 0), p.currency)),
-        )
-        for p in rows
-    ]
 
 
-def visible_payment(session: Session, caller: Principal, payment_id: int) -> Payment:
-    payment = session.get(Payment, payment_id)
-    customer = session.get(Customer, payment.customer_id) if payment else None
-    if payment is None or customer is None or not caller.may_see(customer):
+def visible_payment(uow: UnitOfWork, caller: Principal, payment_id: int) -> PaymentView:
+    payment = payment_lists.find_payment(uow, caller.reader, payment_id)
+    if payment is None:
         raise not_found("payment", payment_id)
     return payment
 
@@ -122,28 +114,18 @@ async def list_payments(
     app = container(request)
 
     def work() -> Page[PaymentDetailOut]:
+        wanted = PaymentFilter(customer_id, method, received_from, received_to, reversed)
         with app.uow() as uow:
-            query = caller.scope(select(Payment), Payment.customer_id)
             if customer_id is not None:
-                caller.customer(uow.session, customer_id)
-                query = query.where(Payment.customer_id == customer_id)
-            if method is not None:
-                query = query.where(Payment.method == method)
-            if received_from is not None:
-                query = query.where(Payment.received_at >= received_from)
-            if received_to is not None:
-                query = query.where(Payment.received_at < received_to)
-            if reversed is not None:
-                column = Payment.reversed_by_id
-                query = query.where(column.is_not(None) if reversed else column.is_(None))
-            return paginate(
-                uow.session,
-                query,
-                Payment.id,
-                paging,
-                lambda rows: payment_details(uow.session, rows),
-                newest_first=True,
+                require_customer(uow, caller, customer_id)
+            found = payment_lists.list_payments(
+                uow,
+                caller.reader,
+                wanted,
+                after=paging.after(newest_first=True),
+                limit=paging.limit,
             )
+            return page_of(found, payment_detail, newest_first=True)
 
     return await call(work)
 
@@ -175,7 +157,7 @@ async def create_payment(
     def work() -> PaymentOut:
         now = app.clock.now()
         with app.uow() as uow:  # a read first: the payment's own transaction begins writing
-            caller.customer(uow.session, body.customer_id)
+            require_customer(uow, caller, body.customer_id)
         with app.uow() as uow:
             recorded = record_payment(
                 uow,
@@ -203,8 +185,7 @@ async def get_payment(payment_id: PaymentId, request: Request, caller: Caller) -
 
     def work() -> PaymentDetailOut:
         with app.uow() as uow:
-            payment = visible_payment(uow.session, caller, payment_id)
-            return payment_details(uow.session, [payment])[0]
+            return payment_detail(visible_payment(uow, caller, payment_id))
 
     return await call(work)
 
@@ -218,7 +199,7 @@ async def reverse(
 
     def work() -> ReversedOut:
         with app.uow() as uow:
-            visible_payment(uow.session, caller, payment_id)
+            visible_payment(uow, caller, payment_id)
         with app.uow() as uow:
             done = reverse_payment(
                 uow,
@@ -228,9 +209,9 @@ async def reverse(
                 actor=caller.actor,
             )
         with app.uow() as uow:
-            payment = visible_payment(uow.session, caller, payment_id)
+            payment = visible_payment(uow, caller, payment_id)
             return ReversedOut(
-                payment=payment_details(uow.session, [payment])[0],
+                payment=payment_detail(payment),
                 transaction_id=done.transaction.id,
                 created=done.created,
                 invoices_reopened=list(done.invoices_reopened),
@@ -252,9 +233,9 @@ async def create_refund(body: RefundIn, request: Request, caller: Staff) -> Refu
 
     def work() -> RefundOut:
         with app.uow() as uow:
-            caller.customer(uow.session, body.customer_id)
+            require_customer(uow, caller, body.customer_id)
             if body.payment_id is not None:
-                paid = visible_payment(uow.session, caller, body.payment_id)
+                paid = visible_payment(uow, caller, body.payment_id)
                 if paid.customer_id != body.customer_id:
                     raise ApiProblem(
                         422,
@@ -285,11 +266,11 @@ async def create_refund(body: RefundIn, request: Request, caller: Staff) -> Refu
 # --- bank statements ---------------------------------------------------------------------
 
 
-def line_out(row: BankStatementLine) -> BankLineOut:
+def line_out(row: BankLineView) -> BankLineOut:
     return BankLineOut(
         id=row.id,
         booked_on=row.booked_on,
-        amount=Amount.of(Money(row.amount_minor, row.currency)),
+        amount=Amount.of(row.amount),
         reference=row.reference,
         counterparty_name=row.counterparty_name,
         counterparty_iban=row.counterparty_iban,
@@ -349,14 +330,13 @@ async def list_bank_lines(
 
     def work() -> Page[BankLineOut]:
         with app.uow() as uow:
-            query = select(BankStatementLine)
-            if status is not None:
-                query = query.where(BankStatementLine.status == status.value)
-
-            def shape(rows: Sequence[BankStatementLine]) -> list[BankLineOut]:
-                return [line_out(r) for r in rows]
-
-            return paginate(uow.session, query, BankStatementLine.id, paging, shape)
+            found = payment_lists.list_bank_lines(
+                uow,
+                status.value if status is not None else None,
+                after=paging.after(),
+                limit=paging.limit,
+            )
+            return page_of(found, line_out)
 
     return await call(work)
 
@@ -379,8 +359,8 @@ async def assign_bank_line(
             )
             payment_id = done.recorded.payment.id
         with app.uow() as uow:
-            payment = uow.session.get(Payment, payment_id)
+            payment = payment_lists.find_payment(uow, caller.reader, payment_id)
             assert payment is not None
-            return payment_details(uow.session, [payment])[0]
+            return payment_detail(payment)
 
     return await call(work)

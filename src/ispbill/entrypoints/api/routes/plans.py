@@ -2,30 +2,28 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request
-from sqlalchemy import select
 
 from ispbill.adapters.db.lookups import MAX_ID
-from ispbill.adapters.db.models import Plan
-from ispbill.domain.money import Money
 from ispbill.entrypoints.api.auth import Admin, Caller, not_found
 from ispbill.entrypoints.api.deps import container
 from ispbill.entrypoints.api.errors import call
-from ispbill.entrypoints.api.pagination import Page, Paging, paginate
+from ispbill.entrypoints.api.pagination import Page, Paging, page_of
 from ispbill.entrypoints.api.schemas import TEXT, Amount, PlanIn, PlanOut
 from ispbill.use_cases.catalog.offerings import NewPlan, add_plan
+from ispbill.use_cases.queries import catalog_lists
+from ispbill.use_cases.queries.catalog_lists import PlanView, plan_view
 
 router = APIRouter(prefix="/api/v1/plans", tags=["plans"])
 
 
-def plan_out(plan: Plan) -> PlanOut:
+def plan_out(plan: PlanView) -> PlanOut:
     return PlanOut(
         id=plan.id,
         name=plan.name,
-        price=Amount.of(Money(plan.price_minor, plan.currency)),
+        price=Amount.of(plan.price),
         cycle_kind=plan.cycle_kind,
         cycle_n=plan.cycle_n,
         download_kbps=plan.download_kbps,
@@ -33,10 +31,6 @@ def plan_out(plan: Plan) -> PlanOut:
         active=plan.active,
         created_at=plan.created_at,
     )
-
-
-def plan_page(rows: Sequence[Plan]) -> list[PlanOut]:
-    return [plan_out(p) for p in rows]
 
 
 @router.get("", response_model=Page[PlanOut])
@@ -52,15 +46,10 @@ async def list_plans(
     app = container(request)
 
     def work() -> Page[PlanOut]:
+        wanted = catalog_lists.PlanFilter(search or None, currency or None, active)
         with app.uow() as uow:
-            query = select(Plan)
-            if search:
-                query = query.where(Plan.name.icontains(search, autoescape=True))
-            if currency:
-                query = query.where(Plan.currency == currency.upper())
-            if active is not None:
-                query = query.where(Plan.active == active)
-            return paginate(uow.session, query, Plan.id, paging, plan_page)
+            found = catalog_lists.list_plans(uow, wanted, after=paging.after(), limit=paging.limit)
+            return page_of(found, plan_out)
 
     return await call(work)
 
@@ -73,7 +62,8 @@ async def create_plan(body: PlanIn, request: Request, caller: Admin) -> PlanOut:
 
     def work() -> PlanOut:
         with app.uow() as uow:
-            return plan_out(add_plan(uow, spec=spec, now=app.clock.now(), actor=caller.actor))
+            plan = add_plan(uow, spec=spec, now=app.clock.now(), actor=caller.actor)
+            return plan_out(plan_view(plan))
 
     return await call(work)
 
@@ -87,9 +77,9 @@ async def get_plan(
 
     def work() -> PlanOut:
         with app.uow() as uow:
-            plan = uow.session.get(Plan, plan_id)
-            if plan is None:
-                raise not_found("plan", plan_id)
-            return plan_out(plan)
+            plan = catalog_lists.find_plan(uow, plan_id)
+        if plan is None:
+            raise not_found("plan", plan_id)
+        return plan_out(plan)
 
     return await call(work)

@@ -7,20 +7,17 @@ customer's portal session). A reseller token reaches the services of its own cus
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from ispbill.adapters.db.lookups import MAX_ID
-from ispbill.adapters.db.models import Customer, Service
+from ispbill.adapters.db.unit_of_work import UnitOfWork
 from ispbill.domain.lifecycle import ServiceState
-from ispbill.entrypoints.api.auth import Caller, Principal, Staff, not_found
+from ispbill.entrypoints.api.auth import Caller, Principal, Staff, not_found, require_customer
 from ispbill.entrypoints.api.deps import container
 from ispbill.entrypoints.api.errors import call
-from ispbill.entrypoints.api.pagination import Page, Paging, paginate
+from ispbill.entrypoints.api.pagination import Page, Paging, page_of
 from ispbill.entrypoints.api.schemas import (
     ActiveToIn,
     Amount,
@@ -31,6 +28,8 @@ from ispbill.entrypoints.api.schemas import (
     TerminateIn,
 )
 from ispbill.use_cases.billing.plan_changes import ChangeResult, change_plan, terminate_service
+from ispbill.use_cases.queries import service_lists
+from ispbill.use_cases.queries.service_lists import ServiceView, service_view
 from ispbill.use_cases.service_lifecycle import pauses as lifecycle
 from ispbill.use_cases.service_lifecycle.new_services import NewService, add_service
 
@@ -38,7 +37,7 @@ router = APIRouter(prefix="/api/v1/services", tags=["services"])
 ServiceId = Annotated[int, Path(ge=1, le=MAX_ID)]
 
 
-def service_out(service: Service) -> ServiceOut:
+def service_out(service: ServiceView) -> ServiceOut:
     return ServiceOut(
         id=service.id,
         customer_id=service.customer_id,
@@ -52,18 +51,17 @@ def service_out(service: Service) -> ServiceOut:
     )
 
 
-def visible_service(session: Session, caller: Principal, service_id: int) -> Service:
+def visible_service(uow: UnitOfWork, caller: Principal, service_id: int) -> ServiceView:
     """The service, or a 404 when absent or under a customer this caller may not see."""
-    service = session.get(Service, service_id)
-    customer = session.get(Customer, service.customer_id) if service else None
-    if service is None or customer is None or not caller.may_see(customer):
+    service = service_lists.find_service(uow, caller.reader, service_id)
+    if service is None:
         raise not_found("service", service_id)
     return service
 
 
 def change_out(result: ChangeResult) -> ChangeOut:
     return ChangeOut(
-        service=service_out(result.service),
+        service=service_out(service_view(result.service)),
         from_plan=result.from_plan,
         to_plan=result.to_plan,
         invoice_number=result.invoice_number,
@@ -86,19 +84,18 @@ async def list_services(
 
     def work() -> Page[ServiceOut]:
         with app.uow() as uow:
-            query = caller.scope(select(Service), Service.customer_id)
             if customer_id is not None:
-                caller.customer(uow.session, customer_id)
-                query = query.where(Service.customer_id == customer_id)
-            if plan_id is not None:
-                query = query.where(Service.plan_id == plan_id)
-            if state is not None:
-                query = query.where(Service.state == state.value)
-
-            def shape(rows: Sequence[Service]) -> list[ServiceOut]:
-                return [service_out(s) for s in rows]
-
-            return paginate(uow.session, query, Service.id, paging, shape)
+                require_customer(uow, caller, customer_id)
+            found = service_lists.list_services(
+                uow,
+                caller.reader,
+                service_lists.ServiceFilter(
+                    customer_id, plan_id, state.value if state is not None else None
+                ),
+                after=paging.after(),
+                limit=paging.limit,
+            )
+            return page_of(found, service_out)
 
     return await call(work)
 
@@ -110,7 +107,7 @@ async def create_service(body: ServiceIn, request: Request, caller: Staff) -> Se
 
     def work() -> ServiceOut:
         with app.uow() as uow:
-            caller.customer(uow.session, body.customer_id)
+            require_customer(uow, caller, body.customer_id)
             spec = NewService(
                 customer=str(body.customer_id),
                 plan=str(body.plan_id),
@@ -119,7 +116,7 @@ async def create_service(body: ServiceIn, request: Request, caller: Staff) -> Se
                 period_months=body.period_months,
             )
             service = add_service(uow, spec=spec, now=app.clock.now(), actor=caller.actor)
-            return service_out(service)
+            return service_out(service_view(service))
 
     return await call(work)
 
@@ -131,7 +128,7 @@ async def get_service(service_id: ServiceId, request: Request, caller: Caller) -
 
     def work() -> ServiceOut:
         with app.uow() as uow:
-            return service_out(visible_service(uow.session, caller, service_id))
+            return service_out(visible_service(uow, caller, service_id))
 
     return await call(work)
 
@@ -146,7 +143,7 @@ async def change_service_plan(
 
     def work() -> ChangeOut:
         with app.uow() as uow:
-            visible_service(uow.session, caller, service_id)
+            visible_service(uow, caller, service_id)
         with app.uow() as uow:  # a fresh unit of work: the use case takes the lock itself
             result = change_plan(
                 uow,
@@ -170,7 +167,7 @@ async def terminate(
 
     def work() -> ChangeOut:
         with app.uow() as uow:
-            visible_service(uow.session, caller, service_id)
+            visible_service(uow, caller, service_id)
         with app.uow() as uow:  # a fresh unit of work: the use case takes the lock itself
             result = terminate_service(
                 uow,
@@ -194,7 +191,7 @@ async def set_active_to(
 
     def work() -> ServiceOut:
         with app.uow() as uow:
-            visible_service(uow.session, caller, service_id)
+            visible_service(uow, caller, service_id)
         with app.uow() as uow:  # a fresh unit of work: the use case takes the lock itself
             service = lifecycle.schedule_pause(
                 uow,
@@ -203,7 +200,7 @@ async def set_active_to(
                 now=app.clock.now(),
                 actor=caller.actor,
             )
-            return service_out(service)
+            return service_out(service_view(service))
 
     return await call(work)
 
@@ -218,7 +215,7 @@ async def reactivate_service(
 
     def work() -> ServiceOut:
         with app.uow() as uow:
-            visible_service(uow.session, caller, service_id)
+            visible_service(uow, caller, service_id)
         with app.uow() as uow:  # a fresh unit of work: the use case takes the lock itself
             done = lifecycle.reactivate_service(
                 uow,
@@ -227,6 +224,6 @@ async def reactivate_service(
                 now=app.clock.now(),
                 actor=caller.actor,
             )
-            return service_out(done.service)
+            return service_out(service_view(done.service))
 
     return await call(work)

@@ -6,32 +6,31 @@ never requested anything (otherwise disable it with ``enabled: false``).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response
-from sqlalchemy import select
 
 from ispbill.adapters.db.lookups import MAX_ID
-from ispbill.adapters.db.models import TopUpRule
-from ispbill.domain.money import Money
-from ispbill.entrypoints.api.auth import Caller, Staff
+from ispbill.entrypoints.api.auth import Caller, Staff, require_customer
 from ispbill.entrypoints.api.deps import container
 from ispbill.entrypoints.api.errors import call
-from ispbill.entrypoints.api.pagination import Page, Paging, paginate
+from ispbill.entrypoints.api.pagination import Page, Paging, page_of
 from ispbill.entrypoints.api.schemas import Amount, TopUpRuleIn, TopUpRuleOut
 from ispbill.use_cases.payments import top_ups
+from ispbill.use_cases.queries import top_up_lists
+from ispbill.use_cases.queries.operator_lists import TopUpFilter
+from ispbill.use_cases.queries.top_up_lists import TopUpRuleView, rule_view
 
 router = APIRouter(prefix="/api/v1/top-up-rules", tags=["top-up rules"])
 CustomerId = Annotated[int, Path(ge=1, le=MAX_ID)]
 
 
-def rule_out(rule: TopUpRule) -> TopUpRuleOut:
+def rule_out(rule: TopUpRuleView) -> TopUpRuleOut:
     return TopUpRuleOut(
         id=rule.id,
         customer_id=rule.customer_id,
-        threshold=Amount.of(Money(rule.threshold_minor, rule.currency)),
-        amount=Amount.of(Money(rule.amount_minor, rule.currency)),
+        threshold=Amount.of(rule.threshold),
+        amount=Amount.of(rule.amount),
         gateway=rule.gateway,
         enabled=rule.enabled,
         created_at=rule.created_at,
@@ -52,17 +51,16 @@ async def list_top_up_rules(
 
     def work() -> Page[TopUpRuleOut]:
         with app.uow() as uow:
-            query = caller.scope(select(TopUpRule), TopUpRule.customer_id)
             if customer_id is not None:
-                caller.customer(uow.session, customer_id)
-                query = query.where(TopUpRule.customer_id == customer_id)
-            if enabled is not None:
-                query = query.where(TopUpRule.enabled == enabled)
-
-            def shape(rows: Sequence[TopUpRule]) -> list[TopUpRuleOut]:
-                return [rule_out(r) for r in rows]
-
-            return paginate(uow.session, query, TopUpRule.id, paging, shape)
+                require_customer(uow, caller, customer_id)
+            found = top_up_lists.list_rules(
+                uow,
+                caller.reader,
+                TopUpFilter(customer_id, enabled),
+                after=paging.after(),
+                limit=paging.limit,
+            )
+            return page_of(found, rule_out)
 
     return await call(work)
 
@@ -74,7 +72,7 @@ async def set_top_up_rule(body: TopUpRuleIn, request: Request, caller: Staff) ->
 
     def work() -> TopUpRuleOut:
         with app.uow() as uow:
-            caller.customer(uow.session, body.customer_id)
+            require_customer(uow, caller, body.customer_id)
         with app.uow() as uow:
             rule = top_ups.set_rule(
                 uow,
@@ -90,7 +88,7 @@ async def set_top_up_rule(body: TopUpRuleIn, request: Request, caller: Staff) ->
                 now=app.clock.now(),
                 actor=caller.actor,
             )
-            return rule_out(rule)
+            return rule_out(rule_view(rule))
 
     return await call(work)
 
@@ -102,7 +100,7 @@ async def delete_top_up_rule(customer_id: CustomerId, request: Request, caller: 
 
     def work() -> None:
         with app.uow() as uow:
-            caller.customer(uow.session, customer_id)
+            require_customer(uow, caller, customer_id)
         with app.uow() as uow:
             top_ups.delete_rule(
                 uow, customer=str(customer_id), now=app.clock.now(), actor=caller.actor
