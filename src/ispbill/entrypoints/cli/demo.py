@@ -18,7 +18,7 @@ from ispbill.bootstrap import bootstrap
 from ispbill.domain.errors import ValidationError
 from ispbill.entrypoints.cli.base import console, fail, parse_day
 from ispbill.entrypoints.cli.demo_isp import DemoSummary, run_demo
-from ispbill.entrypoints.cli.tour import _fresh_sqlite
+from ispbill.entrypoints.cli.tour import fresh_sqlite
 
 
 def demo(
@@ -77,7 +77,7 @@ def _fresh_database(url: str) -> str:
     if parsed.get_backend_name() == "sqlite":
         if not parsed.database or parsed.database == ":memory:":
             raise ValidationError("database_url", "the demo needs a SQLite file, not :memory:")
-        _fresh_sqlite(f"sqlite:///{parsed.database}")
+        fresh_sqlite(f"sqlite:///{parsed.database}")
     else:
         engine = make_engine(url)
         try:

@@ -65,9 +65,9 @@ def serve(
     # Only this command needs the web stack, so every other command starts without it.
     # python -X importtime, best of 5 on the shared 2-core machine: the whole CLI 4.3 s, then
     # uvicorn +0.3 s and the API app with the console +2.0 s (+40-50% on every command).
-    import uvicorn  # noqa: PLC0415 - +0.3 s start-up for every command (measured above)
+    import uvicorn
 
-    from ispbill.entrypoints.asgi_app import create_app  # noqa: PLC0415 - +2.0 s (measured above)
+    from ispbill.entrypoints.asgi_app import create_app
 
     with app_for_command() as app:
         host = host or app.settings.api_host

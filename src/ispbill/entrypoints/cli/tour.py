@@ -66,7 +66,7 @@ def tour(
     """Walk through the main commands on a fresh demo database."""
     from ispbill.entrypoints.cli.main import app
 
-    _fresh_sqlite(database_url)
+    fresh_sqlite(database_url)
     for number, (why, command) in enumerate(STEPS, start=1):
         console.rule(f"step {number} of {len(STEPS)}")
         console.print(why)
@@ -85,7 +85,7 @@ def tour(
     )
 
 
-def _fresh_sqlite(url: str) -> None:
+def fresh_sqlite(url: str) -> None:
     prefix = "sqlite:///"
     if url.startswith(prefix):
         path = Path(url[len(prefix) :])
