@@ -42,6 +42,7 @@ from ispbill.clock import FixedClock
 from ispbill.use_cases.admin.api_tokens import create_token
 from ispbill.use_cases.catalog import customer_accounts as customer_cases
 from ispbill.use_cases.catalog import offerings as catalog
+from ispbill.use_cases.catalog.name_lookups import customer_class_id_of
 
 
 def seed(url: str, customers: int) -> str:
@@ -57,7 +58,7 @@ def seed(url: str, customers: int) -> str:
                     uow,
                     spec=customer_cases.NewCustomer(
                         name=f"Customer {n:05d}",
-                        customer_class="Home",
+                        customer_class_id=customer_class_id_of(uow, "Home"),
                         currency="USD",
                         available_funds="1000.00",
                     ),
@@ -66,7 +67,7 @@ def seed(url: str, customers: int) -> str:
                 )
         with app.uow() as uow:
             created = create_token(
-                uow, name="bench", role="admin", reseller=None, now=SETUP_AT, actor=ACTOR
+                uow, name="bench", role="admin", reseller_id=None, now=SETUP_AT, actor=ACTOR
             )
         return created.plaintext
     finally:

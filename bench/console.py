@@ -38,6 +38,7 @@ from ispbill.entrypoints.asgi_app import create_app
 from ispbill.settings import Settings
 from ispbill.use_cases.admin.web_auth import add_staff
 from ispbill.use_cases.catalog import offerings as catalog
+from ispbill.use_cases.catalog.name_lookups import reseller_id_of
 from ispbill.use_cases.catalog.offerings import NewPlan
 
 CURRENCY = "CZK"
@@ -112,7 +113,7 @@ def build(url: str, customers: int) -> float:
                     username=username,
                     password=PASSWORD,
                     role=role,
-                    reseller=reseller,
+                    reseller_id=reseller_id_of(uow, reseller) if reseller else None,
                     now=SETUP_AT,
                     actor="b",
                 )

@@ -37,6 +37,7 @@ from ispbill.bootstrap import App, bootstrap
 from ispbill.use_cases.billing.tick import tick
 from ispbill.use_cases.catalog import customer_accounts as customer_cases
 from ispbill.use_cases.catalog import offerings as catalog
+from ispbill.use_cases.catalog.name_lookups import customer_class_id_of, plan_id_of
 from ispbill.use_cases.payments.recording import NewPayment, record_payment
 from ispbill.use_cases.service_lifecycle import new_services as services
 
@@ -51,14 +52,18 @@ def build(app: App, customers: int) -> list[int]:
     for n in range(customers):
         with app.uow() as uow:
             spec = customer_cases.NewCustomer(
-                name=f"bench-{n:05d}", customer_class="Bench", currency="USD"
+                name=f"bench-{n:05d}",
+                customer_class_id=customer_class_id_of(uow, "Bench"),
+                currency="USD",
             )
             ids.append(customer_cases.add_customer(uow, spec=spec, now=SETUP_AT, actor=ACTOR).id)
         with app.uow() as uow:
             services.add_service(
                 uow,
                 spec=services.NewService(
-                    customer=str(ids[-1]), plan="Home 30", active_from=date(2026, 1, 1)
+                    customer_id=ids[-1],
+                    plan_id=plan_id_of(uow, "Home 30"),
+                    active_from=date(2026, 1, 1),
                 ),
                 now=SETUP_AT,
                 actor=ACTOR,
@@ -77,9 +82,7 @@ def _states(app: App) -> dict[str, int]:
 def measure(app: App, customer_ids: list[int]) -> list[float]:
     latencies_ms = []
     for cid in customer_ids:
-        spec = NewPayment(
-            customer=str(cid), amount="30.00", method="cash", reference=f"bench-{cid}"
-        )
+        spec = NewPayment(customer_id=cid, amount="30.00", method="cash", reference=f"bench-{cid}")
         started = time.perf_counter()
         with app.uow() as uow:
             recorded = record_payment(uow, spec=spec, now=PAID_AT, actor=ACTOR)

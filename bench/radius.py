@@ -50,6 +50,7 @@ from ispbill.bootstrap import bootstrap
 from ispbill.use_cases.billing.tick import tick
 from ispbill.use_cases.catalog import customer_accounts as customer_cases
 from ispbill.use_cases.catalog import offerings as catalog
+from ispbill.use_cases.catalog.name_lookups import customer_class_id_of, plan_id_of
 from ispbill.use_cases.network import identities as network
 from ispbill.use_cases.service_lifecycle import new_services as services
 
@@ -78,7 +79,7 @@ def populate(url: str, count: int) -> None:
                 uow,
                 spec=customer_cases.NewCustomer(
                     name="Bench",
-                    customer_class="Home",
+                    customer_class_id=customer_class_id_of(uow, "Home"),
                     currency="USD",
                     available_funds=f"{count * 2}.00",
                 ),
@@ -88,7 +89,7 @@ def populate(url: str, count: int) -> None:
         ids = []
         for _ in range(count):
             with app.uow() as uow:
-                spec = services.NewService(customer=str(customer), plan="Home 50")
+                spec = services.NewService(customer_id=customer, plan_id=plan_id_of(uow, "Home 50"))
                 ids.append(services.add_service(uow, spec=spec, now=now, actor=ACTOR).id)
         tick(app.uow, now=now)
         with app.uow() as uow:

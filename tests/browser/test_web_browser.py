@@ -20,6 +20,11 @@ from ispbill.adapters.db.settings_store import set_value
 from ispbill.use_cases.admin.web_auth import add_staff, set_portal_login
 from ispbill.use_cases.billing.tick import tick
 from ispbill.use_cases.catalog.customer_accounts import NewCustomer, add_customer
+from ispbill.use_cases.catalog.name_lookups import (
+    customer_class_id_of,
+    customer_id_of,
+    reseller_id_of,
+)
 from ispbill.use_cases.catalog.offerings import NewClass, NewPlan, add_class, add_plan, add_reseller
 from ispbill.use_cases.collections import collection_policy
 from ispbill.use_cases.collections.walled_garden import garden_link
@@ -48,14 +53,17 @@ def world(server: Server) -> dict[str, Any]:
                 username=username,
                 password=PASSWORD,
                 role=role,
-                reseller=reseller,
+                reseller_id=reseller_id_of(uow, reseller) if reseller else None,
                 now=now,
                 actor="test",
             )
     for name, reseller in [("North Home", "North"), ("South Home", "South")]:
         with app.uow() as uow:
             spec_c = NewCustomer(
-                name=name, customer_class="Home", currency="EUR", reseller=reseller
+                name=name,
+                customer_class_id=customer_class_id_of(uow, "Home"),
+                currency="EUR",
+                reseller_id=reseller_id_of(uow, reseller) if reseller else None,
             )
             ids[name] = add_customer(uow, spec=spec_c, now=now, actor="test").id
     return ids
@@ -64,10 +72,19 @@ def world(server: Server) -> dict[str, Any]:
 def subscriber(server: Server, world: dict[str, Any], name: str, email: str, **extra: Any) -> int:
     app, now = server.app, server.clock.now()
     with app.uow() as uow:
-        spec = NewCustomer(name=name, customer_class="Home", currency="EUR", **extra)
+        spec = NewCustomer(
+            name=name, customer_class_id=customer_class_id_of(uow, "Home"), currency="EUR", **extra
+        )
         customer_id = add_customer(uow, spec=spec, now=now, actor="test").id
     with app.uow() as uow:
-        set_portal_login(uow, customer=name, email=email, password=PASSWORD, now=now, actor="t")
+        set_portal_login(
+            uow,
+            customer_id=customer_id_of(uow, name),
+            email=email,
+            password=PASSWORD,
+            now=now,
+            actor="t",
+        )
     return customer_id
 
 
@@ -158,7 +175,7 @@ def test_subscriber_pays_two_months_in_the_sandbox_and_sees_the_balance(
 ) -> None:
     customer_id = subscriber(server, world, "Tomáš", "tomas@example.net", available_funds="5")
     with server.app.uow() as uow:
-        spec = NewService(customer=str(customer_id), plan=str(world["plan"]))
+        spec = NewService(customer_id=customer_id, plan_id=world["plan"])
         add_service(uow, spec=spec, now=server.clock.now(), actor="test")
     portal_sign_in(page, server, "tomas@example.net")
     expect(page.locator("#balance")).to_have_text("€5.00")
@@ -188,15 +205,15 @@ def test_a_paused_subscriber_reactivates_by_paying(
     with app.uow() as uow:
         record_payment(
             uow,
-            spec=NewPayment(customer=str(customer_id), amount="20", idempotency_key="lucie"),
+            spec=NewPayment(customer_id=customer_id, amount="20", idempotency_key="lucie"),
             now=now,
             actor="test",
         )
     with app.uow() as uow:
         # active from 1 to 4 January: already past on the 5th, so the tick pauses it
         spec = NewService(
-            customer=str(customer_id),
-            plan=str(world["plan"]),
+            customer_id=customer_id,
+            plan_id=world["plan"],
             active_from=date(2026, 1, 1),
             active_to=date(2026, 1, 4),
         )
@@ -226,12 +243,12 @@ def test_a_suspended_subscriber_pays_on_the_walled_garden_and_sees_restored(
     now = server.clock.now()
     customer_id = subscriber(server, world, "Nina", "nina@example.net", balance_control="postpaid")
     with app.uow() as uow:
-        spec = NewService(customer=str(customer_id), plan=str(world["plan"]))
+        spec = NewService(customer_id=customer_id, plan_id=world["plan"])
         service_id = add_service(uow, spec=spec, now=now, actor="test").id
     tick(app.uow, now=now)
     with app.uow() as uow:
         collection_policy.set_values(
-            uow, changes={"enabled": "true"}, customer_class=None, now=now, actor="test"
+            uow, changes={"enabled": "true"}, customer_class_id=None, now=now, actor="test"
         )
     server.clock.set(datetime(2026, 2, 10, 9, 0, tzinfo=UTC))
     tick(app.uow, now=server.clock.now())

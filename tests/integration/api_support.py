@@ -23,6 +23,7 @@ from ispbill.clock import Clock
 from ispbill.entrypoints.asgi_app import create_app
 from ispbill.settings import Settings
 from ispbill.use_cases.admin.api_tokens import create_token, open_customer_session
+from ispbill.use_cases.catalog.name_lookups import reseller_id_of
 from ispbill.use_cases.catalog.offerings import NewClass, add_class, add_reseller
 
 PROBLEM = "application/problem+json"
@@ -95,7 +96,12 @@ def make_world(app: App) -> World:
     ]:
         with app.uow() as uow:
             created = create_token(
-                uow, name=name, role=role, reseller=reseller, now=now, actor="test"
+                uow,
+                name=name,
+                role=role,
+                reseller_id=reseller_id_of(uow, reseller) if reseller else None,
+                now=now,
+                actor="test",
             )
             world.tokens[name] = created.plaintext
     return world
@@ -104,7 +110,11 @@ def make_world(app: App) -> World:
 def open_session(app: App, world: World, name: str, customer_id: int) -> None:
     with app.uow() as uow:
         created = open_customer_session(
-            uow, customer=customer_id, lifetime=timedelta(hours=1), now=app.clock.now(), actor="t"
+            uow,
+            customer_id=customer_id,
+            lifetime=timedelta(hours=1),
+            now=app.clock.now(),
+            actor="t",
         )
     world.tokens[name] = created.plaintext
 

@@ -24,6 +24,7 @@ from ispbill.entrypoints.asgi_app import create_app
 from ispbill.use_cases.billing.tick import tick
 from ispbill.use_cases.catalog import customer_accounts as customer_cases
 from ispbill.use_cases.catalog import offerings as catalog
+from ispbill.use_cases.catalog.name_lookups import customer_class_id_of, plan_id_of
 from ispbill.use_cases.network import identities as network
 from ispbill.use_cases.service_lifecycle import new_services as services
 
@@ -81,7 +82,10 @@ def build_world(
         customer = customer_cases.add_customer(
             uow,
             spec=customer_cases.NewCustomer(
-                name="Alice", customer_class="Home", currency="USD", **terms
+                name="Alice",
+                customer_class_id=customer_class_id_of(uow, "Home"),
+                currency="USD",
+                **terms,
             ),
             now=now,
             actor=ACTOR,
@@ -89,7 +93,7 @@ def build_world(
     with app.uow() as uow:
         service = services.add_service(
             uow,
-            spec=services.NewService(customer=str(customer), plan="Home 50"),
+            spec=services.NewService(customer_id=customer, plan_id=plan_id_of(uow, "Home 50")),
             now=now,
             actor=ACTOR,
         ).id
@@ -110,7 +114,7 @@ def build_world(
     with app.uow() as uow:
         network.set_identity(
             uow,
-            spec=network.NewIdentity(service=str(service), username=username, password=password),
+            spec=network.NewIdentity(service_id=service, username=username, password=password),
             now=now,
             actor=ACTOR,
         )

@@ -414,6 +414,38 @@ def test_payments_reverse_refund(api: tuple[App, World]) -> None:
     assert wallet["balance"]["amount"] == "1.00"
 
 
+def test_a_payment_id_is_never_read_as_another_payments_reference(
+    api: tuple[App, World],
+) -> None:
+    """Issue 14: ``POST /payments/{id}/reverse`` reversed "the payment with that id or that
+    reference" across all customers, so Bob's bank reference equal to Eve's payment id made
+    Eve's reversal refuse (or, with no such id, reverse Bob's). An id is an id."""
+    admin = admin_of(api)
+    eve = admin.post("/api/v1/customers", json=customer_body("Eve")).json()["id"]
+    bob = admin.post("/api/v1/customers", json=customer_body("Bob")).json()["id"]
+    evas = admin.post(
+        "/api/v1/payments",
+        json={"customer_id": eve, "amount": "20.00", "currency": "USD"},
+        headers={"Idempotency-Key": "eve-1"},
+    ).json()
+    bobs = admin.post(
+        "/api/v1/payments",
+        json={
+            "customer_id": bob,
+            "amount": "7.00",
+            "currency": "USD",
+            "method": "bank_transfer",
+            "reference": str(evas["id"]),  # Bob's bank's reference happens to be Eve's id
+        },
+        headers={"Idempotency-Key": "bob-1"},
+    ).json()
+    reversed_ = admin.post(f"/api/v1/payments/{evas['id']}/reverse", json={"reason": "bounced"})
+    assert reversed_.status_code == 200, reversed_.text
+    assert reversed_.json()["payment"]["id"] == evas["id"]
+    assert admin.get(f"/api/v1/payments/{evas['id']}").json()["reversed"] is True
+    assert admin.get(f"/api/v1/payments/{bobs['id']}").json()["reversed"] is False
+
+
 def test_bank_statement_import_and_assign(api: tuple[App, World]) -> None:
     admin = admin_of(api)
     for name, data in (("Alice", {"variable_symbol": "1001"}), ("Bob", {"customer_number": "C-2"})):

@@ -27,6 +27,7 @@ from ispbill.domain.errors import Conflict, ValidationError
 from ispbill.entrypoints.cli.main import app as cli
 from ispbill.use_cases.catalog import customer_accounts as customer_cases
 from ispbill.use_cases.catalog import offerings as catalog
+from ispbill.use_cases.catalog.name_lookups import customer_class_id_of, customer_id_of, plan_id_of
 from ispbill.use_cases.payments.bank_import import ImportReport, assign_line, import_statement
 from ispbill.use_cases.service_lifecycle import new_services as services
 from scenarios.helpers import at, check_books, state, tick
@@ -60,7 +61,10 @@ def app(app: App) -> Iterator[App]:
             customer_cases.add_customer(
                 uow,
                 spec=customer_cases.NewCustomer(
-                    name=name, customer_class="Home", currency="EUR", custom_data=data
+                    name=name,
+                    customer_class_id=customer_class_id_of(uow, "Home"),
+                    currency="EUR",
+                    custom_data=data,
                 ),
                 now=T0,
                 actor=ACTOR,
@@ -68,7 +72,11 @@ def app(app: App) -> Iterator[App]:
     with app.uow() as uow:
         services.add_service(
             uow,
-            spec=services.NewService(customer="Alice", plan="Net 30", active_from=date(2026, 1, 1)),
+            spec=services.NewService(
+                customer_id=customer_id_of(uow, "Alice"),
+                plan_id=plan_id_of(uow, "Net 30"),
+                active_from=date(2026, 1, 1),
+            ),
             now=T0,
             actor=ACTOR,
         )
@@ -192,7 +200,13 @@ def test_unmatched_lines_are_listed_and_assignable(app: App) -> None:
     )
 
     with app.uow() as uow:
-        done = assign_line(uow, line_id=unknown.id, customer="Bob", now=IMPORTED_AT, actor=ACTOR)
+        done = assign_line(
+            uow,
+            line_id=unknown.id,
+            customer_id=customer_id_of(uow, "Bob"),
+            now=IMPORTED_AT,
+            actor=ACTOR,
+        )
     assert done.recorded.created
     assert balances(app)["Bob"] == 75_00 + 25_00
     with app.uow() as uow:
@@ -205,16 +219,30 @@ def test_unmatched_lines_are_listed_and_assignable(app: App) -> None:
         )
 
     with app.uow() as uow, pytest.raises(Conflict):
-        assign_line(uow, line_id=unknown.id, customer="Alice", now=IMPORTED_AT, actor=ACTOR)
+        assign_line(
+            uow,
+            line_id=unknown.id,
+            customer_id=customer_id_of(uow, "Alice"),
+            now=IMPORTED_AT,
+            actor=ACTOR,
+        )
     with app.uow() as uow, pytest.raises(ValidationError) as foreign:
-        assign_line(uow, line_id=usd.id, customer="Alice", now=IMPORTED_AT, actor=ACTOR)
+        assign_line(
+            uow,
+            line_id=usd.id,
+            customer_id=customer_id_of(uow, "Alice"),
+            now=IMPORTED_AT,
+            actor=ACTOR,
+        )
     assert foreign.value.field == "currency"
     with app.uow() as uow:
         debit = uow.session.scalars(
             select(BankStatementLine.id).where(BankStatementLine.status == "ignored")
         ).one()
     with app.uow() as uow, pytest.raises(ValidationError) as out:
-        assign_line(uow, line_id=debit, customer="Bob", now=IMPORTED_AT, actor=ACTOR)
+        assign_line(
+            uow, line_id=debit, customer_id=customer_id_of(uow, "Bob"), now=IMPORTED_AT, actor=ACTOR
+        )
     assert out.value.field == "line"
     # a re-import after the assignment still creates nothing
     assert figures(run_import(app, CAMT))[1] == 0

@@ -25,6 +25,7 @@ from ispbill.entrypoints.cli.main import app as cli
 from ispbill.use_cases.catalog import customer_accounts as customer_cases
 from ispbill.use_cases.catalog import offerings as catalog
 from ispbill.use_cases.catalog.customer_accounts import NewCustomer
+from ispbill.use_cases.catalog.name_lookups import customer_class_id_of, tax_profile_id_of
 from ispbill.use_cases.catalog.offerings import NewClass, NewPlan
 
 NOW = "2026-01-01T09:00:00Z"
@@ -139,7 +140,7 @@ def seeded_url(app: App, database_url: str) -> str:
         spec = NewClass(
             name="Residential",
             grace_days=7,
-            tax_profile="VAT 21",
+            tax_profile_id=tax_profile_id_of(uow, "VAT 21"),
             custom_fields=["national_id:required:[0-9]{6,10}"],
         )
         catalog.add_class(uow, spec=spec, now=now, actor="t")
@@ -156,7 +157,7 @@ def seeded_url(app: App, database_url: str) -> str:
     with app.uow() as uow:
         alice = NewCustomer(
             name="Alice Novak",
-            customer_class="Residential",
+            customer_class_id=customer_class_id_of(uow, "Residential"),
             currency="USD",
             available_funds="90.00",
             custom_data={"national_id": "1234567"},

@@ -22,6 +22,7 @@ from ispbill.clock import FixedClock
 from ispbill.entrypoints.cli.main import app as cli
 from ispbill.entrypoints.jobs import mail_sender
 from ispbill.use_cases.admin.web_auth import set_portal_login
+from ispbill.use_cases.catalog.name_lookups import customer_id_of
 from ispbill.use_cases.collections import collection_policy
 from ispbill.use_cases.network.enforcement import RetryPolicy
 from ispbill.use_cases.notifications import mail_outbox as notifications
@@ -82,12 +83,19 @@ def reminded_debtor(
     add_service(app, JAN1, customer, "Home", active_from=date(2026, 1, 1))
     if email:
         with app.uow() as uow:
-            set_portal_login(uow, customer="Dan", email=email, password=None, now=JAN1, actor=ACTOR)
+            set_portal_login(
+                uow,
+                customer_id=customer_id_of(uow, "Dan"),
+                email=email,
+                password=None,
+                now=JAN1,
+                actor=ACTOR,
+            )
     with app.uow() as uow:
         collection_policy.set_values(
             uow,
             changes={"enabled": "true", "reminder_days_before": "2"},
-            customer_class=None,
+            customer_class_id=None,
             now=JAN1,
             actor=ACTOR,
         )

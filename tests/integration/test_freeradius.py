@@ -34,6 +34,7 @@ from ispbill.entrypoints.asgi_app import create_app
 from ispbill.entrypoints.cli.main import app as cli
 from ispbill.settings import Settings
 from ispbill.use_cases.billing.tick import tick
+from ispbill.use_cases.catalog.name_lookups import plan_id_of
 from ispbill.use_cases.network import identities as network
 from ispbill.use_cases.service_lifecycle import new_services as services
 
@@ -94,7 +95,9 @@ def stack(
     with app.uow() as uow:
         bob = services.add_service(
             uow,
-            spec=services.NewService(customer=str(world.customer), plan="Home 50"),
+            spec=services.NewService(
+                customer_id=world.customer, plan_id=plan_id_of(uow, "Home 50")
+            ),
             now=clock.now(),
             actor="test",
         ).id
@@ -102,7 +105,7 @@ def stack(
     with app.uow() as uow:
         network.set_identity(
             uow,
-            spec=network.NewIdentity(service=str(bob), username="bob", password="bobpass1"),
+            spec=network.NewIdentity(service_id=bob, username="bob", password="bobpass1"),
             now=clock.now(),
             actor="test",
         )

@@ -95,7 +95,7 @@ def non_payer(app: App) -> tuple[int, int]:
     tick(app, JAN1)
     with app.uow() as uow:
         collection_policy.set_values(
-            uow, changes={"enabled": "true"}, customer_class=None, now=JAN1, actor="test"
+            uow, changes={"enabled": "true"}, customer_class_id=None, now=JAN1, actor="test"
         )
     assert isinstance(app.clock, FixedClock)
     app.clock.set(SUSPENDED_AT)
@@ -173,7 +173,7 @@ def test_a_customer_session_makes_the_subscribers_promise_over_the_api(app: App)
     customer, service = non_payer(app)
     with app.uow() as uow:
         session = open_customer_session(
-            uow, customer=customer, lifetime=timedelta(hours=1), now=SUSPENDED_AT, actor="t"
+            uow, customer_id=customer, lifetime=timedelta(hours=1), now=SUSPENDED_AT, actor="t"
         )
     api = Client(app, session.plaintext)
     promised = api.request("POST", f"/api/v1/services/{service}/promise", json={"days": 14})
@@ -197,10 +197,10 @@ def test_every_reason_has_a_page_that_renders(app: App) -> None:
 def test_the_collections_api(app: App) -> None:
     _customer, service = non_payer(app)
     with app.uow() as uow:
-        admin = create_token(uow, name="ops", role="admin", reseller=None, now=JAN1, actor="t")
+        admin = create_token(uow, name="ops", role="admin", reseller_id=None, now=JAN1, actor="t")
     with app.uow() as uow:
         viewer = create_token(
-            uow, name="audit", role="readonly", reseller=None, now=JAN1, actor="t"
+            uow, name="audit", role="readonly", reseller_id=None, now=JAN1, actor="t"
         )
     api = Client(app, admin.plaintext)
     why = api.request("GET", f"/api/v1/services/{service}/why").json()
@@ -263,7 +263,7 @@ def test_the_collections_api(app: App) -> None:
 def test_the_api_lifts_one_summer_or_the_whole_repetition(app: App) -> None:
     _customer, service = non_payer(app)
     with app.uow() as uow:
-        admin = create_token(uow, name="ops", role="admin", reseller=None, now=JAN1, actor="t")
+        admin = create_token(uow, name="ops", role="admin", reseller_id=None, now=JAN1, actor="t")
     api = Client(app, admin.plaintext)
     window = {"starts_on": "2026-07-01", "ends_on": "2026-08-31", "repeat_yearly": True}
     made = api.request(

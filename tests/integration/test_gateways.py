@@ -74,7 +74,7 @@ def start(
             uow,
             gateways=app.gateways,
             gateway=gateway,
-            customer=str(customer),
+            customer_id=customer,
             months=months,
             now=app.clock.now(),
             actor="test",
@@ -99,7 +99,7 @@ def deliver(
 def quote(app: App, customer: int, months: int) -> list[tuple[str, int]]:
     with app.uow() as uow:
         found = gateways.pay_months_quote(
-            uow, customer=str(customer), months=months, now=app.clock.now()
+            uow, customer_id=customer, months=months, now=app.clock.now()
         )
     return [(line.label, line.amount.minor) for line in found.lines] + [
         ("total", found.total.minor)

@@ -24,6 +24,7 @@ from ispbill.domain.money import Money
 from ispbill.entrypoints.cli.main import app as cli
 from ispbill.use_cases.catalog import customer_accounts as customer_cases
 from ispbill.use_cases.catalog.customer_accounts import NewCustomer
+from ispbill.use_cases.catalog.name_lookups import customer_class_id_of
 from ispbill.use_cases.catalog.offerings import NewClass, add_class
 
 USD = "USD"
@@ -41,7 +42,11 @@ def make_customers(app: App, count: int) -> list[AccountRef]:
         with app.uow() as uow:
             row = customer_cases.add_customer(
                 uow,
-                spec=NewCustomer(name=f"Customer {n}", customer_class="Plain", currency=USD),
+                spec=NewCustomer(
+                    name=f"Customer {n}",
+                    customer_class_id=customer_class_id_of(uow, "Plain"),
+                    currency=USD,
+                ),
                 now=now,
                 actor="test",
             )
@@ -170,7 +175,10 @@ def test_opening_funds_are_a_posting_not_a_balance_edit(app: App) -> None:
         row = customer_cases.add_customer(
             uow,
             spec=NewCustomer(
-                name="Funded", customer_class="Plain", currency=USD, available_funds="12.34"
+                name="Funded",
+                customer_class_id=customer_class_id_of(uow, "Plain"),
+                currency=USD,
+                available_funds="12.34",
             ),
             now=now,
             actor="test",

@@ -60,7 +60,7 @@ def test_downgrade_to_base_and_upgrade_again(database_url: str) -> None:
 
 def receipt(app: App, customer: int, amount: str) -> Recorded:
     """A cash payment under reference RCPT-1 and no key."""
-    spec = NewPayment(customer=str(customer), amount=amount, reference="RCPT-1")
+    spec = NewPayment(customer_id=customer, amount=amount, reference="RCPT-1")
     with app.uow() as uow:
         return record_payment(uow, spec=spec, now=at(2026, 1, 3), actor="test")
 

@@ -31,6 +31,7 @@ from ispbill.domain.errors import Conflict, ValidationError
 from ispbill.domain.ledger import AccountKind, AccountRef, EntryKind, transfer
 from ispbill.domain.money import Money
 from ispbill.entrypoints.cli.main import app as cli
+from ispbill.use_cases.catalog.name_lookups import customer_id_of, payment_id_of
 from ispbill.use_cases.payments.corrections import Refunded, refund, reverse_payment
 from ispbill.use_cases.payments.recording import NewPayment, Recorded, record_payment
 from scenarios.helpers import (
@@ -64,7 +65,7 @@ def pay(app: App, customer: int, amount: str, *, now: Any = None, **spec: Any) -
     with app.uow() as uow:
         return record_payment(
             uow,
-            spec=NewPayment(customer=str(customer), amount=amount, **spec),
+            spec=NewPayment(customer_id=customer, amount=amount, **spec),
             now=now or at(2026, 1, 5, 12),
             actor=ACTOR,
         )
@@ -261,7 +262,11 @@ def test_a_reversal_restores_balances_and_invoice_statuses_and_is_linked(app: Ap
 
     with app.uow() as uow:
         done = reverse_payment(
-            uow, payment_ref="P-40", reason="bounced", now=at(2026, 3, 7, 9), actor=ACTOR
+            uow,
+            payment_id=payment_id_of(uow, "P-40"),
+            reason="bounced",
+            now=at(2026, 3, 7, 9),
+            actor=ACTOR,
         )
     assert done.created
     assert done.invoices_reopened == [invoices_number(app, uma, 2)]
@@ -286,13 +291,13 @@ def test_a_reversal_restores_balances_and_invoice_statuses_and_is_linked(app: Ap
 
     with app.uow() as uow:  # once: a second reversal returns the first
         again = reverse_payment(
-            uow, payment_ref=str(second.payment.id), reason="again", now=at(2026, 3, 8), actor=ACTOR
+            uow, payment_id=second.payment.id, reason="again", now=at(2026, 3, 8), actor=ACTOR
         )
     assert (again.created, again.transaction.id) == (False, done.transaction.id)
 
     with app.uow() as uow:
         reverse_payment(
-            uow, payment_ref=first.payment.id, reason="charge-back", now=at(2026, 3, 9), actor=ACTOR
+            uow, payment_id=first.payment.id, reason="charge-back", now=at(2026, 3, 9), actor=ACTOR
         )
     assert wallet(app, uma) == -90_00
     assert [(i.paid, i.status) for i in invoices(app, uma)] == [(0, "issued")] * 3
@@ -320,7 +325,13 @@ def test_reversing_a_payment_whose_credit_paid_a_later_invoice_reopens_that_invo
     tick(app, at(2026, 2, 1, 6))
     assert [(i.paid, i.status) for i in invoices(app, vic)] == [(30_00, "paid")] * 2
     with app.uow() as uow:
-        reverse_payment(uow, payment_ref="P-60", reason="bounced", now=at(2026, 2, 3), actor=ACTOR)
+        reverse_payment(
+            uow,
+            payment_id=payment_id_of(uow, "P-60"),
+            reason="bounced",
+            now=at(2026, 2, 3),
+            actor=ACTOR,
+        )
     assert wallet(app, vic) == -60_00
     assert [(i.paid, i.status) for i in invoices(app, vic)] == [(0, "issued")] * 2
 
@@ -332,7 +343,13 @@ def test_a_reversal_that_reaches_the_credit_limit_blocks_the_customer_at_once(ap
     tick(app, at(2026, 2, 1, 6))
     assert (state(app, home), wallet(app, lee)) == (("active", None), -30_00)
     with app.uow() as uow:
-        reverse_payment(uow, payment_ref="P-30", reason="bounced", now=at(2026, 2, 3), actor=ACTOR)
+        reverse_payment(
+            uow,
+            payment_id=payment_id_of(uow, "P-30"),
+            reason="bounced",
+            now=at(2026, 2, 3),
+            actor=ACTOR,
+        )
     # committed with the reversal: the fresh unit of work sees the block
     assert (state(app, home), wallet(app, lee)) == (("suspended", "credit_limit"), -60_00)
 
@@ -341,17 +358,17 @@ def test_a_refund_pays_back_credit_once_and_never_more_than_the_credit(app: App)
     ann = add_customer(app, T0, "Ann")
     paid = pay(app, ann, "50.00", reference="P-50")
 
-    def give_back(amount: str, reference: str, **extra: Any) -> Any:
+    def give_back(amount: str, reference: str, payment: str | None = None) -> Any:
         with app.uow() as uow:
             return refund(
                 uow,
-                customer=str(ann),
+                customer_id=ann,
                 amount=amount,
                 method="cash",
                 reference=reference,
                 now=at(2026, 1, 6),
                 actor=ACTOR,
-                **extra,
+                payment_id=payment_id_of(uow, payment, customer_id=ann) if payment else None,
             )
 
     done = give_back("20.00", "R-1", payment="P-50")
@@ -376,18 +393,26 @@ def test_a_refund_pays_back_credit_once_and_never_more_than_the_credit(app: App)
         )
 
 
-def give_back(app: App, customer: int, amount: str, reference: str, **extra: Any) -> Refunded:
-    """A cash refund of ``customer``'s credit under ``reference``."""
+def give_back(
+    app: App,
+    customer: int,
+    amount: str,
+    reference: str,
+    method: str = "cash",
+    payment: str | None = None,
+) -> Refunded:
+    """A cash refund of ``customer``'s credit under ``reference``, naming a payment by its id
+    or reference as the CLI does (``payments refund --payment``)."""
     with app.uow() as uow:
         return refund(
             uow,
-            customer=str(customer),
+            customer_id=customer,
             amount=amount,
-            method=extra.pop("method", "cash"),
+            method=method,
             reference=reference,
             now=at(2026, 1, 6),
             actor=ACTOR,
-            **extra,
+            payment_id=payment_id_of(uow, payment, customer_id=customer) if payment else None,
         )
 
 
@@ -503,7 +528,7 @@ def test_money_that_pays_an_open_invoice_is_not_refundable(app: App) -> None:
     with app.uow() as uow, pytest.raises(ValidationError) as refused:
         refund(
             uow,
-            customer="Uma",
+            customer_id=customer_id_of(uow, "Uma"),
             amount="0.01",
             method="bank_transfer",
             reference="R-1",
@@ -519,15 +544,17 @@ def test_a_reversed_payment_cannot_be_refunded(app: App) -> None:
     pay(app, ann, "50.00", reference="P-50")
     pay(app, ann, "50.00", reference="P-51")
     with app.uow() as uow:
-        reverse_payment(uow, payment_ref="P-50", reason="wrong customer", now=T0, actor=ACTOR)
+        reverse_payment(
+            uow, payment_id=payment_id_of(uow, "P-50"), reason="wrong customer", now=T0, actor=ACTOR
+        )
     with app.uow() as uow, pytest.raises(Conflict):
         refund(
             uow,
-            customer="Ann",
+            customer_id=ann,
             amount="5.00",
             method="cash",
             reference="R-9",
-            payment="P-50",
+            payment_id=payment_id_of(uow, "P-50", customer_id=ann),
             now=at(2026, 1, 6),
             actor=ACTOR,
         )
@@ -646,6 +673,28 @@ def test_cli_show_reverse_and_refund(app: App, database_url: str) -> None:
     shown = run("payments", "show", "1", "--json")
     assert '"status": "reversed"' in shown.stdout
     assert wallet(app, ann) == -15_00
+
+
+def test_cli_a_payment_named_by_a_reference_that_reads_as_several_is_refused(
+    app: App, database_url: str
+) -> None:
+    """At the command line a payment is its id or its external reference, looked up before the
+    use case runs; text that names two payments is refused naming the field, nothing written."""
+
+    def run(*args: str) -> Any:
+        return cli_run(database_url, *args)
+
+    add_customer(app, T0, "Ann")
+    add_customer(app, T0, "Bob")
+    assert run("payments", "add", "Ann", "10.00", "--reference", "R-A").exit_code == 0
+    assert run("payments", "add", "Bob", "5.00", "--reference", "1").exit_code == 0
+    refused = run("payments", "reverse", "1", "--reason", "bounced")
+    assert refused.exit_code == 2
+    assert "payment: '1' names several payments (1, 2); give the id" in refused.stderr
+    assert '"status": "posted"' in run("payments", "show", "R-A", "--json").stdout
+    by_reference = run("payments", "reverse", "R-A", "--reason", "bounced")
+    assert by_reference.exit_code == 0, by_reference.output
+    assert "payment 1 reversed" in by_reference.stdout
 
 
 def test_cli_a_refund_reference_is_the_customers(app: App, database_url: str) -> None:

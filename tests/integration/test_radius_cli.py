@@ -17,6 +17,7 @@ from ispbill.adapters.db.models import Base, NasRow, NetworkIdentity
 from ispbill.bootstrap import App
 from ispbill.domain.errors import Conflict
 from ispbill.entrypoints.cli.main import app as cli
+from ispbill.use_cases.catalog.name_lookups import plan_id_of
 from ispbill.use_cases.network import identities as network
 from ispbill.use_cases.service_lifecycle import new_services as services
 
@@ -202,7 +203,9 @@ def test_a_username_claimed_concurrently_is_refused_naming_the_field(
     with app.uow() as uow:
         other = services.add_service(
             uow,
-            spec=services.NewService(customer=str(world.customer), plan="Home 50"),
+            spec=services.NewService(
+                customer_id=world.customer, plan_id=plan_id_of(uow, "Home 50")
+            ),
             now=app.clock.now(),
             actor="test",
         ).id
@@ -215,7 +218,7 @@ def test_a_username_claimed_concurrently_is_refused_naming_the_field(
             real_check(*args)
 
     monkeypatch.setattr(network, "_require_all_free", check_misses_the_first_time)
-    spec = network.NewIdentity(service=str(other), username="alice", password="another")
+    spec = network.NewIdentity(service_id=other, username="alice", password="another")
     with app.uow() as uow, pytest.raises(Conflict, match="username: 'alice' is already used"):
         network.set_identity(uow, spec=spec, now=app.clock.now(), actor="test")
     assert len(checks) == 2

@@ -40,6 +40,7 @@ from ispbill.entrypoints.cli.main import app as cli
 from ispbill.use_cases.billing import tick as billing
 from ispbill.use_cases.catalog import customer_accounts as customer_cases
 from ispbill.use_cases.catalog import offerings as catalog
+from ispbill.use_cases.catalog.name_lookups import customer_class_id_of, customer_id_of, plan_id_of
 from ispbill.use_cases.payments import refill_cards as cards
 from ispbill.use_cases.service_lifecycle import new_services as services
 
@@ -77,8 +78,10 @@ def setup_customers(app: App) -> dict[str, int]:
         )
     ids = {}
     for name, currency in (("Alice", "USD"), ("Bob", "USD"), ("Eva", "EUR")):
-        spec = customer_cases.NewCustomer(name=name, customer_class="Home", currency=currency)
         with app.uow() as uow:
+            spec = customer_cases.NewCustomer(
+                name=name, customer_class_id=customer_class_id_of(uow, "Home"), currency=currency
+            )
             ids[name] = customer_cases.add_customer(uow, spec=spec, now=T0, actor=ACTOR).id
     return ids
 
@@ -110,12 +113,13 @@ def issue(
     return issued
 
 
-def redeem(app: App, code: str, customer: str, source: str | None = None) -> cards.Redeemed:
+def redeem(app: App, code: str, customer: str | int, source: str | None = None) -> cards.Redeemed:
+    """Redeem as the CLI does: a customer's name is looked up first (an id is used as is)."""
     with app.uow() as uow:
         return cards.redeem_card(
             uow,
             code=code,
-            customer=customer,
+            customer_id=customer if isinstance(customer, int) else customer_id_of(uow, customer),
             key=KEY,
             now=app.clock.now(),
             actor=ACTOR,
@@ -123,7 +127,7 @@ def redeem(app: App, code: str, customer: str, source: str | None = None) -> car
         )
 
 
-def refused(app: App, code: str, customer: str, source: str | None = None) -> ValidationError:
+def refused(app: App, code: str, customer: str | int, source: str | None = None) -> ValidationError:
     with pytest.raises(ValidationError) as caught:
         redeem(app, code, customer, source)
     assert caught.value.field == "code"
@@ -360,7 +364,7 @@ def test_the_last_valid_day_is_read_in_the_batch_timezone(app: App, clock: Fixed
 
 
 def test_a_typo_is_refused_before_any_lookup_and_does_not_count(app: App) -> None:
-    setup_customers(app)
+    alice = setup_customers(app)["Alice"]
     issued = issue(app, count=1)
     code = refill.normalize(issued.cards[0].code)
     wrong = code[:3] + ("A" if code[3] != "A" else "B") + code[4:]
@@ -377,7 +381,7 @@ def test_a_typo_is_refused_before_any_lookup_and_does_not_count(app: App) -> Non
     event.listen(app.engine, "before_cursor_execute", seen)
     try:
         for typo in (wrong, swapped, code[:-1], code + "7", "U" + code[1:]):
-            assert refused(app, typo, "Alice").rule.startswith("mistyped")
+            assert refused(app, typo, alice).rule.startswith("mistyped")
     finally:
         event.remove(app.engine, "before_cursor_execute", seen)
     assert statements == []
@@ -417,7 +421,9 @@ def test_redemption_reactivates_a_deactivated_prepaid_service_at_once(
     with app.uow() as uow:
         service_id = services.add_service(
             uow,
-            spec=services.NewService(customer="Alice", plan="Home 20"),
+            spec=services.NewService(
+                customer_id=customer_id_of(uow, "Alice"), plan_id=plan_id_of(uow, "Home 20")
+            ),
             now=T0,
             actor=ACTOR,
         ).id

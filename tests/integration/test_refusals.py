@@ -21,6 +21,7 @@ from ispbill.adapters.db.unit_of_work import UnitOfWork
 from ispbill.bootstrap import App
 from ispbill.domain.errors import Conflict, IspbillError, NotFound, ValidationError
 from ispbill.use_cases.catalog import customer_accounts as customer_cases
+from ispbill.use_cases.catalog import name_lookups
 from ispbill.use_cases.catalog import offerings as catalog
 from ispbill.use_cases.catalog.customer_accounts import NewCustomer
 from ispbill.use_cases.catalog.offerings import NewClass, NewPlan
@@ -51,18 +52,18 @@ def seed(app: App) -> None:
         catalog.add_tax_profile(
             uow, name="VAT 21", rate="21", inclusive=False, now=now, actor=ACTOR
         )
-    classes = [
-        NewClass(
-            name="Residential",
-            grace_days=7,
-            tax_profile="VAT 21",
-            custom_fields=["national_id:required:[0-9]{6,10}"],
-        ),
-        NewClass(name="Business"),
+    classes: list[dict[str, Any]] = [
+        {
+            "name": "Residential",
+            "grace_days": 7,
+            "tax_profile": "VAT 21",
+            "custom_fields": ["national_id:required:[0-9]{6,10}"],
+        },
+        {"name": "Business"},
     ]
-    for spec in classes:
+    for fields in classes:
         with app.uow() as uow:
-            catalog.add_class(uow, spec=spec, now=now, actor=ACTOR)
+            catalog.add_class(uow, spec=NewClass(**ids(uow, fields)), now=now, actor=ACTOR)
     plans = [
         NewPlan(
             name="Home 50",
@@ -78,49 +79,81 @@ def seed(app: App) -> None:
     for plan in plans:
         with app.uow() as uow:
             catalog.add_plan(uow, spec=plan, now=now, actor=ACTOR)
-    customers = [
-        NewCustomer(
-            name="Alice",
-            customer_class="Residential",
-            currency="USD",
-            available_funds="90.00",
-            custom_data={"national_id": "1234567"},
-        ),
-        NewCustomer(
-            name="Acme",
-            customer_class="Business",
-            currency="USD",
-            balance_control="postpaid",
-            credit_limit="100",
-        ),
+    customers: list[dict[str, Any]] = [
+        {
+            "name": "Alice",
+            "customer_class": "Residential",
+            "currency": "USD",
+            "available_funds": "90.00",
+            "custom_data": {"national_id": "1234567"},
+        },
+        {
+            "name": "Acme",
+            "customer_class": "Business",
+            "currency": "USD",
+            "balance_control": "postpaid",
+            "credit_limit": "100",
+        },
     ]
-    for customer in customers:
+    for fields in customers:
         with app.uow() as uow:
-            customer_cases.add_customer(uow, spec=customer, now=now, actor=ACTOR)
+            spec = NewCustomer(**ids(uow, fields))
+            customer_cases.add_customer(uow, spec=spec, now=now, actor=ACTOR)
+
+
+# What an operator types names a class, a reseller, a tax profile, a customer or a plan by name
+# or id; the edge (CLI, API) looks it up before the use case, which takes the id.
+LOOKUPS = {
+    "customer_class": name_lookups.customer_class_id_of,
+    "reseller": name_lookups.reseller_id_of,
+    "tax_profile": name_lookups.tax_profile_id_of,
+    "customer": name_lookups.customer_id_of,
+    "plan": name_lookups.plan_id_of,
+}
+
+
+def ids(uow: UnitOfWork, fields: dict[str, Any]) -> dict[str, Any]:
+    """``fields`` with each typed reference looked up as the edge does: ``customer_class`` ->
+    ``customer_class_id`` and so on."""
+    return {
+        f"{key}_id" if key in LOOKUPS else key: LOOKUPS[key](uow, value)
+        if key in LOOKUPS
+        else value
+        for key, value in fields.items()
+    }
 
 
 # Valid base specs: each case changes one thing.
-CUSTOMER = NewCustomer(name="Carol", customer_class="Business", currency="USD")
+CUSTOMER: dict[str, Any] = {"name": "Carol", "customer_class": "Business", "currency": "USD"}
 PLAN = NewPlan(name="Fiber", price="25.00", currency="USD", download="100M", upload="20M")
 CLASS = NewClass(name="Gold", custom_fields=["tax_code:optional:[A-Z]{2}[0-9]+"])
-SERVICE = NewService(customer="Alice", plan="Home 50", period_months=3)
+SERVICE: dict[str, Any] = {"customer": "Alice", "plan": "Home 50", "period_months": 3}
 
 Call = Callable[[UnitOfWork, datetime], Any]
 
 
 def customer(**changes: Any) -> Call:
-    spec = replace(CUSTOMER, **changes)
-    return lambda uow, now: customer_cases.add_customer(uow, spec=spec, now=now, actor=ACTOR)
+    def call(uow: UnitOfWork, now: datetime) -> Any:
+        spec = NewCustomer(**ids(uow, CUSTOMER | changes))
+        return customer_cases.add_customer(uow, spec=spec, now=now, actor=ACTOR)
+
+    return call
 
 
 def plan(**changes: Any) -> Call:
-    spec = replace(PLAN, **changes)
-    return lambda uow, now: catalog.add_plan(uow, spec=spec, now=now, actor=ACTOR)
+    def call(uow: UnitOfWork, now: datetime) -> Any:
+        spec = replace(PLAN, **ids(uow, changes))
+        return catalog.add_plan(uow, spec=spec, now=now, actor=ACTOR)
+
+    return call
 
 
 def klass(**changes: Any) -> Call:
-    spec = replace(CLASS, **changes)
-    return lambda uow, now: catalog.add_class(uow, spec=spec, now=now, actor=ACTOR)
+    def call(uow: UnitOfWork, now: datetime) -> Any:
+        spec = replace(CLASS, **ids(uow, changes))
+        return catalog.add_class(uow, spec=spec, now=now, actor=ACTOR)
+
+    return call
 
 
 def tax(name: str = "Reduced", rate: str = "10") -> Call:
@@ -130,8 +163,11 @@ def tax(name: str = "Reduced", rate: str = "10") -> Call:
 
 
 def service(**changes: Any) -> Call:
-    spec = replace(SERVICE, **changes)
-    return lambda uow, now: service_cases.add_service(uow, spec=spec, now=now, actor=ACTOR)
+    def call(uow: UnitOfWork, now: datetime) -> Any:
+        spec = NewService(**ids(uow, SERVICE | changes))
+        return service_cases.add_service(uow, spec=spec, now=now, actor=ACTOR)
+
+    return call
 
 
 @dataclass(frozen=True)
@@ -179,7 +215,7 @@ CASES = [
         "no customer class",
         NotFound,
     ),
-    Case("unknown class id", customer(customer_class="999"), "customer_class", "999", NotFound),
+    Case("unknown class id", customer(customer_class_id=999), "customer_class", "999", NotFound),
     Case(
         "anniversary day 0",
         customer(billing_cycle="monthly_anniversary", anchor_day=0),
@@ -488,12 +524,7 @@ def test_base_specs_are_accepted_and_change_the_snapshot(seeded: App) -> None:
 
 def test_anniversary_on_the_creation_day_is_accepted(seeded: App) -> None:
     with seeded.uow() as uow:
-        row = customer_cases.add_customer(
-            uow,
-            spec=replace(CUSTOMER, billing_cycle="monthly_anniversary", anchor_day=1),
-            now=seeded.clock.now(),
-            actor=ACTOR,
-        )
+        row = customer(billing_cycle="monthly_anniversary", anchor_day=1)(uow, seeded.clock.now())
     assert (row.cycle_kind, row.cycle_anchor_day) == ("monthly_anniversary", 1)
 
 
@@ -509,9 +540,7 @@ def test_failure_after_the_first_writes_rolls_everything_back(
     monkeypatch.setattr(ledger, "post", boom)
     before = snapshot(seeded)
     with seeded.uow() as uow, pytest.raises(RuntimeError, match="posting failed"):
-        customer_cases.add_customer(
-            uow, spec=replace(CUSTOMER, available_funds="10"), now=seeded.clock.now(), actor=ACTOR
-        )
+        customer(available_funds="10")(uow, seeded.clock.now())
     assert snapshot(seeded) == before
 
 

@@ -14,6 +14,7 @@ from ispbill.domain.ledger import AccountKind, AccountRef
 from ispbill.use_cases.billing import tick as billing
 from ispbill.use_cases.catalog import customer_accounts as customers
 from ispbill.use_cases.catalog import offerings as catalog
+from ispbill.use_cases.catalog.name_lookups import customer_class_id_of, customer_id_of, plan_id_of
 from ispbill.use_cases.payments import refill_cards
 from ispbill.use_cases.service_lifecycle import new_services as services
 
@@ -36,7 +37,10 @@ def _prepaid_customer(app: App) -> None:
         customers.add_customer(
             uow,
             spec=customers.NewCustomer(
-                name="Prepaid Pat", customer_class="Home", currency="USD", available_funds="100.00"
+                name="Prepaid Pat",
+                customer_class_id=customer_class_id_of(uow, "Home"),
+                currency="USD",
+                available_funds="100.00",
             ),
             now=T0,
             actor="t",
@@ -45,7 +49,9 @@ def _prepaid_customer(app: App) -> None:
         services.add_service(
             uow,
             spec=services.NewService(
-                customer="Prepaid Pat", plan="Flat 30", active_from=date(2026, 1, 1)
+                customer_id=customer_id_of(uow, "Prepaid Pat"),
+                plan_id=plan_id_of(uow, "Flat 30"),
+                active_from=date(2026, 1, 1),
             ),
             now=T0,
             actor="t",

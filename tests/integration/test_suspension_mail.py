@@ -25,6 +25,7 @@ from ispbill.bootstrap import App, bootstrap
 from ispbill.clock import FixedClock
 from ispbill.entrypoints.jobs import mail_sender
 from ispbill.use_cases.admin.web_auth import set_portal_login
+from ispbill.use_cases.catalog.name_lookups import customer_id_of
 from ispbill.use_cases.collections import collection_policy, suspensions
 from scenarios.helpers import (
     ACTOR,
@@ -88,12 +89,19 @@ def debtor(
     service = add_service(app, JAN1, customer, "Home", active_from=date(2026, 1, 1))
     if email:
         with app.uow() as uow:
-            set_portal_login(uow, customer="Dan", email=email, password=None, now=JAN1, actor=ACTOR)
+            set_portal_login(
+                uow,
+                customer_id=customer_id_of(uow, "Dan"),
+                email=email,
+                password=None,
+                now=JAN1,
+                actor=ACTOR,
+            )
     with app.uow() as uow:
         collection_policy.set_values(
             uow,
             changes={"enabled": "true", **(policy or {})},
-            customer_class=None,
+            customer_class_id=None,
             now=JAN1,
             actor=ACTOR,
         )
@@ -191,7 +199,7 @@ def test_a_promise_to_pay_mails_the_restoration_with_its_end(
     tick(app, SUSPENDED)
     promised = SUSPENDED + timedelta(hours=2)
     with app.uow() as uow:
-        suspensions.promise_to_pay(uow, service_ref=dan.service, days=3, now=promised, actor=ACTOR)
+        suspensions.promise_to_pay(uow, service_id=dan.service, days=3, now=promised, actor=ACTOR)
     assert send(app, smtp[1], promised) == 2
     suspended, restored = mailbox.messages
     assert suspended["Subject"] == "Service suspended: $30.00 overdue"
@@ -205,7 +213,7 @@ def test_an_operators_suspension_sends_nothing(app: App, mailbox: Mailbox) -> No
     with app.uow() as uow:
         suspensions.suspend_service(
             uow,
-            spec=suspensions.SuspendRequest(service=dan.service, reason="unregistered"),
+            spec=suspensions.SuspendRequest(service_id=dan.service, reason="unregistered"),
             now=at(2026, 1, 10, 9),
             actor=ACTOR,
         )

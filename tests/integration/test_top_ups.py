@@ -34,6 +34,7 @@ from ispbill.domain.errors import Conflict, ValidationError
 from ispbill.domain.money import Money
 from ispbill.entrypoints.cli.main import app as cli
 from ispbill.use_cases.billing import tick as billing
+from ispbill.use_cases.catalog.name_lookups import customer_id_of
 from ispbill.use_cases.payments import checkouts as gateways
 from ispbill.use_cases.payments import top_ups
 from scenarios.helpers import check_books, events, pay, state, wallet
@@ -60,7 +61,7 @@ def run_tick(app: App, now: datetime) -> None:
 
 def set_rule(app: App, customer: int, method: str, **extra: Any) -> None:
     spec = top_ups.TopUpRuleSpec(
-        customer=str(customer), threshold="40.00", amount="50.00", method=method, **extra
+        customer_id=customer, threshold="40.00", amount="50.00", method=method, **extra
     )
     with app.uow() as uow:
         top_ups.set_rule(uow, spec=spec, now=app.clock.now(), actor="test")
@@ -236,7 +237,7 @@ def test_a_retry_is_cancelled_when_the_balance_recovered_or_the_rule_was_disable
 def test_disabled_rules_and_unconfigured_gateways_request_nothing(app: App) -> None:
     customer, _ = tom(app, "pm_sandbox_4242")
     with app.uow() as uow:
-        top_ups.disable_rule(uow, customer=str(customer), now=T0, actor="test")
+        top_ups.disable_rule(uow, customer_id=customer, now=T0, actor="test")
     run_tick(app, T0)
     assert attempts(app) == []
     set_rule(app, customer, "pm_1", gateway="stripe")
@@ -324,7 +325,7 @@ def test_rules_one_per_wallet_replaced_listed_disabled_and_deleted(app: App) -> 
     )
     assert (view.rule.gateway_customer_reference, view.balance) == ("cus_1", Money(65_00, "USD"))
     with app.uow() as uow:
-        top_ups.delete_rule(uow, customer="Tom", now=T0, actor="test")
+        top_ups.delete_rule(uow, customer_id=customer_id_of(uow, "Tom"), now=T0, actor="test")
     with app.uow() as uow:
         assert top_ups.list_rules(uow) == []
 
@@ -338,10 +339,7 @@ def test_rules_refuse_bad_input_and_a_rule_with_history_is_not_deleted(app: App)
         ({"method": " "}, "method"),
     ):
         spec = top_ups.TopUpRuleSpec(
-            **(
-                {"customer": str(customer), "threshold": "40", "amount": "50", "method": "pm"}
-                | extra
-            )
+            **({"customer_id": customer, "threshold": "40", "amount": "50", "method": "pm"} | extra)
         )
         before = counts(app)
         with pytest.raises(ValidationError) as caught, app.uow() as uow:
@@ -350,7 +348,7 @@ def test_rules_refuse_bad_input_and_a_rule_with_history_is_not_deleted(app: App)
         assert counts(app) == before
     run_tick(app, T0)
     with pytest.raises(Conflict), app.uow() as uow:
-        top_ups.delete_rule(uow, customer=str(customer), now=T0, actor="test")
+        top_ups.delete_rule(uow, customer_id=customer, now=T0, actor="test")
 
 
 def test_the_cli_sets_and_lists_rules_and_opens_a_checkout(

@@ -13,6 +13,7 @@ from ispbill.adapters.db.models import PortalAccount, StaffUser
 from ispbill.bootstrap import App
 from ispbill.entrypoints.cli.main import app as cli
 from ispbill.use_cases.catalog.customer_accounts import NewCustomer, add_customer
+from ispbill.use_cases.catalog.name_lookups import customer_class_id_of
 from ispbill.use_cases.catalog.offerings import NewClass, add_class, add_reseller
 
 runner = CliRunner()
@@ -70,7 +71,9 @@ def test_portal_login_command(app: App, database_url: str) -> None:
     with app.uow() as uow:
         add_class(uow, spec=NewClass(name="Home"), now=now, actor="test")
     with app.uow() as uow:
-        spec = NewCustomer(name="Jana", customer_class="Home", currency="EUR")
+        spec = NewCustomer(
+            name="Jana", customer_class_id=customer_class_id_of(uow, "Home"), currency="EUR"
+        )
         add_customer(uow, spec=spec, now=now, actor="test")
     done = invoke(database_url, "portal", "login", "Jana", "--email", "Jana@Example.net")
     assert done.exit_code == 0, done.output

@@ -19,6 +19,7 @@ from ispbill.bootstrap import App
 from ispbill.clock import FixedClock
 from ispbill.use_cases.admin.api_tokens import hash_token
 from ispbill.use_cases.admin.web_auth import enable_totp, set_staff_enabled
+from ispbill.use_cases.catalog.name_lookups import plan_id_of
 from ispbill.use_cases.collections.suspensions import current_manual
 from ispbill.use_cases.service_lifecycle.new_services import NewService, add_service
 
@@ -475,7 +476,7 @@ def test_operator_settings_and_the_tick(web: tuple[App, dict[str, int]]) -> None
     )
     for one in (bad, good):
         with app.uow() as uow:
-            spec = NewService(customer=str(one), plan="Fiber 100")
+            spec = NewService(customer_id=one, plan_id=plan_id_of(uow, "Fiber 100"))
             add_service(uow, spec=spec, now=app.clock.now(), actor="test")
     with app.engine.begin() as connection:
         connection.execute(

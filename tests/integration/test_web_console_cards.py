@@ -52,7 +52,7 @@ def issue(
 def redeem(app: App, code: str, customer_id: int) -> None:
     with app.uow() as uow:
         cards.redeem_card(
-            uow, code=code, customer=str(customer_id), key=KEY, now=app.clock.now(), actor="test"
+            uow, code=code, customer_id=customer_id, key=KEY, now=app.clock.now(), actor="test"
         )
 
 

@@ -24,6 +24,7 @@ from ispbill.entrypoints.web import console
 from ispbill.use_cases.billing.plan_changes import change_plan
 from ispbill.use_cases.billing.reevaluation import charge_and_invoice
 from ispbill.use_cases.catalog.customer_accounts import NewCustomer, add_customer
+from ispbill.use_cases.catalog.name_lookups import customer_class_id_of, reseller_id_of
 from ispbill.use_cases.catalog.offerings import NewPlan, add_plan
 from ispbill.use_cases.payments.corrections import reverse_payment
 from ispbill.use_cases.payments.recording import NewPayment, record_payment
@@ -54,11 +55,16 @@ class World:
 def _account(app: App, ids: dict[str, int], name: str, reseller: str | None) -> Account:
     now = app.clock.now()
     with app.uow() as uow:
-        spec = NewCustomer(name=name, customer_class="Home", currency="EUR", reseller=reseller)
+        spec = NewCustomer(
+            name=name,
+            customer_class_id=customer_class_id_of(uow, "Home"),
+            currency="EUR",
+            reseller_id=reseller_id_of(uow, reseller) if reseller else None,
+        )
         customer_id = add_customer(uow, spec=spec, now=now, actor="test").id
     with app.uow() as uow:
         paid = NewPayment(
-            customer=str(customer_id),
+            customer_id=customer_id,
             amount="50",
             method="cash",
             reference=f"ref-{name}",
@@ -66,9 +72,7 @@ def _account(app: App, ids: dict[str, int], name: str, reseller: str | None) -> 
         )
         payment_id = record_payment(uow, spec=paid, now=now, actor="test").payment.id
     with app.uow() as uow:
-        spec_s = NewService(
-            customer=str(customer_id), plan=str(ids["plan"]), active_from=now.date()
-        )
+        spec_s = NewService(customer_id=customer_id, plan_id=ids["plan"], active_from=now.date())
         service_id = add_service(uow, spec=spec_s, now=now, actor="test").id
     with app.uow() as uow:
         customer = uow.session.get(Customer, customer_id)
@@ -120,7 +124,7 @@ def test_payments_list_every_customers_payment_with_filters_and_csv(world: World
     app = world.app
     with app.uow() as uow:
         reverse_payment(
-            uow, payment_ref=world.own.payment_id, reason="bounced", now=app.clock.now(), actor="t"
+            uow, payment_id=world.own.payment_id, reason="bounced", now=app.clock.now(), actor="t"
         )
     browser = signed_in(world, "alice")
     page = browser.get("/console/payments")
@@ -197,8 +201,8 @@ def test_invoices_and_credit_notes_with_filters_pdf_links_and_csv(world: World) 
     with app.uow() as uow:
         changed = change_plan(
             uow,
-            service_ref=world.own.service_id,
-            new_plan_ref=faster,
+            service_id=world.own.service_id,
+            plan_id=faster,
             now=app.clock.now() + timedelta(days=10),
             actor="test",
         )
@@ -500,7 +504,7 @@ def test_a_day_range_takes_whole_utc_days(world: World, clock: FixedClock) -> No
     for key, at in (("late", late), ("next-day", late + timedelta(minutes=2))):
         with app.uow() as uow:
             spec = NewPayment(
-                customer=str(world.north.customer_id),
+                customer_id=world.north.customer_id,
                 amount="1",
                 method="cash",
                 idempotency_key=key,

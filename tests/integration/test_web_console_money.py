@@ -43,7 +43,7 @@ def web(database_url: str, clock: FixedClock) -> Iterator[tuple[App, dict[str, i
 def paid(app: App, customer_id: int, amount: str, key: str) -> int:
     with app.uow() as uow:
         spec = NewPayment(
-            customer=str(customer_id), amount=amount, method="cash", idempotency_key=key
+            customer_id=customer_id, amount=amount, method="cash", idempotency_key=key
         )
         return record_payment(uow, spec=spec, now=app.clock.now(), actor="test").payment.id
 
@@ -370,7 +370,7 @@ def with_service(app: App, ids: dict[str, int], reseller: str | None = None) -> 
     customer_id = customer(app, f"Net {reseller}", reseller=reseller)
     with app.uow() as uow:
         spec = NewService(
-            customer=str(customer_id), plan=str(ids["plan"]), active_from=date(2026, 1, 1)
+            customer_id=customer_id, plan_id=ids["plan"], active_from=date(2026, 1, 1)
         )
         service_id = add_service(uow, spec=spec, now=app.clock.now(), actor="test").id
     return customer_id, service_id

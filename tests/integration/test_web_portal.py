@@ -35,6 +35,11 @@ from ispbill.use_cases.admin.web_auth import set_portal_login
 from ispbill.use_cases.billing.reevaluation import charge_and_invoice
 from ispbill.use_cases.billing.tick import tick
 from ispbill.use_cases.catalog.customer_accounts import NewCustomer, add_customer
+from ispbill.use_cases.catalog.name_lookups import (
+    customer_class_id_of,
+    customer_id_of,
+    tax_profile_id_of,
+)
 from ispbill.use_cases.catalog.offerings import NewPlan, add_plan, add_tax_profile
 from ispbill.use_cases.collections import collection_policy
 from ispbill.use_cases.collections.walled_garden import signed_query
@@ -68,7 +73,7 @@ def portal(
             with app.uow() as uow:
                 spec = NewCustomer(
                     name=name,
-                    customer_class="Home",
+                    customer_class_id=customer_class_id_of(uow, "Home"),
                     currency="EUR",
                     locale=locale,
                     billing_timezone="Europe/Prague",
@@ -78,7 +83,7 @@ def portal(
             with app.uow() as uow:
                 set_portal_login(
                     uow,
-                    customer=name,
+                    customer_id=customer_id_of(uow, name),
                     email=email,
                     password=PASSWORD,
                     now=now,
@@ -155,7 +160,7 @@ def test_a_link_expires(portal: dict[str, Any]) -> None:
 def test_pay_two_months_in_the_sandbox_and_see_the_balance(portal: dict[str, Any]) -> None:
     app, ids, people = portal["app"], portal["ids"], portal["people"]
     with app.uow() as uow:
-        spec = NewService(customer="Jana", plan=str(ids["plan"]))
+        spec = NewService(customer_id=customer_id_of(uow, "Jana"), plan_id=ids["plan"])
         add_service(uow, spec=spec, now=app.clock.now(), actor="test")
     browser = signed_in(app)
     quote = browser.get("/portal/quote?months=2")
@@ -206,7 +211,7 @@ def test_invoices_are_the_customers_own(portal: dict[str, Any]) -> None:
     with app.uow() as uow:
         add_service(
             uow,
-            spec=NewService(customer="Omar", plan=str(ids["plan"])),
+            spec=NewService(customer_id=customer_id_of(uow, "Omar"), plan_id=ids["plan"]),
             now=app.clock.now(),
             actor="test",
         )
@@ -234,12 +239,18 @@ def test_a_paused_service_is_reactivated_by_paying_months(portal: dict[str, Any]
     with app.uow() as uow:
         record_payment(
             uow,
-            spec=NewPayment(customer="Jana", amount="30", idempotency_key="jana-cash"),
+            spec=NewPayment(
+                customer_id=customer_id_of(uow, "Jana"), amount="30", idempotency_key="jana-cash"
+            ),
             now=now,
             actor="test",
         )
     with app.uow() as uow:
-        spec = NewService(customer="Jana", plan=str(ids["plan"]), active_to=date(2026, 1, 20))
+        spec = NewService(
+            customer_id=customer_id_of(uow, "Jana"),
+            plan_id=ids["plan"],
+            active_to=date(2026, 1, 20),
+        )
         service_id = add_service(uow, spec=spec, now=now, actor="test").id
     tick(app.uow, now=now)
     app.clock.advance(timedelta(days=25))  # type: ignore[attr-defined]
@@ -306,14 +317,18 @@ def test_a_paused_subscriber_reactivates_from_the_walled_garden(portal: dict[str
     with app.uow() as uow:
         record_payment(
             uow,
-            spec=NewPayment(customer="Jana", amount="15", idempotency_key="jana-december"),
+            spec=NewPayment(
+                customer_id=customer_id_of(uow, "Jana"),
+                amount="15",
+                idempotency_key="jana-december",
+            ),
             now=now,
             actor="test",
         )
     with app.uow() as uow:
         spec = NewService(
-            customer="Jana",
-            plan=str(ids["plan"]),
+            customer_id=customer_id_of(uow, "Jana"),
+            plan_id=ids["plan"],
             active_from=date(2025, 12, 1),
             active_to=date(2025, 12, 31),
         )
@@ -358,8 +373,8 @@ def paused_since_march(portal: dict[str, Any], customer: str, plan: int) -> int:
     app = portal["app"]
     with app.uow() as uow:
         spec = NewService(
-            customer=customer,
-            plan=str(plan),
+            customer_id=customer_id_of(uow, customer),
+            plan_id=plan,
             active_from=date(2026, 2, 1),
             active_to=date(2026, 2, 28),
         )
@@ -401,7 +416,11 @@ def test_paying_two_months_in_the_portal_buys_two_whole_months_from_the_day(
     with app.uow() as uow:  # with the 5 EUR she starts with, February exactly
         record_payment(
             uow,
-            spec=NewPayment(customer="Jana", amount="15", idempotency_key="jana-february"),
+            spec=NewPayment(
+                customer_id=customer_id_of(uow, "Jana"),
+                amount="15",
+                idempotency_key="jana-february",
+            ),
             now=app.clock.now(),
             actor="test",
         )
@@ -475,13 +494,13 @@ def test_paying_three_months_on_the_walled_garden_buys_three_whole_months_with_t
             currency="EUR",
             download="50M",
             upload="10M",
-            tax_profile="VAT 21",
+            tax_profile_id=tax_profile_id_of(uow, "VAT 21"),
         )
         plan = add_plan(uow, spec=spec, now=now, actor="test").id
     with app.uow() as uow:
         spec = NewCustomer(
             name="Karel",
-            customer_class="Home",
+            customer_class_id=customer_class_id_of(uow, "Home"),
             currency="EUR",
             locale="en_US",
             billing_timezone="Europe/Prague",
@@ -492,7 +511,11 @@ def test_paying_three_months_on_the_walled_garden_buys_three_whole_months_with_t
     with app.uow() as uow:  # February's invoice, paid
         record_payment(
             uow,
-            spec=NewPayment(customer="Karel", amount="12.09", idempotency_key="karel-february"),
+            spec=NewPayment(
+                customer_id=customer_id_of(uow, "Karel"),
+                amount="12.09",
+                idempotency_key="karel-february",
+            ),
             now=MARCH_15,
             actor="test",
         )
@@ -564,7 +587,7 @@ def debtor(portal: dict[str, Any], **policy: str) -> tuple[int, int]:
     with app.uow() as uow:
         spec = NewCustomer(
             name="Petr",
-            customer_class="Home",
+            customer_class_id=customer_class_id_of(uow, "Home"),
             currency="EUR",
             balance_control="postpaid",
             invoicing_mode="forward",
@@ -572,15 +595,24 @@ def debtor(portal: dict[str, Any], **policy: str) -> tuple[int, int]:
         customer = add_customer(uow, spec=spec, now=now, actor="test").id
     with app.uow() as uow:
         set_portal_login(
-            uow, customer="Petr", email="petr@example.net", password=PASSWORD, now=now, actor="t"
+            uow,
+            customer_id=customer_id_of(uow, "Petr"),
+            email="petr@example.net",
+            password=PASSWORD,
+            now=now,
+            actor="t",
         )
     with app.uow() as uow:
-        spec = NewService(customer="Petr", plan=str(ids["plan"]), active_from=date(2026, 1, 1))
+        spec = NewService(
+            customer_id=customer_id_of(uow, "Petr"),
+            plan_id=ids["plan"],
+            active_from=date(2026, 1, 1),
+        )
         service = add_service(uow, spec=spec, now=now, actor="test").id
     tick(app.uow, now=now)
     with app.uow() as uow:
         collection_policy.set_values(
-            uow, changes={"enabled": "true", **policy}, customer_class=None, now=now, actor="t"
+            uow, changes={"enabled": "true", **policy}, customer_class_id=None, now=now, actor="t"
         )
     return customer, service
 

@@ -20,6 +20,7 @@ from ispbill.settings import Settings
 from ispbill.use_cases.admin import web_auth
 from ispbill.use_cases.admin.web_auth import add_staff
 from ispbill.use_cases.catalog.customer_accounts import NewCustomer, add_customer
+from ispbill.use_cases.catalog.name_lookups import customer_class_id_of, reseller_id_of
 from ispbill.use_cases.catalog.offerings import NewClass, NewPlan, add_class, add_plan, add_reseller
 from scenarios.helpers import check_books
 
@@ -139,7 +140,7 @@ def catalog(app: App, now: datetime) -> dict[str, int]:
                 username=username,
                 password=PASSWORD,
                 role=role,
-                reseller=reseller,
+                reseller_id=reseller_id_of(uow, reseller) if reseller else None,
                 now=now,
                 actor="test",
             )
@@ -164,6 +165,10 @@ def customer(
     """A customer of the class Home, created through the use case; returns its id."""
     with app.uow() as uow:
         spec = NewCustomer(
-            name=name, customer_class="Home", currency=currency, reseller=reseller, **extra
+            name=name,
+            customer_class_id=customer_class_id_of(uow, "Home"),
+            currency=currency,
+            reseller_id=reseller_id_of(uow, reseller) if reseller else None,
+            **extra,
         )
         return add_customer(uow, spec=spec, now=app.clock.now(), actor="test").id

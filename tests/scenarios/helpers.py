@@ -37,6 +37,7 @@ from ispbill.use_cases.billing import tick as billing
 from ispbill.use_cases.billing.tick import TickReport
 from ispbill.use_cases.catalog import customer_accounts as customer_cases
 from ispbill.use_cases.catalog import offerings as catalog
+from ispbill.use_cases.catalog.name_lookups import customer_class_id_of, plan_id_of
 from ispbill.use_cases.payments import recording as payments
 from ispbill.use_cases.service_lifecycle import new_services as services
 
@@ -90,20 +91,23 @@ def add_plan(
 
 def add_customer(app: App, now: datetime, name: str, **terms: Any) -> int:
     """A USD customer of class ``Home`` created at ``now`` (which fixes its cycle's origin)."""
-    spec = customer_cases.NewCustomer(name=name, customer_class=CLASS, currency="USD", **terms)
     with app.uow() as uow:
+        class_id = customer_class_id_of(uow, CLASS)
+        spec = customer_cases.NewCustomer(
+            name=name, customer_class_id=class_id, currency="USD", **terms
+        )
         return customer_cases.add_customer(uow, spec=spec, now=now, actor=ACTOR).id
 
 
 def add_service(app: App, now: datetime, customer: int, plan: str, **terms: Any) -> int:
-    spec = services.NewService(customer=str(customer), plan=plan, **terms)
     with app.uow() as uow:
+        spec = services.NewService(customer_id=customer, plan_id=plan_id_of(uow, plan), **terms)
         return services.add_service(uow, spec=spec, now=now, actor=ACTOR).id
 
 
 def pay(app: App, now: datetime, customer: int, amount: str, key: str) -> payments.Recorded:
     spec = payments.NewPayment(
-        customer=str(customer), amount=amount, method="cash", reference=key, idempotency_key=key
+        customer_id=customer, amount=amount, method="cash", reference=key, idempotency_key=key
     )
     with app.uow() as uow:
         return payments.record_payment(uow, spec=spec, now=now, actor=ACTOR)

@@ -18,6 +18,7 @@ from sqlalchemy import select
 from ispbill.adapters.db.models import Invoice, OutboxCommand, Service
 from ispbill.bootstrap import App
 from ispbill.domain.errors import Conflict, ValidationError
+from ispbill.use_cases.catalog.name_lookups import customer_class_id_of
 from ispbill.use_cases.collections import collection_policy, suspensions
 from ispbill.use_cases.service_lifecycle.explain import explain_service
 
@@ -49,7 +50,13 @@ def policy(app: App, now: datetime, klass: str | None = None, **changes: Any) ->
         for k, v in changes.items()
     }
     with app.uow() as uow:
-        collection_policy.set_values(uow, changes=raw, customer_class=klass, now=now, actor=ACTOR)
+        collection_policy.set_values(
+            uow,
+            changes=raw,
+            customer_class_id=customer_class_id_of(uow, klass) if klass else None,
+            now=now,
+            actor=ACTOR,
+        )
 
 
 def debtor(app: App, name: str = "Dan", price: str = "30.00", **terms: Any) -> tuple[int, int]:
@@ -181,7 +188,7 @@ def test_a_payment_leaves_a_manual_profile_3_suspension_in_place(app: App) -> No
     with app.uow() as uow:
         suspensions.suspend_service(
             uow,
-            spec=suspensions.SuspendRequest(service=service, reason="profile_3", note="abuse"),
+            spec=suspensions.SuspendRequest(service_id=service, reason="profile_3", note="abuse"),
             now=at(2026, 1, 20),
             actor="admin:alice",
         )
@@ -191,7 +198,7 @@ def test_a_payment_leaves_a_manual_profile_3_suspension_in_place(app: App) -> No
     pay(app, at(2026, 1, 30, 10), customer, "30.00", "all")
     assert state(app, service) == ("suspended", "profile_3")
     with app.uow() as uow:
-        suspensions.lift_service(uow, service_ref=service, now=at(2026, 2, 2), actor="admin:bob")
+        suspensions.lift_service(uow, service_id=service, now=at(2026, 2, 2), actor="admin:bob")
     assert state(app, service) == ACTIVE
     lift = [e for e in events(app, customer) if e.kind == "service.active"][-1]
     assert (lift.reason, lift.figures["lifted"]) == ("lifted", "profile_3")
@@ -204,7 +211,7 @@ def test_a_promise_of_3_days_expires_back_into_suspension(app: App) -> None:
     tick(app, at(2026, 1, 30, 1))
     with app.uow() as uow:
         promise = suspensions.promise_to_pay(
-            uow, service_ref=service, days=3, now=at(2026, 1, 30, 10), actor="admin:alice"
+            uow, service_id=service, days=3, now=at(2026, 1, 30, 10), actor="admin:alice"
         )
     assert promise.until == at(2026, 2, 2, 10)
     assert state(app, service) == ACTIVE
@@ -225,7 +232,7 @@ def test_a_promise_of_3_days_expires_back_into_suspension(app: App) -> None:
     ]
     assert events(app, customer)[-1].figures.get("promise_expired") is True
     with app.uow() as uow:
-        text = explain_service(uow, service_ref=service, now=at(2026, 2, 2, 11)).text
+        text = explain_service(uow, service_id=service, now=at(2026, 2, 2, 11)).text
     assert "non-payer" in text
     assert "30.00" in text
     check_books(app)
@@ -240,7 +247,7 @@ def test_the_subscriber_may_promise_once_per_billing_period(app: App) -> None:
         with app.uow() as uow:
             suspensions.promise_to_pay(
                 uow,
-                service_ref=service,
+                service_id=service,
                 days=None,
                 now=now,
                 actor="subscriber",
@@ -347,13 +354,13 @@ def test_a_promise_lifts_a_throttle_until_it_lapses_unpaid(app: App) -> None:
     assert throttle(app, service) == (1024, 256)
     with app.uow() as uow:
         promise = suspensions.promise_to_pay(
-            uow, service_ref=service, days=3, now=at(2026, 1, 24, 10), actor="admin:alice"
+            uow, service_id=service, days=3, now=at(2026, 1, 24, 10), actor="admin:alice"
         )
     assert promise.services == [service]
     assert throttle(app, service) == (None, None)
     assert outbox_commands(app, service)[-1] == ("service.unthrottled", "promise_to_pay")
     with app.uow() as uow:
-        text = explain_service(uow, service_ref=service, now=at(2026, 1, 25, 10)).text
+        text = explain_service(uow, service_id=service, now=at(2026, 1, 25, 10)).text
     assert "on a promise to pay until 2026-01-27T10:00:00+00:00" in text
     assert "throttled or suspended again" in text
     tick(app, at(2026, 1, 27, 9, 59))
@@ -390,7 +397,7 @@ def test_a_promise_kept_leaves_the_speed_alone(app: App) -> None:
     tick(app, at(2026, 1, 23, 6))
     with app.uow() as uow:
         suspensions.promise_to_pay(
-            uow, service_ref=service, days=3, now=at(2026, 1, 24, 10), actor="admin:alice"
+            uow, service_id=service, days=3, now=at(2026, 1, 24, 10), actor="admin:alice"
         )
     pay(app, at(2026, 1, 25, 10), customer, "30.00", "kept")
     tick(app, at(2026, 1, 27, 10))
@@ -428,7 +435,7 @@ def test_a_yearly_window_repeats_across_two_years_and_suspends_invoicing(app: Ap
         suspensions.suspend_service(
             uow,
             spec=suspensions.SuspendRequest(
-                service=service,
+                service_id=service,
                 reason="profile_1",
                 suspend_invoicing=True,
                 starts_on=date(2026, 7, 10),
@@ -472,7 +479,7 @@ def summer_house(app: App) -> tuple[int, int]:
         suspensions.suspend_service(
             uow,
             spec=suspensions.SuspendRequest(
-                service=service,
+                service_id=service,
                 reason="profile_1",
                 starts_on=date(2026, 7, 1),
                 ends_on=date(2026, 8, 31),
@@ -489,7 +496,7 @@ def summer_house(app: App) -> tuple[int, int]:
 def lift(app: App, service: int, now: datetime, **flags: bool) -> None:
     with app.uow() as uow:
         suspensions.lift_service(
-            uow, service_ref=service, now=now, actor="admin:alice", note="back early", **flags
+            uow, service_id=service, now=now, actor="admin:alice", note="back early", **flags
         )
 
 
@@ -553,7 +560,7 @@ def test_an_open_suspension_with_invoicing_holds_billing_until_lifted(app: App) 
         suspensions.suspend_service(
             uow,
             spec=suspensions.SuspendRequest(
-                service=service,
+                service_id=service,
                 reason="not_set",
                 suspend_invoicing=True,
                 starts_on=date(2026, 3, 10),
@@ -567,9 +574,7 @@ def test_an_open_suspension_with_invoicing_holds_billing_until_lifted(app: App) 
     assert [(c.gross) for c in march] == [9_00]  # 1-9 March
     assert [c for c in charges(app, customer) if c.start.month in (4, 5)] == []
     with app.uow() as uow:
-        suspensions.lift_service(
-            uow, service_ref=service, now=at(2026, 5, 22, 9), actor="admin:bob"
-        )
+        suspensions.lift_service(uow, service_id=service, now=at(2026, 5, 22, 9), actor="admin:bob")
     assert state(app, service) == ACTIVE
     may = [c for c in charges(app, customer) if c.start >= date(2026, 3, 10)]
     assert [(c.start, c.gross) for c in may] == [(date(2026, 5, 1), 10_00)]  # 22-31 May
@@ -587,7 +592,7 @@ def test_days_already_charged_are_credited_when_the_window_ends_or_is_lifted(app
             suspensions.suspend_service(
                 uow,
                 spec=suspensions.SuspendRequest(
-                    service=service, reason="not_set", suspend_invoicing=True, **spec
+                    service_id=service, reason="not_set", suspend_invoicing=True, **spec
                 ),
                 now=now,
                 actor="admin:alice",
@@ -598,7 +603,7 @@ def test_days_already_charged_are_credited_when_the_window_ends_or_is_lifted(app
     assert state(app, service) == ACTIVE
     suspend(at(2026, 3, 25, 10))
     with app.uow() as uow:
-        suspensions.lift_service(uow, service_ref=service, now=at(2026, 3, 28, 8), actor="bob")
+        suspensions.lift_service(uow, service_id=service, now=at(2026, 3, 28, 8), actor="bob")
     refunds = [(c.start, c.end, c.gross) for c in charges(app, customer) if c.kind == "refund"]
     assert refunds == [
         (date(2026, 3, 10), date(2026, 3, 20), 10_00),
@@ -631,7 +636,7 @@ def test_a_bad_policy_is_refused_naming_the_key(
 ) -> None:
     with pytest.raises(ValidationError) as refused, app.uow() as uow:
         collection_policy.set_values(
-            uow, changes=changes, customer_class=None, now=JAN1, actor=ACTOR
+            uow, changes=changes, customer_class_id=None, now=JAN1, actor=ACTOR
         )  # type: ignore[arg-type]
     assert refused.value.field == field
     with app.uow() as uow:
@@ -645,7 +650,7 @@ def test_bad_suspensions_are_refused_and_write_nothing(app: App) -> None:
         with app.uow() as uow:
             suspensions.suspend_service(
                 uow,
-                spec=suspensions.SuspendRequest(service=service, **spec),
+                spec=suspensions.SuspendRequest(service_id=service, **spec),
                 now=at(2026, 1, 10),
                 actor="admin:alice",
             )
@@ -669,7 +674,7 @@ def test_bad_suspensions_are_refused_and_write_nothing(app: App) -> None:
         suspend(reason="profile_4")
     with pytest.raises(ValidationError) as refused, app.uow() as uow:
         suspensions.promise_to_pay(
-            uow, service_ref=service, days=3, now=at(2026, 1, 11), actor="admin:alice"
+            uow, service_id=service, days=3, now=at(2026, 1, 11), actor="admin:alice"
         )
     assert refused.value.field == "service"
     check_books(app)

@@ -148,7 +148,7 @@ def _refund(app: App, customer: int) -> None:
     with app.uow() as uow:
         payment_corrections.refund(
             uow,
-            customer=str(customer),
+            customer_id=customer,
             amount="20.00",
             method="cash",
             reference="R-ben",

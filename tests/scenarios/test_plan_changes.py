@@ -29,6 +29,7 @@ from ispbill.entrypoints.cli.main import app as cli
 from ispbill.use_cases.billing import invoice_documents
 from ispbill.use_cases.billing import plan_changes as changes
 from ispbill.use_cases.catalog import offerings as catalog
+from ispbill.use_cases.catalog.name_lookups import plan_id_of
 
 from .helpers import (
     ACTOR,
@@ -85,13 +86,13 @@ def _postpaid(app: App, name: str, mode: str = "forward", **terms: Any) -> int:
 def _change(app: App, service: int, plan: str, now: datetime = CHANGE, **kw: Any) -> Any:
     with app.uow() as uow:
         return changes.change_plan(
-            uow, service_ref=service, new_plan_ref=plan, now=now, actor=ACTOR, **kw
+            uow, service_id=service, plan_id=plan_id_of(uow, plan), now=now, actor=ACTOR, **kw
         )
 
 
 def _terminate(app: App, service: int, now: datetime = CHANGE, **kw: Any) -> Any:
     with app.uow() as uow:
-        return changes.terminate_service(uow, service_ref=service, now=now, actor=ACTOR, **kw)
+        return changes.terminate_service(uow, service_id=service, now=now, actor=ACTOR, **kw)
 
 
 def _documents(app: App, customer: int) -> list[tuple[str, str, int, str, str | None]]:
@@ -461,7 +462,9 @@ def test_a_change_with_tax_credits_net_and_tax_and_the_parts_sum(app: App) -> No
     rounded once and what stays charged is the remainder, to the cent."""
     add_class(app, T0)
     with app.uow() as uow:
-        catalog.add_tax_profile(uow, name="VAT 21", rate="21", inclusive=False, now=T0, actor=ACTOR)
+        vat = catalog.add_tax_profile(
+            uow, name="VAT 21", rate="21", inclusive=False, now=T0, actor=ACTOR
+        ).id
     for name, price in (("Fibre 10", "10.00"), ("Fibre 17", "17.00")):
         spec = catalog.NewPlan(
             name=name,
@@ -469,7 +472,7 @@ def test_a_change_with_tax_credits_net_and_tax_and_the_parts_sum(app: App) -> No
             currency="USD",
             download="50M",
             upload="10M",
-            tax_profile="VAT 21",
+            tax_profile_id=vat,
         )
         with app.uow() as uow:
             catalog.add_plan(uow, spec=spec, now=T0, actor=ACTOR)

@@ -7,6 +7,7 @@ boundaries (and SAVEPOINTs) are the real ones. PostgreSQL goes through psycopg 3
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
@@ -27,6 +28,22 @@ def normalize_url(url: str) -> str:
     if parsed.get_backend_name() not in ("postgresql", "sqlite"):
         raise ValidationError("database_url", "only postgresql:// and sqlite:/// are supported")
     return parsed.render_as_string(hide_password=False)
+
+
+def sqlite_file(url: str) -> str | None:
+    """The file a SQLite URL names ("" or ":memory:" for none); None for PostgreSQL."""
+    parsed = make_url(normalize_url(url))
+    if parsed.get_backend_name() != "sqlite":
+        return None
+    return parsed.database or ""
+
+
+def missing_sqlite_file(url: str) -> bool:
+    """A SQLite URL whose file does not exist (checking its schema would create it)."""
+    path = sqlite_file(url)
+    if not path or path == ":memory:":
+        return False
+    return not path.startswith("file:") and not Path(path).exists()
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:

@@ -14,6 +14,15 @@ R = TypeVar("R")
 MAX_ID = 2**31 - 1  # ids are INTEGER columns
 
 
+def by_id(session: Session, model: type[R], row_id: int, *, field: str, entity: str = "") -> R:
+    """The row with id ``row_id``: ids come typed from the caller (a path, a form's id, or a
+    name the CLI resolved); refused naming ``field`` when there is none."""
+    row = session.get(model, row_id) if 0 < row_id <= MAX_ID else None
+    if row is None:
+        raise NotFound(entity or field.replace("_", " "), row_id, field=field)
+    return row
+
+
 def by_id_or_name(session: Session, model: type[R], ref: str | int, *, field: str) -> R:
     """``ref`` is a numeric id or an exact name; operators type either."""
     numeric = isinstance(ref, int) or (str(ref).isascii() and str(ref).isdigit())

@@ -9,13 +9,11 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import typer
 from rich.table import Table
 
 from ispbill.adapters.bank import FORMAT_CHOICES, ColumnMap
-from ispbill.adapters.db.models import BankStatementLine
 from ispbill.domain.errors import ValidationError
 from ispbill.domain.money import Money
 from ispbill.entrypoints.cli.base import (
@@ -23,15 +21,17 @@ from ispbill.entrypoints.cli.base import (
     app_for_command,
     console,
     emit,
+    find,
     to_jsonable,
     unit_of_work,
 )
+from ispbill.use_cases.catalog.name_lookups import customer_id_of
 from ispbill.use_cases.payments.bank_import import (
     ImportReport,
     assign_line,
     import_statement,
-    unmatched_lines,
 )
+from ispbill.use_cases.queries import cli_listings
 
 JSON = typer.Option(False, "--json", help="Print JSON instead of a table.")
 
@@ -69,9 +69,7 @@ def payments_import(
             actor=ACTOR,
         )
         with app.uow() as uow:
-            unmatched = [
-                line_row(uow.session.get(BankStatementLine, i)) for i in report.unmatched_line_ids
-            ]
+            unmatched = cli_listings.bank_line_rows(uow, list(report.unmatched_line_ids))
     if as_json:
         typer.echo(
             json.dumps(to_jsonable(report.as_dict() | {"unmatched_lines": unmatched}), indent=2)
@@ -102,31 +100,13 @@ def _print_report(report: ImportReport) -> None:
     console.print(table)
 
 
-def line_row(line: BankStatementLine | None) -> dict[str, Any]:
-    assert line is not None
-    counterparty = " ".join(filter(None, (line.counterparty_name, line.counterparty_iban)))
-    return {
-        "line": line.id,
-        "booked_on": line.booked_on,
-        "amount": str(Money(line.amount_minor, line.currency)),
-        "reference": line.reference,
-        "description": line.description,
-        "counterparty": counterparty or None,
-        "account": line.account,
-        "bank_transaction_id": line.bank_transaction_id,
-        "file": line.file_name,
-        "status": line.status,
-        "reason": line.reason,
-    }
-
-
 def payments_unmatched(
     limit: int = typer.Option(500, min=1, help="At most this many lines."),
     as_json: bool = JSON,
 ) -> None:
     """Incoming bank transfers no customer was found for, oldest first."""
     with unit_of_work() as (uow, _):
-        rows = [line_row(line) for line in unmatched_lines(uow, limit=limit)]
+        rows = cli_listings.unmatched_bank_line_rows(uow, limit=limit)
     emit(
         rows,
         as_json=as_json,
@@ -149,7 +129,9 @@ def payments_assign(
 ) -> None:
     """Post the payment of one unmatched line for the customer you name."""
     with unit_of_work() as (uow, now):
-        done = assign_line(uow, line_id=line, customer=customer, now=now, actor=ACTOR)
+        done = assign_line(
+            uow, line_id=line, customer_id=find(customer_id_of, customer), now=now, actor=ACTOR
+        )
     payment = done.recorded.payment
     amount = Money(payment.amount_minor, payment.currency)
     verb = "recorded" if done.recorded.created else "was already recorded"

@@ -10,18 +10,16 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from pathlib import Path
 from typing import Any, TypeVar
 
 import typer
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from typer.core import TyperCommand
 
-from ispbill.adapters.db.engine import normalize_url
+from ispbill.adapters.db.database_problems import DatabaseProblem, reported
+from ispbill.adapters.db.engine import missing_sqlite_file
 from ispbill.adapters.db.migrate import is_up_to_date
 from ispbill.adapters.db.unit_of_work import UnitOfWork
 from ispbill.bootstrap import App, bootstrap
@@ -78,34 +76,17 @@ class Cli(typer.Typer):
             @functools.wraps(fn)
             def guarded(*a: Any, **kw: Any) -> Any:
                 try:
-                    return fn(*a, **kw)
+                    with reported():
+                        return fn(*a, **kw)
+                except DatabaseProblem as exc:  # one unit of work: rolled back whole
+                    fail(str(exc) if exc.unusable else f"{exc}; nothing was written")
                 except IspbillError as exc:
                     fail(str(exc))
-                except OperationalError as exc:
-                    fail(database_problem(exc))
-                except DBAPIError as exc:  # one unit of work: rolled back whole
-                    fail(f"{database_problem(exc)}; nothing was written")
 
             register(guarded)
             return fn
 
         return decorator
-
-
-def database_problem(exc: DBAPIError) -> str:
-    """What the database said, on one line, without claiming what was (not) written: a
-    command that commits in several transactions says that itself."""
-    if isinstance(exc, IntegrityError):
-        return f"database: refused by a constraint ({_first_line(exc.orig)})"
-    if isinstance(exc, OperationalError):
-        return f"database: cannot be used ({_first_line(exc.orig)})"
-    return f"database: refused a value ({_first_line(exc.orig)})"
-
-
-def _first_line(error: BaseException | None) -> str:
-    """Drivers add DETAIL/HINT lines; a refusal stays on one line."""
-    lines = str(error).strip().splitlines()
-    return lines[0].strip() if lines else type(error).__name__
 
 
 def fail(message: str) -> None:
@@ -117,6 +98,7 @@ def fail(message: str) -> None:
 class CliState:
     database_url: str | None = None
     now: datetime | None = None
+    app: App | None = None  # the running command's, while it runs
 
 
 state = CliState()
@@ -136,7 +118,7 @@ def clock() -> Clock:
 @contextmanager
 def app_for_command(*, require_schema: bool = True) -> Iterator[App]:
     current = settings()
-    if require_schema and _missing_sqlite_file(current.database_url):
+    if require_schema and missing_sqlite_file(current.database_url):
         raise ValidationError(
             "database", f"{current.database_url} does not exist; run 'ispbill init' to create it"
         )
@@ -146,19 +128,12 @@ def app_for_command(*, require_schema: bool = True) -> Iterator[App]:
             f"{current.database_url} is not initialised or not migrated; run 'ispbill init'",
         )
     app = bootstrap(settings=current, clock=clock())
+    outer, state.app = state.app, app
     try:
         yield app
     finally:
+        state.app = outer
         app.close()
-
-
-def _missing_sqlite_file(url: str) -> bool:
-    """Checking the schema of a missing SQLite file would create it: refuse before that."""
-    parsed = make_url(normalize_url(url))
-    path = parsed.database
-    if parsed.get_backend_name() != "sqlite" or not path or path == ":memory:":
-        return False
-    return not path.startswith("file:") and not Path(path).exists()
 
 
 @contextmanager
@@ -166,6 +141,22 @@ def unit_of_work() -> Iterator[tuple[UnitOfWork, datetime]]:
     """A unit of work and the instant the command acts at."""
     with app_for_command() as app, app.uow() as uow:
         yield uow, app.clock.now()
+
+
+def find(lookup: Callable[..., int], text: str, **options: Any) -> int:
+    """What the operator typed (a name, an id, a reference) as the id a use case takes, read by
+    ``lookup`` (``use_cases/catalog/name_lookups``) in a unit of work of its own: it ends
+    before the command's own begins, so a use case that writes still opens its transaction
+    first (on SQLite, BEGIN IMMEDIATE)."""
+    if state.app is None:
+        raise RuntimeError("find() runs inside a command (app_for_command or unit_of_work)")
+    with state.app.uow() as uow:
+        return lookup(uow, text, **options)
+
+
+def find_optional(lookup: Callable[..., int], text: str | None, **options: Any) -> int | None:
+    """``find`` for an optional argument: None stays None."""
+    return None if text is None else find(lookup, text, **options)
 
 
 def parse_instant(text: str, field: str = "at") -> datetime:

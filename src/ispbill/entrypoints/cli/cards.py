@@ -20,10 +20,12 @@ from ispbill.entrypoints.cli.base import (
     Cli,
     console,
     emit,
+    find,
     parse_day,
     settings,
     unit_of_work,
 )
+from ispbill.use_cases.catalog.name_lookups import customer_id_of
 from ispbill.use_cases.payments import refill_cards as cards
 
 cards_app = Cli(help="Refill cards (vouchers): prepaid codes issued in batches, used once.")
@@ -165,7 +167,13 @@ def cards_redeem(
     key = _key()
     with unit_of_work() as (uow, now):
         done = cards.redeem_card(
-            uow, code=code, customer=customer, key=key, now=now, actor=ACTOR, source=source
+            uow,
+            code=code,
+            customer_id=find(customer_id_of, customer),
+            key=key,
+            now=now,
+            actor=ACTOR,
+            source=source,
         )
     console.print(
         f"card {done.serial} redeemed: {done.amount} credited to {done.customer_name!r} "

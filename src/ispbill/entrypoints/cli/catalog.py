@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import typer
-from sqlalchemy import select
 
-from ispbill.adapters.db.models import CustomerClass, Plan, Reseller, TaxProfileRow
-from ispbill.domain.money import Money
-from ispbill.entrypoints.cli.base import ACTOR, Cli, console, emit, unit_of_work
+from ispbill.entrypoints.cli.base import ACTOR, Cli, console, emit, find_optional, unit_of_work
 from ispbill.use_cases.catalog import offerings as catalog
+from ispbill.use_cases.catalog.name_lookups import tax_profile_id_of
+from ispbill.use_cases.queries import cli_listings
 
 taxes_app = Cli(help="Tax profiles (rate and whether prices include it).")
 resellers_app = Cli(help="Resellers that own a subtree of customers.")
@@ -36,16 +33,8 @@ def taxes_add(
 @taxes_app.command("list")
 def taxes_list(as_json: bool = JSON) -> None:
     with unit_of_work() as (uow, _):
-        rows = [
-            {"id": t.id, "name": t.name, "rate": _rate(t.rate_bp), "inclusive": t.inclusive}
-            for t in uow.session.scalars(select(TaxProfileRow).order_by(TaxProfileRow.id))
-        ]
+        rows = cli_listings.tax_profile_rows(uow)
     emit(rows, as_json=as_json, title="Tax profiles")
-
-
-def _rate(rate_bp: int) -> str:
-    whole, frac = divmod(rate_bp, 100)
-    return f"{whole}.{frac:02d}%" if frac else f"{whole}%"
 
 
 @resellers_app.command("add")
@@ -58,10 +47,7 @@ def resellers_add(name: str) -> None:
 @resellers_app.command("list")
 def resellers_list(as_json: bool = JSON) -> None:
     with unit_of_work() as (uow, _):
-        rows = [
-            {"id": r.id, "name": r.name, "created_at": r.created_at}
-            for r in uow.session.scalars(select(Reseller).order_by(Reseller.id))
-        ]
+        rows = cli_listings.reseller_rows(uow)
     emit(rows, as_json=as_json, title="Resellers")
 
 
@@ -76,15 +62,15 @@ def classes_add(
         [], help="Custom field NAME[:required|optional][:REGEX] (repeatable)."
     ),
 ) -> None:
-    spec = catalog.NewClass(
-        name=name,
-        grace_days=grace_days,
-        invoice_template=invoice_template,
-        tax_profile=tax_profile,
-        notification_emails=notify,
-        custom_fields=field,
-    )
     with unit_of_work() as (uow, now):
+        spec = catalog.NewClass(
+            name=name,
+            grace_days=grace_days,
+            invoice_template=invoice_template,
+            tax_profile_id=find_optional(tax_profile_id_of, tax_profile or None),
+            notification_emails=notify,
+            custom_fields=field,
+        )
         row = catalog.add_class(uow, spec=spec, now=now, actor=ACTOR)
     console.print(f"customer class {row.id} {row.name!r} created", markup=False)
 
@@ -92,20 +78,7 @@ def classes_add(
 @classes_app.command("list")
 def classes_list(as_json: bool = JSON) -> None:
     with unit_of_work() as (uow, _):
-        rows = [
-            {
-                "id": c.id,
-                "name": c.name,
-                "grace_days": c.grace_days,
-                "invoice_template": c.invoice_template,
-                "tax_profile_id": c.tax_profile_id,
-                "notification_emails": c.notification_emails,
-                "custom_fields": [
-                    f["name"] + ("" if f.get("required", True) else "?") for f in c.custom_fields
-                ],
-            }
-            for c in uow.session.scalars(select(CustomerClass).order_by(CustomerClass.id))
-        ]
+        rows = cli_listings.class_rows(uow)
     emit(rows, as_json=as_json, title="Customer classes")
 
 
@@ -128,41 +101,24 @@ def plans_add(
         [], help="Enabled billing period MONTHS[:DISCOUNT%] (repeatable)."
     ),
 ) -> None:
-    spec = catalog.NewPlan(
-        name=name,
-        price=price,
-        currency=currency,
-        download=download,
-        upload=upload,
-        cycle=cycle,
-        tax_profile=tax_profile,
-        fup_tiers=fup,
-        period_months=period,
-    )
     with unit_of_work() as (uow, now):
+        spec = catalog.NewPlan(
+            name=name,
+            price=price,
+            currency=currency,
+            download=download,
+            upload=upload,
+            cycle=cycle,
+            tax_profile_id=find_optional(tax_profile_id_of, tax_profile or None),
+            fup_tiers=fup,
+            period_months=period,
+        )
         row = catalog.add_plan(uow, spec=spec, now=now, actor=ACTOR)
     console.print(f"plan {row.id} {row.name!r} created", markup=False)
-
-
-def plan_row(p: Plan) -> dict[str, Any]:
-    return {
-        "id": p.id,
-        "name": p.name,
-        "price": str(Money(p.price_minor, p.currency)),
-        "cycle": p.cycle_kind if p.cycle_n == 1 else f"{p.cycle_kind}:{p.cycle_n}",
-        "download_kbps": p.download_kbps,
-        "upload_kbps": p.upload_kbps,
-        "periods_months": [o["months"] for o in p.period_options],
-        "fup_tiers": [
-            f"{t.tier}:{t.limit_bytes}B:{t.action}"
-            + (f":{t.down_kbps}/{t.up_kbps}k" if t.down_kbps else "")
-            for t in p.fup_tiers
-        ],
-    }
 
 
 @plans_app.command("list")
 def plans_list(as_json: bool = JSON) -> None:
     with unit_of_work() as (uow, _):
-        rows = [plan_row(p) for p in uow.session.scalars(select(Plan).order_by(Plan.id))]
+        rows = cli_listings.plan_rows(uow)
     emit(rows, as_json=as_json, title="Plans")

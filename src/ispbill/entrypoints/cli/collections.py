@@ -16,12 +16,16 @@ from ispbill.entrypoints.cli.base import (
     console,
     emit,
     emit_object,
+    find,
+    find_optional,
     parse_day,
     unit_of_work,
 )
+from ispbill.use_cases.catalog.name_lookups import customer_class_id_of, service_id_of
 from ispbill.use_cases.collections import collection_policy, info_pages, suspensions
 from ispbill.use_cases.collections.non_payers import run_collections
 from ispbill.use_cases.collections.walled_garden import garden_link
+from ispbill.use_cases.queries import collection_views
 from ispbill.use_cases.service_lifecycle.explain import explain_service
 
 collection_app = Cli(help="Collections: the non-payer policy (ISPadmin), per operator or class.")
@@ -33,17 +37,10 @@ CLASS = typer.Option(None, "--class", help="A customer class's overrides instead
 @collection_app.command("show")
 def collection_show(customer_class: str | None = CLASS, as_json: bool = JSON) -> None:
     """The policy in force (the operator's, or a class's with its overrides) and its keys."""
-    from ispbill.adapters.db.lookups import by_id_or_name
-    from ispbill.adapters.db.models import CustomerClass
-
     with unit_of_work() as (uow, _):
-        klass = (
-            by_id_or_name(uow.session, CustomerClass, customer_class, field="class")
-            if customer_class
-            else None
-        )
-        merged = collection_policy.load(uow, klass=klass).model_dump(mode="json")
-        own = (klass.collection_policy or {}) if klass else collection_policy.operator_document(uow)
+        class_id = find_optional(customer_class_id_of, customer_class or None, field="class")
+        view = collection_views.policy_view(uow, class_id)
+    merged, own = view.policy, view.overrides
     fields = collection_policy.CollectionSettings.model_fields
     rows = [
         {
@@ -75,9 +72,10 @@ def collection_set(
         changes[key.strip()] = value
     with app_for_command() as app:
         now = app.clock.now()
+        class_id = find_optional(customer_class_id_of, customer_class or None, field="class")
         with app.uow() as uow:
             collection_policy.set_values(
-                uow, changes=changes, customer_class=customer_class, now=now, actor=ACTOR
+                uow, changes=changes, customer_class_id=class_id, now=now, actor=ACTOR
             )
         report = run_collections(app.uow, now=now, actor=ACTOR)
     console.print(
@@ -106,7 +104,7 @@ def services_suspend(
         row = suspensions.suspend_service(
             uow,
             spec=suspensions.SuspendRequest(
-                service=service,
+                service_id=find(service_id_of, service),
                 reason=reason,
                 suspend_invoicing=invoicing,
                 starts_on=parse_day(starts_on, "from"),
@@ -151,7 +149,7 @@ def services_lift(
     with unit_of_work() as (uow, now):
         row = suspensions.lift_service(
             uow,
-            service_ref=service,
+            service_id=find(service_id_of, service),
             now=now,
             actor=ACTOR,
             note=note,
@@ -170,7 +168,9 @@ def services_promise(
     """Promise to pay: restore a non-payer (suspended or throttled) for DAYS; the stage returns
     if still unpaid."""
     with unit_of_work() as (uow, now):
-        made = suspensions.promise_to_pay(uow, service_ref=service, days=days, now=now, actor=ACTOR)
+        made = suspensions.promise_to_pay(
+            uow, service_id=find(service_id_of, service), days=days, now=now, actor=ACTOR
+        )
     console.print(
         f"restored service(s) {', '.join(map(str, made.services))} until {made.until.isoformat()}",
         markup=False,
@@ -182,7 +182,7 @@ def services_why(
 ) -> None:
     """Why the service is in its state now (rule, dates, amounts) and what restores it."""
     with unit_of_work() as (uow, now):
-        found = explain_service(uow, service_ref=service, now=now)
+        found = explain_service(uow, service_id=find(service_id_of, service), now=now)
     if as_json:
         emit_object(
             {
@@ -205,14 +205,13 @@ def services_garden_link(
 ) -> None:
     """A signed link to the service's walled-garden page (needs ISPBILL_GARDEN_SECRET)."""
     with app_for_command() as app:
-        with app.uow() as uow:
-            row = suspensions.find_service(uow, service)
+        service_id = find(service_id_of, service)
         secret = app.settings.garden_secret
         typer.echo(
             garden_link(
                 secret=secret.get_secret_value() if secret else None,
                 base_url=app.settings.public_base_url,
-                service_id=row.id,
+                service_id=service_id,
                 now=app.clock.now(),
                 days=days,
             )

@@ -5,31 +5,29 @@ from __future__ import annotations
 from typing import Any
 
 import typer
-from sqlalchemy import select
 
-from ispbill.adapters.db import event_log as events
-from ispbill.adapters.db import ledger_store as ledger
-from ispbill.adapters.db.models import (
-    Customer,
-    LedgerAccount,
-    LedgerPosting,
-    LedgerTransaction,
-    Service,
-)
 from ispbill.domain.errors import ValidationError
-from ispbill.domain.ledger import AccountRef
-from ispbill.domain.money import Money
 from ispbill.entrypoints.cli.base import (
     ACTOR,
     Cli,
     console,
     emit,
     emit_object,
+    find,
+    find_optional,
     parse_day,
     unit_of_work,
 )
 from ispbill.use_cases.billing import plan_changes as change_cases
 from ispbill.use_cases.catalog import customer_accounts as customer_cases
+from ispbill.use_cases.catalog.name_lookups import (
+    customer_class_id_of,
+    customer_id_of,
+    plan_id_of,
+    reseller_id_of,
+    service_id_of,
+)
+from ispbill.use_cases.queries import cli_listings
 from ispbill.use_cases.service_lifecycle import new_services as service_cases
 
 customers_app = Cli(help="Customers: the parties that pay.")
@@ -84,45 +82,31 @@ def customers_add(
     ),
     field: list[str] = typer.Option([], help="Custom data NAME=VALUE (repeatable)."),
 ) -> None:
-    spec = customer_cases.NewCustomer(
-        name=name,
-        customer_class=customer_class,
-        currency=currency,
-        balance_control=balance_control,
-        billing_cycle=cycle,
-        anchor_day=anchor_day,
-        billing_timezone=timezone,
-        business_model=business_model,
-        invoicing_mode=invoicing,
-        use_credit_automatically=use_credit,
-        credit_limit=credit_limit,
-        minimum_balance=minimum_balance,
-        available_funds=available_funds,
-        funds_method=funds_method,
-        reseller=reseller,
-        locale=locale,
-        grace_days=grace_days,
-        notification_emails=notify or None,
-        custom_data=parse_fields(field),
-    )
     with unit_of_work() as (uow, now):
+        spec = customer_cases.NewCustomer(
+            name=name,
+            customer_class_id=find(customer_class_id_of, customer_class),
+            currency=currency,
+            balance_control=balance_control,
+            billing_cycle=cycle,
+            anchor_day=anchor_day,
+            billing_timezone=timezone,
+            business_model=business_model,
+            invoicing_mode=invoicing,
+            use_credit_automatically=use_credit,
+            credit_limit=credit_limit,
+            minimum_balance=minimum_balance,
+            available_funds=available_funds,
+            funds_method=funds_method,
+            reseller_id=find_optional(reseller_id_of, reseller),
+            locale=locale,
+            grace_days=grace_days,
+            notification_emails=notify or None,
+            custom_data=parse_fields(field),
+        )
         row = customer_cases.add_customer(uow, spec=spec, now=now, actor=ACTOR)
-        balance = ledger.wallet_balance(uow.session, row.id, row.currency)
+        balance = cli_listings.balance_of(uow, row.id)
     console.print(f"customer {row.id} {row.name!r} created; wallet balance {balance}", markup=False)
-
-
-def customer_row(c: Customer, balance: Money) -> dict[str, Any]:
-    return {
-        "id": c.id,
-        "name": c.name,
-        "class": c.customer_class.name,
-        "balance_control": c.balance_control,
-        "currency": c.currency,
-        "balance": str(balance),
-        "cycle": c.cycle_kind,
-        "timezone": c.billing_timezone,
-        "status": c.status,
-    }
 
 
 @customers_app.command("list")
@@ -132,63 +116,15 @@ def customers_list(
     as_json: bool = JSON,
 ) -> None:
     with unit_of_work() as (uow, _):
-        rows = [
-            customer_row(s.customer, s.balance) | {"services": s.services}
-            for s in customer_cases.list_customers(uow, search=search, limit=limit)
-        ]
+        rows = cli_listings.customer_rows(uow, search=search, limit=limit)
     emit(rows, as_json=as_json, title="Customers")
 
 
 @customers_app.command("show")
 def customers_show(customer: str, as_json: bool = JSON) -> None:
     with unit_of_work() as (uow, _):
-        c = customer_cases.get_customer(uow, customer)
-        balance = ledger.wallet_balance(uow.session, c.id, c.currency)
-        detail = customer_row(c, balance) | {
-            "business_model": c.business_model,
-            "reseller": c.reseller.name if c.reseller else None,
-            "invoicing_mode": c.invoicing_mode,
-            "use_credit_automatically": c.use_credit_automatically,
-            "credit_limit": str(Money(c.credit_limit_minor, c.currency))
-            if c.credit_limit_minor is not None
-            else None,
-            "minimum_balance": str(Money(c.minimum_balance_minor, c.currency)),
-            "anchor_day": c.cycle_anchor_day,
-            "cycle_origin": c.cycle_origin,
-            "grace_days": c.grace_days if c.grace_days is not None else c.customer_class.grace_days,
-            "custom_data": c.custom_data,
-            "created_at": c.created_at,
-            "services": [
-                service_row(s) for s in service_cases.list_services(uow, customer=str(c.id))
-            ],
-            "events": [
-                {
-                    "at": e.occurred_at,
-                    "kind": e.kind,
-                    "actor": e.actor,
-                    "reason": e.reason,
-                    "figures": e.figures,
-                }
-                for e in events.for_customer(uow, c.id, limit=20)
-            ],
-        }
+        detail = cli_listings.customer_detail(uow, find(customer_id_of, customer))
     emit_object(detail, as_json=as_json, title=f"Customer {detail['name']}")
-
-
-def service_row(s: Service) -> dict[str, Any]:
-    return {
-        "id": s.id,
-        "customer_id": s.customer_id,
-        "plan": s.plan.name,
-        "state": s.state if not s.state_reason else f"{s.state} ({s.state_reason})",
-        "active_from": s.active_from,
-        "active_to": s.active_to,
-        "period_months": s.period_months,
-        "invoicing_mode": s.invoicing_mode,
-        "throttle_kbps": (
-            f"{s.throttle_down_kbps}/{s.throttle_up_kbps}" if s.throttle_down_kbps else None
-        ),
-    }
 
 
 @services_app.command("add")
@@ -204,15 +140,16 @@ def services_add(
     ),
     invoicing: str | None = typer.Option(None, help="Override the customer's invoicing mode."),
 ) -> None:
-    spec = service_cases.NewService(
-        customer=customer,
-        plan=plan,
-        active_from=parse_day(active_from, "active_from"),
-        active_to=parse_day(active_to, "active_to"),
-        period_months=period_months,
-        invoicing_mode=invoicing,
-    )
+    first_day, last_day = parse_day(active_from, "active_from"), parse_day(active_to, "active_to")
     with unit_of_work() as (uow, now):
+        spec = service_cases.NewService(
+            customer_id=find(customer_id_of, customer),
+            plan_id=find(plan_id_of, plan),
+            active_from=first_day,
+            active_to=last_day,
+            period_months=period_months,
+            invoicing_mode=invoicing,
+        )
         row = service_cases.add_service(uow, spec=spec, now=now, actor=ACTOR)
     console.print(f"service {row.id} created ({row.state}) from {row.active_from}")
 
@@ -223,7 +160,7 @@ def services_list(
     as_json: bool = JSON,
 ) -> None:
     with unit_of_work() as (uow, _):
-        rows = [service_row(s) for s in service_cases.list_services(uow, customer=customer)]
+        rows = cli_listings.service_rows(uow, customer_id=find_optional(customer_id_of, customer))
     emit(rows, as_json=as_json, title="Services")
 
 
@@ -271,7 +208,12 @@ def services_change_plan(
     effective = parse_day(on, "on")
     with unit_of_work() as (uow, now):
         result = change_cases.change_plan(
-            uow, service_ref=service, new_plan_ref=plan, effective=effective, now=now, actor=ACTOR
+            uow,
+            service_id=find(service_id_of, service),
+            plan_id=find(plan_id_of, plan),
+            effective=effective,
+            now=now,
+            actor=ACTOR,
         )
         row = change_row(result)
     emit_object(row, as_json=as_json, title=f"Service {row['service']}: plan changed")
@@ -291,7 +233,12 @@ def services_terminate(
     effective = parse_day(on, "on")
     with unit_of_work() as (uow, now):
         result = change_cases.terminate_service(
-            uow, service_ref=service, effective=effective, now=now, actor=ACTOR, reason=reason
+            uow,
+            service_id=find(service_id_of, service),
+            effective=effective,
+            now=now,
+            actor=ACTOR,
+            reason=reason,
         )
         row = change_row(result)
     emit_object(row, as_json=as_json, title=f"Service {row['service']}: terminated")
@@ -300,30 +247,12 @@ def services_terminate(
 @wallet_app.command("show")
 def wallet_show(customer: str, limit: int = typer.Option(50, min=1), as_json: bool = JSON) -> None:
     with unit_of_work() as (uow, _):
-        c = customer_cases.get_customer(uow, customer)
-        code = AccountRef.wallet(c.id, c.currency).code
-        postings = uow.session.execute(
-            select(LedgerTransaction, LedgerPosting.amount_minor)
-            .join(LedgerPosting, LedgerPosting.transaction_id == LedgerTransaction.id)
-            .join(LedgerAccount, LedgerAccount.id == LedgerPosting.account_id)
-            .where(LedgerAccount.code == code)
-            .order_by(LedgerTransaction.effective_at.desc(), LedgerTransaction.id.desc())
-            .limit(limit)
-        ).all()
-        balance = ledger.wallet_balance(uow.session, c.id, c.currency)
-        rows = [
-            {
-                "transaction": t.id,
-                "effective_at": t.effective_at,
-                "kind": t.kind,
-                "amount": str(Money(amount, c.currency)),
-                "memo": t.memo,
-            }
-            for t, amount in postings
-        ]
+        shown = cli_listings.wallet(uow, find(customer_id_of, customer), limit=limit)
     if as_json:
-        emit_object(
-            {"customer": c.name, "balance": str(balance), "postings": rows}, as_json=True, title=""
-        )
+        emit_object(shown, as_json=True, title="")
         return
-    emit(rows, as_json=False, title=f"Wallet of {c.name}: balance {balance}")
+    emit(
+        shown["postings"],
+        as_json=False,
+        title=f"Wallet of {shown['customer']}: balance {shown['balance']}",
+    )

@@ -10,9 +10,8 @@ from __future__ import annotations
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
-from sqlalchemy.engine import make_url
 
-from ispbill.adapters.db.engine import make_engine, normalize_url
+from ispbill.adapters.db.engine import make_engine, normalize_url, sqlite_file
 from ispbill.adapters.db.migrate import current_revision, upgrade
 from ispbill.bootstrap import bootstrap
 from ispbill.domain.errors import ValidationError
@@ -73,11 +72,11 @@ def demo(
 
 def _fresh_database(url: str) -> str:
     url = normalize_url(url)
-    parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite":
-        if not parsed.database or parsed.database == ":memory:":
+    path = sqlite_file(url)
+    if path is not None:
+        if not path or path == ":memory:":
             raise ValidationError("database_url", "the demo needs a SQLite file, not :memory:")
-        fresh_sqlite(f"sqlite:///{parsed.database}")
+        fresh_sqlite(f"sqlite:///{path}")
     else:
         engine = make_engine(url)
         try:

@@ -25,26 +25,10 @@ from datetime import UTC, date, datetime, timedelta
 from datetime import time as clock_time
 from enum import StrEnum
 
-from sqlalchemy import func, select
-
-from ispbill.adapters.db import ledger_store as ledger
-from ispbill.adapters.db.invoice_store import OPEN
-from ispbill.adapters.db.models import (
-    Charge,
-    Event,
-    Invoice,
-    LedgerAccount,
-    LedgerPosting,
-    LedgerTransaction,
-    Payment,
-    Service,
-)
 from ispbill.adapters.db.unit_of_work import UnitOfWork
-from ispbill.domain.billing import ChargeKind
 from ispbill.domain.calendar import local_date
-from ispbill.domain.invoicing import InvoiceStatus
-from ispbill.domain.ledger import AccountKind, Discrepancy, EntryKind
-from ispbill.domain.lifecycle import ServiceEvent, ServiceState
+from ispbill.domain.ledger import Discrepancy
+from ispbill.domain.lifecycle import ServiceState
 from ispbill.domain.money import Money
 from ispbill.domain.payments import PaymentMethod
 from ispbill.domain.taxes import TaxProfile, split_tax
@@ -54,6 +38,8 @@ from ispbill.use_cases.catalog import offerings as catalog
 from ispbill.use_cases.catalog.customer_accounts import NewCustomer
 from ispbill.use_cases.catalog.offerings import NewClass, NewPlan
 from ispbill.use_cases.payments.recording import NewPayment, record_payment
+from ispbill.use_cases.queries import demo_figures
+from ispbill.use_cases.queries.demo_figures import MonthFigures
 from ispbill.use_cases.service_lifecycle import new_services as service_cases
 from ispbill.use_cases.service_lifecycle.new_services import NewService
 from ispbill.use_cases.service_lifecycle.pauses import reactivate_service
@@ -246,14 +232,6 @@ class DemoCustomer:
 
 
 @dataclass
-class MonthFigures:
-    revenue_net_minor: int = 0
-    charges: int = 0
-    payments: int = 0
-    payments_minor: int = 0
-
-
-@dataclass
 class DemoSummary:
     start: date
     end: date
@@ -298,9 +276,9 @@ def run_demo(
     end = _add_months(start, months)
     total_days = (end - start).days
     setup_at = _at(start, 6)
-    build_catalog(uow_factory, now=setup_at)
+    ids = build_catalog(uow_factory, now=setup_at)
     people = plan_customers(rng, customers, start=start, total_days=total_days)
-    state = _Simulation(uow_factory, rng, people)
+    state = _Simulation(uow_factory, rng, people, ids)
     for index in range(total_days):
         day = start + timedelta(days=index)
         state.tick(_at(day, 0))
@@ -331,25 +309,27 @@ def _add_months(day: date, months: int) -> date:
     return date(year, month + 1, min(day.day, monthrange(year, month + 1)[1]))
 
 
-def build_catalog(uow_factory: UowFactory, *, now: datetime) -> None:
+def build_catalog(uow_factory: UowFactory, *, now: datetime) -> dict[str, int]:
+    """The tax profile, the classes and the plans; the ids of the classes and plans by name."""
+    ids: dict[str, int] = {}
     with uow_factory() as uow:
-        catalog.add_tax_profile(
+        vat_id = catalog.add_tax_profile(
             uow, name=VAT.name, rate="21", inclusive=False, now=now, actor=ACTOR
-        )
+        ).id
     for spec in (
-        NewClass(name="Residential", grace_days=7, tax_profile=VAT.name),
+        NewClass(name="Residential", grace_days=7, tax_profile_id=vat_id),
         NewClass(
             name="Business",
             grace_days=14,
-            tax_profile=VAT.name,
+            tax_profile_id=vat_id,
             notification_emails=["billing@example.net"],
         ),
     ):
         with uow_factory() as uow:
-            catalog.add_class(uow, spec=spec, now=now, actor=ACTOR)
+            ids[spec.name] = catalog.add_class(uow, spec=spec, now=now, actor=ACTOR).id
     for plan in PLANS:
         with uow_factory() as uow:
-            catalog.add_plan(
+            ids[plan.name] = catalog.add_plan(
                 uow,
                 spec=NewPlan(
                     name=plan.name,
@@ -358,12 +338,13 @@ def build_catalog(uow_factory: UowFactory, *, now: datetime) -> None:
                     download=plan.download,
                     upload=plan.upload,
                     cycle=plan.cycle,
-                    tax_profile=VAT.name,
+                    tax_profile_id=vat_id,
                     period_months=plan.periods,
                 ),
                 now=now,
                 actor=ACTOR,
-            )
+            ).id
+    return ids
 
 
 def plan_customers(
@@ -430,10 +411,17 @@ _NAMES = (
 class _Simulation:
     """The moving parts of one demo run: who is signed up and what happened so far."""
 
-    def __init__(self, uow_factory: UowFactory, rng: random.Random, people: list[DemoCustomer]):
+    def __init__(
+        self,
+        uow_factory: UowFactory,
+        rng: random.Random,
+        people: list[DemoCustomer],
+        ids: dict[str, int],
+    ):
         self.uow_factory = uow_factory
         self.rng = rng
         self.people = people
+        self.ids = ids  # of the classes and plans, by name
         self.ticks = 0
         self.payments = 0
         self.reactivations = 0
@@ -451,7 +439,7 @@ class _Simulation:
         now = person.joins_at
         spec = NewCustomer(
             name=person.name,
-            customer_class=kind.klass,
+            customer_class_id=self.ids[kind.klass],
             currency=CURRENCY,
             balance_control=kind.balance_control,
             billing_cycle=kind.cycle,
@@ -473,8 +461,8 @@ class _Simulation:
             service = service_cases.add_service(
                 uow,
                 spec=NewService(
-                    customer=str(customer.id),
-                    plan=kind.plan,
+                    customer_id=customer.id,
+                    plan_id=self.ids[kind.plan],
                     active_from=joined,
                     active_to=person.active_to,
                     period_months=kind.period_months,
@@ -487,15 +475,7 @@ class _Simulation:
     def pay(self, day: date) -> None:
         # what each customer owes, read once a day (a payment only changes its payer's invoices)
         with self.uow_factory() as uow:
-            self.open_invoices = defaultdict(list)
-            for customer_id, issued, due in uow.session.execute(
-                select(
-                    Invoice.customer_id,
-                    Invoice.issue_date,
-                    Invoice.gross_minor - Invoice.paid_minor,
-                ).where(Invoice.status.in_(OPEN))
-            ):
-                self.open_invoices[customer_id].append((issued, int(due)))
+            self.open_invoices = defaultdict(list, demo_figures.open_invoice_dues(uow))
         for index, person in enumerate(self.people):
             if not person.customer_id:
                 continue
@@ -541,8 +521,8 @@ class _Simulation:
         )
         now = _at(day, 10 + index % 10, self.rng.randrange(0, 60))
         spec = NewPayment(
-            customer=str(person.customer_id),
-            amount=str(Money(amount_minor, CURRENCY).to_decimal()),
+            customer_id=person.customer_id,
+            amount=Money(amount_minor, CURRENCY),
             method=method,
             reference=reference,
             idempotency_key=f"demo:{person.customer_id}:{day.isoformat()}",
@@ -566,13 +546,13 @@ class _Simulation:
             if day != person.paused_on + timedelta(days=14):
                 continue
             with self.uow_factory() as uow:
-                state = uow.session.scalar(select(Service.state).where(Service.id == service_id))
+                state = demo_figures.service_state(uow, service_id)
             if state != ServiceState.PAUSED.value:
                 continue
             with self.uow_factory() as uow:
                 reactivate_service(
                     uow,
-                    service_ref=service_id,
+                    service_id=service_id,
                     active_to=None,
                     now=_at(day, 9),
                     actor="customer",
@@ -588,63 +568,9 @@ def _whole_units(minor: int) -> int:
 def summarize(
     uow_factory: UowFactory, *, start: date, end: date, state: _Simulation, seconds: float
 ) -> DemoSummary:
-    months: dict[str, MonthFigures] = defaultdict(MonthFigures)
     with uow_factory() as uow:
-        session = uow.session
-        for charged_at, kind, net in session.execute(
-            select(Charge.charged_at, Charge.kind, Charge.net_minor)
-        ):
-            figures = months[f"{charged_at:%Y-%m}"]
-            figures.revenue_net_minor += -net if kind == ChargeKind.REFUND.value else net
-            figures.charges += 1
-        for received_at, amount in session.execute(
-            select(Payment.received_at, Payment.amount_minor)
-        ):
-            figures = months[f"{received_at:%Y-%m}"]
-            figures.payments += 1
-            figures.payments_minor += amount
-        opening_minor = session.scalar(
-            select(func.coalesce(func.sum(LedgerPosting.amount_minor), 0))
-            .join(LedgerTransaction, LedgerTransaction.id == LedgerPosting.transaction_id)
-            .join(LedgerAccount, LedgerAccount.id == LedgerPosting.account_id)
-            .where(
-                LedgerTransaction.kind == EntryKind.OPENING_FUNDS.value,
-                LedgerAccount.kind == AccountKind.WALLET.value,
-            )
-        )
-        balances = list(
-            session.scalars(
-                select(LedgerAccount.balance_minor).where(
-                    LedgerAccount.kind == AccountKind.WALLET.value
-                )
-            )
-        )
-        by_state = dict(
-            session.execute(select(Service.state, func.count()).group_by(Service.state)).all()
-        )
-        invoices = {
-            status: (int(count), int(gross))
-            for status, count, gross in session.execute(
-                select(Invoice.status, func.count(), func.sum(Invoice.gross_minor)).group_by(
-                    Invoice.status
-                )
-            )
-        }
-        open_due = session.scalar(
-            select(func.coalesce(func.sum(Invoice.gross_minor - Invoice.paid_minor), 0)).where(
-                Invoice.status.in_(OPEN)
-            )
-        )
-        transitions = {
-            f"{kind.removeprefix('service.')} (by {actor})": int(count)
-            for kind, actor, count in session.execute(
-                select(Event.kind, Event.actor, func.count())
-                .where(Event.subject_type == "service", Event.kind != ServiceEvent.CREATED.value)
-                .group_by(Event.kind, Event.actor)
-                .order_by(Event.kind, Event.actor)
-            )
-        }
-        findings = ledger.check(session)
+        figures = demo_figures.year_figures(uow)
+    balances = figures.balances_minor
     return DemoSummary(
         start=start,
         end=end,
@@ -655,14 +581,14 @@ def summarize(
         seconds=seconds,
         seconds_ticking=state.seconds_ticking,
         seconds_paying=state.seconds_paying,
-        months=dict(sorted(months.items())),
-        opening_funds_minor=int(opening_minor or 0),
+        months=figures.months,
+        opening_funds_minor=figures.opening_funds_minor,
         balance_sum_minor=sum(balances),
         balance_min_minor=min(balances, default=0),
         balance_max_minor=max(balances, default=0),
-        services_by_state={str(k): int(v) for k, v in sorted(by_state.items())},
-        transitions=transitions,
-        invoices={status.value: invoices.get(status.value, (0, 0)) for status in InvoiceStatus},
-        open_due_minor=int(open_due or 0),
-        findings=findings,
+        services_by_state=figures.services_by_state,
+        transitions=figures.transitions,
+        invoices=figures.invoices,
+        open_due_minor=figures.open_due_minor,
+        findings=figures.findings,
     )

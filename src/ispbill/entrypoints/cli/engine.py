@@ -9,13 +9,8 @@ from typing import Any
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from sqlalchemy import func, select
-from sqlalchemy.exc import DBAPIError
-from sqlalchemy.orm import Session
 
-from ispbill.adapters.db import ledger_store as ledger
-from ispbill.adapters.db.models import Charge as ChargeRow
-from ispbill.adapters.db.models import Invoice, Service
+from ispbill.adapters.db.database_problems import DatabaseProblem, reported
 from ispbill.domain.billing import Charge, ChargeKind, Outcome, Transition
 from ispbill.domain.errors import IspbillError, ValidationError
 from ispbill.domain.money import Money
@@ -23,11 +18,11 @@ from ispbill.entrypoints.cli.base import (
     ACTOR,
     app_for_command,
     console,
-    database_problem,
     emit,
     emit_object,
     err_console,
     fail,
+    find,
     parse_day,
     parse_instant,
     unit_of_work,
@@ -35,7 +30,9 @@ from ispbill.entrypoints.cli.base import (
 from ispbill.use_cases.billing import reevaluation as engine
 from ispbill.use_cases.billing.tick import TickReport, tick
 from ispbill.use_cases.catalog import customer_accounts as customer_cases
+from ispbill.use_cases.catalog.name_lookups import customer_id_of, service_id_of
 from ispbill.use_cases.payments.recording import lock_customer
+from ispbill.use_cases.queries import cli_listings
 from ispbill.use_cases.service_lifecycle.pauses import reactivate_service
 
 JSON = typer.Option(False, "--json", help="Print JSON instead of a table.")
@@ -60,14 +57,10 @@ def run(
     with app_for_command() as app:
         now = parse_instant(at, "at") if at else app.clock.now()
         with app.uow() as uow:
-            due = uow.session.scalar(
-                select(func.count(func.distinct(Service.customer_id))).where(
-                    Service.next_due_at <= now
-                )
-            )
+            due = cli_listings.customers_due(uow, now)
         report = TickReport(now=now)  # counts each chunk as it commits
         try:
-            with _progress("billing", total=int(due or 0)) as advance:
+            with reported(), _progress("billing", total=due) as advance:
                 tick(
                     app.uow,
                     now=now,
@@ -77,8 +70,8 @@ def run(
                     workers=app.settings.tick_workers,
                     report=report,
                 )
-        except DBAPIError as exc:
-            fail(f"{database_problem(exc)}; {stopped(report)}")
+        except DatabaseProblem as exc:
+            fail(f"{exc}; {stopped(report)}")
         except IspbillError as exc:
             fail(f"{exc}; {stopped(report)}")
     emit_object(report_row(report), as_json=as_json, title=f"Tick at {now.isoformat()}")
@@ -157,12 +150,11 @@ def _progress(label: str, *, total: int) -> Iterator[Any]:
 def charge(customer: str, as_json: bool = JSON) -> None:
     """Splynx "Charge & Invoice": charge what is due now and invoice it at once."""
     with unit_of_work() as (uow, now):
-        customer_id = customer_cases.get_customer(uow, customer).id  # the name, at the edge
-        uow.session.rollback()  # the lookup ends; the write begins with the customer's lock
-        row = lock_customer(uow, customer_id)
+        row = lock_customer(uow, find(customer_id_of, customer))
         result = engine.charge_and_invoice(uow, customer=row, now=now, actor=ACTOR)
-        numbers = _invoice_numbers(uow.session, row.id, result.outcome.charges)
-        balance = ledger.wallet_balance(uow.session, row.id, row.currency)
+        charged = {c.service_id for c in result.outcome.charges}
+        numbers = cli_listings.invoice_numbers_of_charges(uow, row.id, charged)
+        balance = cli_listings.balance_of(uow, row.id)
     rows = [
         _charge_row(c, result.outcome) | {"invoice": numbers.get(_key(c))}
         for c in result.outcome.charges
@@ -196,24 +188,6 @@ def charge(customer: str, as_json: bool = JSON) -> None:
 
 def _key(c: Charge) -> tuple[int, str, str]:
     return (c.service_id, c.kind.value, c.period.start.isoformat())
-
-
-def _invoice_numbers(
-    session: Session, customer_id: int, charges: list[Charge]
-) -> dict[tuple[int, str, str], str]:
-    """Which invoice each charge landed on: Charge & Invoice's own, or (postpaid) the one the
-    engine issued for the billing date."""
-    if not charges:
-        return {}
-    found = session.execute(
-        select(ChargeRow.service_id, ChargeRow.kind, ChargeRow.period_start, Invoice.number)
-        .join(Invoice, Invoice.id == ChargeRow.invoice_id)
-        .where(
-            ChargeRow.customer_id == customer_id,
-            ChargeRow.service_id.in_({c.service_id for c in charges}),
-        )
-    ).all()
-    return {(sid, kind, start.isoformat()): number for sid, kind, start, number in found}
 
 
 def _charge_row(c: Charge, outcome: Outcome) -> dict[str, Any]:
@@ -279,9 +253,9 @@ def preview(
     by period, in time order. Nothing is written."""
     until_at = parse_instant(until, "until")
     with unit_of_work() as (uow, _):
-        row = customer_cases.get_customer(uow, customer)
+        row = customer_cases.get_customer(uow, find(customer_id_of, customer))
         outcome = engine.preview(uow, customer_id=row.id, until=until_at)
-        balance = ledger.wallet_balance(uow.session, row.id, row.currency)
+        balance = cli_listings.balance_of(uow, row.id)
     steps = sorted(
         [(c.at, 0, i, _charge_step(c, outcome)) for i, c in enumerate(outcome.charges)]
         + [(t.at, 1, i, _transition_step(t, outcome)) for i, t in enumerate(outcome.transitions)],
@@ -355,7 +329,7 @@ def services_reactivate(
     new_to = parse_day(active_to, "active_to")
     with unit_of_work() as (uow, now):
         result = reactivate_service(
-            uow, service_ref=service, active_to=new_to, now=now, actor=ACTOR
+            uow, service_id=find(service_id_of, service), active_to=new_to, now=now, actor=ACTOR
         )
         row = result.service
         charged = [c for c in result.outcome.charges if c.service_id == row.id]

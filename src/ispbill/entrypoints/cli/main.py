@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import typer
 
-from ispbill.adapters.db import ledger_store as ledger
 from ispbill.adapters.db.migrate import upgrade
 from ispbill.domain.calendar import (
     PERIOD_CYCLE_CHOICES,
@@ -40,6 +39,7 @@ from ispbill.entrypoints.cli.operator_settings import settings_app
 from ispbill.entrypoints.cli.payments import payments_app
 from ispbill.entrypoints.cli.staff import portal_app, staff_app
 from ispbill.entrypoints.cli.tokens import tokens_app
+from ispbill.use_cases.queries import cli_listings
 
 app = Cli(help="ispbill: prepaid-first billing and service control for ISPs.")
 ledger_app = Cli(help="The double-entry ledger.")
@@ -126,7 +126,7 @@ def calendar_cmd(
 def ledger_check() -> None:
     """Prove the books: every transaction sums to zero; every balance equals its postings."""
     with unit_of_work() as (uow, _):
-        findings = ledger.check(uow.session)
+        findings = cli_listings.ledger_findings(uow)
     if findings:
         for finding in findings:
             console.print(f"[red]✗[/red] {finding.describe()}")

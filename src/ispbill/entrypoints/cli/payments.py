@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import typer
-from sqlalchemy import select
 
-from ispbill.adapters.db import ledger_store as ledger
-from ispbill.adapters.db.lookups import by_id_or_name
-from ispbill.adapters.db.models import Customer, Payment
 from ispbill.domain.errors import ValidationError
 from ispbill.domain.money import Money
 from ispbill.domain.payments import PaymentMethod
-from ispbill.entrypoints.cli.base import ACTOR, Cli, console, emit, unit_of_work
+from ispbill.entrypoints.cli.base import (
+    ACTOR,
+    Cli,
+    console,
+    emit,
+    find,
+    find_optional,
+    unit_of_work,
+)
+from ispbill.use_cases.catalog.name_lookups import customer_id_of
 from ispbill.use_cases.payments.recording import METHOD_ACCOUNTS, NewPayment, record_payment
+from ispbill.use_cases.queries import cli_listings
 
 payments_app = Cli(help="Payments: money received, credited to the wallet exactly once.")
 
@@ -50,20 +54,19 @@ def payments_add(
             "give --reference (the bank or receipt reference) or --key (any unique text), so "
             "that running the command twice can never credit twice",
         )
-    spec = NewPayment(
-        customer=customer,
-        amount=amount,
-        currency=currency,
-        method=method,
-        reference=reference,
-        idempotency_key=key,
-    )
     with unit_of_work() as (uow, now):
+        spec = NewPayment(
+            customer_id=find(customer_id_of, customer),
+            amount=amount,
+            currency=currency,
+            method=method,
+            reference=reference,
+            idempotency_key=key,
+        )
         recorded = record_payment(uow, spec=spec, now=now, actor=ACTOR)
         payment = recorded.payment
-        row = uow.session.get(Customer, payment.customer_id)
-        assert row is not None
-        balance = ledger.wallet_balance(uow.session, row.id, row.currency)
+        balance = cli_listings.balance_of(uow, payment.customer_id)
+        name = cli_listings.customer_name(uow, payment.customer_id)
     amount_text = Money(payment.amount_minor, payment.currency)
     if not recorded.created:
         console.print(
@@ -73,23 +76,10 @@ def payments_add(
         )
         return
     console.print(
-        f"payment {payment.id} recorded: {amount_text} by {payment.method} for {row.name!r}; "
+        f"payment {payment.id} recorded: {amount_text} by {payment.method} for {name!r}; "
         f"{recorded.applied} applied to invoices; wallet balance {balance}",
         markup=False,
     )
-
-
-def payment_row(p: Payment, customer_name: str) -> dict[str, Any]:
-    return {
-        "id": p.id,
-        "customer": customer_name,
-        "received_at": p.received_at,
-        "method": p.method,
-        "amount": str(Money(p.amount_minor, p.currency)),
-        "reference": p.reference,
-        "key": p.idempotency_key,
-        "actor": p.actor,
-    }
 
 
 @payments_app.command("list")
@@ -100,14 +90,6 @@ def payments_list(
 ) -> None:
     """Payments, newest first."""
     with unit_of_work() as (uow, _):
-        query = (
-            select(Payment, Customer.name)
-            .join(Customer, Customer.id == Payment.customer_id)
-            .order_by(Payment.received_at.desc(), Payment.id.desc())
-            .limit(limit)
-        )
-        if customer is not None:
-            found = by_id_or_name(uow.session, Customer, customer, field="customer")
-            query = query.where(Payment.customer_id == found.id)
-        rows = [payment_row(p, name) for p, name in uow.session.execute(query).all()]
+        customer_id = find_optional(customer_id_of, customer)
+        rows = cli_listings.payment_rows(uow, customer_id=customer_id, limit=limit)
     emit(rows, as_json=as_json, title="Payments")

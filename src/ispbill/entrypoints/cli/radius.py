@@ -20,10 +20,12 @@ from ispbill.entrypoints.cli.base import (
     console,
     emit,
     emit_object,
+    find,
     parse_instant,
     unit_of_work,
 )
 from ispbill.entrypoints.jobs import coa_sender
+from ispbill.use_cases.catalog.name_lookups import service_id_of
 from ispbill.use_cases.network import enforcement, usage
 from ispbill.use_cases.network import identities as network
 
@@ -104,18 +106,19 @@ def services_credentials(
     ),
 ) -> None:
     """Set how a service logs in on the network (replaces what was set before)."""
-    spec = network.NewIdentity(
-        service=service,
-        username=username,
-        password=password,
-        mac_address=mac,
-        circuit_id=circuit_id,
-        static_ip=static_ip,
-        nas=nas,
-        pap_only=pap_only,
-    )
-    with app_for_command() as app, app.uow() as uow:
-        row = network.set_identity(uow, spec=spec, now=app.clock.now(), actor=ACTOR)
+    with app_for_command() as app:
+        spec = network.NewIdentity(
+            service_id=find(service_id_of, service),
+            username=username,
+            password=password,
+            mac_address=mac,
+            circuit_id=circuit_id,
+            static_ip=static_ip,
+            nas=nas,
+            pap_only=pap_only,
+        )
+        with app.uow() as uow:
+            row = network.set_identity(uow, spec=spec, now=app.clock.now(), actor=ACTOR)
     shown = row.username or row.mac_address or row.circuit_id
     console.print(f"service {row.service_id}: network identity {shown}", markup=False)
 
@@ -125,7 +128,7 @@ def services_identity(
 ) -> None:
     """Show a service's network identity (the password is not printed)."""
     with unit_of_work() as (uow, _):
-        row = network.identity_of(uow, service)
+        row = network.identity_of(uow, find(service_id_of, service))
         shown = {
             "service": row.service_id,
             "username": row.username,

@@ -5,8 +5,17 @@ from __future__ import annotations
 
 import typer
 
-from ispbill.entrypoints.cli.base import ACTOR, Cli, console, emit, unit_of_work
+from ispbill.entrypoints.cli.base import (
+    ACTOR,
+    Cli,
+    console,
+    emit,
+    find,
+    find_optional,
+    unit_of_work,
+)
 from ispbill.use_cases.admin import web_auth
+from ispbill.use_cases.catalog.name_lookups import customer_id_of, reseller_id_of
 
 staff_app = Cli(help="Staff users of the web console (roles admin, reseller, readonly).")
 portal_app = Cli(help="Customers' sign-in to the web portal.")
@@ -36,7 +45,7 @@ def staff_add(
             username=username,
             password=password,
             role=role,
-            reseller=reseller,
+            reseller_id=find_optional(reseller_id_of, reseller or None),
             now=now,
             actor=ACTOR,
         )
@@ -116,6 +125,11 @@ def portal_login(
     """Let a customer sign in to the portal."""
     with unit_of_work() as (uow, now):
         account = web_auth.set_portal_login(
-            uow, customer=customer, email=email, password=password, now=now, actor=ACTOR
+            uow,
+            customer_id=find(customer_id_of, customer),
+            email=email,
+            password=password,
+            now=now,
+            actor=ACTOR,
         )
     console.print(f"Customer {account.customer_id} signs in as {account.email}.", markup=False)

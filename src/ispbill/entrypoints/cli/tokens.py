@@ -6,13 +6,22 @@ from datetime import timedelta
 
 import typer
 
-from ispbill.entrypoints.cli.base import ACTOR, Cli, console, emit, unit_of_work
+from ispbill.entrypoints.cli.base import (
+    ACTOR,
+    Cli,
+    console,
+    emit,
+    find,
+    find_optional,
+    unit_of_work,
+)
 from ispbill.use_cases.admin.api_tokens import (
     create_token,
     list_tokens,
     open_customer_session,
     revoke_token,
 )
+from ispbill.use_cases.catalog.name_lookups import customer_id_of, reseller_id_of
 
 tokens_app = Cli(
     help="Bearer tokens of the REST API (roles admin, reseller, readonly; customer sessions)."
@@ -27,7 +36,14 @@ def tokens_create(
 ) -> None:
     """Create a token; its secret is printed once and never stored."""
     with unit_of_work() as (uow, now):
-        created = create_token(uow, name=name, role=role, reseller=reseller, now=now, actor=ACTOR)
+        created = create_token(
+            uow,
+            name=name,
+            role=role,
+            reseller_id=find_optional(reseller_id_of, reseller or None),
+            now=now,
+            actor=ACTOR,
+        )
     console.print(f"Token {created.token.id} ({created.token.role}) created. Keep it now:")
     typer.echo(created.plaintext)
 
@@ -69,7 +85,11 @@ def tokens_session(
     """Open a customer's portal session: a token that sees only that customer's data."""
     with unit_of_work() as (uow, now):
         created = open_customer_session(
-            uow, customer=customer, lifetime=timedelta(minutes=minutes), now=now, actor=ACTOR
+            uow,
+            customer_id=find(customer_id_of, customer),
+            lifetime=timedelta(minutes=minutes),
+            now=now,
+            actor=ACTOR,
         )
     console.print(
         f"Session {created.token.id} for customer {created.token.customer_id}, "

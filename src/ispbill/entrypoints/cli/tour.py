@@ -59,13 +59,13 @@ STEPS: list[tuple[str, str]] = [
 
 
 def tour(
+    ctx: typer.Context,
     database_url: str = typer.Option(
         "sqlite:///ispbill-tour.db", help="Where to build the tour (recreated each run)."
     ),
 ) -> None:
     """Walk through the main commands on a fresh demo database."""
-    from ispbill.entrypoints.cli.main import app
-
+    ispbill = ctx.find_root().command  # the whole command line, as ``ispbill`` runs it
     fresh_sqlite(database_url)
     for number, (why, command) in enumerate(STEPS, start=1):
         console.rule(f"step {number} of {len(STEPS)}")
@@ -73,7 +73,7 @@ def tour(
         console.print(f"[bold]$ ispbill {command}[/bold]")
         argv = ["--database-url", database_url, *shlex.split(command)]
         try:
-            app(argv, standalone_mode=False)
+            ispbill.main(argv, prog_name="ispbill", standalone_mode=False)
         except click.exceptions.Exit as exit_:
             if exit_.exit_code not in (0, 2):
                 raise

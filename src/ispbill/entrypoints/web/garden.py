@@ -116,7 +116,7 @@ def _load(app: App, service_id: int) -> Garden:
                         now=now,
                     )
                     if paused
-                    else pay_months_quote(uow, customer=str(customer.id), months=months, now=now)
+                    else pay_months_quote(uow, customer_id=customer.id, months=months, now=now)
                 )
                 totals[months] = quote.total
         return Garden(
@@ -229,7 +229,7 @@ async def pay(request: Request) -> Response:
                 uow,
                 gateways=app.gateways,
                 gateway=gateway,
-                customer=str(garden.customer_id),
+                customer_id=garden.customer_id,
                 months=int(months_text),
                 now=app.clock.now(),
                 actor="subscriber",
@@ -261,7 +261,7 @@ async def promise(request: Request) -> Response:
         with app.uow() as uow:
             promise_to_pay(
                 uow,
-                service_ref=service_id,
+                service_id=service_id,
                 days=None,
                 now=app.clock.now(),
                 actor="subscriber",

@@ -217,7 +217,7 @@ def _home(uow: UnitOfWork, customer_id: int, now: datetime) -> dict[str, Any]:
         "customer": customer,
         "balance": customer_detail.balance(session, customer),
         "services": services,
-        "invoices": list_invoices(uow, customer=str(customer_id), limit=50),
+        "invoices": list_invoices(uow, customer_id=customer_id, limit=50),
         "payments": payments,
         "rule": rule,
         "self_service": operator.self_service_reactivation,
@@ -225,7 +225,7 @@ def _home(uow: UnitOfWork, customer_id: int, now: datetime) -> dict[str, Any]:
         "max_months": MAX_PERIODS,
         "offer": offer,
         "why": {
-            service_id: explain_service(uow, service_ref=service_id, now=now).text
+            service_id: explain_service(uow, service_id=service_id, now=now).text
             for service_id in sorted(offer.restorable)
         },
         "error": None,
@@ -309,7 +309,7 @@ async def pay(request: Request, customer_id: CustomerId) -> Response:
             uow,
             gateways=app.gateways,
             gateway=_gateway(request),
-            customer=str(customer_id),
+            customer_id=customer_id,
             months=_months(form),
             now=now,
             actor=actor_of(customer_id),
@@ -327,7 +327,7 @@ async def quote(request: Request, customer_id: CustomerId, months: int = 1) -> R
 
     def job(uow: UnitOfWork, now: datetime) -> dict[str, Any]:
         return {
-            "quote": pay_months_quote(uow, customer=str(customer_id), months=months, now=now),
+            "quote": pay_months_quote(uow, customer_id=customer_id, months=months, now=now),
             "customer": console_catalog.customer(uow.session, customer_id),
         }
 
@@ -344,7 +344,7 @@ async def redeem(request: Request, customer_id: CustomerId) -> Response:
         redeem_card(
             uow,
             code=form.get("code", ""),
-            customer=str(customer_id),
+            customer_id=customer_id,
             key=secret_key(secret.get_secret_value() if secret else None),
             now=now,
             actor=actor_of(customer_id),
@@ -427,7 +427,7 @@ async def promise(request: Request, customer_id: CustomerId, service_id: int) ->
         uow.session.rollback()  # the use case opens its own write transaction
         promise_to_pay(
             uow,
-            service_ref=service_id,
+            service_id=service_id,
             days=None,
             now=now,
             actor=actor_of(customer_id),
@@ -445,12 +445,12 @@ async def top_up(request: Request, customer_id: CustomerId) -> Response:
         if form.get("enabled") != "1":
             if existing is not None:
                 uow.session.rollback()
-                disable_rule(uow, customer=str(customer_id), now=now, actor=actor_of(customer_id))
+                disable_rule(uow, customer_id=customer_id, now=now, actor=actor_of(customer_id))
             return
         method = form.get("method", "").strip() or (existing.method_reference if existing else "")
         uow.session.rollback()  # the use case opens its own write transaction
         spec = TopUpRuleSpec(
-            customer=str(customer_id),
+            customer_id=customer_id,
             threshold=form.get("threshold", ""),
             amount=form.get("amount", ""),
             method=method,

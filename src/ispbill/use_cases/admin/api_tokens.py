@@ -18,7 +18,7 @@ from sqlalchemy import select
 
 from ispbill.adapters.db import event_log as events
 from ispbill.adapters.db import token_store
-from ispbill.adapters.db.lookups import MAX_ID, by_id_or_name
+from ispbill.adapters.db.lookups import MAX_ID, by_id
 from ispbill.adapters.db.models import ApiToken, Customer, Reseller
 from ispbill.adapters.db.unit_of_work import UnitOfWork
 from ispbill.domain.customers import validate_name
@@ -40,18 +40,17 @@ class CreatedToken:
 
 
 def create_token(
-    uow: UnitOfWork, *, name: str, role: str, reseller: str | None, now: datetime, actor: str
+    uow: UnitOfWork, *, name: str, role: str, reseller_id: int | None, now: datetime, actor: str
 ) -> CreatedToken:
     name = validate_name(name)
     role = role.strip().lower()
     if role not in ROLES:
         raise ValidationError("role", f"must be one of: {', '.join(ROLES)}")
-    reseller_id: int | None = None
     if role == "reseller":
-        if not reseller:
+        if reseller_id is None:
             raise ValidationError("reseller", "a reseller token needs --reseller")
-        reseller_id = by_id_or_name(uow.session, Reseller, reseller, field="reseller").id
-    elif reseller:
+        by_id(uow.session, Reseller, reseller_id, field="reseller")
+    elif reseller_id is not None:
         raise ValidationError("reseller", "only reseller tokens belong to a reseller")
     plaintext = PREFIX + secrets.token_urlsafe(32)  # 32 random bytes
     row = ApiToken(
@@ -101,7 +100,7 @@ def revoke_token(uow: UnitOfWork, *, token_id: int, now: datetime, actor: str) -
 def open_customer_session(
     uow: UnitOfWork,
     *,
-    customer: str | int,
+    customer_id: int,
     lifetime: timedelta,
     now: datetime,
     actor: str,
@@ -112,9 +111,9 @@ def open_customer_session(
     its own customers; anyone else's is "not found", as if it did not exist)."""
     if not timedelta(minutes=1) <= lifetime <= timedelta(days=90):
         raise ValidationError("lifetime", "must be between 1 minute and 90 days")
-    row_customer = by_id_or_name(uow.session, Customer, customer, field="customer")
+    row_customer = by_id(uow.session, Customer, customer_id, field="customer")
     if reseller_id is not None and row_customer.reseller_id != reseller_id:
-        raise NotFound("customer", customer, field="customer")
+        raise NotFound("customer", customer_id, field="customer")
     plaintext = PREFIX + secrets.token_urlsafe(32)
     row = ApiToken(
         name=f"session:{row_customer.id}",

@@ -25,7 +25,7 @@ from pyotp.utils import strings_equal
 from sqlalchemy import func, select
 
 from ispbill.adapters.db import event_log as events
-from ispbill.adapters.db.lookups import by_id_or_name
+from ispbill.adapters.db.lookups import by_id
 from ispbill.adapters.db.models import (
     STAFF_ROLES,
     Customer,
@@ -116,7 +116,7 @@ def add_staff(
     username: str,
     password: str,
     role: str,
-    reseller: str | None,
+    reseller_id: int | None,
     now: datetime,
     actor: str,
 ) -> StaffUser:
@@ -126,12 +126,11 @@ def add_staff(
     role = role.strip().lower()
     if role not in STAFF_ROLES:
         raise ValidationError("role", f"must be one of: {', '.join(STAFF_ROLES)}")
-    reseller_id: int | None = None
     if role == "reseller":
-        if not reseller:
+        if reseller_id is None:
             raise ValidationError("reseller", "a reseller user needs a reseller")
-        reseller_id = by_id_or_name(uow.session, Reseller, reseller, field="reseller").id
-    elif reseller:
+        by_id(uow.session, Reseller, reseller_id, field="reseller")
+    elif reseller_id is not None:
         raise ValidationError("reseller", "only reseller users belong to a reseller")
     if uow.session.scalar(select(StaffUser.id).where(StaffUser.username == name)) is not None:
         raise ValidationError("username", f"{name!r} is taken")
@@ -306,7 +305,7 @@ def _email(text: str) -> str:
 def set_portal_login(
     uow: UnitOfWork,
     *,
-    customer: str,
+    customer_id: int,
     email: str,
     password: str | None,
     now: datetime,
@@ -314,7 +313,7 @@ def set_portal_login(
 ) -> PortalAccount:
     """Let a customer sign in to the portal with ``email`` (and a password, if given; without
     one, the customer signs in through e-mailed one-time links)."""
-    row = by_id_or_name(uow.session, Customer, customer, field="customer")
+    row = by_id(uow.session, Customer, customer_id, field="customer")
     address = _email(email)
     hashed = hash_password(password) if password else None
     taken = uow.session.scalar(select(PortalAccount).where(PortalAccount.email == address))

@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import object_session
 
 from ispbill.adapters.db import settings_store
-from ispbill.adapters.db.lookups import by_id_or_name
+from ispbill.adapters.db.lookups import by_id
 from ispbill.adapters.db.models import Customer, Invoice
 from ispbill.adapters.db.unit_of_work import UnitOfWork
 from ispbill.adapters.pdf.render import InvoiceView, Party, build_invoice_view
@@ -31,14 +31,14 @@ from ispbill.use_cases.catalog.customer_accounts import choice
 def list_invoices(
     uow: UnitOfWork,
     *,
-    customer: str | None = None,
+    customer_id: int | None = None,
     status: str | None = None,
     limit: int = 200,
 ) -> list[Invoice]:
     """Newest first; ``status`` is one of the invoice statuses (refused by name otherwise)."""
     query = select(Invoice).order_by(Invoice.issue_date.desc(), Invoice.id.desc()).limit(limit)
-    if customer is not None:
-        row = by_id_or_name(uow.session, Customer, customer, field="customer")
+    if customer_id is not None:
+        row = by_id(uow.session, Customer, customer_id, field="customer")
         query = query.where(Invoice.customer_id == row.id)
     if status is not None:
         query = query.where(Invoice.status == choice(InvoiceStatus, status, "status").value)

@@ -46,7 +46,7 @@ from ispbill.adapters.db.invoice_store import (
     next_number,
     series_for,
 )
-from ispbill.adapters.db.lookups import MAX_ID, by_id_or_name
+from ispbill.adapters.db.lookups import MAX_ID, by_id
 from ispbill.adapters.db.models import Charge as ChargeRow
 from ispbill.adapters.db.models import (
     Customer,
@@ -118,8 +118,8 @@ class ChangeResult:
 def change_plan(
     uow: UnitOfWork,
     *,
-    service_ref: str | int,
-    new_plan_ref: str | int,
+    service_id: int,
+    plan_id: int,
     effective: date | None = None,
     now: datetime,
     actor: str,
@@ -133,9 +133,9 @@ def change_plan(
     """
     if effective is not None:
         check_date("effective", effective)
-    customer, found = _begin(uow, service_ref)
+    customer, found = _begin(uow, service_id)
     session = uow.session
-    plan = by_id_or_name(session, Plan, new_plan_ref, field="plan")
+    plan = by_id(session, Plan, plan_id, field="plan")
     old_plan = found.plan
     if plan.id == old_plan.id:
         raise ValidationError("plan", f"service {found.id} is already on plan {plan.name!r}")
@@ -216,7 +216,7 @@ def change_plan(
 def terminate_service(
     uow: UnitOfWork,
     *,
-    service_ref: str | int,
+    service_id: int,
     effective: date | None = None,
     now: datetime,
     actor: str,
@@ -229,7 +229,7 @@ def terminate_service(
         raise ValidationError("reason", f"at most {REASON_MAX} characters")
     if effective is not None:
         check_date("effective", effective)
-    work = _catch_up(uow, *_begin(uow, service_ref), now=now, actor=actor)
+    work = _catch_up(uow, *_begin(uow, service_id), now=now, actor=actor)
     session = uow.session
     today = local_date(now, work.customer.billing_timezone)
     day = effective or today
@@ -306,14 +306,15 @@ class _Documents:
         }
 
 
-def _begin(uow: UnitOfWork, service_ref: str | int) -> tuple[Customer, Service]:
+def _begin(uow: UnitOfWork, service_id: int) -> tuple[Customer, Service]:
     """Lock the service's customer, then load the service; refuse an ended one."""
-    service_id = _service_id(service_ref)
+    if not 0 < service_id <= MAX_ID:
+        raise NotFound("service", service_id, field="service")
     # A service never changes customer, so its customer is read before the lock; the read is
     # then ended, because the lock's transaction must be the first (SQLite: BEGIN IMMEDIATE).
     customer_id = uow.session.scalar(select(Service.customer_id).where(Service.id == service_id))
     if customer_id is None:
-        raise NotFound("service", service_ref, field="service")
+        raise NotFound("service", service_id, field="service")
     uow.session.rollback()
     customer = lock_customer(uow, customer_id)
     service = uow.session.get(Service, service_id)
@@ -341,16 +342,6 @@ def _refuse_ended(service: Service) -> None:
         raise ValidationError(
             "service", f"service {service.id} has ended; an ended service cannot change"
         )
-
-
-def _service_id(ref: str | int) -> int:
-    text = str(ref).strip()
-    if not (text.isascii() and text.isdigit()):
-        raise ValidationError("service", f"{ref!r}: give the service id (a number)")
-    value = int(text)
-    if not 0 < value <= MAX_ID:
-        raise NotFound("service", ref, field="service")
-    return value
 
 
 def _terms(uow: UnitOfWork, work: _Work, plan: Plan) -> ServiceTerms:

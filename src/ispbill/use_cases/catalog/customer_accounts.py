@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 
 from ispbill.adapters.db import event_log as events
 from ispbill.adapters.db import ledger_store as ledger
-from ispbill.adapters.db.lookups import by_id_or_name, require_unique_name
+from ispbill.adapters.db.lookups import by_id, require_unique_name
 from ispbill.adapters.db.models import Customer, CustomerClass, Reseller, Service
 from ispbill.adapters.db.unit_of_work import UnitOfWork
 from ispbill.domain.calendar import CycleKind, load_timezone, local_date
@@ -56,7 +56,7 @@ def choice(enum: type[Any], value: str, field_name: str) -> Any:
 @dataclass(frozen=True)
 class NewCustomer:
     name: str
-    customer_class: str
+    customer_class_id: int
     currency: str
     balance_control: str = BalanceControl.PREPAID.value
     billing_cycle: str = "monthly"
@@ -69,7 +69,7 @@ class NewCustomer:
     minimum_balance: str | None = None
     available_funds: str | None = None
     funds_method: str = "cash"
-    reseller: str | None = None
+    reseller_id: int | None = None
     locale: str = "en_US"
     grace_days: int | None = None
     invoice_template: str | None = None
@@ -87,9 +87,11 @@ def add_customer(uow: UnitOfWork, *, spec: NewCustomer, now: datetime, actor: st
     """Validate everything first, then write customer, wallet, funds and event in one go."""
     session = uow.session
     name = validate_name(spec.name)
-    klass = by_id_or_name(session, CustomerClass, spec.customer_class, field="customer_class")
+    klass = by_id(session, CustomerClass, spec.customer_class_id, field="customer_class")
     reseller = (
-        by_id_or_name(session, Reseller, spec.reseller, field="reseller") if spec.reseller else None
+        by_id(session, Reseller, spec.reseller_id, field="reseller")
+        if spec.reseller_id is not None
+        else None
     )
     currency = normalize_currency(spec.currency)
     balance_control = choice(BalanceControl, spec.balance_control, "balance_control")
@@ -219,8 +221,8 @@ def choice_method(method: str) -> AccountKind:
     return FUNDS_METHODS[method]
 
 
-def get_customer(uow: UnitOfWork, ref: str | int) -> Customer:
-    return by_id_or_name(uow.session, Customer, ref, field="customer")
+def get_customer(uow: UnitOfWork, customer_id: int) -> Customer:
+    return by_id(uow.session, Customer, customer_id, field="customer")
 
 
 @dataclass(frozen=True)

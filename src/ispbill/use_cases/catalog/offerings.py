@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from ispbill.adapters.db import event_log as events
-from ispbill.adapters.db.lookups import by_id_or_name, require_unique_name
+from ispbill.adapters.db.lookups import by_id, require_unique_name
 from ispbill.adapters.db.models import (
     CustomerClass,
     Plan,
@@ -99,14 +99,14 @@ class NewClass:
     name: str
     grace_days: int = 0
     invoice_template: str = "default"
-    tax_profile: str | None = None
+    tax_profile_id: int | None = None
     notification_emails: Sequence[str] = ()
     custom_fields: Sequence[str] = ()
 
 
 def add_class(uow: UnitOfWork, *, spec: NewClass, now: datetime, actor: str) -> CustomerClass:
     name = validate_name(spec.name)
-    tax = _tax_profile(uow, spec.tax_profile)
+    tax = _tax_profile(uow, spec.tax_profile_id)
     defaults = ClassDefaults(
         grace_days=spec.grace_days,
         invoice_template=validate_name(spec.invoice_template, "invoice_template", TEMPLATE_MAX),
@@ -157,10 +157,10 @@ def class_defaults(row: CustomerClass) -> ClassDefaults:
     )
 
 
-def _tax_profile(uow: UnitOfWork, ref: str | None) -> TaxProfileRow | None:
-    if ref is None or ref == "":
+def _tax_profile(uow: UnitOfWork, tax_profile_id: int | None) -> TaxProfileRow | None:
+    if tax_profile_id is None:
         return None
-    return by_id_or_name(uow.session, TaxProfileRow, ref, field="tax_profile")
+    return by_id(uow.session, TaxProfileRow, tax_profile_id, field="tax_profile")
 
 
 def parse_fup_tier(tier: int, spec: str) -> FupTier:
@@ -199,7 +199,7 @@ class NewPlan:
     download: str
     upload: str
     cycle: str = PLAN_FOLLOWS_CUSTOMER
-    tax_profile: str | None = None
+    tax_profile_id: int | None = None
     fup_tiers: Sequence[str] = ()
     period_months: Sequence[str] = field(default_factory=tuple)
 
@@ -213,7 +213,7 @@ def add_plan(uow: UnitOfWork, *, spec: NewPlan, now: datetime, actor: str) -> Pl
     )
     tiers = validate_fup_tiers([parse_fup_tier(i, s) for i, s in enumerate(spec.fup_tiers, 1)])
     options = validate_period_options([parse_period_option(s) for s in spec.period_months])
-    tax = _tax_profile(uow, spec.tax_profile)
+    tax = _tax_profile(uow, spec.tax_profile_id)
     require_unique_name(uow.session, Plan, name)
     row = Plan(
         name=name,

@@ -20,7 +20,7 @@ from sqlalchemy import exists, or_, select, update
 
 from ispbill.adapters.db import event_log as events
 from ispbill.adapters.db.invoice_store import OPEN
-from ispbill.adapters.db.lookups import by_id_or_name
+from ispbill.adapters.db.lookups import by_id
 from ispbill.adapters.db.models import Customer, CustomerClass, Invoice, Service, SettingRow
 from ispbill.adapters.db.unit_of_work import UnitOfWork
 from ispbill.domain.collection import CollectionPolicy, CombineRule, SettledWhen, ThrottleStage
@@ -161,7 +161,7 @@ def set_values(
     uow: UnitOfWork,
     *,
     changes: dict[str, str | None],
-    customer_class: str | None,
+    customer_class_id: int | None,
     now: datetime,
     actor: str,
 ) -> CollectionSettings:
@@ -178,8 +178,8 @@ def set_values(
             raise ValidationError(key, f"unknown collection setting; known: {known}")
     uow.begin_write()
     klass = (
-        by_id_or_name(uow.session, CustomerClass, customer_class, field="class")
-        if customer_class
+        by_id(uow.session, CustomerClass, customer_class_id, field="class")
+        if customer_class_id is not None
         else None
     )
     own = dict(klass.collection_policy or {}) if klass else operator_document(uow)

@@ -38,7 +38,7 @@ from sqlalchemy import select
 from ispbill.adapters.db import event_log as events
 from ispbill.adapters.db import settings_store
 from ispbill.adapters.db.invoice_store import apply_credit
-from ispbill.adapters.db.lookups import MAX_ID
+from ispbill.adapters.db.lookups import by_id
 from ispbill.adapters.db.models import Charge as ChargeRow
 from ispbill.adapters.db.models import Customer, Invoice, Service, ServiceSuspension
 from ispbill.adapters.db.unit_of_work import UnitOfWork
@@ -83,7 +83,7 @@ MAX_NOTE = 500
 
 @dataclass(frozen=True)
 class SuspendRequest:
-    service: str | int
+    service_id: int
     reason: str
     suspend_invoicing: bool = False
     starts_on: date | None = None  # FROM; today when left out
@@ -92,21 +92,14 @@ class SuspendRequest:
     note: str = ""
 
 
-def find_service(uow: UnitOfWork, ref: str | int) -> Service:
-    text = str(ref).strip()
-    if not (text.isascii() and text.isdigit()):
-        raise ValidationError("service", f"{ref!r}: give the service id (a number)")
-    service_id = int(text)
-    row = uow.session.get(Service, service_id) if 0 < service_id <= MAX_ID else None
-    if row is None:
-        raise NotFound("service", ref, field="service")
-    return row
+def find_service(uow: UnitOfWork, service_id: int) -> Service:
+    return by_id(uow.session, Service, service_id, field="service")
 
 
-def _locked(uow: UnitOfWork, ref: str | int) -> tuple[Service, Customer]:
+def _locked(uow: UnitOfWork, service_id: int) -> tuple[Service, Customer]:
     """The service and its customer, under the customer row lock (the per-customer mutex)."""
     uow.begin_write()
-    service = find_service(uow, ref)
+    service = find_service(uow, service_id)
     customer = uow.session.get(Customer, service.customer_id)
     assert customer is not None
     if uow.dialect == "postgresql":
@@ -162,7 +155,7 @@ def suspend_service(
 ) -> ServiceSuspension:
     """Suspend now, or plan a FROM-TO window; billing follows in the same transaction."""
     reason = _reason(spec.reason)
-    service, customer = _locked(uow, spec.service)
+    service, customer = _locked(uow, spec.service_id)
     zone = customer.billing_timezone
     today = local_date(now, zone)
     starts, ends = _validate_window(spec, today)
@@ -370,7 +363,7 @@ def credit_charged_days(
 def lift_service(
     uow: UnitOfWork,
     *,
-    service_ref: str | int,
+    service_id: int,
     now: datetime,
     actor: str,
     note: str = "",
@@ -380,7 +373,7 @@ def lift_service(
     collections at once: a debt still overdue suspends it again as a non-payer. A yearly
     window loses only this occurrence (next year's is planned at once, so a summer house
     lifted early in July is still suspended next July) unless ``end_repetition``."""
-    service, customer = _locked(uow, service_ref)
+    service, customer = _locked(uow, service_id)
     row = current_manual(uow, service.id)
     if row is None:
         if service.state_reason == SuspensionReason.NON_PAYER.value:
@@ -561,7 +554,7 @@ class Promise:
 def promise_to_pay(
     uow: UnitOfWork,
     *,
-    service_ref: str | int,
+    service_id: int,
     days: int | None,
     now: datetime,
     actor: str,
@@ -571,7 +564,7 @@ def promise_to_pay(
     throttled ones get their speed back; the stage returns by itself if the debt is still open
     then. A subscriber may promise once per billing period, for the policy's
     ``subscriber_promise_days``."""
-    service, customer = _locked(uow, service_ref)
+    service, customer = _locked(uow, service_id)
     klass = customer.customer_class
     policy = load_policy(uow, klass=klass)
     zone = customer.billing_timezone

@@ -80,7 +80,7 @@ def garden_view(uow: UnitOfWork, *, service_id: int, now: datetime) -> GardenVie
     service = find_service(uow, service_id)
     customer = uow.session.get(Customer, service.customer_id)
     assert customer is not None
-    explanation = explain_service(uow, service_ref=service_id, now=now)
+    explanation = explain_service(uow, service_id=service_id, now=now)
     overdue = Money.parse(explanation.facts["overdue_total"])
     suspended = service.state == ServiceState.SUSPENDED.value
     page = (

@@ -22,7 +22,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from ispbill.adapters.db import event_log as events
-from ispbill.adapters.db.lookups import MAX_ID
+from ispbill.adapters.db.lookups import MAX_ID, by_id
 from ispbill.adapters.db.models import NasRow, NetworkIdentity, Service
 from ispbill.adapters.db.unit_of_work import UnitOfWork
 from ispbill.domain.errors import Conflict, NotFound, ValidationError
@@ -44,7 +44,7 @@ class NewNas:
 
 @dataclass(frozen=True)
 class NewIdentity:
-    service: str
+    service_id: int
     username: str | None = None
     password: str | None = None
     mac_address: str | None = None
@@ -124,7 +124,7 @@ def set_identity(
 ) -> NetworkIdentity:
     """Create or replace a service's network identity; refuses duplicates naming the field."""
     uow.begin_write()
-    service = _service(uow, spec.service)
+    service = _service(uow, spec.service_id)
     username = _optional_text(spec.username, "username", 253)
     password = _optional_text(spec.password, "password", 128)
     current = uow.session.get(NetworkIdentity, service.id)
@@ -197,8 +197,8 @@ def _kept_password(row: NetworkIdentity | None, username: str | None) -> tuple[s
     return row.password, row.password_scheme
 
 
-def identity_of(uow: UnitOfWork, service_ref: str) -> NetworkIdentity:
-    service = _service(uow, service_ref)
+def identity_of(uow: UnitOfWork, service_id: int) -> NetworkIdentity:
+    service = _service(uow, service_id)
     row = uow.session.get(NetworkIdentity, service.id)
     if row is None:
         raise NotFound("network identity", service.id, field="service")
@@ -259,11 +259,5 @@ def _require_free(uow: UnitOfWork, column: object, value: str, service_id: int) 
         raise Conflict(name, f"{value!r} is already used by service {owner}")
 
 
-def _service(uow: UnitOfWork, ref: str) -> Service:
-    text = str(ref).strip()
-    if not (text.isascii() and text.isdigit()):
-        raise ValidationError("service", f"{ref!r}: give the service id (a number)")
-    row = uow.session.get(Service, int(text)) if 0 < int(text) <= MAX_ID else None
-    if row is None:
-        raise NotFound("service", ref, field="service")
-    return row
+def _service(uow: UnitOfWork, service_id: int) -> Service:
+    return by_id(uow.session, Service, service_id, field="service")

@@ -202,9 +202,8 @@ def _row(
 def _payment_spec(line: StatementLine, customer_id: int, now: datetime) -> NewPayment:
     booked = datetime.combine(line.booked_on, time(0), tzinfo=UTC)
     return NewPayment(
-        customer=str(customer_id),
-        amount=str(line.amount.to_decimal()),
-        currency=line.amount.currency,
+        customer_id=customer_id,
+        amount=line.amount,
         method=METHOD,
         reference=line.external_id,
         idempotency_key=f"bank:{line.external_id}",
@@ -313,9 +312,9 @@ class Assigned:
 
 
 def assign_line(
-    uow: UnitOfWork, *, line_id: int, customer: str, now: datetime, actor: str
+    uow: UnitOfWork, *, line_id: int, customer_id: int, now: datetime, actor: str
 ) -> Assigned:
-    """Post the payment of one unmatched credit for ``customer`` (the operator's choice)."""
+    """Post the payment of one unmatched credit for the customer the operator chose."""
     session = uow.session
     found = session.get(BankStatementLine, line_id)
     if found is None:
@@ -329,11 +328,10 @@ def assign_line(
     )
     external_id = found.external_id
     session.rollback()  # reads done; the write starts under the customer's lock
-    spec = _payment_spec(line, 0, now)
+    spec = _payment_spec(line, customer_id, now)
     spec = NewPayment(
-        customer=customer,
+        customer_id=customer_id,
         amount=spec.amount,
-        currency=spec.currency,
         method=METHOD,
         reference=external_id,
         idempotency_key=f"bank:{external_id}",

@@ -34,7 +34,7 @@ from sqlalchemy.exc import IntegrityError
 from ispbill.adapters.db import event_log as events
 from ispbill.adapters.db import settings_store
 from ispbill.adapters.db.billing_snapshots import load_snapshots
-from ispbill.adapters.db.lookups import by_id_or_name
+from ispbill.adapters.db.lookups import by_id
 from ispbill.adapters.db.models import CheckoutRow, Customer, TopUpAttempt, WebhookEventRow
 from ispbill.adapters.db.unit_of_work import UnitOfWork
 from ispbill.adapters.payments.gateway import (
@@ -69,10 +69,10 @@ def gateway_named(gateways: Mapping[str, PaymentGateway], name: str) -> PaymentG
 # -- pay N months -----------------------------------------------------------------------------
 
 
-def pay_months_quote(uow: UnitOfWork, *, customer: str, months: int, now: datetime) -> Quote:
+def pay_months_quote(uow: UnitOfWork, *, customer_id: int, months: int, now: datetime) -> Quote:
     """What the customer pays now for ``months`` periods of its live services (see
     ``domain/prepayment.py``): priced as the engine prices, less the wallet's credit."""
-    row = by_id_or_name(uow.session, Customer, customer, field="customer")
+    row = by_id(uow.session, Customer, customer_id, field="customer")
     policy = settings_store.load(uow).billing_policy()
     [(snapshot, services)] = load_snapshots(uow.session, [row.id])
     return quote_periods(snapshot, services, periods=months, now=now, policy=policy)
@@ -90,7 +90,7 @@ def start_checkout(
     *,
     gateways: Mapping[str, PaymentGateway],
     gateway: str,
-    customer: str,
+    customer_id: int,
     now: datetime,
     actor: str,
     months: int | None = None,
@@ -108,10 +108,10 @@ def start_checkout(
     if (months is None) == (amount is None):
         raise ValidationError("months", "give either a number of months or an amount")
     uow.begin_write()
-    row = by_id_or_name(uow.session, Customer, customer, field="customer")
+    row = by_id(uow.session, Customer, customer_id, field="customer")
     quote: Quote | None = None
     if months is not None:
-        quote = pay_months_quote(uow, customer=str(row.id), months=months, now=now)
+        quote = pay_months_quote(uow, customer_id=row.id, months=months, now=now)
         if not quote.total.is_positive:
             raise ValidationError(
                 "months", f"nothing to pay: the wallet already covers {months} period(s)"

@@ -44,34 +44,24 @@ from ispbill.adapters.db import event_log as events
 from ispbill.adapters.db import ledger_store as ledger
 from ispbill.adapters.db import settings_store
 from ispbill.adapters.db.invoice_store import apply_credit, open_invoices, unallocated_credit
-from ispbill.adapters.db.lookups import MAX_ID, by_id_or_name
+from ispbill.adapters.db.lookups import by_id
 from ispbill.adapters.db.models import Allocation, Customer, Invoice, LedgerTransaction, Payment
 from ispbill.adapters.db.unit_of_work import UnitOfWork
-from ispbill.domain.errors import Conflict, NotFound, ValidationError
+from ispbill.domain.errors import Conflict, ValidationError
 from ispbill.domain.invoicing import status_for
 from ispbill.domain.ledger import AccountKind, AccountRef, EntryKind, transfer
 from ispbill.domain.money import Money
 from ispbill.domain.payments import PaymentMethod, method_account
 from ispbill.use_cases.billing.reevaluation import reevaluate_customer
-from ispbill.use_cases.payments.recording import lock_customer, take_customer_lock
+from ispbill.use_cases.payments.recording import lock_customer
 
 REASON_MAX = 300
 
 
-def find_payment(uow: UnitOfWork, ref: str | int) -> Payment:
-    """A payment by id or by its external reference; refused when the two readings disagree."""
-    text = str(ref).strip()
-    by_reference = list(uow.session.scalars(select(Payment).where(Payment.reference == text)))
-    by_id = None
-    if text.isascii() and text.isdigit() and 0 < int(text) <= MAX_ID:
-        by_id = uow.session.get(Payment, int(text))
-    found = {p.id: p for p in [*by_reference, *([by_id] if by_id else [])]}
-    if not found:
-        raise NotFound("payment", text)
-    if len(found) > 1:
-        ids = ", ".join(str(i) for i in sorted(found))
-        raise ValidationError("payment", f"{text!r} names several payments ({ids}); give the id")
-    return next(iter(found.values()))
+def find_payment(uow: UnitOfWork, payment_id: int) -> Payment:
+    """A payment by its id (a reference typed at the command line is resolved to one first,
+    ``name_lookups.payment_id_of``): an id is never read as another payment's reference."""
+    return by_id(uow.session, Payment, payment_id, field="payment")
 
 
 @dataclass(frozen=True)
@@ -83,7 +73,7 @@ class Reversed:
 
 
 def reverse_payment(
-    uow: UnitOfWork, *, payment_ref: str | int, reason: str, now: datetime, actor: str
+    uow: UnitOfWork, *, payment_id: int, reason: str, now: datetime, actor: str
 ) -> Reversed:
     """Undo a payment with a linked reversing transaction; once (a second call returns it)."""
     reason = reason.strip()
@@ -91,9 +81,9 @@ def reverse_payment(
         raise ValidationError("reason", "required: say why the payment is reversed")
     if len(reason) > REASON_MAX:
         raise ValidationError("reason", f"at most {REASON_MAX} characters")
-    found = find_payment(uow, payment_ref)
+    found = find_payment(uow, payment_id)
     session = uow.session
-    payment_id, customer_id = found.id, found.customer_id
+    customer_id = found.customer_id
     session.rollback()  # the read ends here; the write starts under the customer's lock
     lock_customer(uow, customer_id)
     payment = session.get(Payment, payment_id, populate_existing=True)
@@ -202,13 +192,13 @@ class Refunded:
 def refund(
     uow: UnitOfWork,
     *,
-    customer: str,
+    customer_id: int,
     amount: str,
     method: str,
     reference: str,
     now: datetime,
     actor: str,
-    payment: str | None = None,
+    payment_id: int | None = None,
 ) -> Refunded:
     """Pay ``amount`` of the customer's unallocated credit back through ``method``; once per
     (customer, method, reference). An exact repeat returns the stored refund; the same
@@ -220,15 +210,14 @@ def refund(
         )
     uow.session.rollback()  # any read ends here; the write starts under the customer's lock
     session = uow.session
-    uow.begin_write()  # before the lookup: on SQLite the write's BEGIN IMMEDIATE comes first
-    row = take_customer_lock(uow, by_id_or_name(session, Customer, customer, field="customer").id)
+    row = lock_customer(uow, customer_id)
     value = Money.from_major(amount, row.currency, field="amount")
     if not value.is_positive:
         raise ValidationError("amount", "must be greater than zero")
     if method == PaymentMethod.REFILL_CARD.value:
         raise ValidationError("method", "money is never paid back as a refill card")
     account = method_account(method, settings_store.load(uow).payment_methods)
-    linked = _payment_of(session, row, payment) if payment else None
+    linked = _payment_of(session, row, payment_id) if payment_id is not None else None
     existing = _stored_refund(session, row, method, reference, value, linked)
     if existing is not None:
         return Refunded(existing, created=False, amount=_refunded(existing))
@@ -325,30 +314,12 @@ def _refunded(transaction: LedgerTransaction) -> Money:
     return Money(-taken.amount_minor, taken.currency)
 
 
-def _payment_of(session: Session, customer: Customer, ref: str) -> Payment:
-    """The payment a refund names, by id or by reference, among the customer's own payments:
-    references repeat across payers, so another customer's payment is never matched by one."""
-    text = ref.strip()
-    found = {
-        p.id: p
-        for p in session.scalars(
-            select(Payment).where(Payment.customer_id == customer.id, Payment.reference == text)
-        )
-    }
-    if text.isascii() and text.isdigit() and 0 < int(text) <= MAX_ID:
-        by_id = session.get(Payment, int(text))
-        if by_id is not None and by_id.customer_id == customer.id:
-            found[by_id.id] = by_id
-        elif by_id is not None and not found:
-            raise ValidationError("payment", f"payment {by_id.id} is not {customer.name!r}'s")
-    if not found:
-        raise NotFound("payment", text)
-    if len(found) > 1:
-        ids = ", ".join(str(i) for i in sorted(found))
-        raise ValidationError(
-            "payment", f"{text!r} names several of {customer.name!r}'s payments ({ids})"
-        )
-    return next(iter(found.values()))
+def _payment_of(session: Session, customer: Customer, payment_id: int) -> Payment:
+    """The payment a refund names: one of the customer's own."""
+    payment = by_id(session, Payment, payment_id, field="payment")
+    if payment.customer_id != customer.id:
+        raise ValidationError("payment", f"payment {payment.id} is not {customer.name!r}'s")
+    return payment
 
 
 def _check_refundable(session: Session, payment: Payment, customer: Customer, value: Money) -> None:

@@ -33,7 +33,7 @@ from ispbill.adapters.db import event_log as events
 from ispbill.adapters.db import ledger_store as ledger
 from ispbill.adapters.db import settings_store
 from ispbill.adapters.db.invoice_store import apply_credit
-from ispbill.adapters.db.lookups import MAX_ID, by_id_or_name
+from ispbill.adapters.db.lookups import MAX_ID
 from ispbill.adapters.db.models import Customer, Payment
 from ispbill.adapters.db.unit_of_work import UnitOfWork
 from ispbill.domain.dates import check_date
@@ -48,8 +48,10 @@ METHOD_ACCOUNTS = BUILTIN_METHODS  # plus the operator's own (setting payment_me
 
 @dataclass(frozen=True)
 class NewPayment:
-    customer: str
-    amount: str
+    customer_id: int
+    # what an operator typed (in ``currency``, else the customer's), or the Money a gateway or a
+    # bank statement reported (its own currency; ``currency`` is then not read)
+    amount: Money | str
     currency: str | None = None
     method: str = PaymentMethod.CASH.value
     reference: str | None = None
@@ -77,11 +79,12 @@ def post_payment(uow: UnitOfWork, *, spec: NewPayment, now: datetime, actor: str
     work (a bank statement line and its payment commit together). It begins the write."""
     if spec.received_at is not None:
         check_date("received_at", spec.received_at)
-    uow.begin_write()
-    customer_id = by_id_or_name(uow.session, Customer, spec.customer, field="customer").id
-    customer = take_customer_lock(uow, customer_id)
-    currency = (spec.currency or customer.currency).strip().upper()
-    amount = Money.from_major(spec.amount, currency, field="amount")
+    customer = lock_customer(uow, spec.customer_id)
+    if isinstance(spec.amount, Money):
+        amount = spec.amount
+    else:
+        currency = (spec.currency or customer.currency).strip().upper()
+        amount = Money.from_major(spec.amount, currency, field="amount")
     return credit_wallet(
         uow,
         customer=customer,

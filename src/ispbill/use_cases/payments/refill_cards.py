@@ -62,7 +62,7 @@ from sqlalchemy.orm import Session
 from ispbill.adapters.db import event_log as events
 from ispbill.adapters.db import ledger_store as ledger
 from ispbill.adapters.db.invoice_store import apply_credit
-from ispbill.adapters.db.lookups import MAX_ID, by_id_or_name
+from ispbill.adapters.db.lookups import MAX_ID
 from ispbill.adapters.db.models import (
     Customer,
     LedgerAccount,
@@ -88,7 +88,7 @@ from ispbill.domain.money import Money
 from ispbill.domain.payments import PaymentMethod
 from ispbill.domain.refill import CardStatus, Refusal, ThrottlePolicy
 from ispbill.use_cases.billing.reevaluation import reevaluate_customer
-from ispbill.use_cases.payments.recording import take_customer_lock
+from ispbill.use_cases.payments.recording import lock_customer
 
 __all__ = [
     "DEFAULT_THROTTLE",
@@ -356,7 +356,7 @@ def redeem_card(
     uow: UnitOfWork,
     *,
     code: str,
-    customer: str,
+    customer_id: int,
     key: bytes,
     now: datetime,
     actor: str,
@@ -372,9 +372,8 @@ def redeem_card(
     origin = _source(source)
     hashed = refill.code_hash(canonical, key)
     session = uow.session
-    uow.begin_write()  # before the lookup: on SQLite the write's BEGIN IMMEDIATE comes first
-    row = take_customer_lock(uow, by_id_or_name(session, Customer, customer, field="customer").id)
-    customer_id, wallet_currency = row.id, row.currency
+    row = lock_customer(uow, customer_id)
+    wallet_currency = row.currency
     _check_throttle(session, customer_id=customer_id, source=origin, now=now, policy=policy)
 
     card = session.scalars(

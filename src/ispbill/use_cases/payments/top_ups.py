@@ -34,7 +34,7 @@ from sqlalchemy.exc import IntegrityError
 
 from ispbill.adapters.db import event_log as events
 from ispbill.adapters.db import ledger_store as ledger
-from ispbill.adapters.db.lookups import by_id_or_name
+from ispbill.adapters.db.lookups import by_id
 from ispbill.adapters.db.models import (
     Customer,
     LedgerAccount,
@@ -77,7 +77,7 @@ def retry_delay(attempt_no: int) -> timedelta:
 
 @dataclass(frozen=True)
 class TopUpRuleSpec:
-    customer: str
+    customer_id: int
     threshold: str
     amount: str
     method: str
@@ -89,7 +89,7 @@ class TopUpRuleSpec:
 def set_rule(uow: UnitOfWork, *, spec: TopUpRuleSpec, now: datetime, actor: str) -> TopUpRule:
     """Create or replace the rule of the customer's wallet; it is armed from ``now``."""
     uow.begin_write()
-    customer = by_id_or_name(uow.session, Customer, spec.customer, field="customer")
+    customer = by_id(uow.session, Customer, spec.customer_id, field="customer")
     currency = customer.currency
     threshold = Money.from_major(spec.threshold, currency, field="threshold")
     amount = Money.from_major(spec.amount, currency, field="amount")
@@ -136,9 +136,9 @@ def set_rule(uow: UnitOfWork, *, spec: TopUpRuleSpec, now: datetime, actor: str)
     return rule
 
 
-def disable_rule(uow: UnitOfWork, *, customer: str, now: datetime, actor: str) -> TopUpRule:
+def disable_rule(uow: UnitOfWork, *, customer_id: int, now: datetime, actor: str) -> TopUpRule:
     uow.begin_write()
-    rule = _rule_of(uow, customer)
+    rule = _rule_of(uow, customer_id)
     rule.enabled = False
     rule.updated_at = now
     events.record(
@@ -154,10 +154,10 @@ def disable_rule(uow: UnitOfWork, *, customer: str, now: datetime, actor: str) -
     return rule
 
 
-def delete_rule(uow: UnitOfWork, *, customer: str, now: datetime, actor: str) -> None:
+def delete_rule(uow: UnitOfWork, *, customer_id: int, now: datetime, actor: str) -> None:
     """Delete a rule that never requested anything; one with attempts is kept (disable it)."""
     uow.begin_write()
-    rule = _rule_of(uow, customer)
+    rule = _rule_of(uow, customer_id)
     used = uow.session.scalars(
         select(TopUpAttempt.id).where(TopUpAttempt.rule_id == rule.id).limit(1)
     ).first()
@@ -176,15 +176,15 @@ def delete_rule(uow: UnitOfWork, *, customer: str, now: datetime, actor: str) ->
     uow.commit()
 
 
-def _rule_of(uow: UnitOfWork, customer_ref: str) -> TopUpRule:
-    customer = by_id_or_name(uow.session, Customer, customer_ref, field="customer")
+def _rule_of(uow: UnitOfWork, customer_id: int) -> TopUpRule:
+    customer = by_id(uow.session, Customer, customer_id, field="customer")
     rule = uow.session.scalars(
         select(TopUpRule).where(
             TopUpRule.customer_id == customer.id, TopUpRule.currency == customer.currency
         )
     ).one_or_none()
     if rule is None:
-        raise NotFound("top-up rule", customer_ref, field="customer")
+        raise NotFound("top-up rule", customer_id, field="customer")
     return rule
 
 

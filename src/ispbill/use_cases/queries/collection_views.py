@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from ispbill.adapters.db.lookups import by_id_or_name
+from ispbill.adapters.db.lookups import by_id
 from ispbill.adapters.db.models import CustomerClass, ServiceSuspension
 from ispbill.adapters.db.unit_of_work import UnitOfWork
 from ispbill.use_cases.collections import collection_policy, suspensions
@@ -56,11 +56,11 @@ def next_manual(uow: UnitOfWork, service_id: int) -> SuspensionView | None:
     return suspension_view(row) if row is not None else None
 
 
-def policy_view(uow: UnitOfWork, customer_class: str | None) -> PolicyView:
-    """The policy in force for ``customer_class`` (an id or a name), or the operator's."""
+def policy_view(uow: UnitOfWork, customer_class_id: int | None) -> PolicyView:
+    """The policy in force for the customer class, or the operator's (None)."""
     klass = (
-        by_id_or_name(uow.session, CustomerClass, customer_class, field="customer_class")
-        if customer_class
+        by_id(uow.session, CustomerClass, customer_class_id, field="customer_class")
+        if customer_class_id is not None
         else None
     )
     merged = collection_policy.load(uow, klass=klass)

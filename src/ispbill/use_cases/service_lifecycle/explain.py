@@ -74,8 +74,8 @@ def _last_event(uow: UnitOfWork, service: Service) -> Event | None:
     ).first()
 
 
-def explain_service(uow: UnitOfWork, *, service_ref: str | int, now: datetime) -> Explanation:
-    service = find_service(uow, service_ref)
+def explain_service(uow: UnitOfWork, *, service_id: int, now: datetime) -> Explanation:
+    service = find_service(uow, service_id)
     customer = uow.session.get(Customer, service.customer_id)
     assert customer is not None
     operator = settings_store.load(uow)

@@ -14,7 +14,7 @@ from datetime import date, datetime
 from sqlalchemy import select
 
 from ispbill.adapters.db import event_log as events
-from ispbill.adapters.db.lookups import by_id_or_name
+from ispbill.adapters.db.lookups import by_id
 from ispbill.adapters.db.models import Customer, Plan, Service
 from ispbill.adapters.db.unit_of_work import UnitOfWork
 from ispbill.domain.calendar import local_date, local_midnight
@@ -27,8 +27,8 @@ from ispbill.use_cases.catalog.customer_accounts import choice
 
 @dataclass(frozen=True)
 class NewService:
-    customer: str
-    plan: str
+    customer_id: int
+    plan_id: int
     active_from: date | None = None
     active_to: date | None = None
     period_months: int | None = None
@@ -41,8 +41,8 @@ def add_service(uow: UnitOfWork, *, spec: NewService, now: datetime, actor: str)
     if spec.active_to is not None:
         check_date("active_to", spec.active_to)
     session = uow.session
-    customer = by_id_or_name(session, Customer, spec.customer, field="customer")
-    plan = by_id_or_name(session, Plan, spec.plan, field="plan")
+    customer = by_id(session, Customer, spec.customer_id, field="customer")
+    plan = by_id(session, Plan, spec.plan_id, field="plan")
     if customer.status != CustomerStatus.ACTIVE:
         raise ValidationError("customer", f"customer {customer.name!r} is inactive")
     if not plan.active:
@@ -99,9 +99,9 @@ def add_service(uow: UnitOfWork, *, spec: NewService, now: datetime, actor: str)
     return service
 
 
-def list_services(uow: UnitOfWork, *, customer: str | None = None) -> list[Service]:
+def list_services(uow: UnitOfWork, *, customer_id: int | None = None) -> list[Service]:
     query = select(Service).order_by(Service.id)
-    if customer is not None:
-        row = by_id_or_name(uow.session, Customer, customer, field="customer")
+    if customer_id is not None:
+        row = by_id(uow.session, Customer, customer_id, field="customer")
         query = query.where(Service.customer_id == row.id)
     return list(uow.session.scalars(query))

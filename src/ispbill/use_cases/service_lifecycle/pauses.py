@@ -18,13 +18,13 @@ from sqlalchemy import select
 
 from ispbill.adapters.db import event_log as events
 from ispbill.adapters.db import settings_store
-from ispbill.adapters.db.lookups import MAX_ID
+from ispbill.adapters.db.lookups import by_id
 from ispbill.adapters.db.models import Customer, Service
 from ispbill.adapters.db.unit_of_work import UnitOfWork
 from ispbill.domain.billing import Outcome, ReactivationAnchor
 from ispbill.domain.calendar import BillingCycle, local_date, local_midnight
 from ispbill.domain.dates import check_date
-from ispbill.domain.errors import NotFound, ValidationError
+from ispbill.domain.errors import ValidationError
 from ispbill.domain.lifecycle import ServiceEvent, ServiceState, check_transition
 from ispbill.use_cases.billing.reevaluation import reevaluate_customer
 from ispbill.use_cases.network import access_changes
@@ -59,7 +59,7 @@ def restart_day(service: Service, today: date) -> date:
 def reactivate_service(
     uow: UnitOfWork,
     *,
-    service_ref: str | int,
+    service_id: int,
     active_to: date | None,
     now: datetime,
     actor: str,
@@ -81,7 +81,7 @@ def reactivate_service(
         check_date("active_to", active_to)
     uow.begin_write()  # before the first read: SQLite takes the write lock up front
     session = uow.session
-    found = _service(uow, service_ref)
+    found = _service(uow, service_id)
     customer = session.get(Customer, found.customer_id)
     assert customer is not None  # a foreign key
     if uow.dialect == "postgresql":
@@ -163,7 +163,7 @@ PAUSABLE = (
 def schedule_pause(
     uow: UnitOfWork,
     *,
-    service_ref: str | int,
+    service_id: int,
     active_to: date | None,
     now: datetime,
     actor: str,
@@ -176,7 +176,7 @@ def schedule_pause(
         check_date("active_to", active_to)
     uow.begin_write()
     session = uow.session
-    found = _service(uow, service_ref)
+    found = _service(uow, service_id)
     customer = session.get(Customer, found.customer_id)
     assert customer is not None  # a foreign key
     if uow.dialect == "postgresql":
@@ -216,12 +216,5 @@ def schedule_pause(
     return found
 
 
-def _service(uow: UnitOfWork, ref: str | int) -> Service:
-    text = str(ref).strip()
-    if not (text.isascii() and text.isdigit()):
-        raise ValidationError("service", f"{ref!r}: give the service id (a number)")
-    service_id = int(text)
-    row = uow.session.get(Service, service_id) if 0 < service_id <= MAX_ID else None
-    if row is None:
-        raise NotFound("service", ref, field="service")
-    return row
+def _service(uow: UnitOfWork, service_id: int) -> Service:
+    return by_id(uow.session, Service, service_id, field="service")

@@ -201,14 +201,14 @@ def reactivate_by_paying(
     uow.session.rollback()  # reactivate_service opens its own write transaction
     done = reactivate_service(
         uow,
-        service_ref=service_id,
+        service_id=service_id,
         active_to=active_to,
         now=now,
         actor=actor,
         restart=plan.restart,
     )
     state = done.service.state
-    quote = pay_months_quote(uow, customer=str(customer_id), months=months, now=now)
+    quote = pay_months_quote(uow, customer_id=customer_id, months=months, now=now)
     uow.session.rollback()
     if not quote.total.is_positive:
         return SelfReactivation(service_id, active_to, state, None)
@@ -216,7 +216,7 @@ def reactivate_by_paying(
         uow,
         gateways=gateways,
         gateway=gateway,
-        customer=str(customer_id),
+        customer_id=customer_id,
         months=months,
         now=now,
         actor=actor,

@@ -148,7 +148,7 @@ async def redeem_card(body: RedeemIn, request: Request, caller: Caller) -> Redee
             done = refill_cards.redeem_card(
                 uow,
                 code=body.code,
-                customer=str(body.customer_id),
+                customer_id=body.customer_id,
                 key=key,
                 now=app.clock.now(),
                 actor=caller.actor,

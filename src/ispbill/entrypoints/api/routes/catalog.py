@@ -24,6 +24,7 @@ from ispbill.entrypoints.api.schemas import (
     TaxProfileIn,
     TaxProfileOut,
 )
+from ispbill.use_cases.catalog.name_lookups import tax_profile_id_of
 from ispbill.use_cases.catalog.offerings import NewClass, add_class, add_reseller, add_tax_profile
 from ispbill.use_cases.queries import catalog_lists as catalog
 from ispbill.use_cases.queries.catalog_lists import (
@@ -136,10 +137,12 @@ async def create_customer_class(
 ) -> CustomerClassOut:
     """A new customer class (admin only)."""
     app = container(request)
-    spec = NewClass(**body.model_dump())
+    fields, tax = body.model_dump(exclude={"tax_profile"}), body.tax_profile
 
     def work() -> CustomerClassOut:
-        with app.uow() as uow:
+        with app.uow() as uow:  # names are looked up here, at the edge
+            tax_id = tax_profile_id_of(uow, tax) if tax else None
+            spec = NewClass(**fields, tax_profile_id=tax_id)
             row = add_class(uow, spec=spec, now=app.clock.now(), actor=caller.actor)
             return class_out(class_view(row))
 

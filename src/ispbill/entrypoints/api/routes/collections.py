@@ -34,6 +34,7 @@ from ispbill.entrypoints.api.schemas import (
     SuspensionOut,
     WhyOut,
 )
+from ispbill.use_cases.catalog.name_lookups import customer_class_id_of
 from ispbill.use_cases.collections import collection_policy, info_pages, suspensions
 from ispbill.use_cases.collections.non_payers import run_collections
 from ispbill.use_cases.queries import collection_views, service_lists
@@ -88,7 +89,7 @@ async def suspend(
             row = suspensions.suspend_service(
                 uow,
                 spec=suspensions.SuspendRequest(
-                    service=service_id,
+                    service_id=service_id,
                     reason=body.reason,
                     suspend_invoicing=body.suspend_invoicing,
                     starts_on=body.starts_on,
@@ -125,7 +126,7 @@ async def lift(
         with app.uow() as uow:
             row = suspensions.lift_service(
                 uow,
-                service_ref=service_id,
+                service_id=service_id,
                 now=app.clock.now(),
                 actor=caller.actor,
                 note=body.note,
@@ -165,7 +166,7 @@ async def promise(
         with app.uow() as uow:
             made = suspensions.promise_to_pay(
                 uow,
-                service_ref=service_id,
+                service_id=service_id,
                 days=None if own else body.days,
                 now=app.clock.now(),
                 actor=caller.actor,
@@ -184,7 +185,7 @@ async def why(service_id: ServiceId, request: Request, caller: Caller) -> WhyOut
     def work() -> WhyOut:
         with app.uow() as uow:
             _visible_service(uow, caller, service_id)
-            found = explain_service(uow, service_ref=service_id, now=app.clock.now())
+            found = explain_service(uow, service_id=service_id, now=app.clock.now())
         return WhyOut(
             service_id=found.service_id,
             state=found.state,
@@ -197,8 +198,12 @@ async def why(service_id: ServiceId, request: Request, caller: Caller) -> WhyOut
     return await call(work)
 
 
+def _class_id(uow: UnitOfWork, customer_class: str | None) -> int | None:
+    return customer_class_id_of(uow, customer_class) if customer_class else None
+
+
 def _policy_out(uow: UnitOfWork, customer_class: str | None) -> CollectionPolicyOut:
-    found = collection_views.policy_view(uow, customer_class)
+    found = collection_views.policy_view(uow, _class_id(uow, customer_class))
     return CollectionPolicyOut(
         customer_class=found.customer_class, policy=found.policy, overrides=found.overrides
     )
@@ -238,7 +243,7 @@ async def put_policy(
             collection_policy.set_values(
                 uow,
                 changes=dict(body.changes),
-                customer_class=body.customer_class,
+                customer_class_id=_class_id(uow, body.customer_class),
                 now=now,
                 actor=caller.actor,
             )

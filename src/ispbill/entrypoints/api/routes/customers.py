@@ -6,7 +6,6 @@ customers and gets a 404 for anyone else's; a customer session sees only itself.
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request
@@ -35,6 +34,7 @@ from ispbill.entrypoints.api.schemas import (
 )
 from ispbill.use_cases.billing.reevaluation import preview
 from ispbill.use_cases.catalog.customer_accounts import NewCustomer, add_customer
+from ispbill.use_cases.catalog.name_lookups import customer_class_id_of, reseller_id_of
 from ispbill.use_cases.queries import customer_lists
 from ispbill.use_cases.queries.customer_lists import CustomerView, PostingView
 
@@ -119,21 +119,26 @@ async def list_customers(
 async def create_customer(body: CustomerIn, request: Request, caller: Staff) -> CustomerOut:
     """A customer with its wallet (and opening funds). A reseller's customer is its own."""
     app = container(request)
-    spec = NewCustomer(**body.model_dump())
+    fields = body.model_dump(exclude={"customer_class", "reseller"})
 
     def work() -> CustomerOut:
         with app.uow() as uow:
-            final = spec
             if caller.role == "reseller":
-                if spec.reseller is not None:
+                if body.reseller is not None:
                     raise ApiProblem(
                         403,
                         "reseller: a reseller token always creates its own customers",
                         field="reseller",
                         rule="admin only",
                     )
-                assert caller.reseller_id is not None
-                final = replace(spec, reseller=str(caller.reseller_id))
+                reseller_id = caller.reseller_id
+            else:
+                reseller_id = reseller_id_of(uow, body.reseller) if body.reseller else None
+            final = NewCustomer(  # names are looked up here, at the edge
+                **fields,
+                customer_class_id=customer_class_id_of(uow, body.customer_class),
+                reseller_id=reseller_id,
+            )
             customer = add_customer(uow, spec=final, now=app.clock.now(), actor=caller.actor)
             return customer_out(customer_lists.shown(uow, customer))
 

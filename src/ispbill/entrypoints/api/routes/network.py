@@ -115,7 +115,7 @@ async def get_network_identity(
     def work() -> NetworkIdentityOut:
         with app.uow() as uow:
             visible_service(uow, caller, service_id)
-            return identity_out(identity_view(network.identity_of(uow, str(service_id))))
+            return identity_out(identity_view(network.identity_of(uow, service_id)))
 
     return await call(work)
 
@@ -127,7 +127,7 @@ async def set_network_identity(
     """Replace how the service logs in (username and password, MAC or circuit id; optional
     static address and NAS); its RADIUS answer is recomputed."""
     app = container(request)
-    spec = network.NewIdentity(service=str(service_id), **body.model_dump())
+    spec = network.NewIdentity(service_id=service_id, **body.model_dump())
 
     def work() -> NetworkIdentityOut:
         with app.uow() as uow:

@@ -138,7 +138,7 @@ async def open_session(body: SessionIn, request: Request, caller: Staff) -> Sess
         with app.uow() as uow:
             created = open_customer_session(
                 uow,
-                customer=body.customer_id,
+                customer_id=body.customer_id,
                 lifetime=timedelta(minutes=minutes),
                 now=app.clock.now(),
                 actor=caller.actor,

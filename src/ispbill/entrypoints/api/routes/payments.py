@@ -162,7 +162,7 @@ async def create_payment(
             recorded = record_payment(
                 uow,
                 spec=NewPayment(
-                    customer=str(body.customer_id),
+                    customer_id=body.customer_id,
                     amount=body.amount,
                     currency=body.currency.upper(),
                     method=body.method,
@@ -203,7 +203,7 @@ async def reverse(
         with app.uow() as uow:
             done = reverse_payment(
                 uow,
-                payment_ref=payment_id,
+                payment_id=payment_id,
                 reason=body.reason,
                 now=app.clock.now(),
                 actor=caller.actor,
@@ -246,13 +246,13 @@ async def create_refund(body: RefundIn, request: Request, caller: Staff) -> Refu
         with app.uow() as uow:
             done = refund(
                 uow,
-                customer=str(body.customer_id),
+                customer_id=body.customer_id,
                 amount=body.amount,
                 method=body.method,
                 reference=body.reference,
                 now=app.clock.now(),
                 actor=caller.actor,
-                payment=str(body.payment_id) if body.payment_id is not None else None,
+                payment_id=body.payment_id,
             )
             return RefundOut(
                 transaction_id=done.transaction.id,
@@ -353,7 +353,7 @@ async def assign_bank_line(
             done = assign_line(
                 uow,
                 line_id=line_id,
-                customer=str(body.customer_id),
+                customer_id=body.customer_id,
                 now=app.clock.now(),
                 actor=caller.actor,
             )

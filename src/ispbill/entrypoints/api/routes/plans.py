@@ -12,6 +12,7 @@ from ispbill.entrypoints.api.deps import container
 from ispbill.entrypoints.api.errors import call
 from ispbill.entrypoints.api.pagination import Page, Paging, page_of
 from ispbill.entrypoints.api.schemas import TEXT, Amount, PlanIn, PlanOut
+from ispbill.use_cases.catalog.name_lookups import tax_profile_id_of
 from ispbill.use_cases.catalog.offerings import NewPlan, add_plan
 from ispbill.use_cases.queries import catalog_lists
 from ispbill.use_cases.queries.catalog_lists import PlanView, plan_view
@@ -58,10 +59,15 @@ async def list_plans(
 async def create_plan(body: PlanIn, request: Request, caller: Admin) -> PlanOut:
     """A new plan (admin only)."""
     app = container(request)
-    spec = NewPlan(**{**body.model_dump(), "period_months": tuple(body.period_months)})
+    fields = {
+        **body.model_dump(exclude={"tax_profile"}),
+        "period_months": tuple(body.period_months),
+    }
 
     def work() -> PlanOut:
-        with app.uow() as uow:
+        with app.uow() as uow:  # names are looked up here, at the edge
+            tax_id = tax_profile_id_of(uow, body.tax_profile) if body.tax_profile else None
+            spec = NewPlan(**fields, tax_profile_id=tax_id)
             plan = add_plan(uow, spec=spec, now=app.clock.now(), actor=caller.actor)
             return plan_out(plan_view(plan))
 

@@ -109,8 +109,8 @@ async def create_service(body: ServiceIn, request: Request, caller: Staff) -> Se
         with app.uow() as uow:
             require_customer(uow, caller, body.customer_id)
             spec = NewService(
-                customer=str(body.customer_id),
-                plan=str(body.plan_id),
+                customer_id=body.customer_id,
+                plan_id=body.plan_id,
                 active_from=body.active_from,
                 active_to=body.active_to,
                 period_months=body.period_months,
@@ -147,8 +147,8 @@ async def change_service_plan(
         with app.uow() as uow:  # a fresh unit of work: the use case takes the lock itself
             result = change_plan(
                 uow,
-                service_ref=service_id,
-                new_plan_ref=body.plan_id,
+                service_id=service_id,
+                plan_id=body.plan_id,
                 effective=body.effective,
                 now=app.clock.now(),
                 actor=caller.actor,
@@ -171,7 +171,7 @@ async def terminate(
         with app.uow() as uow:  # a fresh unit of work: the use case takes the lock itself
             result = terminate_service(
                 uow,
-                service_ref=service_id,
+                service_id=service_id,
                 effective=body.effective,
                 now=app.clock.now(),
                 actor=caller.actor,
@@ -195,7 +195,7 @@ async def set_active_to(
         with app.uow() as uow:  # a fresh unit of work: the use case takes the lock itself
             service = lifecycle.schedule_pause(
                 uow,
-                service_ref=service_id,
+                service_id=service_id,
                 active_to=body.active_to,
                 now=app.clock.now(),
                 actor=caller.actor,
@@ -219,7 +219,7 @@ async def reactivate_service(
         with app.uow() as uow:  # a fresh unit of work: the use case takes the lock itself
             done = lifecycle.reactivate_service(
                 uow,
-                service_ref=service_id,
+                service_id=service_id,
                 active_to=body.active_to,
                 now=app.clock.now(),
                 actor=caller.actor,

@@ -77,7 +77,7 @@ async def set_top_up_rule(body: TopUpRuleIn, request: Request, caller: Staff) ->
             rule = top_ups.set_rule(
                 uow,
                 spec=top_ups.TopUpRuleSpec(
-                    customer=str(body.customer_id),
+                    customer_id=body.customer_id,
                     threshold=body.threshold,
                     amount=body.amount,
                     method=body.method,
@@ -103,7 +103,7 @@ async def delete_top_up_rule(customer_id: CustomerId, request: Request, caller: 
             require_customer(uow, caller, customer_id)
         with app.uow() as uow:
             top_ups.delete_rule(
-                uow, customer=str(customer_id), now=app.clock.now(), actor=caller.actor
+                uow, customer_id=customer_id, now=app.clock.now(), actor=caller.actor
             )
 
     await call(work)

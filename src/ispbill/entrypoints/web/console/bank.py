@@ -25,6 +25,7 @@ from ispbill.entrypoints.pages import app_of, redirect
 from ispbill.entrypoints.web.common import Staff, form_of, staff_page, work
 from ispbill.entrypoints.web.csvout import csv_response
 from ispbill.entrypoints.web.session import StaffPrincipal, require_admin, require_global
+from ispbill.use_cases.catalog.name_lookups import customer_id_of
 from ispbill.use_cases.payments.bank_import import ImportReport, assign_line, import_statement
 from ispbill.use_cases.queries import console_catalog
 
@@ -185,7 +186,11 @@ async def assign_bank_line(request: Request, staff: Staff, line_id: int) -> Resp
         await work(
             request,
             lambda uow, now: assign_line(
-                uow, line_id=line_id, customer=customer, now=now, actor=staff.actor
+                uow,
+                line_id=line_id,
+                customer_id=customer_id_of(uow, customer),
+                now=now,
+                actor=staff.actor,
             ),
         )
     except IspbillError as exc:

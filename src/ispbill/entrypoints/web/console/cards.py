@@ -229,7 +229,7 @@ async def redeem(request: Request, staff: Staff) -> Response:
         return redeem_card(
             uow,
             code=form.get("code", ""),
-            customer=str(customer_id),
+            customer_id=customer_id,
             key=_key(request),
             now=now,
             actor=staff.actor,

@@ -60,7 +60,7 @@ async def set_policy(request: Request, staff: Staff) -> Response:
         if changes:
             uow.session.rollback()
             collection_policy.set_values(
-                uow, changes=changes, customer_class=None, now=now, actor=staff.actor
+                uow, changes=changes, customer_class_id=None, now=now, actor=staff.actor
             )
 
     try:

@@ -11,7 +11,6 @@ is shown next to the form, with nothing written.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -42,6 +41,7 @@ from ispbill.use_cases.admin.web_auth import portal_account, set_portal_login
 from ispbill.use_cases.billing.invoice_documents import list_invoices
 from ispbill.use_cases.billing.reevaluation import charge_and_invoice, preview
 from ispbill.use_cases.catalog.customer_accounts import NewCustomer, add_customer
+from ispbill.use_cases.catalog.name_lookups import customer_class_id_of, reseller_id_of
 from ispbill.use_cases.collections.suspensions import profile_names
 from ispbill.use_cases.network.identities import list_nas
 from ispbill.use_cases.notifications import mail_outbox as notifications
@@ -155,25 +155,27 @@ async def create_customer(request: Request, staff: Staff) -> Response:
     custom = {
         k.removeprefix("custom_"): v for k, v in fields.items() if k.startswith("custom_") and v
     }
-    spec = NewCustomer(
-        name=form.get("name", ""),
-        customer_class=form.get("customer_class", ""),
-        currency=form.get("currency", ""),
-        balance_control=form.get("balance_control", BalanceControl.PREPAID),
-        billing_cycle=form.get("billing_cycle", CycleKind.MONTHLY),
-        billing_timezone=form.get("billing_timezone", "UTC"),
-        available_funds=form.get("available_funds") or None,
-        funds_method=form.get("funds_method", "cash"),
-        reseller=form.get("reseller") or None,
-        locale=form.get("locale", "en_US"),
-        custom_data=custom,
-    )
 
     def create(uow: UnitOfWork, now: datetime) -> int:
-        final = spec
+        reseller = form.get("reseller") or None
         if staff.role == "reseller":  # as the API: a reseller's customers are its own
-            final = replace(spec, reseller=str(staff.reseller_id))
-        return add_customer(uow, spec=final, now=now, actor=staff.actor).id
+            reseller_id = staff.reseller_id
+        else:
+            reseller_id = reseller_id_of(uow, reseller) if reseller else None
+        spec = NewCustomer(
+            name=form.get("name", ""),
+            customer_class_id=customer_class_id_of(uow, form.get("customer_class", "")),
+            currency=form.get("currency", ""),
+            balance_control=form.get("balance_control", BalanceControl.PREPAID),
+            billing_cycle=form.get("billing_cycle", CycleKind.MONTHLY),
+            billing_timezone=form.get("billing_timezone", "UTC"),
+            available_funds=form.get("available_funds") or None,
+            funds_method=form.get("funds_method", "cash"),
+            reseller_id=reseller_id,
+            locale=form.get("locale", "en_US"),
+            custom_data=custom,
+        )
+        return add_customer(uow, spec=spec, now=now, actor=staff.actor).id
 
     try:
         customer_id = await work(request, create)
@@ -214,7 +216,7 @@ def customer_context(
         "postings": detail.postings,
         "services": detail.services,
         "plans": detail.plans,
-        "invoices": list_invoices(uow, customer=str(customer.id), limit=100),
+        "invoices": list_invoices(uow, customer_id=customer.id, limit=100),
         "payments": detail.payments,
         "events": detail.events,
         "notifications": notifications.for_customer(uow, customer.id),
@@ -222,7 +224,7 @@ def customer_context(
         "portal": portal_account(uow, customer.id),
         # the "why" sentence of each service (collections: what put it there, what restores it)
         "why": {
-            s.id: explain_service(uow, service_ref=s.id, now=now).text
+            s.id: explain_service(uow, service_id=s.id, now=now).text
             for s in detail.services
             if s.state != ServiceState.ENDED
         },
@@ -290,7 +292,7 @@ async def portal_login(request: Request, staff: Staff, customer_id: int) -> Resp
     def run(uow: UnitOfWork, now: datetime, form: dict[str, str]) -> object:
         return set_portal_login(
             uow,
-            customer=str(customer_id),
+            customer_id=customer_id,
             email=form.get("email", ""),
             password=form.get("password") or None,
             now=now,

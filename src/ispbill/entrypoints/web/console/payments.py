@@ -28,7 +28,7 @@ router = APIRouter(prefix="/console", include_in_schema=False)
 async def create_payment(request: Request, staff: Staff, customer_id: int) -> Response:
     def run(uow: UnitOfWork, now: datetime, form: dict[str, str]) -> object:
         spec = NewPayment(
-            customer=str(customer_id),
+            customer_id=customer_id,
             amount=form.get("amount", ""),
             method=form.get("method", "cash"),
             reference=form.get("reference") or None,
@@ -53,7 +53,7 @@ async def reverse(request: Request, staff: Staff, payment_id: int) -> Response:
 
     def run(uow: UnitOfWork, now: datetime, form: dict[str, str]) -> object:
         return reverse_payment(
-            uow, payment_ref=payment_id, reason=form.get("reason", ""), now=now, actor=staff.actor
+            uow, payment_id=payment_id, reason=form.get("reason", ""), now=now, actor=staff.actor
         )
 
     customer_id = await work(request, customer_of)
@@ -74,13 +74,13 @@ async def create_refund(request: Request, staff: Staff, customer_id: int) -> Res
                 raise ValidationError("payment", "must be one of this customer's payments")
         return refund(
             uow,
-            customer=str(customer_id),
+            customer_id=customer_id,
             amount=form.get("amount", ""),
             method=form.get("method", ""),
             reference=form.get("reference", ""),
             now=now,
             actor=staff.actor,
-            payment=paid or None,
+            payment_id=int(paid) if paid else None,
         )
 
     return await act(request, staff, customer_id, "refund", run)

@@ -18,6 +18,7 @@ from ispbill.entrypoints.web.common import Staff, parse_day, work
 from ispbill.entrypoints.web.console.customers import Action, act
 from ispbill.entrypoints.web.session import StaffPrincipal, check_visible
 from ispbill.use_cases.billing.plan_changes import change_plan, terminate_service
+from ispbill.use_cases.catalog.name_lookups import plan_id_of
 from ispbill.use_cases.collections.suspensions import (
     SuspendRequest,
     lift_service,
@@ -36,8 +37,8 @@ router = APIRouter(prefix="/console", include_in_schema=False)
 async def create_service(request: Request, staff: Staff, customer_id: int) -> Response:
     def run(uow: UnitOfWork, now: datetime, form: dict[str, str]) -> object:
         spec = NewService(
-            customer=str(customer_id),
-            plan=form.get("plan", ""),
+            customer_id=customer_id,
+            plan_id=plan_id_of(uow, form.get("plan", "")),
             active_from=parse_day(form.get("active_from", ""), "active_from"),
             active_to=parse_day(form.get("active_to", ""), "active_to"),
         )
@@ -73,7 +74,7 @@ async def reactivate(request: Request, staff: Staff, service_id: int) -> Respons
     def run(uow: UnitOfWork, now: datetime, form: dict[str, str]) -> object:
         return reactivate_service(
             uow,
-            service_ref=service_id,
+            service_id=service_id,
             active_to=parse_day(form.get("active_to", ""), "active_to"),
             now=now,
             actor=staff.actor,
@@ -87,8 +88,8 @@ async def change_service_plan(request: Request, staff: Staff, service_id: int) -
     def run(uow: UnitOfWork, now: datetime, form: dict[str, str]) -> object:
         return change_plan(
             uow,
-            service_ref=service_id,
-            new_plan_ref=form.get("plan", ""),
+            service_id=service_id,
+            plan_id=plan_id_of(uow, form.get("plan", "")),
             effective=parse_day(form.get("effective", ""), "effective"),
             now=now,
             actor=staff.actor,
@@ -102,7 +103,7 @@ async def terminate(request: Request, staff: Staff, service_id: int) -> Response
     def run(uow: UnitOfWork, now: datetime, form: dict[str, str]) -> object:
         return terminate_service(
             uow,
-            service_ref=service_id,
+            service_id=service_id,
             effective=parse_day(form.get("effective", ""), "effective"),
             reason=form.get("reason") or None,
             now=now,
@@ -118,7 +119,7 @@ async def suspend(request: Request, staff: Staff, service_id: int) -> Response:
 
     def run(uow: UnitOfWork, now: datetime, form: dict[str, str]) -> object:
         spec = SuspendRequest(
-            service=service_id,
+            service_id=service_id,
             reason=form.get("reason", SuspensionReason.NOT_SET),
             suspend_invoicing=form.get("suspend_invoicing") == "1",
             starts_on=parse_day(form.get("starts_on", ""), "starts_on"),
@@ -138,7 +139,7 @@ async def lift(request: Request, staff: Staff, service_id: int) -> Response:
     def run(uow: UnitOfWork, now: datetime, form: dict[str, str]) -> object:
         return lift_service(
             uow,
-            service_ref=service_id,
+            service_id=service_id,
             now=now,
             actor=staff.actor,
             note=form.get("note", ""),
@@ -153,7 +154,7 @@ async def promise(request: Request, staff: Staff, service_id: int) -> Response:
     def run(uow: UnitOfWork, now: datetime, form: dict[str, str]) -> object:
         text = form.get("days", "").strip()
         days = int(text) if text.isdigit() else None
-        return promise_to_pay(uow, service_ref=service_id, days=days, now=now, actor=staff.actor)
+        return promise_to_pay(uow, service_id=service_id, days=days, now=now, actor=staff.actor)
 
     return await _service_act(request, staff, service_id, run)
 
@@ -164,7 +165,7 @@ async def service_identity(request: Request, staff: Staff, service_id: int) -> R
 
     def run(uow: UnitOfWork, now: datetime, form: dict[str, str]) -> object:
         spec = NewIdentity(
-            service=str(service_id),
+            service_id=service_id,
             username=form.get("username", "").strip() or None,
             password=form.get("password") or None,
             mac_address=form.get("mac_address", "").strip() or None,
@@ -185,8 +186,6 @@ async def active_to(request: Request, staff: Staff, service_id: int) -> Response
 
     def run(uow: UnitOfWork, now: datetime, form: dict[str, str]) -> object:
         day = parse_day(form.get("active_to", ""), "active_to")
-        return schedule_pause(
-            uow, service_ref=service_id, active_to=day, now=now, actor=staff.actor
-        )
+        return schedule_pause(uow, service_id=service_id, active_to=day, now=now, actor=staff.actor)
 
     return await _service_act(request, staff, service_id, run)

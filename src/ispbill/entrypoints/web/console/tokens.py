@@ -17,6 +17,7 @@ from ispbill.entrypoints.web.csvout import csv_response
 from ispbill.entrypoints.web.session import require_admin
 from ispbill.use_cases.admin.api_tokens import ROLES as TOKEN_ROLES
 from ispbill.use_cases.admin.api_tokens import create_token, list_tokens, revoke_token
+from ispbill.use_cases.catalog.name_lookups import reseller_id_of
 from ispbill.use_cases.queries import console_catalog
 
 router = APIRouter(prefix="/console", include_in_schema=False)
@@ -61,11 +62,12 @@ async def create_api_token(request: Request, staff: Staff) -> Response:
     form = await form_of(request)
 
     def create(uow: UnitOfWork, now: datetime) -> str:
+        reseller = form.get("reseller", "").strip()
         return create_token(
             uow,
             name=form.get("name", ""),
             role=form.get("role", ""),
-            reseller=form.get("reseller", "").strip() or None,
+            reseller_id=reseller_id_of(uow, reseller) if reseller else None,
             now=now,
             actor=staff.actor,
         ).plaintext

@@ -28,7 +28,7 @@ async def set_top_up(request: Request, staff: Staff, customer_id: int) -> Respon
 
     def run(uow: UnitOfWork, now: datetime, form: dict[str, str]) -> object:
         spec = TopUpRuleSpec(
-            customer=str(customer_id),
+            customer_id=customer_id,
             threshold=form.get("threshold", ""),
             amount=form.get("amount", ""),
             method=form.get("method", ""),
@@ -50,6 +50,6 @@ async def change_top_up(request: Request, staff: Staff, customer_id: int, change
     use_case = disable_rule if change == "disable" else delete_rule
 
     def run(uow: UnitOfWork, now: datetime, form: dict[str, str]) -> object:
-        return use_case(uow, customer=str(customer_id), now=now, actor=staff.actor)
+        return use_case(uow, customer_id=customer_id, now=now, actor=staff.actor)
 
     return await act(request, staff, customer_id, "top-up", run)
