@@ -37,6 +37,7 @@ from ispbill.use_cases.billing import tick as billing
 from ispbill.use_cases.billing.tick import TickReport
 from ispbill.use_cases.catalog import customer_accounts as customer_cases
 from ispbill.use_cases.catalog import offerings as catalog
+from ispbill.use_cases.catalog import plan_prices
 from ispbill.use_cases.catalog.name_lookups import customer_class_id_of, plan_id_of
 from ispbill.use_cases.payments import recording as payments
 from ispbill.use_cases.service_lifecycle import new_services as services
@@ -87,6 +88,19 @@ def add_plan(
     )
     with app.uow() as uow:
         catalog.add_plan(uow, spec=spec, now=now, actor=ACTOR)
+
+
+def set_price(app: App, now: datetime, plan: str, amount: str, effective: date) -> None:
+    """The plan's price becomes ``amount`` from ``effective`` (decided at ``now``)."""
+    with app.uow() as uow:
+        plan_prices.change_plan_price(
+            uow,
+            plan_id=plan_id_of(uow, plan),
+            amount=amount,
+            effective=effective,
+            now=now,
+            actor=ACTOR,
+        )
 
 
 def add_customer(app: App, now: datetime, name: str, **terms: Any) -> int:

@@ -34,6 +34,7 @@ from .helpers import (
     charges,
     check_books,
     pay,
+    set_price,
     state,
     wallet,
 )
@@ -48,6 +49,10 @@ def build(app: App) -> None:
     add_plan(app, T0, "Home 30", "30.00")
     add_plan(app, T0, "Week 10", "10.00", cycle="7d")
     add_plan(app, T0, "TV 5", "5.00")
+    # price changes decided in advance: March's monthly renewal (a fast-path group) and the
+    # weekly periods from February 10 must be priced by the day their period starts
+    set_price(app, T0, "Home 30", "32.00", date(2026, 2, 15))
+    set_price(app, T0, "Week 10", "11.00", date(2026, 2, 10))
     for k in range(3):
         c = add_customer(app, T0, f"month-{k}", available_funds="200.00")
         add_service(app, T0, c, "Home 30", active_from=date(2026, 1, 1))
@@ -107,6 +112,8 @@ def test_fast_path_writes_what_the_general_path_writes(
     general_reports = run(twin)
 
     assert sum(taken) >= 12, f"the fast path took too little to prove anything: {taken}"
+    prices = {(c.start.month, c.gross) for c in charges(app) if c.kind == "period"}
+    assert {(2, 30_00), (3, 32_00)} <= prices  # the fast path priced March by the new price
     assert [r.charges for r in fast_reports] == [r.charges for r in general_reports]
     assert snapshot(app) == snapshot(twin)
     with app.uow() as one, twin.uow() as other:

@@ -38,6 +38,7 @@ from .helpers import (
     check_books,
     pay,
     postings,
+    set_price,
     set_setting,
     state,
     tick,
@@ -65,6 +66,9 @@ def build_portfolio(app: App, copies: int = 2) -> None:
     add_plan(app, T0, "Week 10", "10.00", cycle="7d")
     add_plan(app, T0, "Multi 30", "30.00", period_months=("3:10%",))
     set_setting(app, T0, "deactivation_period_days", "20")
+    # prices from a day, decided in advance: a catch-up prices each period as daily ticks do
+    set_price(app, T0, "Home 30", "33.00", date(2026, 2, 15))
+    set_price(app, T0, "Week 10", "12.00", date(2026, 2, 9))
     for k in range(copies):
         # prepaid, calendar month from January 10 (prorated), runs dry in March
         c = add_customer(app, at(2026, 1, 10, 8), f"pre-month-{k}", available_funds="70.00")

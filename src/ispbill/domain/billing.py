@@ -109,6 +109,22 @@ class ServiceTerms:
     # True when the cycle is the customer's billing cycle (PortaBilling), which a reactivation
     # keeps; False when it is the service's own (a plan's N days, a multi-month period).
     follows_customer: bool = False
+    # The plan's price history as (first day, period price), oldest first (issue 17): a price
+    # change applies to each service from its first billing period starting on or after its
+    # day. Empty means ``price`` always; ``price`` is the latest (the plan's list price).
+    prices: tuple[tuple[date, Money], ...] = ()
+
+    def price_on(self, day: date) -> Money:
+        """The period price of a billing period starting on ``day``: the last change on or
+        before it (a day before every change takes the oldest price)."""
+        if not self.prices:
+            return self.price
+        found = self.prices[0][1]
+        for first_day, amount in self.prices:
+            if first_day > day:
+                break
+            found = amount
+        return found
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,7 +199,7 @@ def price_period(
     """Prorate by days when ``period`` (or its ``days`` billable days) is part of ``full``;
     round once, half-up."""
     quantity = Fraction(period.days if days is None else days, full.days)
-    amount = terms.price.prorate(quantity.numerator, quantity.denominator)
+    amount = terms.price_on(period.start).prorate(quantity.numerator, quantity.denominator)
     return quantity, split_tax(amount, terms.tax)
 
 
@@ -302,7 +318,7 @@ class _Run:
             kind,
             period,
             quantity,
-            service.terms.price,
+            service.terms.price_on(period.start),
             split,
             at,
             service.terms.tax,

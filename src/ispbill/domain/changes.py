@@ -193,14 +193,15 @@ def quote_plan_change(
     if unused is not None:
         # the same days as the credit: the same quantity (unused days / days of the full period)
         quantity = unused.line.quantity
-        amount = new_terms.price.prorate(quantity.numerator, quantity.denominator)
+        unit = new_terms.price_on(unused.period.start)
+        amount = unit.prorate(quantity.numerator, quantity.denominator)
         if amount.is_positive:
             charge = Charge(
                 service.id,
                 ChargeKind.CHANGE,
                 unused.period,
                 quantity,
-                new_terms.price,
+                unit,
                 split_tax(amount, new_terms.tax),
                 at,
                 new_terms.tax,
@@ -366,7 +367,7 @@ def _used_charge(service: ServiceSnapshot, effective: date, at: datetime) -> Cha
         ChargeKind.PERIOD,
         used,
         quantity,
-        service.terms.price,
+        service.terms.price_on(used.start),
         split,
         at,
         service.terms.tax,

@@ -306,9 +306,10 @@ def _anniversary_origin(customer: CustomerRecord) -> date | None:
     return origin if origin.day == customer.cycle_anchor_day else None
 
 
-def period_price(plan: Plan, service: ServiceRecord) -> Money:
-    """Price of one period: the plan price, times N months less the option's discount."""
-    price = Money(plan.price_minor, plan.currency)
+def period_price(plan: Plan, service: ServiceRecord, price_minor: int | None = None) -> Money:
+    """Price of one period: the plan price (``price_minor``, else the list price), times N
+    months less the option's discount."""
+    price = Money(plan.price_minor if price_minor is None else price_minor, plan.currency)
     months = service.period_months or 1
     if months == 1:
         return price
@@ -338,6 +339,10 @@ def service_snapshot(
         terms=ServiceTerms(
             cycle=service_cycle(service, customer, plan),
             price=period_price(plan, service),
+            prices=tuple(
+                (row.valid_from, period_price(plan, service, row.price_minor))
+                for row in sorted(plan.prices, key=lambda r: r.valid_from)
+            ),
             tax=tax,
             mode=mode,
             description=plan.name,

@@ -192,6 +192,30 @@ class Plan(Base):
     fup_tiers: Mapped[list[PlanFupTier]] = relationship(
         order_by="PlanFupTier.tier", cascade="all, delete-orphan", lazy="selectin"
     )
+    # The price history, oldest first; the engine prices each billing period by the row in
+    # effect on its first day (issue 17). Loaded with the plan: every snapshot needs it.
+    prices: Mapped[list[PlanPrice]] = relationship(
+        order_by="PlanPrice.valid_from", cascade="all, delete-orphan", lazy="selectin"
+    )
+
+
+class PlanPrice(Base):
+    """One price of a plan from a day (``valid_from``) up to the next one's (``valid_to``,
+    exclusive); the current price is the row without an end. Rows are never edited but to
+    close them: charged periods keep the figures they were charged with."""
+
+    __tablename__ = "plan_prices"
+    __table_args__ = (
+        UniqueConstraint("plan_id", "valid_from", name="uq_plan_prices_plan_from"),
+        CheckConstraint("price_minor >= 0", name="price"),
+        CheckConstraint("valid_to IS NULL OR valid_to > valid_from", name="valid_range"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    plan_id: Mapped[int] = mapped_column(ForeignKey("plans.id"), index=True)
+    price_minor: Mapped[int] = mapped_column(BigInteger)
+    valid_from: Mapped[date] = mapped_column(Date)
+    valid_to: Mapped[date | None] = mapped_column(Date)
+    created_at: Mapped[datetime]  # who and why: the plan.price_changed event
 
 
 class PlanFupTier(Base):

@@ -182,7 +182,8 @@ def change_plan(
     service = work.service
     service.plan_id = plan.id
     service.billed_until = quote.billed_until
-    old_price, new_price = work.service_snapshot.terms.price, new_terms.price
+    old_price = work.service_snapshot.terms.price_on(day)
+    new_price = new_terms.price_on(day)
     balance = ledger.wallet_balance(session, work.customer.id, work.customer.currency)
     event = events.record(
         uow,

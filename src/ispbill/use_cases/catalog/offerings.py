@@ -12,6 +12,7 @@ from ispbill.adapters.db.models import (
     CustomerClass,
     Plan,
     PlanFupTier,
+    PlanPrice,
     Reseller,
     TaxProfileRow,
 )
@@ -227,6 +228,7 @@ def add_plan(uow: UnitOfWork, *, spec: NewPlan, now: datetime, actor: str) -> Pl
         period_options=[{"months": o.months, "discount_bp": o.discount_bp} for o in options],
         active=True,
         created_at=now,
+        prices=[PlanPrice(price_minor=price.minor, valid_from=now.date(), created_at=now)],
         fup_tiers=[
             PlanFupTier(
                 tier=t.tier,
