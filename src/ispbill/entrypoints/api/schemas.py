@@ -213,6 +213,20 @@ class PlanOut(BaseModel):
 # --- services ----------------------------------------------------------------------------
 
 
+class PlanPriceIn(Strict):
+    amount: AmountIn = Field(description="Price per period in the plan's currency.")
+    valid_from: Day = Field(
+        description="Each service pays the price from its first billing period starting on or "
+        "after this day; charged periods never change."
+    )
+
+
+class PlanPriceOut(BaseModel):
+    price: Amount
+    valid_from: date
+    valid_to: date | None = Field(description="The next price's first day; null: current.")
+
+
 class ServiceIn(Strict):
     customer_id: Id
     plan_id: Id

@@ -14,7 +14,7 @@ from ispbill.domain.calendar import (
     next_period,
 )
 from ispbill.domain.errors import IspbillError
-from ispbill.entrypoints.cli import bank_statements, demo, payment_corrections, tour
+from ispbill.entrypoints.cli import bank_statements, demo, payment_corrections, plan_prices, tour
 from ispbill.entrypoints.cli import collections as collections_cli
 from ispbill.entrypoints.cli import engine as engine_cli
 from ispbill.entrypoints.cli import gateways as gateways_cli
@@ -45,6 +45,8 @@ app = Cli(help="ispbill: prepaid-first billing and service control for ISPs.")
 ledger_app = Cli(help="The double-entry ledger.")
 app.add_typer(customers_app, name="customers")
 app.add_typer(classes_app, name="classes")
+plans_app.command("price")(plan_prices.plans_price)
+plans_app.command("prices")(plan_prices.plans_prices)
 app.add_typer(plans_app, name="plans")
 app.add_typer(services_app, name="services")
 app.add_typer(wallet_app, name="wallet")

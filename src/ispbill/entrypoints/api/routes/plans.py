@@ -11,7 +11,15 @@ from ispbill.entrypoints.api.auth import Admin, Caller, not_found
 from ispbill.entrypoints.api.deps import container
 from ispbill.entrypoints.api.errors import call
 from ispbill.entrypoints.api.pagination import Page, Paging, page_of
-from ispbill.entrypoints.api.schemas import TEXT, Amount, PlanIn, PlanOut
+from ispbill.entrypoints.api.schemas import (
+    TEXT,
+    Amount,
+    PlanIn,
+    PlanOut,
+    PlanPriceIn,
+    PlanPriceOut,
+)
+from ispbill.use_cases.catalog import plan_prices
 from ispbill.use_cases.catalog.name_lookups import tax_profile_id_of
 from ispbill.use_cases.catalog.offerings import NewPlan, add_plan
 from ispbill.use_cases.queries import catalog_lists
@@ -87,5 +95,51 @@ async def get_plan(
         if plan is None:
             raise not_found("plan", plan_id)
         return plan_out(plan)
+
+    return await call(work)
+
+
+def price_out(row: plan_prices.PriceRow) -> PlanPriceOut:
+    return PlanPriceOut(
+        price=Amount.of(row.amount), valid_from=row.valid_from, valid_to=row.valid_to
+    )
+
+
+@router.get("/{plan_id}/prices", response_model=list[PlanPriceOut])
+async def list_plan_prices(
+    plan_id: Annotated[int, Path(ge=1, le=MAX_ID)], request: Request, _caller: Caller
+) -> list[PlanPriceOut]:
+    """The plan's price history, oldest first; the last (no ``valid_to``) is the current one."""
+    app = container(request)
+
+    def work() -> list[PlanPriceOut]:
+        with app.uow() as uow:
+            return [price_out(row) for row in plan_prices.price_history(uow, plan_id=plan_id)]
+
+    return await call(work)
+
+
+@router.post("/{plan_id}/prices", response_model=PlanPriceOut, status_code=201)
+async def change_plan_price(
+    plan_id: Annotated[int, Path(ge=1, le=MAX_ID)],
+    body: PlanPriceIn,
+    request: Request,
+    caller: Admin,
+) -> PlanPriceOut:
+    """A new price from a day (admin only): each service pays it from its first billing period
+    starting on or after ``valid_from``; charged periods never change."""
+    app = container(request)
+
+    def work() -> PlanPriceOut:
+        with app.uow() as uow:
+            row = plan_prices.change_plan_price(
+                uow,
+                plan_id=plan_id,
+                amount=body.amount,
+                effective=body.valid_from,
+                now=app.clock.now(),
+                actor=caller.actor,
+            )
+            return price_out(row)
 
     return await call(work)
