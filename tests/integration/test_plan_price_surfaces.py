@@ -7,6 +7,7 @@ import json
 from collections.abc import Iterator
 
 import pytest
+from api_support import PLAN, PROBLEM, Api, World, api_app, make_world
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
@@ -14,8 +15,6 @@ from ispbill.adapters.db.models import Event, PlanPrice
 from ispbill.bootstrap import App
 from ispbill.clock import FixedClock
 from ispbill.entrypoints.cli.main import app as cli
-
-from api_support import PLAN, PROBLEM, Api, World, api_app, make_world
 
 NOW = "2026-01-10T09:00:00Z"
 runner = CliRunner()
