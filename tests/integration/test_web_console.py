@@ -383,7 +383,7 @@ def test_suspend_with_a_reason_then_lift(web: tuple[App, dict[str, int]]) -> Non
     page = browser.submit(f"/console/customers/{customer_id}/charge")
     service_id = int(re.search(r'id="service-(\d+)"', page.text).group(1))  # type: ignore[union-attr]
     assert "active" in text_of_row(page.text, service_id)
-    page = browser.submit(
+    page = browser.confirm(
         f"/console/services/{service_id}/suspend", {"reason": "unregistered", "note": "no contract"}
     )
     row = text_of_row(page.text, service_id)
@@ -409,7 +409,7 @@ def test_lift_a_yearly_window_keeps_next_year_unless_ticked(
     today = clock.now().date()
     ends = (today + timedelta(days=30)).isoformat()
     window = {"reason": "profile_1", "repeat_yearly": "1", "ends_on": ends}
-    page = browser.submit(f"/console/services/{service_id}/suspend", window)
+    page = browser.confirm(f"/console/services/{service_id}/suspend", window)
     assert "End the yearly repetition too" in text_of_row(page.text, service_id)
     page = browser.submit(f"/console/services/{service_id}/lift")
     assert "state-active" in text_of_row(page.text, service_id)

@@ -429,6 +429,14 @@ def _scoped_urls(world: World, path: str) -> tuple[list[str], list[str]]:
             [path.replace("{number}", own.invoice)],
             [path.replace("{number}", o.invoice) for o in others],
         )
+    for key in ("payment_id", "service_id"):  # the confirmations of destructive actions
+        if f"{{{key}}}" in path:
+            return (
+                [path.replace(f"{{{key}}}", str(getattr(own, key)))],
+                [path.replace(f"{{{key}}}", str(getattr(o, key))) for o in others],
+            )
+    if "{plan_id}" in path:  # plans are the operator's catalogue, readable by all
+        return [path.replace("{plan_id}", str(world.ids["plan"]))], []
     assert "{" not in path, f"{path}: give the walk below a value for its parameter"
     return [path, f"{path}?format=csv"], []
 

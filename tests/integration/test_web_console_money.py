@@ -68,11 +68,11 @@ def test_an_operator_reverses_a_payment_with_a_reason(web: tuple[App, dict[str, 
     browser.sign_in_staff("alice")
     page = browser.get(f"/console/customers/{customer_id}")
     assert f"/console/payments/{payment_id}/reverse" in page.text
-    refused = browser.post(f"/console/payments/{payment_id}/reverse", {"reason": "  "})
+    refused = browser.confirm(f"/console/payments/{payment_id}/reverse", {"reason": "  "})
     assert refused.status_code == 422
     assert "reason: required" in refused.text
     assert text_of(refused.text, "balance") == "€30.00"
-    done = browser.submit(f"/console/payments/{payment_id}/reverse", {"reason": "bounced"})
+    done = browser.confirm(f"/console/payments/{payment_id}/reverse", {"reason": "bounced"})
     assert done.status_code == 200
     assert text_of(done.text, "balance") == "€0.00"
     with app.uow() as uow:
@@ -222,7 +222,7 @@ def test_corrections_respect_roles_and_resellers(web: tuple[App, dict[str, int]]
         == 404
     )
     assert (
-        nora.submit(f"/console/payments/{north_payment}/reverse", {"reason": "wrong"}).status_code
+        nora.confirm(f"/console/payments/{north_payment}/reverse", {"reason": "wrong"}).status_code
         == 200
     )
     rita = Browser(app)

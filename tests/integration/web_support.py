@@ -89,6 +89,14 @@ class Browser:
     def submit(self, url: str, data: dict[str, str] | None = None) -> httpx.Response:
         return self.follow(self.post(url, data))
 
+    def confirm(self, url: str, data: dict[str, str] | None = None) -> httpx.Response:
+        """A destructive action as an operator does it: the post without a token shows the
+        confirmation ("This will ..."), whose token the second post sends."""
+        shown = self.post(url, data)
+        assert shown.status_code == 200, shown.text
+        assert 'id="consequence"' in shown.text
+        return self.submit(url, {**(data or {}), "confirm_token": confirm_token_of(shown.text)})
+
     def sign_in_staff(
         self, username: str, password: str = PASSWORD, code: str = ""
     ) -> httpx.Response:
@@ -96,6 +104,12 @@ class Browser:
         return self.submit(
             "/console/login", {"username": username, "password": password, "code": code}
         )
+
+
+def confirm_token_of(html: str) -> str:
+    found = re.search(r'name="confirm_token" value="([0-9a-f]+)"', html)
+    assert found, "no confirmation on the page"
+    return found.group(1)
 
 
 def text_of(html: str, element_id: str) -> str:

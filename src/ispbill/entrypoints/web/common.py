@@ -5,8 +5,10 @@ scope, a typed day). Rendering itself (templates, translations, formats, cookies
 
 from __future__ import annotations
 
+import hashlib
 import hmac
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Annotated, Any, TypeVar
 
@@ -25,6 +27,7 @@ from ispbill.entrypoints.pages import (
     CSRF_FIELD,
     LANGUAGES,
     app_of,
+    csrf_token,
     error_page,
     pick_language,
     render,
@@ -132,3 +135,71 @@ def parse_day(text: str, field: str) -> date | None:
     except ValueError:
         raise ValidationError(field, "must be a date like 2026-12-01") from None
     return check_date(field, day)
+
+
+# -- confirmation before a destructive action ------------------------------------------------------
+
+CONFIRM_FIELD = "confirm_token"
+
+
+@dataclass(frozen=True)
+class Confirmation:
+    """What a destructive action will do, stated before it is done (issue 17).
+
+    A route builds one from the current state and the form's values, on the GET that shows it
+    and again on the POST that does it. ``consequence`` starts "This will ..." and carries the
+    figures; ``details`` are the lines under it (the customers and services a bulk action
+    changes, say). The POST is done only when its ``confirm_token`` is the token of the
+    confirmation built at that moment: the token is an HMAC, keyed by the browser's CSRF
+    cookie, of the action, the carried fields, the consequence and the details, so a form
+    changed after the page was shown, or a state that moved (another payment, a customer
+    that left the filter), shows the new confirmation instead of doing something unseen.
+    """
+
+    title: str
+    consequence: str
+    action: str  # the URL the confirmed form posts to
+    back: str  # where "Cancel" goes
+    button: str
+    fields: Mapping[str, str] = field(default_factory=dict)  # the form's values, carried over
+    details: Sequence[str] = ()
+
+
+def confirm_token(request: Request, confirmation: Confirmation) -> str:
+    """The token that lets this browser do exactly ``confirmation``."""
+    message = "\x1f".join(
+        [
+            confirmation.action,
+            *(f"{k}={v}" for k, v in sorted(confirmation.fields.items())),
+            confirmation.consequence,
+            *confirmation.details,
+        ]
+    )
+    key = csrf_token(request).encode()
+    return hmac.new(key, message.encode(), hashlib.sha256).hexdigest()
+
+
+def is_confirmed(request: Request, form: Mapping[str, str], confirmation: Confirmation) -> bool:
+    """Whether the posted ``form`` confirms ``confirmation`` as it stands now."""
+    sent = form.get(CONFIRM_FIELD, "")
+    return bool(sent) and hmac.compare_digest(sent, confirm_token(request, confirmation))
+
+
+def confirmation_page(
+    request: Request, staff: StaffPrincipal, confirmation: Confirmation, form: Mapping[str, str]
+) -> Response:
+    """The "This will ..." page. A post that sent a token for another confirmation (what it
+    does has changed since the page was shown) is a 409 that says so, with the new one."""
+    changed = bool(form.get(CONFIRM_FIELD))
+    return staff_page(
+        request,
+        staff,
+        "console/confirmation.html",
+        {
+            "confirmation": confirmation,
+            "confirm_field": CONFIRM_FIELD,
+            "confirm_token": confirm_token(request, confirmation),
+            "changed": changed,
+        },
+        status=409 if changed else 200,
+    )

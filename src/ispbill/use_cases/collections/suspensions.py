@@ -154,6 +154,16 @@ def suspend_service(
     uow: UnitOfWork, *, spec: SuspendRequest, now: datetime, actor: str
 ) -> ServiceSuspension:
     """Suspend now, or plan a FROM-TO window; billing follows in the same transaction."""
+    row = suspend_uncommitted(uow, spec=spec, now=now, actor=actor)
+    uow.commit()
+    return row
+
+
+def suspend_uncommitted(
+    uow: UnitOfWork, *, spec: SuspendRequest, now: datetime, actor: str
+) -> ServiceSuspension:
+    """``suspend_service`` without the commit: the caller commits (a bulk suspension commits
+    a customer's services together)."""
     reason = _reason(spec.reason)
     service, customer = _locked(uow, spec.service_id)
     zone = customer.billing_timezone
@@ -198,7 +208,6 @@ def suspend_service(
         _record_planned(uow, row, now=now, actor=actor)
     uow.session.flush()
     reevaluate_customer(uow, customer.id, now=now, actor=actor)  # charges follow the window
-    uow.commit()
     return row
 
 
@@ -373,6 +382,23 @@ def lift_service(
     collections at once: a debt still overdue suspends it again as a non-payer. A yearly
     window loses only this occurrence (next year's is planned at once, so a summer house
     lifted early in July is still suspended next July) unless ``end_repetition``."""
+    row = lift_uncommitted(
+        uow, service_id=service_id, now=now, actor=actor, note=note, end_repetition=end_repetition
+    )
+    uow.commit()
+    return row
+
+
+def lift_uncommitted(
+    uow: UnitOfWork,
+    *,
+    service_id: int,
+    now: datetime,
+    actor: str,
+    note: str = "",
+    end_repetition: bool = False,
+) -> ServiceSuspension:
+    """``lift_service`` without the commit: the caller commits."""
     service, customer = _locked(uow, service_id)
     row = current_manual(uow, service.id)
     if row is None:
@@ -409,7 +435,6 @@ def lift_service(
         _record_planned(uow, following, now=now, actor=actor)
     uow.session.flush()
     reevaluate_customer(uow, customer.id, now=now, actor=actor)
-    uow.commit()
     return row
 
 

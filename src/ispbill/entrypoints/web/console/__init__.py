@@ -1,7 +1,8 @@
 """The operator console (``/console``), one module per resource; ``router`` holds them all.
 
 The modules are included in this order, and the order matters where two paths could match the
-same URL (``/customers/new`` before ``/customers/{customer_id}``, both in ``customers``).
+same URL (``/customers/new`` before ``/customers/{customer_id}``, both in ``customers``;
+``bulk``'s ``/customers/bulk`` before both).
 Shared helpers (a console page, a job in a unit of work, the reader's scope) are in
 ``web/common.py``; the customer page's own (showing it, acting on it) in ``customers``.
 """
@@ -12,6 +13,7 @@ from fastapi import APIRouter
 
 from ispbill.entrypoints.web.console import (
     bank,
+    bulk,
     cards,
     classes,
     collections,
@@ -21,6 +23,7 @@ from ispbill.entrypoints.web.console import (
     lists,
     nas,
     payments,
+    plan_prices,
     plans,
     resellers,
     services,
@@ -34,6 +37,7 @@ from ispbill.entrypoints.web.console import (
 MODULES = (
     sign_in,
     dashboard,
+    bulk,
     customers,
     services,
     payments,
@@ -41,6 +45,7 @@ MODULES = (
     collections,
     invoices,
     plans,
+    plan_prices,
     classes,
     nas,
     settings,

@@ -116,7 +116,21 @@ async def customers(
         if request.headers.get("hx-request") and request.headers.get("hx-target") == "results"
         else "console/customers.html"
     )
-    context = {"page": page, "q": search, "status": status, "statuses": CUSTOMER_STATUSES}
+    context = {
+        "page": page,
+        "q": search,
+        "status": status,
+        "statuses": CUSTOMER_STATUSES,
+        "bulk": None,
+    }
+    if template == "console/customers.html" and staff.may_write:  # the bulk actions' form
+        context["bulk"] = await work(
+            request,
+            lambda uow, _now: {
+                "reasons": profile_names(uow),
+                "plans": console_catalog.plans(uow.session),
+            },
+        )
     return staff_page(request, staff, template, context)
 
 

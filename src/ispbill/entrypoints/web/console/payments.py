@@ -15,11 +15,20 @@ from fastapi.responses import Response
 from ispbill.adapters.db.lookups import MAX_ID
 from ispbill.adapters.db.unit_of_work import UnitOfWork
 from ispbill.domain.errors import ValidationError
-from ispbill.entrypoints.web.common import Staff, work
+from ispbill.domain.money import Money
+from ispbill.entrypoints.web.common import (
+    Confirmation,
+    Staff,
+    confirmation_page,
+    form_of,
+    is_confirmed,
+    work,
+)
 from ispbill.entrypoints.web.console.customers import act, visible_customer
+from ispbill.entrypoints.web.session import StaffPrincipal, require_write
 from ispbill.use_cases.payments.corrections import refund, reverse_payment
 from ispbill.use_cases.payments.recording import NewPayment, record_payment
-from ispbill.use_cases.queries import console_catalog
+from ispbill.use_cases.queries import console_catalog, customer_detail
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 
@@ -39,24 +48,67 @@ async def create_payment(request: Request, staff: Staff, customer_id: int) -> Re
     return await act(request, staff, customer_id, "payment", run)
 
 
+def _reversal(
+    uow: UnitOfWork, staff: StaffPrincipal, payment_id: int, reason: str
+) -> tuple[int, Confirmation]:
+    """The payment's customer (a 404 for one this user may not see) and what reversing the
+    payment does, with its figures as they stand now."""
+    known = 0 < payment_id <= MAX_ID
+    payment = console_catalog.payment(uow.session, payment_id) if known else None
+    if payment is None:
+        raise HTTPException(404, "no such payment")
+    customer = visible_customer(uow, staff, payment.customer_id)
+    amount = Money(payment.amount_minor, payment.currency)
+    before = customer_detail.balance(uow.session, customer)
+    reference = f", reference {payment.reference}" if payment.reference else ""
+    consequence = (
+        f"This will reverse payment #{payment.id} of {amount} ({payment.method}{reference}) "
+        f"received {payment.received_at.date().isoformat()} from {customer.name}: the wallet "
+        f"goes from {before} to {before - amount}, the invoices it paid are open again, and "
+        "the customer's services are decided on the new balance. A reversal cannot be undone. "
+        f"Reason: {reason.strip() or '(none given)'}"
+    )
+    return int(customer.id), Confirmation(
+        title=f"Reverse payment #{payment.id}",
+        consequence=consequence,
+        action=f"/console/payments/{payment_id}/reverse",
+        back=f"/console/customers/{customer.id}#payment-{payment_id}",
+        button="Reverse payment",
+        fields={"reason": reason},
+    )
+
+
+@router.get("/payments/{payment_id}/reverse")
+async def confirm_reverse(
+    request: Request, staff: Staff, payment_id: int, reason: str = ""
+) -> Response:
+    """What reversing the payment does, before it is done."""
+    require_write(staff)
+    _, confirmation = await work(
+        request, lambda uow, _now: _reversal(uow, staff, payment_id, reason)
+    )
+    return confirmation_page(request, staff, confirmation, {})
+
+
 @router.post("/payments/{payment_id}/reverse")
 async def reverse(request: Request, staff: Staff, payment_id: int) -> Response:
     """Undo a payment (bounced, charged back, booked to the wrong customer) with a linked
-    reversing transaction; the reason is required and kept on the event."""
+    reversing transaction; the reason is required and kept on the event. Done only with the
+    token of the confirmation as it stands now (``web/common.Confirmation``)."""
+    require_write(staff)
+    form = await form_of(request)
+    reason = form.get("reason", "")
+    customer_id, confirmation = await work(
+        request, lambda uow, _now: _reversal(uow, staff, payment_id, reason)
+    )
+    if not is_confirmed(request, form, confirmation):
+        return confirmation_page(request, staff, confirmation, form)
 
-    def customer_of(uow: UnitOfWork, _now: datetime) -> int:
-        known = 0 < payment_id <= MAX_ID
-        payment = console_catalog.payment(uow.session, payment_id) if known else None
-        if payment is None:
-            raise HTTPException(404, "no such payment")
-        return int(visible_customer(uow, staff, payment.customer_id).id)
-
-    def run(uow: UnitOfWork, now: datetime, form: dict[str, str]) -> object:
+    def run(uow: UnitOfWork, now: datetime, posted: dict[str, str]) -> object:
         return reverse_payment(
-            uow, payment_id=payment_id, reason=form.get("reason", ""), now=now, actor=staff.actor
+            uow, payment_id=payment_id, reason=posted.get("reason", ""), now=now, actor=staff.actor
         )
 
-    customer_id = await work(request, customer_of)
     return await act(request, staff, customer_id, f"payment-{payment_id}", run)
 
 

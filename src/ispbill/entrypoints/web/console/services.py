@@ -7,21 +7,32 @@ refusal is shown on the customer's page next to the service's form.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
+from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import Response
 
 from ispbill.adapters.db.unit_of_work import UnitOfWork
 from ispbill.domain.lifecycle import SuspensionReason
-from ispbill.entrypoints.web.common import Staff, parse_day, work
+from ispbill.entrypoints.web.common import (
+    Confirmation,
+    Staff,
+    confirmation_page,
+    form_of,
+    is_confirmed,
+    parse_day,
+    work,
+)
 from ispbill.entrypoints.web.console.customers import Action, act
-from ispbill.entrypoints.web.session import StaffPrincipal, check_visible
+from ispbill.entrypoints.web.session import StaffPrincipal, check_visible, require_write
 from ispbill.use_cases.billing.plan_changes import change_plan, terminate_service
 from ispbill.use_cases.catalog.name_lookups import plan_id_of
 from ispbill.use_cases.collections.suspensions import (
     SuspendRequest,
     lift_service,
+    profile_names,
     promise_to_pay,
     suspend_service,
 )
@@ -113,9 +124,77 @@ async def terminate(request: Request, staff: Staff, service_id: int) -> Response
     return await _service_act(request, staff, service_id, run)
 
 
+SUSPEND_FIELDS = ("reason", "starts_on", "ends_on", "suspend_invoicing", "repeat_yearly", "note")
+
+
+def suspension_consequence(
+    service: Any, customer_name: str, reason_name: str, form: Mapping[str, str]
+) -> str:
+    """What suspending ``service`` with the posted ``form`` does, in one paragraph with its
+    figures (shared by the service's own confirmation and the bulk suspension's)."""
+    starts, ends = form.get("starts_on", "").strip(), form.get("ends_on", "").strip()
+    when = f"from {starts}" if starts else "now"
+    if ends:
+        when += f" to {ends} (its last day)"
+    if form.get("repeat_yearly") == "1":
+        when += ", every year"
+    billing = (
+        "no charges for the suspended days (invoicing suspended too)"
+        if form.get("suspend_invoicing") == "1"
+        else "billing continues as usual"
+    )
+    return (
+        f"This will suspend service #{service.id} ({service.plan.name}) of {customer_name} "
+        f"{when} with the reason {reason_name!r}: the subscriber loses normal access (the "
+        f"reason's walled garden or a reject) and the NAS is told when it starts; {billing}. "
+        "Lifting it restores access."
+    )
+
+
+def _suspension(
+    uow: UnitOfWork, staff: StaffPrincipal, service_id: int, form: Mapping[str, str]
+) -> tuple[int, Confirmation]:
+    customer_id = _customer_of_service(uow, staff, service_id)
+    service = console_catalog.service(uow.session, service_id)
+    customer = console_catalog.customer(uow.session, customer_id)
+    assert service is not None
+    assert customer is not None
+    reason = form.get("reason", "") or SuspensionReason.NOT_SET.value
+    name = profile_names(uow).get(reason, reason)
+    fields = {k: form.get(k, "") for k in SUSPEND_FIELDS}
+    fields["reason"] = reason
+    return customer_id, Confirmation(
+        title=f"Suspend service #{service_id}",
+        consequence=suspension_consequence(service, customer.name, name, fields),
+        action=f"/console/services/{service_id}/suspend",
+        back=f"/console/customers/{customer_id}#service-{service_id}",
+        button="Suspend service",
+        fields=fields,
+    )
+
+
+@router.get("/services/{service_id}/suspend")
+async def confirm_suspend(request: Request, staff: Staff, service_id: int) -> Response:
+    """What the suspension does, before it is done."""
+    require_write(staff)
+    query = dict(request.query_params)
+    _, confirmation = await work(
+        request, lambda uow, _now: _suspension(uow, staff, service_id, query)
+    )
+    return confirmation_page(request, staff, confirmation, {})
+
+
 @router.post("/services/{service_id}/suspend")
 async def suspend(request: Request, staff: Staff, service_id: int) -> Response:
-    """ISPadmin: suspend now, or plan a FROM-TO window (yearly, with or without invoicing)."""
+    """ISPadmin: suspend now, or plan a FROM-TO window (yearly, with or without invoicing).
+    Done only with the token of the confirmation as it stands now."""
+    require_write(staff)
+    form = await form_of(request)
+    _, confirmation = await work(
+        request, lambda uow, _now: _suspension(uow, staff, service_id, form)
+    )
+    if not is_confirmed(request, form, confirmation):
+        return confirmation_page(request, staff, confirmation, form)
 
     def run(uow: UnitOfWork, now: datetime, form: dict[str, str]) -> object:
         spec = SuspendRequest(
