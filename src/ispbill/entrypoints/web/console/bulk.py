@@ -132,7 +132,7 @@ async def bulk_preview(request: Request, staff: Staff) -> Response:
         header += ["state", "state_reason", "billed_until"]
         return csv_response("customers-services.csv", header, rows)
     if not values.get("action"):  # opened by hand: the actions start from the list
-        context = {"results": [], "error": None, "back": "/console/customers"}
+        context: dict[str, Any] = {"results": [], "error": None, "back": "/console/customers"}
         return staff_page(request, staff, "console/bulk_result.html", context)
     require_write(staff)
     try:
