@@ -2,7 +2,8 @@
 payment and charges; a reseller's user sees only its customers; a subscriber signs in to the
 portal, pays two months in the sandbox gateway and sees the balance; a paused subscriber
 reactivates by paying; an operator imports a bank statement, assigns a transfer and reverses
-the payment it became."""
+the payment it became (after its confirmation); an operator suspends the services of the
+customers a filter shows, through the bulk action's preview and one confirmation."""
 
 from __future__ import annotations
 
@@ -135,6 +136,8 @@ def test_operator_creates_a_customer_and_a_service_and_records_a_payment(
     row.get_by_text("Suspend", exact=True).click()
     row.get_by_label("Reason").select_option("unregistered")
     row.get_by_role("button", name="Suspend service").click()
+    expect(page.locator("#consequence")).to_contain_text("This will suspend service")
+    page.locator("#confirm").click()
     expect(page.locator("#services")).to_contain_text("suspended")
     expect(page.locator("#services")).to_contain_text("unregistered")
     shot(page, "console-suspended")
@@ -309,5 +312,48 @@ def test_operator_imports_a_bank_statement_assigns_a_transfer_and_reverses_it(
     payment.get_by_text("Reverse", exact=True).click()
     payment.get_by_label("Why").fill("booked to the wrong customer")
     payment.get_by_role("button", name="Reverse payment").click()
+    # the confirmation states the figures before anything is done
+    expect(page.locator("#consequence")).to_contain_text(
+        "the wallet goes from 30.00 EUR to 0.00 EUR"
+    )
+    page.locator("#confirm").click()
     expect(page.locator("#balance")).to_have_text("€0.00")
     expect(page.locator("#payments")).to_contain_text("reversed")
+
+
+def test_operator_suspends_the_filtered_customers_through_the_preview(
+    page: Page, server: Server, world: dict[str, Any]
+) -> None:
+    """A bulk suspension: filter the list, preview exactly which services change, confirm
+    once, and read each customer's result; a customer outside the filter is untouched."""
+    app, now = server.app, server.clock.now()
+    services: dict[str, int] = {}
+    for name in ("Bulk Anna", "Bulk Boris", "Outside Olga"):
+        customer_id = subscriber(
+            server, world, name, f"{name.split()[1].lower()}@example.net", available_funds="50"
+        )
+        with app.uow() as uow:
+            spec = NewService(customer_id=customer_id, plan_id=world["plan"])
+            services[name] = add_service(uow, spec=spec, now=now, actor="test").id
+    tick(app.uow, now=now)
+    staff_sign_in(page, server, "alice")
+    page.goto(f"{server.url}/console/customers")
+    page.fill("#q", "Bulk")
+    page.get_by_role("button", name="Search").click()
+    expect(page.locator("#results")).to_contain_text("Bulk Anna")
+    page.locator("#bulk summary").click()
+    page.select_option("#bulk-action", "suspend")
+    page.select_option("#bulk-reason", "profile_1")
+    page.locator("#bulk-preview").click()
+    expect(page.locator("#consequence")).to_contain_text("2 service(s) of 2 customer(s)")
+    details = page.locator("#confirmation-details")
+    expect(details).to_contain_text(f"service #{services['Bulk Anna']} (Fiber 100): active")
+    expect(details).to_contain_text(f"service #{services['Bulk Boris']} (Fiber 100): active")
+    expect(details).not_to_contain_text("Outside Olga")
+    shot(page, "console-bulk-preview")
+    page.locator("#confirm").click()
+    expect(page.locator("#bulk-summary")).to_have_text("Done for 2 customer(s), refused for 0.")
+    shot(page, "console-bulk-result")
+    with app.uow() as uow:
+        states = {name: uow.session.get(Service, sid).state for name, sid in services.items()}  # type: ignore[union-attr]
+    assert states == {"Bulk Anna": "suspended", "Bulk Boris": "suspended", "Outside Olga": "active"}
