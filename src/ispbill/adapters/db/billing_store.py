@@ -64,7 +64,7 @@ def store_outcomes(
     session = uow.session
     pairs = [(o.customer_id, c) for o in outcomes for c in o.charges]
     entries = [charge_entry(cid, c) for cid, c in pairs]
-    ids = ledger.post_batch(session, entries, now=now, known=_wallet_ids(uow, outcomes))
+    ids = ledger.post_batch(session, entries, now=now, known=_wallet_ids(uow, outcomes), uow=uow)
     bulk.insert_rows(
         session.connection(),
         table_of(ChargeRow),
