@@ -8,8 +8,10 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator, Sequence
 from datetime import timedelta
+from typing import Any
 
 import pytest
+from api_support import Api, api_app, make_world
 from radius_support import TOKEN, World, build_world
 from sqlalchemy import select
 
@@ -225,3 +227,58 @@ def test_a_dead_letter_has_its_event_and_an_operator_retries_it(
         world.app.uow_factory, ScriptedSender(), dead, clock.now(), FAST
     )
     assert done.status == "done"
+
+
+def dead_letter(world: World, clock: FixedClock) -> int:
+    silent = ScriptedSender(Answer.TIMEOUT)
+    dead = new_command(world)
+    for _ in range(FAST.max_attempts):
+        enforcement.deliver_command(world.app.uow_factory, silent, dead, clock.now(), FAST)
+        clock.advance(timedelta(seconds=FAST.max_delay_s))
+    assert command(world.app, dead).status == "dead"
+    return dead
+
+
+def test_the_api_lists_dead_letters_and_an_admin_retries_one(
+    database_url: str, clock: FixedClock
+) -> None:
+    app = api_app(database_url, clock, radius_token=TOKEN)
+    try:
+        world = build_world(app, clock.now())
+        tokens = make_world(app).tokens
+        start_session(world)
+        settle(world)
+        pending = new_command(world)
+        dead = dead_letter(world, clock)
+        admin = Api(app, tokens["ops"])
+        listed = admin.get("/api/v1/outbox", params={"status": "dead"})
+        assert listed.status_code == 200, listed.text
+        [item] = listed.json()["items"]
+        assert (item["id"], item["status"], item["attempts"]) == (dead, "dead", 3)
+        assert "after 3 attempts" in item["last_error"]
+        assert item["next_attempt_at"] is None
+        every = admin.get("/api/v1/outbox").json()["items"]
+        assert [i["id"] for i in every][:2] == [dead, pending]  # newest first
+        assert admin.get("/api/v1/outbox?status=lost").status_code == 422
+        assert Api(app, tokens["auditor"]).get("/api/v1/outbox").status_code == 200
+        assert Api(app, tokens["north"]).get("/api/v1/outbox").status_code == 403
+
+        def retry(token: str, command_id: int, reason: str = "NAS fixed") -> Any:
+            return Api(app, tokens[token]).post(
+                f"/api/v1/outbox/{command_id}/retry", json={"reason": reason}
+            )
+
+        assert retry("auditor", dead).status_code == 403
+        assert retry("north", dead).status_code == 403
+        assert retry("ops", 999_999).status_code == 404
+        assert retry("ops", dead, "").status_code == 422
+        assert command(app, dead).status == "dead"  # nothing written by the refusals
+        answered = retry("ops", dead)
+        assert answered.status_code == 200, answered.text
+        assert (answered.json()["status"], answered.json()["attempts"]) == ("pending", 0)
+        again = retry("ops", dead)
+        assert (again.status_code, again.json()["field"]) == (409, "status")
+        [retried] = events_of(app, "outbox.retried")
+        assert retried.reason == "NAS fixed"
+    finally:
+        app.close()
