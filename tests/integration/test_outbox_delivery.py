@@ -14,6 +14,7 @@ import pytest
 from api_support import Api, api_app, make_world
 from radius_support import TOKEN, World, build_world
 from sqlalchemy import select
+from web_support import PASSWORD, Browser, web_app
 
 from ispbill.adapters.db.models import Event, OutboxCommand
 from ispbill.adapters.db.outbox import enqueue
@@ -24,6 +25,7 @@ from ispbill.domain.accounting import AcctRecord, AcctStatus
 from ispbill.domain.errors import Conflict, ValidationError
 from ispbill.domain.radius import Command
 from ispbill.settings import Settings
+from ispbill.use_cases.admin.web_auth import add_staff
 from ispbill.use_cases.network import enforcement
 from ispbill.use_cases.network import radius_requests as radius
 from ispbill.use_cases.network.enforcement import RetryPolicy
@@ -280,5 +282,50 @@ def test_the_api_lists_dead_letters_and_an_admin_retries_one(
         assert (again.status_code, again.json()["field"]) == (409, "status")
         [retried] = events_of(app, "outbox.retried")
         assert retried.reason == "NAS fixed"
+    finally:
+        app.close()
+
+
+def test_the_console_shows_dead_letters_and_an_admin_retries_one(
+    database_url: str, clock: FixedClock
+) -> None:
+    app = web_app(database_url, clock)
+    try:
+        world = build_world(app, clock.now())
+        for username, role in [("alice", "admin"), ("rita", "readonly")]:
+            with app.uow() as uow:
+                add_staff(
+                    uow,
+                    username=username,
+                    password=PASSWORD,
+                    role=role,
+                    reseller_id=None,
+                    now=clock.now(),
+                    actor="test",
+                )
+        start_session(world)
+        settle(world)
+        dead = dead_letter(world, clock)
+        rita = Browser(app)
+        rita.sign_in_staff("rita")
+        seen = rita.get("/console/outbox?status=dead")
+        assert seen.status_code == 200
+        assert f'id="command-{dead}"' in seen.text
+        assert "after 3 attempts" in seen.text
+        assert f'action="/console/outbox/{dead}/retry"' not in seen.text  # admins only
+        assert rita.post(f"/console/outbox/{dead}/retry", {"reason": "x"}).status_code == 403
+        assert rita.get("/console/outbox?status=lost").status_code == 422
+        alice = Browser(app)
+        alice.sign_in_staff("alice")
+        page = alice.get("/console/outbox")
+        assert 'href="/console/outbox"' in page.text  # the nav link
+        assert f'action="/console/outbox/{dead}/retry"' in page.text
+        done = alice.submit(f"/console/outbox/{dead}/retry", {"reason": "NAS rebooted"})
+        assert done.status_code == 200
+        assert command(app, dead).status == "pending"
+        assert f'id="command-{dead}"' not in alice.get("/console/outbox?status=dead").text
+        [retried] = events_of(app, "outbox.retried")
+        assert retried.actor.startswith("staff:alice")
+        assert retried.reason == "NAS rebooted"
     finally:
         app.close()
