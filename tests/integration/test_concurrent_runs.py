@@ -22,9 +22,12 @@ from ispbill.adapters.db import settings_store
 from ispbill.adapters.db.models import Event, Invoice, UsageRecord
 from ispbill.adapters.db.unit_of_work import UnitOfWork
 from ispbill.bootstrap import App
+from ispbill.use_cases.billing import tick as billing
+from ispbill.use_cases.billing.reevaluation import charge_and_invoice
 from ispbill.use_cases.billing.statements import issue_monthly_statements
 from ispbill.use_cases.catalog import offerings as catalog
 from ispbill.use_cases.network import usage
+from ispbill.use_cases.payments.recording import lock_customer
 from scenarios.helpers import (
     add_class,
     add_customer,
@@ -52,16 +55,16 @@ class HeldBeforeCommit:
 
     def __call__(self) -> UnitOfWork:
         uow = self.app.uow()
-        if not self.held:
-            self.held = True
-            original = uow.commit
+        original = uow.commit
 
-            def commit() -> None:
+        def commit() -> None:
+            if not self.held:  # the first commit of any of them waits
+                self.held = True
                 self.reached.set()
                 assert self.release.wait(timeout=30)
-                original()
+            original()
 
-            uow.commit = commit  # type: ignore[method-assign]
+        uow.commit = commit  # type: ignore[method-assign]
         return uow
 
 
@@ -179,4 +182,71 @@ def test_two_fup_resets_at_once_reset_each_period_once(app: App) -> None:
     )
     with app.uow() as uow:
         assert usage.reset_finished_periods(uow, now=later, actor="test") == 0
+    check_books(app)
+
+
+def test_the_ticks_invoice_numbers_are_taken_at_its_commit_not_held_through_its_chunk(
+    app: App,
+) -> None:
+    """The tick's chunk issues three postpaid invoices and is held before its commit; a
+    Charge & Invoice of another customer, in the same number series and year, commits
+    meanwhile (the chunk used to hold the series counter from its first invoice to its
+    commit). The numbers stay gapless and in order: the Charge & Invoice took 1, the chunk
+    2 to 4 at its commit."""
+    add_class(app, T0)
+    add_plan(app, T0, "Home 30", "30.00")
+    pat = add_customer(app, T0, "Pat", available_funds="100.00")
+    add_service(app, T0, pat, "Home 30", active_from=date(2026, 1, 1))
+    tick(app, T0)  # Pat's January, uninvoiced (prepaid)
+    for k in range(3):
+        customer = add_customer(app, T0, f"post-{k}", balance_control="postpaid")
+        add_service(app, T0, customer, "Home 30", active_from=date(2026, 1, 1))
+    later = T0 + timedelta(hours=1)
+
+    def charge_pat() -> str | None:
+        with app.uow() as uow:
+            customer = lock_customer(uow, pat)
+            return charge_and_invoice(
+                uow, customer=customer, now=later, actor="test"
+            ).invoice_number
+
+    def ticking(factory: Callable[[], UnitOfWork]) -> int:
+        return billing.tick(factory, now=later).invoices
+
+    held = HeldBeforeCommit(app)
+    results: list[object] = []
+    errors: list[BaseException] = []
+
+    def run(work: Callable[[], object]) -> Callable[[], None]:
+        def go() -> None:
+            try:
+                results.append(work())
+            except BaseException as exc:  # surfaced below
+                errors.append(exc)
+
+        return go
+
+    ticker = threading.Thread(target=run(lambda: ticking(held)))
+    ticker.start()
+    assert held.reached.wait(timeout=30), errors
+    other = threading.Thread(target=run(charge_pat))
+    other.start()
+    other.join(timeout=10)
+    finished_while_held = not other.is_alive()
+    held.release.set()
+    ticker.join(timeout=30)
+    other.join(timeout=30)
+    assert errors == []
+    assert finished_while_held, "Charge & Invoice waited for the tick's invoice counter"
+    with app.uow() as uow:
+        numbers = list(
+            uow.session.execute(
+                select(Invoice.customer_id, Invoice.number).order_by(Invoice.number)
+            )
+        )
+    assert len(numbers) == 4
+    assert not any(n.startswith("~") for _, n in numbers)
+    sequence = [int(n.rsplit("-", 1)[-1]) for _, n in numbers]
+    assert sequence == [1, 2, 3, 4]
+    assert numbers[0][0] == pat
     check_books(app)

@@ -185,7 +185,9 @@ def defer_system_balances(uow: UnitOfWork, transaction_ids: Iterable[int]) -> bo
         return False
     pending: set[int] = uow.session.info.setdefault(_DEFERRED, set())
     pending.update(transaction_ids)
-    uow.last_step(_DEFERRED, _move_system_balances)
+    # after the invoice numbers (invoice_store): a use case that numbers an invoice at once
+    # holds its counter before it reaches the balances too
+    uow.last_step(_DEFERRED, _move_system_balances, order=20)
     return True
 
 

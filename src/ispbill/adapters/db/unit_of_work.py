@@ -40,7 +40,7 @@ class UnitOfWork:
     # Writes a store asks to make as the transaction's very last statements, by name (one
     # each): rows every writer shares (the system accounts' cached balances, ledger_store) are
     # then locked for the instant before the commit, not for the whole use case.
-    last_steps: dict[str, Callable[[UnitOfWork], None]]
+    last_steps: dict[str, tuple[int, Callable[[UnitOfWork], None]]]
 
     def __init__(
         self,
@@ -88,9 +88,11 @@ class UnitOfWork:
         else:
             stale.service_ids.update(service_ids)
 
-    def last_step(self, name: str, step: Callable[[UnitOfWork], None]) -> None:
-        """Run ``step`` once, just before this transaction commits, after every other write."""
-        self.last_steps.setdefault(name, step)
+    def last_step(self, name: str, step: Callable[[UnitOfWork], None], *, order: int) -> None:
+        """Run ``step`` once, just before this transaction commits, after every other write;
+        the steps go by ``order`` (the order their rows are locked in everywhere, so two
+        committers cannot deadlock)."""
+        self.last_steps.setdefault(name, (order, step))
 
     def commit(self) -> None:
         """Run the pre-commit steps (after the use case's last write) and the stores' last
@@ -103,7 +105,7 @@ class UnitOfWork:
                 "the unit of work with bootstrap's BEFORE_COMMIT steps"
             )
         steps, self.last_steps = self.last_steps, {}
-        for last in steps.values():
+        for _order, last in sorted(steps.values(), key=lambda pair: pair[0]):
             last(self)
         self.session.commit()
 

@@ -114,6 +114,10 @@ def _issue_for(
             kind=DocumentKind.INVOICE,
             paid_from_wallet=True,
         )
-        if issue_from_charges(uow.session, request, now=now, operator=operator) is not None:
+        # nothing reads the number before the commit: taken as the last write, briefly
+        statement = issue_from_charges(
+            uow.session, request, now=now, operator=operator, number_at_commit=uow
+        )
+        if statement is not None:
             issued += 1
     return issued
