@@ -389,6 +389,7 @@ def test_a_resellers_user_sees_only_its_own_customers_rows_in_pages_and_csv(worl
 OPERATOR_WIDE = frozenset(
     {
         "/console/nas",
+        "/console/outbox",
         "/console/settings",
         "/console/tokens",
         "/console/bank",
@@ -476,6 +477,7 @@ def test_a_resellers_user_opens_every_console_page_scoped_or_is_refused(world: W
     assert not wrong, "\n".join(wrong)
     navigation = nora.get("/console").text
     assert 'href="/console/nas"' not in navigation
+    assert 'href="/console/outbox"' not in navigation
     assert 'href="/console/settings"' not in navigation
     rita = signed_in(world, "rita")  # read-only: operator-wide pages are readable
     for path in ("/console/nas", "/console/settings"):

@@ -236,6 +236,19 @@ def outbox_list(
     emit(rows, as_json=as_json, title="Enforcement outbox")
 
 
+@outbox_app.command("retry")
+def outbox_retry(
+    command: int = typer.Argument(..., help="The command's id (outbox list --status dead)."),
+    reason: str = typer.Option(..., help="Why it is sent again (NAS fixed, secret corrected)."),
+) -> None:
+    """Queue a dead letter again, due now with its attempts started afresh."""
+    with unit_of_work() as (uow, now):
+        row = enforcement.retry_command(
+            uow, command_id=command, reason=reason, now=now, actor=ACTOR
+        )
+        console.print(f"outbox command {row.id} queued again", markup=False)
+
+
 @usage_app.command("add")
 def usage_add(
     service: str = typer.Argument(..., help="Service id."),
