@@ -142,7 +142,15 @@ class CustomerIn(Strict):
     customer_class: Text200 = Field(description="Customer class id or name.")
     currency: Currency
     balance_control: str = "prepaid"
-    billing_cycle: str = "monthly"
+    billing_cycle: str = Field(
+        "monthly",
+        max_length=32,
+        description="daily, weekly, semimonthly, monthly, monthly_anniversary, days_30, "
+        "every_n_days or every_n_months (with cycle_n), every_7_days, 3m.",
+    )
+    cycle_n: Annotated[StrictInt, Field(ge=1, le=3660)] | None = Field(
+        None, description="every_n_days / every_n_months: the count N."
+    )
     billing_timezone: Annotated[str, Field(max_length=64)] = "UTC"
     business_model: str = "internet_access"
     invoicing_mode: str = "forward"
@@ -313,6 +321,42 @@ class TransitionPreview(BaseModel):
     to_state: str
     reason: str | None
     at: datetime
+
+
+class ChargeAndInvoiceOut(BaseModel):
+    """Splynx "Charge & Invoice": what was charged now, the invoice issued for it, the balance."""
+
+    customer_id: int
+    charges: list[ChargePreview]
+    transitions: list[TransitionPreview]
+    invoice_number: str | None = Field(
+        description="The invoice issued now; null when every charge was already invoiced."
+    )
+    balance: Amount
+
+
+class CheckoutIn(Strict):
+    """Pay ``months`` billing periods of the customer's services (the quote) through a gateway."""
+
+    months: Annotated[StrictInt, Field(ge=1, le=120)]
+    gateway: Annotated[str, Field(min_length=1, max_length=32)] = "sandbox"
+    return_url: Annotated[str, Field(max_length=2000)] | None = Field(
+        None, description="Where the gateway sends the payer back (default: the public base URL)."
+    )
+
+
+class QuoteLineOut(BaseModel):
+    line: str
+    amount: Amount
+
+
+class CheckoutOut(BaseModel):
+    checkout: str = Field(
+        description="The checkout's reference, as the gateway's webhook names it."
+    )
+    url: str = Field(description="The gateway's page the payer opens.")
+    quote: list[QuoteLineOut]
+    total: Amount
 
 
 class PreviewOut(BaseModel):

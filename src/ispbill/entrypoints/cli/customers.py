@@ -55,7 +55,11 @@ def customers_add(
     balance_control: str = typer.Option("prepaid", help="prepaid or postpaid."),
     cycle: str = typer.Option(
         "monthly",
-        help="Invoice cycle: daily, weekly, semimonthly, monthly, monthly_anniversary, days_30.",
+        help="Invoice cycle: daily, weekly, semimonthly, monthly, monthly_anniversary, days_30, "
+        "every_n_days, every_n_months (with --cycle-n), or every_7_days / 3m.",
+    ),
+    cycle_n: int | None = typer.Option(
+        None, "--cycle-n", help="every_n_days / every_n_months: the count N."
     ),
     anchor_day: int | None = typer.Option(
         None, help="monthly_anniversary: N, the creation day (PortaBilling); the default."
@@ -89,6 +93,7 @@ def customers_add(
             currency=currency,
             balance_control=balance_control,
             billing_cycle=cycle,
+            cycle_n=cycle_n,
             anchor_day=anchor_day,
             billing_timezone=timezone,
             business_model=business_model,

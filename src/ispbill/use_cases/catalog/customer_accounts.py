@@ -20,7 +20,7 @@ from ispbill.adapters.db import ledger_store as ledger
 from ispbill.adapters.db.lookups import by_id, require_unique_name
 from ispbill.adapters.db.models import Customer, CustomerClass, Reseller, Service
 from ispbill.adapters.db.unit_of_work import UnitOfWork
-from ispbill.domain.calendar import CycleKind, load_timezone, local_date
+from ispbill.domain.calendar import CycleKind, load_timezone, local_date, parse_customer_cycle
 from ispbill.domain.customers import (
     TEMPLATE_MAX,
     BalanceControl,
@@ -60,6 +60,7 @@ class NewCustomer:
     currency: str
     balance_control: str = BalanceControl.PREPAID.value
     billing_cycle: str = "monthly"
+    cycle_n: int | None = None
     anchor_day: int | None = None
     billing_timezone: str = "UTC"
     business_model: str = "internet_access"
@@ -105,7 +106,7 @@ def add_customer(uow: UnitOfWork, *, spec: NewCustomer, now: datetime, actor: st
     zone = load_timezone(spec.billing_timezone)
     locale = validate_locale(spec.locale)
     created_on = local_date(now, zone)
-    kind = choice(CycleKind, spec.billing_cycle.replace("-", "_"), "billing_cycle")
+    kind, cycle_n = parse_customer_cycle(spec.billing_cycle, spec.cycle_n)
     if spec.anchor_day is not None:
         if kind is not CycleKind.MONTHLY_ANNIVERSARY:
             raise ValidationError(
@@ -120,7 +121,7 @@ def add_customer(uow: UnitOfWork, *, spec: NewCustomer, now: datetime, actor: st
                 f"a monthly_anniversary cycle runs from the creation day "
                 f"({created_on.day} in {zone.key}); leave it out or give {created_on.day}",
             )
-    cycle = instantiate_cycle(kind, 1, created_on, anchor_day=spec.anchor_day)
+    cycle = instantiate_cycle(kind, cycle_n, created_on, anchor_day=spec.anchor_day)
     defaults = class_defaults(klass)
     custom_data = check_custom_data(defaults.custom_fields, spec.custom_data)
     overrides = CustomerOverrides(

@@ -12,6 +12,7 @@ from fastapi import APIRouter, Path, Query, Request
 
 from ispbill.adapters.db.lookups import MAX_ID
 from ispbill.adapters.db.unit_of_work import UnitOfWork
+from ispbill.domain.billing import Charge, Transition
 from ispbill.domain.customers import BalanceControl, CustomerStatus
 from ispbill.domain.ledger import EntryKind
 from ispbill.entrypoints.api.auth import Caller, Principal, Staff, not_found, require_customer
@@ -22,20 +23,26 @@ from ispbill.entrypoints.api.routes.engine import within_horizon
 from ispbill.entrypoints.api.schemas import (
     TEXT,
     Amount,
+    ChargeAndInvoiceOut,
     ChargePreview,
+    CheckoutIn,
+    CheckoutOut,
     CustomerIn,
     CustomerOut,
     Instant,
     LedgerEntryOut,
     PostingOut,
     PreviewOut,
+    QuoteLineOut,
     TransitionPreview,
     WalletOut,
 )
-from ispbill.use_cases.billing.reevaluation import preview
+from ispbill.use_cases.billing.reevaluation import charge_and_invoice, preview
 from ispbill.use_cases.catalog.customer_accounts import NewCustomer, add_customer
 from ispbill.use_cases.catalog.name_lookups import customer_class_id_of, reseller_id_of
-from ispbill.use_cases.queries import customer_lists
+from ispbill.use_cases.payments.checkouts import start_checkout
+from ispbill.use_cases.payments.recording import lock_customer
+from ispbill.use_cases.queries import cli_listings, customer_lists
 from ispbill.use_cases.queries.customer_lists import CustomerView, PostingView
 
 router = APIRouter(prefix="/api/v1/customers", tags=["customers"])
@@ -239,27 +246,94 @@ async def preview_customer(
                 customer_id=customer_id,
                 until=instant,
                 balance=Amount.of(outcome.balance),
-                charges=[
-                    ChargePreview(
-                        service_id=c.service_id,
-                        kind=c.kind.value,
-                        period_start=c.period.start,
-                        period_end=c.period.end,
-                        amount=Amount.of(c.gross),
-                        description=c.description,
-                    )
-                    for c in outcome.charges
-                ],
-                transitions=[
-                    TransitionPreview(
-                        service_id=t.service_id,
-                        from_state=t.from_state.value,
-                        to_state=t.to_state.value,
-                        reason=t.reason,
-                        at=t.at,
-                    )
-                    for t in outcome.transitions
-                ],
+                charges=[charge_out(c) for c in outcome.charges],
+                transitions=[transition_out(t) for t in outcome.transitions],
             )
+
+    return await call(work)
+
+
+def charge_out(c: Charge) -> ChargePreview:
+    return ChargePreview(
+        service_id=c.service_id,
+        kind=c.kind.value,
+        period_start=c.period.start,
+        period_end=c.period.end,
+        amount=Amount.of(c.gross),
+        description=c.description,
+    )
+
+
+def transition_out(t: Transition) -> TransitionPreview:
+    return TransitionPreview(
+        service_id=t.service_id,
+        from_state=t.from_state.value,
+        to_state=t.to_state.value,
+        reason=t.reason,
+        at=t.at,
+    )
+
+
+@router.post("/{customer_id}/charge", response_model=ChargeAndInvoiceOut)
+async def charge_customer(
+    customer_id: CustomerId, request: Request, caller: Staff
+) -> ChargeAndInvoiceOut:
+    """Splynx "Charge & Invoice" (`ispbill charge`): charge what is due now and invoice it at
+    once; a prepaid customer's invoice is issued paid from the wallet."""
+    app = container(request)
+
+    def work() -> ChargeAndInvoiceOut:
+        with app.uow() as uow:
+            require_customer(uow, caller, customer_id)
+        with app.uow() as uow:  # a fresh unit of work: the lock is the write's first statement
+            customer = lock_customer(uow, customer_id)
+            result = charge_and_invoice(
+                uow, customer=customer, now=app.clock.now(), actor=caller.actor
+            )
+            balance = cli_listings.balance_of(uow, customer_id)
+        return ChargeAndInvoiceOut(
+            customer_id=customer_id,
+            charges=[charge_out(c) for c in result.outcome.charges],
+            transitions=[transition_out(t) for t in result.outcome.transitions],
+            invoice_number=result.invoice_number,
+            balance=Amount.of(balance),
+        )
+
+    return await call(work)
+
+
+@router.post("/{customer_id}/checkout", response_model=CheckoutOut, status_code=201)
+async def checkout_customer(
+    customer_id: CustomerId, body: CheckoutIn, request: Request, caller: Staff
+) -> CheckoutOut:
+    """Quote ``months`` periods of the customer's services and open a hosted checkout for it
+    (`ispbill checkout`); the payer pays at ``url``, the gateway's webhook credits the wallet."""
+    app = container(request)
+    back = body.return_url or app.settings.public_base_url.rstrip("/") + "/"
+
+    def work() -> CheckoutOut:
+        with app.uow() as uow:
+            require_customer(uow, caller, customer_id)
+        with app.uow() as uow:
+            started = start_checkout(
+                uow,
+                gateways=app.gateways,
+                gateway=body.gateway,
+                customer_id=customer_id,
+                months=body.months,
+                now=app.clock.now(),
+                actor=caller.actor,
+                return_url=back,
+            )
+        quote = started.quote
+        assert quote is not None  # asked for months, so quoted
+        return CheckoutOut(
+            checkout=started.checkout.reference,
+            url=started.url,
+            quote=[
+                QuoteLineOut(line=line.label, amount=Amount.of(line.amount)) for line in quote.lines
+            ],
+            total=Amount.of(quote.total),
+        )
 
     return await call(work)
