@@ -26,7 +26,7 @@ from ispbill.entrypoints.cli.base import (
 )
 from ispbill.entrypoints.jobs import coa_sender
 from ispbill.use_cases.catalog.name_lookups import service_id_of
-from ispbill.use_cases.network import enforcement, usage
+from ispbill.use_cases.network import enforcement, nas_edits, usage
 from ispbill.use_cases.network import identities as network
 
 nas_app = Cli(help="Network access servers (routers) FreeRADIUS hears from and CoA goes to.")
@@ -73,6 +73,40 @@ def nas_add(
     with app_for_command() as app, app.uow() as uow:
         row = network.add_nas(uow, spec=spec, now=app.clock.now(), actor=ACTOR)
     console.print(f"NAS {row.id} {row.name} at {row.address} ({row.vendor})", markup=False)
+
+
+@nas_app.command("update")
+def nas_update(
+    nas: str = typer.Argument(..., help="NAS id, name or address."),
+    name: str | None = typer.Option(None),
+    address: str | None = typer.Option(None, help="IP address."),
+    secret: str | None = typer.Option(None, help="Shared secret."),
+    coa_port: int | None = typer.Option(None, help="CoA/Disconnect port."),
+    vendor: str | None = typer.Option(None, help="mikrotik or generic."),
+    message_authenticator: bool | None = typer.Option(
+        None, help="Require Message-Authenticator in Access-Requests."
+    ),
+) -> None:
+    """Change a NAS record at once; regenerate the FreeRADIUS configuration afterwards."""
+    with app_for_command() as app:
+        with app.uow() as uow:
+            nas_id = network.find_nas(uow, nas).id
+        with app.uow() as uow:
+            row = nas_edits.update_nas(
+                uow,
+                nas_id=nas_id,
+                changes=nas_edits.NasChanges(
+                    name=name,
+                    address=address,
+                    secret=secret,
+                    coa_port=coa_port,
+                    vendor=vendor,
+                    require_message_authenticator=message_authenticator,
+                ),
+                now=app.clock.now(),
+                actor=ACTOR,
+            )
+    console.print(f"NAS {row.id} {row.name} at {row.address} ({row.vendor}) updated", markup=False)
 
 
 @nas_app.command("list")

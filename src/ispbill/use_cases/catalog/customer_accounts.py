@@ -39,6 +39,7 @@ from ispbill.domain.errors import ValidationError
 from ispbill.domain.ledger import AccountKind, AccountRef, EntryKind, transfer
 from ispbill.domain.money import Money, normalize_currency
 from ispbill.domain.plans import instantiate_cycle
+from ispbill.use_cases.catalog.customer_records import ContactRecord, apply_record, checked_record
 from ispbill.use_cases.catalog.offerings import class_defaults
 
 FUNDS_METHODS = {"cash": AccountKind.CASH, "bank": AccountKind.BANK, "card": AccountKind.CARD}
@@ -76,6 +77,7 @@ class NewCustomer:
     invoice_template: str | None = None
     notification_emails: Sequence[str] | None = None
     custom_data: Mapping[str, str] = field(default_factory=dict)
+    record: ContactRecord = field(default_factory=ContactRecord)
 
 
 def _amount(value: str | None, currency: str, field_name: str) -> Money | None:
@@ -139,6 +141,7 @@ def add_customer(uow: UnitOfWork, *, spec: NewCustomer, now: datetime, actor: st
     )
     effective_terms(defaults, overrides)
     funds_account = choice_method(spec.funds_method)
+    record = checked_record(spec.record)
     require_unique_name(session, Customer, name)
 
     customer = Customer(
@@ -168,6 +171,7 @@ def add_customer(uow: UnitOfWork, *, spec: NewCustomer, now: datetime, actor: st
         custom_data=custom_data,
         created_at=now,
     )
+    apply_record(customer, record)
     session.add(customer)
     session.flush()
     wallet = AccountRef.wallet(customer.id, currency)

@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 
 from ispbill.adapters.db import event_log as events
 from ispbill.adapters.db import ledger_store as ledger
+from ispbill.adapters.db.keyset import Slice, keyset_slice
 from ispbill.adapters.db.lookups import by_id
 from ispbill.adapters.db.models import (
     Allocation,
@@ -36,11 +37,15 @@ from ispbill.domain.ledger import AccountRef, Discrepancy
 from ispbill.domain.money import Money
 from ispbill.use_cases.billing import invoice_documents
 from ispbill.use_cases.catalog import customer_accounts
+from ispbill.use_cases.catalog.customer_records import record_values
 from ispbill.use_cases.payments.bank_import import unmatched_lines
 from ispbill.use_cases.payments.corrections import refunds_of
 from ispbill.use_cases.service_lifecycle import new_services
 
 Row = dict[str, Any]
+# One page of a listing: its rows and, when more follow, the cursor of the next page (the id
+# of the last row shown; pages are keyset slices by id, adapters/db/keyset.py).
+Page = Slice[Row]
 
 
 def ledger_findings(uow: UnitOfWork) -> list[Discrepancy]:
@@ -76,11 +81,37 @@ def customer_row(c: Customer, balance: Money) -> Row:
     }
 
 
-def customer_rows(uow: UnitOfWork, *, search: str | None, limit: int) -> list[Row]:
-    return [
-        customer_row(s.customer, s.balance) | {"services": s.services}
-        for s in customer_accounts.list_customers(uow, search=search, limit=limit)
+def customer_rows(
+    uow: UnitOfWork,
+    *,
+    search: str | None,
+    limit: int,
+    after: int | None = None,
+    archived: bool = False,
+) -> Page:
+    """Customers by id; archived ones only when asked for (and then only those)."""
+    query = select(Customer).where(
+        Customer.archived_at.is_not(None) if archived else Customer.archived_at.is_(None)
+    )
+    if search:
+        query = query.where(Customer.name.icontains(search, autoescape=True))  # '%' is a letter
+    found = keyset_slice(uow.session, query, Customer.id, after=after, limit=limit)
+    customers: list[Customer] = found.rows
+    counts = dict(
+        uow.session.execute(
+            select(Service.customer_id, func.count())
+            .where(Service.customer_id.in_([c.id for c in customers]))
+            .group_by(Service.customer_id)
+        ).all()
+    )
+    balances = ledger.wallet_balances(uow.session, [(c.id, c.currency) for c in customers])
+    rows = [
+        customer_row(c, balances[c.id])
+        | {"services": int(counts.get(c.id, 0))}
+        | ({"archived_at": c.archived_at} if archived else {})
+        for c in customers
     ]
+    return Slice(rows, found.last_id)
 
 
 def customer_detail(uow: UnitOfWork, customer_id: int, *, events_shown: int = 20) -> Row:
@@ -100,7 +131,10 @@ def customer_detail(uow: UnitOfWork, customer_id: int, *, events_shown: int = 20
         "cycle_origin": c.cycle_origin,
         "grace_days": c.grace_days if c.grace_days is not None else c.customer_class.grace_days,
         "custom_data": c.custom_data,
+        "locale": c.locale,
+        **record_values(c),
         "created_at": c.created_at,
+        "archived_at": c.archived_at,
         "services": service_rows(uow, customer_id=c.id),
         "events": [
             {
@@ -135,6 +169,16 @@ def service_rows(uow: UnitOfWork, *, customer_id: int | None = None) -> list[Row
     return [service_row(s) for s in new_services.list_services(uow, customer_id=customer_id)]
 
 
+def service_page(
+    uow: UnitOfWork, *, customer_id: int | None = None, after: int | None, limit: int
+) -> Page:
+    query = select(Service)
+    if customer_id is not None:
+        query = query.where(Service.customer_id == customer_id)
+    found = keyset_slice(uow.session, query, Service.id, after=after, limit=limit)
+    return Slice([service_row(s) for s in found.rows], found.last_id)
+
+
 def wallet(uow: UnitOfWork, customer_id: int, *, limit: int) -> Row:
     """The customer's name and balance, and the wallet's latest postings (newest first)."""
     c = customer_accounts.get_customer(uow, customer_id)
@@ -166,60 +210,83 @@ def wallet(uow: UnitOfWork, customer_id: int, *, limit: int) -> Row:
 # -- the catalogue --------------------------------------------------------------------------------
 
 
-def tax_profile_rows(uow: UnitOfWork) -> list[Row]:
-    return [
-        {
-            "id": t.id,
-            "name": t.name,
-            "rate": invoice_documents.rate_text(t.rate_bp),
-            "inclusive": t.inclusive,
-        }
-        for t in uow.session.scalars(select(TaxProfileRow).order_by(TaxProfileRow.id))
-    ]
+def tax_profile_rows(uow: UnitOfWork, *, after: int | None = None, limit: int = 200) -> Page:
+    found = keyset_slice(
+        uow.session, select(TaxProfileRow), TaxProfileRow.id, after=after, limit=limit
+    )
+    return Slice(
+        [
+            {
+                "id": t.id,
+                "name": t.name,
+                "rate": invoice_documents.rate_text(t.rate_bp),
+                "inclusive": t.inclusive,
+            }
+            for t in found.rows
+        ],
+        found.last_id,
+    )
 
 
-def reseller_rows(uow: UnitOfWork) -> list[Row]:
-    return [
-        {"id": r.id, "name": r.name, "created_at": r.created_at}
-        for r in uow.session.scalars(select(Reseller).order_by(Reseller.id))
-    ]
+def reseller_rows(uow: UnitOfWork, *, after: int | None = None, limit: int = 200) -> Page:
+    found = keyset_slice(uow.session, select(Reseller), Reseller.id, after=after, limit=limit)
+    return Slice(
+        [{"id": r.id, "name": r.name, "created_at": r.created_at} for r in found.rows],
+        found.last_id,
+    )
 
 
-def class_rows(uow: UnitOfWork) -> list[Row]:
-    return [
-        {
-            "id": c.id,
-            "name": c.name,
-            "grace_days": c.grace_days,
-            "invoice_template": c.invoice_template,
-            "tax_profile_id": c.tax_profile_id,
-            "notification_emails": c.notification_emails,
-            "custom_fields": [
-                f["name"] + ("" if f.get("required", True) else "?") for f in c.custom_fields
-            ],
-        }
-        for c in uow.session.scalars(select(CustomerClass).order_by(CustomerClass.id))
-    ]
+def class_rows(uow: UnitOfWork, *, after: int | None = None, limit: int = 200) -> Page:
+    found = keyset_slice(
+        uow.session, select(CustomerClass), CustomerClass.id, after=after, limit=limit
+    )
+    return Slice(
+        [
+            {
+                "id": c.id,
+                "name": c.name,
+                "grace_days": c.grace_days,
+                "invoice_template": c.invoice_template,
+                "tax_profile_id": c.tax_profile_id,
+                "notification_emails": c.notification_emails,
+                "custom_fields": [
+                    f["name"] + ("" if f.get("required", True) else "?") for f in c.custom_fields
+                ],
+            }
+            for c in found.rows
+        ],
+        found.last_id,
+    )
 
 
-def plan_rows(uow: UnitOfWork) -> list[Row]:
-    return [
-        {
-            "id": p.id,
-            "name": p.name,
-            "price": str(Money(p.price_minor, p.currency)),
-            "cycle": p.cycle_kind if p.cycle_n == 1 else f"{p.cycle_kind}:{p.cycle_n}",
-            "download_kbps": p.download_kbps,
-            "upload_kbps": p.upload_kbps,
-            "periods_months": [o["months"] for o in p.period_options],
-            "fup_tiers": [
-                f"{t.tier}:{t.limit_bytes}B:{t.action}"
-                + (f":{t.down_kbps}/{t.up_kbps}k" if t.down_kbps else "")
-                for t in p.fup_tiers
-            ],
-        }
-        for p in uow.session.scalars(select(Plan).order_by(Plan.id))
-    ]
+def plan_rows(
+    uow: UnitOfWork, *, after: int | None = None, limit: int = 200, archived: bool = False
+) -> Page:
+    """Plans by id; archived ones only when asked for (and then only those)."""
+    query = select(Plan).where(
+        Plan.archived_at.is_not(None) if archived else Plan.archived_at.is_(None)
+    )
+    found = keyset_slice(uow.session, query, Plan.id, after=after, limit=limit)
+    return Slice(
+        [
+            {
+                "id": p.id,
+                "name": p.name,
+                "price": str(Money(p.price_minor, p.currency)),
+                "cycle": p.cycle_kind if p.cycle_n == 1 else f"{p.cycle_kind}:{p.cycle_n}",
+                "download_kbps": p.download_kbps,
+                "upload_kbps": p.upload_kbps,
+                "periods_months": [o["months"] for o in p.period_options],
+                "fup_tiers": [
+                    f"{t.tier}:{t.limit_bytes}B:{t.action}"
+                    + (f":{t.down_kbps}/{t.up_kbps}k" if t.down_kbps else "")
+                    for t in p.fup_tiers
+                ],
+            }
+            for p in found.rows
+        ],
+        found.last_id,
+    )
 
 
 # -- payments ---------------------------------------------------------------------------------------
