@@ -41,6 +41,7 @@ from ispbill.use_cases.admin.web_auth import portal_account, set_portal_login
 from ispbill.use_cases.billing.invoice_documents import list_invoices
 from ispbill.use_cases.billing.reevaluation import charge_and_invoice, preview
 from ispbill.use_cases.catalog.customer_accounts import NewCustomer, add_customer
+from ispbill.use_cases.catalog.customer_records import record_values
 from ispbill.use_cases.catalog.name_lookups import customer_class_id_of, reseller_id_of
 from ispbill.use_cases.collections.suspensions import profile_names
 from ispbill.use_cases.network.identities import list_nas
@@ -72,6 +73,7 @@ FORM_CYCLES = [
     )
 ]
 CUSTOMER_STATUSES = [s.value for s in CustomerStatus]
+LIST_FILTERS = [*CUSTOMER_STATUSES, console_views.ARCHIVED]  # archived: hidden otherwise
 Action = Callable[[UnitOfWork, datetime, dict[str, str]], object]
 
 
@@ -84,7 +86,7 @@ async def customers(
     after: int = 0,
     format: str = "",
 ) -> Response:
-    search, state = q[:200], status if status in CUSTOMER_STATUSES else None
+    search, state = q[:200], status if status in LIST_FILTERS else None
     scope = scope_of(staff)
     if format == "csv":
         rows = await work(
@@ -116,7 +118,7 @@ async def customers(
         if request.headers.get("hx-request") and request.headers.get("hx-target") == "results"
         else "console/customers.html"
     )
-    context = {"page": page, "q": search, "status": status, "statuses": CUSTOMER_STATUSES}
+    context = {"page": page, "q": search, "status": status, "statuses": LIST_FILTERS}
     return staff_page(request, staff, template, context)
 
 
@@ -207,6 +209,7 @@ def customer_context(
     customer = detail.customer
     return {
         "customer": customer,
+        "record": record_values(customer),
         "balance": detail.balance,
         "credit": detail.credit,
         "identities": detail.identities,
