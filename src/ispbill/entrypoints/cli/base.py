@@ -27,7 +27,7 @@ from ispbill.clock import Clock, FixedClock, SystemClock
 from ispbill.domain.dates import check_date
 from ispbill.domain.errors import IspbillError, ValidationError
 from ispbill.settings import Settings
-from ispbill.use_cases.queries.cli_listings import Page
+from ispbill.use_cases.queries.cli_listings import Page, rows_page
 
 console = Console()
 err_console = Console(stderr=True)
@@ -242,6 +242,20 @@ def listing(
             if not every or page.last_id is None:
                 return rows, page.last_id
             after = page.last_id
+
+
+def page_rows(
+    rows: list[dict[str, Any]],
+    *,
+    limit: int,
+    cursor: int | None,
+    every: bool,
+    key: str = "id",
+) -> tuple[list[dict[str, Any]], int | None]:
+    """``listing`` for a short list read whole (staff, tokens, NAS, top-up rules): the same
+    options and the same note when more rows exist."""
+    page = rows_page(rows, after=cursor, limit=max(len(rows), 1) if every else limit, key=key)
+    return page.rows, page.last_id
 
 
 def emit_listing(

@@ -15,7 +15,6 @@ from ispbill.entrypoints.cli.base import (
     Cli,
     app_for_command,
     console,
-    emit,
     emit_listing,
     emit_object,
     find,
@@ -443,14 +442,32 @@ def services_terminate(
 
 
 @wallet_app.command("show")
-def wallet_show(customer: str, limit: int = typer.Option(50, min=1), as_json: bool = JSON) -> None:
+def wallet_show(
+    customer: str,
+    limit: int = typer.Option(50, "--limit", min=1, max=10_000, help="At most this many rows."),
+    cursor: int | None = CURSOR,
+    every: bool = ALL,
+    as_json: bool = JSON,
+) -> None:
+    """The balance and the wallet's postings, newest first (``next_cursor`` in --json when
+    older ones follow)."""
+    with app_for_command():
+        customer_id = find(customer_id_of, customer)
+    postings: list[dict[str, Any]] = []
+    after = cursor
     with unit_of_work() as (uow, _):
-        shown = cli_listings.wallet(uow, find(customer_id_of, customer), limit=limit)
+        while True:
+            shown = cli_listings.wallet(uow, customer_id, limit=limit, after=after)
+            postings.extend(shown["postings"])
+            after = shown["next_cursor"]
+            if not every or after is None:
+                break
+    shown["postings"] = postings
     if as_json:
         emit_object(shown, as_json=True, title="")
         return
-    emit(
-        shown["postings"],
+    emit_listing(
+        (postings, shown["next_cursor"]),
         as_json=False,
         title=f"Wallet of {shown['customer']}: balance {shown['balance']}",
     )

@@ -15,12 +15,17 @@ from ispbill.domain.errors import ValidationError
 from ispbill.domain.plans import parse_data_volume
 from ispbill.entrypoints.cli.base import (
     ACTOR,
+    ALL,
+    CURSOR,
+    LIMIT,
     Cli,
     app_for_command,
     console,
     emit,
+    emit_listing,
     emit_object,
     find,
+    page_rows,
     parse_instant,
     unit_of_work,
 )
@@ -110,7 +115,12 @@ def nas_update(
 
 
 @nas_app.command("list")
-def nas_list(as_json: bool = JSON) -> None:
+def nas_list(
+    limit: int = LIMIT,
+    cursor: int | None = CURSOR,
+    every: bool = ALL,
+    as_json: bool = JSON,
+) -> None:
     """NAS records (secrets are not printed)."""
     with unit_of_work() as (uow, _):
         rows = [
@@ -124,7 +134,8 @@ def nas_list(as_json: bool = JSON) -> None:
             }
             for n in network.list_nas(uow)
         ]
-    emit(rows, as_json=as_json, title="NAS")
+    found = page_rows(rows, limit=limit, cursor=cursor, every=every)
+    emit_listing(found, as_json=as_json, title="NAS")
 
 
 def services_credentials(

@@ -26,6 +26,7 @@ from ispbill.adapters.db.models import (
     LedgerAccount,
     LedgerPosting,
     LedgerTransaction,
+    Notification,
     Payment,
     Plan,
     Reseller,
@@ -33,12 +34,15 @@ from ispbill.adapters.db.models import (
     TaxProfileRow,
 )
 from ispbill.adapters.db.unit_of_work import UnitOfWork
+from ispbill.domain.bank import LineStatus
+from ispbill.domain.invoicing import InvoiceStatus
 from ispbill.domain.ledger import AccountRef, Discrepancy
 from ispbill.domain.money import Money
+from ispbill.domain.notifications import NotificationStatus
 from ispbill.use_cases.billing import invoice_documents
 from ispbill.use_cases.catalog import customer_accounts
+from ispbill.use_cases.catalog.customer_accounts import choice
 from ispbill.use_cases.catalog.customer_records import record_values
-from ispbill.use_cases.payments.bank_import import unmatched_lines
 from ispbill.use_cases.payments.corrections import refunds_of
 from ispbill.use_cases.service_lifecycle import new_services
 
@@ -179,18 +183,27 @@ def service_page(
     return Slice([service_row(s) for s in found.rows], found.last_id)
 
 
-def wallet(uow: UnitOfWork, customer_id: int, *, limit: int) -> Row:
-    """The customer's name and balance, and the wallet's latest postings (newest first)."""
+def wallet(uow: UnitOfWork, customer_id: int, *, limit: int, after: int | None = None) -> Row:
+    """The customer's name and balance, and the wallet's postings, newest first, a page at a
+    time (``next_cursor`` when older ones follow)."""
     c = customer_accounts.get_customer(uow, customer_id)
     code = AccountRef.wallet(c.id, c.currency).code
-    postings = uow.session.execute(
-        select(LedgerTransaction, LedgerPosting.amount_minor)
+    query = (
+        select(LedgerTransaction, LedgerPosting.amount_minor, LedgerPosting.id)
         .join(LedgerPosting, LedgerPosting.transaction_id == LedgerTransaction.id)
         .join(LedgerAccount, LedgerAccount.id == LedgerPosting.account_id)
         .where(LedgerAccount.code == code)
-        .order_by(LedgerTransaction.effective_at.desc(), LedgerTransaction.id.desc())
-        .limit(limit)
-    ).all()
+    )
+    found = keyset_slice(
+        uow.session,
+        query,
+        LedgerPosting.id,
+        after=after,
+        limit=limit,
+        newest_first=True,
+        scalars=False,
+        row_id=lambda r: int(r[2]),
+    )
     return {
         "customer": c.name,
         "balance": str(ledger.wallet_balance(uow.session, c.id, c.currency)),
@@ -202,8 +215,9 @@ def wallet(uow: UnitOfWork, customer_id: int, *, limit: int) -> Row:
                 "amount": str(Money(amount, c.currency)),
                 "memo": t.memo,
             }
-            for t, amount in postings
+            for t, amount, _ in found.rows
         ],
+        "next_cursor": found.last_id,
     }
 
 
@@ -292,30 +306,40 @@ def plan_rows(
 # -- payments ---------------------------------------------------------------------------------------
 
 
-def payment_rows(uow: UnitOfWork, *, customer_id: int | None, limit: int) -> list[Row]:
-    """Payments, newest first."""
-    query = (
-        select(Payment, Customer.name)
-        .join(Customer, Customer.id == Payment.customer_id)
-        .order_by(Payment.received_at.desc(), Payment.id.desc())
-        .limit(limit)
-    )
+def payment_rows(
+    uow: UnitOfWork, *, customer_id: int | None, limit: int, after: int | None = None
+) -> Page:
+    """Payments, newest (last recorded) first, a page at a time."""
+    query = select(Payment, Customer.name).join(Customer, Customer.id == Payment.customer_id)
     if customer_id is not None:
-        found = by_id(uow.session, Customer, customer_id, field="customer")
-        query = query.where(Payment.customer_id == found.id)
-    return [
-        {
-            "id": p.id,
-            "customer": name,
-            "received_at": p.received_at,
-            "method": p.method,
-            "amount": str(Money(p.amount_minor, p.currency)),
-            "reference": p.reference,
-            "key": p.idempotency_key,
-            "actor": p.actor,
-        }
-        for p, name in uow.session.execute(query).all()
-    ]
+        found_customer = by_id(uow.session, Customer, customer_id, field="customer")
+        query = query.where(Payment.customer_id == found_customer.id)
+    found = keyset_slice(
+        uow.session,
+        query,
+        Payment.id,
+        after=after,
+        limit=limit,
+        newest_first=True,
+        scalars=False,
+        row_id=lambda r: int(r[0].id),
+    )
+    return Slice(
+        [
+            {
+                "id": p.id,
+                "customer": name,
+                "received_at": p.received_at,
+                "method": p.method,
+                "amount": str(Money(p.amount_minor, p.currency)),
+                "reference": p.reference,
+                "key": p.idempotency_key,
+                "actor": p.actor,
+            }
+            for p, name in found.rows
+        ],
+        found.last_id,
+    )
 
 
 def payment_detail(uow: UnitOfWork, payment_id: int) -> Row:
@@ -380,9 +404,11 @@ def bank_line_rows(uow: UnitOfWork, line_ids: list[int]) -> list[Row]:
     return [bank_line_row(found[i]) for i in line_ids if i in found]
 
 
-def unmatched_bank_line_rows(uow: UnitOfWork, *, limit: int) -> list[Row]:
-    """Incoming transfers no customer was found for, oldest first."""
-    return [bank_line_row(line) for line in unmatched_lines(uow, limit=limit)]
+def unmatched_bank_line_rows(uow: UnitOfWork, *, limit: int, after: int | None = None) -> Page:
+    """Incoming transfers no customer was found for, in the order they were imported."""
+    query = select(BankStatementLine).where(BankStatementLine.status == LineStatus.UNMATCHED.value)
+    found = keyset_slice(uow.session, query, BankStatementLine.id, after=after, limit=limit)
+    return Slice([bank_line_row(line) for line in found.rows], found.last_id)
 
 
 def bank_line_row(line: BankStatementLine) -> Row:
@@ -423,15 +449,67 @@ def invoice_row(i: Invoice) -> Row:
 
 
 def invoice_rows(
-    uow: UnitOfWork, *, customer_id: int | None, status: str | None, limit: int
-) -> list[Row]:
-    """Invoices, newest first."""
-    return [
-        invoice_row(i)
-        for i in invoice_documents.list_invoices(
-            uow, customer_id=customer_id, status=status, limit=limit
+    uow: UnitOfWork,
+    *,
+    customer_id: int | None,
+    status: str | None,
+    limit: int,
+    after: int | None = None,
+) -> Page:
+    """Invoices and credit notes, newest (last issued) first, a page at a time."""
+    query = select(Invoice)
+    if customer_id is not None:
+        row = by_id(uow.session, Customer, customer_id, field="customer")
+        query = query.where(Invoice.customer_id == row.id)
+    if status is not None:
+        query = query.where(Invoice.status == choice(InvoiceStatus, status, "status").value)
+    found = keyset_slice(
+        uow.session, query, Invoice.id, after=after, limit=limit, newest_first=True
+    )
+    return Slice([invoice_row(i) for i in found.rows], found.last_id)
+
+
+def notification_rows(
+    uow: UnitOfWork, *, status: str | None, limit: int, after: int | None = None
+) -> Page:
+    """Customer e-mail, newest first, a page at a time."""
+    query = select(Notification)
+    if status:
+        query = query.where(
+            Notification.status == choice(NotificationStatus, status, "status").value
         )
-    ]
+    found = keyset_slice(
+        uow.session, query, Notification.id, after=after, limit=limit, newest_first=True
+    )
+    return Slice(
+        [
+            {
+                "id": n.id,
+                "customer": n.customer_id,
+                "kind": n.kind,
+                "to": ", ".join(n.recipients),
+                "status": n.status,
+                "attempts": n.attempts,
+                "created_at": n.created_at,
+                "sent_at": n.sent_at,
+                "next_attempt_at": n.next_attempt_at
+                if n.status == NotificationStatus.PENDING.value
+                else None,
+                "error": n.last_error,
+            }
+            for n in found.rows
+        ],
+        found.last_id,
+    )
+
+
+def rows_page(rows: list[Row], *, after: int | None, limit: int, key: str = "id") -> Page:
+    """A page of a short list read whole (staff, tokens, NAS, top-up rules), by its ``key`` in
+    ascending order: the CLI pages every listing the same way."""
+    ordered = sorted(rows, key=lambda r: r[key])
+    rest = [r for r in ordered if after is None or r[key] > after]
+    page = rest[:limit]
+    return Slice(page, page[-1][key] if len(rest) > limit and page else None)
 
 
 def invoice_detail(uow: UnitOfWork, number: str) -> Row:
