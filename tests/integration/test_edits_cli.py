@@ -7,9 +7,11 @@ an edited minimum balance that changes the next tick's decision."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import typer
 from sqlalchemy import func, select
 from typer.testing import CliRunner, Result
 
@@ -302,3 +304,72 @@ def test_listings_page_and_say_when_more_rows_exist(app: App, database_url: str)
     assert every.stderr == ""
     with app.uow() as uow:
         assert uow.session.scalar(select(func.count()).select_from(Event)) >= 5
+
+
+def commands_of(group: typer.Typer) -> Iterator[tuple[str, Any]]:
+    command = typer.main.get_command(group)
+    for name, sub in command.commands.items():  # type: ignore[attr-defined]
+        if hasattr(sub, "commands"):
+            for sub_name, leaf in sub.commands.items():
+                yield f"{name} {sub_name}", leaf
+        else:
+            yield name, sub
+
+
+# The listings that are not pages of rows: a fixed set (one page per suspension reason).
+NOT_PAGED = {"pages list"}
+
+
+def test_every_listing_takes_limit_cursor_and_all() -> None:
+    """Issue 17: ``customers list --json`` stopped at 200 rows without saying so; every listing
+    now pages the same way."""
+    listings = [
+        (n, c)
+        for n, c in commands_of(cli)
+        if n.endswith((" list", " unmatched", " attempts")) or n == "wallet show"
+    ]
+    assert len(listings) >= 15
+    missing = [
+        n
+        for n, c in listings
+        if n not in NOT_PAGED
+        and not {"--limit", "--cursor", "--all"} <= {o for p in c.params for o in p.opts}
+    ]
+    assert missing == []
+
+
+def test_more_payments_notes_and_wallet_pages(app: App, database_url: str) -> None:
+    url = database_url
+    ok(url, "classes", "add", "Home")
+    ok(url, "customers", "add", "Ada", "--class", "Home", "--currency", "USD")
+    for n in range(3):
+        ok(url, "payments", "add", "Ada", f"{n + 1}.00", "--method", "cash", "--reference", f"r{n}")
+    first = invoke(url, "payments", "list", "--limit", "2", "--json")
+    assert [p["reference"] for p in json.loads(first.stdout)] == ["r2", "r1"]  # newest first
+    assert "--cursor 2" in first.stderr
+    rest = invoke(url, "payments", "list", "--limit", "2", "--cursor", "2", "--json")
+    assert [p["reference"] for p in json.loads(rest.stdout)] == ["r0"]
+    assert rest.stderr == ""
+    wallet = ok_json(url, "wallet", "show", "Ada", "--limit", "2")
+    assert len(wallet["postings"]) == 2
+    assert wallet["next_cursor"] is not None
+    older = ok_json(url, "wallet", "show", "Ada", "--cursor", str(wallet["next_cursor"]))
+    assert len(older["postings"]) == 1
+    assert older["next_cursor"] is None
+    table = invoke(url, "wallet", "show", "Ada", "--limit", "1")
+    assert "more rows follow: --cursor" in table.stderr
+    for n in range(3):
+        ok(
+            url,
+            "nas",
+            "add",
+            f"edge-{n}",
+            "--address",
+            f"10.0.0.{n + 1}",
+            "--secret",
+            "shared-secret",
+        )
+    nas = invoke(url, "nas", "list", "--limit", "2", "--json")
+    assert [n["name"] for n in json.loads(nas.stdout)] == ["edge-0", "edge-1"]
+    assert "--cursor 2" in nas.stderr
+    assert len(ok_json(url, "nas", "list", "--all", "--limit", "1")) == 3

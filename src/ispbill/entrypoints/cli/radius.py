@@ -9,6 +9,7 @@ from typing import Any
 
 import typer
 
+from ispbill.adapters.db.unit_of_work import UnitOfWork
 from ispbill.adapters.radius.coa import PyradSender
 from ispbill.adapters.radius.config import NasClient, RadiusConfig, SqlTarget, write_config
 from ispbill.domain.errors import ValidationError
@@ -25,6 +26,7 @@ from ispbill.entrypoints.cli.base import (
     emit_listing,
     emit_object,
     find,
+    listing,
     page_rows,
     parse_instant,
     unit_of_work,
@@ -33,6 +35,7 @@ from ispbill.entrypoints.jobs import coa_sender
 from ispbill.use_cases.catalog.name_lookups import service_id_of
 from ispbill.use_cases.network import enforcement, nas_edits, usage
 from ispbill.use_cases.network import identities as network
+from ispbill.use_cases.queries.cli_listings import Page
 
 nas_app = Cli(help="Network access servers (routers) FreeRADIUS hears from and CoA goes to.")
 radius_app = Cli(help="FreeRADIUS: the configuration ispbill ships.")
@@ -258,10 +261,15 @@ def outbox_run(
 @outbox_app.command("list")
 def outbox_list(
     status: str | None = typer.Option(None, help="pending, done or failed."),
+    limit: int = LIMIT,
+    cursor: int | None = CURSOR,
+    every: bool = ALL,
     as_json: bool = JSON,
 ) -> None:
-    """Recent outbox commands with their outcome."""
-    with unit_of_work() as (uow, _):
+    """Outbox commands with their outcome, newest first."""
+
+    def page(uow: UnitOfWork, after: int | None, size: int) -> Page:
+        found = enforcement.commands(uow, status=status, limit=size + 1, before=after)
         rows: list[dict[str, Any]] = [
             {
                 "id": c.id,
@@ -274,9 +282,12 @@ def outbox_list(
                 "error": c.last_error,
                 "results": c.results if as_json else len(c.results or {}),
             }
-            for c in enforcement.commands(uow, status=status)
+            for c in found[:size]
         ]
-    emit(rows, as_json=as_json, title="Enforcement outbox")
+        return Page(rows, found[size - 1].id if len(found) > size else None)
+
+    found = listing(page, limit=limit, cursor=cursor, every=every)
+    emit_listing(found, as_json=as_json, title="Enforcement outbox")
 
 
 @usage_app.command("add")
