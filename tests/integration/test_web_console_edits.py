@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from datetime import date
 from typing import Any
 
 import pytest
@@ -237,3 +238,34 @@ def test_catalogue_edit_forms(web: tuple[App, dict[str, int]]) -> None:
     nora = Browser(app)
     nora.sign_in_staff("nora")
     assert nora.get(f"/console/plans/{ids['plan']}/edit").status_code == 403
+
+
+def test_a_service_that_has_not_started_is_edited(web: tuple[App, dict[str, int]]) -> None:
+    app, ids = web
+    customer_id = customer(app, "Petr")
+    with app.uow() as uow:
+        later = NewService(
+            customer_id=customer_id, plan_id=ids["plan"], active_from=date(2026, 3, 1)
+        )
+        service_id = add_service(uow, spec=later, now=app.clock.now(), actor="test").id
+    browser = admin(app)
+    page = browser.get(f"/console/customers/{customer_id}").text
+    assert f'href="/console/services/{service_id}/edit"' in page
+    form = form_of_page(browser, f"/console/services/{service_id}/edit")
+    assert form["active_from"] == "2026-03-01"
+    saved = browser.post(
+        f"/console/services/{service_id}/edit", {**form, "active_from": "2026-03-10"}
+    )
+    assert saved.status_code == 303, saved.text[-400:]
+    with app.uow() as uow:
+        [event] = uow.session.scalars(select(Event).where(Event.kind == "service.updated"))
+        assert event.figures["changes"] == {
+            "active_from": {"old": "2026-03-01", "new": "2026-03-10"}
+        }
+    before = snapshot(app)
+    refused = browser.post(
+        f"/console/services/{service_id}/edit", {**form, "active_from": "2020-01-01"}
+    )
+    assert refused.status_code == 422
+    assert "active_from: must not be before today" in refused.text
+    assert snapshot(app) == before
