@@ -1,7 +1,7 @@
 """customer records (issue 17): addresses, GPS, company numbers, notes, contacts, archiving
 
 Revision ID: 0016
-Revises: 0013
+Revises: 0015
 Create Date: 2026-12-07 23:30:00.000000
 """
 
@@ -15,7 +15,7 @@ from alembic import op
 import ispbill.adapters.db.types
 
 revision: str = "0016"
-down_revision: str | None = "0013"
+down_revision: str | None = "0015"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
