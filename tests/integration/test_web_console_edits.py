@@ -269,3 +269,33 @@ def test_a_service_that_has_not_started_is_edited(web: tuple[App, dict[str, int]
     assert refused.status_code == 422
     assert "active_from: must not be before today" in refused.text
     assert snapshot(app) == before
+
+
+def test_a_new_customer_is_created_with_its_contacts(web: tuple[App, dict[str, int]]) -> None:
+    app, _ = web
+    browser = admin(app)
+    browser.get("/console/customers/new")
+    form = {
+        "name": "Eva",
+        "customer_class": "Home",
+        "currency": "EUR",
+        "billing_cycle": "monthly",
+        "balance_control": "prepaid",
+        "emails": "eva@example.net\neva@work.example",
+        "phones": "+420 777 123 456",
+        "billing_address": "Náměstí 1\nBrno",
+        "vat_id": "cz 12345678",
+    }
+    created = browser.post("/console/customers", form)
+    assert created.status_code == 303, created.text[-400:]
+    with app.uow() as uow:
+        eva = uow.session.scalars(select(Customer).where(Customer.name == "Eva")).one()
+        assert [(c.value, c.is_primary) for c in eva.contacts] == [
+            ("eva@example.net", True),
+            ("eva@work.example", False),
+            ("+420 777 123 456", True),
+        ]
+        assert (eva.billing_address, eva.vat_id) == ("Náměstí 1\nBrno", "CZ12345678")
+    refused = browser.post("/console/customers", {**form, "name": "Eve", "vat_id": "123"})
+    assert refused.status_code == 422
+    assert "vat_id" in refused.text

@@ -35,13 +35,14 @@ from ispbill.entrypoints.web.common import (
     staff_page,
     work,
 )
+from ispbill.entrypoints.web.console.editing import lines
 from ispbill.entrypoints.web.csvout import csv_response
 from ispbill.entrypoints.web.session import StaffPrincipal, check_visible, require_write
 from ispbill.use_cases.admin.web_auth import portal_account, set_portal_login
 from ispbill.use_cases.billing.invoice_documents import list_invoices
 from ispbill.use_cases.billing.reevaluation import charge_and_invoice, preview
 from ispbill.use_cases.catalog.customer_accounts import NewCustomer, add_customer
-from ispbill.use_cases.catalog.customer_records import record_values
+from ispbill.use_cases.catalog.customer_records import ContactRecord, record_values
 from ispbill.use_cases.catalog.name_lookups import customer_class_id_of, reseller_id_of
 from ispbill.use_cases.collections.suspensions import profile_names
 from ispbill.use_cases.network.identities import list_nas
@@ -176,6 +177,12 @@ async def create_customer(request: Request, staff: Staff) -> Response:
             reseller_id=reseller_id,
             locale=form.get("locale", "en_US"),
             custom_data=custom,
+            record=ContactRecord(
+                emails=lines(form.get("emails")) or None,
+                phones=lines(form.get("phones")) or None,
+                billing_address=form.get("billing_address") or None,
+                vat_id=form.get("vat_id") or None,
+            ),
         )
         return add_customer(uow, spec=spec, now=now, actor=staff.actor).id
 
