@@ -390,6 +390,7 @@ def test_a_resellers_user_sees_only_its_own_customers_rows_in_pages_and_csv(worl
 OPERATOR_WIDE = frozenset(
     {
         "/console/nas",
+        "/console/outbox",
         "/console/settings",
         "/console/tokens",
         "/console/bank",
