@@ -206,3 +206,19 @@ def test_the_openapi_document_lists_both_routes(api: tuple[App, World]) -> None:
     paths = Api(app, world.tokens["ops"]).get("/api/v1/openapi.json").json()["paths"]
     assert "post" in paths["/api/v1/customers/{customer_id}/charge"]
     assert "post" in paths["/api/v1/customers/{customer_id}/checkout"]
+
+
+def test_the_api_keeps_the_n_of_an_every_n_cycle(api: tuple[App, World]) -> None:
+    app, world = api
+    admin = Api(app, world.tokens["ops"])
+    created = admin.post(
+        "/api/v1/customers",
+        json=customer_body("Nina", billing_cycle="every_n_days", cycle_n=14),
+    )
+    assert created.status_code == 201, created.text
+    assert (created.json()["billing_cycle"], created.json()["cycle_n"]) == ("every_n_days", 14)
+    missing = admin.post(
+        "/api/v1/customers", json=customer_body("Nora", billing_cycle="every_n_days")
+    )
+    assert missing.status_code == 422
+    assert missing.json()["field"] == "cycle_n"
