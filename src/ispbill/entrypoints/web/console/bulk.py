@@ -34,7 +34,7 @@ from ispbill.entrypoints.web.common import (
     staff_page,
     work,
 )
-from ispbill.entrypoints.web.console.customers import CUSTOMER_STATUSES
+from ispbill.entrypoints.web.console.customers import LIST_FILTERS
 from ispbill.entrypoints.web.csvout import csv_response
 from ispbill.entrypoints.web.session import StaffPrincipal, require_write
 from ispbill.use_cases.collections import bulk_actions as bulk
@@ -59,7 +59,7 @@ def _selection(uow: UnitOfWork, staff: StaffPrincipal, values: Mapping[str, str]
         uow.session,
         scope=scope_of(staff),
         search=values.get("q", "")[:200],
-        status=status if status in CUSTOMER_STATUSES else None,
+        status=status if status in LIST_FILTERS else None,
     )
     return [row.id for row in rows]
 
