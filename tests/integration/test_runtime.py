@@ -11,9 +11,14 @@ who pays gets a CoA from a job (the NAS stand-in counts it), a reminder e-mail g
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
+import subprocess
 import threading
+import time
 from collections.abc import Iterator
 from datetime import date, datetime
+from pathlib import Path
 
 import pytest
 from api_support import Api
@@ -21,6 +26,8 @@ from mail_support import Mailbox, kinds, mailer, smtp_server, stored
 from pyrad import packet
 from radius_support import TOKEN, NasStandIn, build_world, set_setting
 from sqlalchemy import text
+from test_api_serve import ISPBILL
+from test_engine_cli import PREPAID, balance, seed
 from test_outbox import commands, start_session
 from web_support import Browser, console_world
 
@@ -448,3 +455,33 @@ def test_periodic_tasks_are_registered_on_their_periods(app: App) -> None:
     assert queue_worker.cron_every(20) == "* * * * * */20"
     assert queue_worker.cron_every(300) == "*/5 * * * *"
     assert set(tasks.RUNNERS) >= {p.name for p in tasks.schedule(app.settings, jobs=True)}
+
+
+def test_ispbill_worker_charges_what_falls_due_and_stops_on_sigterm(
+    database_url: str, tmp_path: Path
+) -> None:
+    """A real ``ispbill worker`` process (the in-process scheduler on SQLite, procrastinate on
+    PostgreSQL) charges February's period with nobody typing ``ispbill run``, then ends cleanly
+    on SIGTERM."""
+    seed(database_url, PREPAID)
+    assert balance(database_url, "Alice") == "100.00 USD"  # nobody ticked yet
+    env = {**os.environ, "ISPBILL_DATABASE_URL": database_url}
+    with (tmp_path / "worker.log").open("wb") as log:
+        worker = subprocess.Popen(
+            [*ISPBILL, "--now", "2026-02-01T00:01:00Z", "worker", "--concurrency", "2"],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            deadline = time.monotonic() + 90
+            while balance(database_url, "Alice") != "27.40 USD" and time.monotonic() < deadline:
+                if worker.poll() is not None:
+                    break
+                time.sleep(0.3)
+            charged = balance(database_url, "Alice")
+        finally:
+            worker.send_signal(signal.SIGTERM)
+            code = worker.wait(timeout=30)
+    assert charged == "27.40 USD", (tmp_path / "worker.log").read_text()
+    assert code == 0, (tmp_path / "worker.log").read_text()
