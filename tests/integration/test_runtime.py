@@ -29,6 +29,7 @@ from sqlalchemy import text
 from test_api_serve import ISPBILL
 from test_engine_cli import PREPAID, balance, seed
 from test_outbox import commands, start_session
+from typer.testing import CliRunner
 from web_support import Browser, console_world
 
 from ispbill.adapters.db import outbox
@@ -38,6 +39,7 @@ from ispbill.adapters.radius.coa import PyradSender
 from ispbill.bootstrap import App, LoopStatus, bootstrap
 from ispbill.clock import FixedClock
 from ispbill.domain.ranges import IdRange, cut
+from ispbill.entrypoints.cli.main import app as cli
 from ispbill.entrypoints.jobs import queue_worker, tasks
 from ispbill.entrypoints.jobs.scheduler import Scheduler
 from ispbill.entrypoints.jobs.tasks import Runtime
@@ -485,3 +487,11 @@ def test_ispbill_worker_charges_what_falls_due_and_stops_on_sigterm(
             code = worker.wait(timeout=30)
     assert charged == "27.40 USD", (tmp_path / "worker.log").read_text()
     assert code == 0, (tmp_path / "worker.log").read_text()
+
+
+def test_serve_can_run_without_background_work_and_worker_takes_queues() -> None:
+    serve = CliRunner().invoke(cli, ["serve", "--help"])
+    assert "--no-background" in serve.output
+    worker = CliRunner().invoke(cli, ["worker", "--help"])
+    assert "--concurrency" in worker.output
+    assert "--queues" in worker.output
