@@ -215,6 +215,18 @@ def test_a_range_ticked_again_charges_nothing_twice(app: App) -> None:
     assert len(charges(app, customer)) == 2
     other = IdRange(customer + 1, customer + 10)
     assert tasks.tick_range(rt, None, other.low, other.high, now).charges == 0
+    # in a run, a range counted once: a retried job adds nothing to the run's figures
+    move(app, at(2026, 3, 1, 0, 1))
+    planned = tick_runs.plan_run(
+        app.uow_factory, now=app.clock.now(), actor=ACTOR, defer=lambda *_: None
+    )
+    [within] = planned.ranges
+    for _ in range(2):
+        tasks.tick_range(rt, planned.run_id, within.low, within.high, planned.now)
+    with app.uow() as uow:
+        run = tick_runs.run_of(uow, planned.run_id)
+    assert (run.status, run.ranges_done, run.figures["charges"]) == ("succeeded", 1, 1)
+    assert len(charges(app, customer)) == 3
 
 
 def test_a_suspended_subscriber_who_pays_gets_a_coa_from_a_job(app: App) -> None:

@@ -29,6 +29,7 @@ from procrastinate.app import WorkerOptions
 from ispbill.adapters.job_queue import job_deferral
 from ispbill.adapters.job_queue.procrastinate_app import new_app, probe
 from ispbill.bootstrap import LoopStatus
+from ispbill.domain.ranges import IdRange
 from ispbill.entrypoints.jobs import tasks
 from ispbill.entrypoints.jobs.tasks import Runtime
 from ispbill.use_cases.billing import tick_runs
@@ -91,7 +92,11 @@ def build(rt: Runtime, *, periodic_tasks: bool = True) -> procrastinate.App:
             job = context.job
             if job.attempts >= RANGE_ATTEMPTS:  # the last one: the run records the failure
                 tick_runs.range_failed(
-                    rt.app.uow_factory, run_id=run_id, error=str(exc), now=rt.now
+                    rt.app.uow_factory,
+                    run_id=run_id,
+                    within=IdRange(low, high),
+                    error=str(exc),
+                    now=rt.now,
                 )
             raise
 

@@ -88,7 +88,11 @@ def tick_plan(rt: Runtime, run_id: int | None = None) -> tick_runs.PlannedRun:
                     "tick run %s: range %s..%s failed", planned.run_id, within.low, within.high
                 )
                 tick_runs.range_failed(
-                    rt.app.uow_factory, run_id=planned.run_id, error=_error(exc), now=rt.now
+                    rt.app.uow_factory,
+                    run_id=planned.run_id,
+                    within=within,
+                    error=_error(exc),
+                    now=rt.now,
                 )
     return planned
 
