@@ -17,7 +17,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Iterator
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -37,7 +37,7 @@ from ispbill.adapters.db.unit_of_work import UnitOfWork
 from ispbill.adapters.job_queue.procrastinate_app import jobs_available
 from ispbill.adapters.radius.coa import PyradSender
 from ispbill.bootstrap import App, LoopStatus, bootstrap
-from ispbill.clock import FixedClock
+from ispbill.clock import FixedClock, SystemClock
 from ispbill.domain.ranges import IdRange, cut
 from ispbill.entrypoints.cli.main import app as cli
 from ispbill.entrypoints.jobs import queue_worker, tasks
@@ -507,3 +507,43 @@ def test_serve_can_run_without_background_work_and_worker_takes_queues() -> None
     worker = CliRunner().invoke(cli, ["worker", "--help"])
     assert "--concurrency" in worker.output
     assert "--queues" in worker.output
+
+
+@pytest.mark.postgres_only
+def test_a_coa_left_pending_is_retried_by_a_job_at_its_next_attempt(database_url: str) -> None:
+    """The NAS does not answer: the job records the attempt and defers its retry at the
+    command's next attempt (1 s of back-off), which a worker then delivers. procrastinate
+    schedules by the database's clock, so this clock starts at the real now."""
+    clock = FixedClock(SystemClock().now())
+    app = bootstrap(settings=Settings(database_url=database_url, radius_token=TOKEN), clock=clock)
+    clear_jobs(app)
+    nas = NasStandIn()
+    try:
+        world = build_world(
+            app, clock.now(), balance_control="postpaid", credit_limit="10.00", nas_port=nas.port
+        )
+        set_setting(app, clock.now(), "radius_active_address_list", "subscribers")
+        start_session(world)
+        rt = runtime(app)
+        drain(rt)
+        seen = len(nas.received)
+        nas.script.append("drop")
+        # a little ahead of the database's clock, so the retry (1 s after the attempt) is
+        # still waiting when the first worker stops
+        clock.set(SystemClock().now() + timedelta(seconds=5))
+        pay(app, clock.now(), world.customer, "30.00", "restore-1")
+        drain(rt)  # dropped: no answer within the sender's timeout
+        assert len(nas.received) == seen + 1
+        assert commands(app)[-1].status == "pending"
+        assert [s for s, _ in jobs_of(app, "deliver_coa")][-1] == "todo"  # the retry, waiting
+        while SystemClock().now() < clock.now() + timedelta(seconds=1.2):
+            time.sleep(0.1)  # the back-off, by the database's clock (about 6 s)
+        clock.advance(timedelta(seconds=2))
+        drain(rt)
+        assert len(nas.received) == seen + 2
+        assert nas.received[-1].attributes["Mikrotik-Address-List"] == ["subscribers"]
+        assert commands(app)[-1].status == "done"
+        check_books(app)
+    finally:
+        nas.close()
+        app.close()

@@ -19,10 +19,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from ispbill.adapters.db.outbox import CHANNEL as COA_CHANNEL
 from ispbill.adapters.db.unit_of_work import UnitOfWork
 from ispbill.adapters.job_queue import job_deferral
 from ispbill.adapters.radius.coa import CoaSender
 from ispbill.bootstrap import App
+from ispbill.domain.radius import CommandStatus
 from ispbill.domain.ranges import IdRange
 from ispbill.settings import Settings
 from ispbill.use_cases.billing import tick_runs
@@ -34,6 +36,7 @@ from ispbill.use_cases.payments.refill_cards import expire_cards
 from ispbill.use_cases.payments.top_ups import request_due_top_ups
 
 ACTOR = "engine:schedule"
+PENDING = CommandStatus.PENDING.value  # a notification's too
 log = logging.getLogger(__name__)
 
 
@@ -110,8 +113,20 @@ def tick_range(rt: Runtime, run_id: int | None, low: int, high: int, now: dateti
 
 
 def deliver_coa(rt: Runtime, command_id: int) -> str:
-    """Deliver one CoA command to the NAS (if it is still due)."""
-    return enforcement.deliver_command(rt.app.uow_factory, rt.coa, command_id, now=rt.now)
+    """Deliver one CoA command to the NAS (if it is still due); left pending (no final answer
+    yet), its retry is a job scheduled at the command's next attempt."""
+    status = enforcement.deliver_command(rt.app.uow_factory, rt.coa, command_id, now=rt.now)
+    if status == PENDING and rt.jobs:
+        _retry_later(rt, COA_CHANNEL, command_id)
+    return status
+
+
+def _retry_later(rt: Runtime, channel: str, row_id: int) -> None:
+    # only after an attempt: a row "not due" (leased elsewhere, or early) is the sweeper's,
+    # so a job never chases a row it cannot take
+    with rt.app.uow() as uow:
+        job_deferral.defer_retry(uow.session, channel, row_id)
+        uow.commit()
 
 
 def send_mail(rt: Runtime, notification_id: int) -> str:
@@ -121,7 +136,11 @@ def send_mail(rt: Runtime, notification_id: int) -> str:
     outcome = mail_outbox.send_notification(
         rt.app.uow_factory, rt.mailer, notification_id, now=rt.now, portal_url=rt.portal_url
     )
-    return "not due" if outcome is None else outcome.status
+    if outcome is None:
+        return "not due"
+    if outcome.status == PENDING and rt.jobs:
+        _retry_later(rt, mail_outbox.CHANNEL, notification_id)
+    return outcome.status
 
 
 def sweep_outboxes(rt: Runtime) -> int:
