@@ -56,6 +56,7 @@ class Settings(BaseSettings):
     retention_session_days_after_expiry: int = Field(default=7, ge=1)
     retention_idempotency_days: int = Field(default=30, ge=1)
     retention_delivered_outbox_days: int = Field(default=30, ge=1)
+    retention_tick_run_days: int = Field(default=30, ge=1)
     # How long an Idempotency-Key's first answer is kept for replays (Stripe keeps 24 h).
     idempotency_ttl_hours: int = 24
     # A token's ``last_used_at`` is written at most this often, not on every request (a write
