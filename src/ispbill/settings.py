@@ -36,6 +36,13 @@ class Settings(BaseSettings):
     api_host: str = "127.0.0.1"
     api_port: int = 8080
     api_workers: int = 1
+    # Behind a reverse proxy: uvicorn takes the client's address and scheme from
+    # X-Forwarded-For / X-Forwarded-Proto only when the connection comes from one of these
+    # addresses or networks (comma-separated; "*" trusts everyone, only for a socket no one
+    # else reaches). The client address is what the sign-in limits, the RADIUS allow-list and
+    # the walled garden's address lookup see (docs/deploy.md).
+    forwarded_allow_ips: str = "127.0.0.1"
+    proxy_headers: bool = True
     # How long an Idempotency-Key's first answer is kept for replays (Stripe keeps 24 h).
     idempotency_ttl_hours: int = 24
     # A token's ``last_used_at`` is written at most this often, not on every request (a write
