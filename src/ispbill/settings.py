@@ -13,6 +13,10 @@ class Settings(BaseSettings):
     default_timezone: str = "UTC"
     default_locale: str = "en_US"
     default_currency: str = "USD"
+    # FOR TESTS ONLY: a file holding an ISO 8601 instant that every process started with this
+    # setting reads as its clock (clock.FileClock), so a test moves the clock of worker
+    # processes. `--now` / ISPBILL_NOW fixes the CLI's clock instead and wins over this.
+    clock_file: str | None = None
     # Database connections the tick's set-based fast path uses side by side (PostgreSQL): the
     # charging statements are the database's work, so one per core the database may use.
     tick_workers: int = Field(default=2, ge=1, le=64)
