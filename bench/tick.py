@@ -299,7 +299,11 @@ def main() -> None:
                         f"run={result['seconds']:7.2f}s "
                         f"{services / result['seconds']:8.0f} services/s "
                         f"charges={result['charges']} run {result['status']}"
-                        + (" ledger balanced" if result["ledger_balanced"] else " LEDGER UNBALANCED")
+                        + (
+                            " ledger balanced"
+                            if result["ledger_balanced"]
+                            else " LEDGER UNBALANCED"
+                        )
                         + ("" if ok else "  <-- CHECK FAILED"),
                         flush=True,
                     )

@@ -20,6 +20,12 @@ class Settings(BaseSettings):
     # Database connections the tick's set-based fast path uses side by side (PostgreSQL): the
     # charging statements are the database's work, so one per core the database may use.
     tick_workers: int = Field(default=2, ge=1, le=64)
+    # The schedule (entrypoints/jobs/tasks.py): how often the tick is planned, in seconds (a
+    # minute by default; on PostgreSQL whole minutes, as a cron step), how many customer ids
+    # one tick_range job takes, and how often the maintenance tasks run.
+    tick_every_s: int = Field(default=60, ge=1, le=86_400)
+    tick_range_size: int = Field(default=1000, ge=1, le=100_000)
+    maintenance_every_s: int = Field(default=3600, ge=60, le=86_400)
     # Keys the HMAC under which refill-card codes are stored (domain/refill.py). Kept out of
     # the database on purpose: a stolen database or backup alone then reveals no code.
     refill_card_secret: SecretStr | None = None

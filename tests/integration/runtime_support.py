@@ -85,7 +85,15 @@ class PrivateCluster:
             "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
         )
         self._run(
-            self.pg_ctl, "-D", str(self.data), "-l", str(self.log), "-o", options, "-w", action,
+            self.pg_ctl,
+            "-D",
+            str(self.data),
+            "-l",
+            str(self.log),
+            "-o",
+            options,
+            "-w",
+            action,
             *extra,
         )
 
@@ -280,7 +288,8 @@ def books(app: App) -> Books:
             )
         ]
         balances = {
-            str(c): int(b) for c, b in s.execute(text("SELECT code, balance_minor FROM ledger_accounts"))
+            str(c): int(b)
+            for c, b in s.execute(text("SELECT code, balance_minor FROM ledger_accounts"))
         }
         charges = [
             (int(sid), str(kind), str(start), int(gross))

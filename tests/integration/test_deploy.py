@@ -215,7 +215,7 @@ def served(tmp_path: Path, *options: str, **settings: str) -> Iterator[str]:
     log_path = tmp_path / f"serve-{port}.log"
     with log_path.open("wb") as log:
         server = subprocess.Popen(
-            [str(ISPBILL), "serve", "--port", str(port), "--no-outbox", "--no-mail", *options],
+            [str(ISPBILL), "serve", "--port", str(port), "--no-background", *options],
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,

@@ -236,7 +236,9 @@ def test_kill_9_of_a_worker_inside_a_range_the_others_finish_the_same_books(
     group = workers(app)
     [first, *rest] = days(SHORT)
     run_id = request_day(app, group, first)
-    victim = wait_until(lambda: inside_a_range(app), 60, "a worker inside a range", on_fail=group.log_tail)
+    victim = wait_until(
+        lambda: inside_a_range(app), 60, "a worker inside a range", on_fail=group.log_tail
+    )
     group.kill(victim)
     finish(app, group, run_id)
     for day in rest:

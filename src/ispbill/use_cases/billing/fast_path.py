@@ -75,6 +75,7 @@ from ispbill.domain.customers import BalanceControl, CustomerStatus
 from ispbill.domain.ledger import AccountKind, AccountRef, EntryKind
 from ispbill.domain.lifecycle import ServiceState
 from ispbill.domain.money import Money
+from ispbill.domain.ranges import IdRange
 
 log = logging.getLogger(__name__)
 # Service ids per statement: big statements amortise the round trips, and a range (not a
@@ -154,8 +155,10 @@ def charge_alike_services(
     chunk_size: int | None = None,
     workers: int = 1,
     committed: Callable[[int], None] | None = None,
+    within: IdRange | None = None,
 ) -> int:
-    """Charge every eligible service due up to ``now``; returns how many were charged.
+    """Charge every eligible service due up to ``now`` (of the customers ``within`` a range of
+    ids, when given); returns how many were charged.
     ``committed`` hears each chunk's count once it is committed (from the workers' threads).
 
     The work is cut by service id modulo ``workers`` (an eligible service is its customer's
@@ -166,10 +169,12 @@ def charge_alike_services(
     """
     size = chunk_size or RANGE_SIZE
     if workers <= 1:
-        return _charge_part(uow_factory, now, policy, size, 0, 1, committed)
+        return _charge_part(uow_factory, now, policy, size, 0, 1, committed, within)
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fast-path") as pool:
         parts = [
-            pool.submit(_charge_part, uow_factory, now, policy, size, part, workers, committed)
+            pool.submit(
+                _charge_part, uow_factory, now, policy, size, part, workers, committed, within
+            )
             for part in range(workers)
         ]
         return sum(part.result() for part in parts)
@@ -183,6 +188,7 @@ def _charge_part(
     part: int,
     parts: int,
     committed: Callable[[int], None] | None = None,
+    within: IdRange | None = None,
 ) -> int:
     """Walk the service ids in ranges of ``chunk_size``, every ``parts``-th range from
     ``part``: a range is an index range scan, so each chunk costs its own size, whatever the
@@ -191,15 +197,20 @@ def _charge_part(
     with uow_factory() as uow:
         if uow.dialect != "postgresql":
             return 0
-        top = uow.session.scalar(select(func.max(Service.id))) or 0
-    for low in range(part * chunk_size, top, chunk_size * parts):
+        bounds = select(func.min(Service.id), func.max(Service.id))
+        if within is not None:
+            bounds = bounds.where(Service.customer_id.between(within.low, within.high))
+        first, top = uow.session.execute(bounds).one()
+        top = top or 0
+        start = (first or 1) - 1 if within is not None else 0
+    for low in range(start + part * chunk_size, top, chunk_size * parts):
         high = low + chunk_size
         with uow_factory() as uow:
-            locked = _lock_customers(uow.session, now, low, high)
+            locked = _lock_customers(uow.session, now, low, high, within)
             if not locked:
                 continue
             # a new statement, so a new snapshot: it sees all that committed before the locks
-            rows = _eligible_groups(uow.session, now, low, high, locked)
+            rows = _eligible_groups(uow.session, now, low, high, locked, within)
             groups = _groups(uow.session, rows, now=now, policy=policy) if rows else {}
             count = 0
             for group, ids in groups.items():
@@ -229,7 +240,9 @@ _SERVICE_KEY = tuple(
 _CUSTOMER_KEY = tuple(c for c in CUSTOMER_COLUMNS if c.key not in {"id", "minimum_balance_minor"})
 
 
-def _eligible(now: datetime, low: int, high: int) -> tuple[ColumnElement[bool], ...]:
+def _eligible(
+    now: datetime, low: int, high: int, within: IdRange | None = None
+) -> tuple[ColumnElement[bool], ...]:
     """What makes a service with an id in (low, high] the fast path's (Service joined to its
     Customer); the wallet inequality comes last, per row, in ``APPLY_GROUP``."""
     other = aliased(Service)
@@ -241,6 +254,7 @@ def _eligible(now: datetime, low: int, high: int) -> tuple[ColumnElement[bool], 
     return (
         Service.id > low,
         Service.id <= high,
+        *(() if within is None else (Service.customer_id.between(within.low, within.high),)),
         Customer.balance_control == BalanceControl.PREPAID.value,
         Customer.status == CustomerStatus.ACTIVE.value,
         Service.state == ServiceState.ACTIVE.value,
@@ -256,7 +270,9 @@ def _eligible(now: datetime, low: int, high: int) -> tuple[ColumnElement[bool], 
     )
 
 
-def _lock_customers(session: Session, now: datetime, low: int, high: int) -> list[int]:
+def _lock_customers(
+    session: Session, now: datetime, low: int, high: int, within: IdRange | None = None
+) -> list[int]:
     """Lock the chunk's candidate customers, in id order (the order of the general path's
     claim), skipping those another tick or a payment holds: the general path gets them later.
     This statement's own view may be stale by the time a row is locked; the statements after
@@ -264,7 +280,7 @@ def _lock_customers(session: Session, now: datetime, low: int, high: int) -> lis
     query = (
         select(Customer.id)
         .join(Service, Service.customer_id == Customer.id)
-        .where(*_eligible(now, low, high))
+        .where(*_eligible(now, low, high, within))
         .order_by(Customer.id)
         .with_for_update(of=Customer, skip_locked=True)
     )
@@ -272,7 +288,12 @@ def _lock_customers(session: Session, now: datetime, low: int, high: int) -> lis
 
 
 def _eligible_groups(
-    session: Session, now: datetime, low: int, high: int, locked: list[int]
+    session: Session,
+    now: datetime,
+    low: int,
+    high: int,
+    locked: list[int],
+    within: IdRange | None = None,
 ) -> list[Any]:
     """The eligible services with ids in (low, high] of the ``locked`` customers, grouped by
     what decides them, as committed when the locks were taken."""
@@ -290,7 +311,7 @@ def _eligible_groups(
         )
         .join(Customer, Customer.id == Service.customer_id)
         .join(mine, mine.c.id == Customer.id)
-        .where(*_eligible(now, low, high))
+        .where(*_eligible(now, low, high, within))
         .subquery()
     )
     keys = [chunk.c[c.key] for c in _SERVICE_KEY] + [chunk.c[f"c_{c.key}"] for c in _CUSTOMER_KEY]

@@ -24,6 +24,7 @@ from ispbill.domain.billing import ChargeKind
 from ispbill.domain.calendar import local_date
 from ispbill.domain.customers import BalanceControl
 from ispbill.domain.invoicing import DocumentKind
+from ispbill.domain.ranges import IdRange
 
 
 def first_of_next_month(day: date) -> date:
@@ -36,8 +37,10 @@ def issue_monthly_statements(
     now: datetime,
     operator: OperatorSettings,
     chunk_size: int = 1000,
+    within: IdRange | None = None,
 ) -> int:
-    """Issue every statement due up to ``now``; returns how many were issued."""
+    """Issue every statement due up to ``now`` (of the customers ``within`` a range of ids,
+    when given); returns how many were issued."""
     if not operator.prepaid_monthly_statement:
         return 0
     issued = 0
@@ -45,7 +48,7 @@ def issue_monthly_statements(
     while True:
         with uow_factory() as uow:
             uow.begin_write()
-            customers = _prepaid_customers_with_uninvoiced(uow, after, chunk_size)
+            customers = _prepaid_customers_with_uninvoiced(uow, after, chunk_size, within)
             if not customers:
                 return issued
             issued += _issue_for(uow, customers, now=now, operator=operator)
@@ -53,7 +56,9 @@ def issue_monthly_statements(
         after = customers[-1].id
 
 
-def _prepaid_customers_with_uninvoiced(uow: UnitOfWork, after: int, limit: int) -> list[Customer]:
+def _prepaid_customers_with_uninvoiced(
+    uow: UnitOfWork, after: int, limit: int, within: IdRange | None
+) -> list[Customer]:
     has_uninvoiced = (
         select(Charge.customer_id)
         .where(Charge.invoice_id.is_(None), Charge.kind != ChargeKind.REFUND.value)
@@ -66,6 +71,7 @@ def _prepaid_customers_with_uninvoiced(uow: UnitOfWork, after: int, limit: int) 
                 Customer.id > after,
                 Customer.balance_control == BalanceControl.PREPAID.value,
                 Customer.id.in_(has_uninvoiced),
+                *(() if within is None else (Customer.id.between(within.low, within.high),)),
             )
             .order_by(Customer.id)
             .limit(limit)

@@ -172,6 +172,29 @@ def deliver(
         return command.status
 
 
+def deliver_command(
+    uow_factory: UowFactory,
+    sender: CoaSender,
+    command_id: int,
+    *,
+    now: datetime,
+    retry: RetryPolicy | None = None,
+) -> str:
+    """Lease one command, if it is due, and deliver it (the ``deliver_coa`` job's work):
+    "not due" when it is not pending, already leased by another sender or waiting for a
+    retry."""
+    retry = retry or RetryPolicy()
+    with uow_factory() as uow:
+        uow.begin_write()
+        ids = lease_due(
+            uow, OutboxCommand, now=now, lease_s=retry.lease_s, limit=1, only=command_id
+        )
+        uow.commit()
+    if not ids:
+        return "not due"
+    return deliver(uow_factory, sender, command_id, now=now, retry=retry)
+
+
 def _packets(
     uow: UnitOfWork, command: OutboxCommand, policy: RadiusPolicy, now: datetime
 ) -> tuple[list[Packet], dict[str, Any]]:
