@@ -26,17 +26,13 @@ pass from 5.00 to 34.00, so they are charged every day and deactivated along the
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
-import threading
 import time
 from collections.abc import Callable, Iterator
-from datetime import date, datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 
 import pytest
-from mail_support import Mailbox, smtp_server
-from radius_support import NAS_SECRET, NasStandIn
 from runtime_support import (
     ISPBILL,
     Books,
@@ -55,12 +51,9 @@ from sqlalchemy import text
 from ispbill.bootstrap import App, bootstrap
 from ispbill.clock import FixedClock
 from ispbill.entrypoints.jobs.tasks import request_tick
-from ispbill.use_cases.admin.web_auth import set_portal_login
 from ispbill.use_cases.billing import tick_runs
 from ispbill.use_cases.billing.tick import tick
-from ispbill.use_cases.collections import collection_policy
-from ispbill.use_cases.network import identities as network
-from scenarios.helpers import ACTOR, add_class, add_customer, add_plan, add_service, at
+from scenarios.helpers import ACTOR
 
 pytestmark = [
     pytest.mark.postgres_only,
