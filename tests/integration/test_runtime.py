@@ -11,9 +11,14 @@ who pays gets a CoA from a job (the NAS stand-in counts it), a reminder e-mail g
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
+import subprocess
 import threading
+import time
 from collections.abc import Iterator
 from datetime import date, datetime
+from pathlib import Path
 
 import pytest
 from api_support import Api
@@ -21,6 +26,8 @@ from mail_support import Mailbox, kinds, mailer, smtp_server, stored
 from pyrad import packet
 from radius_support import TOKEN, NasStandIn, build_world, set_setting
 from sqlalchemy import text
+from test_api_serve import ISPBILL
+from test_engine_cli import PREPAID, balance, seed
 from test_outbox import commands, start_session
 from web_support import Browser, console_world
 
@@ -90,6 +97,7 @@ def drain(rt: Runtime) -> None:
                 status=status,
                 wait=False,
                 polling_s=0.1,
+                database_url=rt.app.settings.database_url,
             )
         )
         assert status.error is None, status.error
@@ -106,7 +114,7 @@ def schedule_tick(rt: Runtime) -> None:
                 text(
                     "SELECT procrastinate_defer_periodic_job_v2('tick', 'tick_plan', "
                     "'scheduled_tick_plan', 'scheduled_tick_plan', 0, 'schedule', "
-                    "CAST(:ts AS bigint), CAST('{}' AS jsonb))"
+                    "CAST(:ts AS bigint), jsonb_build_object('timestamp', CAST(:ts AS bigint)))"
                 ),
                 {"ts": int(rt.now.timestamp())},
             )
@@ -295,6 +303,8 @@ def test_a_job_is_deferred_only_if_its_transaction_commits(app: App) -> None:
             credit_limit="10.00",
             nas_port=nas.port,
         )
+        drain(runtime(app))  # the set-up's commands are delivered by their jobs
+        assert {c.status for c in commands(app)} == {"done"}
         clear_jobs(app)
         before = len(commands(app))
         try:  # a use case that fails after writing its outbox row
@@ -384,7 +394,7 @@ def test_a_worker_without_its_database_retries_instead_of_dying(app: App) -> Non
         target=queue_worker.run, kwargs={"rt": rt, "status": status, "stop": stop}, daemon=True
     )
     thread.start()
-    for _ in range(100):
+    for _ in range(300):  # the pool gives up within 5 s
         if status.error:
             break
         threading.Event().wait(0.05)
@@ -445,3 +455,33 @@ def test_periodic_tasks_are_registered_on_their_periods(app: App) -> None:
     assert queue_worker.cron_every(20) == "* * * * * */20"
     assert queue_worker.cron_every(300) == "*/5 * * * *"
     assert set(tasks.RUNNERS) >= {p.name for p in tasks.schedule(app.settings, jobs=True)}
+
+
+def test_ispbill_worker_charges_what_falls_due_and_stops_on_sigterm(
+    database_url: str, tmp_path: Path
+) -> None:
+    """A real ``ispbill worker`` process (the in-process scheduler on SQLite, procrastinate on
+    PostgreSQL) charges February's period with nobody typing ``ispbill run``, then ends cleanly
+    on SIGTERM."""
+    seed(database_url, PREPAID)
+    assert balance(database_url, "Alice") == "100.00 USD"  # nobody ticked yet
+    env = {**os.environ, "ISPBILL_DATABASE_URL": database_url}
+    with (tmp_path / "worker.log").open("wb") as log:
+        worker = subprocess.Popen(
+            [*ISPBILL, "--now", "2026-02-01T00:01:00Z", "worker", "--concurrency", "2"],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            deadline = time.monotonic() + 90
+            while balance(database_url, "Alice") != "27.40 USD" and time.monotonic() < deadline:
+                if worker.poll() is not None:
+                    break
+                time.sleep(0.3)
+            charged = balance(database_url, "Alice")
+        finally:
+            worker.send_signal(signal.SIGTERM)
+            code = worker.wait(timeout=30)
+    assert charged == "27.40 USD", (tmp_path / "worker.log").read_text()
+    assert code == 0, (tmp_path / "worker.log").read_text()

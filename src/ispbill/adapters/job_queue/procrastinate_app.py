@@ -11,6 +11,7 @@ from sqlalchemy.engine import make_url
 from ispbill.adapters.db.engine import normalize_url
 
 SCHEMA_TABLE = "procrastinate_jobs"
+POOL_TIMEOUT_S = 5.0
 
 
 def conninfo(database_url: str) -> str:
@@ -26,8 +27,10 @@ def is_postgresql(database_url: str) -> bool:
 def new_app(database_url: str) -> procrastinate.App:
     """An app (not open) whose connector talks to ``database_url``; tasks are added by the
     entry point that registers them (``entrypoints/jobs/tasks.py``)."""
+    # a database that is away fails the pool in seconds (not psycopg's 30), so the worker
+    # says so and retries (``entrypoints/jobs/queue_worker.work``)
     connector = procrastinate.PsycopgConnector(
-        conninfo=conninfo(database_url), kwargs={"autocommit": True}
+        conninfo=conninfo(database_url), timeout=POOL_TIMEOUT_S, min_size=1, max_size=4
     )
     return procrastinate.App(connector=connector)
 
@@ -53,9 +56,25 @@ def install_schema(database_url: str) -> bool:
 
 def jobs_available(database_url: str) -> bool:
     """Whether background work runs as procrastinate jobs: PostgreSQL with the schema
-    installed (``ispbill init``). Otherwise the in-process scheduler runs it."""
+    installed (``ispbill init``), or PostgreSQL that cannot be reached right now. Otherwise
+    (SQLite) the in-process scheduler runs it."""
     if not is_postgresql(database_url):
         return False
-    with psycopg.connect(conninfo(database_url)) as connection:
-        found = connection.execute("SELECT to_regclass(%s) IS NOT NULL", (SCHEMA_TABLE,)).fetchone()
-        return bool(found and found[0])
+    try:
+        with psycopg.connect(conninfo(database_url), connect_timeout=5) as connection:
+            found = connection.execute(
+                "SELECT to_regclass(%s) IS NOT NULL", (SCHEMA_TABLE,)
+            ).fetchone()
+            return bool(found and found[0])
+    except psycopg.OperationalError:
+        return True  # away for now (a restart): the worker waits for it and reconnects
+
+
+async def probe(database_url: str, timeout_s: float = POOL_TIMEOUT_S) -> None:
+    """One connection and ``SELECT 1``: raises ``psycopg.OperationalError`` within seconds
+    when the database is away (the pool would wait its 30 s before saying so)."""
+    connection = await psycopg.AsyncConnection.connect(
+        conninfo(database_url), connect_timeout=max(1, int(timeout_s))
+    )
+    async with connection:
+        await connection.execute("SELECT 1")

@@ -27,7 +27,7 @@ from procrastinate import JobContext, RetryStrategy
 from procrastinate.app import WorkerOptions
 
 from ispbill.adapters.job_queue import job_deferral
-from ispbill.adapters.job_queue.procrastinate_app import new_app
+from ispbill.adapters.job_queue.procrastinate_app import new_app, probe
 from ispbill.bootstrap import LoopStatus
 from ispbill.entrypoints.jobs import tasks
 from ispbill.entrypoints.jobs.tasks import Runtime
@@ -138,6 +138,7 @@ async def work(
     wait: bool = True,
     stop: threading.Event | None = None,
     polling_s: float = 5.0,
+    database_url: str,
 ) -> None:
     """Run the worker until stopped (or, without ``wait``, until the queues are empty);
     a lost database is logged and retried after a back-off, never the end of the worker."""
@@ -147,6 +148,7 @@ async def work(
     try:
         while not stop.is_set():
             try:
+                await probe(database_url)
                 async with app.open_async():
                     status.error = None
                     options: WorkerOptions = {
@@ -200,5 +202,6 @@ def run(
             queues=queues,
             wait=wait,
             stop=stop,
+            database_url=rt.app.settings.database_url,
         )
     )

@@ -7,6 +7,9 @@ write transaction on SQLite), loaded with a handful of queries, decided by the p
 most the chunk in flight, which the next tick redoes; uniqueness of charges and ledger keys
 makes a repeat harmless.
 
+``ispbill run`` ticks every customer in one process; the schedule (``tick_runs.py``) cuts the
+customers into ranges of ids and ticks each range in a job of its own (``within``).
+
 One customer's bad data never stops the tick for the others: a customer whose decision or
 writes raise is skipped (its writes rolled back to a savepoint), recorded as a
 ``tick.customer_failed`` event with the error, listed in the report, and everyone else is

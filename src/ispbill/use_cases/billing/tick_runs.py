@@ -136,20 +136,29 @@ def plan_run(
         run.ranges_total = len(ranges)
         if not ranges:
             run.finished_at = now
-        events.record(
-            uow,
-            now=now,
-            actor=actor,
-            kind="tick.planned",
-            subject_type="tick_run",
-            subject_id=run.id,
-            reason=f"{len(ranges)} range(s) of up to {range_size} customers",
-            figures={"at": now.isoformat(), "ranges": len(ranges), "customers": len(ids)},
-        )
+        # a requested run's plan is an event (someone asked for it); the schedule's, every
+        # minute, is recorded by its tick_runs row only, not 1,440 events a day
+        if run.trigger == REQUEST:
+            _planned_event(uow, run, now=now, actor=actor, ranges=len(ranges), customers=len(ids))
         if defer is not None and ranges:
             defer(uow, run.id, ranges, now)
         uow.commit()
         return PlannedRun(run.id, now, ranges)
+
+
+def _planned_event(
+    uow: UnitOfWork, run: TickRun, *, now: datetime, actor: str, ranges: int, customers: int
+) -> None:
+    events.record(
+        uow,
+        now=now,
+        actor=actor,
+        kind="tick.planned",
+        subject_type="tick_run",
+        subject_id=run.id,
+        reason=f"{ranges} range(s) of customers",
+        figures={"at": now.isoformat(), "ranges": ranges, "customers": customers},
+    )
 
 
 def tick_range(

@@ -15,8 +15,9 @@ the packets are sent outside any transaction. A sender that dies mid-send leaves
 expire and the command is sent again: nothing is lost across restarts, and a NAS handles a
 repeated CoA idempotently.
 
-This module is one batch (``process_due``); the loop that runs it until stopped, woken by
-PostgreSQL's NOTIFY or polling, is the CoA sender job (``entrypoints/jobs/coa_sender.py``).
+This module is one batch (``process_due``) and one command (``deliver_command``, the
+``deliver_coa`` job deferred in the transaction that writes the command); the background work
+runs them (``entrypoints/jobs/tasks.py``; docs/architecture.md, "Runtime").
 The commands are written by the use cases that change access
 (``use_cases/network/access_changes.py``).
 """

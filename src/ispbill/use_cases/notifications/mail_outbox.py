@@ -2,7 +2,8 @@
 and its lift by a payment or a promise to pay each become a ``notifications`` row in the same
 transaction as their event, and the sender delivers it later, outside any transaction, through
 the operator's SMTP relay (woken by a NOTIFY at commit on PostgreSQL): ``process_due`` is one
-batch, and the mail sender job (``entrypoints/jobs/mail_sender.py``) runs it until stopped.
+batch and ``send_notification`` one message (the ``send_mail`` job deferred in the transaction
+that queues it); the background work runs them (``entrypoints/jobs/tasks.py``).
 
 Why a table and not "send now": a message sent inside the transaction is sent even when the
 transaction rolls back, and one sent after commit is lost when the relay is down. The row is
