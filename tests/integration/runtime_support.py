@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import glob
 import os
+import re
 import shutil
 import signal
 import socket
@@ -60,7 +61,8 @@ class PrivateCluster:
 
     def __init__(self) -> None:
         initdb, pg_ctl = postgres_tool("initdb"), postgres_tool("pg_ctl")
-        assert initdb and pg_ctl, "initdb and pg_ctl are needed"
+        assert initdb, "initdb is needed"
+        assert pg_ctl, "pg_ctl is needed"
         self.initdb, self.pg_ctl = initdb, pg_ctl
         # /tmp itself, not pytest's tmp_path: the postgres user must reach the folder
         self.base = Path(tempfile.mkdtemp(prefix="ispbill-pg-"))
@@ -356,7 +358,7 @@ class Workers:
         }
 
     def start(self, name: str, *args: str, **extra: str) -> subprocess.Popen[bytes]:
-        with (self.logs / f"{name}.log").open("ab") as log:
+        with (self.logs / f"{name}.log").open("wb") as log:
             process = subprocess.Popen(
                 [str(ISPBILL), "worker", *args],
                 env=self.env(name, **extra),
@@ -371,6 +373,17 @@ class Workers:
         process = self.running.pop(name)
         process.send_signal(signal.SIGKILL)
         process.wait(timeout=30)
+
+    def running_job(self, name: str) -> str | None:
+        """The job (``task[id]``) the worker's log says it started last and has not ended."""
+        started = None
+        for line in (self.logs / f"{name}.log").read_text().splitlines():
+            found = re.search(r"Starting job (\w+\[\d+\])", line)
+            if found:
+                started = found.group(1)
+            elif started and f"{started}(" in line and "ended with status" in line:
+                started = None
+        return started
 
     def alive(self) -> list[str]:
         return [name for name, p in self.running.items() if p.poll() is None]

@@ -26,13 +26,18 @@ pass from 5.00 to 34.00, so they are charged every day and deactivated along the
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Iterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
+from mail_support import smtp_server
+from pyrad import packet
+from radius_support import TOKEN, NasStandIn, World, build_world
 from runtime_support import (
     ISPBILL,
     Books,
@@ -46,14 +51,22 @@ from runtime_support import (
     seed,
     wait_until,
 )
-from sqlalchemy import text
+from sqlalchemy import select, text
 
+from ispbill.adapters.db.models import Notification, OutboxCommand
+from ispbill.adapters.radius.coa import PyradSender
 from ispbill.bootstrap import App, bootstrap
 from ispbill.clock import FixedClock
+from ispbill.domain.accounting import AcctRecord, AcctStatus
 from ispbill.entrypoints.jobs.tasks import request_tick
+from ispbill.settings import Settings
+from ispbill.use_cases.admin.web_auth import set_portal_login
 from ispbill.use_cases.billing import tick_runs
 from ispbill.use_cases.billing.tick import tick
-from scenarios.helpers import ACTOR
+from ispbill.use_cases.collections import collection_policy
+from ispbill.use_cases.network import enforcement
+from ispbill.use_cases.network import radius_requests as radius
+from scenarios.helpers import ACTOR, at
 
 pytestmark = [
     pytest.mark.postgres_only,
@@ -146,6 +159,9 @@ def workers(cluster: PrivateCluster, tmp_path: Path) -> Iterator[Callable[[App],
         started.append(group)
         for n in range(1, count + 1):
             group.start(f"w{n}")
+        wait_until(
+            lambda: registered(app) >= count, 120, "the workers to start", on_fail=group.log_tail
+        )
         return group
 
     yield start
@@ -185,16 +201,43 @@ def same_books(found: Books, expected: Books) -> None:
     assert found.postings == expected.postings
 
 
-def inside_a_range(app: App) -> str | None:
-    """The worker (application_name) whose connection is in a transaction of the tick (not
-    procrastinate's own short statements), if any."""
+def in_transaction(app: App) -> set[str]:
+    """The workers (application_name) with a connection inside a transaction of ispbill's
+    (not one of procrastinate's own short statements, nor a run's counters after its tick)."""
     with app.engine.connect() as connection:
-        return connection.scalar(
-            text(
-                "SELECT application_name FROM pg_stat_activity "
-                "WHERE datname = current_database() AND application_name LIKE 'w%' "
-                "AND xact_start IS NOT NULL AND state <> 'idle' "
-                "AND query NOT ILIKE '%procrastinate%' LIMIT 1"
+        return set(
+            connection.scalars(
+                text(
+                    "SELECT application_name FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND application_name LIKE 'w%' "
+                    "AND xact_start IS NOT NULL AND state <> 'idle' "
+                    "AND query NOT ILIKE '%procrastinate%' AND query NOT ILIKE '%tick_runs%'"
+                )
+            )
+        )
+
+
+def inside_a_range(app: App, group: Workers) -> tuple[str, str] | None:
+    """A worker running a ``tick_range`` job (its log says so) with a transaction open (the
+    database says so), and the job: the moment to kill it."""
+    for name in sorted(in_transaction(app)):
+        job = group.running_job(name)
+        if job and job.startswith("tick_range[") and name in in_transaction(app):
+            return name, job
+    return None
+
+
+def registered(app: App) -> int:
+    with app.engine.connect() as connection:
+        return int(connection.scalar(text("SELECT count(*) FROM procrastinate_workers")) or 0)
+
+
+def job_status(app: App, job: str) -> str:
+    with app.engine.connect() as connection:
+        return str(
+            connection.scalar(
+                text("SELECT status FROM procrastinate_jobs WHERE id = :id"),
+                {"id": int(job.split("[")[1].rstrip("]"))},
             )
         )
 
@@ -211,11 +254,11 @@ def test_three_workers_tick_a_month_charging_once_like_one_process(
     for day in days(DAYS):
         run_id = request_day(app, group, day)
         while finished(app, run_id) is None:
-            shares.add(inside_a_range(app) or "")
+            shares |= in_transaction(app)
             time.sleep(0.05)
         finish(app, group, run_id)
     assert group.alive() == ["w1", "w2", "w3"]
-    assert len(shares - {""}) >= 2, "the ranges were not shared between the workers"
+    assert len(shares) >= 2, "the ranges were not shared between the workers"
     same_books(books(app), reference(DAYS))
 
 
@@ -229,11 +272,20 @@ def test_kill_9_of_a_worker_inside_a_range_the_others_finish_the_same_books(
     group = workers(app)
     [first, *rest] = days(SHORT)
     run_id = request_day(app, group, first)
-    victim = wait_until(
-        lambda: inside_a_range(app), 60, "a worker inside a range", on_fail=group.log_tail
+    victim, job = wait_until(
+        lambda: inside_a_range(app, group), 60, "a worker inside a range", on_fail=group.log_tail
     )
     group.kill(victim)
-    finish(app, group, run_id)
+    assert job_status(app, job) == "doing"  # taken by the dead worker, not finished
+    finish(app, group, run_id)  # the run counts the range once another worker ticked it
+    wait_until(  # the dead worker's job went back to the queue and another finished it
+        lambda: job_status(app, job) == "succeeded", 60, f"{job} to succeed", on_fail=group.log_tail
+    )
+    assert any(
+        f"{job}(" in line and "ended with status: Success" in line
+        for name in group.alive()
+        for line in (group.logs / f"{name}.log").read_text().splitlines()
+    )
     for day in rest:
         finish(app, group, request_day(app, group, day))
     assert sorted(group.alive()) == sorted({"w1", "w2", "w3"} - {victim})
@@ -250,7 +302,9 @@ def test_workers_reconnect_after_a_postgresql_restart_and_finish_the_same_books(
     group = workers(app)
     [first, *rest] = days(SHORT)
     run_id = request_day(app, group, first)
-    wait_until(lambda: inside_a_range(app), 60, "a worker inside a range", on_fail=group.log_tail)
+    wait_until(
+        lambda: inside_a_range(app, group), 60, "a worker inside a range", on_fail=group.log_tail
+    )
     cluster.restart()  # every connection is cut, mid-range
     app.engine.dispose()  # the test's own pool too
     finish(app, group, run_id)
@@ -258,3 +312,124 @@ def test_workers_reconnect_after_a_postgresql_restart_and_finish_the_same_books(
         finish(app, group, request_day(app, group, day))
     assert group.alive() == ["w1", "w2", "w3"]
     same_books(books(app), reference(SHORT))
+
+
+class Blackhole:
+    """An SMTP relay that accepts the connection and never says a word: a worker sending to it
+    is stuck inside the send until it is killed. Counts the connections."""
+
+    def __init__(self) -> None:
+        self._socket = socket.create_server(("127.0.0.1", 0))
+        self._socket.settimeout(0.05)
+        self.port = int(self._socket.getsockname()[1])
+        self.held: list[socket.socket] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            try:
+                connection, _ = self._socket.accept()
+            except TimeoutError:
+                continue
+            self.held.append(connection)
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=2)
+        for connection in self.held:
+            connection.close()
+        self._socket.close()
+
+
+JAN1 = at(2026, 1, 1, 9)
+SUSPENDED = at(2026, 1, 30, 6)  # collections suspend the January invoice's debtor (due the 15th)
+
+
+def non_payer(app: App, nas: NasStandIn) -> World:
+    """Alice, postpaid, her January invoice unpaid, collections on, an e-mail address for the
+    notice, a network login and a session open on the NAS stand-in; the set-up's own commands
+    already delivered."""
+    world = build_world(app, JAN1, balance_control="postpaid", nas_port=nas.port)
+    with app.uow() as uow:
+        set_portal_login(
+            uow,
+            customer_id=world.customer,
+            email="alice@example.net",
+            password=None,
+            now=JAN1,
+            actor=ACTOR,
+        )
+    with app.uow() as uow:
+        collection_policy.set_values(
+            uow, changes={"enabled": "true"}, customer_class_id=None, now=JAN1, actor=ACTOR
+        )
+    record = AcctRecord(AcctStatus.START, "127.0.0.1", JAN1, "S1", "alice", framed_ip="10.2.0.2")
+    with app.uow() as uow:
+        radius.record_accounting(uow, record=record, now=JAN1)
+    enforcement.process_due(app.uow_factory, PyradSender(timeout_s=1.0), now=JAN1)
+    nas.received.clear()
+    return world
+
+
+def outbox_states(app: App, service: int) -> tuple[list[str], list[str]]:
+    with app.uow() as uow:
+        commands = uow.session.scalars(
+            select(OutboxCommand.status).where(
+                OutboxCommand.service_id == service, OutboxCommand.event_kind == "service.suspended"
+            )
+        )
+        notices = uow.session.scalars(
+            select(Notification.status).where(Notification.kind == "collection.suspended")
+        )
+        return list(commands), list(notices)
+
+
+def test_a_coa_and_an_email_reach_their_peers_once_across_a_worker_killed_mid_send(
+    cluster: PrivateCluster, open_apps: list[App], workers: Callable[..., Workers]
+) -> None:
+    app = bootstrap(
+        settings=Settings(database_url=migrated(cluster), radius_token=TOKEN),
+        clock=FixedClock(JAN1),
+    )
+    open_apps.append(app)
+    nas, blackhole = NasStandIn(), Blackhole()
+    try:
+        with smtp_server() as (mailbox, smtp_port):
+            world = non_payer(app, nas)
+            group = workers(app, count=0)
+            # phase 1: A1 ticks and sends CoA (the NAS stays silent), A2 sends mail (the relay
+            # stays silent); each is killed inside its send, after the tick's commit
+            nas.script.extend(["drop"] * 100)
+            group.start("a1", "--queues", "tick", "--queues", "coa")
+            group.start(
+                "a2", "--queues", "mail", smtp_host="127.0.0.1", smtp_port=str(blackhole.port)
+            )
+            run_id = request_day(app, group, SUSPENDED)
+            wait_until(lambda: nas.received, 90, "the CoA to leave A1", on_fail=group.log_tail)
+            group.kill("a1")  # waiting for the NAS's answer
+            wait_until(lambda: blackhole.held, 90, "A2 to reach the relay", on_fail=group.log_tail)
+            group.kill("a2")  # waiting for the relay's greeting
+            finish(app, group, run_id)  # the tick that suspended Alice committed
+            assert outbox_states(app, world.service) == (["pending"], ["pending"])
+            assert mailbox.messages == []
+            # phase 2: the peers answer again; time passes beyond the dead senders' leases
+            nas.script.clear()
+            tried = len(nas.received)
+            group.clock.set(SUSPENDED + timedelta(minutes=10))
+            group.start("b", smtp_host="127.0.0.1", smtp_port=str(smtp_port))
+            wait_until(
+                lambda: outbox_states(app, world.service) == (["done"], ["sent"]),
+                150,
+                "the CoA and the e-mail delivered by B",
+                on_fail=lambda: f"{outbox_states(app, world.service)}\n{group.log_tail()}",
+            )
+            [message] = mailbox.messages
+            assert message["To"] == "alice@example.net"
+            [coa] = nas.received[tried:]
+            assert coa.code == packet.CoARequest
+            assert coa.attributes["Acct-Session-Id"] == ["S1"]
+    finally:
+        blackhole.close()
+        nas.close()
