@@ -17,7 +17,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Iterator
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -29,6 +29,7 @@ from sqlalchemy import text
 from test_api_serve import ISPBILL
 from test_engine_cli import PREPAID, balance, seed
 from test_outbox import commands, start_session
+from typer.testing import CliRunner
 from web_support import Browser, console_world
 
 from ispbill.adapters.db import outbox
@@ -36,8 +37,9 @@ from ispbill.adapters.db.unit_of_work import UnitOfWork
 from ispbill.adapters.job_queue.procrastinate_app import jobs_available
 from ispbill.adapters.radius.coa import PyradSender
 from ispbill.bootstrap import App, LoopStatus, bootstrap
-from ispbill.clock import FixedClock
+from ispbill.clock import FixedClock, SystemClock
 from ispbill.domain.ranges import IdRange, cut
+from ispbill.entrypoints.cli.main import app as cli
 from ispbill.entrypoints.jobs import queue_worker, tasks
 from ispbill.entrypoints.jobs.scheduler import Scheduler
 from ispbill.entrypoints.jobs.tasks import Runtime
@@ -213,6 +215,18 @@ def test_a_range_ticked_again_charges_nothing_twice(app: App) -> None:
     assert len(charges(app, customer)) == 2
     other = IdRange(customer + 1, customer + 10)
     assert tasks.tick_range(rt, None, other.low, other.high, now).charges == 0
+    # in a run, a range counted once: a retried job adds nothing to the run's figures
+    move(app, at(2026, 3, 1, 0, 1))
+    planned = tick_runs.plan_run(
+        app.uow_factory, now=app.clock.now(), actor=ACTOR, defer=lambda *_: None
+    )
+    [within] = planned.ranges
+    for _ in range(2):
+        tasks.tick_range(rt, planned.run_id, within.low, within.high, planned.now)
+    with app.uow() as uow:
+        run = tick_runs.run_of(uow, planned.run_id)
+    assert (run.status, run.ranges_done, run.figures["charges"]) == ("succeeded", 1, 1)
+    assert len(charges(app, customer)) == 3
 
 
 def test_a_suspended_subscriber_who_pays_gets_a_coa_from_a_job(app: App) -> None:
@@ -486,3 +500,51 @@ def test_ispbill_worker_charges_what_falls_due_and_stops_on_sigterm(
             code = worker.wait(timeout=30)
     assert charged == "27.40 USD", (tmp_path / "worker.log").read_text()
     assert code == 0, (tmp_path / "worker.log").read_text()
+
+
+def test_serve_can_run_without_background_work_and_worker_takes_queues() -> None:
+    serve = CliRunner().invoke(cli, ["serve", "--help"])
+    assert "--no-background" in serve.output
+    worker = CliRunner().invoke(cli, ["worker", "--help"])
+    assert "--concurrency" in worker.output
+    assert "--queues" in worker.output
+
+
+@pytest.mark.postgres_only
+def test_a_coa_left_pending_is_retried_by_a_job_at_its_next_attempt(database_url: str) -> None:
+    """The NAS does not answer: the job records the attempt and defers its retry at the
+    command's next attempt (1 s of back-off), which a worker then delivers. procrastinate
+    schedules by the database's clock, so this clock starts at the real now."""
+    clock = FixedClock(SystemClock().now())
+    app = bootstrap(settings=Settings(database_url=database_url, radius_token=TOKEN), clock=clock)
+    clear_jobs(app)
+    nas = NasStandIn()
+    try:
+        world = build_world(
+            app, clock.now(), balance_control="postpaid", credit_limit="10.00", nas_port=nas.port
+        )
+        set_setting(app, clock.now(), "radius_active_address_list", "subscribers")
+        start_session(world)
+        rt = runtime(app)
+        drain(rt)
+        seen = len(nas.received)
+        nas.script.append("drop")
+        # a little ahead of the database's clock, so the retry (1 s after the attempt) is
+        # still waiting when the first worker stops
+        clock.set(SystemClock().now() + timedelta(seconds=5))
+        pay(app, clock.now(), world.customer, "30.00", "restore-1")
+        drain(rt)  # dropped: no answer within the sender's timeout
+        assert len(nas.received) == seen + 1
+        assert commands(app)[-1].status == "pending"
+        assert [s for s, _ in jobs_of(app, "deliver_coa")][-1] == "todo"  # the retry, waiting
+        while SystemClock().now() < clock.now() + timedelta(seconds=1.2):
+            time.sleep(0.1)  # the back-off, by the database's clock (about 6 s)
+        clock.advance(timedelta(seconds=2))
+        drain(rt)
+        assert len(nas.received) == seen + 2
+        assert nas.received[-1].attributes["Mikrotik-Address-List"] == ["subscribers"]
+        assert commands(app)[-1].status == "done"
+        check_books(app)
+    finally:
+        nas.close()
+        app.close()

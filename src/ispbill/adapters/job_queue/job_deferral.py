@@ -154,3 +154,23 @@ def defer_many(
         {"queue": queue, "task": task, "args": json.dumps(list(args))},
     )
     return list(ids or [])
+
+
+def defer_retry(session: Session, channel: str, row_id: int) -> int | None:
+    """A job for an outbox row a delivery left pending (a NAS that did not answer, a relay
+    that was down), scheduled at the row's next attempt: the retry waits for its back-off,
+    not for the sweeper. Nothing when the row is no longer pending."""
+    for outbox_channel, table, queue, task, arg in _OUTBOXES:
+        if outbox_channel == channel:
+            ids = session.scalar(
+                text(
+                    "SELECT procrastinate_defer_jobs_v1(ARRAY("
+                    "SELECT ROW(CAST(:queue AS varchar), CAST(:task AS varchar), 0, NULL, NULL, "
+                    "jsonb_build_object(CAST(:arg AS text), t.id), t.next_attempt_at)"
+                    f"::procrastinate_job_to_defer_v1 FROM {table} t "
+                    "WHERE t.id = :id AND t.status = 'pending'))"
+                ),
+                {"queue": queue, "task": task, "arg": arg, "id": row_id},
+            )
+            return int(ids[0]) if ids else None
+    raise ValueError(f"no outbox on channel {channel!r}")

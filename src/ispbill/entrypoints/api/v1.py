@@ -38,6 +38,7 @@ from ispbill.entrypoints.api.routes import (
     network,
     notifications,
     operations,
+    outbox,
     payments,
     plans,
     services,
@@ -62,6 +63,7 @@ ROUTERS = (
     engine.router,
     collections.router,
     notifications.router,
+    outbox.router,
 )
 PROBLEM_REF = {"$ref": "#/components/schemas/ProblemOut"}
 WRITES = ("post", "put", "patch", "delete")

@@ -8,7 +8,8 @@
 * ``tick_range`` is retried with exponential back-off; a range ticked again finds nothing due
   (unique charges and ledger keys). When its last attempt fails the run records the failure.
 * ``deliver_coa`` and ``send_mail`` are deferred by the transaction that wrote the row.
-* ``sweep_outboxes``, ``reset_fup_periods`` every minute; card expiry and top-ups hourly.
+* ``sweep_outboxes``, ``reset_fup_periods`` every minute; card expiry, top-ups and the
+  retention purge hourly.
 
 A worker that loses its database (a restart, a network cut) logs it, backs off (1 s doubling to
 30 s) and starts again; its ``LoopStatus`` says so for health.
@@ -34,6 +35,7 @@ from procrastinate.app import WorkerOptions
 from ispbill.adapters.job_queue import job_deferral
 from ispbill.adapters.job_queue.procrastinate_app import new_app, probe
 from ispbill.bootstrap import LoopStatus
+from ispbill.domain.ranges import IdRange
 from ispbill.entrypoints.jobs import tasks
 from ispbill.entrypoints.jobs.tasks import Runtime
 from ispbill.use_cases.billing import tick_runs
@@ -98,7 +100,11 @@ def build(rt: Runtime, *, periodic_tasks: bool = True) -> procrastinate.App:
             job = context.job
             if job.attempts >= RANGE_ATTEMPTS:  # the last one: the run records the failure
                 tick_runs.range_failed(
-                    rt.app.uow_factory, run_id=run_id, error=str(exc), now=rt.now
+                    rt.app.uow_factory,
+                    run_id=run_id,
+                    within=IdRange(low, high),
+                    error=str(exc),
+                    now=rt.now,
                 )
             raise
 
@@ -138,6 +144,7 @@ def build(rt: Runtime, *, periodic_tasks: bool = True) -> procrastinate.App:
     periodic("reset_fup_periods", 60)
     periodic("expire_refill_cards", settings.maintenance_every_s)
     periodic("retry_top_ups", settings.maintenance_every_s)
+    periodic("purge_retention", settings.maintenance_every_s)
     return app
 
 

@@ -19,12 +19,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from ispbill.adapters.db.outbox import CHANNEL as COA_CHANNEL
 from ispbill.adapters.db.unit_of_work import UnitOfWork
 from ispbill.adapters.job_queue import job_deferral
 from ispbill.adapters.radius.coa import CoaSender
 from ispbill.bootstrap import App
+from ispbill.domain.radius import CommandStatus
 from ispbill.domain.ranges import IdRange
 from ispbill.settings import Settings
+from ispbill.use_cases.admin import retention
 from ispbill.use_cases.billing import tick_runs
 from ispbill.use_cases.billing.tick import TickReport
 from ispbill.use_cases.network import enforcement, usage
@@ -34,6 +37,7 @@ from ispbill.use_cases.payments.refill_cards import expire_cards
 from ispbill.use_cases.payments.top_ups import request_due_top_ups
 
 ACTOR = "engine:schedule"
+PENDING = CommandStatus.PENDING.value  # a notification's too
 log = logging.getLogger(__name__)
 
 
@@ -88,7 +92,11 @@ def tick_plan(rt: Runtime, run_id: int | None = None) -> tick_runs.PlannedRun:
                     "tick run %s: range %s..%s failed", planned.run_id, within.low, within.high
                 )
                 tick_runs.range_failed(
-                    rt.app.uow_factory, run_id=planned.run_id, error=_error(exc), now=rt.now
+                    rt.app.uow_factory,
+                    run_id=planned.run_id,
+                    within=within,
+                    error=_error(exc),
+                    now=rt.now,
                 )
     return planned
 
@@ -106,8 +114,27 @@ def tick_range(rt: Runtime, run_id: int | None, low: int, high: int, now: dateti
 
 
 def deliver_coa(rt: Runtime, command_id: int) -> str:
-    """Deliver one CoA command to the NAS (if it is still due)."""
-    return enforcement.deliver_command(rt.app.uow_factory, rt.coa, command_id, now=rt.now)
+    """Deliver one CoA command to the NAS (if it is still due); left pending (no final answer
+    yet), its retry is a job scheduled at the command's next attempt."""
+    delivery = enforcement.deliver_command(
+        rt.app.uow_factory, rt.coa, command_id, now=rt.now, retry=coa_retry(rt)
+    )
+    # sent and left pending (no final answer), or not sent for a busy NAS: due again later
+    if delivery.status in (PENDING, enforcement.BUSY) and rt.jobs:
+        _retry_later(rt, COA_CHANNEL, command_id)
+    return delivery.status
+
+
+def coa_retry(rt: Runtime) -> enforcement.RetryPolicy:
+    return enforcement.RetryPolicy.from_settings(rt.app.settings)
+
+
+def _retry_later(rt: Runtime, channel: str, row_id: int) -> None:
+    # only after an attempt: a row "not due" (leased elsewhere, or early) is the sweeper's,
+    # so a job never chases a row it cannot take
+    with rt.app.uow() as uow:
+        job_deferral.defer_retry(uow.session, channel, row_id)
+        uow.commit()
 
 
 def send_mail(rt: Runtime, notification_id: int) -> str:
@@ -117,14 +144,18 @@ def send_mail(rt: Runtime, notification_id: int) -> str:
     outcome = mail_outbox.send_notification(
         rt.app.uow_factory, rt.mailer, notification_id, now=rt.now, portal_url=rt.portal_url
     )
-    return "not due" if outcome is None else outcome.status
+    if outcome is None:
+        return "not due"
+    if outcome.status == PENDING and rt.jobs:
+        _retry_later(rt, mail_outbox.CHANNEL, notification_id)
+    return outcome.status
 
 
 def sweep_outboxes(rt: Runtime) -> int:
     """Deliver what is due in both outboxes (retries, and everything on SQLite); with jobs,
     also defer a job for any new row that has none (a safety net: rows are deferred when
     written). Returns how many rows were worked on or deferred."""
-    done = enforcement.process_due(rt.app.uow_factory, rt.coa, now=rt.now)
+    done = enforcement.process_due(rt.app.uow_factory, rt.coa, now=rt.now, retry=coa_retry(rt))
     if rt.mailer is not None:
         done += mail_outbox.process_due(
             rt.app.uow_factory, rt.mailer, now=rt.now, portal_url=rt.portal_url
@@ -155,6 +186,17 @@ def retry_top_ups(rt: Runtime) -> int:
         rt.app.uow_factory, now=rt.now, gateways=rt.app.gateways, actor=ACTOR
     )
     return report.requested + report.retried
+
+
+def purge_retention(rt: Runtime) -> int:
+    """Delete what is past its retention age (``use_cases/admin/retention.py``: sign-in and
+    redemption attempts, expired sessions and sign-in links, idempotency records, delivered
+    outbox rows; never money or events); how many rows went."""
+    with rt.app.uow() as uow:
+        counts = retention.purge_expired(
+            uow, rt.now, retention.RetentionAges.from_settings(rt.app.settings)
+        )  # commits
+    return sum(counts.values())
 
 
 def queued_ticks(rt: Runtime) -> int:
@@ -212,6 +254,11 @@ def schedule(settings: Settings, *, jobs: bool) -> list[Periodic]:
         Periodic("reset_fup_periods", 60, "lift FUP limits of finished periods"),
         Periodic("expire_refill_cards", settings.maintenance_every_s, "expire refill cards"),
         Periodic(
+            "purge_retention",
+            settings.maintenance_every_s,
+            "delete what is past its retention age (never money or events)",
+        ),
+        Periodic(
             "retry_top_ups", settings.maintenance_every_s, "automatic top-ups and their retries"
         ),
     ]
@@ -223,5 +270,6 @@ RUNNERS: dict[str, Callable[[Runtime], object]] = {
     "reset_fup_periods": reset_fup_periods,
     "expire_refill_cards": expire_refill_cards,
     "retry_top_ups": retry_top_ups,
+    "purge_retention": purge_retention,
     "queued_ticks": queued_ticks,
 }

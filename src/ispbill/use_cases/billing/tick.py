@@ -136,7 +136,13 @@ def tick(
         policy_settings = settings_store.load(uow)
     policy = policy_settings.billing_policy()
     charge_alike_services(
-        uow_factory, now=now, policy=policy, workers=workers, committed=fast_chunk, within=within
+        uow_factory,
+        now=now,
+        policy=policy,
+        workers=workers,
+        committed=fast_chunk,
+        # the fast path's range is (low, high]: one below the first id of ours
+        customers=None if within is None else (within.low - 1, within.high),
     )
     for claim in (_due_customers(policy, within), _activation_candidates(policy, within)):
         seen: set[int] = set()
@@ -256,7 +262,9 @@ def _store_each(
     fail is left out."""
     try:
         with uow.session.begin_nested():
-            invoices = store_outcomes(uow, outcomes, now=now, operator=operator, actor=actor)
+            invoices = store_outcomes(
+                uow, outcomes, now=now, operator=operator, actor=actor, number_at_commit=True
+            )
             access_changes.enqueue_transitions(uow, outcomes)  # the network follows
             return invoices, {}
     except (OperationalError, InterfaceError):
@@ -269,7 +277,9 @@ def _store_each(
     for outcome in outcomes:
         try:
             with uow.session.begin_nested():
-                invoices += store_outcomes(uow, [outcome], now=now, operator=operator, actor=actor)
+                invoices += store_outcomes(
+                    uow, [outcome], now=now, operator=operator, actor=actor, number_at_commit=True
+                )
                 access_changes.enqueue_transitions(uow, [outcome])
         except (OperationalError, InterfaceError):
             raise

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from ispbill.adapters.db import event_log as events
 from ispbill.adapters.db.models import Customer, TickRun
@@ -31,6 +31,7 @@ QUEUED, RUNNING, SUCCEEDED, FAILED = "queued", "running", "succeeded", "failed"
 SCHEDULE, REQUEST = "schedule", "request"
 DEFAULT_RANGE_SIZE = 1000
 ERROR_MAX = 500
+COUNTED = "ranges_counted"  # in a run's figures: the ranges already added up
 
 UowFactory = Callable[[], UnitOfWork]
 # what the plan does with its ranges in its own transaction (PostgreSQL: defers their jobs)
@@ -175,16 +176,20 @@ def tick_range(
     if run_id is not None:
         with uow_factory() as uow:
             uow.begin_write()
-            _count(uow, run_id, done=1, failed=0, figures=figures_of(report), now=now)
+            _count(uow, run_id, within=within, failed=False, figures=figures_of(report), now=now)
             uow.commit()
     return report
 
 
-def range_failed(uow_factory: UowFactory, *, run_id: int, error: str, now: datetime) -> None:
+def range_failed(
+    uow_factory: UowFactory, *, run_id: int, within: IdRange, error: str, now: datetime
+) -> None:
     """A range whose job gave up: the run ends failed once every range is accounted for."""
     with uow_factory() as uow:
         uow.begin_write()
-        _count(uow, run_id, done=0, failed=1, figures={}, now=now, error=error[:ERROR_MAX])
+        _count(
+            uow, run_id, within=within, failed=True, figures={}, now=now, error=error[:ERROR_MAX]
+        )
         uow.commit()
 
 
@@ -203,27 +208,33 @@ def _count(
     uow: UnitOfWork,
     run_id: int,
     *,
-    done: int,
-    failed: int,
+    within: IdRange,
+    failed: bool,
     figures: dict[str, Any],
     now: datetime,
     error: str | None = None,
 ) -> None:
-    # the counters move by relative UPDATE (ranges finish side by side on several workers);
-    # the row lock it takes serialises the figures' merge below
-    uow.session.execute(
-        update(TickRun)
-        .where(TickRun.id == run_id)
-        .values(
-            ranges_done=TickRun.ranges_done + done, ranges_failed=TickRun.ranges_failed + failed
-        )
-    )
-    run = uow.session.get(TickRun, run_id, populate_existing=True)
+    """Count one range once in its run: the run's row is locked (ranges finish side by side on
+    several workers), and a range already counted (a job retried after its first attempt
+    committed) is not counted again."""
+    query = select(TickRun).where(TickRun.id == run_id).execution_options(populate_existing=True)
+    if uow.dialect == "postgresql":
+        query = query.with_for_update()
+    run = uow.session.scalars(query).first()
     if run is None:
         return
-    run.figures = merge_figures(run.figures or {}, figures)
-    if error:
+    key = f"{within.low}-{within.high}"
+    counted = list((run.figures or {}).get(COUNTED, []))
+    if key in counted:
+        return
+    merged = merge_figures({k: v for k, v in (run.figures or {}).items() if k != COUNTED}, figures)
+    merged[COUNTED] = [*counted, key]
+    run.figures = merged
+    if failed:
+        run.ranges_failed += 1
         run.last_error = error
+    else:
+        run.ranges_done += 1
     if run.ranges_total is not None and run.ranges_done + run.ranges_failed >= run.ranges_total:
         run.status = FAILED if run.ranges_failed else SUCCEEDED
         run.finished_at = now
@@ -248,7 +259,7 @@ def merge_figures(total: Mapping[str, Any], more: Mapping[str, Any]) -> dict[str
     for key, value in more.items():
         if isinstance(value, Mapping):
             merged[key] = merge_figures(merged.get(key) or {}, value)
-        else:
+        elif isinstance(value, int):
             merged[key] = int(merged.get(key) or 0) + int(value)
     return merged
 

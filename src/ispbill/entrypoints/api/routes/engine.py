@@ -7,9 +7,11 @@ from __future__ import annotations
 
 from dataclasses import asdict
 from datetime import timedelta
+from typing import Annotated
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Path, Request, Response
 
+from ispbill.adapters.db.lookups import MAX_ID
 from ispbill.entrypoints.api.auth import Admin
 from ispbill.entrypoints.api.deps import container
 from ispbill.entrypoints.api.errors import ApiProblem, call
@@ -22,6 +24,7 @@ router = APIRouter(prefix="/api/v1/ticks", tags=["engine"])
 # How far ahead of the clock a tick or a preview may look. The engine catches up on everything
 # due up to the instant, so an instant decades ahead would be a long, meaningless run.
 HORIZON = timedelta(days=400)
+RunId = Annotated[int, Path(ge=1, le=MAX_ID)]
 
 
 def within_horizon(instant: timedelta, field: str) -> None:
@@ -49,7 +52,7 @@ async def request_tick(request: Request, response: Response, caller: Admin) -> T
 
 
 @router.get("/{run_id}", response_model=TickRunOut)
-async def get_tick(run_id: int, request: Request, caller: Admin) -> TickRunOut:
+async def get_tick(run_id: RunId, request: Request, caller: Admin) -> TickRunOut:
     """A run's state (queued, running, succeeded, failed) and its figures so far."""
     app = container(request)
 
