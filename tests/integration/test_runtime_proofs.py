@@ -8,12 +8,13 @@ restarts it, so it is never the machine's shared server).
   period charge is written once, and the books (every posting under its key, every balance,
   every charge, every service's state and billing position) equal those of one process ticking
   the same days (the tick of ``ispbill run``) on a database seeded the same way.
-* ``kill -9`` of a worker inside a range (its log says it started a ``tick_range`` job, the
-  database that it holds a transaction open): the others finish the day's run, the dead
-  worker's job goes back to the queue (``retry_stalled_jobs``) and succeeds on another worker,
-  and the books are the same.
-* The PostgreSQL server restarted (``pg_ctl restart -m fast``) while a worker is inside a
-  range: the workers reconnect, finish, tick the next days, and the books are the same.
+* ``kill -9`` of a worker in the middle of a range: the test holds the revenue account's row,
+  which a charging range updates as its transaction's last write, so the worker is caught
+  inside its range's transaction (its log names the ``tick_range`` job, the database shows it
+  waiting). The others finish the day's run, the dead worker's job goes back to the queue
+  (``retry_stalled_jobs``) and succeeds on another worker, and the books are the same.
+* The PostgreSQL server restarted (``pg_ctl restart -m fast``) while workers wait inside their
+  ranges the same way: they reconnect, finish, tick the next days, and the books are the same.
 * A CoA command and a suspension e-mail, committed by the tick that suspends a non-payer (the
   ``tick`` queue's worker), each reach the NAS stand-in (radius_support) and the SMTP server
   (aiosmtpd, mail_support) once, although the workers that had taken them were killed in the
@@ -38,6 +39,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -58,13 +60,15 @@ from runtime_support import (
     seed,
     wait_until,
 )
-from sqlalchemy import select, text
+from sqlalchemy import Connection, select, text
 
+from ispbill.adapters.db import ledger_store as ledger
 from ispbill.adapters.db.models import Notification, OutboxCommand
 from ispbill.adapters.radius.coa import PyradSender
 from ispbill.bootstrap import App, bootstrap
 from ispbill.clock import FixedClock
 from ispbill.domain.accounting import AcctRecord, AcctStatus
+from ispbill.domain.ledger import AccountKind, AccountRef
 from ispbill.entrypoints.jobs.tasks import request_tick
 from ispbill.settings import Settings
 from ispbill.use_cases.admin.web_auth import set_portal_login
@@ -89,6 +93,7 @@ CUSTOMERS = int(os.environ.get("ISPBILL_PROOF_CUSTOMERS", "600"))
 DAYS = int(os.environ.get("ISPBILL_PROOF_DAYS", "31"))
 RANGES_PER_RUN = 6  # range jobs per day's run, shared by the workers
 SHORT = 3  # days the kill and restart proofs tick
+BEFORE = days(1)[0] - timedelta(hours=12)
 RUN_TIMEOUT_S = 150.0
 WORKER_SETTINGS = {"tick_range_size": str(max(1, CUSTOMERS // RANGES_PER_RUN))}
 
@@ -127,7 +132,8 @@ def open_apps() -> Iterator[list[App]]:
 
 
 def seeded(cluster: PrivateCluster, apps: list[App], customers: int = CUSTOMERS) -> App:
-    app = bootstrap(database_url=migrated(cluster), clock=FixedClock(days(1)[0]))
+    # the evening before the first day: a worker's scheduled plan at start finds nothing due
+    app = bootstrap(database_url=migrated(cluster), clock=FixedClock(BEFORE))
     apps.append(app)
     seed(app, customers)
     return app
@@ -208,9 +214,50 @@ def same_books(found: Books, expected: Books) -> None:
     assert found.postings == expected.postings
 
 
+@contextmanager
+def revenue_held(app: App) -> Iterator[Connection]:
+    """The USD revenue account's row locked by the test: a range that charges moves that
+    balance as its transaction's last write (a plain UPDATE), so every worker charging waits
+    there, inside its range's transaction, until the test lets go (or its connection dies)."""
+    with app.uow() as uow:  # the account exists before the first charge, as after it
+        ledger.ensure_accounts(
+            uow.session, [AccountRef.system(AccountKind.REVENUE, "USD")], now=app.clock.now()
+        )
+        uow.commit()
+    connection = app.engine.connect()
+    try:
+        connection.execute(
+            text("SELECT id FROM ledger_accounts WHERE code = 'revenue:USD' FOR UPDATE")
+        )
+        yield connection
+    finally:
+        with suppress(Exception):  # after a server restart the connection is gone
+            connection.rollback()
+        with suppress(Exception):
+            connection.close()
+
+
+def waiting_in_a_range(app: App, group: Workers) -> tuple[str, str] | None:
+    """A worker whose connection waits for the held lock (the database says so) while its log
+    says it runs a ``tick_range`` job, and that job: a worker in the middle of a range."""
+    with app.engine.connect() as connection:
+        waiting = connection.scalars(
+            text(
+                "SELECT application_name FROM pg_stat_activity "
+                "WHERE datname = current_database() AND application_name LIKE 'w%' "
+                "AND wait_event_type = 'Lock' AND xact_start IS NOT NULL ORDER BY 1"
+            )
+        ).all()
+    for name in waiting:
+        job = group.running_job(name)
+        if job and job.startswith("tick_range["):
+            return name, job
+    return None
+
+
 def in_transaction(app: App) -> set[str]:
     """The workers (application_name) with a connection inside a transaction of ispbill's
-    (not one of procrastinate's own short statements, nor a run's counters after its tick)."""
+    (not one of procrastinate's own short statements, nor a run's counters)."""
     with app.engine.connect() as connection:
         return set(
             connection.scalars(
@@ -222,16 +269,6 @@ def in_transaction(app: App) -> set[str]:
                 )
             )
         )
-
-
-def inside_a_range(app: App, group: Workers) -> tuple[str, str] | None:
-    """A worker running a ``tick_range`` job (its log says so) with a transaction open (the
-    database says so), and the job: the moment to kill it."""
-    for name in sorted(in_transaction(app)):
-        job = group.running_job(name)
-        if job and job.startswith("tick_range[") and name in in_transaction(app):
-            return name, job
-    return None
 
 
 def registered(app: App) -> int:
@@ -278,11 +315,15 @@ def test_kill_9_of_a_worker_inside_a_range_the_others_finish_the_same_books(
     app = seeded(cluster, open_apps)
     group = workers(app)
     [first, *rest] = days(SHORT)
-    run_id = request_day(app, group, first)
-    victim, job = wait_until(
-        lambda: inside_a_range(app, group), 60, "a worker inside a range", on_fail=group.log_tail
-    )
-    group.kill(victim)
+    with revenue_held(app):
+        run_id = request_day(app, group, first)
+        victim, job = wait_until(
+            lambda: waiting_in_a_range(app, group),
+            60,
+            "a worker in a range",
+            on_fail=group.log_tail,
+        )
+        group.kill(victim)  # its transaction dies with it: the range's writes roll back
     assert job_status(app, job) == "doing"  # taken by the dead worker, not finished
     finish(app, group, run_id)  # the run counts the range once another worker ticked it
     wait_until(  # the dead worker's job went back to the queue and another finished it
@@ -308,12 +349,16 @@ def test_workers_reconnect_after_a_postgresql_restart_and_finish_the_same_books(
     app = seeded(cluster, open_apps)
     group = workers(app)
     [first, *rest] = days(SHORT)
-    run_id = request_day(app, group, first)
-    wait_until(
-        lambda: inside_a_range(app, group), 60, "a worker inside a range", on_fail=group.log_tail
-    )
-    cluster.restart()  # every connection is cut, mid-range
-    app.engine.dispose()  # the test's own pool too
+    with revenue_held(app):
+        run_id = request_day(app, group, first)
+        wait_until(
+            lambda: waiting_in_a_range(app, group),
+            60,
+            "a worker in a range",
+            on_fail=group.log_tail,
+        )
+        cluster.restart()  # every connection is cut, mid-range (the test's lock too)
+        app.engine.dispose()  # the test's own pool
     finish(app, group, run_id)
     for day in rest:
         finish(app, group, request_day(app, group, day))
