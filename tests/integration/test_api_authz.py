@@ -88,6 +88,7 @@ def build(app: App) -> tuple[dict[str, str], dict[str, int]]:
         "north": world.ids["north"],
         "nas": nas.json()["id"],
         "notification": failed,
+        "plan": plan,
     }
     return world.tokens, ids
 
@@ -107,6 +108,33 @@ def cases(ids: dict[str, int]) -> list[Case]:
             "/api/v1/customers",
             (201, 403, 201, 201, 403, 403),
             lambda role: customer_body(f"new-{role}"),
+        ),
+        Case(  # issue 17: edits follow the customer's owner; the catalogue is the admin's
+            "customer edits",
+            "PATCH",
+            f"/api/v1/customers/{c}",
+            (200, 403, 200, 404, 403, 403),
+            lambda role: {"locale": "cs_CZ"},
+        ),
+        Case(
+            "charge and invoice",
+            "POST",
+            f"/api/v1/customers/{c}/charge",
+            (200, 403, 200, 404, 403, 403),
+        ),
+        Case(
+            "plan edits",
+            "PATCH",
+            f"/api/v1/plans/{ids['plan']}",
+            (200, 403, 403, 403, 403, 403),
+            lambda role: {"name": f"Fiber {role}"},
+        ),
+        Case(
+            "nas edits",
+            "PATCH",
+            f"/api/v1/nas/{ids['nas']}",
+            (200, 403, 403, 403, 403, 403),
+            lambda role: {"coa_port": 1700},
         ),
         Case("wallets", "GET", f"/api/v1/customers/{c}/wallet", same_for_owners(200)),
         Case("ledger", "GET", f"/api/v1/customers/{c}/ledger", same_for_owners(200)),

@@ -22,6 +22,7 @@ from ispbill.clock import FixedClock
 from ispbill.entrypoints.cli.main import app as cli
 from ispbill.entrypoints.jobs import mail_sender
 from ispbill.use_cases.admin.web_auth import set_portal_login
+from ispbill.use_cases.catalog.customer_records import ContactRecord
 from ispbill.use_cases.catalog.name_lookups import customer_id_of
 from ispbill.use_cases.collections import collection_policy
 from ispbill.use_cases.network.enforcement import RetryPolicy
@@ -214,6 +215,22 @@ def test_no_address_is_a_recorded_skip(app: App) -> None:
 def test_the_customers_own_list_wins_over_the_portal_address(app: App) -> None:
     reminded_debtor(app, notification_emails=["dan@home.test", "dan@work.test"])
     assert [row.recipients for row in stored(app)] == [["dan@home.test", "dan@work.test"]]
+
+
+def test_without_a_portal_login_the_primary_contact_email_is_reached(app: App) -> None:
+    """Issue 17: collection e-mail reached only customers with a portal login; a customer with
+    contact e-mails is now reminded at its primary one (the first given)."""
+    reminded_debtor(
+        app,
+        email=None,
+        record=ContactRecord(emails=["dan@contact.test", "dan@second.test"]),
+    )
+    assert [row.recipients for row in stored(app)] == [["dan@contact.test"]]
+
+
+def test_the_portal_login_still_wins_over_the_primary_contact(app: App) -> None:
+    reminded_debtor(app, record=ContactRecord(emails=["dan@contact.test"]))
+    assert [row.recipients for row in stored(app)] == [["dan@example.net"]]
 
 
 def test_the_cli_sends_once(database_url: str, smtp: tuple[Mailbox, int], mailbox: Mailbox) -> None:

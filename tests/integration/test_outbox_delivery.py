@@ -5,6 +5,7 @@ limit of commands are in flight to one NAS, a command whose attempts run out is 
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterator, Sequence
 from datetime import timedelta
@@ -14,6 +15,7 @@ import pytest
 from api_support import Api, api_app, make_world
 from radius_support import TOKEN, World, build_world
 from sqlalchemy import select
+from typer.testing import CliRunner
 from web_support import PASSWORD, Browser, web_app
 
 from ispbill.adapters.db.models import Event, OutboxCommand
@@ -24,6 +26,7 @@ from ispbill.clock import FixedClock
 from ispbill.domain.accounting import AcctRecord, AcctStatus
 from ispbill.domain.errors import Conflict, ValidationError
 from ispbill.domain.radius import Command
+from ispbill.entrypoints.cli.main import app as cli
 from ispbill.settings import Settings
 from ispbill.use_cases.admin.web_auth import add_staff
 from ispbill.use_cases.network import enforcement
@@ -329,3 +332,26 @@ def test_the_console_shows_dead_letters_and_an_admin_retries_one(
         assert retried.reason == "NAS rebooted"
     finally:
         app.close()
+
+
+def test_ispbill_outbox_retry_queues_a_dead_letter(
+    world: World, clock: FixedClock, database_url: str
+) -> None:
+    dead = dead_letter(world, clock)
+
+    def run(*args: str) -> Any:
+        return CliRunner().invoke(
+            cli, ["--database-url", database_url, "--now", clock.now().isoformat(), *args]
+        )
+
+    listed = run("outbox", "list", "--status", "dead", "--json")
+    assert listed.exit_code == 0, listed.output
+    assert [row["id"] for row in json.loads(listed.stdout)] == [dead]
+    assert run("outbox", "retry", str(dead)).exit_code == 2  # --reason is required
+    retried = run("outbox", "retry", str(dead), "--reason", "NAS rebooted")
+    assert retried.exit_code == 0, retried.output
+    assert f"outbox command {dead} queued again" in retried.stdout
+    assert command(world.app, dead).status == "pending"
+    again = run("outbox", "retry", str(dead), "--reason", "again")
+    assert again.exit_code == 2
+    assert "status:" in again.stderr

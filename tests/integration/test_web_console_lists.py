@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -389,6 +390,7 @@ def test_a_resellers_user_sees_only_its_own_customers_rows_in_pages_and_csv(worl
 OPERATOR_WIDE = frozenset(
     {
         "/console/nas",
+        "/console/outbox",
         "/console/settings",
         "/console/tokens",
         "/console/bank",
@@ -424,6 +426,11 @@ def _scoped_urls(world: World, path: str) -> tuple[list[str], list[str]]:
             [path.replace("{customer_id}", str(own.customer_id))],
             [path.replace("{customer_id}", str(o.customer_id)) for o in others],
         )
+    if "{service_id}" in path:
+        return (
+            [path.replace("{service_id}", str(own.service_id))],
+            [path.replace("{service_id}", str(o.service_id)) for o in others],
+        )
     if "{number}" in path:
         return (
             [path.replace("{number}", own.invoice)],
@@ -449,6 +456,13 @@ def test_a_resellers_user_opens_every_console_page_scoped_or_is_refused(world: W
                 if status != 403:
                     wrong.append(f"{url}: {status} (expected 403: operator-wide)")
             continue
+        if path.endswith("/edit") and not ("{customer_id}" in path or "{service_id}" in path):
+            # the catalogue's edit forms (issue 17) are the admin's, as their lists' forms
+            url = re.sub(r"\{[a-z_]+\}", "1", path)
+            status = nora.get(url).status_code
+            if status != 403:
+                wrong.append(f"{url}: {status} (expected 403: admin only)")
+            continue
         mine, theirs = _scoped_urls(world, path)
         for url in mine:
             answer = nora.get(url)
@@ -468,6 +482,7 @@ def test_a_resellers_user_opens_every_console_page_scoped_or_is_refused(world: W
     assert not wrong, "\n".join(wrong)
     navigation = nora.get("/console").text
     assert 'href="/console/nas"' not in navigation
+    assert 'href="/console/outbox"' not in navigation
     assert 'href="/console/settings"' not in navigation
     rita = signed_in(world, "rita")  # read-only: operator-wide pages are readable
     for path in ("/console/nas", "/console/settings"):

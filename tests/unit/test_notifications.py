@@ -56,6 +56,8 @@ def test_the_customers_own_addresses_win_over_the_portal_account() -> None:
     assert reminder_recipients(None, "p@x.test") == ["p@x.test"]
     assert reminder_recipients([], "p@x.test") == ["p@x.test"]
     assert reminder_recipients(None, None) == []
+    assert reminder_recipients(None, None, "c@x.test") == ["c@x.test"]  # primary contact
+    assert reminder_recipients(None, "p@x.test", "c@x.test") == ["p@x.test"]
 
 
 def suspension(stage: CollectionStage) -> Suspension:

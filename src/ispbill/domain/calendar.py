@@ -59,6 +59,7 @@ __all__ = [
     "local_date",
     "local_midnight",
     "next_period",
+    "parse_customer_cycle",
     "period_bounds_days",
     "period_containing",
     "periods_between",
@@ -379,6 +380,47 @@ def _parse_kind(text: str) -> tuple[CycleKind, int]:
     count, unit = (match[1], match[2]) if match[1] else (match[3], match[4])
     kind = CycleKind.EVERY_N_DAYS if unit.startswith("d") else CycleKind.EVERY_N_MONTHS
     return kind, int(count)
+
+
+def parse_customer_cycle(
+    text: str, n: int | None = None, *, field: str = "billing_cycle"
+) -> tuple[CycleKind, int]:
+    """A customer's cycle as an operator gives it: a kind's name with an optional count ``n``.
+
+    ``every_n_days`` / ``every_n_months`` take their count from ``n`` (required then; it was once
+    silently 1, billing an "every 7 days" customer daily); ``every_7_days`` or ``7d`` carry it
+    in the name. Any other kind refuses a count.
+    """
+    key = text.strip().lower().replace("-", "_").replace(" ", "_")
+    if key in (CycleKind.EVERY_N_DAYS.value, CycleKind.EVERY_N_MONTHS.value):
+        kind, named_n = CycleKind(key), None
+    else:
+        try:
+            kind, parsed = _parse_kind(text)
+        except ValidationError as exc:
+            raise ValidationError(field, exc.rule) from None
+        named_n = parsed if kind in _N_KINDS else None
+    if kind not in _N_KINDS:
+        if n is not None:
+            raise ValidationError(
+                "cycle_n",
+                f"not used by {kind} cycles; only every_n_days and every_n_months take a count",
+            )
+        return kind, 1
+    if n is None and named_n is None:
+        raise ValidationError(
+            "cycle_n",
+            f"required for {kind} cycles: how many "
+            f"{'days' if kind is CycleKind.EVERY_N_DAYS else 'months'}",
+        )
+    if n is not None and named_n is not None and n != named_n:
+        raise ValidationError("cycle_n", f"{n} differs from the {named_n} in {text!r}")
+    count = n if n is not None else named_n
+    assert count is not None
+    longest = _LONGEST_N[kind]
+    if not 1 <= count <= longest:
+        raise ValidationError("cycle_n", f"must be between 1 and {longest} for {kind} cycles")
+    return kind, count
 
 
 def _zone(tz: str | ZoneInfo) -> ZoneInfo:

@@ -31,6 +31,17 @@ TEMPLATE_MAX = 100
 LOCALE_MAX = 16
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 FIELD_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+ADDRESS_MAX = 500
+NOTES_MAX = 5000
+CONTACTS_MAX = 10
+# E.164 allows 15 digits after the country code; spaces, dots, dashes and brackets are kept as
+# typed (operators copy numbers from contracts) but the digits must count 6 to 15.
+PHONE = re.compile(r"^\+?[0-9 ().\-/]{6,30}$")
+# A VAT id (EU VIES and most others): the 2-letter country prefix, then 2 to 13 letters/digits.
+VAT_ID = re.compile(r"^[A-Z]{2}[A-Z0-9]{2,13}$")
+REGISTRATION_NUMBER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ./-]{0,63}$")
+MICRODEGREES = 1_000_000
+COORDINATE = re.compile(r"^([+-]?)([0-9]{1,3})(?:\.([0-9]{1,6}))?$")
 
 
 class BalanceControl(StrEnum):
@@ -52,6 +63,11 @@ class BusinessModel(StrEnum):
     HOTSPOT = "hotspot"
     BUSINESS_LINK = "business_link"
     WHOLESALE = "wholesale"
+
+
+class ContactKind(StrEnum):
+    EMAIL = "email"
+    PHONE = "phone"
 
 
 class CustomerStatus(StrEnum):
@@ -240,3 +256,112 @@ def check_custom_data(fields: Sequence[CustomField], data: Mapping[str, str]) ->
         if not FIELD_NAME.match(key):
             raise ValidationError(f"custom_data.{key}", "field names must be lower_snake_case")
     return dict(data)
+
+
+def validate_text(value: str, field_name: str, max_length: int) -> str | None:
+    """Free text kept as typed (line breaks allowed), trimmed; empty means none."""
+    cleaned = value.strip()
+    if not cleaned:
+        return None
+    if len(cleaned) > max_length:
+        raise ValidationError(field_name, f"must be at most {max_length} characters")
+    if any(not (c.isprintable() or c in "\n\t") for c in cleaned.replace("\r\n", "\n")):
+        raise ValidationError(field_name, "must not contain control characters")
+    return cleaned.replace("\r\n", "\n")
+
+
+def validate_phone(value: str, field_name: str = "phones") -> str:
+    cleaned = " ".join(value.split())
+    digits = sum(c.isdigit() for c in cleaned)
+    if not PHONE.match(cleaned) or not 6 <= digits <= 15:
+        raise ValidationError(
+            field_name, f"{value!r} is not a phone number (6 to 15 digits, optional leading +)"
+        )
+    return cleaned
+
+
+def validate_contacts(
+    emails: Sequence[str], phones: Sequence[str]
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """A customer's contact e-mails and phones, the first of each kind the primary one."""
+    checked: list[tuple[str, ...]] = []
+    for field_name, values in (("emails", emails), ("phones", phones)):
+        if len(values) > CONTACTS_MAX:
+            raise ValidationError(field_name, f"at most {CONTACTS_MAX}")
+        cleaned = []
+        for value in values:
+            if field_name == "emails":
+                address = value.strip()
+                if not EMAIL.match(address) or len(address) > 254:
+                    raise ValidationError("emails", f"{value!r} is not an e-mail address")
+                cleaned.append(address)
+            else:
+                cleaned.append(validate_phone(value))
+        folded = [c.lower() for c in cleaned]
+        if len(set(folded)) != len(folded):
+            raise ValidationError(field_name, "each may be given only once")
+        checked.append(tuple(cleaned))
+    return checked[0], checked[1]
+
+
+def validate_vat_id(value: str) -> str | None:
+    """``CZ12345678``: a 2-letter country prefix and 2 to 13 letters or digits (spaces and dots
+    as typed on letterheads are dropped)."""
+    cleaned = "".join(c for c in value.upper() if c not in " .-")
+    if not cleaned:
+        return None
+    if not VAT_ID.match(cleaned):
+        raise ValidationError(
+            "vat_id", f"{value!r}: expected a 2-letter country prefix and 2 to 13 letters or digits"
+        )
+    return cleaned
+
+
+def validate_registration_number(value: str) -> str | None:
+    cleaned = value.strip()
+    if not cleaned:
+        return None
+    if not REGISTRATION_NUMBER.match(cleaned):
+        raise ValidationError(
+            "company_registration_number",
+            f"{value!r}: letters, digits, spaces and . / - only, at most 64 characters",
+        )
+    return cleaned
+
+
+def _microdegrees(text: str, field_name: str, limit: int) -> int:
+    match = COORDINATE.match(text.strip())
+    if match is None:
+        raise ValidationError(field_name, f"{text!r} is not decimal degrees (up to 6 decimals)")
+    sign, whole, fraction = match.groups()
+    value = int(whole) * MICRODEGREES + int((fraction or "").ljust(6, "0"))
+    value = -value if sign == "-" else value
+    if not -limit * MICRODEGREES <= value <= limit * MICRODEGREES:
+        raise ValidationError(field_name, f"must be between -{limit} and {limit}")
+    return value
+
+
+def parse_gps(text: str) -> tuple[int, int] | None:
+    """``LAT,LON`` in decimal degrees (``50.087451,14.420671``) as integer microdegrees;
+    latitude within -90..90, longitude within -180..180. Empty means none."""
+    if not text.strip():
+        return None
+    lat, sep, lon = text.partition(",")
+    if not sep:
+        raise ValidationError("service_gps", f"{text!r}: expected LAT,LON in decimal degrees")
+    return (
+        _microdegrees(lat, "service_gps.latitude", 90),
+        _microdegrees(lon, "service_gps.longitude", 180),
+    )
+
+
+def format_gps(latitude_microdeg: int | None, longitude_microdeg: int | None) -> str | None:
+    if latitude_microdeg is None or longitude_microdeg is None:
+        return None
+
+    def degrees(value: int) -> str:
+        sign = "-" if value < 0 else ""
+        whole, fraction = divmod(abs(value), MICRODEGREES)
+        return f"{sign}{whole}.{fraction:06d}"
+
+    return f"{degrees(latitude_microdeg)},{degrees(longitude_microdeg)}"

@@ -32,11 +32,16 @@ class NotificationStatus(StrEnum):
     FAILED = "failed"
 
 
-def reminder_recipients(own: Sequence[str] | None, portal_email: str | None) -> list[str]:
-    """The addresses a reminder goes to; empty when the customer has none."""
+def reminder_recipients(
+    own: Sequence[str] | None, portal_email: str | None, primary_email: str | None = None
+) -> list[str]:
+    """The addresses a reminder goes to: the customer's own notification list, else the
+    portal login's address, else the primary contact e-mail; empty when the customer has none."""
     if own:
         return list(own)
-    return [portal_email] if portal_email else []
+    if portal_email:
+        return [portal_email]
+    return [primary_email] if primary_email else []
 
 
 @dataclass(frozen=True)

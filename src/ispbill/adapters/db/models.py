@@ -34,7 +34,13 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from ispbill.adapters.db.types import UTCDateTime
 from ispbill.domain.bank import LineStatus
 from ispbill.domain.calendar import CycleKind
-from ispbill.domain.customers import BalanceControl, BusinessModel, CustomerStatus, InvoicingMode
+from ispbill.domain.customers import (
+    BalanceControl,
+    BusinessModel,
+    ContactKind,
+    CustomerStatus,
+    InvoicingMode,
+)
 from ispbill.domain.ledger import AccountKind, EntryKind
 from ispbill.domain.lifecycle import (
     ServiceState,
@@ -159,9 +165,40 @@ class Customer(Base):
     promise_until: Mapped[datetime | None]
     self_promise_period: Mapped[date | None] = mapped_column(Date)
     collection_reminder: Mapped[str | None] = mapped_column(String(200))
+    # The record an ISP keeps (issue 17): addresses, the service location's GPS in integer
+    # microdegrees (no floats), the company's numbers, notes never shown to the subscriber;
+    # contact e-mails and phones are rows of customer_contacts. An archived customer keeps its
+    # history, takes no new services and leaves the default lists.
+    billing_address: Mapped[str | None] = mapped_column(Text)
+    service_address: Mapped[str | None] = mapped_column(Text)
+    service_latitude_microdeg: Mapped[int | None] = mapped_column(Integer)
+    service_longitude_microdeg: Mapped[int | None] = mapped_column(Integer)
+    company_registration_number: Mapped[str | None] = mapped_column(String(64))
+    vat_id: Mapped[str | None] = mapped_column(String(32))
+    internal_notes: Mapped[str | None] = mapped_column(Text)
+    archived_at: Mapped[datetime | None]
 
     customer_class: Mapped[CustomerClass] = relationship(lazy="joined")
     reseller: Mapped[Reseller | None] = relationship()
+    contacts: Mapped[list[CustomerContact]] = relationship(
+        order_by="CustomerContact.id", cascade="all, delete-orphan", lazy="selectin"
+    )
+
+
+class CustomerContact(Base):
+    """One contact e-mail or phone of a customer; at most one of each kind is primary (the
+    address collections e-mail reaches when the customer has no portal login)."""
+
+    __tablename__ = "customer_contacts"
+    __table_args__ = (
+        CheckConstraint(one_of("kind", ContactKind), name="kind"),
+        UniqueConstraint("customer_id", "kind", "value", name="uq_customer_contacts_value"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(8))
+    value: Mapped[str] = mapped_column(String(254))
+    is_primary: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 class Plan(Base):
@@ -188,6 +225,7 @@ class Plan(Base):
     period_options: Mapped[list[dict[str, int]]] = mapped_column(JSON, default=list)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime]
+    archived_at: Mapped[datetime | None]  # archived: not active, hidden from default lists
 
     fup_tiers: Mapped[list[PlanFupTier]] = relationship(
         order_by="PlanFupTier.tier", cascade="all, delete-orphan", lazy="selectin"

@@ -96,6 +96,12 @@ Text200 = Annotated[str, Field(min_length=1, max_length=200)]
 Currency = Annotated[str, Field(pattern=r"^[A-Za-z]{3}$", examples=["USD"])]
 AmountIn = Annotated[str, Field(pattern=INPUT_AMOUNT_PATTERN, examples=["30.00"])]
 VENDOR_PATTERN = f"^({'|'.join(Vendor)})$"
+Email = Annotated[str, Field(min_length=1, max_length=254)]
+Phone = Annotated[str, Field(min_length=1, max_length=30)]
+Address = Annotated[str, Field(max_length=500)]
+Notes = Annotated[str, Field(max_length=5000)]
+Gps = Annotated[str, Field(max_length=40, examples=["50.087451,14.420671"])]
+VatId = Annotated[str, Field(max_length=32, examples=["CZ12345678"])]
 
 
 class Strict(BaseModel):
@@ -147,7 +153,15 @@ class CustomerIn(Strict):
     customer_class: Text200 = Field(description="Customer class id or name.")
     currency: Currency
     balance_control: str = "prepaid"
-    billing_cycle: str = "monthly"
+    billing_cycle: str = Field(
+        "monthly",
+        max_length=32,
+        description="daily, weekly, semimonthly, monthly, monthly_anniversary, days_30, "
+        "every_n_days or every_n_months (with cycle_n), every_7_days, 3m.",
+    )
+    cycle_n: Annotated[StrictInt, Field(ge=1, le=3660)] | None = Field(
+        None, description="every_n_days / every_n_months: the count N."
+    )
     billing_timezone: Annotated[str, Field(max_length=64)] = "UTC"
     business_model: str = "internet_access"
     invoicing_mode: str = "forward"
@@ -163,6 +177,57 @@ class CustomerIn(Strict):
     custom_data: dict[
         Annotated[str, Field(max_length=100)], Annotated[str, Field(max_length=500)]
     ] = Field(default_factory=dict, max_length=50)
+    emails: list[Email] = Field(
+        default_factory=list, max_length=10, description="Contact e-mails; the first is primary."
+    )
+    phones: list[Phone] = Field(
+        default_factory=list, max_length=10, description="Contact phones; the first is primary."
+    )
+    billing_address: Address | None = None
+    service_address: Address | None = None
+    service_gps: Gps | None = None
+    company_registration_number: Annotated[str, Field(max_length=64)] | None = None
+    vat_id: VatId | None = None
+    internal_notes: Notes | None = None
+
+
+class CustomerPatch(Strict):
+    """Only the fields given change; each is validated as on creation. ``credit_limit`` and
+    ``minimum_balance`` apply at once; ``billing_timezone``, ``billing_cycle``/``cycle_n`` and
+    ``invoicing_mode`` only between billing periods (refused while a service runs). An empty
+    text or list clears; a ``custom_data`` value "" removes that field."""
+
+    name: Text200 | None = None
+    customer_class: Text200 | None = Field(None, description="Customer class id or name.")
+    credit_limit: Annotated[str, Field(pattern=r"^$|" + INPUT_AMOUNT_PATTERN)] | None = Field(
+        None, description='Postpaid; "" removes the limit.'
+    )
+    minimum_balance: Annotated[str, Field(pattern=r"^$|" + INPUT_AMOUNT_PATTERN)] | None = None
+    use_credit_automatically: StrictBool | None = None
+    grace_days: Annotated[StrictInt, Field(ge=0, le=365)] | None = None
+    locale: Annotated[str, Field(max_length=16)] | None = None
+    notification_emails: list[Email] | None = Field(None, max_length=20)
+    custom_data: dict[
+        Annotated[str, Field(max_length=100)], Annotated[str, Field(max_length=500)]
+    ] = Field(default_factory=dict, max_length=50)
+    business_model: Annotated[str, Field(max_length=32)] | None = None
+    billing_timezone: Annotated[str, Field(max_length=64)] | None = None
+    billing_cycle: Annotated[str, Field(max_length=32)] | None = None
+    cycle_n: Annotated[StrictInt, Field(ge=1, le=3660)] | None = None
+    invoicing_mode: Annotated[str, Field(max_length=16)] | None = None
+    emails: list[Email] | None = Field(None, max_length=10)
+    phones: list[Phone] | None = Field(None, max_length=10)
+    billing_address: Address | None = None
+    service_address: Address | None = None
+    service_gps: Gps | None = None
+    company_registration_number: Annotated[str, Field(max_length=64)] | None = None
+    vat_id: VatId | None = None
+    internal_notes: Notes | None = None
+    reason: Annotated[str, Field(max_length=200)] = ""
+
+
+class ArchiveIn(Strict):
+    reason: Annotated[str, Field(max_length=200)] = ""
 
 
 class CustomerOut(BaseModel):
@@ -180,6 +245,17 @@ class CustomerOut(BaseModel):
     minimum_balance: Amount
     created_at: datetime
     balance: Amount
+    billing_cycle: str
+    cycle_n: int
+    emails: list[str]
+    phones: list[str]
+    billing_address: str | None
+    service_address: str | None
+    service_gps: str | None = Field(description="LAT,LON in decimal degrees.")
+    company_registration_number: str | None
+    vat_id: str | None
+    internal_notes: str | None = Field(description="Staff only: null for a customer's own session.")
+    archived_at: datetime | None
 
 
 # --- plans -------------------------------------------------------------------------------
@@ -203,6 +279,24 @@ class PlanIn(Strict):
     )
 
 
+class PlanPatch(Strict):
+    """Name, speeds, FUP tiers, period options, tax profile: in force at once. The price is
+    not edited here (a price change needs an effective date)."""
+
+    name: Text200 | None = None
+    download: Annotated[str, Field(min_length=1, max_length=32, examples=["100M"])] | None = None
+    upload: Annotated[str, Field(min_length=1, max_length=32, examples=["20M"])] | None = None
+    tax_profile: Annotated[str, Field(max_length=200)] | None = Field(
+        None, description='Tax profile id or name; "" removes it.'
+    )
+    fup_tiers: list[Annotated[str, Field(max_length=64)]] | None = Field(
+        None, max_length=4, description="Replaces the tiers; [] removes them."
+    )
+    period_months: list[Annotated[str, Field(max_length=16)]] | None = Field(
+        None, max_length=24, description="Replaces the options; [] removes them."
+    )
+
+
 class PlanOut(BaseModel):
     id: int
     name: str
@@ -213,6 +307,7 @@ class PlanOut(BaseModel):
     upload_kbps: int
     active: bool
     created_at: datetime
+    archived_at: datetime | None = None
 
 
 # --- services ----------------------------------------------------------------------------
@@ -224,6 +319,16 @@ class ServiceIn(Strict):
     active_from: Day | None = None
     active_to: Day | None = None
     period_months: Annotated[StrictInt, Field(ge=1, le=120)] | None = None
+
+
+class ServicePatch(Strict):
+    """Only before the service starts (pending, first day not reached)."""
+
+    active_from: Day | None = None
+    period_months: Annotated[StrictInt, Field(ge=1, le=120)] | None = None
+    invoicing_mode: Annotated[str, Field(max_length=16)] | None = Field(
+        None, description='forward or backward; "" follows the customer\'s.'
+    )
 
 
 class ServiceOut(BaseModel):
@@ -340,6 +445,42 @@ class TransitionPreview(BaseModel):
     at: datetime
 
 
+class ChargeAndInvoiceOut(BaseModel):
+    """Splynx "Charge & Invoice": what was charged now, the invoice issued for it, the balance."""
+
+    customer_id: int
+    charges: list[ChargePreview]
+    transitions: list[TransitionPreview]
+    invoice_number: str | None = Field(
+        description="The invoice issued now; null when every charge was already invoiced."
+    )
+    balance: Amount
+
+
+class CheckoutIn(Strict):
+    """Pay ``months`` billing periods of the customer's services (the quote) through a gateway."""
+
+    months: Annotated[StrictInt, Field(ge=1, le=120)]
+    gateway: Annotated[str, Field(min_length=1, max_length=32)] = "sandbox"
+    return_url: Annotated[str, Field(max_length=2000)] | None = Field(
+        None, description="Where the gateway sends the payer back (default: the public base URL)."
+    )
+
+
+class QuoteLineOut(BaseModel):
+    line: str
+    amount: Amount
+
+
+class CheckoutOut(BaseModel):
+    checkout: str = Field(
+        description="The checkout's reference, as the gateway's webhook names it."
+    )
+    url: str = Field(description="The gateway's page the payer opens.")
+    quote: list[QuoteLineOut]
+    total: Amount
+
+
 class PreviewOut(BaseModel):
     customer_id: int
     until: datetime
@@ -352,6 +493,10 @@ class PreviewOut(BaseModel):
 
 
 class ResellerIn(Strict):
+    name: Text200
+
+
+class ResellerPatch(Strict):
     name: Text200
 
 
@@ -374,6 +519,21 @@ class CustomerClassIn(Strict):
     )
 
 
+class CustomerClassPatch(Strict):
+    name: Text200 | None = None
+    grace_days: Annotated[StrictInt, Field(ge=0, le=365)] | None = None
+    invoice_template: Annotated[str, Field(min_length=1, max_length=100)] | None = None
+    tax_profile: Annotated[str, Field(max_length=200)] | None = Field(
+        None, description='Tax profile id or name; "" removes it.'
+    )
+    notification_emails: list[Annotated[str, Field(max_length=254)]] | None = Field(
+        None, max_length=20
+    )
+    custom_fields: list[Annotated[str, Field(max_length=200)]] | None = Field(
+        None, max_length=50, description="Replaces the fields; [] removes them."
+    )
+
+
 class CustomerClassOut(BaseModel):
     id: int
     name: str
@@ -389,6 +549,14 @@ class TaxProfileIn(Strict):
     name: Text200
     rate: Annotated[str, Field(pattern=r"^[0-9]{1,3}(\.[0-9]{1,2})?%?$", examples=["21"])]
     inclusive: StrictBool = False
+
+
+class TaxProfilePatch(Strict):
+    name: Text200 | None = None
+    rate: (
+        Annotated[str, Field(pattern=r"^[0-9]{1,3}(\.[0-9]{1,2})?%?$", examples=["21"])] | None
+    ) = Field(None, description="Applies to charges made from now on.")
+    inclusive: StrictBool | None = None
 
 
 class TaxProfileOut(BaseModel):
@@ -828,6 +996,15 @@ class NasIn(Strict):
     coa_port: Annotated[StrictInt, Field(ge=1, le=65535)] = 3799
     vendor: Annotated[str, Field(pattern=VENDOR_PATTERN)] = "mikrotik"
     require_message_authenticator: StrictBool = True
+
+
+class NasPatch(Strict):
+    name: Annotated[str, Field(min_length=1, max_length=100)] | None = None
+    address: Annotated[str, Field(min_length=1, max_length=45)] | None = None
+    secret: Annotated[str, Field(min_length=8, max_length=128)] | None = None
+    coa_port: Annotated[StrictInt, Field(ge=1, le=65535)] | None = None
+    vendor: Annotated[str, Field(pattern=VENDOR_PATTERN)] | None = None
+    require_message_authenticator: StrictBool | None = None
 
 
 class NasOut(BaseModel):

@@ -18,10 +18,15 @@ from ispbill.domain.errors import ValidationError
 from ispbill.domain.money import Money
 from ispbill.entrypoints.cli.base import (
     ACTOR,
+    ALL,
+    CURSOR,
+    LIMIT,
     app_for_command,
     console,
     emit,
+    emit_listing,
     find,
+    listing,
     to_jsonable,
     unit_of_work,
 )
@@ -101,14 +106,22 @@ def _print_report(report: ImportReport) -> None:
 
 
 def payments_unmatched(
-    limit: int = typer.Option(500, min=1, help="At most this many lines."),
+    limit: int = LIMIT,
+    cursor: int | None = CURSOR,
+    every: bool = ALL,
     as_json: bool = JSON,
 ) -> None:
-    """Incoming bank transfers no customer was found for, oldest first."""
-    with unit_of_work() as (uow, _):
-        rows = cli_listings.unmatched_bank_line_rows(uow, limit=limit)
-    emit(
-        rows,
+    """Incoming bank transfers no customer was found for, in the order they were imported."""
+    found = listing(
+        lambda uow, after, size: cli_listings.unmatched_bank_line_rows(
+            uow, limit=size, after=after
+        ),
+        limit=limit,
+        cursor=cursor,
+        every=every,
+    )
+    emit_listing(
+        found,
         as_json=as_json,
         title="Unmatched bank statement lines",
         columns=(

@@ -27,6 +27,7 @@ from ispbill.clock import Clock, FixedClock
 from ispbill.domain.dates import check_date
 from ispbill.domain.errors import IspbillError, ValidationError
 from ispbill.settings import Settings
+from ispbill.use_cases.queries.cli_listings import Page, rows_page
 
 console = Console()
 err_console = Console(stderr=True)
@@ -212,6 +213,70 @@ def emit(
     for row in rows:  # Text: names like "Acme [/]" are data, never Rich markup
         table.add_row(*(Text("" if row.get(c) is None else str(row.get(c))) for c in columns))
     console.print(table)
+
+
+# Every listing pages (issue 17): --limit rows at a time, --cursor to go on, --all for every
+# row; when more rows exist than were printed, a line on stderr says how to get them (stdout
+# stays a table, or a JSON array, either way).
+LIMIT = typer.Option(200, "--limit", min=1, max=10_000, help="At most this many rows.")
+CURSOR = typer.Option(
+    None, "--cursor", min=1, help="Go on after this cursor (printed when more rows exist)."
+)
+ALL = typer.Option(False, "--all", help="Every row, page after page.")
+
+
+def listing(
+    fetch: Callable[[UnitOfWork, int | None, int], Page],
+    *,
+    limit: int,
+    cursor: int | None,
+    every: bool,
+) -> tuple[list[dict[str, Any]], int | None]:
+    """The rows of one page (``limit`` after ``cursor``), or of every page with ``every``;
+    and the next page's cursor when more rows follow."""
+    rows: list[dict[str, Any]] = []
+    after = cursor
+    with unit_of_work() as (uow, _):
+        while True:
+            page = fetch(uow, after, limit)
+            rows.extend(page.rows)
+            if not every or page.last_id is None:
+                return rows, page.last_id
+            after = page.last_id
+
+
+def page_rows(
+    rows: list[dict[str, Any]],
+    *,
+    limit: int,
+    cursor: int | None,
+    every: bool,
+    key: str = "id",
+) -> tuple[list[dict[str, Any]], int | None]:
+    """``listing`` for a short list read whole (staff, tokens, NAS, top-up rules): the same
+    options and the same note when more rows exist."""
+    page = rows_page(rows, after=cursor, limit=max(len(rows), 1) if every else limit, key=key)
+    return page.rows, page.last_id
+
+
+def emit_listing(
+    found: tuple[list[dict[str, Any]], int | None],
+    *,
+    as_json: bool,
+    title: str,
+    columns: Sequence[str] | None = None,
+) -> None:
+    """A page of a listing (``emit``), then, when more rows exist, one line on stderr with
+    the cursor of the next page."""
+    rows, next_cursor = found
+    emit(rows, as_json=as_json, title=title, columns=columns)
+    if next_cursor is not None:
+        err_console.print(
+            f"more rows follow: --cursor {next_cursor} for the next page, or --all",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
 
 
 def emit_object(obj: dict[str, Any], *, as_json: bool, title: str) -> None:

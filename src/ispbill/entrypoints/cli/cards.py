@@ -12,21 +12,28 @@ from pathlib import Path
 import typer
 
 from ispbill.adapters.db import settings_store
+from ispbill.adapters.db.unit_of_work import UnitOfWork
 from ispbill.adapters.pdf.cards import CardSheet, SheetCard, render_sheet_pdf
 from ispbill.domain.errors import ValidationError
 from ispbill.domain.money import Money
 from ispbill.entrypoints.cli.base import (
     ACTOR,
+    ALL,
+    CURSOR,
+    LIMIT,
     Cli,
     console,
     emit,
+    emit_listing,
     find,
+    listing,
     parse_day,
     settings,
     unit_of_work,
 )
 from ispbill.use_cases.catalog.name_lookups import customer_id_of
 from ispbill.use_cases.payments import refill_cards as cards
+from ispbill.use_cases.queries.cli_listings import Page
 
 cards_app = Cli(help="Refill cards (vouchers): prepaid codes issued in batches, used once.")
 
@@ -210,12 +217,17 @@ def cards_expire() -> None:
 def cards_list(
     batch: str | None = typer.Option(None, "--batch", help="Batch id or name."),
     status: str | None = typer.Option(None, "--status", help="active, redeemed, voided, expired."),
-    limit: int = typer.Option(1000, min=1),
+    limit: int = LIMIT,
+    cursor: int | None = CURSOR,
+    every: bool = ALL,
     as_json: bool = JSON,
 ) -> None:
     """Cards, oldest first (serials and states; codes are never stored, so never shown)."""
-    with unit_of_work() as (uow, _):
-        found = cards.list_cards(uow.session, batch=batch, status=status, limit=limit)
+
+    def page(uow: UnitOfWork, after: int | None, size: int) -> Page:
+        found = cards.list_cards(
+            uow.session, batch=batch, status=status, after=after or 0, limit=size + 1
+        )
         rows = [
             {
                 "serial": card.serial,
@@ -226,9 +238,13 @@ def cards_list(
                 "redeemed_at": card.redeemed_at,
                 "customer": name,
             }
-            for card, group, name in found
+            for card, group, name in found[:size]
         ]
-    emit(rows, as_json=as_json, title="Refill cards")
+        more = len(found) > size
+        return Page(rows, found[size - 1][0].id if more else None)
+
+    found = listing(page, limit=limit, cursor=cursor, every=every)
+    emit_listing(found, as_json=as_json, title="Refill cards")
 
 
 @cards_app.command("liability")

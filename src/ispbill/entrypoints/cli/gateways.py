@@ -16,11 +16,16 @@ from ispbill.domain.errors import ValidationError
 from ispbill.domain.money import Money
 from ispbill.entrypoints.cli.base import (
     ACTOR,
+    ALL,
+    CURSOR,
+    LIMIT,
     Cli,
     app_for_command,
     console,
     emit,
+    emit_listing,
     find,
+    page_rows,
     state,
     unit_of_work,
 )
@@ -232,11 +237,17 @@ def topups_disable(customer: str = typer.Argument(..., help="Customer id or name
 
 
 @topups_app.command("list")
-def topups_list(as_json: bool = JSON) -> None:
+def topups_list(
+    limit: int = LIMIT,
+    cursor: int | None = CURSOR,
+    every: bool = ALL,
+    as_json: bool = JSON,
+) -> None:
     """Top-up rules with each wallet's balance."""
     with unit_of_work() as (uow, _):
         rows: list[dict[str, Any]] = [
             {
+                "id": view.rule.id,
                 "customer": view.customer,
                 "balance": str(view.balance),
                 "threshold": str(Money(view.rule.threshold_minor, view.rule.currency)),
@@ -247,11 +258,17 @@ def topups_list(as_json: bool = JSON) -> None:
             }
             for view in top_ups.list_rules(uow)
         ]
-    emit(rows, as_json=as_json, title="Top-up rules")
+    found = page_rows(rows, limit=limit, cursor=cursor, every=every)
+    emit_listing(found, as_json=as_json, title="Top-up rules")
 
 
 @topups_app.command("attempts")
-def topups_attempts(as_json: bool = JSON) -> None:
+def topups_attempts(
+    limit: int = LIMIT,
+    cursor: int | None = CURSOR,
+    every: bool = ALL,
+    as_json: bool = JSON,
+) -> None:
     """Every top-up requested, with its status, error and next retry."""
     with unit_of_work() as (uow, _):
         rows = [
@@ -268,4 +285,5 @@ def topups_attempts(as_json: bool = JSON) -> None:
             }
             for a in top_ups.attempts(uow)
         ]
-    emit(rows, as_json=as_json, title="Top-up attempts")
+    found = page_rows(rows, limit=limit, cursor=cursor, every=every)
+    emit_listing(found, as_json=as_json, title="Top-up attempts")

@@ -9,11 +9,17 @@ import typer
 
 from ispbill.adapters.pdf.render import render_pdf
 from ispbill.entrypoints.cli.base import (
+    ALL,
+    CURSOR,
+    LIMIT,
     Cli,
+    app_for_command,
     console,
     emit,
+    emit_listing,
     emit_object,
     find_optional,
+    listing,
     unit_of_work,
 )
 from ispbill.use_cases.billing import invoice_documents
@@ -29,15 +35,24 @@ JSON = typer.Option(False, "--json", help="Print JSON instead of a table.")
 def invoices_list(
     customer: str | None = typer.Option(None, help="Only this customer's invoices."),
     status: str | None = typer.Option(None, help="issued, partially_paid, paid or void."),
-    limit: int = typer.Option(200, min=1),
+    limit: int = LIMIT,
+    cursor: int | None = CURSOR,
+    every: bool = ALL,
     as_json: bool = JSON,
 ) -> None:
     """Invoices, newest first."""
-    with unit_of_work() as (uow, _):
+    with app_for_command():
         customer_id = find_optional(customer_id_of, customer)
-        rows = cli_listings.invoice_rows(uow, customer_id=customer_id, status=status, limit=limit)
-    emit(
-        rows,
+    found = listing(
+        lambda uow, after, size: cli_listings.invoice_rows(
+            uow, customer_id=customer_id, status=status, limit=size, after=after
+        ),
+        limit=limit,
+        cursor=cursor,
+        every=every,
+    )
+    emit_listing(
+        found,
         as_json=as_json,
         title="Invoices",
         columns=[

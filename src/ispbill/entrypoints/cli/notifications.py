@@ -5,24 +5,27 @@ message queued again (the use case of the API's and the console's retry)."""
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 import typer
 
 from ispbill.adapters.mail import SmtpMailer
 from ispbill.domain.errors import ValidationError
-from ispbill.domain.notifications import NotificationStatus
 from ispbill.entrypoints.cli.base import (
     ACTOR,
+    ALL,
+    CURSOR,
+    LIMIT,
     Cli,
     app_for_command,
     console,
-    emit,
+    emit_listing,
+    listing,
     unit_of_work,
 )
 from ispbill.entrypoints.jobs import mail_sender
 from ispbill.settings import Settings
 from ispbill.use_cases.notifications import mail_outbox as notifications
+from ispbill.use_cases.queries import cli_listings
 
 notifications_app = Cli(
     help="Customer e-mail (collection reminders and suspension notices) and its delivery."
@@ -57,28 +60,21 @@ def notifications_send() -> None:
 @notifications_app.command("list")
 def notifications_list(
     status: str | None = typer.Option(None, help="pending, sent or failed."),
+    limit: int = LIMIT,
+    cursor: int | None = CURSOR,
+    every: bool = ALL,
     as_json: bool = JSON,
 ) -> None:
-    """Recent customer e-mail with its outcome."""
-    with unit_of_work() as (uow, _):
-        rows: list[dict[str, Any]] = [
-            {
-                "id": n.id,
-                "customer": n.customer_id,
-                "kind": n.kind,
-                "to": ", ".join(n.recipients),
-                "status": n.status,
-                "attempts": n.attempts,
-                "created_at": n.created_at,
-                "sent_at": n.sent_at,
-                "next_attempt_at": n.next_attempt_at
-                if n.status == NotificationStatus.PENDING.value
-                else None,
-                "error": n.last_error,
-            }
-            for n in notifications.notifications(uow, status=status)
-        ]
-    emit(rows, as_json=as_json, title="Notifications")
+    """Customer e-mail with its outcome, newest first."""
+    found = listing(
+        lambda uow, after, size: cli_listings.notification_rows(
+            uow, status=status, limit=size, after=after
+        ),
+        limit=limit,
+        cursor=cursor,
+        every=every,
+    )
+    emit_listing(found, as_json=as_json, title="Notifications")
 
 
 @notifications_app.command("retry")

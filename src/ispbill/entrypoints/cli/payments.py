@@ -9,11 +9,16 @@ from ispbill.domain.money import Money
 from ispbill.domain.payments import PaymentMethod
 from ispbill.entrypoints.cli.base import (
     ACTOR,
+    ALL,
+    CURSOR,
+    LIMIT,
     Cli,
+    app_for_command,
     console,
-    emit,
+    emit_listing,
     find,
     find_optional,
+    listing,
     unit_of_work,
 )
 from ispbill.use_cases.catalog.name_lookups import customer_id_of
@@ -85,11 +90,20 @@ def payments_add(
 @payments_app.command("list")
 def payments_list(
     customer: str | None = typer.Option(None, help="Only this customer's payments."),
-    limit: int = typer.Option(200, min=1),
+    limit: int = LIMIT,
+    cursor: int | None = CURSOR,
+    every: bool = ALL,
     as_json: bool = JSON,
 ) -> None:
     """Payments, newest first."""
-    with unit_of_work() as (uow, _):
+    with app_for_command():
         customer_id = find_optional(customer_id_of, customer)
-        rows = cli_listings.payment_rows(uow, customer_id=customer_id, limit=limit)
-    emit(rows, as_json=as_json, title="Payments")
+    found = listing(
+        lambda uow, after, size: cli_listings.payment_rows(
+            uow, customer_id=customer_id, limit=size, after=after
+        ),
+        limit=limit,
+        cursor=cursor,
+        every=every,
+    )
+    emit_listing(found, as_json=as_json, title="Payments")

@@ -9,26 +9,34 @@ from typing import Any
 
 import typer
 
+from ispbill.adapters.db.unit_of_work import UnitOfWork
 from ispbill.adapters.radius.coa import PyradSender
 from ispbill.adapters.radius.config import NasClient, RadiusConfig, SqlTarget, write_config
 from ispbill.domain.errors import ValidationError
 from ispbill.domain.plans import parse_data_volume
 from ispbill.entrypoints.cli.base import (
     ACTOR,
+    ALL,
+    CURSOR,
+    LIMIT,
     Cli,
     app_for_command,
     console,
     emit,
+    emit_listing,
     emit_object,
     find,
+    listing,
+    page_rows,
     parse_instant,
     unit_of_work,
 )
 from ispbill.entrypoints.jobs import coa_sender
 from ispbill.use_cases.catalog.name_lookups import service_id_of
-from ispbill.use_cases.network import enforcement, usage
+from ispbill.use_cases.network import enforcement, nas_edits, usage
 from ispbill.use_cases.network import identities as network
 from ispbill.use_cases.network.enforcement import RetryPolicy
+from ispbill.use_cases.queries.cli_listings import Page
 
 nas_app = Cli(help="Network access servers (routers) FreeRADIUS hears from and CoA goes to.")
 radius_app = Cli(help="FreeRADIUS: the configuration ispbill ships.")
@@ -76,8 +84,47 @@ def nas_add(
     console.print(f"NAS {row.id} {row.name} at {row.address} ({row.vendor})", markup=False)
 
 
+@nas_app.command("update")
+def nas_update(
+    nas: str = typer.Argument(..., help="NAS id, name or address."),
+    name: str | None = typer.Option(None),
+    address: str | None = typer.Option(None, help="IP address."),
+    secret: str | None = typer.Option(None, help="Shared secret."),
+    coa_port: int | None = typer.Option(None, help="CoA/Disconnect port."),
+    vendor: str | None = typer.Option(None, help="mikrotik or generic."),
+    message_authenticator: bool | None = typer.Option(
+        None, help="Require Message-Authenticator in Access-Requests."
+    ),
+) -> None:
+    """Change a NAS record at once; regenerate the FreeRADIUS configuration afterwards."""
+    with app_for_command() as app:
+        with app.uow() as uow:
+            nas_id = network.find_nas(uow, nas).id
+        with app.uow() as uow:
+            row = nas_edits.update_nas(
+                uow,
+                nas_id=nas_id,
+                changes=nas_edits.NasChanges(
+                    name=name,
+                    address=address,
+                    secret=secret,
+                    coa_port=coa_port,
+                    vendor=vendor,
+                    require_message_authenticator=message_authenticator,
+                ),
+                now=app.clock.now(),
+                actor=ACTOR,
+            )
+    console.print(f"NAS {row.id} {row.name} at {row.address} ({row.vendor}) updated", markup=False)
+
+
 @nas_app.command("list")
-def nas_list(as_json: bool = JSON) -> None:
+def nas_list(
+    limit: int = LIMIT,
+    cursor: int | None = CURSOR,
+    every: bool = ALL,
+    as_json: bool = JSON,
+) -> None:
     """NAS records (secrets are not printed)."""
     with unit_of_work() as (uow, _):
         rows = [
@@ -91,7 +138,8 @@ def nas_list(as_json: bool = JSON) -> None:
             }
             for n in network.list_nas(uow)
         ]
-    emit(rows, as_json=as_json, title="NAS")
+    found = page_rows(rows, limit=limit, cursor=cursor, every=every)
+    emit_listing(found, as_json=as_json, title="NAS")
 
 
 def services_credentials(
@@ -215,10 +263,15 @@ def outbox_run(
 @outbox_app.command("list")
 def outbox_list(
     status: str | None = typer.Option(None, help="pending, done or dead."),
+    limit: int = LIMIT,
+    cursor: int | None = CURSOR,
+    every: bool = ALL,
     as_json: bool = JSON,
 ) -> None:
-    """Recent outbox commands with their outcome."""
-    with unit_of_work() as (uow, _):
+    """Outbox commands with their outcome, newest first."""
+
+    def page(uow: UnitOfWork, after: int | None, size: int) -> Page:
+        found = enforcement.commands(uow, status=status, limit=size + 1, before=after)
         rows: list[dict[str, Any]] = [
             {
                 "id": c.id,
@@ -231,9 +284,25 @@ def outbox_list(
                 "error": c.last_error,
                 "results": c.results if as_json else len(c.results or {}),
             }
-            for c in enforcement.commands(uow, status=status)
+            for c in found[:size]
         ]
-    emit(rows, as_json=as_json, title="Enforcement outbox")
+        return Page(rows, found[size - 1].id if len(found) > size else None)
+
+    found = listing(page, limit=limit, cursor=cursor, every=every)
+    emit_listing(found, as_json=as_json, title="Enforcement outbox")
+
+
+@outbox_app.command("retry")
+def outbox_retry(
+    command: int = typer.Argument(..., help="The command's id (outbox list --status dead)."),
+    reason: str = typer.Option(..., help="Why it is sent again (NAS fixed, secret corrected)."),
+) -> None:
+    """Queue a dead letter again, due now with its attempts started afresh."""
+    with unit_of_work() as (uow, now):
+        row = enforcement.retry_command(
+            uow, command_id=command, reason=reason, now=now, actor=ACTOR
+        )
+        console.print(f"outbox command {row.id} queued again", markup=False)
 
 
 @usage_app.command("add")

@@ -7,11 +7,15 @@ import typer
 
 from ispbill.entrypoints.cli.base import (
     ACTOR,
+    ALL,
+    CURSOR,
+    LIMIT,
     Cli,
     console,
-    emit,
+    emit_listing,
     find,
     find_optional,
+    page_rows,
     unit_of_work,
 )
 from ispbill.use_cases.admin import web_auth
@@ -53,7 +57,12 @@ def staff_add(
 
 
 @staff_app.command("list")
-def staff_list(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+def staff_list(
+    limit: int = LIMIT,
+    cursor: int | None = CURSOR,
+    every: bool = ALL,
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
     """Every staff user (never a password or a TOTP secret)."""
     with unit_of_work() as (uow, _now):
         rows = [
@@ -68,7 +77,8 @@ def staff_list(as_json: bool = typer.Option(False, "--json", help="Print JSON.")
             }
             for s in web_auth.list_staff(uow)
         ]
-    emit(rows, as_json=as_json, title="Staff users")
+    found = page_rows(rows, limit=limit, cursor=cursor, every=every)
+    emit_listing(found, as_json=as_json, title="Staff users")
 
 
 @staff_app.command("password")

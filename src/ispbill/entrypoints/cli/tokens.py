@@ -8,11 +8,15 @@ import typer
 
 from ispbill.entrypoints.cli.base import (
     ACTOR,
+    ALL,
+    CURSOR,
+    LIMIT,
     Cli,
     console,
-    emit,
+    emit_listing,
     find,
     find_optional,
+    page_rows,
     unit_of_work,
 )
 from ispbill.use_cases.admin.api_tokens import (
@@ -49,7 +53,12 @@ def tokens_create(
 
 
 @tokens_app.command("list")
-def tokens_list(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+def tokens_list(
+    limit: int = LIMIT,
+    cursor: int | None = CURSOR,
+    every: bool = ALL,
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
     """Every token (never its secret)."""
     with unit_of_work() as (uow, _now):
         rows = [
@@ -66,7 +75,8 @@ def tokens_list(as_json: bool = typer.Option(False, "--json", help="Print JSON."
             }
             for t in list_tokens(uow)
         ]
-    emit(rows, as_json=as_json, title="API tokens")
+    found = page_rows(rows, limit=limit, cursor=cursor, every=every)
+    emit_listing(found, as_json=as_json, title="API tokens")
 
 
 @tokens_app.command("revoke")

@@ -20,7 +20,7 @@ from ispbill.adapters.db import ledger_store as ledger
 from ispbill.adapters.db.lookups import by_id, require_unique_name
 from ispbill.adapters.db.models import Customer, CustomerClass, Reseller, Service
 from ispbill.adapters.db.unit_of_work import UnitOfWork
-from ispbill.domain.calendar import CycleKind, load_timezone, local_date
+from ispbill.domain.calendar import CycleKind, load_timezone, local_date, parse_customer_cycle
 from ispbill.domain.customers import (
     TEMPLATE_MAX,
     BalanceControl,
@@ -39,6 +39,7 @@ from ispbill.domain.errors import ValidationError
 from ispbill.domain.ledger import AccountKind, AccountRef, EntryKind, transfer
 from ispbill.domain.money import Money, normalize_currency
 from ispbill.domain.plans import instantiate_cycle
+from ispbill.use_cases.catalog.customer_records import ContactRecord, apply_record, checked_record
 from ispbill.use_cases.catalog.offerings import class_defaults
 
 FUNDS_METHODS = {"cash": AccountKind.CASH, "bank": AccountKind.BANK, "card": AccountKind.CARD}
@@ -60,6 +61,7 @@ class NewCustomer:
     currency: str
     balance_control: str = BalanceControl.PREPAID.value
     billing_cycle: str = "monthly"
+    cycle_n: int | None = None
     anchor_day: int | None = None
     billing_timezone: str = "UTC"
     business_model: str = "internet_access"
@@ -75,6 +77,7 @@ class NewCustomer:
     invoice_template: str | None = None
     notification_emails: Sequence[str] | None = None
     custom_data: Mapping[str, str] = field(default_factory=dict)
+    record: ContactRecord = field(default_factory=ContactRecord)
 
 
 def _amount(value: str | None, currency: str, field_name: str) -> Money | None:
@@ -105,7 +108,7 @@ def add_customer(uow: UnitOfWork, *, spec: NewCustomer, now: datetime, actor: st
     zone = load_timezone(spec.billing_timezone)
     locale = validate_locale(spec.locale)
     created_on = local_date(now, zone)
-    kind = choice(CycleKind, spec.billing_cycle.replace("-", "_"), "billing_cycle")
+    kind, cycle_n = parse_customer_cycle(spec.billing_cycle, spec.cycle_n)
     if spec.anchor_day is not None:
         if kind is not CycleKind.MONTHLY_ANNIVERSARY:
             raise ValidationError(
@@ -120,7 +123,7 @@ def add_customer(uow: UnitOfWork, *, spec: NewCustomer, now: datetime, actor: st
                 f"a monthly_anniversary cycle runs from the creation day "
                 f"({created_on.day} in {zone.key}); leave it out or give {created_on.day}",
             )
-    cycle = instantiate_cycle(kind, 1, created_on, anchor_day=spec.anchor_day)
+    cycle = instantiate_cycle(kind, cycle_n, created_on, anchor_day=spec.anchor_day)
     defaults = class_defaults(klass)
     custom_data = check_custom_data(defaults.custom_fields, spec.custom_data)
     overrides = CustomerOverrides(
@@ -138,6 +141,7 @@ def add_customer(uow: UnitOfWork, *, spec: NewCustomer, now: datetime, actor: st
     )
     effective_terms(defaults, overrides)
     funds_account = choice_method(spec.funds_method)
+    record = checked_record(spec.record)
     require_unique_name(session, Customer, name)
 
     customer = Customer(
@@ -167,6 +171,7 @@ def add_customer(uow: UnitOfWork, *, spec: NewCustomer, now: datetime, actor: st
         custom_data=custom_data,
         created_at=now,
     )
+    apply_record(customer, record)
     session.add(customer)
     session.flush()
     wallet = AccountRef.wallet(customer.id, currency)

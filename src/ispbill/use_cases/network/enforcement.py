@@ -404,9 +404,12 @@ def _after(command: Command, answer: Answer, error_cause: int | None) -> dict[st
 
 
 def commands(
-    uow: UnitOfWork, *, status: str | None = None, limit: int = 100
+    uow: UnitOfWork, *, status: str | None = None, limit: int = 100, before: int | None = None
 ) -> list[OutboxCommand]:
+    """Outbox commands, newest first; ``before`` is the last id of the previous page."""
     statement = select(OutboxCommand).order_by(OutboxCommand.id.desc()).limit(limit)
+    if before is not None:
+        statement = statement.where(OutboxCommand.id < before)
     if status:
         statement = statement.where(OutboxCommand.status == status)
     return list(uow.session.scalars(statement))

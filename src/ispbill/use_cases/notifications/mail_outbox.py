@@ -39,6 +39,7 @@ from ispbill.adapters.db.unit_of_work import UnitOfWork
 from ispbill.adapters.mail import MailFailure
 from ispbill.domain.calendar import local_date
 from ispbill.domain.collection import CollectionDecision, CollectionStage
+from ispbill.domain.customers import ContactKind
 from ispbill.domain.errors import Conflict, NotFound, ValidationError
 from ispbill.domain.money import Money
 from ispbill.domain.notifications import (
@@ -179,7 +180,9 @@ def _queue(
 ) -> Notification | None:
     """One message row (``kind:customer:key`` unique, so an occurrence is one message) and a
     NOTIFY that wakes the sender at commit; a recorded skip when there is no address."""
-    recipients = reminder_recipients(customer.notification_emails, _portal_email(uow, customer))
+    recipients = reminder_recipients(
+        customer.notification_emails, _portal_email(uow, customer), primary_email(customer)
+    )
     if not recipients:
         _record(
             uow, customer.id, "notification.skipped", "no_email_address", {"key": key}, now, actor
@@ -211,6 +214,14 @@ def wake_sender(session: Session) -> None:
     mark_written(session, CHANNEL)
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text("SELECT pg_notify(:channel, '')"), {"channel": CHANNEL})
+
+
+def primary_email(customer: Customer) -> str | None:
+    """The customer's primary contact e-mail, if it has one."""
+    return next(
+        (c.value for c in customer.contacts if c.kind == ContactKind.EMAIL.value and c.is_primary),
+        None,
+    )
 
 
 def _portal_email(uow: UnitOfWork, customer: Customer) -> str | None:

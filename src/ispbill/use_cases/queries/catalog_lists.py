@@ -33,6 +33,7 @@ class PlanView:
     upload_kbps: int
     active: bool
     created_at: datetime
+    archived_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,7 @@ class PlanFilter:
     search: str | None = None
     currency: str | None = None
     active: bool | None = None
+    archived: bool = False  # the archived plans instead of the others
 
 
 @dataclass(frozen=True)
@@ -80,6 +82,7 @@ def plan_view(row: Plan) -> PlanView:
         upload_kbps=row.upload_kbps,
         active=row.active,
         created_at=row.created_at,
+        archived_at=row.archived_at,
     )
 
 
@@ -121,7 +124,9 @@ def _slice(
 def list_plans(
     uow: UnitOfWork, wanted: PlanFilter, *, after: int | None, limit: int
 ) -> Slice[PlanView]:
-    query = _by_name(Plan, wanted.search)
+    query = _by_name(Plan, wanted.search).where(
+        Plan.archived_at.is_not(None) if wanted.archived else Plan.archived_at.is_(None)
+    )
     if wanted.currency:
         query = query.where(Plan.currency == wanted.currency.upper())
     if wanted.active is not None:

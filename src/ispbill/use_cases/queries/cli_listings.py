@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 
 from ispbill.adapters.db import event_log as events
 from ispbill.adapters.db import ledger_store as ledger
+from ispbill.adapters.db.keyset import Slice, keyset_slice
 from ispbill.adapters.db.lookups import by_id
 from ispbill.adapters.db.models import (
     Allocation,
@@ -25,6 +26,7 @@ from ispbill.adapters.db.models import (
     LedgerAccount,
     LedgerPosting,
     LedgerTransaction,
+    Notification,
     Payment,
     Plan,
     Reseller,
@@ -32,15 +34,22 @@ from ispbill.adapters.db.models import (
     TaxProfileRow,
 )
 from ispbill.adapters.db.unit_of_work import UnitOfWork
+from ispbill.domain.bank import LineStatus
+from ispbill.domain.invoicing import InvoiceStatus
 from ispbill.domain.ledger import AccountRef, Discrepancy
 from ispbill.domain.money import Money
+from ispbill.domain.notifications import NotificationStatus
 from ispbill.use_cases.billing import invoice_documents
 from ispbill.use_cases.catalog import customer_accounts
-from ispbill.use_cases.payments.bank_import import unmatched_lines
+from ispbill.use_cases.catalog.customer_accounts import choice
+from ispbill.use_cases.catalog.customer_records import record_values
 from ispbill.use_cases.payments.corrections import refunds_of
 from ispbill.use_cases.service_lifecycle import new_services
 
 Row = dict[str, Any]
+# One page of a listing: its rows and, when more follow, the cursor of the next page (the id
+# of the last row shown; pages are keyset slices by id, adapters/db/keyset.py).
+Page = Slice[Row]
 
 
 def ledger_findings(uow: UnitOfWork) -> list[Discrepancy]:
@@ -76,11 +85,37 @@ def customer_row(c: Customer, balance: Money) -> Row:
     }
 
 
-def customer_rows(uow: UnitOfWork, *, search: str | None, limit: int) -> list[Row]:
-    return [
-        customer_row(s.customer, s.balance) | {"services": s.services}
-        for s in customer_accounts.list_customers(uow, search=search, limit=limit)
+def customer_rows(
+    uow: UnitOfWork,
+    *,
+    search: str | None,
+    limit: int,
+    after: int | None = None,
+    archived: bool = False,
+) -> Page:
+    """Customers by id; archived ones only when asked for (and then only those)."""
+    query = select(Customer).where(
+        Customer.archived_at.is_not(None) if archived else Customer.archived_at.is_(None)
+    )
+    if search:
+        query = query.where(Customer.name.icontains(search, autoescape=True))  # '%' is a letter
+    found = keyset_slice(uow.session, query, Customer.id, after=after, limit=limit)
+    customers: list[Customer] = found.rows
+    counts = dict(
+        uow.session.execute(
+            select(Service.customer_id, func.count())
+            .where(Service.customer_id.in_([c.id for c in customers]))
+            .group_by(Service.customer_id)
+        ).all()
+    )
+    balances = ledger.wallet_balances(uow.session, [(c.id, c.currency) for c in customers])
+    rows = [
+        customer_row(c, balances[c.id])
+        | {"services": int(counts.get(c.id, 0))}
+        | ({"archived_at": c.archived_at} if archived else {})
+        for c in customers
     ]
+    return Slice(rows, found.last_id)
 
 
 def customer_detail(uow: UnitOfWork, customer_id: int, *, events_shown: int = 20) -> Row:
@@ -100,7 +135,10 @@ def customer_detail(uow: UnitOfWork, customer_id: int, *, events_shown: int = 20
         "cycle_origin": c.cycle_origin,
         "grace_days": c.grace_days if c.grace_days is not None else c.customer_class.grace_days,
         "custom_data": c.custom_data,
+        "locale": c.locale,
+        **record_values(c),
         "created_at": c.created_at,
+        "archived_at": c.archived_at,
         "services": service_rows(uow, customer_id=c.id),
         "events": [
             {
@@ -135,18 +173,37 @@ def service_rows(uow: UnitOfWork, *, customer_id: int | None = None) -> list[Row
     return [service_row(s) for s in new_services.list_services(uow, customer_id=customer_id)]
 
 
-def wallet(uow: UnitOfWork, customer_id: int, *, limit: int) -> Row:
-    """The customer's name and balance, and the wallet's latest postings (newest first)."""
+def service_page(
+    uow: UnitOfWork, *, customer_id: int | None = None, after: int | None, limit: int
+) -> Page:
+    query = select(Service)
+    if customer_id is not None:
+        query = query.where(Service.customer_id == customer_id)
+    found = keyset_slice(uow.session, query, Service.id, after=after, limit=limit)
+    return Slice([service_row(s) for s in found.rows], found.last_id)
+
+
+def wallet(uow: UnitOfWork, customer_id: int, *, limit: int, after: int | None = None) -> Row:
+    """The customer's name and balance, and the wallet's postings, newest first, a page at a
+    time (``next_cursor`` when older ones follow)."""
     c = customer_accounts.get_customer(uow, customer_id)
     code = AccountRef.wallet(c.id, c.currency).code
-    postings = uow.session.execute(
-        select(LedgerTransaction, LedgerPosting.amount_minor)
+    query = (
+        select(LedgerTransaction, LedgerPosting.amount_minor, LedgerPosting.id)
         .join(LedgerPosting, LedgerPosting.transaction_id == LedgerTransaction.id)
         .join(LedgerAccount, LedgerAccount.id == LedgerPosting.account_id)
         .where(LedgerAccount.code == code)
-        .order_by(LedgerTransaction.effective_at.desc(), LedgerTransaction.id.desc())
-        .limit(limit)
-    ).all()
+    )
+    found = keyset_slice(
+        uow.session,
+        query,
+        LedgerPosting.id,
+        after=after,
+        limit=limit,
+        newest_first=True,
+        scalars=False,
+        row_id=lambda r: int(r[2]),
+    )
     return {
         "customer": c.name,
         "balance": str(ledger.wallet_balance(uow.session, c.id, c.currency)),
@@ -158,97 +215,131 @@ def wallet(uow: UnitOfWork, customer_id: int, *, limit: int) -> Row:
                 "amount": str(Money(amount, c.currency)),
                 "memo": t.memo,
             }
-            for t, amount in postings
+            for t, amount, _ in found.rows
         ],
+        "next_cursor": found.last_id,
     }
 
 
 # -- the catalogue --------------------------------------------------------------------------------
 
 
-def tax_profile_rows(uow: UnitOfWork) -> list[Row]:
-    return [
-        {
-            "id": t.id,
-            "name": t.name,
-            "rate": invoice_documents.rate_text(t.rate_bp),
-            "inclusive": t.inclusive,
-        }
-        for t in uow.session.scalars(select(TaxProfileRow).order_by(TaxProfileRow.id))
-    ]
+def tax_profile_rows(uow: UnitOfWork, *, after: int | None = None, limit: int = 200) -> Page:
+    found = keyset_slice(
+        uow.session, select(TaxProfileRow), TaxProfileRow.id, after=after, limit=limit
+    )
+    return Slice(
+        [
+            {
+                "id": t.id,
+                "name": t.name,
+                "rate": invoice_documents.rate_text(t.rate_bp),
+                "inclusive": t.inclusive,
+            }
+            for t in found.rows
+        ],
+        found.last_id,
+    )
 
 
-def reseller_rows(uow: UnitOfWork) -> list[Row]:
-    return [
-        {"id": r.id, "name": r.name, "created_at": r.created_at}
-        for r in uow.session.scalars(select(Reseller).order_by(Reseller.id))
-    ]
+def reseller_rows(uow: UnitOfWork, *, after: int | None = None, limit: int = 200) -> Page:
+    found = keyset_slice(uow.session, select(Reseller), Reseller.id, after=after, limit=limit)
+    return Slice(
+        [{"id": r.id, "name": r.name, "created_at": r.created_at} for r in found.rows],
+        found.last_id,
+    )
 
 
-def class_rows(uow: UnitOfWork) -> list[Row]:
-    return [
-        {
-            "id": c.id,
-            "name": c.name,
-            "grace_days": c.grace_days,
-            "invoice_template": c.invoice_template,
-            "tax_profile_id": c.tax_profile_id,
-            "notification_emails": c.notification_emails,
-            "custom_fields": [
-                f["name"] + ("" if f.get("required", True) else "?") for f in c.custom_fields
-            ],
-        }
-        for c in uow.session.scalars(select(CustomerClass).order_by(CustomerClass.id))
-    ]
+def class_rows(uow: UnitOfWork, *, after: int | None = None, limit: int = 200) -> Page:
+    found = keyset_slice(
+        uow.session, select(CustomerClass), CustomerClass.id, after=after, limit=limit
+    )
+    return Slice(
+        [
+            {
+                "id": c.id,
+                "name": c.name,
+                "grace_days": c.grace_days,
+                "invoice_template": c.invoice_template,
+                "tax_profile_id": c.tax_profile_id,
+                "notification_emails": c.notification_emails,
+                "custom_fields": [
+                    f["name"] + ("" if f.get("required", True) else "?") for f in c.custom_fields
+                ],
+            }
+            for c in found.rows
+        ],
+        found.last_id,
+    )
 
 
-def plan_rows(uow: UnitOfWork) -> list[Row]:
-    return [
-        {
-            "id": p.id,
-            "name": p.name,
-            "price": str(Money(p.price_minor, p.currency)),
-            "cycle": p.cycle_kind if p.cycle_n == 1 else f"{p.cycle_kind}:{p.cycle_n}",
-            "download_kbps": p.download_kbps,
-            "upload_kbps": p.upload_kbps,
-            "periods_months": [o["months"] for o in p.period_options],
-            "fup_tiers": [
-                f"{t.tier}:{t.limit_bytes}B:{t.action}"
-                + (f":{t.down_kbps}/{t.up_kbps}k" if t.down_kbps else "")
-                for t in p.fup_tiers
-            ],
-        }
-        for p in uow.session.scalars(select(Plan).order_by(Plan.id))
-    ]
+def plan_rows(
+    uow: UnitOfWork, *, after: int | None = None, limit: int = 200, archived: bool = False
+) -> Page:
+    """Plans by id; archived ones only when asked for (and then only those)."""
+    query = select(Plan).where(
+        Plan.archived_at.is_not(None) if archived else Plan.archived_at.is_(None)
+    )
+    found = keyset_slice(uow.session, query, Plan.id, after=after, limit=limit)
+    return Slice(
+        [
+            {
+                "id": p.id,
+                "name": p.name,
+                "price": str(Money(p.price_minor, p.currency)),
+                "cycle": p.cycle_kind if p.cycle_n == 1 else f"{p.cycle_kind}:{p.cycle_n}",
+                "download_kbps": p.download_kbps,
+                "upload_kbps": p.upload_kbps,
+                "periods_months": [o["months"] for o in p.period_options],
+                "fup_tiers": [
+                    f"{t.tier}:{t.limit_bytes}B:{t.action}"
+                    + (f":{t.down_kbps}/{t.up_kbps}k" if t.down_kbps else "")
+                    for t in p.fup_tiers
+                ],
+            }
+            for p in found.rows
+        ],
+        found.last_id,
+    )
 
 
 # -- payments ---------------------------------------------------------------------------------------
 
 
-def payment_rows(uow: UnitOfWork, *, customer_id: int | None, limit: int) -> list[Row]:
-    """Payments, newest first."""
-    query = (
-        select(Payment, Customer.name)
-        .join(Customer, Customer.id == Payment.customer_id)
-        .order_by(Payment.received_at.desc(), Payment.id.desc())
-        .limit(limit)
-    )
+def payment_rows(
+    uow: UnitOfWork, *, customer_id: int | None, limit: int, after: int | None = None
+) -> Page:
+    """Payments, newest (last recorded) first, a page at a time."""
+    query = select(Payment, Customer.name).join(Customer, Customer.id == Payment.customer_id)
     if customer_id is not None:
-        found = by_id(uow.session, Customer, customer_id, field="customer")
-        query = query.where(Payment.customer_id == found.id)
-    return [
-        {
-            "id": p.id,
-            "customer": name,
-            "received_at": p.received_at,
-            "method": p.method,
-            "amount": str(Money(p.amount_minor, p.currency)),
-            "reference": p.reference,
-            "key": p.idempotency_key,
-            "actor": p.actor,
-        }
-        for p, name in uow.session.execute(query).all()
-    ]
+        found_customer = by_id(uow.session, Customer, customer_id, field="customer")
+        query = query.where(Payment.customer_id == found_customer.id)
+    found = keyset_slice(
+        uow.session,
+        query,
+        Payment.id,
+        after=after,
+        limit=limit,
+        newest_first=True,
+        scalars=False,
+        row_id=lambda r: int(r[0].id),
+    )
+    return Slice(
+        [
+            {
+                "id": p.id,
+                "customer": name,
+                "received_at": p.received_at,
+                "method": p.method,
+                "amount": str(Money(p.amount_minor, p.currency)),
+                "reference": p.reference,
+                "key": p.idempotency_key,
+                "actor": p.actor,
+            }
+            for p, name in found.rows
+        ],
+        found.last_id,
+    )
 
 
 def payment_detail(uow: UnitOfWork, payment_id: int) -> Row:
@@ -313,9 +404,11 @@ def bank_line_rows(uow: UnitOfWork, line_ids: list[int]) -> list[Row]:
     return [bank_line_row(found[i]) for i in line_ids if i in found]
 
 
-def unmatched_bank_line_rows(uow: UnitOfWork, *, limit: int) -> list[Row]:
-    """Incoming transfers no customer was found for, oldest first."""
-    return [bank_line_row(line) for line in unmatched_lines(uow, limit=limit)]
+def unmatched_bank_line_rows(uow: UnitOfWork, *, limit: int, after: int | None = None) -> Page:
+    """Incoming transfers no customer was found for, in the order they were imported."""
+    query = select(BankStatementLine).where(BankStatementLine.status == LineStatus.UNMATCHED.value)
+    found = keyset_slice(uow.session, query, BankStatementLine.id, after=after, limit=limit)
+    return Slice([bank_line_row(line) for line in found.rows], found.last_id)
 
 
 def bank_line_row(line: BankStatementLine) -> Row:
@@ -356,15 +449,67 @@ def invoice_row(i: Invoice) -> Row:
 
 
 def invoice_rows(
-    uow: UnitOfWork, *, customer_id: int | None, status: str | None, limit: int
-) -> list[Row]:
-    """Invoices, newest first."""
-    return [
-        invoice_row(i)
-        for i in invoice_documents.list_invoices(
-            uow, customer_id=customer_id, status=status, limit=limit
+    uow: UnitOfWork,
+    *,
+    customer_id: int | None,
+    status: str | None,
+    limit: int,
+    after: int | None = None,
+) -> Page:
+    """Invoices and credit notes, newest (last issued) first, a page at a time."""
+    query = select(Invoice)
+    if customer_id is not None:
+        row = by_id(uow.session, Customer, customer_id, field="customer")
+        query = query.where(Invoice.customer_id == row.id)
+    if status is not None:
+        query = query.where(Invoice.status == choice(InvoiceStatus, status, "status").value)
+    found = keyset_slice(
+        uow.session, query, Invoice.id, after=after, limit=limit, newest_first=True
+    )
+    return Slice([invoice_row(i) for i in found.rows], found.last_id)
+
+
+def notification_rows(
+    uow: UnitOfWork, *, status: str | None, limit: int, after: int | None = None
+) -> Page:
+    """Customer e-mail, newest first, a page at a time."""
+    query = select(Notification)
+    if status:
+        query = query.where(
+            Notification.status == choice(NotificationStatus, status, "status").value
         )
-    ]
+    found = keyset_slice(
+        uow.session, query, Notification.id, after=after, limit=limit, newest_first=True
+    )
+    return Slice(
+        [
+            {
+                "id": n.id,
+                "customer": n.customer_id,
+                "kind": n.kind,
+                "to": ", ".join(n.recipients),
+                "status": n.status,
+                "attempts": n.attempts,
+                "created_at": n.created_at,
+                "sent_at": n.sent_at,
+                "next_attempt_at": n.next_attempt_at
+                if n.status == NotificationStatus.PENDING.value
+                else None,
+                "error": n.last_error,
+            }
+            for n in found.rows
+        ],
+        found.last_id,
+    )
+
+
+def rows_page(rows: list[Row], *, after: int | None, limit: int, key: str = "id") -> Page:
+    """A page of a short list read whole (staff, tokens, NAS, top-up rules), by its ``key`` in
+    ascending order: the CLI pages every listing the same way."""
+    ordered = sorted(rows, key=lambda r: r[key])
+    rest = [r for r in ordered if after is None or r[key] > after]
+    page = rest[:limit]
+    return Slice(page, page[-1][key] if len(rest) > limit and page else None)
 
 
 def invoice_detail(uow: UnitOfWork, number: str) -> Row:

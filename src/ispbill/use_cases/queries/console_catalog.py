@@ -11,6 +11,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ispbill.adapters.db.lookups import MAX_ID
 from ispbill.adapters.db.models import (
     BankStatementLine,
     Customer,
@@ -72,8 +73,26 @@ def reseller_names(session: Session) -> dict[int, str]:
     return {r.id: r.name for r in session.scalars(select(Reseller))}
 
 
-def plans(session: Session) -> list[Plan]:
-    return list(session.scalars(select(Plan).order_by(Plan.id)))
+def plans(session: Session, *, archived: bool | None = None) -> list[Plan]:
+    """Plans by id; ``archived`` True keeps only the archived ones, False only the others."""
+    query = select(Plan).order_by(Plan.id)
+    if archived is not None:
+        query = query.where(
+            Plan.archived_at.is_not(None) if archived else Plan.archived_at.is_(None)
+        )
+    return list(session.scalars(query))
+
+
+def plan(session: Session, plan_id: int) -> Plan | None:
+    return session.get(Plan, plan_id) if 0 < plan_id <= MAX_ID else None
+
+
+def customer_class(session: Session, class_id: int) -> CustomerClass | None:
+    return session.get(CustomerClass, class_id) if 0 < class_id <= MAX_ID else None
+
+
+def tax_profile(session: Session, tax_profile_id: int) -> TaxProfileRow | None:
+    return session.get(TaxProfileRow, tax_profile_id) if 0 < tax_profile_id <= MAX_ID else None
 
 
 def tax_profiles(session: Session) -> list[TaxProfileRow]:

@@ -21,6 +21,7 @@ from ispbill.adapters.db.models import Customer, LedgerAccount, LedgerPosting, L
 from ispbill.adapters.db.unit_of_work import UnitOfWork
 from ispbill.domain.ledger import AccountRef
 from ispbill.domain.money import Money
+from ispbill.use_cases.catalog.customer_records import record_values
 from ispbill.use_cases.queries.dashboard import Scope
 
 
@@ -40,11 +41,23 @@ class CustomerView:
     minimum_balance: Money
     created_at: datetime
     balance: Money
+    billing_cycle: str = ""
+    cycle_n: int = 1
+    emails: tuple[str, ...] = ()
+    phones: tuple[str, ...] = ()
+    billing_address: str | None = None
+    service_address: str | None = None
+    service_gps: str | None = None
+    company_registration_number: str | None = None
+    vat_id: str | None = None
+    internal_notes: str | None = None  # staff only: never shown to the subscriber
+    archived_at: datetime | None = None
 
 
 @dataclass(frozen=True)
 class CustomerFilter:
     search: str | None = None
+    archived: bool = False  # the archived customers instead of the others
     status: str | None = None
     balance_control: str | None = None
     reseller_id: int | None = None
@@ -70,6 +83,7 @@ class WalletView:
 
 
 def customer_view(row: Customer, balance: Money) -> CustomerView:
+    record = record_values(row)
     return CustomerView(
         id=row.id,
         name=row.name,
@@ -89,6 +103,17 @@ def customer_view(row: Customer, balance: Money) -> CustomerView:
         minimum_balance=Money(row.minimum_balance_minor, row.currency),
         created_at=row.created_at,
         balance=balance,
+        billing_cycle=row.cycle_kind,
+        cycle_n=row.cycle_n,
+        emails=tuple(record["emails"]),
+        phones=tuple(record["phones"]),
+        billing_address=row.billing_address,
+        service_address=row.service_address,
+        service_gps=record["service_gps"],
+        company_registration_number=row.company_registration_number,
+        vat_id=row.vat_id,
+        internal_notes=row.internal_notes,
+        archived_at=row.archived_at,
     )
 
 
@@ -122,7 +147,9 @@ def list_customers(
     uow: UnitOfWork, scope: Scope, wanted: CustomerFilter, *, after: int | None, limit: int
 ) -> Slice[CustomerView]:
     """Customers by id with their balances (one more query for the slice's balances)."""
-    query = scope.restrict(select(Customer))
+    query = scope.restrict(select(Customer)).where(
+        Customer.archived_at.is_not(None) if wanted.archived else Customer.archived_at.is_(None)
+    )
     if wanted.search:
         query = query.where(Customer.name.icontains(wanted.search, autoescape=True))
     if wanted.status is not None:

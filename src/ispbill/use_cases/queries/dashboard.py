@@ -88,10 +88,16 @@ class CustomerPage:
     next_after: int | None
 
 
+ARCHIVED = "archived"  # the customer list's filter for archived customers
+
+
 def _query(scope: Scope, search: str | None, status: str | None) -> Any:
     query = scope.restrict(select(Customer.id, Customer.name, Customer.status, Customer.currency))
     if search and search.strip():
         query = query.where(_matches(search))
+    if status == ARCHIVED:  # archived customers leave every other list
+        return query.where(Customer.archived_at.is_not(None))
+    query = query.where(Customer.archived_at.is_(None))
     if status:
         query = query.where(Customer.status == status)
     return query

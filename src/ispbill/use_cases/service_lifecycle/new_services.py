@@ -45,6 +45,12 @@ def add_service(uow: UnitOfWork, *, spec: NewService, now: datetime, actor: str)
     plan = by_id(session, Plan, spec.plan_id, field="plan")
     if customer.status != CustomerStatus.ACTIVE:
         raise ValidationError("customer", f"customer {customer.name!r} is inactive")
+    if customer.archived_at is not None:
+        raise ValidationError(
+            "customer", f"customer {customer.name!r} is archived and takes no new services"
+        )
+    if plan.archived_at is not None:
+        raise ValidationError("plan", f"plan {plan.name!r} is archived and takes no new services")
     if not plan.active:
         raise ValidationError("plan", f"plan {plan.name!r} is no longer sold")
     if plan.currency != customer.currency:

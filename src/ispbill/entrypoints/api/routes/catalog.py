@@ -15,15 +15,20 @@ from ispbill.entrypoints.api.auth import Admin, Staff, not_found
 from ispbill.entrypoints.api.deps import container
 from ispbill.entrypoints.api.errors import call
 from ispbill.entrypoints.api.pagination import Page, Paging, page_of
+from ispbill.entrypoints.api.routes.plans import optional_tax_id
 from ispbill.entrypoints.api.schemas import (
     TEXT,
     CustomerClassIn,
     CustomerClassOut,
+    CustomerClassPatch,
     ResellerIn,
     ResellerOut,
+    ResellerPatch,
     TaxProfileIn,
     TaxProfileOut,
+    TaxProfilePatch,
 )
+from ispbill.use_cases.catalog import catalog_edits as edits
 from ispbill.use_cases.catalog.name_lookups import tax_profile_id_of
 from ispbill.use_cases.catalog.offerings import NewClass, add_class, add_reseller, add_tax_profile
 from ispbill.use_cases.queries import catalog_lists as catalog
@@ -213,5 +218,79 @@ async def get_tax_profile(tax_profile_id: RowId, request: Request, _caller: Staf
         if row is None:
             raise not_found("tax_profile", tax_profile_id)
         return tax_out(row)
+
+    return await call(work)
+
+
+# --- edits (admin only) ----------------------------------------------------------------------
+
+
+@resellers.patch("/{reseller_id}", response_model=ResellerOut)
+async def update_reseller(
+    reseller_id: RowId, body: ResellerPatch, request: Request, caller: Admin
+) -> ResellerOut:
+    """Rename a reseller; one ``reseller.updated`` event."""
+    app = container(request)
+
+    def work() -> ResellerOut:
+        with app.uow() as uow:
+            row = edits.update_reseller(
+                uow,
+                reseller_id=reseller_id,
+                name=body.name,
+                now=app.clock.now(),
+                actor=caller.actor,
+            )
+            return reseller_out(reseller_view(row))
+
+    return await call(work)
+
+
+@classes.patch("/{class_id}", response_model=CustomerClassOut)
+async def update_customer_class(
+    class_id: RowId, body: CustomerClassPatch, request: Request, caller: Admin
+) -> CustomerClassOut:
+    """Change a class at once; its customers without their own value follow it."""
+    app = container(request)
+
+    def work() -> CustomerClassOut:
+        with app.uow() as uow:
+            tax_id = optional_tax_id(uow, body.tax_profile)
+        changes = edits.ClassChanges(
+            name=body.name,
+            grace_days=body.grace_days,
+            invoice_template=body.invoice_template,
+            tax_profile_id=tax_id,
+            notification_emails=body.notification_emails,
+            custom_fields=body.custom_fields,
+        )
+        with app.uow() as uow:
+            row = edits.update_class(
+                uow, class_id=class_id, changes=changes, now=app.clock.now(), actor=caller.actor
+            )
+            return class_out(class_view(row))
+
+    return await call(work)
+
+
+@taxes.patch("/{tax_profile_id}", response_model=TaxProfileOut)
+async def update_tax_profile(
+    tax_profile_id: RowId, body: TaxProfilePatch, request: Request, caller: Admin
+) -> TaxProfileOut:
+    """A new name, rate or inclusiveness; the rate applies to charges made from now on."""
+    app = container(request)
+
+    def work() -> TaxProfileOut:
+        with app.uow() as uow:
+            row = edits.update_tax_profile(
+                uow,
+                tax_profile_id=tax_profile_id,
+                name=body.name,
+                rate=body.rate.rstrip("%") if body.rate is not None else None,
+                inclusive=body.inclusive,
+                now=app.clock.now(),
+                actor=caller.actor,
+            )
+            return tax_out(tax_profile_view(row))
 
     return await call(work)

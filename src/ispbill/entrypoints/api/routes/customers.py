@@ -12,6 +12,7 @@ from fastapi import APIRouter, Path, Query, Request
 
 from ispbill.adapters.db.lookups import MAX_ID
 from ispbill.adapters.db.unit_of_work import UnitOfWork
+from ispbill.domain.billing import Charge, Transition
 from ispbill.domain.customers import BalanceControl, CustomerStatus
 from ispbill.domain.ledger import EntryKind
 from ispbill.entrypoints.api.auth import Caller, Principal, Staff, not_found, require_customer
@@ -22,28 +23,52 @@ from ispbill.entrypoints.api.routes.engine import within_horizon
 from ispbill.entrypoints.api.schemas import (
     TEXT,
     Amount,
+    ArchiveIn,
+    ChargeAndInvoiceOut,
     ChargePreview,
+    CheckoutIn,
+    CheckoutOut,
     CustomerIn,
     CustomerOut,
+    CustomerPatch,
     Instant,
     LedgerEntryOut,
     PostingOut,
     PreviewOut,
+    QuoteLineOut,
     TransitionPreview,
     WalletOut,
 )
-from ispbill.use_cases.billing.reevaluation import preview
+from ispbill.use_cases.billing.reevaluation import charge_and_invoice, preview
+from ispbill.use_cases.catalog import customer_edits as edit_cases
 from ispbill.use_cases.catalog.customer_accounts import NewCustomer, add_customer
+from ispbill.use_cases.catalog.customer_edits import CustomerChanges
+from ispbill.use_cases.catalog.customer_records import ContactRecord
 from ispbill.use_cases.catalog.name_lookups import customer_class_id_of, reseller_id_of
-from ispbill.use_cases.queries import customer_lists
+from ispbill.use_cases.payments.checkouts import start_checkout
+from ispbill.use_cases.payments.recording import lock_customer
+from ispbill.use_cases.queries import cli_listings, customer_lists
 from ispbill.use_cases.queries.customer_lists import CustomerView, PostingView
 
 router = APIRouter(prefix="/api/v1/customers", tags=["customers"])
+RECORD_FIELDS = {
+    "emails",
+    "phones",
+    "billing_address",
+    "service_address",
+    "service_gps",
+    "company_registration_number",
+    "vat_id",
+    "internal_notes",
+}
 CustomerId = Annotated[int, Path(ge=1, le=MAX_ID)]
 RECENT_POSTINGS = 20
 
 
-def customer_out(customer: CustomerView) -> CustomerOut:
+def customer_out(customer: CustomerView, caller: Principal | None = None) -> CustomerOut:
+    """The customer as the API shows it; internal notes only to staff (never to the
+    subscriber's own session)."""
+    staff = caller is None or caller.role != "customer"
     return CustomerOut(
         id=customer.id,
         name=customer.name,
@@ -61,6 +86,17 @@ def customer_out(customer: CustomerView) -> CustomerOut:
         minimum_balance=Amount.of(customer.minimum_balance),
         created_at=customer.created_at,
         balance=Amount.of(customer.balance),
+        billing_cycle=customer.billing_cycle,
+        cycle_n=customer.cycle_n,
+        emails=list(customer.emails),
+        phones=list(customer.phones),
+        billing_address=customer.billing_address,
+        service_address=customer.service_address,
+        service_gps=customer.service_gps,
+        company_registration_number=customer.company_registration_number,
+        vat_id=customer.vat_id,
+        internal_notes=customer.internal_notes if staff else None,
+        archived_at=customer.archived_at,
     )
 
 
@@ -94,6 +130,9 @@ async def list_customers(
     balance_control: Annotated[BalanceControl | None, Query()] = None,
     reseller_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
     class_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
+    archived: Annotated[
+        bool, Query(description="The archived customers instead of the others.")
+    ] = False,
 ) -> Page[CustomerOut]:
     """Customers by id, a page at a time; ``search`` matches part of the name."""
     app = container(request)
@@ -105,6 +144,7 @@ async def list_customers(
             balance_control=balance_control.value if balance_control is not None else None,
             reseller_id=reseller_id,
             class_id=class_id,
+            archived=archived,
         )
         with app.uow() as uow:
             found = customer_lists.list_customers(
@@ -119,7 +159,17 @@ async def list_customers(
 async def create_customer(body: CustomerIn, request: Request, caller: Staff) -> CustomerOut:
     """A customer with its wallet (and opening funds). A reseller's customer is its own."""
     app = container(request)
-    fields = body.model_dump(exclude={"customer_class", "reseller"})
+    fields = body.model_dump(exclude={"customer_class", "reseller", *RECORD_FIELDS})
+    record = ContactRecord(
+        emails=body.emails or None,
+        phones=body.phones or None,
+        billing_address=body.billing_address,
+        service_address=body.service_address,
+        service_gps=body.service_gps,
+        company_registration_number=body.company_registration_number,
+        vat_id=body.vat_id,
+        internal_notes=body.internal_notes,
+    )
 
     def work() -> CustomerOut:
         with app.uow() as uow:
@@ -138,6 +188,7 @@ async def create_customer(body: CustomerIn, request: Request, caller: Staff) -> 
                 **fields,
                 customer_class_id=customer_class_id_of(uow, body.customer_class),
                 reseller_id=reseller_id,
+                record=record,
             )
             customer = add_customer(uow, spec=final, now=app.clock.now(), actor=caller.actor)
             return customer_out(customer_lists.shown(uow, customer))
@@ -152,7 +203,7 @@ async def get_customer(customer_id: CustomerId, request: Request, caller: Caller
 
     def work() -> CustomerOut:
         with app.uow() as uow:
-            return customer_out(visible_customer(uow, caller, customer_id))
+            return customer_out(visible_customer(uow, caller, customer_id), caller)
 
     return await call(work)
 
@@ -239,27 +290,197 @@ async def preview_customer(
                 customer_id=customer_id,
                 until=instant,
                 balance=Amount.of(outcome.balance),
-                charges=[
-                    ChargePreview(
-                        service_id=c.service_id,
-                        kind=c.kind.value,
-                        period_start=c.period.start,
-                        period_end=c.period.end,
-                        amount=Amount.of(c.gross),
-                        description=c.description,
-                    )
-                    for c in outcome.charges
-                ],
-                transitions=[
-                    TransitionPreview(
-                        service_id=t.service_id,
-                        from_state=t.from_state.value,
-                        to_state=t.to_state.value,
-                        reason=t.reason,
-                        at=t.at,
-                    )
-                    for t in outcome.transitions
-                ],
+                charges=[charge_out(c) for c in outcome.charges],
+                transitions=[transition_out(t) for t in outcome.transitions],
             )
+
+    return await call(work)
+
+
+def charge_out(c: Charge) -> ChargePreview:
+    return ChargePreview(
+        service_id=c.service_id,
+        kind=c.kind.value,
+        period_start=c.period.start,
+        period_end=c.period.end,
+        amount=Amount.of(c.gross),
+        description=c.description,
+    )
+
+
+def transition_out(t: Transition) -> TransitionPreview:
+    return TransitionPreview(
+        service_id=t.service_id,
+        from_state=t.from_state.value,
+        to_state=t.to_state.value,
+        reason=t.reason,
+        at=t.at,
+    )
+
+
+@router.post("/{customer_id}/charge", response_model=ChargeAndInvoiceOut)
+async def charge_customer(
+    customer_id: CustomerId, request: Request, caller: Staff
+) -> ChargeAndInvoiceOut:
+    """Splynx "Charge & Invoice" (`ispbill charge`): charge what is due now and invoice it at
+    once; a prepaid customer's invoice is issued paid from the wallet."""
+    app = container(request)
+
+    def work() -> ChargeAndInvoiceOut:
+        with app.uow() as uow:
+            require_customer(uow, caller, customer_id)
+        with app.uow() as uow:  # a fresh unit of work: the lock is the write's first statement
+            customer = lock_customer(uow, customer_id)
+            result = charge_and_invoice(
+                uow, customer=customer, now=app.clock.now(), actor=caller.actor
+            )
+            balance = cli_listings.balance_of(uow, customer_id)
+        return ChargeAndInvoiceOut(
+            customer_id=customer_id,
+            charges=[charge_out(c) for c in result.outcome.charges],
+            transitions=[transition_out(t) for t in result.outcome.transitions],
+            invoice_number=result.invoice_number,
+            balance=Amount.of(balance),
+        )
+
+    return await call(work)
+
+
+@router.post("/{customer_id}/checkout", response_model=CheckoutOut, status_code=201)
+async def checkout_customer(
+    customer_id: CustomerId, body: CheckoutIn, request: Request, caller: Staff
+) -> CheckoutOut:
+    """Quote ``months`` periods of the customer's services and open a hosted checkout for it
+    (`ispbill checkout`); the payer pays at ``url``, the gateway's webhook credits the wallet."""
+    app = container(request)
+    back = body.return_url or app.settings.public_base_url.rstrip("/") + "/"
+
+    def work() -> CheckoutOut:
+        with app.uow() as uow:
+            require_customer(uow, caller, customer_id)
+        with app.uow() as uow:
+            started = start_checkout(
+                uow,
+                gateways=app.gateways,
+                gateway=body.gateway,
+                customer_id=customer_id,
+                months=body.months,
+                now=app.clock.now(),
+                actor=caller.actor,
+                return_url=back,
+            )
+        quote = started.quote
+        assert quote is not None  # asked for months, so quoted
+        return CheckoutOut(
+            checkout=started.checkout.reference,
+            url=started.url,
+            quote=[
+                QuoteLineOut(line=line.label, amount=Amount.of(line.amount)) for line in quote.lines
+            ],
+            total=Amount.of(quote.total),
+        )
+
+    return await call(work)
+
+
+@router.patch("/{customer_id}", response_model=CustomerOut)
+async def update_customer(
+    customer_id: CustomerId, body: CustomerPatch, request: Request, caller: Staff
+) -> CustomerOut:
+    """Change the fields given, validated as on creation; one ``customer.updated`` event with
+    the old and new values. Refused (nothing written) naming the field and the rule."""
+    app = container(request)
+
+    def work() -> CustomerOut:
+        with app.uow() as uow:
+            require_customer(uow, caller, customer_id)
+            class_id = (
+                customer_class_id_of(uow, body.customer_class)
+                if body.customer_class is not None
+                else None
+            )
+        changes = CustomerChanges(
+            name=body.name,
+            customer_class_id=class_id,
+            credit_limit=body.credit_limit,
+            minimum_balance=body.minimum_balance,
+            use_credit_automatically=body.use_credit_automatically,
+            grace_days=body.grace_days,
+            locale=body.locale,
+            notification_emails=body.notification_emails,
+            custom_data=body.custom_data,
+            business_model=body.business_model,
+            billing_timezone=body.billing_timezone,
+            billing_cycle=body.billing_cycle,
+            cycle_n=body.cycle_n,
+            invoicing_mode=body.invoicing_mode,
+            record=ContactRecord(
+                emails=body.emails,
+                phones=body.phones,
+                billing_address=body.billing_address,
+                service_address=body.service_address,
+                service_gps=body.service_gps,
+                company_registration_number=body.company_registration_number,
+                vat_id=body.vat_id,
+                internal_notes=body.internal_notes,
+            ),
+        )
+        with app.uow() as uow:
+            row = edit_cases.update_customer(
+                uow,
+                customer_id=customer_id,
+                changes=changes,
+                now=app.clock.now(),
+                actor=caller.actor,
+                reason=body.reason,
+            )
+            return customer_out(customer_lists.shown(uow, row), caller)
+
+    return await call(work)
+
+
+@router.post("/{customer_id}/archive", response_model=CustomerOut)
+async def archive_customer(
+    customer_id: CustomerId, body: ArchiveIn, request: Request, caller: Staff
+) -> CustomerOut:
+    """Hide a customer whose services have all ended: its history stays, it takes no new
+    services and leaves the default list (``?archived=true`` lists it)."""
+    app = container(request)
+
+    def work() -> CustomerOut:
+        with app.uow() as uow:
+            require_customer(uow, caller, customer_id)
+        with app.uow() as uow:
+            row = edit_cases.archive_customer(
+                uow,
+                customer_id=customer_id,
+                now=app.clock.now(),
+                actor=caller.actor,
+                reason=body.reason,
+            )
+            return customer_out(customer_lists.shown(uow, row), caller)
+
+    return await call(work)
+
+
+@router.post("/{customer_id}/restore", response_model=CustomerOut)
+async def restore_customer(
+    customer_id: CustomerId, body: ArchiveIn, request: Request, caller: Staff
+) -> CustomerOut:
+    """Bring an archived customer back."""
+    app = container(request)
+
+    def work() -> CustomerOut:
+        with app.uow() as uow:
+            require_customer(uow, caller, customer_id)
+        with app.uow() as uow:
+            row = edit_cases.restore_customer(
+                uow,
+                customer_id=customer_id,
+                now=app.clock.now(),
+                actor=caller.actor,
+                reason=body.reason,
+            )
+            return customer_out(customer_lists.shown(uow, row), caller)
 
     return await call(work)

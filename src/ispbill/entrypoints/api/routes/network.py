@@ -19,8 +19,15 @@ from ispbill.entrypoints.api.deps import container
 from ispbill.entrypoints.api.errors import call
 from ispbill.entrypoints.api.pagination import Page, Paging, page_of
 from ispbill.entrypoints.api.routes.services import ServiceId, visible_service
-from ispbill.entrypoints.api.schemas import NasIn, NasOut, NetworkIdentityIn, NetworkIdentityOut
+from ispbill.entrypoints.api.schemas import (
+    NasIn,
+    NasOut,
+    NasPatch,
+    NetworkIdentityIn,
+    NetworkIdentityOut,
+)
 from ispbill.use_cases.network import identities as network
+from ispbill.use_cases.network import nas_edits
 from ispbill.use_cases.queries import network_lists
 from ispbill.use_cases.queries.network_lists import IdentityView, NasView, identity_view, nas_view
 
@@ -98,6 +105,23 @@ async def get_nas(nas_id: NasId, request: Request, _caller: Operator) -> NasOut:
         if row is None:
             raise not_found("nas", nas_id)
         return nas_out(row)
+
+    return await call(work)
+
+
+@nas.patch("/{nas_id}", response_model=NasOut)
+async def update_nas(nas_id: NasId, body: NasPatch, request: Request, caller: Admin) -> NasOut:
+    """Change a NAS at once (admin only); the secret is recorded as changed, never shown;
+    regenerate the FreeRADIUS configuration afterwards."""
+    app = container(request)
+    changes = nas_edits.NasChanges(**body.model_dump())
+
+    def work() -> NasOut:
+        with app.uow() as uow:
+            row = nas_edits.update_nas(
+                uow, nas_id=nas_id, changes=changes, now=app.clock.now(), actor=caller.actor
+            )
+            return nas_out(nas_view(row))
 
     return await call(work)
 

@@ -25,12 +25,14 @@ from ispbill.entrypoints.api.schemas import (
     ChangePlanIn,
     ServiceIn,
     ServiceOut,
+    ServicePatch,
     TerminateIn,
 )
 from ispbill.use_cases.billing.plan_changes import ChangeResult, change_plan, terminate_service
 from ispbill.use_cases.queries import service_lists
 from ispbill.use_cases.queries.service_lists import ServiceView, service_view
 from ispbill.use_cases.service_lifecycle import pauses as lifecycle
+from ispbill.use_cases.service_lifecycle import service_edits
 from ispbill.use_cases.service_lifecycle.new_services import NewService, add_service
 
 router = APIRouter(prefix="/api/v1/services", tags=["services"])
@@ -225,5 +227,34 @@ async def reactivate_service(
                 actor=caller.actor,
             )
             return service_out(service_view(done.service))
+
+    return await call(work)
+
+
+@router.patch("/{service_id}", response_model=ServiceOut)
+async def update_service(
+    service_id: ServiceId, body: ServicePatch, request: Request, caller: Staff
+) -> ServiceOut:
+    """Change a service that has not started: first day, period in months, invoicing mode.
+    A running service is refused (change its plan, pause or terminate it instead)."""
+    app = container(request)
+    changes = service_edits.ServiceChanges(
+        active_from=body.active_from,
+        period_months=body.period_months,
+        invoicing_mode=body.invoicing_mode,
+    )
+
+    def work() -> ServiceOut:
+        with app.uow() as uow:
+            visible_service(uow, caller, service_id)
+        with app.uow() as uow:
+            row = service_edits.update_service(
+                uow,
+                service_id=service_id,
+                changes=changes,
+                now=app.clock.now(),
+                actor=caller.actor,
+            )
+            return service_out(service_view(row))
 
     return await call(work)

@@ -35,12 +35,14 @@ from ispbill.entrypoints.web.common import (
     staff_page,
     work,
 )
+from ispbill.entrypoints.web.console.editing import lines
 from ispbill.entrypoints.web.csvout import csv_response
 from ispbill.entrypoints.web.session import StaffPrincipal, check_visible, require_write
 from ispbill.use_cases.admin.web_auth import portal_account, set_portal_login
 from ispbill.use_cases.billing.invoice_documents import list_invoices
 from ispbill.use_cases.billing.reevaluation import charge_and_invoice, preview
 from ispbill.use_cases.catalog.customer_accounts import NewCustomer, add_customer
+from ispbill.use_cases.catalog.customer_records import ContactRecord, record_values
 from ispbill.use_cases.catalog.name_lookups import customer_class_id_of, reseller_id_of
 from ispbill.use_cases.collections.suspensions import profile_names
 from ispbill.use_cases.network.identities import list_nas
@@ -72,6 +74,7 @@ FORM_CYCLES = [
     )
 ]
 CUSTOMER_STATUSES = [s.value for s in CustomerStatus]
+LIST_FILTERS = [*CUSTOMER_STATUSES, console_views.ARCHIVED]  # archived: hidden otherwise
 Action = Callable[[UnitOfWork, datetime, dict[str, str]], object]
 
 
@@ -84,7 +87,7 @@ async def customers(
     after: int = 0,
     format: str = "",
 ) -> Response:
-    search, state = q[:200], status if status in CUSTOMER_STATUSES else None
+    search, state = q[:200], status if status in LIST_FILTERS else None
     scope = scope_of(staff)
     if format == "csv":
         rows = await work(
@@ -116,7 +119,7 @@ async def customers(
         if request.headers.get("hx-request") and request.headers.get("hx-target") == "results"
         else "console/customers.html"
     )
-    context = {"page": page, "q": search, "status": status, "statuses": CUSTOMER_STATUSES}
+    context = {"page": page, "q": search, "status": status, "statuses": LIST_FILTERS}
     return staff_page(request, staff, template, context)
 
 
@@ -174,6 +177,12 @@ async def create_customer(request: Request, staff: Staff) -> Response:
             reseller_id=reseller_id,
             locale=form.get("locale", "en_US"),
             custom_data=custom,
+            record=ContactRecord(
+                emails=lines(form.get("emails")) or None,
+                phones=lines(form.get("phones")) or None,
+                billing_address=form.get("billing_address") or None,
+                vat_id=form.get("vat_id") or None,
+            ),
         )
         return add_customer(uow, spec=spec, now=now, actor=staff.actor).id
 
@@ -207,6 +216,7 @@ def customer_context(
     customer = detail.customer
     return {
         "customer": customer,
+        "record": record_values(customer),
         "balance": detail.balance,
         "credit": detail.credit,
         "identities": detail.identities,

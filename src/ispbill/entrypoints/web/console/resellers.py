@@ -3,17 +3,25 @@ own reseller, never the others' names), its CSV, and a new reseller (admin only)
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import Response
 
 from ispbill.adapters.db.unit_of_work import UnitOfWork
 from ispbill.domain.errors import IspbillError
 from ispbill.entrypoints.pages import redirect
 from ispbill.entrypoints.web.common import Staff, form_of, staff_page, work
+from ispbill.entrypoints.web.console.editing import (
+    EditPage,
+    FormField,
+    edit_page,
+    submit,
+)
 from ispbill.entrypoints.web.csvout import csv_response
 from ispbill.entrypoints.web.session import StaffPrincipal, require_admin
+from ispbill.use_cases.catalog import catalog_edits as edits
 from ispbill.use_cases.catalog.offerings import add_reseller
 from ispbill.use_cases.queries import console_catalog
 
@@ -55,3 +63,40 @@ async def create_reseller(request: Request, staff: Staff) -> Response:
         context = {"resellers": rows, "error": str(exc), "form": form}
         return staff_page(request, staff, "console/resellers.html", context, status=422)
     return redirect(request, "/console/resellers")
+
+
+def _reseller_page(reseller_id: int) -> Any:
+    def load(uow: UnitOfWork, _now: datetime) -> EditPage:
+        found = console_catalog.resellers(uow.session, only=reseller_id)
+        if not found:
+            raise HTTPException(404, "no such reseller")
+        return EditPage(
+            title=f"Edit reseller {found[0].name}",
+            action=f"/console/resellers/{reseller_id}/edit",
+            back="/console/resellers",
+            fields=[FormField("name", "Name", found[0].name)],
+        )
+
+    return load
+
+
+@router.get("/resellers/{reseller_id}/edit")
+async def edit_reseller_form(request: Request, staff: Staff, reseller_id: int) -> Response:
+    require_admin(staff)
+    return edit_page(request, staff, await work(request, _reseller_page(reseller_id)))
+
+
+@router.post("/resellers/{reseller_id}/edit")
+async def update_reseller(request: Request, staff: Staff, reseller_id: int) -> Response:
+    require_admin(staff)
+    load = _reseller_page(reseller_id)
+    await work(request, load)
+    return await submit(
+        request,
+        staff,
+        load=load,
+        save=lambda uow, now, form: edits.update_reseller(
+            uow, reseller_id=reseller_id, name=form.get("name", ""), now=now, actor=staff.actor
+        ),
+        done="/console/resellers",
+    )

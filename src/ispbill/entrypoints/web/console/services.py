@@ -8,15 +8,24 @@ refusal is shown on the customer's page next to the service's form.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import Response
 
 from ispbill.adapters.db.unit_of_work import UnitOfWork
+from ispbill.domain.customers import InvoicingMode
 from ispbill.domain.lifecycle import SuspensionReason
 from ispbill.entrypoints.web.common import Staff, parse_day, work
 from ispbill.entrypoints.web.console.customers import Action, act
-from ispbill.entrypoints.web.session import StaffPrincipal, check_visible
+from ispbill.entrypoints.web.console.editing import (
+    EditPage,
+    FormField,
+    edit_page,
+    submit,
+    whole_number,
+)
+from ispbill.entrypoints.web.session import StaffPrincipal, check_visible, require_write
 from ispbill.use_cases.billing.plan_changes import change_plan, terminate_service
 from ispbill.use_cases.catalog.name_lookups import plan_id_of
 from ispbill.use_cases.collections.suspensions import (
@@ -29,6 +38,10 @@ from ispbill.use_cases.network.identities import NewIdentity, set_identity
 from ispbill.use_cases.queries import console_catalog
 from ispbill.use_cases.service_lifecycle.new_services import NewService, add_service
 from ispbill.use_cases.service_lifecycle.pauses import reactivate_service, schedule_pause
+from ispbill.use_cases.service_lifecycle.service_edits import ServiceChanges
+from ispbill.use_cases.service_lifecycle.service_edits import (
+    update_service as update_service_use_case,
+)
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 
@@ -189,3 +202,67 @@ async def active_to(request: Request, staff: Staff, service_id: int) -> Response
         return schedule_pause(uow, service_id=service_id, active_to=day, now=now, actor=staff.actor)
 
     return await _service_act(request, staff, service_id, run)
+
+
+# -- editing a service that has not started (issue 17) ----------------------------------------
+
+
+def _service_page(staff: StaffPrincipal, service_id: int) -> Any:
+    def load(uow: UnitOfWork, _now: datetime) -> EditPage:
+        _customer_of_service(uow, staff, service_id)
+        service = console_catalog.service(uow.session, service_id)
+        assert service is not None  # checked just above
+        enabled = sorted(int(o["months"]) for o in service.plan.period_options) or [1]
+        return EditPage(
+            title=f"Edit service {service.id} ({service.plan.name})",
+            action=f"/console/services/{service.id}/edit",
+            back=f"/console/customers/{service.customer_id}",
+            fields=[
+                FormField("active_from", "First day", service.active_from.isoformat(), "date"),
+                FormField(
+                    "period_months",
+                    "Billing period, months",
+                    str(service.period_months or 1),
+                    "select",
+                    [(str(m), str(m)) for m in enabled],
+                ),
+                FormField(
+                    "invoicing_mode",
+                    "Invoicing mode",
+                    service.invoicing_mode or "",
+                    "select",
+                    [("", "the customer's"), *[(m.value, m.value) for m in InvoicingMode]],
+                ),
+            ],
+            notes=(
+                "Only a service that has not started changes here; a running one changes its "
+                "plan, pauses or ends from the customer's page.",
+            ),
+        )
+
+    return load
+
+
+@router.get("/services/{service_id}/edit")
+async def edit_service_form(request: Request, staff: Staff, service_id: int) -> Response:
+    require_write(staff)
+    return edit_page(request, staff, await work(request, _service_page(staff, service_id)))
+
+
+@router.post("/services/{service_id}/edit")
+async def update_service(request: Request, staff: Staff, service_id: int) -> Response:
+    require_write(staff)
+    load = _service_page(staff, service_id)
+    page = await work(request, load)
+
+    def save(uow: UnitOfWork, now: datetime, form: dict[str, str]) -> object:
+        changes = ServiceChanges(
+            active_from=parse_day(form.get("active_from", ""), "active_from"),
+            period_months=whole_number(form.get("period_months"), "period_months"),
+            invoicing_mode=form.get("invoicing_mode"),
+        )
+        return update_service_use_case(
+            uow, service_id=service_id, changes=changes, now=now, actor=staff.actor
+        )
+
+    return await submit(request, staff, load=load, save=save, done=page.back)

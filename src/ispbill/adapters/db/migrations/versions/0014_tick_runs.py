@@ -1,7 +1,7 @@
 """tick_runs: the record of each scheduled or requested run of the tick
 
 Revision ID: 0014
-Revises: 0015
+Revises: 0016
 Create Date: 2026-12-07 23:30:00.000000
 """
 
@@ -15,7 +15,7 @@ from alembic import op
 from ispbill.adapters.db.types import UTCDateTime
 
 revision: str = "0014"
-down_revision: str | None = "0015"
+down_revision: str | None = "0016"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
