@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -18,7 +19,7 @@ from ispbill.adapters.db.unit_of_work import UnitOfWork
 from ispbill.adapters.job_queue import job_deferral
 from ispbill.adapters.payments import build_gateways
 from ispbill.adapters.payments.gateway import PaymentGateway
-from ispbill.clock import Clock, SystemClock
+from ispbill.clock import Clock, FileClock, SystemClock
 from ispbill.settings import Settings
 from ispbill.use_cases.network import radius_answers
 
@@ -74,7 +75,7 @@ def bootstrap(
     if database_url:
         settings = settings.model_copy(update={"database_url": database_url})
     engine = make_engine(settings.database_url)
-    clock = clock or SystemClock()
+    clock = clock or default_clock(settings)
     return App(
         settings=settings,
         engine=engine,
@@ -82,3 +83,8 @@ def bootstrap(
         clock=clock,
         gateways=build_gateways(settings, clock),
     )
+
+
+def default_clock(settings: Settings) -> Clock:
+    """The real clock, unless a test set ``ISPBILL_CLOCK_FILE`` (clock.FileClock)."""
+    return FileClock(Path(settings.clock_file)) if settings.clock_file else SystemClock()

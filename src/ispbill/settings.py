@@ -13,6 +13,10 @@ class Settings(BaseSettings):
     default_timezone: str = "UTC"
     default_locale: str = "en_US"
     default_currency: str = "USD"
+    # FOR TESTS ONLY: a file holding an ISO 8601 instant that every process started with this
+    # setting reads as its clock (clock.FileClock), so a test moves the clock of worker
+    # processes. `--now` / ISPBILL_NOW fixes the CLI's clock instead and wins over this.
+    clock_file: str | None = None
     # Database connections the tick's set-based fast path uses side by side (PostgreSQL): the
     # charging statements are the database's work, so one per core the database may use.
     tick_workers: int = Field(default=2, ge=1, le=64)
@@ -42,6 +46,13 @@ class Settings(BaseSettings):
     api_host: str = "127.0.0.1"
     api_port: int = 8080
     api_workers: int = 1
+    # Behind a reverse proxy: uvicorn takes the client's address and scheme from
+    # X-Forwarded-For / X-Forwarded-Proto only when the connection comes from one of these
+    # addresses or networks (comma-separated; "*" trusts everyone, only for a socket no one
+    # else reaches). The client address is what the sign-in limits, the RADIUS allow-list and
+    # the walled garden's address lookup see (docs/deploy.md).
+    forwarded_allow_ips: str = "127.0.0.1"
+    proxy_headers: bool = True
     # CoA delivery (use_cases/network/enforcement.py): at most this many commands in flight to
     # one NAS across every sender; retries double from the base delay up to the cap; after the
     # last attempt a command is a dead letter an operator retries.

@@ -466,6 +466,7 @@ def test_periodic_tasks_are_registered_on_their_periods(app: App) -> None:
     assert crons["scheduled_tick_plan"] == "* * * * *"
     assert crons["sweep_outboxes"] == "* * * * *"
     assert crons["expire_refill_cards"] == "0 * * * *"  # maintenance: hourly
+    assert crons["retry_stalled_jobs"] == "* * * * * */15"  # a dead worker's jobs come back
     assert queue_worker.cron_every(20) == "* * * * * */20"
     assert queue_worker.cron_every(300) == "*/5 * * * *"
     assert set(tasks.RUNNERS) >= {p.name for p in tasks.schedule(app.settings, jobs=True)}

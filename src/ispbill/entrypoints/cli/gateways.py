@@ -55,6 +55,17 @@ def serve(
     workers: int | None = typer.Option(
         None, min=1, max=64, help="Worker processes (setting api_workers)."
     ),
+    forwarded_allow_ips: str | None = typer.Option(
+        None,
+        help="Proxies whose X-Forwarded-For/-Proto are believed, comma-separated addresses or "
+        "networks (setting forwarded_allow_ips, default 127.0.0.1).",
+    ),
+    proxy_headers: bool | None = typer.Option(
+        None,
+        "--proxy-headers/--no-proxy-headers",
+        help="Read the client's address and scheme from a trusted proxy's X-Forwarded-* headers "
+        "(setting proxy_headers, on by default).",
+    ),
     background: bool = typer.Option(
         True,
         "--background/--no-background",
@@ -78,6 +89,8 @@ def serve(
         host = host or app.settings.api_host
         port = port or app.settings.api_port
         workers = workers or app.settings.api_workers
+        trust_proxy = app.settings.proxy_headers if proxy_headers is None else proxy_headers
+        trusted = forwarded_allow_ips or app.settings.forwarded_allow_ips
         configured = (
             ", ".join(sorted(app.gateways)) or "none (set ISPBILL_SANDBOX_SECRET or Stripe keys)"
         )
@@ -98,7 +111,13 @@ def serve(
             console.print(f"background work: {kind}", markup=False)
         try:
             if workers == 1:
-                uvicorn.run(create_app(app), host=host, port=port)
+                uvicorn.run(
+                    create_app(app),
+                    host=host,
+                    port=port,
+                    proxy_headers=trust_proxy,
+                    forwarded_allow_ips=trusted,
+                )
             else:
                 # each worker process builds its own application from the environment
                 os.environ["ISPBILL_DATABASE_URL"] = app.settings.database_url
@@ -108,6 +127,8 @@ def serve(
                     host=host,
                     port=port,
                     workers=workers,
+                    proxy_headers=trust_proxy,
+                    forwarded_allow_ips=trusted,
                 )
         finally:
             stop.set()

@@ -13,6 +13,11 @@
 
 A worker that loses its database (a restart, a network cut) logs it, backs off (1 s doubling to
 30 s) and starts again; its ``LoopStatus`` says so for health.
+
+A worker that dies (``kill -9``, a lost machine) or whose connection was cut leaves its jobs in
+``doing``; ``retry_stalled_jobs`` (every ``STALLED_CHECK_S``) puts the jobs of workers whose
+heartbeat (every 10 s) is older than ``STALLED_AFTER_S`` back in the queue, where another worker
+takes them: every task is safe to run again (tests/integration/test_runtime_proofs.py).
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime
 
 import procrastinate
@@ -39,6 +44,8 @@ log = logging.getLogger(__name__)
 RANGE_ATTEMPTS = 5
 PLAN_LOCK = "tick_plan"
 BACKOFF_MAX_S = 30.0
+STALLED_CHECK_S = 15
+STALLED_AFTER_S = 30.0  # procrastinate's own stalled-worker timeout: three missed heartbeats
 
 
 def cron_every(seconds: int) -> str:
@@ -128,12 +135,32 @@ def build(rt: Runtime, *, periodic_tasks: bool = True) -> procrastinate.App:
         if periodic_tasks:
             app.periodic(cron=cron_every(seconds), periodic_id=name)(task)
 
+    stalled = app.task(
+        name="retry_stalled_jobs", queue="default", queueing_lock="retry_stalled_jobs"
+    )(retry_stalled_jobs_of(app))
+    if periodic_tasks:
+        app.periodic(cron=cron_every(STALLED_CHECK_S), periodic_id="retry_stalled_jobs")(stalled)
     periodic("sweep_outboxes", 60)
     periodic("reset_fup_periods", 60)
     periodic("expire_refill_cards", settings.maintenance_every_s)
     periodic("retry_top_ups", settings.maintenance_every_s)
     periodic("purge_retention", settings.maintenance_every_s)
     return app
+
+
+def retry_stalled_jobs_of(app: procrastinate.App) -> Callable[[int], Awaitable[int]]:
+    """The periodic task that re-queues the jobs of dead workers, on ``app``."""
+
+    async def retry_stalled_jobs(timestamp: int) -> int:
+        jobs = list(await app.job_manager.get_stalled_jobs(seconds_since_heartbeat=STALLED_AFTER_S))
+        for job in jobs:
+            log.warning(
+                "job %s[%s] of a stalled worker goes back to the queue", job.task_name, job.id
+            )
+            await app.job_manager.retry_job(job)
+        return len(jobs)
+
+    return retry_stalled_jobs
 
 
 async def work(
