@@ -13,13 +13,23 @@ once and leave the ledger balanced. Figures are printed, never asserted: machine
 
 Give several sizes (``--services 10000 100000``) to see that memory stays flat as the customer
 base grows: the tick works in chunks of ``--chunk-size`` customers.
+
+    python bench/tick.py --processes 1 2 [--services 20000] [--range-size 1000]
+
+measures the scheduled tick instead (PostgreSQL): for each count P, a fresh database set up by
+``ispbill init`` and filled as above, P ``ispbill worker`` processes started and registered,
+then one run requested as ``POST /api/v1/ticks`` does; the time from the request to the run's
+success (the plan, then its range jobs shared by the workers) gives services/s per worker count.
+The workers read the tick's instant from ISPBILL_CLOCK_FILE (the test-only clock).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
+import signal
 import subprocess
 import sys
 import tempfile
@@ -45,7 +55,10 @@ from ispbill.adapters.db import ledger_store as ledger
 from ispbill.adapters.db.migrate import upgrade
 from ispbill.adapters.db.models import Charge, Service
 from ispbill.bootstrap import bootstrap
+from ispbill.clock import FixedClock
 from ispbill.domain.money import Money
+from ispbill.entrypoints.jobs.tasks import request_tick
+from ispbill.use_cases.billing import tick_runs
 from ispbill.use_cases.billing.tick import tick
 from ispbill.use_cases.catalog.offerings import NewPlan
 
@@ -177,6 +190,75 @@ def measure(
         print(f"    {finding}")
 
 
+ISPBILL = Path(sys.executable).with_name("ispbill")
+
+
+def measure_processes(
+    processes: int, services: int, range_size: int, workdir: Path
+) -> dict[str, Any]:
+    """One scheduled run over ``services`` customers by ``processes`` worker processes."""
+    with fresh_database("postgresql", workdir) as url:
+        setup_seconds = build(url, services)
+        env = {**os.environ, "ISPBILL_DATABASE_URL": url}
+        subprocess.run([str(ISPBILL), "init"], env=env, check=True, capture_output=True)
+        clock_file = workdir / f"now-{processes}"
+        clock_file.write_text(TICK_AT.isoformat())
+        env |= {
+            "ISPBILL_CLOCK_FILE": str(clock_file),
+            "ISPBILL_TICK_RANGE_SIZE": str(range_size),
+        }
+        logs = [(workdir / f"worker-{processes}-{n}.log").open("wb") for n in range(processes)]
+        workers = [
+            subprocess.Popen([str(ISPBILL), "worker"], env=env, stdout=log, stderr=log)
+            for log in logs
+        ]
+        app = bootstrap(database_url=url, clock=FixedClock(TICK_AT))
+        try:
+            deadline = time.monotonic() + 120
+            while _registered(app) < processes:  # started and listening, not measured
+                if time.monotonic() > deadline or any(w.poll() is not None for w in workers):
+                    raise RuntimeError(f"workers did not start; see {workdir}")
+                time.sleep(0.1)
+            started = time.perf_counter()
+            run_id = request_tick(app, actor="bench").id
+            while True:
+                with app.uow() as uow:
+                    run = tick_runs.run_of(uow, run_id)
+                if run.status in ("succeeded", "failed"):
+                    break
+                if time.monotonic() > deadline + 3600:
+                    raise RuntimeError(f"run {run_id} did not finish; see {workdir}")
+                time.sleep(0.02)
+            wall = time.perf_counter() - started
+            with app.uow() as uow:
+                charges = int(uow.session.scalar(select(func.count()).select_from(Charge)) or 0)
+                findings = ledger.check(uow.session)
+        finally:
+            for worker in workers:
+                worker.send_signal(signal.SIGTERM)
+            for worker in workers:
+                worker.wait(timeout=60)
+            for log in logs:
+                log.close()
+            app.close()
+    return {
+        "processes": processes,
+        "status": run.status,
+        "ranges": run.ranges_total,
+        "seconds": wall,
+        "setup_seconds": setup_seconds,
+        "charges": charges,
+        "ledger_balanced": not findings,
+    }
+
+
+def _registered(app: Any) -> int:
+    with app.engine.connect() as connection:
+        return int(
+            connection.exec_driver_sql("SELECT count(*) FROM procrastinate_workers").scalar() or 0
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--services", type=int, nargs="+", default=[100_000])
@@ -190,8 +272,42 @@ def main() -> None:
     parser.add_argument(
         "--workers", type=int, default=2, help="Connections sharing the fast path (PostgreSQL)."
     )
+    parser.add_argument(
+        "--processes",
+        type=int,
+        nargs="+",
+        help="Measure the scheduled tick by this many `ispbill worker` processes (PostgreSQL).",
+    )
+    parser.add_argument(
+        "--range-size", type=int, default=1000, help="Customers per tick_range job (--processes)."
+    )
     parser.add_argument("--tick-only", metavar="URL", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.processes:
+        with tempfile.TemporaryDirectory(prefix="ispbill-bench-") as folder:
+            for services in args.services:
+                for processes in args.processes:
+                    result = measure_processes(processes, services, args.range_size, Path(folder))
+                    ok = (
+                        result["status"] == "succeeded"
+                        and result["charges"] == services
+                        and result["ledger_balanced"]
+                    )
+                    print(
+                        f"postgresql services={services:>7} worker processes={processes:>2} "
+                        f"ranges={result['ranges']} setup={result['setup_seconds']:6.1f}s "
+                        f"run={result['seconds']:7.2f}s "
+                        f"{services / result['seconds']:8.0f} services/s "
+                        f"charges={result['charges']} run {result['status']}"
+                        + (
+                            " ledger balanced"
+                            if result["ledger_balanced"]
+                            else " LEDGER UNBALANCED"
+                        )
+                        + ("" if ok else "  <-- CHECK FAILED"),
+                        flush=True,
+                    )
+        return
     if args.tick_only:
         print(json.dumps(run_tick(args.tick_only, args.chunk_size, args.tracemalloc, args.workers)))
         return

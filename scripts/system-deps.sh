@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Debian packages ispbill needs: PDF rendering for invoices (always); with --test also
 # FreeRADIUS 3.2 with rlm_rest, rlm_sql and radclient for the network-enforcement tests, and
-# Chromium for the browser tests. Installs only what is missing, so a machine that has them is
+# Chromium for the browser tests, and systemd (systemd-analyze verify checks deploy/systemd/).
+# Installs only what is missing, so a machine that has them is
 # not touched; needs root (as on the project's machines) otherwise.
 #   scripts/system-deps.sh          what `make run` needs
 #   scripts/system-deps.sh --test   what `make test` needs
 set -euo pipefail
 needed=(libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-dejavu-core poppler-utils)
 if [ "${1:-}" = "--test" ]; then
-  needed+=(freeradius freeradius-rest freeradius-utils freeradius-postgresql chromium)
+  needed+=(freeradius freeradius-rest freeradius-utils freeradius-postgresql chromium systemd)
 fi
 missing=()
 for pkg in "${needed[@]}"; do

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Protocol
 
 
@@ -32,3 +33,20 @@ class FixedClock:
     def advance(self, delta: timedelta) -> datetime:
         self._instant += delta
         return self._instant
+
+
+class FileClock:
+    """FOR TESTS ONLY (``ISPBILL_CLOCK_FILE``): the instant written in a file, read again at
+    every call, so a test moves the clock of the ``ispbill worker`` / ``serve`` processes it
+    started by rewriting the file (tests/integration/test_runtime_proofs.py). Never set it in
+    production: whoever can write the file sets the time the engine bills at."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def now(self) -> datetime:
+        text = self.path.read_text().strip()
+        instant = datetime.fromisoformat(text)
+        if instant.tzinfo is None:
+            raise ValueError(f"{self.path}: {text!r} is not an instant with an offset")
+        return instant.astimezone(UTC)

@@ -13,9 +13,19 @@ class Settings(BaseSettings):
     default_timezone: str = "UTC"
     default_locale: str = "en_US"
     default_currency: str = "USD"
+    # FOR TESTS ONLY: a file holding an ISO 8601 instant that every process started with this
+    # setting reads as its clock (clock.FileClock), so a test moves the clock of worker
+    # processes. `--now` / ISPBILL_NOW fixes the CLI's clock instead and wins over this.
+    clock_file: str | None = None
     # Database connections the tick's set-based fast path uses side by side (PostgreSQL): the
     # charging statements are the database's work, so one per core the database may use.
     tick_workers: int = Field(default=2, ge=1, le=64)
+    # The schedule (entrypoints/jobs/tasks.py): how often the tick is planned, in seconds (a
+    # minute by default; on PostgreSQL whole minutes, as a cron step), how many customer ids
+    # one tick_range job takes, and how often the maintenance tasks run.
+    tick_every_s: int = Field(default=60, ge=1, le=86_400)
+    tick_range_size: int = Field(default=1000, ge=1, le=100_000)
+    maintenance_every_s: int = Field(default=3600, ge=60, le=86_400)
     # Keys the HMAC under which refill-card codes are stored (domain/refill.py). Kept out of
     # the database on purpose: a stolen database or backup alone then reveals no code.
     refill_card_secret: SecretStr | None = None
@@ -36,6 +46,13 @@ class Settings(BaseSettings):
     api_host: str = "127.0.0.1"
     api_port: int = 8080
     api_workers: int = 1
+    # Behind a reverse proxy: uvicorn takes the client's address and scheme from
+    # X-Forwarded-For / X-Forwarded-Proto only when the connection comes from one of these
+    # addresses or networks (comma-separated; "*" trusts everyone, only for a socket no one
+    # else reaches). The client address is what the sign-in limits, the RADIUS allow-list and
+    # the walled garden's address lookup see (docs/deploy.md).
+    forwarded_allow_ips: str = "127.0.0.1"
+    proxy_headers: bool = True
     # CoA delivery (use_cases/network/enforcement.py): at most this many commands in flight to
     # one NAS across every sender; retries double from the base delay up to the cap; after the
     # last attempt a command is a dead letter an operator retries.
@@ -50,6 +67,7 @@ class Settings(BaseSettings):
     retention_session_days_after_expiry: int = Field(default=7, ge=1)
     retention_idempotency_days: int = Field(default=30, ge=1)
     retention_delivered_outbox_days: int = Field(default=30, ge=1)
+    retention_tick_run_days: int = Field(default=30, ge=1)
     # How long an Idempotency-Key's first answer is kept for replays (Stripe keeps 24 h).
     idempotency_ttl_hours: int = 24
     # A token's ``last_used_at`` is written at most this often, not on every request (a write

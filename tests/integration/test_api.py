@@ -77,7 +77,7 @@ def test_end_to_end(app: App, world: dict[str, Any], clock: FixedClock) -> None:
     assert reused.json()["field"] == "Idempotency-Key"
 
     at = (clock.now() + timedelta(hours=1)).isoformat()
-    ticked = admin.post("/api/v1/ticks", json={"at": at})
+    ticked = admin.post("/api/v1/ticks/run", json={"at": at})
     assert ticked.status_code == 200, ticked.text
     shown = admin.get(f"/api/v1/customers/{cid}").json()
     assert shown["balance"] == {"amount": "20.00", "currency": "USD"}  # 50 paid, 30 charged
@@ -118,7 +118,7 @@ def test_roles(app: App, world: dict[str, Any]) -> None:
         headers={"Idempotency-Key": "x"},
     )
     assert paid.status_code == 404
-    assert north.post("/api/v1/ticks", json={}).status_code == 403
+    assert north.post("/api/v1/ticks/run", json={}).status_code == 403
     assert (
         north.post(
             "/api/v1/plans",

@@ -66,7 +66,7 @@ def build(app: App) -> tuple[dict[str, str], dict[str, int]]:
     other = south.post("/api/v1/customers", json=customer_body("S1", **postpaid)).json()["id"]
     service = north.post("/api/v1/services", json={"customer_id": target, "plan_id": plan})
     south.post("/api/v1/services", json={"customer_id": other, "plan_id": plan})
-    assert admin.post("/api/v1/ticks", json={}).status_code == 200
+    assert admin.post("/api/v1/ticks/run", json={}).status_code == 200
     invoice = admin.get("/api/v1/invoices", params={"customer_id": target}).json()["items"][0]
     payment = north.post(
         "/api/v1/payments",
@@ -270,7 +270,7 @@ def cases(ids: dict[str, int]) -> list[Case]:
             (200, 403, 403, 403, 403, 403),
             lambda role: {"value": f"ISP {role}"},
         ),
-        Case("ticks", "POST", "/api/v1/ticks", (200, 403, 403, 403, 403, 403), lambda role: {}),
+        Case("ticks", "POST", "/api/v1/ticks/run", (200, 403, 403, 403, 403, 403), lambda role: {}),
         Case(
             "sessions",
             "POST",

@@ -51,7 +51,7 @@ def test_plan_customer_service_pay_tick_invoice_suspend_restore(
         headers={"Idempotency-Key": "olga-1"},
     )
     assert paid.status_code == 201, paid.text
-    ticked = admin.post("/api/v1/ticks", json={})  # (the payment already ran the engine)
+    ticked = admin.post("/api/v1/ticks/run", json={})  # (the payment already ran the engine)
     assert ticked.status_code == 200, ticked.text
     assert admin.get(f"/api/v1/services/{sid}").json()["state"] == "active"
 
@@ -67,7 +67,7 @@ def test_plan_customer_service_pay_tick_invoice_suspend_restore(
     )
     assert policy.status_code == 200, policy.text
     clock.advance(timedelta(days=20))  # 14 days of payment terms, then 3 more
-    assert admin.post("/api/v1/ticks", json={}).status_code == 200
+    assert admin.post("/api/v1/ticks/run", json={}).status_code == 200
     suspended = admin.get(f"/api/v1/services/{sid}").json()
     assert suspended["state"] == "suspended", suspended
 

@@ -160,7 +160,7 @@ def test_a_tick_names_the_customers_it_skipped(api: tuple[App, World]) -> None:
             text("UPDATE services SET active_to = '9999-12-31' WHERE customer_id = :c"),
             {"c": ids[0]},
         )
-    ticked = admin.post("/api/v1/ticks", json={})
+    ticked = admin.post("/api/v1/ticks/run", json={})
     assert ticked.status_code == 200, ticked.text
     assert ticked.json()["skipped"] == [
         {
@@ -184,7 +184,7 @@ def test_service_lifecycle(api: tuple[App, World], clock: FixedClock) -> None:
     sid = admin.post("/api/v1/services", json={"customer_id": cid, "plan_id": cheap["id"]}).json()[
         "id"
     ]
-    assert admin.post("/api/v1/ticks", json={}).json()["charges"] == 1
+    assert admin.post("/api/v1/ticks/run", json={}).json()["charges"] == 1
     assert admin.get(f"/api/v1/services/{sid}").json()["state"] == "active"
     changed = admin.post(f"/api/v1/services/{sid}/change-plan", json={"plan_id": fast["id"]})
     assert changed.status_code == 200, changed.text
@@ -205,7 +205,7 @@ def test_service_lifecycle(api: tuple[App, World], clock: FixedClock) -> None:
     assert past.status_code == 422
     assert past.json()["field"] == "active_to"
     clock.advance(timedelta(days=1))
-    admin.post("/api/v1/ticks", json={})
+    admin.post("/api/v1/ticks/run", json={})
     assert admin.get(f"/api/v1/services/{sid}").json()["state"] == "paused"
     back = admin.post(f"/api/v1/services/{sid}/reactivate", json={})
     assert back.status_code == 200, back.text
@@ -354,7 +354,7 @@ def test_invoices_and_pdf(api: tuple[App, World]) -> None:
         json=customer_body("Dee", balance_control="postpaid", credit_limit="100"),
     ).json()["id"]
     admin.post("/api/v1/services", json={"customer_id": cid, "plan_id": plan["id"]})
-    assert admin.post("/api/v1/ticks", json={}).json()["invoices"] == 1
+    assert admin.post("/api/v1/ticks/run", json={}).json()["invoices"] == 1
     [invoice] = walk(admin, "/api/v1/invoices", customer_id=cid, status="issued")
     assert invoice["gross"] == {"amount": "30.00", "currency": "USD"}
     shown = admin.get(f"/api/v1/invoices/{invoice['id']}").json()
@@ -752,7 +752,7 @@ def test_an_instant_or_a_day_is_iso_text_never_seconds_since_1970(
     assert good.status_code == 200
     assert good.json()["until"].startswith("2026-03-01")
     for body in ({"at": 0.5}, {"at": "1767225600"}):  # in a body too
-        refused = admin.post("/api/v1/ticks", json=body)
+        refused = admin.post("/api/v1/ticks/run", json=body)
         assert (refused.status_code, refused.json()["field"]) == (422, "at")
 
 
@@ -779,7 +779,7 @@ def test_problems_for_every_refusal(api: tuple[App, World]) -> None:
         (admin.post("/api/v1/resellers", json={"name": "x", "extra": 1}), 422, "extra"),
         (admin.get("/api/v1/customers", params={"limit": 0}), 422, "limit"),
         (admin.get("/api/v1/customers", params={"search": "a\u0000"}), 422, "search"),
-        (admin.post("/api/v1/ticks", json={"at": "2200-01-01T00:00:00Z"}), 422, "at"),
+        (admin.post("/api/v1/ticks/run", json={"at": "2200-01-01T00:00:00Z"}), 422, "at"),
         (
             admin.post(
                 "/api/v1/services",

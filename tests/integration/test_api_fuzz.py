@@ -81,7 +81,7 @@ def seed(app: App) -> str:
         )
         queue(app, customer, REFUSED if n else f"c{n}@example.net", f"seed-{n}")
     send_due(app)  # one sent, two failed: a retry may be answered 200 or 409
-    admin.post("/api/v1/ticks", json={})
+    admin.post("/api/v1/ticks/run", json={})
     admin.post("/api/v1/refill-card-batches", json={"count": 3, "value": "10", "currency": "USD"})
     open_session(app, world, "portal", 1)
     return world.tokens["ops"]

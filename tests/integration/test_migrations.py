@@ -50,7 +50,9 @@ def test_downgrade_to_base_and_upgrade_again(database_url: str) -> None:
     command.downgrade(config, "base")
     engine = make_engine(database_url)
     try:
-        assert set(inspect(engine).get_table_names()) <= {"alembic_version"}
+        # procrastinate's job tables are not Alembic's (installed once by ``upgrade``)
+        left = {t for t in inspect(engine).get_table_names() if not t.startswith("procrastinate_")}
+        assert left <= {"alembic_version"}
     finally:
         engine.dispose()
     upgrade(database_url)

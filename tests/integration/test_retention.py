@@ -20,6 +20,7 @@ from ispbill.adapters.db.models import (
     Notification,
     OutboxCommand,
     RedemptionAttempt,
+    TickRun,
     WebSession,
 )
 from ispbill.bootstrap import App
@@ -39,7 +40,19 @@ TABLES = {
     "idempotency_records": IdempotencyRecord,
     "enforcement_outbox": OutboxCommand,
     "notifications": Notification,
+    "tick_runs": TickRun,
 }
+
+
+def tick_run(status: str, finished: datetime | None) -> TickRun:
+    requested = (finished or NOW) - 400 * DAY
+    return TickRun(
+        trigger="schedule",
+        requested_by="engine:schedule",
+        requested_at=requested,
+        status=status,
+        finished_at=finished,
+    )
 
 
 def session_row(customer: int, expires: datetime, ended: datetime | None = None) -> WebSession:
@@ -142,6 +155,9 @@ def build(app: App) -> dict[str, int]:
         s.add(mail_row(customer, "m2", "sent", NOW - 29 * DAY))
         s.add(mail_row(customer, "m3", "failed", None))
         s.add(mail_row(customer, "m4", "pending", None))
+        s.add(tick_run("succeeded", NOW - 31 * DAY))  # goes
+        s.add(tick_run("failed", NOW - 29 * DAY))
+        s.add(tick_run("running", None))  # unfinished: stays whatever its age
         uow.commit()
     return {"customer": customer, "service": service}
 
@@ -162,6 +178,7 @@ EXPECTED = {
     "idempotency_records": 1,
     "enforcement_outbox": 1,
     "notifications": 1,
+    "tick_runs": 1,
 }
 
 
@@ -190,7 +207,7 @@ def test_each_kind_goes_after_its_age_and_money_and_events_stay(app: App) -> Non
     # a day later, the rows that were a day short of their age go too (the live session stays)
     with app.uow() as uow:
         later = purge_expired(uow, NOW + 2 * DAY)
-    assert later == {**EXPECTED, "web_sessions": 1}
+    assert later == {**EXPECTED, "web_sessions": 1}  # the failed tick run a day short goes too
     check_books(app)
 
 

@@ -4,7 +4,7 @@ bootstrapped ``App``. It lives beside both, since they do not import each other.
 ``uvicorn ispbill.entrypoints.asgi_app:application --factory`` builds it from the environment
 (``ISPBILL_*``) with the system clock. ``ispbill serve --workers N`` uses it, since each worker
 process must build its own application (and database pool) after the fork. It serves HTTP
-only: with several workers, run ``ispbill outbox run`` beside it.
+only: with several workers, run ``ispbill worker`` beside it for the background work.
 """
 
 from __future__ import annotations

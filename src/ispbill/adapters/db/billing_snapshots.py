@@ -37,6 +37,7 @@ from ispbill.domain.ledger import AccountKind
 from ispbill.domain.lifecycle import ServiceState, SuspensionStatus
 from ispbill.domain.money import Money
 from ispbill.domain.plans import PLAN_FOLLOWS_CUSTOMER, instantiate_cycle
+from ispbill.domain.ranges import IdRange
 from ispbill.domain.taxes import NO_TAX, TaxProfile
 
 LIVE_STATES = (
@@ -56,8 +57,10 @@ def due_customers(
     seen: set[int],
     *,
     policy: BillingPolicy | None = None,
+    within: IdRange | None = None,
 ) -> list[int]:
-    """Customers with a service due at or before ``now``, locked for this tick.
+    """Customers with a service due at or before ``now``, locked for this tick (only those
+    ``within`` a range of customer ids, when given: the scheduled tick's jobs).
 
     A deactivated service's stored ``next_due_at`` reflects the deactivation period in force
     when it was stored; an operator may turn the period on (or shorten it) later, so services
@@ -76,6 +79,8 @@ def due_customers(
         )
         due = or_(due, expired)
     query = select(Customer.id).where(due)
+    if within is not None:
+        query = query.where(Customer.id.between(within.low, within.high))
     if seen:  # a guard: a customer decided in this tick is never claimed twice. Claims go in
         # id order, so "after the last one claimed" says it with one bound parameter; NOT IN the
         # whole set broke PostgreSQL's 65,535-parameter limit past that many customers in one
@@ -89,7 +94,11 @@ def due_customers(
 
 
 def activation_candidates(
-    session: Session, limit: int, seen: set[int], policy: BillingPolicy
+    session: Session,
+    limit: int,
+    seen: set[int],
+    policy: BillingPolicy,
+    within: IdRange | None = None,
 ) -> list[int]:
     """Customers whose wallet may now cover a deactivated service, or lift a credit block.
 
@@ -126,6 +135,8 @@ def activation_candidates(
         )
         .where(waiting)
     )
+    if within is not None:
+        query = query.where(Customer.id.between(within.low, within.high))
     if seen:  # in id order, like due_customers (one parameter, not the whole set)
         query = query.where(Customer.id > max(seen))
     query = query.order_by(Customer.id).limit(limit)

@@ -20,10 +20,16 @@ from ispbill.domain.radius import CommandStatus
 
 
 def lease_due(
-    uow: UnitOfWork, model: Any, *, now: datetime, lease_s: float, limit: int
+    uow: UnitOfWork,
+    model: Any,
+    *,
+    now: datetime,
+    lease_s: float,
+    limit: int,
+    only: int | None = None,
 ) -> list[int]:
-    """Lease up to ``limit`` due rows of ``model`` in the caller's write (which commits it);
-    returns their ids."""
+    """Lease up to ``limit`` due rows of ``model`` (only the row ``only``, when given: a job's
+    one row) in the caller's write (which commits it); returns their ids."""
     statement = (
         select(model)
         .where(
@@ -34,6 +40,8 @@ def lease_due(
         .order_by(model.id)
         .limit(limit)
     )
+    if only is not None:
+        statement = statement.where(model.id == only)
     if uow.dialect == "postgresql":
         statement = statement.with_for_update(skip_locked=True)
     rows = list(uow.session.scalars(statement))

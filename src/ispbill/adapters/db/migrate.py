@@ -9,6 +9,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
 
 from ispbill.adapters.db.engine import make_engine, normalize_url
+from ispbill.adapters.job_queue.procrastinate_app import install_schema
 
 SCRIPT_LOCATION = "ispbill.adapters.db:migrations"
 
@@ -21,7 +22,9 @@ def alembic_config(url: str) -> Config:
 
 
 def upgrade(url: str, revision: str = "head") -> None:
+    """Migrate to ``revision``; on PostgreSQL also install the job engine's schema (once)."""
     command.upgrade(alembic_config(url), revision)
+    install_schema(url)
 
 
 def current_revision(engine: Engine) -> str | None:

@@ -1144,3 +1144,31 @@ class LoginAttempt(Base):
     subject: Mapped[str] = mapped_column(String(300))
     source: Mapped[str | None] = mapped_column(String(100))
     attempted_at: Mapped[datetime]
+
+
+class TickRun(Base):
+    """One run of the scheduled tick (a periodic plan or one asked for through the API): the
+    record both databases keep of it. On PostgreSQL its plan and range jobs are procrastinate
+    jobs (``job_id`` is the plan's); on SQLite the in-process scheduler runs it. ``figures``
+    adds up the committed ranges' reports."""
+
+    __tablename__ = "tick_runs"
+    __table_args__ = (
+        CheckConstraint("status IN ('queued', 'running', 'succeeded', 'failed')", name="status"),
+        CheckConstraint("ranges_done >= 0 AND ranges_failed >= 0", name="ranges"),
+        Index("ix_tick_runs_status", "status", "id"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    trigger: Mapped[str] = mapped_column(String(16))  # schedule or request
+    requested_by: Mapped[str] = mapped_column(String(200))
+    requested_at: Mapped[datetime]
+    status: Mapped[str] = mapped_column(String(16), default="queued")
+    job_id: Mapped[int | None] = mapped_column(BigInteger)
+    now: Mapped[datetime | None]  # the instant the run ticks up to, fixed by its plan
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+    ranges_total: Mapped[int | None] = mapped_column(Integer)
+    ranges_done: Mapped[int] = mapped_column(Integer, default=0)
+    ranges_failed: Mapped[int] = mapped_column(Integer, default=0)
+    figures: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    last_error: Mapped[str | None] = mapped_column(Text)

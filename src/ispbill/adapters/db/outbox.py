@@ -25,6 +25,8 @@ from ispbill.domain.lifecycle import ServiceEvent
 from ispbill.domain.radius import CommandStatus
 
 CHANNEL = "ispbill_outbox"
+MAIL_CHANNEL = "ispbill_mail"  # the customer e-mail outbox's (``use_cases/notifications``)
+_WRITTEN = "ispbill_outboxes_written"
 ACCESS_EVENT_KINDS = frozenset(
     {
         ServiceEvent.ACTIVE.value,
@@ -98,8 +100,21 @@ def enqueue_many(session: Session, commands: Sequence[NewCommand]) -> None:
     notify(session)
 
 
+def mark_written(session: Session, channel: str) -> None:
+    """Say on the session that this transaction wrote to the outbox ``channel`` names, so the
+    pre-commit step that defers its jobs (``adapters/job_queue/job_deferral``) looks for them."""
+    session.info.setdefault(_WRITTEN, set()).add(channel)
+
+
+def written_channels(session: Session) -> set[str]:
+    """The outboxes this transaction wrote to, forgotten once read (one commit's)."""
+    written: set[str] = session.info.pop(_WRITTEN, set())
+    return written
+
+
 def notify(session: Session) -> None:
     """Wake a listening sender when this transaction commits (PostgreSQL only; SQLite senders
-    poll)."""
+    poll), and mark the outbox written for the job deferral."""
+    mark_written(session, CHANNEL)
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text("SELECT pg_notify(:channel, '')"), {"channel": CHANNEL})

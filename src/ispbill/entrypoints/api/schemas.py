@@ -138,6 +138,11 @@ class ProblemOut(BaseModel):
 class Health(BaseModel):
     status: str
     version: str
+    background: dict[str, str] = Field(
+        default_factory=dict,
+        description="This process's background loops by name: running, retrying: <error> "
+        "(the database is away, it reconnects) or stopped.",
+    )
 
 
 # --- customers ---------------------------------------------------------------------------
@@ -415,6 +420,26 @@ class TickOut(BaseModel):
         description="Customers this tick could not bill (each a tick.customer_failed event); "
         "everyone else was billed. The next tick tries them again."
     )
+
+
+class TickRunOut(BaseModel):
+    id: int = Field(description="The run's id: GET /api/v1/ticks/{id} tells its state.")
+    trigger: str = Field(description="schedule (the periodic plan) or request (asked for).")
+    status: str = Field(description="queued, running, succeeded or failed.")
+    requested_by: str
+    requested_at: datetime
+    job_id: int | None = Field(description="The plan's job (PostgreSQL), else null.")
+    now: datetime | None = Field(description="The instant the run ticks up to, once planned.")
+    started_at: datetime | None
+    finished_at: datetime | None
+    ranges_total: int | None = Field(description="Ranges of customer ids the run was cut into.")
+    ranges_done: int
+    ranges_failed: int
+    figures: dict[str, Any] = Field(
+        description="The committed ranges' report added up: customers, services, charges, "
+        "invoices, skipped, transitions and collections by kind."
+    )
+    last_error: str | None
 
 
 class ChargePreview(BaseModel):

@@ -23,7 +23,7 @@ from ispbill.adapters.db.engine import missing_sqlite_file
 from ispbill.adapters.db.migrate import is_up_to_date
 from ispbill.adapters.db.unit_of_work import UnitOfWork
 from ispbill.bootstrap import App, bootstrap
-from ispbill.clock import Clock, FixedClock, SystemClock
+from ispbill.clock import Clock, FixedClock
 from ispbill.domain.dates import check_date
 from ispbill.domain.errors import IspbillError, ValidationError
 from ispbill.settings import Settings
@@ -112,8 +112,9 @@ def settings() -> Settings:
     return current
 
 
-def clock() -> Clock:
-    return FixedClock(state.now) if state.now else SystemClock()
+def clock() -> Clock | None:
+    """``--now``'s fixed clock, else None: the bootstrap's default (the system clock)."""
+    return FixedClock(state.now) if state.now else None
 
 
 @contextmanager

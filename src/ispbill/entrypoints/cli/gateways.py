@@ -4,15 +4,14 @@ case."""
 
 from __future__ import annotations
 
+import logging
 import os
+import signal
 import threading
 from typing import Any
 
 import typer
 
-from ispbill.adapters.mail import SmtpMailer
-from ispbill.adapters.radius.coa import PyradSender
-from ispbill.bootstrap import App
 from ispbill.domain.errors import ValidationError
 from ispbill.domain.money import Money
 from ispbill.entrypoints.cli.base import (
@@ -30,10 +29,8 @@ from ispbill.entrypoints.cli.base import (
     state,
     unit_of_work,
 )
-from ispbill.entrypoints.cli.notifications import portal_url
-from ispbill.entrypoints.jobs import coa_sender, mail_sender
+from ispbill.entrypoints.jobs import background as background_work
 from ispbill.use_cases.catalog.name_lookups import customer_id_of
-from ispbill.use_cases.network.enforcement import RetryPolicy
 from ispbill.use_cases.payments import checkouts as gateway_cases
 from ispbill.use_cases.payments import top_ups
 
@@ -45,6 +42,7 @@ JSON = typer.Option(False, "--json", help="Print JSON instead of a table.")
 def register(app: typer.Typer) -> None:
     """Add this module's commands to the ``ispbill`` command."""
     app.command("serve")(serve)
+    app.command("worker")(worker)
     app.command("checkout")(checkout)
     app.add_typer(topups_app, name="topups")
 
@@ -57,19 +55,29 @@ def serve(
     workers: int | None = typer.Option(
         None, min=1, max=64, help="Worker processes (setting api_workers)."
     ),
-    outbox: bool = typer.Option(
-        True, "--outbox/--no-outbox", help="Also run the CoA outbox worker in this process."
+    forwarded_allow_ips: str | None = typer.Option(
+        None,
+        help="Proxies whose X-Forwarded-For/-Proto are believed, comma-separated addresses or "
+        "networks (setting forwarded_allow_ips, default 127.0.0.1).",
     ),
-    mail: bool = typer.Option(
+    proxy_headers: bool | None = typer.Option(
+        None,
+        "--proxy-headers/--no-proxy-headers",
+        help="Read the client's address and scheme from a trusted proxy's X-Forwarded-* headers "
+        "(setting proxy_headers, on by default).",
+    ),
+    background: bool = typer.Option(
         True,
-        "--mail/--no-mail",
-        help="Also send customer e-mail in this process (when ISPBILL_SMTP_HOST is set).",
+        "--background/--no-background",
+        help="Also run the background work in this process: the schedule (ticks, CoA, e-mail, "
+        "maintenance) from the in-process scheduler on SQLite, a job worker on PostgreSQL.",
     ),
 ) -> None:
     """Run the HTTP server: the REST API (/api/v1), gateway webhooks, the sandbox's hosted
     checkout, the FreeRADIUS endpoints, the console, portal and walled garden, and (unless
-    --no-outbox / --no-mail) the CoA outbox worker and the customer e-mail sender. Defaults come from ISPBILL_API_HOST, ISPBILL_API_PORT
-    and ISPBILL_API_WORKERS."""
+    --no-background) the background work: the scheduled tick, CoA commands to the NAS, customer
+    e-mail and maintenance. Defaults come from ISPBILL_API_HOST, ISPBILL_API_PORT and
+    ISPBILL_API_WORKERS."""
     # Only this command needs the web stack, so every other command starts without it.
     # python -X importtime, best of 5 on the shared 2-core machine: the whole CLI 4.3 s, then
     # uvicorn +0.3 s and the API app with the console +2.0 s (+40-50% on every command).
@@ -81,6 +89,8 @@ def serve(
         host = host or app.settings.api_host
         port = port or app.settings.api_port
         workers = workers or app.settings.api_workers
+        trust_proxy = app.settings.proxy_headers if proxy_headers is None else proxy_headers
+        trusted = forwarded_allow_ips or app.settings.forwarded_allow_ips
         configured = (
             ", ".join(sorted(app.gateways)) or "none (set ISPBILL_SANDBOX_SECRET or Stripe keys)"
         )
@@ -93,20 +103,21 @@ def serve(
         if workers > 1 and state.now is not None:
             raise ValidationError("workers", "--now works with one worker only")
         stop = threading.Event()
-        worker = coa_sender.thread(
-            app.uow_factory,
-            PyradSender(),
-            clock=app.clock.now,
-            database_url=app.settings.database_url,
-            stop=stop,
-            retry=RetryPolicy.from_settings(app.settings),
-        )
-        if outbox:
-            worker.start()
-        sender = _mail_sender(app, stop) if mail and app.settings.smtp_host else None
+        thread = None
+        if background:
+            rt = background_work.runtime(app)
+            thread = background_work.start(rt, stop)
+            kind = "job worker (PostgreSQL)" if rt.jobs else "in-process scheduler"
+            console.print(f"background work: {kind}", markup=False)
         try:
             if workers == 1:
-                uvicorn.run(create_app(app), host=host, port=port)
+                uvicorn.run(
+                    create_app(app),
+                    host=host,
+                    port=port,
+                    proxy_headers=trust_proxy,
+                    forwarded_allow_ips=trusted,
+                )
             else:
                 # each worker process builds its own application from the environment
                 os.environ["ISPBILL_DATABASE_URL"] = app.settings.database_url
@@ -116,28 +127,37 @@ def serve(
                     host=host,
                     port=port,
                     workers=workers,
+                    proxy_headers=trust_proxy,
+                    forwarded_allow_ips=trusted,
                 )
         finally:
             stop.set()
-            if outbox:
-                worker.join(timeout=5)
-            if sender is not None:
-                sender.join(timeout=5)
+            if thread is not None:
+                thread.join(timeout=10)
 
 
-def _mail_sender(app: App, stop: threading.Event) -> threading.Thread:
-    """The mail sender job as a daemon thread, started, stopped with the server."""
-    thread = mail_sender.thread(
-        app.uow_factory,
-        SmtpMailer(app.settings),
-        clock=app.clock.now,
-        portal_url=portal_url(app.settings),
-        database_url=app.settings.database_url,
-        stop=stop,
-    )
-    thread.start()
-    console.print("customer e-mail sender running", markup=False)
-    return thread
+def worker(
+    concurrency: int = typer.Option(
+        1, "--concurrency", min=1, max=64, help="Jobs run side by side (PostgreSQL)."
+    ),
+    queues: list[str] = typer.Option(
+        [],
+        "--queues",
+        help="Only these queues (tick, coa, mail, default); repeat the option. Default: all.",
+    ),
+) -> None:
+    """Run the background work in the foreground until stopped (Ctrl-C, SIGTERM): on
+    PostgreSQL a procrastinate worker (run as many as you like, on any machine); on SQLite the
+    in-process scheduler (one process)."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    with app_for_command() as app:
+        rt = background_work.runtime(app)
+        stop = threading.Event()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, lambda *_: stop.set())
+        kind = "job worker (PostgreSQL)" if rt.jobs else "in-process scheduler (SQLite)"
+        console.print(f"ispbill worker: {kind}", markup=False)
+        background_work.run(rt, stop, concurrency=concurrency, queues=queues or None)
 
 
 def checkout(

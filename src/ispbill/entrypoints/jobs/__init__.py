@@ -1,8 +1,9 @@
-"""Long-running jobs: the loops that drain the outboxes until they are stopped.
+"""Background work (docs/architecture.md, "Runtime").
 
-Each job repeats one batch use case (``use_cases/network/enforcement.process_due`` for the CoA
-commands, ``use_cases/notifications/mail_outbox.process_due`` for customer e-mail) and, when
-nothing is due, waits for a NOTIFY on PostgreSQL or the poll interval (``waiting.Waiter``). The
-command line starts them (``ispbill serve``, ``ispbill outbox run``, ``ispbill notifications
-send``); like the other entry points they call use cases and never the ORM.
+``tasks.py`` holds the task functions (each calls use cases); ``queue_worker.py`` runs them as
+procrastinate jobs on PostgreSQL; ``scheduler.py`` calls them on their periods in-process on
+SQLite; ``background.py`` is what ``ispbill serve`` and ``ispbill worker`` start. The one-pass
+senders ``coa_sender.py`` and ``mail_sender.py`` remain for ``ispbill outbox run`` and
+``ispbill notifications send``; like the other entry points they call use cases and never the
+ORM.
 """

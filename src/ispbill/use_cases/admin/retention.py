@@ -3,7 +3,8 @@ age (``docs/architecture.md``, "Retention"; the ages are ``Settings`` fields).
 
 What goes: failed sign-in and card-redemption attempts (kept only to throttle guessing), web
 sessions and e-mailed sign-in links past their expiry, idempotency records past their replay
-window, and delivered outbox rows (CoA commands done, customer e-mail sent). What never goes:
+window, delivered outbox rows (CoA commands done, customer e-mail sent) and finished tick runs
+(the schedule writes one a minute; their figures are in the ledger and events). What never goes:
 money (ledger, payments, charges, invoices, allocations), events, and the rows still waiting
 for someone: pending or dead CoA commands, pending or failed e-mail. Each run records one
 ``retention.purged`` event with the counts, when it deleted anything.
@@ -27,6 +28,7 @@ from ispbill.adapters.db.models import (
     Notification,
     OutboxCommand,
     RedemptionAttempt,
+    TickRun,
     WebSession,
 )
 from ispbill.adapters.db.unit_of_work import UnitOfWork
@@ -46,6 +48,7 @@ class RetentionAges:
     session_days_after_expiry: int = 7
     idempotency_days: int = 30
     delivered_outbox_days: int = 30
+    tick_run_days: int = 30
     # never less than the replay window the API promises (``idempotency_ttl_hours``)
     idempotency_ttl_hours: int = 24
 
@@ -55,6 +58,7 @@ class RetentionAges:
             "session_days_after_expiry",
             "idempotency_days",
             "delivered_outbox_days",
+            "tick_run_days",
         ):
             if getattr(self, name) < 1:
                 raise ValidationError(name, "must be at least 1 day")
@@ -66,6 +70,7 @@ class RetentionAges:
             session_days_after_expiry=settings.retention_session_days_after_expiry,
             idempotency_days=settings.retention_idempotency_days,
             delivered_outbox_days=settings.retention_delivered_outbox_days,
+            tick_run_days=settings.retention_tick_run_days,
             idempotency_ttl_hours=settings.idempotency_ttl_hours,
         )
 
@@ -81,6 +86,7 @@ def purge_expired(
         timedelta(days=ages.idempotency_days), timedelta(hours=ages.idempotency_ttl_hours)
     )
     delivered = now - timedelta(days=ages.delivered_outbox_days)
+    ticked = now - timedelta(days=ages.tick_run_days)
     uow.begin_write()
     statements = {
         "login_attempts": delete(LoginAttempt).where(LoginAttempt.attempted_at < attempts),
@@ -102,6 +108,9 @@ def purge_expired(
             Notification.status == NotificationStatus.SENT.value,
             Notification.sent_at < delivered,
         ),
+        "tick_runs": delete(TickRun).where(
+            TickRun.status.in_(("succeeded", "failed")), TickRun.finished_at < ticked
+        ),
     }
     counts = {
         table: int(getattr(uow.session.execute(statement), "rowcount", 0) or 0)
@@ -122,6 +131,7 @@ def purge_expired(
                 "session_days_after_expiry": ages.session_days_after_expiry,
                 "idempotency_days": ages.idempotency_days,
                 "delivered_outbox_days": ages.delivered_outbox_days,
+                "tick_run_days": ages.tick_run_days,
             },
         )
     uow.commit()

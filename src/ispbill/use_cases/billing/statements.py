@@ -29,6 +29,7 @@ from ispbill.domain.billing import ChargeKind
 from ispbill.domain.calendar import local_date
 from ispbill.domain.customers import BalanceControl
 from ispbill.domain.invoicing import DocumentKind
+from ispbill.domain.ranges import IdRange
 
 
 def first_of_next_month(day: date) -> date:
@@ -41,8 +42,10 @@ def issue_monthly_statements(
     now: datetime,
     operator: OperatorSettings,
     chunk_size: int = 1000,
+    within: IdRange | None = None,
 ) -> int:
-    """Issue every statement due up to ``now``; returns how many were issued."""
+    """Issue every statement due up to ``now`` (of the customers ``within`` a range of ids,
+    when given); returns how many were issued."""
     if not operator.prepaid_monthly_statement:
         return 0
     issued = 0
@@ -50,7 +53,7 @@ def issue_monthly_statements(
     while True:
         with uow_factory() as uow:
             uow.begin_write()
-            customers = _lock_prepaid_customers_with_uninvoiced(uow, after, chunk_size)
+            customers = _lock_prepaid_customers_with_uninvoiced(uow, after, chunk_size, within)
             if not customers:
                 return issued
             issued += _issue_for(uow, customers, now=now, operator=operator)
@@ -59,7 +62,7 @@ def issue_monthly_statements(
 
 
 def _lock_prepaid_customers_with_uninvoiced(
-    uow: UnitOfWork, after: int, limit: int
+    uow: UnitOfWork, after: int, limit: int, within: IdRange | None = None
 ) -> list[Customer]:
     """The next chunk of customers with uninvoiced charges, locked; those another writer holds
     are skipped. Their charges are read by the next statement, so after the lock: a statement
@@ -75,6 +78,7 @@ def _lock_prepaid_customers_with_uninvoiced(
             Customer.id > after,
             Customer.balance_control == BalanceControl.PREPAID.value,
             Customer.id.in_(has_uninvoiced),
+            *(() if within is None else (Customer.id.between(within.low, within.high),)),
         )
         .order_by(Customer.id)
         .limit(limit)

@@ -7,6 +7,9 @@ write transaction on SQLite), loaded with a handful of queries, decided by the p
 most the chunk in flight, which the next tick redoes; uniqueness of charges and ledger keys
 makes a repeat harmless.
 
+``ispbill run`` ticks every customer in one process; the schedule (``tick_runs.py``) cuts the
+customers into ranges of ids and ticks each range in a job of its own (``within``).
+
 One customer's bad data never stops the tick for the others: a customer whose decision or
 writes raise is skipped (its writes rolled back to a savepoint), recorded as a
 ``tick.customer_failed`` event with the error, listed in the report, and everyone else is
@@ -38,6 +41,7 @@ from ispbill.domain.billing import (
     Outcome,
 )
 from ispbill.domain.dates import check_date
+from ispbill.domain.ranges import IdRange
 from ispbill.use_cases.billing.evaluation import evaluate_customers
 from ispbill.use_cases.billing.fast_path import charge_alike_services
 from ispbill.use_cases.billing.statements import issue_monthly_statements
@@ -106,12 +110,18 @@ def tick(
     gateways: Mapping[str, PaymentGateway] | None = None,
     workers: int = 1,
     report: TickReport | None = None,
+    within: IdRange | None = None,
 ) -> TickReport:
     """Run everything due up to ``now``; then the activation pass for funded customers.
 
     ``workers`` database connections share the set-based fast path (PostgreSQL). ``report``
     (a new one by default) counts each chunk as it commits, so a caller whose tick fails
     part-way can say what was committed: those chunks stand, and the next tick goes on.
+
+    ``within`` a range of customer ids, only those customers' passes run (charges, activations,
+    statements, windows, collections): the scheduled tick's ``tick_range`` job. Card expiry
+    and automatic top-ups are not a customer range's; the scheduler runs them as tasks of
+    their own (``entrypoints/jobs/tasks.py``), so they run here only for the whole base.
     """
     check_date("at", now)
     started = time.perf_counter()
@@ -126,23 +136,35 @@ def tick(
         policy_settings = settings_store.load(uow)
     policy = policy_settings.billing_policy()
     charge_alike_services(
-        uow_factory, now=now, policy=policy, workers=workers, committed=fast_chunk
+        uow_factory,
+        now=now,
+        policy=policy,
+        workers=workers,
+        committed=fast_chunk,
+        # the fast path's range is (low, high]: one below the first id of ours
+        customers=None if within is None else (within.low - 1, within.high),
     )
-    for claim in (_due_customers(policy), _activation_candidates(policy)):
+    for claim in (_due_customers(policy, within), _activation_candidates(policy, within)):
         seen: set[int] = set()
         while _run_chunk(uow_factory, now, chunk_size, policy_settings, actor, report, claim, seen):
             if progress:
                 progress(report.customers)
     report.invoices += issue_monthly_statements(
-        uow_factory, now=now, operator=policy_settings, chunk_size=chunk_size
+        uow_factory, now=now, operator=policy_settings, chunk_size=chunk_size, within=within
     )
     # planned suspensions start and end, then collections looks at the customers due for
     # review (new invoices among them)
-    for action, count in run_windows(uow_factory, now=now, chunk_size=chunk_size).items():
+    windows = run_windows(uow_factory, now=now, chunk_size=chunk_size, within=within)
+    for action, count in windows.items():
         report.collections[action] = report.collections.get(action, 0) + count
-    collected = run_collections(uow_factory, now=now, chunk_size=chunk_size, actor=actor)
+    collected = run_collections(
+        uow_factory, now=now, chunk_size=chunk_size, actor=actor, within=within
+    )
     for action, count in collected.actions.items():
         report.collections[action] = report.collections.get(action, 0) + count
+    if within is not None:
+        report.seconds = time.perf_counter() - started
+        return report
     with uow_factory() as uow:
         report.cards_expired = expire_cards(uow, now=now, actor=actor).cards
     if gateways:  # automatic top-ups of the wallets this tick's charges took under a threshold
@@ -266,15 +288,15 @@ def _store_each(
     return invoices, skipped
 
 
-def _due_customers(policy: BillingPolicy) -> Claim:
+def _due_customers(policy: BillingPolicy, within: IdRange | None) -> Claim:
     def claim(session: Session, now: datetime, limit: int, seen: set[int]) -> list[int]:
-        return due_customers(session, now, limit, seen, policy=policy)
+        return due_customers(session, now, limit, seen, policy=policy, within=within)
 
     return claim
 
 
-def _activation_candidates(policy: BillingPolicy) -> Claim:
+def _activation_candidates(policy: BillingPolicy, within: IdRange | None) -> Claim:
     def claim(session: Session, now: datetime, limit: int, seen: set[int]) -> list[int]:
-        return activation_candidates(session, limit, seen, policy)
+        return activation_candidates(session, limit, seen, policy, within)
 
     return claim

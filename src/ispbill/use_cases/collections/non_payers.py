@@ -67,6 +67,7 @@ from ispbill.domain.lifecycle import (
     SuspensionStatus,
 )
 from ispbill.domain.money import Money
+from ispbill.domain.ranges import IdRange
 from ispbill.domain.taxes import NO_TAX, split_tax
 from ispbill.use_cases.collections.collection_policy import effective_policy, operator_document
 from ispbill.use_cases.network import access_changes
@@ -516,11 +517,19 @@ def charge_reactivation_fee(
 # -- the tick's pass ---------------------------------------------------------------------------
 
 
-def due_for_review(session: Session, now: datetime, limit: int, after: int) -> list[int]:
+def due_for_review(
+    session: Session, now: datetime, limit: int, after: int, within: IdRange | None = None
+) -> list[int]:
     """Customers whose review is due, in id order, locked like the billing passes."""
+    high = within.high if within is not None else None
+    after = max(after, within.low - 1) if within is not None else after
     query = (
         select(Customer.id)
-        .where(Customer.collection_review_at <= now, Customer.id > after)
+        .where(
+            Customer.collection_review_at <= now,
+            Customer.id > after,
+            *(() if high is None else (Customer.id <= high,)),
+        )
         .order_by(Customer.id)
         .limit(limit)
     )
@@ -535,14 +544,16 @@ def run_collections(
     now: datetime,
     chunk_size: int = 1000,
     actor: str = ENGINE,
+    within: IdRange | None = None,
 ) -> CollectionReport:
-    """The tick's collection pass: chunks of customers whose review is due, each committed."""
+    """The tick's collection pass: chunks of customers whose review is due (``within`` a range
+    of ids, when given), each committed."""
     total = CollectionReport()
     after = 0
     while True:
         with uow_factory() as uow:
             uow.begin_write()
-            ids = due_for_review(uow.session, now, chunk_size, after)
+            ids = due_for_review(uow.session, now, chunk_size, after, within)
             if not ids:
                 return total
             after = ids[-1]

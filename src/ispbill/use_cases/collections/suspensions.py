@@ -62,6 +62,7 @@ from ispbill.domain.lifecycle import (
     SuspensionStatus,
 )
 from ispbill.domain.plans import instantiate_cycle
+from ispbill.domain.ranges import IdRange
 from ispbill.domain.taxes import TaxSplit
 from ispbill.use_cases.billing.plan_changes import (
     charge_as_line,
@@ -515,9 +516,14 @@ def _plan_next_year(
 
 
 def run_windows(
-    uow_factory: Callable[[], UnitOfWork], *, now: datetime, chunk_size: int = 1000
+    uow_factory: Callable[[], UnitOfWork],
+    *,
+    now: datetime,
+    chunk_size: int = 1000,
+    within: IdRange | None = None,
 ) -> dict[str, int]:
-    """Start the planned windows whose FROM has come and end those whose TO has passed."""
+    """Start the planned windows whose FROM has come and end those whose TO has passed (of
+    the customers ``within`` a range of ids, when given)."""
     done = {"window_started": 0, "window_ended": 0}
     after = 0
     while True:
@@ -531,6 +537,11 @@ def run_windows(
                         (SuspensionStatus.PLANNED.value, SuspensionStatus.ACTIVE.value)
                     ),
                     ServiceSuspension.id > after,
+                    *(
+                        ()
+                        if within is None
+                        else (ServiceSuspension.customer_id.between(within.low, within.high),)
+                    ),
                 )
                 .order_by(ServiceSuspension.id)
                 .limit(chunk_size)

@@ -2,7 +2,8 @@
 and its lift by a payment or a promise to pay each become a ``notifications`` row in the same
 transaction as their event, and the sender delivers it later, outside any transaction, through
 the operator's SMTP relay (woken by a NOTIFY at commit on PostgreSQL): ``process_due`` is one
-batch, and the mail sender job (``entrypoints/jobs/mail_sender.py``) runs it until stopped.
+batch and ``send_notification`` one message (the ``send_mail`` job deferred in the transaction
+that queues it); the background work runs them (``entrypoints/jobs/tasks.py``).
 
 Why a table and not "send now": a message sent inside the transaction is sent even when the
 transaction rolls back, and one sent after commit is lost when the relay is down. The row is
@@ -33,6 +34,7 @@ from ispbill.adapters.db import event_log as events
 from ispbill.adapters.db.leases import lease_due
 from ispbill.adapters.db.lookups import MAX_ID
 from ispbill.adapters.db.models import Customer, Notification, PortalAccount, Service
+from ispbill.adapters.db.outbox import MAIL_CHANNEL, mark_written
 from ispbill.adapters.db.unit_of_work import UnitOfWork
 from ispbill.adapters.mail import MailFailure
 from ispbill.domain.calendar import local_date
@@ -60,7 +62,7 @@ REMINDER = "collection.reminder"
 SUSPENDED = "collection.suspended"  # suspended or throttled for non-payment
 RESTORED = "collection.restored"  # lifted by a payment or a promise to pay
 KINDS = (REMINDER, SUSPENDED, RESTORED)
-CHANNEL = "ispbill_mail"  # NOTIFY on PostgreSQL when a message is queued
+CHANNEL = MAIL_CHANNEL  # NOTIFY on PostgreSQL when a message is queued
 STATUSES = tuple(s.value for s in NotificationStatus)  # pending: waiting for the sender
 REASON_MAX = 200
 LOCALE_DIR = Path(ispbill.__file__).parent / "locale"
@@ -207,7 +209,9 @@ def _queue(
 
 
 def wake_sender(session: Session) -> None:
-    """Wake a listening sender when this transaction commits (PostgreSQL; SQLite polls)."""
+    """Wake a listening sender when this transaction commits (PostgreSQL; SQLite polls), and
+    mark the outbox written, so its ``send_mail`` job is deferred in this transaction."""
+    mark_written(session, CHANNEL)
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text("SELECT pg_notify(:channel, '')"), {"channel": CHANNEL})
 
@@ -357,6 +361,30 @@ def deliver(
         uow.commit()
     log.info("notification %d to %s: %s", notification_id, recipients, outcome.status)
     return outcome
+
+
+def send_notification(
+    uow_factory: UowFactory,
+    mailer: Mailer,
+    notification_id: int,
+    *,
+    now: datetime,
+    portal_url: str,
+    retry: RetryPolicy = MAIL_RETRY,
+) -> Outcome | None:
+    """Lease one message, if it is due, and send it (the ``send_mail`` job's work); None when
+    it is not pending, already leased by another sender or waiting for a retry."""
+    with uow_factory() as uow:
+        uow.begin_write()
+        ids = lease_due(
+            uow, Notification, now=now, lease_s=retry.lease_s, limit=1, only=notification_id
+        )
+        uow.commit()
+    if not ids:
+        return None
+    return deliver(
+        uow_factory, mailer, notification_id, now=now, portal_url=portal_url, retry=retry
+    )
 
 
 def _settle(

@@ -12,6 +12,14 @@ config = context.config
 target_metadata = Base.metadata
 
 
+def ours(obj: object, name: str | None, type_: str, reflected: bool, compare_to: object) -> bool:
+    """Alembic compares ispbill's tables only: procrastinate's job tables (PostgreSQL) are
+    installed and upgraded by procrastinate's own schema (``adapters/job_queue``)."""
+    table = getattr(obj, "table", None)
+    owner = name if type_ == "table" else getattr(table, "name", "") or ""
+    return not str(owner).startswith("procrastinate_")
+
+
 def run_migrations_online() -> None:
     url = config.attributes.get("url") or config.get_main_option("sqlalchemy.url")
     if not url:
@@ -27,6 +35,7 @@ def run_migrations_online() -> None:
                 target_metadata=target_metadata,
                 render_as_batch=sqlite,
                 compare_type=True,
+                include_object=ours,
             )
             with context.begin_transaction():
                 context.run_migrations()
