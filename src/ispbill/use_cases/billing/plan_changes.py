@@ -60,8 +60,8 @@ from ispbill.adapters.db.models import (
 from ispbill.adapters.db.settings_store import OperatorSettings
 from ispbill.adapters.db.unit_of_work import UnitOfWork
 from ispbill.domain.billing import (
+    NOT_PLAN_CHARGES,
     Charge,
-    ChargeKind,
     CustomerSnapshot,
     Outcome,
     ServiceSnapshot,
@@ -362,7 +362,7 @@ def _charged(uow: UnitOfWork, work: _Work) -> ChargeRow | None:
         .where(
             ChargeRow.service_id == work.service.id,
             ChargeRow.period_end == billed_until,
-            ChargeRow.kind != ChargeKind.REFUND.value,
+            ChargeRow.kind.not_in([k.value for k in NOT_PLAN_CHARGES]),
         )
         .order_by(ChargeRow.id.desc())
         .limit(1)

@@ -124,7 +124,9 @@ def downgrade() -> None:
         sqlite_where=sa.text(PERIOD_ONLY),
     )
     with op.batch_alter_table("charges", schema=None) as batch_op:
-        batch_op.drop_constraint(batch_op.f("fk_charges_addon_id_service_addons"), type_="foreignkey")
+        batch_op.drop_constraint(
+            batch_op.f("fk_charges_addon_id_service_addons"), type_="foreignkey"
+        )
         batch_op.alter_column("service_id", existing_type=sa.Integer(), nullable=False)
         batch_op.drop_column("addon_id")
     op.create_index(
