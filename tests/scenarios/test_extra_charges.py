@@ -19,7 +19,6 @@ from sqlalchemy import select
 from ispbill.adapters.db.models import Invoice, InvoiceLineRow
 from ispbill.bootstrap import App
 from ispbill.domain.errors import Conflict, ValidationError
-from ispbill.domain.money import Money
 from ispbill.use_cases.billing import extras
 from ispbill.use_cases.catalog import offerings as catalog
 
@@ -47,10 +46,6 @@ JUNE = at(2026, 6, 1, 6)
 APR1, APR11, MAY1, JUN1 = date(2026, 4, 1), date(2026, 4, 11), date(2026, 5, 1), date(2026, 6, 1)
 
 
-def _usd(text: str) -> Money:
-    return Money.from_major(text, "USD")
-
-
 def _catalog(app: App) -> None:
     add_class(app, T0)
     add_plan(app, T0, "Home 30", "30.00")
@@ -60,16 +55,14 @@ def _charge(app: App, customer: int, amount: str, now: datetime = ADD, **kw: Any
     kw.setdefault("description", "Installation")
     with app.uow() as uow:
         return extras.add_extra_charge(
-            uow, customer_id=customer, amount=_usd(amount), now=now, actor=ACTOR, **kw
+            uow, customer_id=customer, amount=amount, now=now, actor=ACTOR, **kw
         )
 
 
 def _addon(app: App, service: int, price: str = "3.00", now: datetime = ADD, **kw: Any) -> Any:
     kw.setdefault("description", "Static IP")
     with app.uow() as uow:
-        return extras.add_addon(
-            uow, service_id=service, price=_usd(price), now=now, actor=ACTOR, **kw
-        )
+        return extras.add_addon(uow, service_id=service, price=price, now=now, actor=ACTOR, **kw)
 
 
 def _invoices_equal_their_lines(app: App) -> list[tuple[int, list[tuple[str, int]]]]:

@@ -115,8 +115,9 @@ def add_extra_charge(
     uow: UnitOfWork,
     *,
     customer_id: int,
-    amount: Money,
+    amount: str,
     description: str,
+    currency: str | None = None,
     quantity: int = 1,
     service_id: int | None = None,
     tax_profile_id: int | None = None,
@@ -134,17 +135,12 @@ def add_extra_charge(
     session = uow.session
     service = _service_of(uow, customer, service_id) if service_id is not None else None
     tax = _tax_for(uow, customer, service, tax_profile_id)
-    if amount.currency != customer.currency:
-        raise ValidationError(
-            "amount", f"is in {amount.currency}; the customer pays in {customer.currency}"
-        )
-    if not amount.is_positive:
-        raise ValidationError("amount", "must be greater than zero")
+    price = parse_amount(amount, currency, customer.currency, "amount")
     day = local_date(now, customer.billing_timezone)
     charge = one_off_charge(
         service_id=service.id if service else None,
         description=description,
-        unit_price=amount,
+        unit_price=price,
         quantity=quantity,
         tax=tax,
         day=day,
@@ -182,7 +178,7 @@ def add_extra_charge(
             "charge": row.id,
             "service": row.service_id,
             "quantity": quantity,
-            "unit_price": str(amount),
+            "unit_price": str(price),
             "net": str(charge.split.net),
             "tax": str(charge.split.tax),
             "gross": str(charge.gross),
@@ -199,6 +195,19 @@ def add_extra_charge(
         paid_from_wallet=prepaid,
         balance=ledger.wallet_balance(session, customer.id, customer.currency),
     )
+
+
+def parse_amount(text: str, currency: str | None, customer_currency: str, field: str) -> Money:
+    """Major units in the customer's currency (a currency named must be the customer's)."""
+    if currency is not None and currency.strip().upper() != customer_currency:
+        raise ValidationError(
+            "currency",
+            f"{currency.strip().upper()} given; the customer pays in {customer_currency}",
+        )
+    value = Money.from_major(text, customer_currency, field=field)
+    if not value.is_positive:
+        raise ValidationError(field, "must be greater than zero")
+    return value
 
 
 def charge_service(charge: Charge) -> int | None:
@@ -345,7 +354,8 @@ def add_addon(
     *,
     service_id: int,
     description: str,
-    price: Money,
+    price: str,
+    currency: str | None = None,
     tax_profile_id: int | None = None,
     starts_on: date | None = None,
     ends_on: date | None = None,
@@ -382,7 +392,7 @@ def add_addon(
     )
     draft = new_addon(
         description=description,
-        price=price,
+        price=parse_amount(price, currency, customer.currency, "price"),
         currency=customer.currency,
         tax=tax,
         starts_on=first,
