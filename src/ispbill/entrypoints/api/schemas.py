@@ -825,3 +825,63 @@ class NetworkIdentityOut(BaseModel):
     static_ip: str | None
     nas_id: int | None
     updated_at: datetime
+
+
+# --- extra charges and add-ons (issue 17) --------------------------------------------------
+
+
+class ExtraChargeIn(Strict):
+    amount: AmountIn = Field(description="Unit price in major units.")
+    currency: Currency | None = Field(None, description="The customer's currency (default).")
+    description: Annotated[str, Field(min_length=1, max_length=300)]
+    quantity: Annotated[StrictInt, Field(ge=1, le=10_000)] = 1
+    service_id: Id | None = None
+    tax_profile_id: Id | None = Field(
+        None, description="Default: as the service, else the customer, is taxed."
+    )
+
+
+class ExtraChargeOut(BaseModel):
+    id: int
+    customer_id: int
+    service_id: int | None
+    description: str
+    quantity: int
+    unit_price: Amount
+    net: Amount
+    tax: Amount
+    gross: Amount
+    charged_at: datetime
+    invoice_number: str | None
+    created: bool = True
+    paid_from: str | None = Field(None, description="wallet or next_invoice (on creation).")
+    balance: Amount | None = None
+
+
+class AddOnIn(Strict):
+    description: Annotated[str, Field(min_length=1, max_length=300)]
+    price: AmountIn = Field(description="Per full period of the service's cycle.")
+    currency: Currency | None = None
+    tax_profile_id: Id | None = Field(None, description="Default: as the service is taxed.")
+    starts_on: Day | None = Field(None, description="First day charged (default: today).")
+    ends_on: Day | None = Field(None, description="Last day charged (default: none).")
+
+
+class AddOnEndIn(Strict):
+    ends_on: Day | None = Field(
+        None, description="The last day (default: the last day already charged, or today)."
+    )
+
+
+class AddOnOut(BaseModel):
+    id: int
+    service_id: int
+    customer_id: int
+    description: str
+    price: Amount
+    tax_profile: str | None
+    starts_on: date
+    ends_on: date | None
+    charged_now: Amount | None = None
+    invoice_number: str | None = None
+    balance: Amount | None = None
