@@ -161,7 +161,9 @@ def add_extra_charge(
         )
     entry = _extra_entry(customer.id, charge, ledger_key)
     posted = ledger.post(uow, entry, now=now)
-    row = _charge_row(customer.id, charge, posted.transaction.id, service_id=charge_service(charge))
+    row = charge_row_of(
+        customer.id, charge, posted.transaction.id, service_id=charge_service(charge)
+    )
     session.add(row)
     session.flush()
     balance = ledger.wallet_balance(session, customer.id, customer.currency)
@@ -273,7 +275,7 @@ def _extra_entry(customer_id: int, charge: Charge, key: str) -> Entry:
     )
 
 
-def _charge_row(
+def charge_row_of(
     customer_id: int,
     charge: Charge,
     transaction_id: int,
@@ -432,7 +434,9 @@ def add_addon(
             raise Conflict(
                 "addon", f"this add-on charge is already recorded ({charge_key(charge)})"
             )
-        charge_row = _charge_row(customer.id, charge, posted.transaction.id, service_id=service.id)
+        charge_row = charge_row_of(
+            customer.id, charge, posted.transaction.id, service_id=service.id
+        )
         session.add(charge_row)
         rows.append(charge_row)
     session.flush()

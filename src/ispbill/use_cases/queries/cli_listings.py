@@ -241,6 +241,7 @@ def payment_rows(uow: UnitOfWork, *, customer_id: int | None, limit: int) -> lis
             "id": p.id,
             "customer": name,
             "received_at": p.received_at,
+            "recorded_at": p.recorded_at,  # when it was typed, which may be days later
             "method": p.method,
             "amount": str(Money(p.amount_minor, p.currency)),
             "reference": p.reference,
