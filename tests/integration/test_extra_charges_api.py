@@ -98,3 +98,71 @@ def test_charges_and_addons(api: tuple[App, World]) -> None:
         ).status_code
         == 403
     )
+
+
+def test_credit_void_and_payment_terms(api: tuple[App, World]) -> None:
+    app, world = api
+    admin = Api(app, world.tokens["ops"])
+    plan = admin.post("/api/v1/plans", json=PLAN).json()
+    olga = admin.post(
+        "/api/v1/customers", json=customer_body("Olga", balance_control="postpaid")
+    ).json()
+    admin.post("/api/v1/services", json={"customer_id": olga["id"], "plan_id": plan["id"]})
+    admin.post("/api/v1/ticks", json={})
+    [invoice] = admin.get("/api/v1/invoices", params={"customer_id": olga["id"]}).json()["items"]
+
+    north = Api(app, world.tokens["north"])
+    assert (
+        north.post(f"/api/v1/invoices/{invoice['id']}/void", json={"reason": "x"}).status_code
+        == 404
+    )
+    no_reason = admin.post(f"/api/v1/invoices/{invoice['id']}/void", json={})
+    assert no_reason.status_code == 422
+    partial = admin.post(
+        f"/api/v1/invoices/{invoice['id']}/credit",
+        json={"reason": "outage", "line": 1, "amount": "5.00"},
+    )
+    assert partial.status_code == 201, partial.text
+    assert (partial.json()["credited"]["amount"], partial.json()["invoice_status"]) == (
+        "5.00",
+        "partially_paid",
+    )
+    paid_part = admin.post(f"/api/v1/invoices/{invoice['id']}/void", json={"reason": "x"})
+    assert (paid_part.status_code, paid_part.json()["field"]) == (422, "invoice")
+    too_much = admin.post(
+        f"/api/v1/invoices/{invoice['id']}/credit",
+        json={"reason": "x", "line": 1, "amount": "25.01"},
+    )
+    assert (too_much.status_code, too_much.json()["field"]) == (422, "lines")
+    rest = admin.post(f"/api/v1/invoices/{invoice['id']}/credit", json={"reason": "goodwill"})
+    assert rest.status_code == 422  # the whole 30.00 on top of 5.00 exceeds the total
+    notes = admin.get("/api/v1/credit-notes", params={"customer_id": olga["id"]}).json()
+    assert [n["number"] for n in notes["items"]] == [partial.json()["credit_note_number"]]
+
+    terms = admin.put(
+        f"/api/v1/customers/{olga['id']}/payment-terms", json={"payment_terms_days": 30}
+    )
+    assert terms.status_code == 200, terms.text
+    assert terms.json()["payment_terms_days"] == 30
+    back = admin.put(
+        f"/api/v1/customers/{olga['id']}/payment-terms", json={"payment_terms_days": None}
+    )
+    assert back.json()["payment_terms_days"] is None
+    bad = admin.put(
+        f"/api/v1/customers/{olga['id']}/payment-terms", json={"payment_terms_days": 366}
+    )
+    assert bad.status_code == 422
+
+    paid = admin.post(
+        "/api/v1/payments",
+        json={
+            "customer_id": olga["id"],
+            "amount": "1.00",
+            "currency": "USD",
+            "reference": "R-1",
+            "received_on": str(app.clock.now().date()),
+        },
+        headers={"Idempotency-Key": "pay-r1"},
+    )
+    assert paid.status_code == 201, paid.text
+    assert paid.json()["received_at"].startswith(str(app.clock.now().date()))

@@ -115,3 +115,43 @@ def test_postpaid_charge_and_addon_reach_the_next_invoice(database_url: str) -> 
         database_url, FEB1, "services", "addon-end", str(addon["id"]), "--on", "2026-02-10"
     )
     assert "balanced" in ok(database_url, FEB1, "ledger", "check").stdout
+
+
+def test_credit_void_payment_terms_and_received_day(database_url: str) -> None:
+    seed(database_url)  # Bob (postpaid) has January's invoice 2026-000001 of 31.00
+    assert "reason: required" in refused(
+        database_url, JAN15, "invoices", "credit", "2026-000001", "--reason", " "
+    )
+    note = ok_json(
+        database_url, JAN15, "invoices", "credit", "2026-000001", "--line", "1",
+        "--amount", "10.00", "--reason", "outage",
+    )  # fmt: skip
+    assert (note["credit_note"], note["credited"], note["status"]) == (
+        "CN2026-00001",
+        "10.00 USD",
+        "partially_paid",
+    )
+    assert "only an unpaid invoice is voided" in refused(
+        database_url, JAN15, "invoices", "void", "2026-000001", "--reason", "x", "--yes"
+    )
+    ok(database_url, JAN15, "customers", "payment-terms", "Bob", "30")
+    assert "payment_terms_days: must be between 0 and 365" in refused(
+        database_url, JAN15, "customers", "payment-terms", "Bob", "366"
+    )
+    ok(database_url, FEB1, "run")
+    february = [
+        i for i in ok_json(database_url, FEB1, "invoices", "list") if i["number"] == "2026-000002"
+    ]
+    assert february[0]["due_date"] == "2026-03-03"  # 30 days after 1 February
+    aborted = invoke(database_url, FEB1, "invoices", "void", "2026-000002", "--reason", "error")
+    assert aborted.exit_code == 1  # asked to confirm, no answer: nothing voided
+    voided = ok_json(
+        database_url, FEB1, "invoices", "void", "2026-000002", "--reason", "error", "--yes"
+    )
+    assert (voided["status"], voided["credit_note"]) == ("void", "CN2026-00002")
+    ok(database_url, FEB1, "payments", "add", "Bob", "21.00", "--reference", "VS-1",
+       "--received-on", "2026-01-30")  # fmt: skip
+    [payment] = ok_json(database_url, FEB1, "payments", "list", "--customer", "Bob")
+    assert payment["received_at"].startswith("2026-01-30")
+    assert payment["recorded_at"].startswith("2026-02-01")
+    assert "balanced" in ok(database_url, FEB1, "ledger", "check").stdout

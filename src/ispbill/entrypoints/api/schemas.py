@@ -243,6 +243,9 @@ class PaymentIn(Strict):
     method: Annotated[str, Field(min_length=1, max_length=32)] = "cash"
     reference: Annotated[str, Field(min_length=1, max_length=120)] | None = None
     received_at: Instant | None = None
+    received_on: Day | None = Field(
+        None, description="The day the money arrived (its local midnight); not with received_at."
+    )
 
 
 class PaymentOut(BaseModel):
@@ -885,3 +888,37 @@ class AddOnOut(BaseModel):
     charged_now: Amount | None = None
     invoice_number: str | None = None
     balance: Amount | None = None
+
+
+# --- corrections (issue 17) ----------------------------------------------------------------
+
+
+class CreditIn(Strict):
+    reason: Annotated[str, Field(min_length=1, max_length=500)]
+    line: Annotated[StrictInt, Field(ge=1, le=10_000)] | None = Field(
+        None, description="Only this line (1 = the first); default the whole invoice."
+    )
+    amount: AmountIn | None = Field(None, description="Only this gross amount of the line.")
+
+
+class VoidInvoiceIn(Strict):
+    reason: Annotated[str, Field(min_length=1, max_length=500)]
+
+
+class CorrectionOut(BaseModel):
+    invoice_number: str
+    invoice_status: str
+    credit_note_number: str
+    credited: Amount
+    balance: Amount
+
+
+class PaymentTermsIn(Strict):
+    payment_terms_days: Annotated[StrictInt, Field(ge=0, le=365)] | None = Field(
+        description="Days from issue to due; null: the operator's setting."
+    )
+
+
+class PaymentTermsOut(BaseModel):
+    customer_id: int
+    payment_terms_days: int | None

@@ -85,6 +85,8 @@ def post_payment(uow: UnitOfWork, *, spec: NewPayment, now: datetime, actor: str
         check_date("received_at", spec.received_at)
     customer = lock_customer(uow, spec.customer_id)
     received_at = spec.received_at
+    if spec.received_on is not None and received_at is not None:
+        raise ValidationError("received_on", "give received_on or received_at, not both")
     if spec.received_on is not None:
         received_at = received_at_of(spec.received_on, customer, now=now)
     if isinstance(spec.amount, Money):
