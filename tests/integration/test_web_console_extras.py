@@ -6,12 +6,13 @@ kept to its own customers. The books are checked at the end of each test."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import date
 
 import pytest
 from sqlalchemy import func, select
 from web_support import Browser, console_world, customer, text_of
 
-from ispbill.adapters.db.models import Charge, ServiceAddOn
+from ispbill.adapters.db.models import Charge, Invoice, Payment, ServiceAddOn
 from ispbill.bootstrap import App
 from ispbill.clock import FixedClock
 from ispbill.use_cases.billing import tick as billing
@@ -97,3 +98,53 @@ def test_read_only_and_other_resellers_are_refused(web: tuple[App, dict[str, int
     sam.get("/console")
     assert sam.post(f"/console/customers/{north}/extra-charges", form).status_code == 404
     assert extra_count(app) == 0
+
+
+def test_void_states_the_consequence_first_then_credit_and_terms(
+    web: tuple[App, dict[str, int]],
+) -> None:
+    app, ids = web
+    olga = customer(app, "Olga", balance_control="postpaid")
+    with app.uow() as uow:
+        add_service(
+            uow,
+            spec=NewService(customer_id=olga, plan_id=ids["plan"]),
+            now=app.clock.now(),
+            actor="test",
+        )
+    billing.tick(app.uow, now=app.clock.now())
+    with app.uow() as uow:
+        invoice = uow.session.scalars(select(Invoice).where(Invoice.customer_id == olga)).one()
+    browser = Browser(app)
+    browser.sign_in_staff("alice")
+    page = browser.get(f"/console/customers/{olga}")
+    assert f"/console/invoices/{invoice.id}/void" in page.text
+    asked = browser.post(f"/console/invoices/{invoice.id}/void", {"reason": "issued in error"})
+    assert asked.status_code == 200
+    assert f"Void invoice {invoice.number} of" in asked.text
+    assert "can never be paid or voided again" in asked.text
+    with app.uow() as uow:  # nothing written before the confirmation
+        assert uow.session.get(Invoice, invoice.id).status == "issued"  # type: ignore[union-attr]
+    done = browser.submit(
+        f"/console/invoices/{invoice.id}/void", {"reason": "issued in error", "confirmed": "1"}
+    )
+    assert done.status_code == 200
+    with app.uow() as uow:
+        assert uow.session.get(Invoice, invoice.id).status == "void"  # type: ignore[union-attr]
+    refused = browser.post(f"/console/invoices/{invoice.id}/credit", {"reason": "x"})
+    assert refused.status_code == 422
+    assert "is void" in refused.text
+
+    terms = browser.submit(f"/console/customers/{olga}/payment-terms", {"payment_terms_days": "30"})
+    assert terms.status_code == 200
+    assert 'id="payment_terms_days" name="payment_terms_days" inputmode="numeric" value="30"' in (
+        terms.text
+    )
+    paid = browser.submit(
+        f"/console/customers/{olga}/payments",
+        {"amount": "5", "method": "cash", "idempotency_key": "p-1", "received_on": "2025-12-30"},
+    )
+    assert paid.status_code == 200
+    with app.uow() as uow:
+        payment = uow.session.scalars(select(Payment)).one()
+        assert payment.received_at.date() == date(2025, 12, 30)
