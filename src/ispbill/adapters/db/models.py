@@ -333,6 +333,36 @@ class ServiceAddOn(Base):
     actor: Mapped[str] = mapped_column(String(100))
 
 
+class ScheduledChange(Base):
+    """A plan change or a termination planned for a future day (issue 17), carried out by the
+    tick when it is due, cancellable until then (``use_cases/billing/scheduled_changes.py``)."""
+
+    __tablename__ = "scheduled_changes"
+    __table_args__ = (
+        CheckConstraint("kind IN ('plan_change', 'termination')", name="kind"),
+        CheckConstraint("status IN ('planned', 'done', 'cancelled', 'failed')", name="status"),
+        CheckConstraint("(kind = 'plan_change') = (plan_id IS NOT NULL)", name="plan"),
+        Index("ix_scheduled_changes_status_due_at", "status", "due_at"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    service_id: Mapped[int] = mapped_column(ForeignKey("services.id"), index=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    plan_id: Mapped[int | None] = mapped_column(ForeignKey("plans.id"))
+    # the first day of the change: the new plan's first day, or the day after the last day
+    effective_on: Mapped[date] = mapped_column(Date)
+    due_at: Mapped[datetime]  # its local midnight in the customer's billing timezone
+    status: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str] = mapped_column(String(500))
+    # a termination sets the service's "active to" to its last day; a cancellation restores it
+    previous_active_to: Mapped[date | None] = mapped_column(Date)
+    created_at: Mapped[datetime]
+    actor: Mapped[str] = mapped_column(String(100))
+    closed_at: Mapped[datetime | None]
+    closed_by: Mapped[str | None] = mapped_column(String(100))
+    note: Mapped[str | None] = mapped_column(String(500))
+
+
 class Charge(Base):
     """The debit of one service for one period: unique per (service, period start) for period
     charges and per (add-on, period start) for add-on charges. A one-off extra charge

@@ -1,6 +1,7 @@
-"""Extra charges and corrections: recurring add-ons on services (``service_addons``), add-on
-and one-off charges (``charges.addon_id``; a one-off charge may name no service), and a
-customer's own payment terms (``customers.payment_terms_days``).
+"""Extra charges, corrections and scheduled changes (issue 17): recurring add-ons on services
+(``service_addons``), add-on and one-off charges (``charges.addon_id``; a one-off charge may
+name no service), a customer's own payment terms (``customers.payment_terms_days``), and plan
+changes or terminations planned for a future day (``scheduled_changes``).
 
 Revision ID: 0017
 Revises: 0013
@@ -99,6 +100,57 @@ def upgrade() -> None:
         sqlite_where=sa.text(ADDON_ONLY),
     )
 
+    op.create_table(
+        "scheduled_changes",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("service_id", sa.Integer(), nullable=False),
+        sa.Column("customer_id", sa.Integer(), nullable=False),
+        sa.Column("kind", sa.String(length=16), nullable=False),
+        sa.Column("plan_id", sa.Integer(), nullable=True),
+        sa.Column("effective_on", sa.Date(), nullable=False),
+        sa.Column("due_at", UTCDateTime(timezone=True), nullable=False),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("reason", sa.String(length=500), nullable=False),
+        sa.Column("previous_active_to", sa.Date(), nullable=True),
+        sa.Column("created_at", UTCDateTime(timezone=True), nullable=False),
+        sa.Column("actor", sa.String(length=100), nullable=False),
+        sa.Column("closed_at", UTCDateTime(timezone=True), nullable=True),
+        sa.Column("closed_by", sa.String(length=100), nullable=True),
+        sa.Column("note", sa.String(length=500), nullable=True),
+        sa.CheckConstraint(
+            "kind IN ('plan_change', 'termination')", name=op.f("ck_scheduled_changes_kind")
+        ),
+        sa.CheckConstraint(
+            "status IN ('planned', 'done', 'cancelled', 'failed')",
+            name=op.f("ck_scheduled_changes_status"),
+        ),
+        sa.CheckConstraint(
+            "(kind = 'plan_change') = (plan_id IS NOT NULL)", name=op.f("ck_scheduled_changes_plan")
+        ),
+        sa.ForeignKeyConstraint(
+            ["customer_id"],
+            ["customers.id"],
+            name=op.f("fk_scheduled_changes_customer_id_customers"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["plan_id"], ["plans.id"], name=op.f("fk_scheduled_changes_plan_id_plans")
+        ),
+        sa.ForeignKeyConstraint(
+            ["service_id"], ["services.id"], name=op.f("fk_scheduled_changes_service_id_services")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_scheduled_changes")),
+    )
+    with op.batch_alter_table("scheduled_changes", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_scheduled_changes_customer_id"), ["customer_id"], unique=False
+        )
+        batch_op.create_index(
+            batch_op.f("ix_scheduled_changes_service_id"), ["service_id"], unique=False
+        )
+        batch_op.create_index(
+            "ix_scheduled_changes_status_due_at", ["status", "due_at"], unique=False
+        )
+
     with op.batch_alter_table("customers", schema=None) as batch_op:
         batch_op.add_column(sa.Column("payment_terms_days", sa.Integer(), nullable=True))
         batch_op.create_check_constraint(
@@ -111,6 +163,11 @@ def downgrade() -> None:
     with op.batch_alter_table("customers", schema=None) as batch_op:
         batch_op.drop_constraint("payment_terms_days", type_="check")
         batch_op.drop_column("payment_terms_days")
+    with op.batch_alter_table("scheduled_changes", schema=None) as batch_op:
+        batch_op.drop_index("ix_scheduled_changes_status_due_at")
+        batch_op.drop_index(batch_op.f("ix_scheduled_changes_service_id"))
+        batch_op.drop_index(batch_op.f("ix_scheduled_changes_customer_id"))
+    op.drop_table("scheduled_changes")
     op.drop_index(
         "uq_charges_addon_period",
         table_name="charges",
