@@ -7,6 +7,7 @@ checked after each test."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import timedelta
 
 import pytest
 from api_support import PLAN, PROBLEM, Api, World, api_app, customer_body, make_world
@@ -166,3 +167,41 @@ def test_credit_void_and_payment_terms(api: tuple[App, World]) -> None:
     )
     assert paid.status_code == 201, paid.text
     assert paid.json()["received_at"].startswith(str(app.clock.now().date()))
+
+
+def test_scheduled_changes(api: tuple[App, World], clock: FixedClock) -> None:
+    app, world = api
+    admin = Api(app, world.tokens["ops"])
+    cheap = admin.post("/api/v1/plans", json={**PLAN, "name": "Basic", "price": "10.00"}).json()
+    fast = admin.post("/api/v1/plans", json=PLAN).json()
+    pia = admin.post("/api/v1/customers", json=customer_body("Pia", available_funds="100")).json()
+    sid = admin.post(
+        "/api/v1/services", json={"customer_id": pia["id"], "plan_id": cheap["id"]}
+    ).json()["id"]
+    admin.post("/api/v1/ticks", json={})
+    planned = admin.post(
+        f"/api/v1/services/{sid}/scheduled-changes",
+        json={"kind": "plan_change", "plan_id": fast["id"]},
+    )
+    assert planned.status_code == 201, planned.text
+    assert (planned.json()["status"], planned.json()["plan"]) == ("planned", "Fiber 50")
+    missing = admin.post(f"/api/v1/services/{sid}/scheduled-changes", json={"kind": "plan_change"})
+    assert (missing.status_code, missing.json()["field"]) == (422, "plan_id")
+    north = Api(app, world.tokens["north"])
+    assert north.get(f"/api/v1/services/{sid}/scheduled-changes").status_code == 404
+    assert (
+        north.post(f"/api/v1/scheduled-changes/{planned.json()['id']}/cancel", json={}).status_code
+        == 404
+    )
+    cancelled = admin.post(
+        f"/api/v1/scheduled-changes/{planned.json()['id']}/cancel", json={"reason": "stays"}
+    )
+    assert cancelled.json()["status"] == "cancelled"
+    ending = admin.post(f"/api/v1/services/{sid}/scheduled-changes", json={"kind": "termination"})
+    assert ending.status_code == 201, ending.text
+    assert ending.json()["last_day"] == str(clock.now().date())
+    clock.advance(timedelta(days=1))
+    admin.post("/api/v1/ticks", json={})
+    assert admin.get(f"/api/v1/services/{sid}").json()["state"] == "ended"
+    listed = admin.get(f"/api/v1/services/{sid}/scheduled-changes").json()
+    assert [c["status"] for c in listed] == ["done", "cancelled"]

@@ -155,3 +155,23 @@ def test_credit_void_payment_terms_and_received_day(database_url: str) -> None:
     assert payment["received_at"].startswith("2026-01-30")
     assert payment["recorded_at"].startswith("2026-02-01")
     assert "balanced" in ok(database_url, FEB1, "ledger", "check").stdout
+
+
+def test_scheduled_change_and_termination(database_url: str) -> None:
+    seed(database_url)
+    ok(database_url, START, "plans", "add", "Home 62", "--price", "62.00", "--currency", "USD",
+       "--download", "100M", "--upload", "20M")  # fmt: skip
+    planned = ok_json(database_url, JAN15, "services", "schedule-change", "1", "Home 62")
+    assert (planned["effective_on"], planned["status"]) == ("2026-02-01", "planned")
+    assert "already has planned change" in refused(
+        database_url, JAN15, "services", "schedule-termination", "1"
+    )
+    ok(database_url, FEB1, "run")
+    [done] = ok_json(database_url, FEB1, "services", "scheduled", "1")
+    assert done["status"] == "done"
+    assert balance(database_url, "Alice") == "7.00 USD"  # 100 - 31 - 62
+    ending = ok_json(database_url, FEB1, "services", "schedule-termination", "2", "--at-period-end")
+    assert ending["last_day"] == "2026-02-28"
+    cancelled = ok_json(database_url, FEB1, "services", "cancel-change", str(ending["id"]))
+    assert cancelled["status"] == "cancelled"
+    assert "balanced" in ok(database_url, FEB1, "ledger", "check").stdout

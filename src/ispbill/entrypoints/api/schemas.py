@@ -922,3 +922,36 @@ class PaymentTermsIn(Strict):
 class PaymentTermsOut(BaseModel):
     customer_id: int
     payment_terms_days: int | None
+
+
+# --- scheduled changes (issue 17) ----------------------------------------------------------
+
+
+class ScheduleIn(Strict):
+    kind: Annotated[str, Field(pattern="^(plan_change|termination)$")]
+    plan_id: Id | None = Field(None, description="The new plan (a plan change only).")
+    on: Day | None = Field(
+        None,
+        description="A plan change: the new plan's first day (default: the end of the "
+        "period). A termination: the last day (default: today, which counts as used).",
+    )
+    at_period_end: bool = Field(False, description="A termination at the period's end.")
+    reason: Annotated[str, Field(max_length=500)] = ""
+
+
+class CancelScheduledIn(Strict):
+    reason: Annotated[str, Field(max_length=500)] = ""
+
+
+class ScheduledOut(BaseModel):
+    id: int
+    service_id: int
+    customer_id: int
+    kind: str
+    plan: str | None
+    effective_on: date
+    last_day: date | None
+    due_at: datetime
+    status: str
+    reason: str
+    note: str | None

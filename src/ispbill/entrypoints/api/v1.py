@@ -42,6 +42,7 @@ from ispbill.entrypoints.api.routes import (
     operations,
     payments,
     plans,
+    scheduled,
     services,
     topups,
 )
@@ -56,6 +57,7 @@ ROUTERS = (
     plans.router,
     services.router,
     extra_charges.router,
+    scheduled.router,
     *network.routers,
     invoices.router,
     corrections.router,

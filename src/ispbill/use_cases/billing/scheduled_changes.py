@@ -435,11 +435,12 @@ def _store(
     )
     uow.session.add(row)
     last_day = effective - timedelta(days=1)
-    if kind == TERMINATION and (service.active_to is None or service.active_to > last_day):
-        if last_day <= service.active_from:
-            raise ValidationError(
-                "on", f"the service starts on {service.active_from}; end it with 'terminate'"
-            )
+    if (
+        kind == TERMINATION
+        and (service.active_to is None or service.active_to > last_day)
+        # storage keeps "active to" after the first day; a one-day service ends by the tick
+        and last_day > service.active_from
+    ):
         service.active_to = last_day  # the engine never bills past the last day
         _reschedule(uow, service, now=now, actor=actor)
     uow.session.flush()
