@@ -12,7 +12,14 @@ import pytest
 from sqlalchemy import func, select
 from web_support import Browser, console_world, customer, text_of
 
-from ispbill.adapters.db.models import Charge, Invoice, Payment, ServiceAddOn
+from ispbill.adapters.db.models import (
+    Charge,
+    Invoice,
+    Payment,
+    ScheduledChange,
+    Service,
+    ServiceAddOn,
+)
 from ispbill.bootstrap import App
 from ispbill.clock import FixedClock
 from ispbill.use_cases.billing import tick as billing
@@ -148,3 +155,38 @@ def test_void_states_the_consequence_first_then_credit_and_terms(
     with app.uow() as uow:
         payment = uow.session.scalars(select(Payment)).one()
         assert payment.received_at.date() == date(2025, 12, 30)
+
+
+def test_terminate_asks_first_and_changes_are_scheduled(web: tuple[App, dict[str, int]]) -> None:
+    app, ids = web
+    petr = customer(app, "Petr", available_funds="100")
+    with app.uow() as uow:
+        service = add_service(
+            uow,
+            spec=NewService(customer_id=petr, plan_id=ids["plan"]),
+            now=app.clock.now(),
+            actor="test",
+        ).id
+    billing.tick(app.uow, now=app.clock.now())
+    browser = Browser(app)
+    browser.sign_in_staff("alice")
+    browser.get(f"/console/customers/{petr}")
+    asked = browser.post(f"/console/services/{service}/terminate", {})
+    assert asked.status_code == 200
+    assert f"Terminate service {service} from today? It ends for good" in asked.text
+    with app.uow() as uow:
+        assert uow.session.get(Service, service).state == "active"  # type: ignore[union-attr]
+    planned = browser.submit(
+        f"/console/services/{service}/schedule", {"kind": "termination", "at_period_end": "1"}
+    )
+    assert planned.status_code == 200
+    assert "Ends after" in planned.text
+    with app.uow() as uow:
+        change = uow.session.scalars(select(ScheduledChange)).one()
+    cancelled = browser.submit(f"/console/scheduled-changes/{change.id}/cancel", {})
+    assert cancelled.status_code == 200
+    assert "Ends after" not in cancelled.text
+    done = browser.submit(f"/console/services/{service}/terminate", {"confirmed": "1"})
+    assert done.status_code == 200
+    with app.uow() as uow:
+        assert uow.session.get(Service, service).state == "ended"  # type: ignore[union-attr]
