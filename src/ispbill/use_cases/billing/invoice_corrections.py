@@ -1,7 +1,7 @@
 """Corrections of issued invoices and a customer's own payment terms (issue 17, item 6).
 
 * ``credit_invoice``: a credit note (``CN`` series) for the whole invoice, one whole line, or an
-  amount of one line (``domain/corrections.partial_credit_line``), with a required reason. The
+  amount of one line (``domain/credit_notes.partial_credit_line``), with a required reason. The
   money goes back through the ledger as ``refund`` charges (wallet credited, revenue and tax
   payable debited, key ``invoice-credit:<invoice>:<n>:<line>``), documented by the credit note;
   credit notes together never give back more than the invoice's total
@@ -37,7 +37,7 @@ from ispbill.adapters.db.models import Customer, Invoice
 from ispbill.adapters.db.unit_of_work import UnitOfWork
 from ispbill.domain.billing import Charge, ChargeKind
 from ispbill.domain.calendar import Period, local_date
-from ispbill.domain.corrections import clean_reason, partial_credit_line
+from ispbill.domain.credit_notes import clean_reason, partial_credit_line
 from ispbill.domain.customers import BalanceControl
 from ispbill.domain.errors import NotFound, ValidationError
 from ispbill.domain.invoicing import (
