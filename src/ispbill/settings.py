@@ -36,6 +36,20 @@ class Settings(BaseSettings):
     api_host: str = "127.0.0.1"
     api_port: int = 8080
     api_workers: int = 1
+    # CoA delivery (use_cases/network/enforcement.py): at most this many commands in flight to
+    # one NAS across every sender; retries double from the base delay up to the cap; after the
+    # last attempt a command is a dead letter an operator retries.
+    coa_per_nas_limit: int = Field(default=4, ge=1, le=1000)
+    coa_retry_base_seconds: float = Field(default=1.0, gt=0)
+    coa_retry_max_seconds: float = Field(default=300.0, gt=0)
+    coa_max_attempts: int = Field(default=8, ge=1, le=100)
+    # Retention (use_cases/admin/retention.py, `ispbill purge`): failed sign-in and redemption
+    # attempts, sessions and sign-in links past expiry, idempotency records and delivered
+    # outbox rows are deleted after these ages; money and events never are.
+    retention_login_attempt_days: int = Field(default=90, ge=1)
+    retention_session_days_after_expiry: int = Field(default=7, ge=1)
+    retention_idempotency_days: int = Field(default=30, ge=1)
+    retention_delivered_outbox_days: int = Field(default=30, ge=1)
     # How long an Idempotency-Key's first answer is kept for replays (Stripe keeps 24 h).
     idempotency_ttl_hours: int = 24
     # A token's ``last_used_at`` is written at most this often, not on every request (a write

@@ -182,7 +182,7 @@ def test_a_timeout_is_retried_with_back_off_until_the_attempts_run_out(
         deliver(world, timeout_s=0.1)
         clock.advance(timedelta(seconds=FAST.max_delay_s))
     failed = commands(world.app)[-1]
-    assert failed.status == "failed"
+    assert failed.status == "dead"
     assert "after 4 attempts" in (failed.last_error or "")
 
 

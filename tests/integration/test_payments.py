@@ -33,7 +33,12 @@ from ispbill.domain.money import Money
 from ispbill.entrypoints.cli.main import app as cli
 from ispbill.use_cases.catalog.name_lookups import customer_id_of, payment_id_of
 from ispbill.use_cases.payments.corrections import Refunded, refund, reverse_payment
-from ispbill.use_cases.payments.recording import NewPayment, Recorded, record_payment
+from ispbill.use_cases.payments.recording import (
+    NewPayment,
+    Recorded,
+    post_payment,
+    record_payment,
+)
 from scenarios.helpers import (
     add_class,
     add_customer,
@@ -637,6 +642,57 @@ def test_ten_concurrent_replays_of_one_key_credit_once(app: App) -> None:
     assert sorted(r.created for r in results) == [False] * 9 + [True]
     assert len({r.payment.id for r in results}) == 1
     assert wallet(app, ann) == 5_00
+
+
+@pytest.mark.postgres_only
+def test_payments_of_two_customers_do_not_wait_for_each_other_on_the_system_accounts(
+    app: App,
+) -> None:
+    """Issue 15: every payment of a currency posts to the same cash account, and a payment
+    that reactivates a service posts to the same revenue and tax accounts. Those rows used to
+    be updated (and so locked) when posted, and held through the customer's re-evaluation to
+    the commit: all payments of a currency ran one after another. Now they move as the
+    commit's last statement. Ann's payment, reactivating her service, is held open before its
+    commit (her customer lock and all her writes taken); Ben's payment, reactivating his,
+    commits meanwhile. Then Ann's commits, and the cached balances equal the postings."""
+    ann = add_customer(app, T0, "Ann", available_funds="30.00")
+    ben = add_customer(app, T0, "Ben", available_funds="30.00")
+    homes = [add_service(app, T0, c, "Home 30", active_from=date(2026, 1, 1)) for c in (ann, ben)]
+    tick(app, at(2026, 1, 1, 6))
+    tick(app, at(2026, 2, 1, 6))
+    assert [state(app, h) for h in homes] == [("deactivated", "insufficient_funds")] * 2
+    paid_at = at(2026, 2, 10, 15)
+    ben_done = threading.Event()
+    errors: list[BaseException] = []
+
+    def ben_pays() -> None:
+        try:
+            pay(app, ben, "30.00", reference="B-1", now=paid_at)
+            ben_done.set()
+        except BaseException as exc:  # surfaced below
+            errors.append(exc)
+
+    with app.uow() as held:
+        post_payment(
+            held,
+            spec=NewPayment(customer_id=ann, amount="30.00", reference="A-1"),
+            now=paid_at,
+            actor=ACTOR,
+        )
+        other = threading.Thread(target=ben_pays)
+        other.start()
+        finished_while_held = ben_done.wait(timeout=10)
+        held.commit()
+    other.join(timeout=30)
+    assert errors == []
+    assert finished_while_held, "Ben's payment waited for Ann's transaction to end"
+    assert [state(app, h) for h in homes] == [("active", None)] * 2
+    with app.uow() as uow:
+        assert ledger.check(uow.session) == []
+        cash = ledger.ensure_accounts(
+            uow.session, [AccountRef.system(AccountKind.CASH, "USD")], now=paid_at
+        )[AccountRef.system(AccountKind.CASH, "USD")]
+        assert cash.balance_minor == -4 * 30_00  # two opening funds, two payments
 
 
 # --- CLI --------------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from datetime import date
 import pytest
 from sqlalchemy import select, text
 
+from ispbill.adapters.db import settings_store
 from ispbill.adapters.db.models import LedgerTransaction
 from ispbill.bootstrap import App
 from ispbill.domain.errors import ValidationError
@@ -26,6 +27,7 @@ from ispbill.use_cases.billing import tick as billing
 from ispbill.use_cases.payments import corrections as payment_corrections
 
 from .helpers import (
+    ChargeView,
     add_class,
     add_customer,
     add_plan,
@@ -238,3 +240,42 @@ def test_a_payment_or_refund_committed_while_the_fast_path_runs_is_respected(
         assert state(app, ben_home) == ("deactivated", "insufficient_funds")
     assert wallet(app, ben) >= 0
     check_books(app)
+
+
+def test_the_fast_path_takes_only_the_customers_of_its_range(app: App) -> None:
+    """A job per range of customers (issue 15): each call charges its own customers' services
+    and nobody else's; the ranges together charge what one call over everyone charges."""
+    add_class(app, T0)
+    add_plan(app, T0, "Home 30", "30.00")
+    people = [add_customer(app, T0, f"r-{k}", available_funds="200.00") for k in range(6)]
+    homes = [add_service(app, T0, c, "Home 30", active_from=date(2026, 1, 1)) for c in people]
+    billing.tick(app.uow, now=T0)  # first charges (general path); February is a renewal
+    with app.uow() as uow:
+        policy = settings_store.load(uow).billing_policy()
+    middle = people[2]
+    low_half = fast_path.charge_alike_services(
+        app.uow_factory, now=FEBRUARY, policy=policy, chunk_size=2, customers=(0, middle)
+    )
+    assert low_half == 3
+    february = {c.service for c in charges_since(app, date(2026, 2, 1))}
+    assert february == set(homes[:3])
+    assert (
+        fast_path.charge_alike_services(
+            app.uow_factory, now=FEBRUARY, policy=policy, customers=(0, middle)
+        )
+        == 0
+    )  # already charged: nothing twice
+    rest = fast_path.charge_alike_services(
+        app.uow_factory, now=FEBRUARY, policy=policy, customers=(middle, people[-1])
+    )
+    assert rest == 3
+    assert {c.service for c in charges_since(app, date(2026, 2, 1))} == set(homes)
+    with pytest.raises(ValidationError, match="customers"):
+        fast_path.charge_alike_services(
+            app.uow_factory, now=FEBRUARY, policy=policy, customers=(5, 5)
+        )
+    check_books(app)
+
+
+def charges_since(app: App, start: date) -> list[ChargeView]:
+    return [c for c in charges(app) if c.start >= start]

@@ -62,11 +62,12 @@ class Command(StrEnum):
 
 class CommandStatus(StrEnum):
     """Where a command of the enforcement outbox stands: waiting to be sent (or retried), sent
-    to every NAS that needed it, or given up on."""
+    to every NAS that needed it, or given up on after the last attempt: the dead letter, which
+    waits for an operator to retry it (``enforcement.retry_command``)."""
 
     PENDING = "pending"
     DONE = "done"
-    FAILED = "failed"
+    DEAD = "dead"
 
 
 class GardenKind(StrEnum):

@@ -62,12 +62,15 @@ def store_outcomes(
     now: datetime,
     operator: OperatorSettings,
     actor: str,
+    number_at_commit: bool = False,
 ) -> int:
-    """Write every outcome of a chunk; returns how many invoices were issued."""
+    """Write every outcome of a chunk; returns how many invoices were issued. With
+    ``number_at_commit`` (the tick's chunks: nothing reads a number before the commit) the
+    invoices are numbered as the transaction's last write (``invoice_store``)."""
     session = uow.session
     pairs = [(o.customer_id, c) for o in outcomes for c in o.charges]
     entries = [charge_entry(cid, c) for cid, c in pairs]
-    ids = ledger.post_batch(session, entries, now=now, known=_wallet_ids(uow, outcomes))
+    ids = ledger.post_batch(session, entries, now=now, known=_wallet_ids(uow, outcomes), uow=uow)
     bulk.insert_rows(
         session.connection(),
         table_of(ChargeRow),
@@ -75,7 +78,9 @@ def store_outcomes(
     )
     _store_transitions(uow, outcomes, actor)
     _store_positions(uow, outcomes, now)
-    return _issue_invoices(uow, outcomes, now=now, operator=operator)
+    return _issue_invoices(
+        uow, outcomes, now=now, operator=operator, number_at_commit=number_at_commit
+    )
 
 
 def _wallet_ids(uow: UnitOfWork, outcomes: Sequence[Outcome]) -> dict[AccountRef, int]:
@@ -190,7 +195,12 @@ def _store_positions(uow: UnitOfWork, outcomes: Sequence[Outcome], now: datetime
 
 
 def _issue_invoices(
-    uow: UnitOfWork, outcomes: Sequence[Outcome], *, now: datetime, operator: OperatorSettings
+    uow: UnitOfWork,
+    outcomes: Sequence[Outcome],
+    *,
+    now: datetime,
+    operator: OperatorSettings,
+    number_at_commit: bool,
 ) -> int:
     """Postpaid customers get one invoice per billing date with that date's charges."""
     with_charges = [o.customer_id for o in outcomes if o.charges]
@@ -239,7 +249,11 @@ def _issue_invoices(
             issue_date=day,  # type: ignore[arg-type]
             key=f"invoice:{customer_id}:{day}",
         )
-        if issue_from_charges(session, request, now=now, operator=operator) is not None:
+        numbering = uow if number_at_commit else None
+        invoice = issue_from_charges(
+            session, request, now=now, operator=operator, number_at_commit=numbering
+        )
+        if invoice is not None:
             issued += 1
     for customer in customers.values():
         if customer.use_credit_automatically:

@@ -12,9 +12,11 @@ automatically use the client's credit."
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from uuid import uuid4
 
 from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -31,6 +33,7 @@ from ispbill.adapters.db.models import (
     InvoiceLineRow,
 )
 from ispbill.adapters.db.settings_store import OperatorSettings
+from ispbill.adapters.db.unit_of_work import UnitOfWork
 from ispbill.domain.billing import ChargeKind
 from ispbill.domain.invoicing import (
     DocumentKind,
@@ -68,6 +71,56 @@ def next_number(session: Session, series: NumberSeries, issue_date: date) -> str
     return format_number(series, issue_date, seq)
 
 
+# An invoice numbered at commit carries this mark and a random tail until then; no real number
+# starts with it (number formats are the operator's, validated by domain/invoicing).
+PROVISIONAL = "~"
+_UNNUMBERED = "ispbill.invoices.unnumbered"
+
+
+def number_invoices_at_commit(uow: UnitOfWork, invoice_id: int, series: NumberSeries) -> None:
+    """Number this invoice as the unit of work's last write (PostgreSQL).
+
+    The counter row of a series bucket is shared by every writer that issues an invoice in it:
+    taken when the invoice was issued, it was held through the rest of the transaction (a
+    tick's chunk of a thousand customers), and every payment or Charge & Invoice needing a
+    number waited. Taken at commit, it is held for an instant. Still gapless: the numbers go
+    to the invoices present at commit (one savepoint rolled back takes its invoice and no
+    number), in id order, from one ``UPDATE ... RETURNING`` per bucket."""
+    pending: list[tuple[int, NumberSeries]] = uow.session.info.setdefault(_UNNUMBERED, [])
+    pending.append((invoice_id, series))
+    uow.last_step(_UNNUMBERED, _number_pending, order=10)
+
+
+def _number_pending(uow: UnitOfWork) -> None:
+    pending: list[tuple[int, NumberSeries]] = uow.session.info.pop(_UNNUMBERED, [])
+    if not pending:
+        return
+    session = uow.session
+    series_of = dict(pending)
+    invoices = session.scalars(
+        select(Invoice)
+        .where(Invoice.id.in_(list(series_of)), Invoice.number.startswith(PROVISIONAL))
+        .order_by(Invoice.id)
+    )
+    buckets: dict[str, list[Invoice]] = defaultdict(list)
+    for invoice in invoices:
+        buckets[series_key(series_of[invoice.id], invoice.issue_date)].append(invoice)
+    for key in sorted(buckets):  # key order: two committers cannot deadlock on counters
+        rows = buckets[key]
+        session.execute(
+            pg_insert(InvoiceCounter).values(key=key, last_seq=0).on_conflict_do_nothing()
+        )
+        last = session.scalars(
+            update(InvoiceCounter)
+            .where(InvoiceCounter.key == key)
+            .values(last_seq=InvoiceCounter.last_seq + len(rows))
+            .returning(InvoiceCounter.last_seq)
+        ).one()
+        for seq, invoice in enumerate(rows, start=last - len(rows) + 1):
+            invoice.number = format_number(series_of[invoice.id], invoice.issue_date, seq)
+    session.flush()
+
+
 @dataclass(frozen=True)
 class IssueRequest:
     customer: Customer
@@ -79,9 +132,16 @@ class IssueRequest:
 
 
 def issue_from_charges(
-    session: Session, request: IssueRequest, *, now: datetime, operator: OperatorSettings
+    session: Session,
+    request: IssueRequest,
+    *,
+    now: datetime,
+    operator: OperatorSettings,
+    number_at_commit: UnitOfWork | None = None,
 ) -> Invoice | None:
-    """One invoice for the given charges (one customer, one billing date); once per key."""
+    """One invoice for the given charges (one customer, one billing date); once per key.
+    With ``number_at_commit`` (a caller that does not read the number before it commits), the
+    number is taken as that unit of work's last write (``number_invoices_at_commit``)."""
     existing = session.scalars(
         select(Invoice).where(Invoice.idempotency_key == request.key)
     ).first()
@@ -91,8 +151,14 @@ def issue_from_charges(
     net = sum(c.net_minor for c in request.charges)
     tax = sum(c.tax_minor for c in request.charges)
     gross = net + tax
+    series = series_for(request.kind, operator)
+    deferred = number_at_commit is not None and number_at_commit.dialect == "postgresql"
     invoice = Invoice(
-        number=next_number(session, series_for(request.kind, operator), request.issue_date),
+        number=(
+            f"{PROVISIONAL}{uuid4().hex}"
+            if deferred
+            else next_number(session, series, request.issue_date)
+        ),
         idempotency_key=request.key,
         kind=request.kind.value,
         customer_id=customer.id,
@@ -114,6 +180,9 @@ def issue_from_charges(
     )
     session.add(invoice)
     session.flush()
+    if deferred:
+        assert number_at_commit is not None
+        number_invoices_at_commit(number_at_commit, invoice.id, series)
     session.add_all(
         InvoiceLineRow(
             invoice_id=invoice.id,

@@ -13,7 +13,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select, update
+from sqlalchemy import BigInteger, func, literal, select, update
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -96,7 +97,7 @@ def post(uow: UnitOfWork, entry: Entry, *, now: datetime) -> Posted:
         reverses_id = original.id
     try:
         with session.begin_nested():
-            row = _insert_entry(session, entry, accounts, reverses_id=reverses_id, now=now)
+            row = _insert_entry(uow, entry, accounts, reverses_id=reverses_id, now=now)
     except IntegrityError:
         winner = find_transaction(session, entry.key)
         if winner is None:
@@ -120,13 +121,14 @@ def _same_entry(stored: LedgerTransaction, entry: Entry) -> LedgerTransaction:
 
 
 def _insert_entry(
-    session: Session,
+    uow: UnitOfWork,
     entry: Entry,
     accounts: dict[AccountRef, LedgerAccount],
     *,
     reverses_id: int | None,
     now: datetime,
 ) -> LedgerTransaction:
+    session = uow.session
     row = LedgerTransaction(
         idempotency_key=entry.key,
         kind=entry.kind.value,
@@ -152,6 +154,9 @@ def _insert_entry(
         )
         deltas[account.id] = deltas.get(account.id, 0) + posting.amount.minor
     session.flush()
+    system = {accounts[p.account].id for p in entry.postings if p.account.customer_id is None}
+    if defer_system_balances(uow, [row.id]):
+        deltas = {a: d for a, d in deltas.items() if a not in system}
     for account_id in sorted(deltas):  # fixed order: concurrent posters cannot deadlock
         session.execute(
             update(LedgerAccount)
@@ -159,6 +164,53 @@ def _insert_entry(
             .values(balance_minor=LedgerAccount.balance_minor + deltas[account_id])
         )
     return row
+
+
+# Where a unit of work keeps the transactions whose system-account balances move at commit.
+_DEFERRED = "ispbill.ledger.deferred_transactions"
+
+
+def defer_system_balances(uow: UnitOfWork, transaction_ids: Iterable[int]) -> bool:
+    """On PostgreSQL, move the system accounts' cached balances (revenue, tax, cash, bank...)
+    for these transactions as the unit of work's last write, not now; returns whether it will.
+
+    Every payment, charge and refund of a currency touches the same few system rows: updated
+    when posted, their row locks were held through the rest of the use case (the customer's
+    re-evaluation, invoices, events), so all payments of a currency ran one after another.
+    Moved last, each holds them only for the instant before its commit. The amounts come from
+    the postings still there at commit, so a savepoint rolled back (one customer of the tick
+    skipped, a lost idempotency race) moves nothing. On SQLite writers are serialised by the
+    database lock anyway: the balances move at once there."""
+    if uow.dialect != "postgresql":
+        return False
+    pending: set[int] = uow.session.info.setdefault(_DEFERRED, set())
+    pending.update(transaction_ids)
+    # after the invoice numbers (invoice_store): a use case that numbers an invoice at once
+    # holds its counter before it reaches the balances too
+    uow.last_step(_DEFERRED, _move_system_balances, order=20)
+    return True
+
+
+def _move_system_balances(uow: UnitOfWork) -> None:
+    pending: set[int] = uow.session.info.pop(_DEFERRED, set())
+    if not pending:
+        return
+    ids = sorted(pending)
+    wanted = func.unnest(literal(ids, type_=ARRAY(BigInteger))).table_valued("id").render_derived()
+    deltas = uow.session.execute(
+        select(LedgerPosting.account_id, func.sum(LedgerPosting.amount_minor))
+        .join(wanted, wanted.c.id == LedgerPosting.transaction_id)
+        .join(LedgerAccount, LedgerAccount.id == LedgerPosting.account_id)
+        .where(LedgerAccount.customer_id.is_(None))
+        .group_by(LedgerPosting.account_id)
+    ).all()
+    for account_id, delta in sorted(deltas):  # id order: concurrent committers cannot deadlock
+        if delta:
+            uow.session.execute(
+                update(LedgerAccount)
+                .where(LedgerAccount.id == account_id)
+                .values(balance_minor=LedgerAccount.balance_minor + int(delta))
+            )
 
 
 def entry_of(row: LedgerTransaction) -> Entry:
@@ -258,13 +310,15 @@ def post_batch(
     *,
     now: datetime,
     known: dict[AccountRef, int] | None = None,
+    uow: UnitOfWork | None = None,
 ) -> dict[str, int]:
     """Store many entries with a few set-based statements; returns key -> transaction id.
 
     ``known`` maps accounts the caller already loaded (the chunk's wallets) to their ids, so
     only the few system accounts are looked up. Used by the tick, whose callers hold the
     customers' row locks: a duplicate key here means another writer raced the lock, and the
-    unique constraint makes the whole chunk roll back.
+    unique constraint makes the whole chunk roll back. Given the ``uow`` that will commit,
+    the system accounts' balances move at its commit (``defer_system_balances``).
     """
     if not entries:
         return {}
@@ -308,6 +362,9 @@ def post_batch(
             )
             deltas[account_id] = deltas.get(account_id, 0) + posting.amount.minor
     bulk.insert_rows(connection, table_of(LedgerPosting), postings)
+    if uow is not None and defer_system_balances(uow, transaction_ids):
+        system = {aid for ref, aid in ids_by_ref.items() if ref.customer_id is None}
+        deltas = {a: d for a, d in deltas.items() if a not in system}
     bulk.add_to_balances(connection, table_of(LedgerAccount), deltas)
     return {e.key: tid for e, tid in zip(entries, transaction_ids, strict=True)}
 

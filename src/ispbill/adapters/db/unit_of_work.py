@@ -37,6 +37,10 @@ class StaleAnswers:
 class UnitOfWork:
     session: Session
     stale_answers: StaleAnswers | None = None
+    # Writes a store asks to make as the transaction's very last statements, by name (one
+    # each): rows every writer shares (the system accounts' cached balances, ledger_store) are
+    # then locked for the instant before the commit, not for the whole use case.
+    last_steps: dict[str, tuple[int, Callable[[UnitOfWork], None]]]
 
     def __init__(
         self,
@@ -50,6 +54,7 @@ class UnitOfWork:
     def __enter__(self) -> Self:
         self.session = self._session_factory()
         self.stale_answers = None
+        self.last_steps = {}
         return self
 
     def __exit__(
@@ -83,8 +88,15 @@ class UnitOfWork:
         else:
             stale.service_ids.update(service_ids)
 
+    def last_step(self, name: str, step: Callable[[UnitOfWork], None], *, order: int) -> None:
+        """Run ``step`` once, just before this transaction commits, after every other write;
+        the steps go by ``order`` (the order their rows are locked in everywhere, so two
+        committers cannot deadlock)."""
+        self.last_steps.setdefault(name, (order, step))
+
     def commit(self) -> None:
-        """Run the pre-commit steps (after the use case's last write), then commit."""
+        """Run the pre-commit steps (after the use case's last write) and the stores' last
+        steps, then commit."""
         for step in self._before_commit:
             step(self)
         if self.stale_answers is not None:
@@ -92,6 +104,9 @@ class UnitOfWork:
                 "RADIUS answers were marked stale but no pre-commit step rebuilt them: build "
                 "the unit of work with bootstrap's BEFORE_COMMIT steps"
             )
+        steps, self.last_steps = self.last_steps, {}
+        for _order, last in sorted(steps.values(), key=lambda pair: pair[0]):
+            last(self)
         self.session.commit()
 
     @property

@@ -685,6 +685,27 @@ class NotificationRetryIn(Strict):
     reason: Annotated[str, Field(min_length=1, max_length=200)]
 
 
+# --- the CoA outbox -------------------------------------------------------------------------
+
+
+class OutboxCommandOut(BaseModel):
+    id: int
+    service_id: int
+    event_kind: str = Field(description="The access-changing event that queued the command.")
+    reason: str
+    status: str = Field(description="pending, done, or dead (attempts exhausted; retry it).")
+    attempts: int
+    created_at: datetime
+    next_attempt_at: datetime | None = Field(description="When a pending command is due.")
+    completed_at: datetime | None
+    last_error: str | None
+    sessions: int = Field(description="Sessions the command has answers for.")
+
+
+class OutboxRetryIn(Strict):
+    reason: Annotated[str, Field(min_length=1, max_length=200)]
+
+
 # --- collections and suspensions ---------------------------------------------------------
 
 

@@ -40,6 +40,7 @@ from ispbill.entrypoints.api.routes import (
     network,
     notifications,
     operations,
+    outbox,
     payments,
     plans,
     scheduled,
@@ -68,6 +69,7 @@ ROUTERS = (
     engine.router,
     collections.router,
     notifications.router,
+    outbox.router,
 )
 PROBLEM_REF = {"$ref": "#/components/schemas/ProblemOut"}
 WRITES = ("post", "put", "patch", "delete")

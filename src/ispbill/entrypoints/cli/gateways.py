@@ -28,6 +28,7 @@ from ispbill.entrypoints.cli.base import (
 from ispbill.entrypoints.cli.notifications import portal_url
 from ispbill.entrypoints.jobs import coa_sender, mail_sender
 from ispbill.use_cases.catalog.name_lookups import customer_id_of
+from ispbill.use_cases.network.enforcement import RetryPolicy
 from ispbill.use_cases.payments import checkouts as gateway_cases
 from ispbill.use_cases.payments import top_ups
 
@@ -93,6 +94,7 @@ def serve(
             clock=app.clock.now,
             database_url=app.settings.database_url,
             stop=stop,
+            retry=RetryPolicy.from_settings(app.settings),
         )
         if outbox:
             worker.start()

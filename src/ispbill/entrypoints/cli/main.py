@@ -25,6 +25,7 @@ from ispbill.entrypoints.cli import radius as radius_cli
 from ispbill.entrypoints.cli import scheduled as scheduled_cli
 from ispbill.entrypoints.cli.base import (
     Cli,
+    app_for_command,
     console,
     emit,
     fail,
@@ -42,6 +43,7 @@ from ispbill.entrypoints.cli.operator_settings import settings_app
 from ispbill.entrypoints.cli.payments import payments_app
 from ispbill.entrypoints.cli.staff import portal_app, staff_app
 from ispbill.entrypoints.cli.tokens import tokens_app
+from ispbill.use_cases.admin import retention
 from ispbill.use_cases.queries import cli_listings
 
 app = Cli(help="ispbill: prepaid-first billing and service control for ISPs.")
@@ -137,6 +139,21 @@ def ledger_check() -> None:
     console.print(
         "[green]✓[/green] ledger balanced: every transaction sums to zero and every "
         "account's cached balance equals the sum of its postings"
+    )
+
+
+@app.command("purge")
+def purge(as_json: bool = typer.Option(False, "--json")) -> None:
+    """Delete what is past its retention age (sign-in attempts, expired sessions, idempotency
+    records, delivered outbox rows); never money or events. Prints the rows deleted per table."""
+    with app_for_command() as app, app.uow() as uow:
+        counts = retention.purge_expired(
+            uow, app.clock.now(), retention.RetentionAges.from_settings(app.settings)
+        )
+    emit(
+        [{"table": table, "deleted": count} for table, count in counts.items()],
+        as_json=as_json,
+        title="Purged past retention",
     )
 
 

@@ -28,6 +28,7 @@ from ispbill.entrypoints.jobs import coa_sender
 from ispbill.use_cases.catalog.name_lookups import service_id_of
 from ispbill.use_cases.network import enforcement, usage
 from ispbill.use_cases.network import identities as network
+from ispbill.use_cases.network.enforcement import RetryPolicy
 
 nas_app = Cli(help="Network access servers (routers) FreeRADIUS hears from and CoA goes to.")
 radius_app = Cli(help="FreeRADIUS: the configuration ispbill ships.")
@@ -205,6 +206,7 @@ def outbox_run(
             clock=app.clock.now,
             database_url=app.settings.database_url,
             once=once,
+            retry=RetryPolicy.from_settings(app.settings),
             poll_s=poll,
         )
     console.print(f"{sent} deliveries", markup=False)
@@ -212,7 +214,7 @@ def outbox_run(
 
 @outbox_app.command("list")
 def outbox_list(
-    status: str | None = typer.Option(None, help="pending, done or failed."),
+    status: str | None = typer.Option(None, help="pending, done or dead."),
     as_json: bool = JSON,
 ) -> None:
     """Recent outbox commands with their outcome."""

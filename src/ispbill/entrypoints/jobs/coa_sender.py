@@ -65,6 +65,7 @@ def thread(
     clock: Callable[[], datetime],
     database_url: str,
     stop: threading.Event,
+    retry: RetryPolicy | None = None,
 ) -> threading.Thread:
     """The job as a daemon thread (not started), stopped by ``stop``: ``ispbill serve``'s."""
     return threading.Thread(
@@ -75,6 +76,7 @@ def thread(
             "clock": clock,
             "database_url": database_url,
             "stop": stop,
+            "retry": retry,
         },
         name="outbox",
         daemon=True,

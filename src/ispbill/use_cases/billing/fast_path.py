@@ -73,6 +73,7 @@ from ispbill.domain.billing import (
 )
 from ispbill.domain.calendar import load_timezone
 from ispbill.domain.customers import BalanceControl, CustomerStatus
+from ispbill.domain.errors import ValidationError
 from ispbill.domain.ledger import AccountKind, AccountRef, EntryKind
 from ispbill.domain.lifecycle import ServiceState
 from ispbill.domain.money import Money
@@ -81,7 +82,9 @@ log = logging.getLogger(__name__)
 # Service ids per statement: big statements amortise the round trips, and a range (not a
 # LIMIT over a sort) keeps each chunk's cost its own, whatever the size of the base.
 RANGE_SIZE = 20_000
-REPRESENTATIVE_BALANCE_MINOR = 10**15  # "funds suffice"; the inequality is applied per row in SQL
+REPRESENTATIVE_BALANCE_MINOR = 10**15
+# (low, high): the customers with low < id <= high
+CustomerRange = tuple[int, int]  # "funds suffice"; the inequality is applied per row in SQL
 
 APPLY_GROUP = text(
     """
@@ -156,9 +159,12 @@ def charge_alike_services(
     chunk_size: int | None = None,
     workers: int = 1,
     committed: Callable[[int], None] | None = None,
+    customers: CustomerRange | None = None,
 ) -> int:
     """Charge every eligible service due up to ``now``; returns how many were charged.
     ``committed`` hears each chunk's count once it is committed (from the workers' threads).
+    ``customers`` (low, high) limits the pass to the customers with ``low < id <= high``, so
+    a job per range of customers (issue 15) walks only its own services; None: everyone.
 
     The work is cut by service id modulo ``workers`` (an eligible service is its customer's
     only live one, so this cuts the customers too), one database connection each: the
@@ -167,11 +173,17 @@ def charge_alike_services(
     accounts, updated last and in id order, so they serialise for an instant, never deadlock.
     """
     size = chunk_size or RANGE_SIZE
+    if customers is not None and customers[0] >= customers[1]:
+        raise ValidationError(
+            "customers", f"the range {customers} is empty; low must be below high"
+        )
     if workers <= 1:
-        return _charge_part(uow_factory, now, policy, size, 0, 1, committed)
+        return _charge_part(uow_factory, now, policy, size, 0, 1, committed, customers)
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fast-path") as pool:
         parts = [
-            pool.submit(_charge_part, uow_factory, now, policy, size, part, workers, committed)
+            pool.submit(
+                _charge_part, uow_factory, now, policy, size, part, workers, committed, customers
+            )
             for part in range(workers)
         ]
         return sum(part.result() for part in parts)
@@ -185,23 +197,33 @@ def _charge_part(
     part: int,
     parts: int,
     committed: Callable[[int], None] | None = None,
+    customers: CustomerRange | None = None,
 ) -> int:
     """Walk the service ids in ranges of ``chunk_size``, every ``parts``-th range from
     ``part``: a range is an index range scan, so each chunk costs its own size, whatever the
-    size of the whole base."""
+    size of the whole base. With ``customers``, only the span of service ids those customers
+    own is walked (one indexed min/max), and only their services are taken."""
     charged = 0
     with uow_factory() as uow:
         if uow.dialect != "postgresql":
             return 0
-        top = uow.session.scalar(select(func.max(Service.id))) or 0
-    for low in range(part * chunk_size, top, chunk_size * parts):
+        span = select(func.min(Service.id), func.max(Service.id))
+        if customers is not None:
+            span = span.where(
+                Service.customer_id > customers[0], Service.customer_id <= customers[1]
+            )
+        first, top = uow.session.execute(span).one()
+    if first is None or top is None:
+        return 0
+    start = first - 1
+    for low in range(start + part * chunk_size, top, chunk_size * parts):
         high = low + chunk_size
         with uow_factory() as uow:
-            locked = _lock_customers(uow.session, now, low, high)
+            locked = _lock_customers(uow.session, now, low, high, customers)
             if not locked:
                 continue
             # a new statement, so a new snapshot: it sees all that committed before the locks
-            rows = _eligible_groups(uow.session, now, low, high, locked)
+            rows = _eligible_groups(uow.session, now, low, high, locked, customers)
             groups = _groups(uow.session, rows, now=now, policy=policy) if rows else {}
             count = 0
             for group, ids in groups.items():
@@ -231,18 +253,25 @@ _SERVICE_KEY = tuple(
 _CUSTOMER_KEY = tuple(c for c in CUSTOMER_COLUMNS if c.key not in {"id", "minimum_balance_minor"})
 
 
-def _eligible(now: datetime, low: int, high: int) -> tuple[ColumnElement[bool], ...]:
-    """What makes a service with an id in (low, high] the fast path's (Service joined to its
-    Customer); the wallet inequality comes last, per row, in ``APPLY_GROUP``."""
+def _eligible(
+    now: datetime, low: int, high: int, customers: CustomerRange | None = None
+) -> tuple[ColumnElement[bool], ...]:
+    """What makes a service with an id in (low, high] (of a customer in ``customers``, when
+    given) the fast path's (Service joined to its Customer); the wallet inequality comes last,
+    per row, in ``APPLY_GROUP``."""
     other = aliased(Service)
     alone = ~exists().where(
         other.customer_id == Service.customer_id,
         other.id != Service.id,
         other.state.in_(LIVE_STATES),
     )
+    mine = (
+        (Customer.id > customers[0], Customer.id <= customers[1]) if customers is not None else ()
+    )
     return (
         Service.id > low,
         Service.id <= high,
+        *mine,
         Customer.balance_control == BalanceControl.PREPAID.value,
         Customer.status == CustomerStatus.ACTIVE.value,
         Service.state == ServiceState.ACTIVE.value,
@@ -260,7 +289,9 @@ def _eligible(now: datetime, low: int, high: int) -> tuple[ColumnElement[bool], 
     )
 
 
-def _lock_customers(session: Session, now: datetime, low: int, high: int) -> list[int]:
+def _lock_customers(
+    session: Session, now: datetime, low: int, high: int, customers: CustomerRange | None
+) -> list[int]:
     """Lock the chunk's candidate customers, in id order (the order of the general path's
     claim), skipping those another tick or a payment holds: the general path gets them later.
     This statement's own view may be stale by the time a row is locked; the statements after
@@ -268,7 +299,7 @@ def _lock_customers(session: Session, now: datetime, low: int, high: int) -> lis
     query = (
         select(Customer.id)
         .join(Service, Service.customer_id == Customer.id)
-        .where(*_eligible(now, low, high))
+        .where(*_eligible(now, low, high, customers))
         .order_by(Customer.id)
         .with_for_update(of=Customer, skip_locked=True)
     )
@@ -276,7 +307,12 @@ def _lock_customers(session: Session, now: datetime, low: int, high: int) -> lis
 
 
 def _eligible_groups(
-    session: Session, now: datetime, low: int, high: int, locked: list[int]
+    session: Session,
+    now: datetime,
+    low: int,
+    high: int,
+    locked: list[int],
+    customers: CustomerRange | None,
 ) -> list[Any]:
     """The eligible services with ids in (low, high] of the ``locked`` customers, grouped by
     what decides them, as committed when the locks were taken."""
@@ -294,7 +330,7 @@ def _eligible_groups(
         )
         .join(Customer, Customer.id == Service.customer_id)
         .join(mine, mine.c.id == Customer.id)
-        .where(*_eligible(now, low, high))
+        .where(*_eligible(now, low, high, customers))
         .subquery()
     )
     keys = [chunk.c[c.key] for c in _SERVICE_KEY] + [chunk.c[f"c_{c.key}"] for c in _CUSTOMER_KEY]

@@ -6,6 +6,11 @@ month." ispbill issues, for each prepaid customer and each past month (in the cu
 timezone), one invoice of the charges the wallet already paid that month and that no invoice
 lists yet; it is issued paid and dated the first day of the next month. Off by default
 (``prepaid_monthly_statement``); the tick runs it once per run, in chunks of customers.
+
+Several processes may run it at once (a tick per range of customers, two workers): each chunk
+locks its customers (``FOR UPDATE SKIP LOCKED`` on PostgreSQL, the per-customer mutex a payment
+and the tick take) and reads their charges after the lock, so a customer another run holds is
+left to it and a statement is issued once. SQLite serialises the writers (``BEGIN IMMEDIATE``).
 """
 
 from __future__ import annotations
@@ -45,7 +50,7 @@ def issue_monthly_statements(
     while True:
         with uow_factory() as uow:
             uow.begin_write()
-            customers = _prepaid_customers_with_uninvoiced(uow, after, chunk_size)
+            customers = _lock_prepaid_customers_with_uninvoiced(uow, after, chunk_size)
             if not customers:
                 return issued
             issued += _issue_for(uow, customers, now=now, operator=operator)
@@ -53,24 +58,30 @@ def issue_monthly_statements(
         after = customers[-1].id
 
 
-def _prepaid_customers_with_uninvoiced(uow: UnitOfWork, after: int, limit: int) -> list[Customer]:
+def _lock_prepaid_customers_with_uninvoiced(
+    uow: UnitOfWork, after: int, limit: int
+) -> list[Customer]:
+    """The next chunk of customers with uninvoiced charges, locked; those another writer holds
+    are skipped. Their charges are read by the next statement, so after the lock: a statement
+    another run committed meanwhile is seen (its charges carry the invoice) and not repeated."""
     has_uninvoiced = (
         select(Charge.customer_id)
         .where(Charge.invoice_id.is_(None), Charge.kind != ChargeKind.REFUND.value)
         .distinct()
     )
-    return list(
-        uow.session.scalars(
-            select(Customer)
-            .where(
-                Customer.id > after,
-                Customer.balance_control == BalanceControl.PREPAID.value,
-                Customer.id.in_(has_uninvoiced),
-            )
-            .order_by(Customer.id)
-            .limit(limit)
+    query = (
+        select(Customer)
+        .where(
+            Customer.id > after,
+            Customer.balance_control == BalanceControl.PREPAID.value,
+            Customer.id.in_(has_uninvoiced),
         )
+        .order_by(Customer.id)
+        .limit(limit)
     )
+    if uow.dialect == "postgresql":
+        query = query.with_for_update(of=Customer, skip_locked=True)
+    return list(uow.session.scalars(query))
 
 
 def _issue_for(
@@ -103,6 +114,10 @@ def _issue_for(
             kind=DocumentKind.INVOICE,
             paid_from_wallet=True,
         )
-        if issue_from_charges(uow.session, request, now=now, operator=operator) is not None:
+        # nothing reads the number before the commit: taken as the last write, briefly
+        statement = issue_from_charges(
+            uow.session, request, now=now, operator=operator, number_at_commit=uow
+        )
+        if statement is not None:
             issued += 1
     return issued

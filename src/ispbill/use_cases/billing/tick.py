@@ -245,7 +245,9 @@ def _store_each(
     fail is left out."""
     try:
         with uow.session.begin_nested():
-            invoices = store_outcomes(uow, outcomes, now=now, operator=operator, actor=actor)
+            invoices = store_outcomes(
+                uow, outcomes, now=now, operator=operator, actor=actor, number_at_commit=True
+            )
             access_changes.enqueue_transitions(uow, outcomes)  # the network follows
             return invoices, {}
     except (OperationalError, InterfaceError):
@@ -258,7 +260,9 @@ def _store_each(
     for outcome in outcomes:
         try:
             with uow.session.begin_nested():
-                invoices += store_outcomes(uow, [outcome], now=now, operator=operator, actor=actor)
+                invoices += store_outcomes(
+                    uow, [outcome], now=now, operator=operator, actor=actor, number_at_commit=True
+                )
                 access_changes.enqueue_transitions(uow, [outcome])
         except (OperationalError, InterfaceError):
             raise

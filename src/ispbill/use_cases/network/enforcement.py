@@ -7,7 +7,14 @@ service (identified by Acct-Session-Id, User-Name and NAS, not by User-Name alon
 is recorded on the command. An ACK finishes a session; a Disconnect-NAK "Session-Context-Not-
 Found" finishes it too (the session is gone); a CoA-NAK is retried as a Disconnect (the NAS
 cannot change the session in place, so the subscriber logs in again and gets the new answer);
-a timeout or another NAK is retried with exponential back-off until ``max_attempts``.
+a timeout or another NAK is retried with exponential back-off (doubling from
+``base_delay_s``, capped at ``max_delay_s``) until ``max_attempts``; then the command is a dead
+letter (status ``dead``, event ``outbox.dead_lettered``) until an operator retries it
+(``retry_command``: the API's ``POST /api/v1/outbox/{id}/retry``, the console's outbox page).
+
+No more than ``per_nas_limit`` commands are in flight to one NAS at a time, across every sender
+process (``adapters/db/nas_slots.py``): a command whose NAS is busy is not sent, its attempt
+is given back and it is due again after ``busy_delay_s``.
 
 Claims are short transactions that take a lease (``adapters/db/leases.py``: ``next_attempt_at``
 moved ahead, ``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so several senders share the outbox), and
@@ -15,7 +22,8 @@ the packets are sent outside any transaction. A sender that dies mid-send leaves
 expire and the command is sent again: nothing is lost across restarts, and a NAS handles a
 repeated CoA idempotently.
 
-This module is one batch (``process_due``); the loop that runs it until stopped, woken by
+This module is one batch (``process_due``) or one command (``deliver_command``, for a job
+queue that runs a job per command); the loop that runs the batch until stopped, woken by
 PostgreSQL's NOTIFY or polling, is the CoA sender job (``entrypoints/jobs/coa_sender.py``).
 The commands are written by the use cases that change access
 (``use_cases/network/access_changes.py``).
@@ -29,13 +37,18 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 
+from ispbill.adapters.db import event_log as events
 from ispbill.adapters.db import settings_store
 from ispbill.adapters.db.leases import lease_due
-from ispbill.adapters.db.models import NasRow, OutboxCommand, RadiusSession
+from ispbill.adapters.db.lookups import MAX_ID
+from ispbill.adapters.db.models import NasRow, OutboxCommand, RadiusSession, Service
+from ispbill.adapters.db.nas_slots import nas_slots
+from ispbill.adapters.db.outbox import notify
 from ispbill.adapters.db.unit_of_work import UnitOfWork
 from ispbill.adapters.radius.coa import SESSION_NOT_FOUND, Answer, CoaSender, NasTarget
+from ispbill.domain.errors import Conflict, NotFound, ValidationError
 from ispbill.domain.radius import (
     Command,
     CommandStatus,
@@ -46,25 +59,55 @@ from ispbill.domain.radius import (
     build_reply,
     command_for,
 )
+from ispbill.settings import Settings
 from ispbill.use_cases.network.radius_requests import access_view, open_sessions
 
 log = logging.getLogger("ispbill.enforcement")
 # CoA carries the authorization attributes; these identify or address a session instead
 NOT_IN_COA = frozenset({"Framed-IP-Address", "Framed-Pool", "Reply-Message"})
 ACTOR = "engine:enforcement"
+REASON_MAX = 200
+# what deliver_command answers besides a CommandStatus
+BUSY = "busy"  # the NAS had no free slot: not sent, due again after busy_delay_s
+NOT_DUE = "not_due"  # leased by another sender, or its next attempt is later
+MISSING = "missing"
 
 
 @dataclass(frozen=True)
 class RetryPolicy:
+    """Exponential back-off with a cap: attempt n waits ``base_delay_s * 2**(n-1)``, at most
+    ``max_delay_s``; after ``max_attempts`` the command is a dead letter. ``lease_s``: how long
+    a claimed command is another sender's. ``per_nas_limit`` commands in flight per NAS."""
+
     base_delay_s: float = 1.0
     max_delay_s: float = 300.0
     max_attempts: int = 8
     lease_s: float = 30.0
+    per_nas_limit: int = 4
+    busy_delay_s: float = 1.0
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> RetryPolicy:
+        return cls(
+            base_delay_s=settings.coa_retry_base_seconds,
+            max_delay_s=settings.coa_retry_max_seconds,
+            max_attempts=settings.coa_max_attempts,
+            per_nas_limit=settings.coa_per_nas_limit,
+        )
 
     def delay(self, attempts: int) -> timedelta:
         return timedelta(
             seconds=min(self.base_delay_s * 2 ** max(attempts - 1, 0), self.max_delay_s)
         )
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """What one delivery did: the command's status afterwards (``pending``, ``done``, ``dead``)
+    or ``busy`` / ``not_due`` / ``missing``, and when it is due again while pending."""
+
+    status: str
+    next_attempt_at: datetime | None
 
 
 @dataclass(frozen=True)
@@ -103,6 +146,44 @@ def claim(uow_factory: UowFactory, *, now: datetime, retry: RetryPolicy, limit: 
         return ids
 
 
+def deliver_command(
+    uow_factory: UowFactory,
+    sender: CoaSender,
+    command_id: int,
+    now: datetime,
+    retry: RetryPolicy | None = None,
+) -> Delivery:
+    """Deliver ONE command (a job queue's job per command): lease it if it is due and no other
+    sender holds it, send, record. Safe to run twice or late: a command that is done, dead,
+    leased elsewhere or not yet due is left as it is (``Delivery.status`` says which)."""
+    retry = retry or RetryPolicy()
+    with uow_factory() as uow:
+        uow.begin_write()
+        statement = select(OutboxCommand).where(
+            OutboxCommand.id == command_id,
+            OutboxCommand.status == CommandStatus.PENDING.value,
+            or_(OutboxCommand.attempts == 0, OutboxCommand.next_attempt_at <= now),
+        )
+        if uow.dialect == "postgresql":
+            statement = statement.with_for_update(skip_locked=True)
+        command = uow.session.scalars(statement).one_or_none()
+        if command is None:
+            current = uow.session.get(OutboxCommand, command_id)
+            if current is None:
+                return Delivery(MISSING, None)
+            if current.status != CommandStatus.PENDING.value:
+                return Delivery(current.status, None)
+            return Delivery(NOT_DUE, current.next_attempt_at)
+        command.attempts += 1
+        command.next_attempt_at = now + timedelta(seconds=retry.lease_s)
+        uow.commit()
+    status = deliver(uow_factory, sender, command_id, now=now, retry=retry)
+    with uow_factory() as uow:
+        after = uow.session.get(OutboxCommand, command_id)
+        pending = after is not None and after.status == CommandStatus.PENDING.value
+        return Delivery(status, after.next_attempt_at if pending and after else None)
+
+
 def deliver(
     uow_factory: UowFactory,
     sender: CoaSender,
@@ -111,14 +192,18 @@ def deliver(
     now: datetime,
     retry: RetryPolicy,
 ) -> str:
-    """Send one command to every open session of its service and record the answers."""
+    """Send one leased command to every open session of its service and record the answers;
+    ``busy`` (nothing sent, the attempt given back) when a NAS it needs has no free slot."""
     with uow_factory() as uow:
         command = uow.session.get(OutboxCommand, command_id)
         if command is None or command.status != CommandStatus.PENDING.value:
-            return command.status if command else "missing"
+            return command.status if command else MISSING
         policy = settings_store.load(uow).radius_policy()
         packets, settled = _packets(uow, command, policy, now)
-    answers = [(p, sender.send(p.target, p.command, p.attributes)) for p in packets]
+    with nas_slots(uow_factory, (p.target.address for p in packets), retry.per_nas_limit) as free:
+        if not free:
+            return _busy(uow_factory, command_id, now=now, retry=retry)
+        answers = [(p, sender.send(p.target, p.command, p.attributes)) for p in packets]
     with uow_factory() as uow:
         uow.begin_write()
         command = uow.session.get(OutboxCommand, command_id)
@@ -147,11 +232,12 @@ def deliver(
             command.completed_at = now
             command.last_error = None
         elif command.attempts >= retry.max_attempts:
-            command.status = CommandStatus.FAILED.value
+            command.status = CommandStatus.DEAD.value
             command.completed_at = now
             command.last_error = (
                 f"no final answer from {len(pending)} session(s) after {command.attempts} attempts"
             )
+            _record(uow, command, "outbox.dead_lettered", "attempts exhausted", now, ACTOR)
         else:
             command.next_attempt_at = now + retry.delay(command.attempts)
             command.last_error = "; ".join(
@@ -170,6 +256,74 @@ def deliver(
                 result.answer.value,
             )
         return command.status
+
+
+def _busy(uow_factory: UowFactory, command_id: int, *, now: datetime, retry: RetryPolicy) -> str:
+    """A NAS had no free slot: give the attempt back (nothing was sent) and come back soon."""
+    with uow_factory() as uow:
+        uow.begin_write()
+        command = uow.session.get(OutboxCommand, command_id)
+        if command is not None and command.status == CommandStatus.PENDING.value:
+            command.attempts = max(command.attempts - 1, 0)
+            command.next_attempt_at = now + timedelta(seconds=retry.busy_delay_s)
+        uow.commit()
+    log.info("outbox %d: NAS busy, due again in %ss", command_id, retry.busy_delay_s)
+    return BUSY
+
+
+def retry_command(
+    uow: UnitOfWork, *, command_id: int, reason: str, now: datetime, actor: str
+) -> OutboxCommand:
+    """Put a dead letter back in the queue, due now with its attempts started afresh (the NAS
+    was fixed), recording who did it and why. A done or pending command is refused."""
+    reason = reason.strip()
+    if not reason:
+        raise ValidationError("reason", "required: say why the command is sent again")
+    if len(reason) > REASON_MAX:
+        raise ValidationError("reason", f"at most {REASON_MAX} characters")
+    if not 0 < command_id <= MAX_ID:
+        raise NotFound("outbox command", command_id)
+    uow.begin_write()
+    statement = select(OutboxCommand).where(OutboxCommand.id == command_id)
+    if uow.dialect == "postgresql":
+        statement = statement.with_for_update()
+    command = uow.session.scalars(statement).one_or_none()
+    if command is None:
+        raise NotFound("outbox command", command_id)
+    if command.status != CommandStatus.DEAD.value:
+        raise Conflict(
+            "status", f"outbox command {command.id} is {command.status}; only a dead one is retried"
+        )
+    _record(uow, command, "outbox.retried", reason, now, actor)
+    command.status = CommandStatus.PENDING.value
+    command.attempts = 0
+    command.next_attempt_at = now
+    command.completed_at = None
+    notify(uow.session)
+    uow.commit()
+    return command
+
+
+def _record(
+    uow: UnitOfWork, command: OutboxCommand, kind: str, reason: str, now: datetime, actor: str
+) -> None:
+    service = uow.session.get(Service, command.service_id)
+    events.record(
+        uow,
+        now=now,
+        actor=actor,
+        kind=kind,
+        subject_type="outbox_command",
+        subject_id=command.id,
+        customer_id=service.customer_id if service else None,
+        reason=reason,
+        figures={
+            "service": command.service_id,
+            "event_kind": command.event_kind,
+            "attempts": command.attempts,
+            "error": command.last_error,
+        },
+    )
 
 
 def _packets(

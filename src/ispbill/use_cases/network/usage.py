@@ -98,21 +98,25 @@ def usage_of(uow: UnitOfWork, service_id: int) -> list[UsageRecord]:
 def reset_finished_periods(uow: UnitOfWork, *, now: datetime, actor: str) -> int:
     """Lift what the FUP tiers of a finished period imposed: a throttle (event
     ``service.fup_reset``, a CoA follows) or a ``fup`` suspension (the service is active again).
-    Each usage row is reset once; returns how many were."""
+    Each usage row is reset once, even by several processes at once; returns how many were."""
     uow.begin_write()
     session = uow.session
-    rows = list(
-        session.scalars(
-            select(UsageRecord)
-            .where(
-                UsageRecord.tier > 0,
-                UsageRecord.reset_done.is_(False),
-                UsageRecord.period_ends_at <= now,
-            )
-            .order_by(UsageRecord.period_ends_at, UsageRecord.id)
-            .limit(RESET_BATCH)
+    due = (
+        select(UsageRecord)
+        .where(
+            UsageRecord.tier > 0,
+            UsageRecord.reset_done.is_(False),
+            UsageRecord.period_ends_at <= now,
         )
+        .order_by(UsageRecord.period_ends_at, UsageRecord.id)
+        .limit(RESET_BATCH)
     )
+    if uow.dialect == "postgresql":
+        # several processes may reset at once: each takes the rows no other holds, and a row
+        # another reset committed meanwhile is re-checked (reset_done) and left out; SQLite
+        # serialises the writers (BEGIN IMMEDIATE)
+        due = due.with_for_update(skip_locked=True)
+    rows = list(session.scalars(due))
     for row in rows:
         row.reset_done = True
         row.updated_at = now
