@@ -4,7 +4,7 @@ name no service), a customer's own payment terms (``customers.payment_terms_days
 changes or terminations planned for a future day (``scheduled_changes``).
 
 Revision ID: 0017
-Revises: 0013
+Revises: 0015
 Create Date: 2026-12-07 23:40:00.000000
 """
 
@@ -18,7 +18,7 @@ from alembic import op
 from ispbill.adapters.db.types import UTCDateTime
 
 revision: str = "0017"
-down_revision: str | None = "0013"
+down_revision: str | None = "0015"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
