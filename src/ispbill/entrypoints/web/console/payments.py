@@ -15,7 +15,7 @@ from fastapi.responses import Response
 from ispbill.adapters.db.lookups import MAX_ID
 from ispbill.adapters.db.unit_of_work import UnitOfWork
 from ispbill.domain.errors import ValidationError
-from ispbill.entrypoints.web.common import Staff, work
+from ispbill.entrypoints.web.common import Staff, parse_day, work
 from ispbill.entrypoints.web.console.customers import act, visible_customer
 from ispbill.use_cases.payments.corrections import refund, reverse_payment
 from ispbill.use_cases.payments.recording import NewPayment, record_payment
@@ -33,6 +33,7 @@ async def create_payment(request: Request, staff: Staff, customer_id: int) -> Re
             method=form.get("method", "cash"),
             reference=form.get("reference") or None,
             idempotency_key=form.get("idempotency_key") or None,
+            received_on=parse_day(form.get("received_on", ""), "received_on"),
         )
         return record_payment(uow, spec=spec, now=now, actor=staff.actor)
 
