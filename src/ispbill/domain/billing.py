@@ -29,6 +29,10 @@ Rules, with their sources:
   day is inside a window is skipped, not charged at zero. An open window (no TO date yet) holds
   the service's billing at its first day: nothing is charged from there until it is lifted,
   when the window gets its end and the engine charges the billable rest.
+* Add-ons (issue 17): recurring extras on a service (a static IP at 3.00 a period) are charged
+  with the service's own periods, each as its own charge, prorated by the days of the period it
+  covers (from its first day, to its last) with one rounding, like the plan. A prepaid period
+  is charged only when the wallet covers the plan and its add-ons together.
 * Splynx deactivation period: a customer whose service stays deactivated longer than the set
   number of days becomes inactive and its services end (off by default).
 
@@ -78,6 +82,15 @@ class ChargeKind(StrEnum):
     CHANGE = "change"
     # A one-off fee (collections: the reactivation fee when a non-payer suspension is lifted).
     FEE = "fee"
+    # A recurring add-on of a service for one of its periods (unique per add-on and period).
+    ADDON = "addon"
+    # A one-off extra charge an operator adds (installation, equipment, late fee).
+    EXTRA = "extra"
+
+
+# Charges that are not the plan's own for a period: a change or a credit of the plan looks past
+# them for the plan's charge.
+NOT_PLAN_CHARGES = (ChargeKind.REFUND, ChargeKind.ADDON, ChargeKind.EXTRA, ChargeKind.FEE)
 
 
 class DueKind(StrEnum):
@@ -128,6 +141,26 @@ class ServiceTerms:
 
 
 @dataclass(frozen=True, slots=True)
+class AddOn:
+    """A recurring extra of a service, priced per full period of the service's cycle."""
+
+    id: int
+    description: str
+    price: Money
+    tax: TaxProfile
+    starts_on: date
+    ends_on: date | None = None  # the last day charged; None: until removed
+
+    def within(self, period: Period) -> Period | None:
+        """The part of ``period`` the add-on covers, or None."""
+        start = max(period.start, self.starts_on)
+        end = period.end
+        if self.ends_on is not None:
+            end = min(end, self.ends_on + timedelta(days=1))
+        return Period(start, end) if start < end else None
+
+
+@dataclass(frozen=True, slots=True)
 class ServiceSnapshot:
     id: int
     state: ServiceState
@@ -139,6 +172,7 @@ class ServiceSnapshot:
     deactivated_on: date | None = None
     # Windows of "suspend service and invoicing": (first day, end exclusive or None if open).
     unbilled: tuple[tuple[date, date | None], ...] = ()
+    addons: tuple[AddOn, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,6 +198,7 @@ class Charge:
     at: datetime
     tax: TaxProfile
     description: str
+    addon_id: int | None = None
 
     @property
     def gross(self) -> Money:
@@ -201,6 +236,70 @@ def price_period(
     quantity = Fraction(period.days if days is None else days, full.days)
     amount = terms.price_on(period.start).prorate(quantity.numerator, quantity.denominator)
     return quantity, split_tax(amount, terms.tax)
+
+
+def price_addon(
+    addon: AddOn, part: Period, full: Period, *, days: int | None = None
+) -> tuple[Fraction, TaxSplit]:
+    """An add-on for ``part`` (its ``days`` billable days) of the full period: the plan's rule."""
+    quantity = Fraction(part.days if days is None else days, full.days)
+    amount = addon.price.prorate(quantity.numerator, quantity.denominator)
+    return quantity, split_tax(amount, addon.tax)
+
+
+def addon_parts(service: ServiceSnapshot, period: Period) -> list[tuple[AddOn, Period, int]]:
+    """Each add-on's covered part of ``period`` with its billable days (none: left out)."""
+    found = []
+    for addon in service.addons:
+        part = addon.within(period)
+        if part is None:
+            continue
+        days = billable_days(service, part)
+        if days:
+            found.append((addon, part, days))
+    return found
+
+
+def addon_charge(
+    service: ServiceSnapshot,
+    addon: AddOn,
+    part: Period,
+    full: Period,
+    at: datetime,
+    *,
+    days: int | None = None,
+) -> Charge:
+    quantity, split = price_addon(addon, part, full, days=days)
+    return Charge(
+        service.id,
+        ChargeKind.ADDON,
+        part,
+        quantity,
+        addon.price,
+        split,
+        at,
+        addon.tax,
+        addon.description,
+        addon_id=addon.id,
+    )
+
+
+def charges_for_new_addon(service: ServiceSnapshot, addon: AddOn, *, at: datetime) -> list[Charge]:
+    """An add-on attached inside periods already charged in advance: the prorated rest of
+    each, from its first day to where the service is billed up to. Later periods are the
+    tick's, with the plan's."""
+    charges: list[Charge] = []
+    billed = service.billed_until
+    if billed is None or addon.starts_on >= billed:
+        return charges
+    start = addon.starts_on
+    while start < billed:
+        full = period_containing(service.terms.cycle, start)
+        period = Period(start, min(full.end, billed))
+        for found, part, days in addon_parts(replace(service, addons=(addon,)), period):
+            charges.append(addon_charge(service, found, part, full, at, days=days))
+        start = period.end
+    return charges
 
 
 def current_period(cycle: BillingCycle, start: date) -> tuple[Period, Period]:
@@ -329,6 +428,18 @@ class _Run:
         self.outcome.balance = self.balance + split.gross * sign
         return item
 
+    def charge_addons(
+        self,
+        service: ServiceSnapshot,
+        parts: list[tuple[AddOn, Period, int]],
+        full: Period,
+        at: datetime,
+    ) -> None:
+        for addon, part, days in parts:
+            item = addon_charge(service, addon, part, full, at, days=days)
+            self.outcome.charges.append(item)
+            self.outcome.balance = self.balance - item.gross
+
     def affordable(self, amount: Money) -> bool:
         return self.balance - amount >= self.customer.minimum_balance
 
@@ -394,16 +505,21 @@ def _charge_due(run: _Run, service: ServiceSnapshot, at: datetime) -> None:
     if days == 0:  # every day inside a window of suspended invoicing: nothing to charge
         run.outcome.services[service.id] = replace(service, billed_until=period.end)
         return
+    parts = addon_parts(service, period)
     if run.customer.prepaid:
         _, split = price_period(service.terms, period, full, days=days)
-        if not run.affordable(split.gross):
-            _deactivate(run, service, at, split.gross)
+        price = split.gross
+        for addon, part, addon_days in parts:
+            price = price + price_addon(addon, part, full, days=addon_days)[1].gross
+        if not run.affordable(price):
+            _deactivate(run, service, at, price)
             return
         if service.state is ServiceState.PENDING:
             service = run.move(
                 service, ServiceState.ACTIVE, None, at, active_from=str(service.active_from)
             )
     run.charge(service, ChargeKind.PERIOD, period, full, at, days=days)
+    run.charge_addons(service, parts, full, at)
     run.outcome.services[service.id] = replace(service, billed_until=period.end)
     if not run.customer.prepaid:
         _enforce_credit_limit(run, at)
@@ -521,9 +637,12 @@ def _try_reactivate(run: _Run, service: ServiceSnapshot, today: date, now: datet
         terms = replace(terms, cycle=cycle)
     period, full = current_period(terms.cycle, today)
     _, full_price = price_period(terms, full, full)
+    needed = full_price.gross
+    for addon, part, _days in addon_parts(service, full):
+        needed = needed + price_addon(addon, part, full)[1].gross
     # "sufficient funds in the wallet to cover the upcoming period" (CRM.COM): a whole period,
     # even when only its prorated rest is charged, so a dwindling remainder never reactivates.
-    if not run.affordable(full_price.gross):
+    if not run.affordable(needed):
         return
     period = _until_active_to(service, period)
     _, split = price_period(terms, period, full)
@@ -538,6 +657,7 @@ def _try_reactivate(run: _Run, service: ServiceSnapshot, today: date, now: datet
         anchor=run.policy.reactivation_anchor.value,
     )
     run.charge(service, ChargeKind.REACTIVATION, period, full, now)
+    run.charge_addons(service, addon_parts(service, period), full, now)
     run.outcome.services[service.id] = replace(
         service, billed_until=period.end, deactivated_on=None
     )

@@ -12,8 +12,9 @@ Rules, each with why:
 
 * Effective from its date. A change is dated with a local date (the customer's billing
   timezone); that day and the days after it belong to the new plan (or, for a termination, to
-  nobody). The date may not be later than today: ispbill keeps no schedule of future changes,
-  and the plan a service is on is what the network grants now. It may be earlier (an operator
+  nobody). The date may not be later than today: a future change is planned as a scheduled
+  change (``use_cases/billing/scheduled_changes.py``) and priced here when the tick carries it
+  out, so the plan a service is on is what the network grants now. It may be earlier (an operator
   records a change the customer asked for a few days ago), but never before the start of the
   last charged period: a closed period is never repriced (ARCHITECTURE invariant 2: corrections
   are new entries about the present, not edits of the past).

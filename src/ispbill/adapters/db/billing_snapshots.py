@@ -8,6 +8,7 @@ under the unit of work: a use case asks for snapshots, the domain decides, a sto
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -22,10 +23,12 @@ from ispbill.adapters.db.models import (
     LedgerAccount,
     Plan,
     Service,
+    ServiceAddOn,
     ServiceSuspension,
     TaxProfileRow,
 )
 from ispbill.domain.billing import (
+    AddOn,
     BillingPolicy,
     CustomerSnapshot,
     ServiceSnapshot,
@@ -212,6 +215,7 @@ def load_snapshots(
     taxes = {row.id: row for row in session.scalars(select(TaxProfileRow))}
     classes = {row.id: row for row in session.scalars(select(CustomerClass))}
     windows = unbilled_windows(session, customer_ids)
+    addons = service_addons(session, customer_ids, taxes)
     result = []
     for customer in customers:
         snapshot = customer_snapshot(customer, balances.get(customer.id, 0))
@@ -220,14 +224,69 @@ def load_snapshots(
             (
                 snapshot,
                 [
-                    service_snapshot(
-                        s, customer, plans[s.plan_id], tax, taxes, windows.get(s.id, ())
+                    replace(
+                        service_snapshot(
+                            s, customer, plans[s.plan_id], tax, taxes, windows.get(s.id, ())
+                        ),
+                        addons=_with_tax(addons.get(s.id, ()), tax, plans[s.plan_id], taxes),
                     )
                     for s in services[customer.id]
                 ],
             )
         )
     return result
+
+
+def service_addons(
+    session: Session, customer_ids: list[int], taxes: dict[int, TaxProfileRow]
+) -> dict[int, tuple[AddOn, ...]]:
+    """Per service, its add-ons still charged somewhere (every one: an ended add-on's last
+    period may be due yet). An add-on without a tax profile of its own is taxed as its
+    service (``_with_tax``)."""
+    dialect = session.get_bind().dialect.name
+    found: dict[int, list[AddOn]] = {}
+    for row in session.execute(
+        select(
+            ServiceAddOn.id,
+            ServiceAddOn.service_id,
+            ServiceAddOn.description,
+            ServiceAddOn.price_minor,
+            ServiceAddOn.currency,
+            ServiceAddOn.tax_profile_id,
+            ServiceAddOn.starts_on,
+            ServiceAddOn.ends_on,
+        )
+        .where(bulk.id_in(ServiceAddOn.customer_id, customer_ids, dialect))
+        .order_by(ServiceAddOn.id)
+    ):
+        tax = _tax(taxes[row.tax_profile_id]) if row.tax_profile_id else _SERVICE_TAX
+        found.setdefault(row.service_id, []).append(
+            AddOn(
+                id=row.id,
+                description=row.description,
+                price=Money(row.price_minor, row.currency),
+                tax=tax,
+                starts_on=row.starts_on,
+                ends_on=row.ends_on,
+            )
+        )
+    return {sid: tuple(a) for sid, a in found.items()}
+
+
+# A marker: the add-on is taxed as its service is (resolved per service by ``_with_tax``).
+_SERVICE_TAX = TaxProfile("(service)", 0)
+
+
+def _with_tax(
+    addons: tuple[AddOn, ...],
+    customer_tax: TaxProfile | None,
+    plan: Plan,
+    taxes: dict[int, TaxProfileRow],
+) -> tuple[AddOn, ...]:
+    if not addons:
+        return addons
+    tax = customer_tax or (_tax(taxes[plan.tax_profile_id]) if plan.tax_profile_id else NO_TAX)
+    return tuple(replace(a, tax=tax) if a.tax is _SERVICE_TAX else a for a in addons)
 
 
 def unbilled_windows(

@@ -27,7 +27,10 @@ from ispbill.domain.lifecycle import ServiceState
 
 
 def charge_key(charge: Charge) -> str:
-    return f"charge:{charge.service_id}:{charge.kind.value}:{charge.period.start.isoformat()}"
+    kind = charge.kind.value
+    if charge.addon_id is not None:  # a service may carry several add-ons
+        kind = f"{kind}-{charge.addon_id}"
+    return f"charge:{charge.service_id}:{kind}:{charge.period.start.isoformat()}"
 
 
 def charge_entry(customer_id: int, charge: Charge) -> Entry:
@@ -99,6 +102,7 @@ def _charge_row(customer_id: int, charge: Charge, transaction_id: int) -> dict[s
         "service_id": charge.service_id,
         "customer_id": customer_id,
         "kind": charge.kind.value,
+        "addon_id": charge.addon_id,
         "period_start": charge.period.start,
         "period_end": charge.period.end,
         "quantity_num": charge.quantity.numerator,
@@ -225,9 +229,17 @@ def _issue_invoices(
         .order_by(ChargeRow.customer_id, ChargeRow.charged_at, ChargeRow.id)
     )
     groups: dict[tuple[int, object], list[ChargeRow]] = defaultdict(list)
+    extras: dict[int, list[ChargeRow]] = defaultdict(list)
     for row in rows:
         customer = customers[row.customer_id]
+        if row.kind == ChargeKind.EXTRA.value:
+            extras[row.customer_id].append(row)  # one-off charges wait for the next invoice
+            continue
         groups[(row.customer_id, local_date(row.charged_at, customer.billing_timezone))].append(row)
+    for customer_id, waiting in extras.items():
+        days = [day for cid, day in groups if cid == customer_id]
+        if days:  # the next invoice is the latest billing date of this chunk's
+            groups[(customer_id, max(days))].extend(waiting)  # type: ignore[type-var]
     issued = 0
     for (customer_id, day), charges in groups.items():
         customer = customers[customer_id]

@@ -163,7 +163,13 @@ def issue_from_charges(
         kind=request.kind.value,
         customer_id=customer.id,
         issue_date=request.issue_date,
-        due_date=due_date(request.issue_date, operator.payment_terms_days),
+        # the customer's own payment terms win over the operator-wide setting (issue 17)
+        due_date=due_date(
+            request.issue_date,
+            customer.payment_terms_days
+            if customer.payment_terms_days is not None
+            else operator.payment_terms_days,
+        ),
         currency=customer.currency,
         net_minor=net,
         tax_minor=tax,

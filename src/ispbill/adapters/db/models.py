@@ -124,6 +124,10 @@ class Customer(Base):
         ),
         CheckConstraint("length(currency) = 3", name="currency"),
         CheckConstraint("grace_days IS NULL OR grace_days BETWEEN 0 AND 365", name="grace_days"),
+        CheckConstraint(
+            "payment_terms_days IS NULL OR payment_terms_days BETWEEN 0 AND 365",
+            name="payment_terms_days",
+        ),
         # The console's search ("part of the name", ILIKE '%x%') on PostgreSQL: a trigram index
         # (pg_trgm); on SQLite a plain index, which a small installation does not miss.
         Index(
@@ -151,6 +155,9 @@ class Customer(Base):
     invoicing_mode: Mapped[str] = mapped_column(String(16))
     use_credit_automatically: Mapped[bool] = mapped_column(Boolean, default=True)
     grace_days: Mapped[int | None] = mapped_column(Integer)
+    # The customer's own payment terms (days from issue to due), overriding the operator-wide
+    # ``payment_terms_days`` setting when set.
+    payment_terms_days: Mapped[int | None] = mapped_column(Integer)
     invoice_template: Mapped[str | None] = mapped_column(String(100))
     tax_profile_id: Mapped[int | None] = mapped_column(ForeignKey("tax_profiles.id"))
     notification_emails: Mapped[list[str] | None] = mapped_column(JSON)
@@ -365,8 +372,63 @@ class InfoPage(Base):
     updated_by: Mapped[str] = mapped_column(String(100))
 
 
+class ServiceAddOn(Base):
+    """A recurring extra attached to a service (a static IP at 3.00 a period): charged with the
+    service's periods by the tick, prorated by days like the plan (``domain/billing.AddOn``)."""
+
+    __tablename__ = "service_addons"
+    __table_args__ = (
+        CheckConstraint("price_minor > 0", name="price"),
+        CheckConstraint("length(currency) = 3", name="currency"),
+        CheckConstraint("ends_on IS NULL OR ends_on >= starts_on", name="window"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    service_id: Mapped[int] = mapped_column(ForeignKey("services.id"), index=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
+    description: Mapped[str] = mapped_column(String(300))
+    price_minor: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    tax_profile_id: Mapped[int | None] = mapped_column(ForeignKey("tax_profiles.id"))
+    starts_on: Mapped[date] = mapped_column(Date)
+    ends_on: Mapped[date | None] = mapped_column(Date)  # the last day charged
+    created_at: Mapped[datetime]
+    actor: Mapped[str] = mapped_column(String(100))
+
+
+class ScheduledChange(Base):
+    """A plan change or a termination planned for a future day (issue 17), carried out by the
+    tick when it is due, cancellable until then (``use_cases/billing/scheduled_changes.py``)."""
+
+    __tablename__ = "scheduled_changes"
+    __table_args__ = (
+        CheckConstraint("kind IN ('plan_change', 'termination')", name="kind"),
+        CheckConstraint("status IN ('planned', 'done', 'cancelled', 'failed')", name="status"),
+        CheckConstraint("(kind = 'plan_change') = (plan_id IS NOT NULL)", name="plan"),
+        Index("ix_scheduled_changes_status_due_at", "status", "due_at"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    service_id: Mapped[int] = mapped_column(ForeignKey("services.id"), index=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    plan_id: Mapped[int | None] = mapped_column(ForeignKey("plans.id"))
+    # the first day of the change: the new plan's first day, or the day after the last day
+    effective_on: Mapped[date] = mapped_column(Date)
+    due_at: Mapped[datetime]  # its local midnight in the customer's billing timezone
+    status: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str] = mapped_column(String(500))
+    # a termination sets the service's "active to" to its last day; a cancellation restores it
+    previous_active_to: Mapped[date | None] = mapped_column(Date)
+    created_at: Mapped[datetime]
+    actor: Mapped[str] = mapped_column(String(100))
+    closed_at: Mapped[datetime | None]
+    closed_by: Mapped[str | None] = mapped_column(String(100))
+    note: Mapped[str | None] = mapped_column(String(500))
+
+
 class Charge(Base):
-    """The debit of one service for one period: unique per (service, period start)."""
+    """The debit of one service for one period: unique per (service, period start) for period
+    charges and per (add-on, period start) for add-on charges. A one-off extra charge
+    (``extra``) may name no service."""
 
     __tablename__ = "charges"
     __table_args__ = (
@@ -378,14 +440,23 @@ class Charge(Base):
             postgresql_where=text("kind = 'period'"),
             sqlite_where=text("kind = 'period'"),
         ),
+        Index(
+            "uq_charges_addon_period",
+            "addon_id",
+            "period_start",
+            unique=True,
+            postgresql_where=text("kind = 'addon'"),
+            sqlite_where=text("kind = 'addon'"),
+        ),
         CheckConstraint("period_end > period_start", name="period"),
         CheckConstraint("gross_minor = net_minor + tax_minor", name="gross"),
         CheckConstraint("quantity_num > 0 AND quantity_den > 0", name="quantity"),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
-    service_id: Mapped[int] = mapped_column(ForeignKey("services.id"))
+    service_id: Mapped[int | None] = mapped_column(ForeignKey("services.id"))
     customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
     kind: Mapped[str] = mapped_column(String(16))
+    addon_id: Mapped[int | None] = mapped_column(ForeignKey("service_addons.id"))
     period_start: Mapped[date] = mapped_column(Date)
     period_end: Mapped[date] = mapped_column(Date)
     quantity_num: Mapped[int] = mapped_column(Integer)

@@ -367,6 +367,9 @@ class PaymentIn(Strict):
     method: Annotated[str, Field(min_length=1, max_length=32)] = "cash"
     reference: Annotated[str, Field(min_length=1, max_length=120)] | None = None
     received_at: Instant | None = None
+    received_on: Day | None = Field(
+        None, description="The day the money arrived (its local midnight); not with received_at."
+    )
 
 
 class PaymentOut(BaseModel):
@@ -1062,3 +1065,130 @@ class NetworkIdentityOut(BaseModel):
     static_ip: str | None
     nas_id: int | None
     updated_at: datetime
+
+
+# --- extra charges and add-ons (issue 17) --------------------------------------------------
+
+
+class ExtraChargeIn(Strict):
+    amount: AmountIn = Field(description="Unit price in major units.")
+    currency: Currency | None = Field(None, description="The customer's currency (default).")
+    description: Annotated[str, Field(min_length=1, max_length=300)]
+    quantity: Annotated[StrictInt, Field(ge=1, le=10_000)] = 1
+    service_id: Id | None = None
+    tax_profile_id: Id | None = Field(
+        None, description="Default: as the service, else the customer, is taxed."
+    )
+
+
+class ExtraChargeOut(BaseModel):
+    id: int
+    customer_id: int
+    service_id: int | None
+    description: str
+    quantity: int
+    unit_price: Amount
+    net: Amount
+    tax: Amount
+    gross: Amount
+    charged_at: datetime
+    invoice_number: str | None
+    created: bool = True
+    paid_from: str | None = Field(None, description="wallet or next_invoice (on creation).")
+    balance: Amount | None = None
+
+
+class AddOnIn(Strict):
+    description: Annotated[str, Field(min_length=1, max_length=300)]
+    price: AmountIn = Field(description="Per full period of the service's cycle.")
+    currency: Currency | None = None
+    tax_profile_id: Id | None = Field(None, description="Default: as the service is taxed.")
+    starts_on: Day | None = Field(None, description="First day charged (default: today).")
+    ends_on: Day | None = Field(None, description="Last day charged (default: none).")
+
+
+class AddOnEndIn(Strict):
+    ends_on: Day | None = Field(
+        None, description="The last day (default: the last day already charged, or today)."
+    )
+
+
+class AddOnOut(BaseModel):
+    id: int
+    service_id: int
+    customer_id: int
+    description: str
+    price: Amount
+    tax_profile: str | None
+    starts_on: date
+    ends_on: date | None
+    charged_now: Amount | None = None
+    invoice_number: str | None = None
+    balance: Amount | None = None
+
+
+# --- corrections (issue 17) ----------------------------------------------------------------
+
+
+class CreditIn(Strict):
+    reason: Annotated[str, Field(min_length=1, max_length=500)]
+    line: Annotated[StrictInt, Field(ge=1, le=10_000)] | None = Field(
+        None, description="Only this line (1 = the first); default the whole invoice."
+    )
+    amount: AmountIn | None = Field(None, description="Only this gross amount of the line.")
+
+
+class VoidInvoiceIn(Strict):
+    reason: Annotated[str, Field(min_length=1, max_length=500)]
+
+
+class CorrectionOut(BaseModel):
+    invoice_number: str
+    invoice_status: str
+    credit_note_number: str
+    credited: Amount
+    balance: Amount
+
+
+class PaymentTermsIn(Strict):
+    payment_terms_days: Annotated[StrictInt, Field(ge=0, le=365)] | None = Field(
+        description="Days from issue to due; null: the operator's setting."
+    )
+
+
+class PaymentTermsOut(BaseModel):
+    customer_id: int
+    payment_terms_days: int | None
+
+
+# --- scheduled changes (issue 17) ----------------------------------------------------------
+
+
+class ScheduleIn(Strict):
+    kind: Annotated[str, Field(pattern="^(plan_change|termination)$")]
+    plan_id: Id | None = Field(None, description="The new plan (a plan change only).")
+    on: Day | None = Field(
+        None,
+        description="A plan change: the new plan's first day (default: the end of the "
+        "period). A termination: the last day (default: today, which counts as used).",
+    )
+    at_period_end: bool = Field(False, description="A termination at the period's end.")
+    reason: Annotated[str, Field(max_length=500)] = ""
+
+
+class CancelScheduledIn(Strict):
+    reason: Annotated[str, Field(max_length=500)] = ""
+
+
+class ScheduledOut(BaseModel):
+    id: int
+    service_id: int
+    customer_id: int
+    kind: str
+    plan: str | None
+    effective_on: date
+    last_day: date | None
+    due_at: datetime
+    status: str
+    reason: str
+    note: str | None

@@ -195,7 +195,8 @@ def _charge_row(c: Charge, outcome: Outcome) -> dict[str, Any]:
     return {
         "at": c.at,
         "service": c.service_id,
-        "plan": outcome.services[c.service_id].terms.description,
+        # the plan's name, or an add-on's (issue 17): the charge's own description
+        "plan": c.description or outcome.services[c.service_id].terms.description,
         "kind": c.kind.value,
         "period": f"{c.period.start}..{c.period.last_day}",
         "quantity": _quantity(c),

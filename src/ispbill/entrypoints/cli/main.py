@@ -16,10 +16,13 @@ from ispbill.domain.calendar import (
 from ispbill.domain.errors import IspbillError
 from ispbill.entrypoints.cli import bank_statements, demo, payment_corrections, plan_prices, tour
 from ispbill.entrypoints.cli import collections as collections_cli
+from ispbill.entrypoints.cli import corrections as corrections_cli
 from ispbill.entrypoints.cli import engine as engine_cli
+from ispbill.entrypoints.cli import extra_charges as extra_charges_cli
 from ispbill.entrypoints.cli import gateways as gateways_cli
 from ispbill.entrypoints.cli import notifications as notifications_cli
 from ispbill.entrypoints.cli import radius as radius_cli
+from ispbill.entrypoints.cli import scheduled as scheduled_cli
 from ispbill.entrypoints.cli.base import (
     Cli,
     app_for_command,
@@ -171,6 +174,9 @@ app.command("demo")(demo.demo)
 gateways_cli.register(app)  # serve, checkout, topups
 app.add_typer(tokens_app, name="tokens")
 radius_cli.register(app, services_app)  # nas, radius, outbox, usage, services credentials
+extra_charges_cli.register(app, services_app)  # charges, services addon-add|addons|addon-end
+corrections_cli.register(invoices_app, customers_app)  # invoices credit|void, payment-terms
+scheduled_cli.register(services_app)  # services schedule-change|schedule-termination|...
 app.add_typer(collections_cli.collection_app, name="collection")
 app.add_typer(collections_cli.pages_app, name="pages")
 services_app.command("suspend")(collections_cli.services_suspend)

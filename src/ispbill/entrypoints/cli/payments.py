@@ -19,6 +19,7 @@ from ispbill.entrypoints.cli.base import (
     find,
     find_optional,
     listing,
+    parse_day,
     unit_of_work,
 )
 from ispbill.use_cases.catalog.name_lookups import customer_id_of
@@ -48,6 +49,12 @@ def payments_add(
     ),
     key: str | None = typer.Option(None, help="Idempotency key: the same key never credits twice."),
     currency: str | None = typer.Option(None, help="Default: the customer's currency."),
+    received_on: str | None = typer.Option(
+        None,
+        "--received-on",
+        help="The day the money arrived (default: now); its local midnight is the payment's "
+        "received time, shown in listings and used by the statement.",
+    ),
 ) -> None:
     """Record a payment: credit the wallet, pay open invoices oldest first, and re-evaluate the
     customer at once (a deactivated prepaid service the wallet now covers comes back)."""
@@ -67,6 +74,7 @@ def payments_add(
             method=method,
             reference=reference,
             idempotency_key=key,
+            received_on=parse_day(received_on, "received_on"),
         )
         recorded = record_payment(uow, spec=spec, now=now, actor=ACTOR)
         payment = recorded.payment

@@ -20,7 +20,7 @@ never overwritten. (Deciding in the locking statement itself read the rows as th
 the statement started: the tick aborted on a charge key the payment had just written, or
 charged a wallet a refund had just emptied.)
 
-Everything else (services with a "suspend service and invoicing" window, first charges, deactivations for lack of funds, several services sharing a
+Everything else (services with a "suspend service and invoicing" window or an add-on, first charges, deactivations for lack of funds, several services sharing a
 wallet, pauses, postpaid customers, SQLite) goes through the general path afterwards, which finds
 exactly what this pass left. The result is the same ledger the general path writes: the same
 keys, amounts, memos and instants (tests/scenarios/test_fast_path.py compares them).
@@ -59,6 +59,7 @@ from ispbill.adapters.db.models import (
     CustomerClass,
     Plan,
     Service,
+    ServiceAddOn,
     ServiceSuspension,
     TaxProfileRow,
 )
@@ -98,6 +99,7 @@ WITH eligible AS (  -- the customers are locked already (_lock_customers); this 
       AND s.active_to IS NULL
       AND NOT EXISTS (SELECT 1 FROM service_suspensions ss
                       WHERE ss.service_id = s.id AND ss.suspend_invoicing)
+      AND NOT EXISTS (SELECT 1 FROM service_addons sa WHERE sa.service_id = s.id)
       AND w.balance_minor - :gross >= c.minimum_balance_minor
     ORDER BY c.id
 ),
@@ -282,6 +284,8 @@ def _eligible(
             ServiceSuspension.service_id == Service.id,
             ServiceSuspension.suspend_invoicing.is_(True),
         ),
+        # add-ons are charged with the plan, each its own charge: the general path
+        ~exists().where(ServiceAddOn.service_id == Service.id),
     )
 
 

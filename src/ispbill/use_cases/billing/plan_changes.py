@@ -28,6 +28,7 @@ with the tick and payments (``payments.lock_customer``):
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 from fractions import Fraction
@@ -60,8 +61,8 @@ from ispbill.adapters.db.models import (
 from ispbill.adapters.db.settings_store import OperatorSettings
 from ispbill.adapters.db.unit_of_work import UnitOfWork
 from ispbill.domain.billing import (
+    NOT_PLAN_CHARGES,
     Charge,
-    ChargeKind,
     CustomerSnapshot,
     Outcome,
     ServiceSnapshot,
@@ -363,7 +364,7 @@ def _charged(uow: UnitOfWork, work: _Work) -> ChargeRow | None:
         .where(
             ChargeRow.service_id == work.service.id,
             ChargeRow.period_end == billed_until,
-            ChargeRow.kind != ChargeKind.REFUND.value,
+            ChargeRow.kind.not_in([k.value for k in NOT_PLAN_CHARGES]),
         )
         .order_by(ChargeRow.id.desc())
         .limit(1)
@@ -480,7 +481,8 @@ def issue_credit_note(
     uow: UnitOfWork,
     *,
     customer: Customer,
-    line: InvoiceLine,
+    line: InvoiceLine | None = None,
+    lines: Sequence[InvoiceLine] = (),
     corrected: Invoice | None,
     issue_date: date,
     key: str,
@@ -490,6 +492,7 @@ def issue_credit_note(
     """Number and store a credit note of ``line``: correcting ``corrected`` (never more than it
     minus what earlier credit notes gave back), or, with no invoice, a wallet credit note."""
     session = uow.session
+    items = [line] if line is not None else list(lines)  # several: a whole invoice credited
     draft: InvoiceDraft
     if corrected is not None:
         credited_before = session.scalar(
@@ -499,7 +502,7 @@ def issue_credit_note(
             )
         )
         draft = credit_note_for(
-            [line],
+            items,
             original=stored_draft(corrected),
             original_number=corrected.number,
             issue_date=issue_date,
@@ -507,7 +510,7 @@ def issue_credit_note(
         )
     else:
         draft = wallet_credit_note(
-            [line], customer_id=customer.id, currency=customer.currency, issue_date=issue_date
+            items, customer_id=customer.id, currency=customer.currency, issue_date=issue_date
         )
     gross = draft.gross.minor
     note = Invoice(

@@ -44,6 +44,7 @@ from ispbill.domain.dates import check_date
 from ispbill.domain.ranges import IdRange
 from ispbill.use_cases.billing.evaluation import evaluate_customers
 from ispbill.use_cases.billing.fast_path import charge_alike_services
+from ispbill.use_cases.billing.scheduled_changes import carry_out_due
 from ispbill.use_cases.billing.statements import issue_monthly_statements
 from ispbill.use_cases.collections.non_payers import run_collections
 from ispbill.use_cases.collections.suspensions import run_windows
@@ -76,6 +77,7 @@ class TickReport:
     charges: int = 0
     invoices: int = 0
     cards_expired: int = 0
+    scheduled_changes: int = 0  # planned plan changes and terminations carried out
     transitions: dict[str, int] = field(default_factory=dict)
     collections: dict[str, int] = field(default_factory=dict)  # action -> customers
     skipped: list[SkippedCustomer] = field(default_factory=list)  # billed by nobody this tick
@@ -135,6 +137,9 @@ def tick(
     with uow_factory() as uow:
         policy_settings = settings_store.load(uow)
     policy = policy_settings.billing_policy()
+    # planned changes first: a plan change at the period's end switches before the new period
+    # is billed, a termination ends the service before anything past its last day is due
+    report.scheduled_changes = carry_out_due(uow_factory, now=now, actor=actor, within=within)
     charge_alike_services(
         uow_factory,
         now=now,

@@ -42,7 +42,7 @@ from ispbill.adapters.db.lookups import by_id
 from ispbill.adapters.db.models import Charge as ChargeRow
 from ispbill.adapters.db.models import Customer, Invoice, Service, ServiceSuspension
 from ispbill.adapters.db.unit_of_work import UnitOfWork
-from ispbill.domain.billing import Charge, ChargeKind
+from ispbill.domain.billing import NOT_PLAN_CHARGES, Charge, ChargeKind
 from ispbill.domain.calendar import (
     CycleKind,
     Period,
@@ -317,7 +317,7 @@ def credit_charged_days(
             ChargeRow.service_id == service.id,
             ChargeRow.period_end == until,
             ChargeRow.period_start <= row.starts_on,
-            ChargeRow.kind != ChargeKind.REFUND.value,
+            ChargeRow.kind.not_in([k.value for k in NOT_PLAN_CHARGES]),
         )
         .order_by(ChargeRow.id.desc())
         .limit(1)

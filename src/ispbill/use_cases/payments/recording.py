@@ -25,7 +25,7 @@ Recording again:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy import select
 
@@ -36,6 +36,7 @@ from ispbill.adapters.db.invoice_store import apply_credit
 from ispbill.adapters.db.lookups import MAX_ID
 from ispbill.adapters.db.models import Customer, Payment
 from ispbill.adapters.db.unit_of_work import UnitOfWork
+from ispbill.domain.calendar import load_timezone, local_date, local_midnight
 from ispbill.domain.dates import check_date
 from ispbill.domain.errors import Conflict, NotFound, ValidationError
 from ispbill.domain.ledger import AccountRef, EntryKind, transfer
@@ -57,6 +58,9 @@ class NewPayment:
     reference: str | None = None
     idempotency_key: str | None = None
     received_at: datetime | None = None
+    # the day the money arrived (the bank's value date, a receipt's day), separate from when it
+    # was typed: its local midnight in the customer's billing timezone (issue 17)
+    received_on: date | None = None
 
 
 @dataclass(frozen=True)
@@ -80,6 +84,11 @@ def post_payment(uow: UnitOfWork, *, spec: NewPayment, now: datetime, actor: str
     if spec.received_at is not None:
         check_date("received_at", spec.received_at)
     customer = lock_customer(uow, spec.customer_id)
+    received_at = spec.received_at
+    if spec.received_on is not None and received_at is not None:
+        raise ValidationError("received_on", "give received_on or received_at, not both")
+    if spec.received_on is not None:
+        received_at = received_at_of(spec.received_on, customer, now=now)
     if isinstance(spec.amount, Money):
         amount = spec.amount
     else:
@@ -92,10 +101,19 @@ def post_payment(uow: UnitOfWork, *, spec: NewPayment, now: datetime, actor: str
         method=spec.method,
         reference=spec.reference,
         idempotency_key=spec.idempotency_key,
-        received_at=spec.received_at,
+        received_at=received_at,
         now=now,
         actor=actor,
     )
+
+
+def received_at_of(day: date, customer: Customer, *, now: datetime) -> datetime:
+    """A received day as an instant: its local midnight (never a day after today)."""
+    check_date("received_on", day)
+    zone = load_timezone(customer.billing_timezone)
+    if day > local_date(now, zone):
+        raise ValidationError("received_on", f"{day} is in the future; money arrives by today")
+    return local_midnight(day, zone)
 
 
 def credit_wallet(
@@ -175,6 +193,7 @@ def credit_wallet(
             "amount": str(amount),
             "applied_to_invoices": str(applied),
             "reference": reference,
+            "received_at": received.isoformat(),
         },
     )
     reevaluate_customer(uow, customer.id, now=now, actor=actor)

@@ -330,6 +330,7 @@ def payment_rows(
                 "id": p.id,
                 "customer": name,
                 "received_at": p.received_at,
+                "recorded_at": p.recorded_at,  # when it was typed, which may be days later
                 "method": p.method,
                 "amount": str(Money(p.amount_minor, p.currency)),
                 "reference": p.reference,
@@ -558,7 +559,11 @@ def invoice_numbers_of_charges(
         .join(Invoice, Invoice.id == Charge.invoice_id)
         .where(Charge.customer_id == customer_id, Charge.service_id.in_(service_ids))
     ).all()
-    return {(sid, kind, start.isoformat()): number for sid, kind, start, number in found}
+    return {
+        (sid, kind, start.isoformat()): number
+        for sid, kind, start, number in found
+        if sid is not None  # the service ids asked for; a one-off charge may name none
+    }
 
 
 def customers_due(uow: UnitOfWork, now: datetime) -> int:

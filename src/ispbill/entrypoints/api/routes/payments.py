@@ -169,6 +169,7 @@ async def create_payment(
                     reference=body.reference,
                     idempotency_key=f"api:{caller.token_id}:{key}",
                     received_at=body.received_at,
+                    received_on=body.received_on,
                 ),
                 now=now,
                 actor=caller.actor,

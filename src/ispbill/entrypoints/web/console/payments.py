@@ -22,6 +22,7 @@ from ispbill.entrypoints.web.common import (
     confirmation_page,
     form_of,
     is_confirmed,
+    parse_day,
     work,
 )
 from ispbill.entrypoints.web.console.customers import act, visible_customer
@@ -42,6 +43,7 @@ async def create_payment(request: Request, staff: Staff, customer_id: int) -> Re
             method=form.get("method", "cash"),
             reference=form.get("reference") or None,
             idempotency_key=form.get("idempotency_key") or None,
+            received_on=parse_day(form.get("received_on", ""), "received_on"),
         )
         return record_payment(uow, spec=spec, now=now, actor=staff.actor)
 

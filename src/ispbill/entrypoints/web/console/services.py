@@ -16,6 +16,7 @@ from fastapi.responses import Response
 
 from ispbill.adapters.db.unit_of_work import UnitOfWork
 from ispbill.domain.customers import InvoicingMode
+from ispbill.domain.errors import NotFound
 from ispbill.domain.lifecycle import SuspensionReason
 from ispbill.entrypoints.web.common import (
     Confirmation,
@@ -24,6 +25,7 @@ from ispbill.entrypoints.web.common import (
     form_of,
     is_confirmed,
     parse_day,
+    staff_page,
     work,
 )
 from ispbill.entrypoints.web.console.customers import Action, act
@@ -35,6 +37,7 @@ from ispbill.entrypoints.web.console.editing import (
     whole_number,
 )
 from ispbill.entrypoints.web.session import StaffPrincipal, check_visible, require_write
+from ispbill.use_cases.billing import scheduled_changes as scheduled
 from ispbill.use_cases.billing.plan_changes import change_plan, terminate_service
 from ispbill.use_cases.catalog.name_lookups import plan_id_of
 from ispbill.use_cases.collections.suspensions import (
@@ -123,6 +126,34 @@ async def change_service_plan(request: Request, staff: Staff, service_id: int) -
 
 @router.post("/services/{service_id}/terminate")
 async def terminate(request: Request, staff: Staff, service_id: int) -> Response:
+    """The first post states what terminating does; the confirmed one (``confirmed=1``) does it."""
+    require_write(staff)
+    form = await form_of(request)
+    if form.get("confirmed") != "1":
+        customer_id = await work(
+            request, lambda uow, _now: _customer_of_service(uow, staff, service_id)
+        )
+        day = form.get("effective", "").strip() or "today"
+        return staff_page(
+            request,
+            staff,
+            "console/confirm.html",
+            {
+                "title": f"Terminate service {service_id}",
+                "consequence": (
+                    f"Terminate service {service_id} from {day}? It ends for good: the network "
+                    "stops it at once, days paid in advance from that day are credited back "
+                    "(a credit note), days used in arrears are charged, and an ended service "
+                    "cannot be reactivated (a new service is needed). To keep today as a day "
+                    "of service, schedule the termination instead."
+                ),
+                "action": f"/console/services/{service_id}/terminate",
+                "fields": {k: v for k, v in form.items() if k in ("effective", "reason")},
+                "button": "Terminate service",
+                "customer_id": customer_id,
+            },
+        )
+
     def run(uow: UnitOfWork, now: datetime, form: dict[str, str]) -> object:
         return terminate_service(
             uow,
@@ -269,6 +300,55 @@ async def service_identity(request: Request, staff: Staff, service_id: int) -> R
         return set_identity(uow, spec=spec, now=now, actor=staff.actor)
 
     return await _service_act(request, staff, service_id, run, form_name="identity")
+
+
+@router.post("/services/{service_id}/schedule")
+async def schedule(request: Request, staff: Staff, service_id: int) -> Response:
+    """A plan change or a termination planned for the period's end or a future day."""
+
+    def run(uow: UnitOfWork, now: datetime, form: dict[str, str]) -> object:
+        day = parse_day(form.get("on", ""), "on")
+        if form.get("kind") == scheduled.PLAN_CHANGE:
+            return scheduled.schedule_plan_change(
+                uow,
+                service_id=service_id,
+                plan_id=plan_id_of(uow, form.get("plan", "")),
+                on=day,
+                now=now,
+                actor=staff.actor,
+                reason=form.get("reason", ""),
+            )
+        return scheduled.schedule_termination(
+            uow,
+            service_id=service_id,
+            last_day=day,
+            at_period_end=form.get("at_period_end") == "1",
+            now=now,
+            actor=staff.actor,
+            reason=form.get("reason", ""),
+        )
+
+    return await _service_act(request, staff, service_id, run, form_name="schedule")
+
+
+@router.post("/scheduled-changes/{change_id}/cancel")
+async def cancel_scheduled(request: Request, staff: Staff, change_id: int) -> Response:
+    def owner(uow: UnitOfWork, _now: datetime) -> int:
+        try:
+            customer_id = scheduled.change_customer(uow, change_id)
+        except NotFound:
+            raise HTTPException(404, "no such scheduled change") from None
+        check_visible(staff, console_catalog.customer(uow.session, customer_id))
+        return customer_id
+
+    customer_id = await work(request, owner)
+
+    def run(uow: UnitOfWork, now: datetime, form: dict[str, str]) -> object:
+        return scheduled.cancel_scheduled(
+            uow, change_id=change_id, now=now, actor=staff.actor, reason=form.get("reason", "")
+        )
+
+    return await act(request, staff, customer_id, "services", run)
 
 
 @router.post("/services/{service_id}/active-to")

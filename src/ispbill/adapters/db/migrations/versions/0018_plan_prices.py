@@ -4,7 +4,7 @@ Every existing plan gets one open row with its current price, valid from the day
 created, so the engine prices every period as before.
 
 Revision ID: 0018
-Revises: 0014
+Revises: 0017
 Create Date: 2026-12-07 23:40:00.000000
 """
 
@@ -19,7 +19,7 @@ from alembic import op
 import ispbill.adapters.db.types
 
 revision: str = "0018"
-down_revision: str | None = "0014"
+down_revision: str | None = "0017"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
