@@ -320,3 +320,42 @@ def test_an_admin_sets_a_plans_price_from_a_day(web: tuple[App, dict[str, int]])
         == 403
     )
     assert browser.get("/console/plans/999999/prices").status_code == 404
+
+
+def test_a_bulk_one_off_charge_charges_each_customer_once_and_reports_a_refusal(
+    web: tuple[App, dict[str, int]],
+) -> None:
+    app, _ = web
+    funded = customer(app, "Fee Funded", available_funds="50")
+    billed = customer(app, "Fee Billed", balance_control="postpaid")
+    dry = customer(app, "Fee Dry")  # prepaid, empty wallet: refused, nothing written
+    browser = Browser(app)
+    browser.sign_in_staff("alice")
+    fields = {
+        "q": "Fee",
+        "status": "",
+        "action": "charge",
+        "amount": "10.00",
+        "description": "Installation",
+    }
+    preview = browser.get("/console/customers/bulk", params=fields)
+    assert preview.status_code == 200
+    assert "This will add a one-off charge of 10.00" in preview.text
+    assert "3 customer(s)" in preview.text
+    assert "on the next invoice" in preview.text
+    token = confirm_token_of(preview.text)
+    done = browser.post("/console/customers/bulk", {**fields, "confirm_token": token})
+    assert "Done for 2 customer(s), refused for 1." in done.text
+    refused = re.search(rf'id="bulk-{dry}".*?</tr>', done.text, re.S)
+    assert refused is not None
+    assert "amount: the prepaid wallet holds" in refused[0]
+    again = browser.post("/console/customers/bulk", {**fields, "confirm_token": token})
+    assert "was already made by this confirmation" in again.text  # a double post charges once
+    with app.uow() as uow:
+        added = uow.session.scalars(
+            select(Event).where(Event.kind == "charge.added").order_by(Event.subject_id)
+        ).all()
+    assert [(e.subject_id, e.actor) for e in added] == [
+        (funded, "staff:alice#1"),
+        (billed, "staff:alice#1"),
+    ]

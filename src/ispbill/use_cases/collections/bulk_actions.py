@@ -1,4 +1,4 @@
-"""Bulk actions on a list of customers (issue 17): suspend, lift, change plan.
+"""Bulk actions on a list of customers (issue 17): suspend, lift, change plan, one-off charge.
 
 Two steps, as the console shows them: ``preview`` says exactly which services of which
 customers change and how (and which customers have nothing to change), reading only; ``apply``
@@ -9,7 +9,9 @@ change is the use case's own event, with the operator as its actor.
 
 Suspensions and lifts of one customer's services commit together (the use cases'
 non-committing cores); a plan change commits per service, as ``change_plan`` bills each
-service up to date under the customer's lock before it moves it.
+service up to date under the customer's lock before it moves it. A one-off charge is
+``extras.add_extra_charge`` per customer, keyed by the confirmation (``BulkRequest.key``), so
+the same confirmed form posted twice charges nobody twice.
 """
 
 from __future__ import annotations
@@ -24,8 +26,10 @@ from sqlalchemy import select
 from ispbill.adapters.db.lookups import by_id
 from ispbill.adapters.db.models import Customer, Plan, Service
 from ispbill.adapters.db.unit_of_work import UnitOfWork
+from ispbill.domain.customers import BalanceControl
 from ispbill.domain.errors import IspbillError, ValidationError
 from ispbill.domain.lifecycle import ServiceState
+from ispbill.use_cases.billing.extras import add_extra_charge, parse_amount
 from ispbill.use_cases.billing.plan_changes import change_plan
 from ispbill.use_cases.collections.suspensions import (
     SuspendRequest,
@@ -42,6 +46,7 @@ class BulkKind(StrEnum):
     SUSPEND = "suspend"
     LIFT = "lift"
     CHANGE_PLAN = "change_plan"
+    CHARGE = "charge"
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,16 +56,21 @@ class BulkRequest:
     suspend_invoicing: bool = False
     note: str = ""
     plan_id: int | None = None  # change plan: the new plan
+    amount: str = ""  # one-off charge: major units, the customer's currency
+    description: str = ""
+    key: str = ""  # one-off charge: the idempotency key's stem (one per confirmation)
 
 
 @dataclass(frozen=True, slots=True)
 class BulkLine:
-    """One service that changes, or (``service_id`` None) a customer with nothing to change."""
+    """One service that changes, a customer charged (``service_id`` None, ``acts``), or a
+    customer with nothing to change (``acts`` False)."""
 
     customer_id: int
     customer_name: str
     service_id: int | None
     change: str
+    acts: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +110,16 @@ def preview(
         select(Customer).where(Customer.id.in_(list(customer_ids))).order_by(Customer.id)
     ).all()
     lines: list[BulkLine] = []
+    if request.kind is BulkKind.CHARGE:
+        if not request.description.strip():
+            raise ValidationError("description", "is required for a one-off charge")
+        for customer in customers:
+            price = parse_amount(request.amount, None, customer.currency, "amount")
+            prepaid = customer.balance_control == BalanceControl.PREPAID.value
+            where = "from the prepaid wallet at once" if prepaid else "on the next invoice"
+            change = f"one-off charge {price} {request.description.strip()!r}, {where}"
+            lines.append(BulkLine(customer.id, customer.name, None, change))
+        return lines
     for customer in customers:
         services = session.scalars(
             select(Service)
@@ -111,7 +131,7 @@ def preview(
             for s in services
             if (change := _change(uow, s, request, plan, reason_name))
         ]
-        lines += found or [BulkLine(customer.id, customer.name, None, _nothing(request))]
+        lines += found or [BulkLine(customer.id, customer.name, None, _nothing(request), False)]
     return lines
 
 
@@ -144,6 +164,8 @@ def _change(
             if service.plan_id == plan.id:
                 return ""
             return f"{label}: plan {service.plan.name!r} → {plan.name!r} from today, prorated"
+        case BulkKind.CHARGE:
+            return ""  # a customer's, not a service's (preview lists the customers)
 
 
 def _nothing(request: BulkRequest) -> str:
@@ -151,6 +173,7 @@ def _nothing(request: BulkRequest) -> str:
         BulkKind.SUSPEND: "nothing to suspend (no active service without a suspension)",
         BulkKind.LIFT: "nothing to lift (no manual suspension)",
         BulkKind.CHANGE_PLAN: "nothing to change (no live service on another plan)",
+        BulkKind.CHARGE: "",
     }[request.kind]
 
 
@@ -171,17 +194,38 @@ def apply(
     for customer_id, mine in by_customer.items():
         name = mine[0].customer_name
         services = [line.service_id for line in mine if line.service_id is not None]
-        if not services:
+        if not any(line.acts for line in mine):
             results.append(BulkResult(customer_id, name, True, mine[0].change))
             continue
         try:
             with uow_factory() as uow:
-                done = _apply_one(uow, services, request, now=now, actor=actor)
+                if request.kind is BulkKind.CHARGE:
+                    done = _charge_one(uow, customer_id, request, now=now, actor=actor)
+                else:
+                    done = _apply_one(uow, services, request, now=now, actor=actor)
         except IspbillError as exc:
             results.append(BulkResult(customer_id, name, False, str(exc)))
             continue
         results.append(BulkResult(customer_id, name, True, done))
     return results
+
+
+def _charge_one(
+    uow: UnitOfWork, customer_id: int, request: BulkRequest, *, now: datetime, actor: str
+) -> str:
+    result = add_extra_charge(
+        uow,
+        customer_id=customer_id,
+        amount=request.amount,
+        description=request.description,
+        key=f"{request.key}:{customer_id}" if request.key else None,
+        now=now,
+        actor=actor,
+    )
+    if not result.created:
+        return f"charge #{result.charge.id} was already made by this confirmation"
+    where = "from the wallet" if result.paid_from_wallet else "for the next invoice"
+    return f"charge #{result.charge.id} of {result.charge.gross} {where}"
 
 
 def _apply_one(
@@ -213,6 +257,8 @@ def _apply_one(
                     uow, service_id=service_id, plan_id=request.plan_id, now=now, actor=actor
                 )
             verb = "moved to the new plan"
+        case BulkKind.CHARGE:
+            raise AssertionError("a one-off charge is _charge_one's")
     listed = ", ".join(f"#{s}" for s in services)
     return f"service {listed} {verb}" if len(services) == 1 else f"services {listed} {verb}"
 

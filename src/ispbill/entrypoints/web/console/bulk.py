@@ -13,6 +13,7 @@ else). ``action=export`` is the selection's CSV, one row per service, with nothi
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
@@ -25,6 +26,7 @@ from ispbill.adapters.db.unit_of_work import UnitOfWork
 from ispbill.domain.errors import IspbillError
 from ispbill.entrypoints.pages import app_of
 from ispbill.entrypoints.web.common import (
+    CONFIRM_FIELD,
     Confirmation,
     Staff,
     confirmation_page,
@@ -44,11 +46,22 @@ from ispbill.use_cases.queries import dashboard as console_views
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 
-FIELDS = ("q", "status", "action", "reason", "suspend_invoicing", "note", "plan")
+FIELDS = (
+    "q",
+    "status",
+    "action",
+    "reason",
+    "suspend_invoicing",
+    "note",
+    "plan",
+    "amount",
+    "description",
+)
 VERBS = {
     bulk.BulkKind.SUSPEND: "suspend",
     bulk.BulkKind.LIFT: "lift the suspension of",
     bulk.BulkKind.CHANGE_PLAN: "move to another plan",
+    bulk.BulkKind.CHARGE: "charge once",
 }
 
 
@@ -73,6 +86,8 @@ def _request(values: Mapping[str, str]) -> bulk.BulkRequest:
         suspend_invoicing=values.get("suspend_invoicing") == "1",
         note=values.get("note", ""),
         plan_id=int(plan) if plan.isascii() and plan.isdigit() and len(plan) < 10 else None,
+        amount=values.get("amount", "").strip(),
+        description=values.get("description", "").strip(),
     )
 
 
@@ -82,7 +97,7 @@ def _preview(
     request = _request(values)
     ids = _selection(uow, staff, values)
     lines = bulk.preview(uow, customer_ids=ids, request=request)
-    changing = [line for line in lines if line.service_id is not None]
+    changing = [line for line in lines if line.acts]
     customers = len({line.customer_id for line in changing})
     what = VERBS[request.kind]
     if request.kind is bulk.BulkKind.SUSPEND:
@@ -91,8 +106,14 @@ def _preview(
     if request.kind is bulk.BulkKind.CHANGE_PLAN and request.plan_id is not None:
         plan = next(p for p in console_catalog.plans(uow.session) if p.id == request.plan_id)
         what += f" {plan.name!r}"
+    target = f"{len(changing)} service(s) of {customers} customer(s)"
+    if request.kind is bulk.BulkKind.CHARGE:
+        what, target = (
+            f"add a one-off charge of {request.amount} ({request.description!r}) to",
+            (f"{customers} customer(s)"),
+        )
     consequence = (
-        f"This will {what} {len(changing)} service(s) of {customers} customer(s), each "
+        f"This will {what} {target}, each "
         f"customer on its own (a refusal stops no one else); {len(ids) - customers} of the "
         f"{len(ids)} customer(s) selected have nothing to change."
     )
@@ -155,6 +176,8 @@ async def bulk_apply(request: Request, staff: Staff) -> Response:
     if not is_confirmed(request, form, confirmation):
         return confirmation_page(request, staff, confirmation, form)
     app = app_of(request)
+    # the confirmation keys the one-off charges: the same confirmed form twice charges once
+    wanted = replace(wanted, key=f"bulk-{form[CONFIRM_FIELD][:40]}")
 
     def run() -> list[bulk.BulkResult]:
         now: datetime = app.clock.now()
