@@ -391,6 +391,7 @@ OPERATOR_WIDE = frozenset(
     {
         "/console/nas",
         "/console/outbox",
+        "/console/schedule",
         "/console/settings",
         "/console/tokens",
         "/console/bank",

@@ -36,6 +36,7 @@ from ispbill.domain.errors import ValidationError
 from ispbill.domain.notifications import NotificationStatus
 from ispbill.domain.radius import CommandStatus
 from ispbill.settings import Settings
+from ispbill.use_cases.billing import tick_runs
 
 ACTOR = "engine:retention"
 
@@ -109,7 +110,8 @@ def purge_expired(
             Notification.sent_at < delivered,
         ),
         "tick_runs": delete(TickRun).where(
-            TickRun.status.in_(("succeeded", "failed")), TickRun.finished_at < ticked
+            TickRun.status.in_((tick_runs.SUCCEEDED, tick_runs.FAILED)),
+            TickRun.finished_at < ticked,
         ),
     }
     counts = {
