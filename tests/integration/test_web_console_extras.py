@@ -10,7 +10,7 @@ from datetime import date
 
 import pytest
 from sqlalchemy import func, select
-from web_support import Browser, console_world, customer, text_of
+from web_support import Browser, confirm_token_of, console_world, customer, text_of
 
 from ispbill.adapters.db.models import (
     Charge,
@@ -128,13 +128,20 @@ def test_void_states_the_consequence_first_then_credit_and_terms(
     assert f"/console/invoices/{invoice.id}/void" in page.text
     asked = browser.post(f"/console/invoices/{invoice.id}/void", {"reason": "issued in error"})
     assert asked.status_code == 200
-    assert f"Void invoice {invoice.number} of" in asked.text
+    assert f"This will void invoice {invoice.number} of" in asked.text
     assert "can never be paid or voided again" in asked.text
+    assert "Reason: issued in error" in asked.text
     with app.uow() as uow:  # nothing written before the confirmation
         assert uow.session.get(Invoice, invoice.id).status == "issued"  # type: ignore[union-attr]
-    done = browser.submit(
-        f"/console/invoices/{invoice.id}/void", {"reason": "issued in error", "confirmed": "1"}
-    )
+    # the old one-click shortcut and a token for another reason do nothing
+    for form in (
+        {"reason": "issued in error", "confirmed": "1"},
+        {"reason": "another reason", "confirm_token": confirm_token_of(asked.text)},
+    ):
+        browser.post(f"/console/invoices/{invoice.id}/void", form)
+        with app.uow() as uow:
+            assert uow.session.get(Invoice, invoice.id).status == "issued"  # type: ignore[union-attr]
+    done = browser.confirm(f"/console/invoices/{invoice.id}/void", {"reason": "issued in error"})
     assert done.status_code == 200
     with app.uow() as uow:
         assert uow.session.get(Invoice, invoice.id).status == "void"  # type: ignore[union-attr]
