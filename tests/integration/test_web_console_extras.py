@@ -180,7 +180,8 @@ def test_terminate_asks_first_and_changes_are_scheduled(web: tuple[App, dict[str
     browser.get(f"/console/customers/{petr}")
     asked = browser.post(f"/console/services/{service}/terminate", {})
     assert asked.status_code == 200
-    assert f"Terminate service {service} from today? It ends for good" in asked.text
+    assert f"This will terminate service #{service} (Fiber 100) of Petr from today" in asked.text
+    assert "it ends for good" in asked.text
     with app.uow() as uow:
         assert uow.session.get(Service, service).state == "active"  # type: ignore[union-attr]
     planned = browser.submit(
@@ -193,7 +194,16 @@ def test_terminate_asks_first_and_changes_are_scheduled(web: tuple[App, dict[str
     cancelled = browser.submit(f"/console/scheduled-changes/{change.id}/cancel", {})
     assert cancelled.status_code == 200
     assert "Ends after" not in cancelled.text
-    done = browser.submit(f"/console/services/{service}/terminate", {"confirmed": "1"})
+    # the old one-click shortcut does nothing; a token for another day is not this confirmation
+    browser.post(f"/console/services/{service}/terminate", {"confirmed": "1"})
+    other_day = browser.post(
+        f"/console/services/{service}/terminate",
+        {"effective": "2026-12-31", "confirm_token": confirm_token_of(asked.text)},
+    )
+    assert other_day.status_code == 409
+    with app.uow() as uow:
+        assert uow.session.get(Service, service).state == "active"  # type: ignore[union-attr]
+    done = browser.confirm(f"/console/services/{service}/terminate", {})
     assert done.status_code == 200
     with app.uow() as uow:
         assert uow.session.get(Service, service).state == "ended"  # type: ignore[union-attr]
