@@ -39,8 +39,11 @@ lint: $(DEV_STAMP)
 typecheck: $(DEV_STAMP)
 	$(BIN)/mypy src/ispbill
 
+# Two processes by default (pytest-xdist, one PostgreSQL database and SQLite template per
+# process; a test file stays on one process): PYTEST_WORKERS=0 runs in one process.
+PYTEST_WORKERS ?= 2
 pytest: $(DEV_STAMP)
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile --durations=15
 
 test: system-deps-test lint typecheck pytest
 

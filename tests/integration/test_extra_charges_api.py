@@ -40,7 +40,7 @@ def test_charges_and_addons(api: tuple[App, World]) -> None:
         "/api/v1/services", json={"customer_id": pia["id"], "plan_id": plan["id"]}
     ).json()
     admin.post("/api/v1/services", json={"customer_id": olga["id"], "plan_id": plan["id"]})
-    assert admin.post("/api/v1/ticks", json={}).json()["charges"] == 2
+    assert admin.post("/api/v1/ticks/run", json={}).json()["charges"] == 2
 
     fee = admin.post(
         f"/api/v1/customers/{pia['id']}/charges",
@@ -109,7 +109,7 @@ def test_credit_void_and_payment_terms(api: tuple[App, World]) -> None:
         "/api/v1/customers", json=customer_body("Olga", balance_control="postpaid")
     ).json()
     admin.post("/api/v1/services", json={"customer_id": olga["id"], "plan_id": plan["id"]})
-    admin.post("/api/v1/ticks", json={})
+    admin.post("/api/v1/ticks/run", json={})
     [invoice] = admin.get("/api/v1/invoices", params={"customer_id": olga["id"]}).json()["items"]
 
     north = Api(app, world.tokens["north"])
@@ -178,7 +178,7 @@ def test_scheduled_changes(api: tuple[App, World], clock: FixedClock) -> None:
     sid = admin.post(
         "/api/v1/services", json={"customer_id": pia["id"], "plan_id": cheap["id"]}
     ).json()["id"]
-    admin.post("/api/v1/ticks", json={})
+    admin.post("/api/v1/ticks/run", json={})
     planned = admin.post(
         f"/api/v1/services/{sid}/scheduled-changes",
         json={"kind": "plan_change", "plan_id": fast["id"]},
@@ -201,7 +201,7 @@ def test_scheduled_changes(api: tuple[App, World], clock: FixedClock) -> None:
     assert ending.status_code == 201, ending.text
     assert ending.json()["last_day"] == str(clock.now().date())
     clock.advance(timedelta(days=1))
-    admin.post("/api/v1/ticks", json={})
+    admin.post("/api/v1/ticks/run", json={})
     assert admin.get(f"/api/v1/services/{sid}").json()["state"] == "ended"
     listed = admin.get(f"/api/v1/services/{sid}/scheduled-changes").json()
     assert [c["status"] for c in listed] == ["done", "cancelled"]

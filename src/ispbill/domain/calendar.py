@@ -397,8 +397,9 @@ def parse_customer_cycle(
     else:
         try:
             kind, parsed = _parse_kind(text)
-        except ValidationError as exc:
-            raise ValidationError(field, exc.rule) from None
+        except ValidationError:
+            expected = ", ".join(PERIOD_CYCLE_CHOICES)
+            raise ValidationError(field, f"must be one of {expected} (got {text!r})") from None
         named_n = parsed if kind in _N_KINDS else None
     if kind not in _N_KINDS:
         if n is not None:

@@ -12,12 +12,17 @@ import typer
 
 from ispbill.entrypoints.cli.base import (
     ACTOR,
+    ALL,
+    CURSOR,
+    LIMIT,
     Cli,
     console,
     emit,
+    emit_listing,
     emit_object,
     find,
     find_optional,
+    page_rows,
     parse_day,
     unit_of_work,
 )
@@ -99,11 +104,15 @@ def charges_add(
 def charges_list(
     customer: str = typer.Argument(..., help="Customer id or name."),
     as_json: bool = JSON,
+    limit: int = LIMIT,
+    cursor: int | None = CURSOR,
+    every: bool = ALL,
 ) -> None:
-    """A customer's one-off charges, newest first, with the invoice each is on."""
+    """A customer's one-off charges, with the invoice each is on, a page at a time (by id)."""
     with unit_of_work() as (uow, _):
         rows = extras.list_extra_charges(uow, customer_id=find(customer_id_of, customer))
-    emit([charge_row(r) for r in rows], as_json=as_json, title=f"One-off charges of {customer}")
+    found = page_rows([charge_row(r) for r in rows], limit=limit, cursor=cursor, every=every)
+    emit_listing(found, as_json=as_json, title=f"One-off charges of {customer}")
 
 
 def charge_row(c: extras.ExtraChargeView) -> dict[str, Any]:
