@@ -194,7 +194,10 @@ def update_customer(
             BusinessModel, changes.business_model, "business_model"
         ).value
 
-    zone = load_timezone(changes.billing_timezone or customer.billing_timezone)
+    try:
+        zone = load_timezone(changes.billing_timezone or customer.billing_timezone)
+    except ValidationError as exc:
+        raise ValidationError("billing_timezone", exc.rule) from None
     if changes.billing_timezone is not None:
         updates["billing_timezone"] = zone.key
     if changes.invoicing_mode is not None:
