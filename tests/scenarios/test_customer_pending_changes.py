@@ -191,9 +191,14 @@ def test_cancel_and_replace_a_planned_change(app: App) -> None:
     with pytest.raises(ValidationError) as twice, app.uow() as uow:
         pending.cancel_change(uow, change_id=planned.id, now=EDIT, actor=ACTOR)
     assert twice.value.field == "change"
-    _edit(app, pia, invoicing_mode="backward")
-    _edit(app, pia, invoicing_mode="forward")  # back to the current value: nothing planned
     assert _pending(app, pia) == []
+    _edit(app, pia, invoicing_mode="backward")
+    # the current values again (as the console's form sends them): the planned change stays
+    _edit(app, pia, invoicing_mode="forward", billing_cycle="monthly", billing_timezone="UTC")
+    [kept] = _pending(app, pia)
+    assert (kept.field, kept.new_value) == ("invoicing_mode", "backward")
+    with app.uow() as uow:
+        pending.cancel_change(uow, change_id=kept.id, now=EDIT, actor=ACTOR)
     tick_daily(app, FEB1, date(2026, 2, 2))
     assert _terms(app, pia)[:2] == ("monthly", None)
     assert [c[:6] for c in charges(app, pia)] == [
@@ -207,7 +212,7 @@ def test_cancel_and_replace_a_planned_change(app: App) -> None:
         "customer.change_planned",
         "customer.change_cancelled",
         "customer.change_planned",
-        "customer.change_cancelled",  # back to forward
+        "customer.change_cancelled",
     ]
     check_books(app)
 

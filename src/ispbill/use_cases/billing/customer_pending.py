@@ -176,14 +176,11 @@ def plan_change(
     now: datetime,
     actor: str,
     reason: str = "",
-) -> PendingView | None:
+) -> PendingView:
     """Record ``field`` to become ``new_value`` from the customer's next period, inside the
-    caller's write (which holds the customer's lock); replaces a planned change of that field.
-    A value equal to the current one only cancels the planned change (None)."""
+    caller's write (which holds the customer's lock); replaces a planned change of that field."""
     reason = reason.strip()[:REASON_MAX]
     drop_planned(uow, customer, field, now=now, actor=actor, reason="replaced by a new edit")
-    if old_value == new_value:
-        return None
     effective = next_period_start(customer, now)
     row = CustomerPendingChange(
         customer_id=customer.id,

@@ -220,13 +220,6 @@ def update_customer(
                 else None,
                 cycle_origin=today,
             )
-        else:  # the current cycle again: drops a planned change of it
-            updates.update(
-                cycle_kind=customer.cycle_kind,
-                cycle_n=customer.cycle_n,
-                cycle_anchor_day=customer.cycle_anchor_day,
-                cycle_origin=customer.cycle_origin,
-            )
     record = checked_record(changes.record, customer)
 
     _defer_period_changes(uow, customer, updates, now=now, actor=actor, reason=reason)
@@ -277,7 +270,13 @@ def _defer_period_changes(
     """Timezone, cycle and invoicing mode: at once while no service runs (a planned change of
     the field is dropped), else from the next period (``billing/customer_pending.py``): taken
     out of ``updates`` and recorded as a pending change."""
-    edited = [name for name, columns in _PERIOD_COLUMNS.items() if columns[0] in updates]
+    # a value equal to the current one (a form sends every field back) changes nothing and
+    # leaves a planned change alone
+    edited = [
+        name
+        for name, columns in _PERIOD_COLUMNS.items()
+        if any(c in updates and updates[c] != getattr(customer, c) for c in columns)
+    ]
     if not edited:
         return
     running = _running(uow, customer, now)

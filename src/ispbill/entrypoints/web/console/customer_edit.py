@@ -149,7 +149,9 @@ def customer_form(customer: Any, classes: list[Any]) -> EditPage:
             else "",
         ),
         FormField(
-            "billing_timezone", "Billing timezone (from the next period while a service runs)", customer.billing_timezone
+            "billing_timezone",
+            "Billing timezone (from the next period while a service runs)",
+            customer.billing_timezone,
         ),
         FormField(
             "invoicing_mode",
