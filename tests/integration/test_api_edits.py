@@ -109,7 +109,9 @@ def test_a_customer_is_patched_with_its_record(api: tuple[App, World]) -> None:
         ({"minimum_balance": "5.00"}, "minimum_balance"),  # postpaid
         ({"customer_class": "Nowhere"}, "customer_class"),
         ({"name": "Bob"}, "name"),  # taken
-        ({"billing_cycle": "weekly"}, "billing_cycle"),  # a service is running
+        ({"billing_cycle": "fortnightly"}, "billing_cycle"),
+        ({"billing_timezone": "Mars/Olympus"}, "billing_timezone"),
+        ({"invoicing_mode": "sideways"}, "invoicing_mode"),
         ({"credit_limit": "-1"}, "credit_limit"),  # refused by the schema
     ],
 )
@@ -125,6 +127,49 @@ def test_a_refused_patch_names_the_field_and_writes_nothing(
     before = snapshot(app)
     refused(admin.request("PATCH", "/api/v1/customers/1", json=patch), field)
     assert snapshot(app) == before
+
+
+def test_a_period_term_edit_while_a_service_runs_is_pending_and_cancellable(
+    api: tuple[App, World],
+) -> None:
+    app, world = api
+    admin = Api(app, world.tokens["ops"])
+    admin.post("/api/v1/customers", json=customer_body("North Home", reseller="North"))
+    plan = admin.post("/api/v1/plans", json=PLAN).json()
+    assert admin.post("/api/v1/services", json={"customer_id": 1, "plan_id": plan["id"]})
+    patched = admin.request(
+        "PATCH", "/api/v1/customers/1", json={"billing_cycle": "weekly", "reason": "asked"}
+    )
+    assert patched.status_code == 200, patched.text
+    body = patched.json()
+    assert body["billing_cycle"] == "monthly"  # the current period keeps its cycle
+    [planned] = body["pending_changes"]
+    assert (planned["field"], planned["old_value"], planned["new_value"]) == (
+        "billing_cycle",
+        "monthly:1",
+        "weekly:1",
+    )
+    assert planned["status"] == "planned"
+    assert admin.get("/api/v1/customers/1").json()["pending_changes"] == [planned]
+    assert admin.get("/api/v1/customers").json()["items"][0]["pending_changes"] is None
+    south = Api(app, world.tokens["south"])
+    cancel = f"/api/v1/customers/changes/{planned['id']}/cancel"
+    assert south.post(cancel, json={}).status_code == 404  # not its customer
+    done = admin.post(cancel, json={"reason": "changed their mind"})
+    assert done.status_code == 200, done.text
+    assert done.json()["status"] == "cancelled"
+    refused(admin.post(cancel, json={}), "change")  # only a planned one
+    refused(admin.post("/api/v1/customers/changes/999/cancel", json={}), "change")
+    assert admin.get("/api/v1/customers/1").json()["pending_changes"] == []
+    with app.uow() as uow:
+        kinds = list(
+            uow.session.scalars(
+                select(Event.kind)
+                .where(Event.kind.startswith("customer.change"))
+                .order_by(Event.id)
+            )
+        )
+    assert kinds == ["customer.change_planned", "customer.change_cancelled"]
 
 
 def test_scope_readonly_and_resellers(api: tuple[App, World]) -> None:

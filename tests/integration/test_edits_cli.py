@@ -147,13 +147,13 @@ def test_a_refused_customer_edit_names_the_field_and_changes_nothing(
     assert snapshot(app) == before
 
 
-def test_cycle_timezone_and_invoicing_change_only_between_periods(
+def test_cycle_timezone_and_invoicing_change_from_the_next_period(
     app: App, database_url: str
 ) -> None:
     url = database_url
     setup(url)
     ok(url, "customers", "add", "Nina", "--class", "Home", "--currency", "USD")
-    # no service yet: the next period is the first, so the change is taken
+    # no service yet: the next period is the first, so the change is taken at once
     ok(url, "customers", "update", "Nina", "--cycle", "every_n_days", "--cycle-n", "14")
     ok(url, "customers", "update", "Nina", "--timezone", "Europe/Prague", "--invoicing", "backward")
     shown = ok_json(url, "customers", "show", "Nina")
@@ -162,17 +162,43 @@ def test_cycle_timezone_and_invoicing_change_only_between_periods(
         "Europe/Prague",
         "backward",
     )
+    assert shown["pending_changes"] == []
     ok(url, "services", "add", "--customer", "Nina", "--plan", "Fiber")
+    # a service runs: each is accepted as a pending change from the next period
     before = snapshot(app)
     for args, field in (
-        (["--cycle", "monthly"], "billing_cycle"),
-        (["--timezone", "UTC"], "billing_timezone"),
-        (["--invoicing", "forward"], "invoicing_mode"),
+        (["--cycle", "fortnightly"], "billing_cycle"),
+        (["--timezone", "Mars/Olympus"], "billing_timezone"),
+        (["--invoicing", "sideways"], "invoicing_mode"),
     ):
-        result = invoke(url, "customers", "update", "Nina", *args)
-        assert result.exit_code == 2
-        assert result.stderr.startswith(f"error: {field}: changes only between billing periods")
+        refused(url, field, "customers", "update", "Nina", *args)
     assert snapshot(app) == before
+    said = ok(url, "customers", "update", "Nina", "--cycle", "monthly", "--timezone", "UTC")
+    assert "billing_cycle: every_n_days:14 -> monthly:1 from " in said.stdout
+    ok(url, "customers", "update", "Nina", "--invoicing", "forward")
+    shown = ok_json(url, "customers", "show", "Nina")
+    assert (shown["cycle"], shown["timezone"], shown["invoicing_mode"]) == (
+        "every_n_days",
+        "Europe/Prague",
+        "backward",
+    )
+    planned = {p["field"]: p for p in shown["pending_changes"]}
+    assert {f: (p["old_value"], p["new_value"]) for f, p in planned.items()} == {
+        "billing_cycle": ("every_n_days:14", "monthly:1"),
+        "billing_timezone": ("Europe/Prague", "UTC"),
+        "invoicing_mode": ("backward", "forward"),
+    }
+    assert len({p["effective_on"] for p in planned.values()}) == 1
+    change = str(planned["invoicing_mode"]["id"])
+    cancelled = ok_json(url, "customers", "cancel-change", change, "--reason", "no")
+    assert cancelled["status"] == "cancelled"
+    refused(url, "change", "customers", "cancel-change", change)
+    refused(url, "change", "customers", "cancel-change", "9999")
+    shown = ok_json(url, "customers", "show", "Nina")
+    assert sorted(p["field"] for p in shown["pending_changes"]) == [
+        "billing_cycle",
+        "billing_timezone",
+    ]
 
 
 def test_a_minimum_balance_edit_decides_the_next_tick(app: App, database_url: str) -> None:

@@ -103,6 +103,40 @@ def test_a_customer_is_edited_from_its_page(web: tuple[App, dict[str, int]]) -> 
         }
 
 
+def test_a_cycle_edit_while_a_service_runs_is_shown_and_cancelled_on_the_page(
+    web: tuple[App, dict[str, int]],
+) -> None:
+    app, ids = web
+    customer_id = customer(app, "Petr")
+    with app.uow() as uow:
+        spec = NewService(customer_id=customer_id, plan_id=ids["plan"])
+        add_service(uow, spec=spec, now=app.clock.now(), actor="test")
+    browser = admin(app)
+    form = form_of_page(browser, f"/console/customers/{customer_id}/edit")
+    saved = browser.post(
+        f"/console/customers/{customer_id}/edit", {**form, "billing_cycle": "weekly"}
+    )
+    assert saved.status_code == 303, saved.text[-500:]
+    page = browser.follow(saved).text
+    with app.uow() as uow:
+        stored = uow.session.get(Customer, customer_id)
+        assert stored is not None
+        assert stored.cycle_kind == "monthly"  # the running period keeps its cycle
+        [planned] = uow.session.scalars(
+            select(Event.figures).where(Event.kind == "customer.change_planned")
+        )
+    change = planned["change"]
+    assert f'id="pending-{change}"' in page
+    assert "billing_cycle: monthly:1 → weekly:1" in page
+    cancelled = browser.post(f"/console/customer-changes/{change}/cancel")
+    assert cancelled.status_code == 303
+    assert f'id="pending-{change}"' not in browser.follow(cancelled).text
+    again = browser.post(f"/console/customer-changes/{change}/cancel")
+    assert again.status_code == 422
+    assert "change: change" in again.text
+    assert browser.post("/console/customer-changes/99999/cancel").status_code == 404
+
+
 @pytest.mark.parametrize(
     ("change", "message"),
     [
@@ -111,7 +145,7 @@ def test_a_customer_is_edited_from_its_page(web: tuple[App, dict[str, int]]) -> 
         ({"credit_limit": "50"}, "credit_limit: only postpaid customers"),
         ({"grace_days": "soon"}, "grace_days: must be a whole number"),
         ({"emails": "petr at example"}, "emails: "),
-        ({"billing_cycle": "weekly"}, "billing_cycle: changes only between billing periods"),
+        ({"billing_timezone": "Mars/Olympus"}, "billing_timezone: unknown IANA timezone"),
     ],
 )
 def test_a_refused_edit_names_the_field_and_writes_nothing(

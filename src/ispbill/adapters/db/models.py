@@ -425,6 +425,37 @@ class ScheduledChange(Base):
     note: Mapped[str | None] = mapped_column(String(500))
 
 
+class CustomerPendingChange(Base):
+    """A customer's billing timezone, cycle or invoicing mode changed while a service runs: it
+    takes effect from the customer's next billing period (``effective_on``, whose local
+    midnight is ``due_at``), applied by the tick (``use_cases/catalog/pending_changes.py``).
+    One planned change per field; a new edit replaces it."""
+
+    __tablename__ = "customer_pending_changes"
+    __table_args__ = (
+        CheckConstraint(
+            "field IN ('billing_timezone', 'billing_cycle', 'invoicing_mode')", name="field"
+        ),
+        CheckConstraint("status IN ('planned', 'done', 'cancelled')", name="status"),
+        Index("ix_customer_pending_changes_status_due_at", "status", "due_at"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
+    field: Mapped[str] = mapped_column(String(32))
+    # the customer's columns to set, as JSON values (a cycle: kind, n, anchor day, origin)
+    columns: Mapped[dict[str, Any]] = mapped_column(JSON)
+    old_value: Mapped[str] = mapped_column(String(100))
+    new_value: Mapped[str] = mapped_column(String(100))
+    effective_on: Mapped[date] = mapped_column(Date)
+    due_at: Mapped[datetime]
+    status: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str] = mapped_column(String(500))
+    created_at: Mapped[datetime]
+    actor: Mapped[str] = mapped_column(String(100))
+    closed_at: Mapped[datetime | None]
+    closed_by: Mapped[str | None] = mapped_column(String(100))
+
+
 class Charge(Base):
     """The debit of one service for one period: unique per (service, period start) for period
     charges and per (add-on, period start) for add-on charges. A one-off extra charge

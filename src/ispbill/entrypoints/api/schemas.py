@@ -194,7 +194,8 @@ class CustomerIn(Strict):
 class CustomerPatch(Strict):
     """Only the fields given change; each is validated as on creation. ``credit_limit`` and
     ``minimum_balance`` apply at once; ``billing_timezone``, ``billing_cycle``/``cycle_n`` and
-    ``invoicing_mode`` only between billing periods (refused while a service runs). An empty
+    ``invoicing_mode`` from the customer's next billing period while a service runs (listed in
+    ``pending_changes``; at once when none runs). An empty
     text or list clears; a ``custom_data`` value "" removes that field."""
 
     name: Text200 | None = None
@@ -256,6 +257,23 @@ class CustomerOut(BaseModel):
     vat_id: str | None
     internal_notes: str | None = Field(description="Staff only: null for a customer's own session.")
     archived_at: datetime | None
+    pending_changes: list[PendingChangeOut] | None = Field(
+        default=None,
+        description="Timezone, cycle or invoicing mode changes planned from the next billing "
+        "period (on GET and PATCH of one customer; null in lists).",
+    )
+
+
+class PendingChangeOut(BaseModel):
+    id: int
+    customer_id: int
+    field: str
+    old_value: str
+    new_value: str
+    effective_on: date
+    due_at: datetime
+    status: str
+    reason: str
 
 
 # --- plans -------------------------------------------------------------------------------

@@ -23,6 +23,7 @@ from ispbill.entrypoints.cli.base import (
     parse_day,
     unit_of_work,
 )
+from ispbill.use_cases.billing import customer_pending
 from ispbill.use_cases.billing import plan_changes as change_cases
 from ispbill.use_cases.catalog import customer_accounts as customer_cases
 from ispbill.use_cases.catalog import customer_edits as edit_cases
@@ -253,6 +254,12 @@ def customers_update(
         emit_object(detail, as_json=True, title="")
         return
     console.print(f"customer {row.id} {row.name!r} updated", markup=False)
+    for planned in detail["pending_changes"]:
+        console.print(
+            f"  {planned['field']}: {planned['old_value']} -> {planned['new_value']} from "
+            f"{planned['effective_on']} (pending change {planned['id']}; a service is running)",
+            markup=False,
+        )
 
 
 @customers_app.command("archive")
@@ -279,6 +286,20 @@ def customers_restore(
             uow, customer_id=find(customer_id_of, customer), now=now, actor=ACTOR, reason=reason
         )
     console.print(f"customer {row.id} {row.name!r} restored", markup=False)
+
+
+@customers_app.command("cancel-change")
+def customers_cancel_change(
+    change: int = typer.Argument(..., help="The pending change's id (customers show lists it)."),
+    reason: str = typer.Option("", "--reason", help="Why (kept with the event)."),
+    as_json: bool = JSON,
+) -> None:
+    """Cancel a timezone, cycle or invoicing-mode change planned for the next period."""
+    with unit_of_work() as (uow, now):
+        done = customer_pending.cancel_change(
+            uow, change_id=change, now=now, actor=ACTOR, reason=reason
+        )
+    emit_object(done.as_json(), as_json=as_json, title=f"Pending change {done.id}")
 
 
 @customers_app.command("show")

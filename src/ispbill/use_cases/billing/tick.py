@@ -42,6 +42,7 @@ from ispbill.domain.billing import (
 )
 from ispbill.domain.dates import check_date
 from ispbill.domain.ranges import IdRange
+from ispbill.use_cases.billing.customer_pending import apply_due
 from ispbill.use_cases.billing.evaluation import evaluate_customers
 from ispbill.use_cases.billing.fast_path import charge_alike_services
 from ispbill.use_cases.billing.scheduled_changes import carry_out_due
@@ -78,6 +79,7 @@ class TickReport:
     invoices: int = 0
     cards_expired: int = 0
     scheduled_changes: int = 0  # planned plan changes and terminations carried out
+    pending_changes: int = 0  # customers' timezone, cycle or invoicing mode applied
     transitions: dict[str, int] = field(default_factory=dict)
     collections: dict[str, int] = field(default_factory=dict)  # action -> customers
     skipped: list[SkippedCustomer] = field(default_factory=list)  # billed by nobody this tick
@@ -140,6 +142,9 @@ def tick(
     # planned changes first: a plan change at the period's end switches before the new period
     # is billed, a termination ends the service before anything past its last day is due
     report.scheduled_changes = carry_out_due(uow_factory, now=now, actor=actor, within=within)
+    # a customer's timezone, cycle or invoicing mode planned for this period (waits while a
+    # charge of the old period is due: invoicing in arrears, billed below, then applied again)
+    report.pending_changes = apply_due(uow_factory, now=now, actor=actor, within=within)
     charge_alike_services(
         uow_factory,
         now=now,
@@ -154,6 +159,7 @@ def tick(
         while _run_chunk(uow_factory, now, chunk_size, policy_settings, actor, report, claim, seen):
             if progress:
                 progress(report.customers)
+    report.pending_changes += apply_due(uow_factory, now=now, actor=actor, within=within)
     report.invoices += issue_monthly_statements(
         uow_factory, now=now, operator=policy_settings, chunk_size=chunk_size, within=within
     )

@@ -10,9 +10,10 @@ When each change takes effect:
   notification list, language, custom data and the contact record: at once; the next tick (or
   the next payment's re-evaluation) decides with them.
 * the billing timezone, cycle and invoicing mode cut time into periods: changing them in the
-  middle of a charged period would bill a day twice or never, so they may change only between
-  periods: while no service of the customer is running (none yet, or every one ended or not
-  started). Otherwise the edit is refused naming the service and when its period ends.
+  middle of a charged period would bill a day twice or never. While no service of the customer
+  is running (none yet, or every one ended or not started) they change at once; otherwise the
+  edit is accepted as a pending change from the customer's next billing period, applied by the
+  tick before it bills that period (``use_cases/billing/customer_pending.py``).
 
 An archived customer keeps every record and its history, takes no new services and leaves the
 default lists; only a customer whose services have all ended may be archived.
@@ -22,7 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -52,6 +53,7 @@ from ispbill.domain.errors import ValidationError
 from ispbill.domain.lifecycle import ServiceState
 from ispbill.domain.money import Money
 from ispbill.domain.plans import instantiate_cycle
+from ispbill.use_cases.billing import customer_pending as pending
 from ispbill.use_cases.catalog.customer_accounts import choice
 from ispbill.use_cases.catalog.customer_records import (
     ContactRecord,
@@ -63,7 +65,7 @@ from ispbill.use_cases.catalog.edit_log import diff, record_edit
 from ispbill.use_cases.catalog.offerings import class_defaults
 from ispbill.use_cases.payments.recording import lock_customer
 
-PERIOD_FIELDS = ("billing_timezone", "billing_cycle", "invoicing_mode")
+PERIOD_FIELDS = ("billing_timezone", "billing_cycle", "invoicing_mode")  # from the next period
 
 
 @dataclass(frozen=True)
@@ -192,7 +194,10 @@ def update_customer(
             BusinessModel, changes.business_model, "business_model"
         ).value
 
-    zone = load_timezone(changes.billing_timezone or customer.billing_timezone)
+    try:
+        zone = load_timezone(changes.billing_timezone or customer.billing_timezone)
+    except ValidationError as exc:
+        raise ValidationError("billing_timezone", exc.rule) from None
     if changes.billing_timezone is not None:
         updates["billing_timezone"] = zone.key
     if changes.invoicing_mode is not None:
@@ -217,18 +222,7 @@ def update_customer(
             )
     record = checked_record(changes.record, customer)
 
-    period_changes = [
-        name
-        for name, column in (
-            ("billing_timezone", "billing_timezone"),
-            ("billing_cycle", "cycle_kind"),
-            ("billing_cycle", "cycle_n"),
-            ("invoicing_mode", "invoicing_mode"),
-        )
-        if column in updates and updates[column] != getattr(customer, column)
-    ]
-    if period_changes:
-        _refuse_mid_period(uow, customer, period_changes[0], now)
+    _defer_period_changes(uow, customer, updates, now=now, actor=actor, reason=reason)
 
     for column, value in updates.items():
         setattr(customer, column, value)
@@ -251,25 +245,74 @@ def update_customer(
     return customer
 
 
-def _refuse_mid_period(uow: UnitOfWork, customer: Customer, field_name: str, now: datetime) -> None:
-    """Timezone, cycle and invoicing mode change only while no service is running."""
+_PERIOD_COLUMNS = {
+    "billing_timezone": ("billing_timezone",),
+    "billing_cycle": ("cycle_kind", "cycle_n", "cycle_anchor_day", "cycle_origin"),
+    "invoicing_mode": ("invoicing_mode",),
+}
+
+
+def _shown(field_name: str, values: Mapping[str, Any]) -> str:
+    if field_name == "billing_cycle":
+        return f"{values['cycle_kind']}:{values['cycle_n']}"
+    return str(values[field_name])
+
+
+def _defer_period_changes(
+    uow: UnitOfWork,
+    customer: Customer,
+    updates: dict[str, Any],
+    *,
+    now: datetime,
+    actor: str,
+    reason: str,
+) -> None:
+    """Timezone, cycle and invoicing mode: at once while no service runs (a planned change of
+    the field is dropped), else from the next period (``billing/customer_pending.py``): taken
+    out of ``updates`` and recorded as a pending change."""
+    # a value equal to the current one (a form sends every field back) changes nothing and
+    # leaves a planned change alone
+    edited = [
+        name
+        for name, columns in _PERIOD_COLUMNS.items()
+        if any(c in updates and updates[c] != getattr(customer, c) for c in columns)
+    ]
+    if not edited:
+        return
+    running = _running(uow, customer, now)
+    for name in edited:
+        columns = _PERIOD_COLUMNS[name]
+        if not running:
+            pending.drop_planned(
+                uow, customer, name, now=now, actor=actor, reason="changed at once"
+            )
+            continue
+        new = {column: updates.pop(column) for column in columns if column in updates}
+        old = {column: getattr(customer, column) for column in columns}
+        pending.plan_change(
+            uow,
+            customer,
+            field=name,
+            columns={k: v.isoformat() if isinstance(v, date) else v for k, v in new.items()},
+            old_value=_shown(name, old),
+            new_value=_shown(name, {**old, **new}),
+            now=now,
+            actor=actor,
+            reason=reason,
+        )
+
+
+def _running(uow: UnitOfWork, customer: Customer, now: datetime) -> bool:
+    """A service of the customer has started and not ended."""
     today = local_date(now, customer.billing_timezone)
-    running = uow.session.scalars(
-        select(Service)
-        .where(
+    found = uow.session.scalar(
+        select(Service.id).where(
             Service.customer_id == customer.id,
             Service.state != ServiceState.ENDED.value,
             Service.active_from <= today,
         )
-        .order_by(Service.id)
-    ).first()
-    if running is not None:
-        until = f" (charged until {running.billed_until})" if running.billed_until else ""
-        raise ValidationError(
-            field_name,
-            f"changes only between billing periods: service {running.id} is running{until}; "
-            "change it before the first service starts or after every service has ended",
-        )
+    )
+    return found is not None
 
 
 def archive_customer(

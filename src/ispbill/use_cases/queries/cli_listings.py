@@ -39,7 +39,7 @@ from ispbill.domain.invoicing import InvoiceStatus
 from ispbill.domain.ledger import AccountRef, Discrepancy
 from ispbill.domain.money import Money
 from ispbill.domain.notifications import NotificationStatus
-from ispbill.use_cases.billing import invoice_documents
+from ispbill.use_cases.billing import customer_pending, invoice_documents
 from ispbill.use_cases.catalog import customer_accounts
 from ispbill.use_cases.catalog.customer_accounts import choice
 from ispbill.use_cases.catalog.customer_records import record_values
@@ -140,6 +140,7 @@ def customer_detail(uow: UnitOfWork, customer_id: int, *, events_shown: int = 20
         "created_at": c.created_at,
         "archived_at": c.archived_at,
         "services": service_rows(uow, customer_id=c.id),
+        "pending_changes": [p.as_json() for p in customer_pending.pending_of_customer(uow, c.id)],
         "events": [
             {
                 "at": e.occurred_at,

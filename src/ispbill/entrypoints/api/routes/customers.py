@@ -24,6 +24,7 @@ from ispbill.entrypoints.api.schemas import (
     TEXT,
     Amount,
     ArchiveIn,
+    CancelScheduledIn,
     ChargeAndInvoiceOut,
     ChargePreview,
     CheckoutIn,
@@ -33,12 +34,14 @@ from ispbill.entrypoints.api.schemas import (
     CustomerPatch,
     Instant,
     LedgerEntryOut,
+    PendingChangeOut,
     PostingOut,
     PreviewOut,
     QuoteLineOut,
     TransitionPreview,
     WalletOut,
 )
+from ispbill.use_cases.billing import customer_pending
 from ispbill.use_cases.billing.reevaluation import charge_and_invoice, preview
 from ispbill.use_cases.catalog import customer_edits as edit_cases
 from ispbill.use_cases.catalog.customer_accounts import NewCustomer, add_customer
@@ -65,7 +68,15 @@ CustomerId = Annotated[int, Path(ge=1, le=MAX_ID)]
 RECENT_POSTINGS = 20
 
 
-def customer_out(customer: CustomerView, caller: Principal | None = None) -> CustomerOut:
+def pending_out(v: customer_pending.PendingView) -> PendingChangeOut:
+    return PendingChangeOut(**v.as_json())
+
+
+def customer_out(
+    customer: CustomerView,
+    caller: Principal | None = None,
+    pending: list[customer_pending.PendingView] | None = None,
+) -> CustomerOut:
     """The customer as the API shows it; internal notes only to staff (never to the
     subscriber's own session)."""
     staff = caller is None or caller.role != "customer"
@@ -97,6 +108,7 @@ def customer_out(customer: CustomerView, caller: Principal | None = None) -> Cus
         vat_id=customer.vat_id,
         internal_notes=customer.internal_notes if staff else None,
         archived_at=customer.archived_at,
+        pending_changes=None if pending is None else [pending_out(p) for p in pending],
     )
 
 
@@ -203,7 +215,10 @@ async def get_customer(customer_id: CustomerId, request: Request, caller: Caller
 
     def work() -> CustomerOut:
         with app.uow() as uow:
-            return customer_out(visible_customer(uow, caller, customer_id), caller)
+            found = visible_customer(uow, caller, customer_id)
+            return customer_out(
+                found, caller, customer_pending.pending_of_customer(uow, customer_id)
+            )
 
     return await call(work)
 
@@ -434,7 +449,37 @@ async def update_customer(
                 actor=caller.actor,
                 reason=body.reason,
             )
-            return customer_out(customer_lists.shown(uow, row), caller)
+            return customer_out(
+                customer_lists.shown(uow, row),
+                caller,
+                customer_pending.pending_of_customer(uow, row.id),
+            )
+
+    return await call(work)
+
+
+@router.post("/changes/{change_id}/cancel", response_model=PendingChangeOut)
+async def cancel_pending_change(
+    change_id: Annotated[int, Path(ge=1, le=MAX_ID)],
+    body: CancelScheduledIn,
+    request: Request,
+    caller: Staff,
+) -> PendingChangeOut:
+    """Cancel a timezone, cycle or invoicing-mode change planned from the next period."""
+    app = container(request)
+
+    def work() -> PendingChangeOut:
+        with app.uow() as uow:
+            require_customer(uow, caller, customer_pending.change_customer(uow, change_id))
+        with app.uow() as uow:
+            done = customer_pending.cancel_change(
+                uow,
+                change_id=change_id,
+                now=app.clock.now(),
+                actor=caller.actor,
+                reason=body.reason,
+            )
+            return pending_out(done)
 
     return await call(work)
 

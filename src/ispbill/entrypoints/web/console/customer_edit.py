@@ -2,7 +2,8 @@
 record and terms, validated as on creation (a refusal is shown above the form, with what was
 typed kept, and nothing is written); archive and restore. The use case records one event with
 the old and new values; money limits apply at once, the billing timezone, cycle and invoicing
-mode only between billing periods (refused while a service runs)."""
+mode from the customer's next billing period while a service runs (a pending change, shown and
+cancellable on the customer's page), at once otherwise."""
 
 from __future__ import annotations
 
@@ -142,7 +143,7 @@ def customer_form(customer: Any, classes: list[Any]) -> EditPage:
         ),
         FormField(
             "billing_cycle",
-            "Billing cycle (between periods only)",
+            "Billing cycle (from the next period while a service runs)",
             customer.cycle_kind,
             "select",
             [(c.value, c.value) for c in CycleKind],
@@ -155,11 +156,13 @@ def customer_form(customer: Any, classes: list[Any]) -> EditPage:
             else "",
         ),
         FormField(
-            "billing_timezone", "Billing timezone (between periods only)", customer.billing_timezone
+            "billing_timezone",
+            "Billing timezone (from the next period while a service runs)",
+            customer.billing_timezone,
         ),
         FormField(
             "invoicing_mode",
-            "Invoicing mode (between periods only)",
+            "Invoicing mode (from the next period while a service runs)",
             customer.invoicing_mode,
             "select",
             [(m.value, m.value) for m in InvoicingMode],

@@ -22,7 +22,7 @@ from ispbill.adapters.db.unit_of_work import UnitOfWork
 from ispbill.adapters.payments.gateway import GATEWAY_NAMES
 from ispbill.domain.calendar import CycleKind, local_midnight
 from ispbill.domain.customers import BalanceControl, CustomerStatus
-from ispbill.domain.errors import IspbillError
+from ispbill.domain.errors import IspbillError, NotFound
 from ispbill.domain.ledger import AccountKind
 from ispbill.domain.lifecycle import ServiceState
 from ispbill.domain.payments import BUILTIN_METHODS
@@ -39,7 +39,7 @@ from ispbill.entrypoints.web.console.editing import lines
 from ispbill.entrypoints.web.csvout import csv_response
 from ispbill.entrypoints.web.session import StaffPrincipal, check_visible, require_write
 from ispbill.use_cases.admin.web_auth import portal_account, set_portal_login
-from ispbill.use_cases.billing import extras, scheduled_changes
+from ispbill.use_cases.billing import customer_pending, extras, scheduled_changes
 from ispbill.use_cases.billing.invoice_documents import list_invoices
 from ispbill.use_cases.billing.reevaluation import charge_and_invoice, preview
 from ispbill.use_cases.catalog.customer_accounts import NewCustomer, add_customer
@@ -258,6 +258,7 @@ def customer_context(
         "extra_charges": extras.list_extra_charges(uow, customer_id=customer.id),
         "addons": _addons_by_service(uow, customer.id),
         "scheduled": scheduled_changes.scheduled_of_customer(uow, customer.id),
+        "pending_changes": customer_pending.pending_of_customer(uow, customer.id),
         "tax_profiles": console_catalog.tax_profiles(uow.session),
         "methods": [*HAND_METHODS, *settings_store.load(uow).payment_methods],
         "error": None,
@@ -337,6 +338,26 @@ async def portal_login(request: Request, staff: Staff, customer_id: int) -> Resp
         )
 
     return await act(request, staff, customer_id, "portal-login", run)
+
+
+@router.post("/customer-changes/{change_id}/cancel")
+async def cancel_pending_change(request: Request, staff: Staff, change_id: int) -> Response:
+    """Cancel a timezone, cycle or invoicing-mode change planned from the next period."""
+
+    def owner(uow: UnitOfWork, _now: datetime) -> int:
+        try:
+            return customer_pending.change_customer(uow, change_id)
+        except NotFound:
+            raise HTTPException(404, "no such pending change") from None
+
+    customer_id = await work(request, owner)
+
+    def run(uow: UnitOfWork, now: datetime, form: dict[str, str]) -> object:
+        return customer_pending.cancel_change(
+            uow, change_id=change_id, now=now, actor=staff.actor, reason=form.get("reason", "")
+        )
+
+    return await act(request, staff, customer_id, "pending-changes", run)
 
 
 @router.get("/customers/{customer_id}/preview")
