@@ -17,9 +17,11 @@ import pytest
 from sqlalchemy import select
 
 from ispbill.adapters.db.models import DiscountRow, Invoice, InvoiceLineRow
+from ispbill.adapters.pdf.render import render_html
 from ispbill.bootstrap import App
 from ispbill.domain.errors import ValidationError
 from ispbill.use_cases.billing import discounting
+from ispbill.use_cases.billing.invoice_documents import printable, stored_draft
 from ispbill.use_cases.catalog import offerings as catalog
 
 from .helpers import (
@@ -139,6 +141,15 @@ def test_fixed_customer_discount_is_its_own_invoice_line(app: App) -> None:
     with app.uow() as uow:
         [april] = uow.session.scalars(select(Invoice).order_by(Invoice.id).limit(1))
         assert (april.net_minor, april.tax_minor) == (25_00, 5_25)
+        # the document as printed: the discount is a line of its own, and the 21 % row of the
+        # tax summary holds the discounted net and tax
+        draft = stored_draft(april)
+        assert [line.kind.value for line in draft.lines] == ["charge", "discount"]
+        assert [(r.rate_bp, r.net.minor, r.tax.minor) for r in draft.tax_summary()] == [
+            (2100, 25_00, 5_25)
+        ]
+        page = render_html(printable(uow, april.number).view)
+        assert "Discount 5.00 USD: Loyalty" in page
     assert wallet(app, olga) == -(30_25 + 36_30)
     check_books(app)
 
