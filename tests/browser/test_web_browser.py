@@ -3,7 +3,8 @@ payment and charges; a reseller's user sees only its customers; a subscriber sig
 portal, pays two months in the sandbox gateway and sees the balance; a paused subscriber
 reactivates by paying; an operator imports a bank statement, assigns a transfer and reverses
 the payment it became (after its confirmation); an operator suspends the services of the
-customers a filter shows, through the bulk action's preview and one confirmation."""
+customers a filter shows, through the bulk action's preview and one confirmation; an operator
+edits a customer, adds an installation fee and voids an invoice after its confirmation."""
 
 from __future__ import annotations
 
@@ -15,8 +16,9 @@ from typing import Any
 import pytest
 from browser_support import GARDEN_SECRET, PASSWORD, Server, keep_for_docs, shot
 from playwright.sync_api import Page, expect
+from sqlalchemy import select
 
-from ispbill.adapters.db.models import Service
+from ispbill.adapters.db.models import Charge, Customer, Invoice, Service
 from ispbill.adapters.db.settings_store import set_value
 from ispbill.use_cases.admin.web_auth import add_staff, set_portal_login
 from ispbill.use_cases.billing.tick import tick
@@ -357,3 +359,76 @@ def test_operator_suspends_the_filtered_customers_through_the_preview(
     with app.uow() as uow:
         states = {name: uow.session.get(Service, sid).state for name, sid in services.items()}  # type: ignore[union-attr]
     assert states == {"Bulk Anna": "suspended", "Bulk Boris": "suspended", "Outside Olga": "active"}
+
+
+def test_operator_edits_a_customer_adds_a_fee_and_voids_an_invoice_after_confirming(
+    page: Page, server: Server, world: dict[str, Any]
+) -> None:
+    """Issue 17's daily work: the edit form changes a prepaid customer's contact e-mail and
+    minimum balance (the page shows them), a one-off installation fee is charged from its
+    wallet, and a postpaid customer's issued, unpaid invoice is voided only after the
+    confirmation that states what voiding does."""
+    app, now = server.app, server.clock.now()
+    emil = subscriber(server, world, "Emil Edit", "emil@example.net", available_funds="100")
+    vera = subscriber(server, world, "Vera Void", "vera@example.net", balance_control="postpaid")
+    with app.uow() as uow:
+        add_service(
+            uow, spec=NewService(customer_id=vera, plan_id=world["plan"]), now=now, actor="test"
+        )
+    tick(app.uow, now=now)
+    with app.uow() as uow:
+        invoice = uow.session.scalars(select(Invoice).where(Invoice.customer_id == vera)).one()
+        assert (invoice.status, invoice.paid_minor) == ("issued", 0)
+        invoice_id, number = invoice.id, invoice.number
+    staff_sign_in(page, server, "alice")
+
+    # edit: a contact e-mail and the minimum balance
+    page.goto(f"{server.url}/console/customers/{emil}")
+    expect(page.locator("#minimum-balance")).to_have_text("€0.00")
+    page.locator("#edit-customer").click()
+    page.fill("#emails", "emil.new@example.net")
+    page.fill("#minimum_balance", "15")
+    page.fill("#reason", "asked by phone")
+    page.get_by_role("button", name="Save changes").click()
+    expect(page).to_have_url(re.compile(rf"/console/customers/{emil}$"))
+    expect(page.locator("#record")).to_contain_text("emil.new@example.net")
+    expect(page.locator("#minimum-balance")).to_have_text("€15.00")
+
+    # a one-off installation fee, from the prepaid wallet at once
+    page.fill("#extra-description", "Installation")
+    page.fill("#extra-amount", "30")
+    page.get_by_role("button", name="Add charge").click()
+    expect(page.locator("#balance")).to_have_text("€70.00")
+    fees = page.locator("table", has=page.locator("th", has_text="Description"))
+    expect(fees.locator("tr", has_text="Installation")).to_contain_text("€30.00")
+    shot(page, "console-edited-customer")
+
+    # void an invoice: the first click only states the consequence
+    page.goto(f"{server.url}/console/customers/{vera}")
+    row = page.locator(f"#invoice-{invoice_id}")
+    row.get_by_placeholder("reason").fill("issued in error")
+    row.get_by_role("button", name="Void…").click()
+    expect(page.locator("#consequence")).to_contain_text(f"This will void invoice {number}")
+    expect(page.locator("#consequence")).to_contain_text("can never be paid or voided again")
+    with app.uow() as uow:  # nothing done before the confirmation
+        assert uow.session.get(Invoice, invoice_id).status == "issued"  # type: ignore[union-attr]
+    shot(page, "console-void-confirmation")
+    page.locator("#confirm").click()
+    expect(page.locator(f"#invoice-{invoice_id}")).to_contain_text("void")
+
+    with app.uow() as uow:
+        customer = uow.session.get(Customer, emil)
+        assert customer is not None
+        assert customer.minimum_balance_minor == 1500
+        assert [c.value for c in customer.contacts if c.kind == "email"] == ["emil.new@example.net"]
+        fee = uow.session.scalars(
+            select(Charge).where(Charge.customer_id == emil, Charge.kind == "extra")
+        ).one()
+        assert (fee.description, fee.gross_minor, fee.currency) == ("Installation", 3000, "EUR")
+        voided = uow.session.get(Invoice, invoice_id)
+        assert voided is not None
+        assert voided.status == "void"
+        notes = uow.session.scalars(
+            select(Invoice).where(Invoice.corrects_id == invoice_id, Invoice.kind != "invoice")
+        ).all()
+    assert [n.gross_minor for n in notes] == [invoice.gross_minor]

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import select
-from web_support import PASSWORD, Browser, console_world, customer
+from web_support import PASSWORD, Browser, confirm_token_of, console_world, customer
 
 from ispbill.adapters.db.models import Base, Customer, Event, Plan
 from ispbill.bootstrap import App
@@ -163,12 +163,34 @@ def test_archive_and_restore_a_customer(web: tuple[App, dict[str, int]]) -> None
     customer_id = customer(app, "Old Timer")
     browser = admin(app)
     browser.get(f"/console/customers/{customer_id}/edit")
-    done = browser.post(f"/console/customers/{customer_id}/archive", {"reason": "moved"})
-    assert done.status_code == 303
+    # one click only asks: the consequence, nothing written
+    asked = browser.post(f"/console/customers/{customer_id}/archive", {"reason": "moved"})
+    assert asked.status_code == 200
+    assert f"This will archive Old Timer (#{customer_id})" in asked.text
+    assert "takes no new services until restored" in asked.text
+    assert "Reason: moved" in asked.text
+    with app.uow() as uow:
+        assert uow.session.get(Customer, customer_id).archived_at is None  # type: ignore[union-attr]
+    # a token for another reason is not a confirmation of this one
+    other = browser.post(
+        f"/console/customers/{customer_id}/archive",
+        {"reason": "other", "confirm_token": confirm_token_of(asked.text)},
+    )
+    assert other.status_code == 409
+    with app.uow() as uow:
+        assert uow.session.get(Customer, customer_id).archived_at is None  # type: ignore[union-attr]
+    done = browser.confirm(f"/console/customers/{customer_id}/archive", {"reason": "moved"})
+    assert done.status_code == 200
+    with app.uow() as uow:
+        assert uow.session.get(Customer, customer_id).archived_at is not None  # type: ignore[union-attr]
+        archived_events = [
+            e for e in uow.session.scalars(select(Event)) if e.kind == "customer.archived"
+        ]
+    assert [(e.subject_id, e.reason) for e in archived_events] == [(customer_id, "moved")]
     assert "Old Timer" not in browser.get("/console/customers").text
     assert "Old Timer" in browser.get("/console/customers?status=archived").text
     assert 'id="archived"' in browser.get(f"/console/customers/{customer_id}").text
-    again = browser.post(f"/console/customers/{customer_id}/archive", {"reason": ""})
+    again = browser.confirm(f"/console/customers/{customer_id}/archive", {"reason": ""})
     assert again.status_code == 422
     assert "already archived" in again.text
     assert browser.post(f"/console/customers/{customer_id}/restore", {}).status_code == 303
@@ -227,8 +249,14 @@ def test_catalogue_edit_forms(web: tuple[App, dict[str, int]]) -> None:
         assert message in answer.text
     assert snapshot(app) == before
 
-    archived = browser.post(f"/console/plans/{ids['plan']}/archive", {"reason": "old"})
-    assert archived.status_code == 303
+    asked = browser.post(f"/console/plans/{ids['plan']}/archive", {"reason": "old"})
+    assert asked.status_code == 200
+    assert "This will archive the plan Fiber 100: it is no longer sold" in asked.text
+    assert "its 0 service(s) not ended go on at their price" in asked.text
+    with app.uow() as uow:
+        assert uow.session.get(Plan, ids["plan"]).archived_at is None  # type: ignore[union-attr]
+    archived = browser.confirm(f"/console/plans/{ids['plan']}/archive", {"reason": "old"})
+    assert archived.status_code == 200
     assert "Fiber 100" not in browser.get("/console/plans").text
     assert "Fiber 100" in browser.get("/console/plans?archived=1").text
     with app.uow() as uow:

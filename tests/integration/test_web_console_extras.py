@@ -10,7 +10,7 @@ from datetime import date
 
 import pytest
 from sqlalchemy import func, select
-from web_support import Browser, console_world, customer, text_of
+from web_support import Browser, confirm_token_of, console_world, customer, text_of
 
 from ispbill.adapters.db.models import (
     Charge,
@@ -128,13 +128,20 @@ def test_void_states_the_consequence_first_then_credit_and_terms(
     assert f"/console/invoices/{invoice.id}/void" in page.text
     asked = browser.post(f"/console/invoices/{invoice.id}/void", {"reason": "issued in error"})
     assert asked.status_code == 200
-    assert f"Void invoice {invoice.number} of" in asked.text
+    assert f"This will void invoice {invoice.number} of" in asked.text
     assert "can never be paid or voided again" in asked.text
+    assert "Reason: issued in error" in asked.text
     with app.uow() as uow:  # nothing written before the confirmation
         assert uow.session.get(Invoice, invoice.id).status == "issued"  # type: ignore[union-attr]
-    done = browser.submit(
-        f"/console/invoices/{invoice.id}/void", {"reason": "issued in error", "confirmed": "1"}
-    )
+    # the old one-click shortcut and a token for another reason do nothing
+    for form in (
+        {"reason": "issued in error", "confirmed": "1"},
+        {"reason": "another reason", "confirm_token": confirm_token_of(asked.text)},
+    ):
+        browser.post(f"/console/invoices/{invoice.id}/void", form)
+        with app.uow() as uow:
+            assert uow.session.get(Invoice, invoice.id).status == "issued"  # type: ignore[union-attr]
+    done = browser.confirm(f"/console/invoices/{invoice.id}/void", {"reason": "issued in error"})
     assert done.status_code == 200
     with app.uow() as uow:
         assert uow.session.get(Invoice, invoice.id).status == "void"  # type: ignore[union-attr]
@@ -173,7 +180,8 @@ def test_terminate_asks_first_and_changes_are_scheduled(web: tuple[App, dict[str
     browser.get(f"/console/customers/{petr}")
     asked = browser.post(f"/console/services/{service}/terminate", {})
     assert asked.status_code == 200
-    assert f"Terminate service {service} from today? It ends for good" in asked.text
+    assert f"This will terminate service #{service} (Fiber 100) of Petr from today" in asked.text
+    assert "it ends for good" in asked.text
     with app.uow() as uow:
         assert uow.session.get(Service, service).state == "active"  # type: ignore[union-attr]
     planned = browser.submit(
@@ -186,7 +194,16 @@ def test_terminate_asks_first_and_changes_are_scheduled(web: tuple[App, dict[str
     cancelled = browser.submit(f"/console/scheduled-changes/{change.id}/cancel", {})
     assert cancelled.status_code == 200
     assert "Ends after" not in cancelled.text
-    done = browser.submit(f"/console/services/{service}/terminate", {"confirmed": "1"})
+    # the old one-click shortcut does nothing; a token for another day is not this confirmation
+    browser.post(f"/console/services/{service}/terminate", {"confirmed": "1"})
+    other_day = browser.post(
+        f"/console/services/{service}/terminate",
+        {"effective": "2026-12-31", "confirm_token": confirm_token_of(asked.text)},
+    )
+    assert other_day.status_code == 409
+    with app.uow() as uow:
+        assert uow.session.get(Service, service).state == "active"  # type: ignore[union-attr]
+    done = browser.confirm(f"/console/services/{service}/terminate", {})
     assert done.status_code == 200
     with app.uow() as uow:
         assert uow.session.get(Service, service).state == "ended"  # type: ignore[union-attr]

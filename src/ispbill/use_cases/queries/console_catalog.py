@@ -8,7 +8,7 @@ them (writes go through the use cases).
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ispbill.adapters.db.lookups import MAX_ID
@@ -25,6 +25,7 @@ from ispbill.adapters.db.models import (
     StaffUser,
     TaxProfileRow,
 )
+from ispbill.domain.lifecycle import ServiceState
 
 # -- one row by id (None when there is none) -----------------------------------------------------
 
@@ -85,6 +86,14 @@ def plans(session: Session, *, archived: bool | None = None) -> list[Plan]:
 
 def plan(session: Session, plan_id: int) -> Plan | None:
     return session.get(Plan, plan_id) if 0 < plan_id <= MAX_ID else None
+
+
+def open_services_on_plan(session: Session, plan_id: int) -> int:
+    """How many services on the plan have not ended (what its archive confirmation states)."""
+    query = select(func.count(Service.id)).where(
+        Service.plan_id == plan_id, Service.state != ServiceState.ENDED.value
+    )
+    return int(session.scalar(query) or 0)
 
 
 def customer_class(session: Session, class_id: int) -> CustomerClass | None:

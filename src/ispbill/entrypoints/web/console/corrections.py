@@ -1,5 +1,6 @@
 """Corrections in the console (issue 17): a credit note for an invoice, a line or an amount of a
-line; voiding an unpaid invoice after a confirmation page that states the consequence; a
+line; voiding an unpaid invoice after a confirmation page that states the consequence (the shared
+``Confirmation`` of web/common); a
 customer's own payment terms. The same use case as the CLI and the API
 (``use_cases/billing/invoice_corrections.py``); a refusal shows on the customer's page.
 """
@@ -13,7 +14,15 @@ from fastapi.responses import Response
 
 from ispbill.adapters.db.unit_of_work import UnitOfWork
 from ispbill.domain.errors import ValidationError
-from ispbill.entrypoints.web.common import Staff, form_of, scope_of, staff_page, work
+from ispbill.entrypoints.web.common import (
+    Confirmation,
+    Staff,
+    confirmation_page,
+    form_of,
+    is_confirmed,
+    scope_of,
+    work,
+)
 from ispbill.entrypoints.web.console.customers import act
 from ispbill.entrypoints.web.session import StaffPrincipal, check_visible, require_write
 from ispbill.use_cases.billing import invoice_corrections as corrections
@@ -59,33 +68,34 @@ async def credit(request: Request, staff: Staff, invoice_id: int) -> Response:
     return await act(request, staff, found.customer_id, f"invoice-{invoice_id}", run)
 
 
+def void_confirmation(found: invoice_lists.DocumentView, reason: str) -> Confirmation:
+    """What voiding the invoice does, with its figures, before it is done."""
+    total = found.gross
+    return Confirmation(
+        title=f"Void invoice {found.number}",
+        consequence=(
+            f"This will void invoice {found.number} of {total}: a credit note for its whole "
+            f"total is issued (its own number series), {total} leaves what the customer owes, "
+            "and the invoice keeps its number with the status void: it can never be paid or "
+            f"voided again. Reason: {reason.strip() or '(none given)'}"
+        ),
+        action=f"/console/invoices/{found.id}/void",
+        back=f"/console/customers/{found.customer_id}#invoice-{found.id}",
+        button="Void invoice",
+        fields={"reason": reason},
+    )
+
+
 @router.post("/invoices/{invoice_id}/void")
 async def void(request: Request, staff: Staff, invoice_id: int) -> Response:
-    """The first post shows what voiding does; the confirmed one (``confirmed=1``) does it."""
+    """The first post shows what voiding does; it is done only with the token of that
+    confirmation as it stands now (web/common.Confirmation)."""
     require_write(staff)
     found = await work(request, lambda uow, _now: _invoice_of(uow, staff, invoice_id))
     form = await form_of(request)
-    if form.get("confirmed") != "1":
-        total = found.gross
-        consequence = (
-            f"Void invoice {found.number} of {total}? A credit note for its whole total is "
-            f"issued (its own number series), {total} leaves what the customer owes, and the "
-            f"invoice keeps its number with the status void: it can never be paid or voided "
-            f"again. Reason: {form.get('reason', '').strip() or '(none given)'}"
-        )
-        return staff_page(
-            request,
-            staff,
-            "console/confirm.html",
-            {
-                "title": f"Void invoice {found.number}",
-                "consequence": consequence,
-                "action": f"/console/invoices/{invoice_id}/void",
-                "fields": {"reason": form.get("reason", "")},
-                "button": "Void invoice",
-                "customer_id": found.customer_id,
-            },
-        )
+    confirmation = void_confirmation(found, form.get("reason", ""))
+    if not is_confirmed(request, form, confirmation):
+        return confirmation_page(request, staff, confirmation, form)
 
     def run(uow: UnitOfWork, now: datetime, posted: dict[str, str]) -> object:
         return corrections.void_invoice(

@@ -17,7 +17,14 @@ from ispbill.domain.customers import BusinessModel, InvoicingMode
 from ispbill.domain.errors import IspbillError, ValidationError
 from ispbill.domain.money import Money
 from ispbill.entrypoints.pages import redirect
-from ispbill.entrypoints.web.common import Staff, form_of, work
+from ispbill.entrypoints.web.common import (
+    Confirmation,
+    Staff,
+    confirmation_page,
+    form_of,
+    is_confirmed,
+    work,
+)
 from ispbill.entrypoints.web.console.customers import visible_customer
 from ispbill.entrypoints.web.console.editing import (
     ArchiveAction,
@@ -272,12 +279,33 @@ async def update_customer(request: Request, staff: Staff, customer_id: int) -> R
     return redirect(request, f"/console/customers/{customer_id}")
 
 
+def archive_confirmation(customer_id: int, name: str, reason: str) -> Confirmation:
+    """What archiving a customer does, stated before it is done (restoring needs none)."""
+    return Confirmation(
+        title=f"Archive customer #{customer_id}",
+        consequence=(
+            f"This will archive {name} (#{customer_id}): the customer leaves the default lists "
+            "and takes no new services until restored; its services (all ended), invoices, "
+            "payments and events are kept. Reason: "
+            f"{reason.strip() or '(none given)'}"
+        ),
+        action=f"/console/customers/{customer_id}/archive",
+        back=f"/console/customers/{customer_id}/edit",
+        button="Archive customer",
+        fields={"reason": reason},
+    )
+
+
 async def _archive_or_restore(
     request: Request, staff: StaffPrincipal, customer_id: int, *, archive: bool
 ) -> Response:
     require_write(staff)
     form = await form_of(request)
-    await work(request, lambda uow, _now: visible_customer(uow, staff, customer_id))
+    name = await work(request, lambda uow, _now: visible_customer(uow, staff, customer_id).name)
+    if archive:
+        confirmation = archive_confirmation(customer_id, name, form.get("reason", ""))
+        if not is_confirmed(request, form, confirmation):
+            return confirmation_page(request, staff, confirmation, form)
     use_case = edit_cases.archive_customer if archive else edit_cases.restore_customer
     try:
         await work(

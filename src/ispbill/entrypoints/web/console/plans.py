@@ -11,7 +11,15 @@ from fastapi.responses import Response
 from ispbill.adapters.db.unit_of_work import UnitOfWork
 from ispbill.domain.errors import IspbillError
 from ispbill.entrypoints.pages import redirect
-from ispbill.entrypoints.web.common import Staff, form_of, staff_page, work
+from ispbill.entrypoints.web.common import (
+    Confirmation,
+    Staff,
+    confirmation_page,
+    form_of,
+    is_confirmed,
+    staff_page,
+    work,
+)
 from ispbill.entrypoints.web.console.editing import (
     ArchiveAction,
     EditPage,
@@ -185,9 +193,42 @@ async def update_plan(request: Request, staff: Staff, plan_id: int) -> Response:
     return await submit(request, staff, load=load, save=save, done="/console/plans")
 
 
+def archive_confirmation(plan_id: int, name: str, services: int, reason: str) -> Confirmation:
+    """What archiving a plan does, stated before it is done (restoring needs none)."""
+    return Confirmation(
+        title=f"Archive plan {name}",
+        consequence=(
+            f"This will archive the plan {name}: it is no longer sold (no new service or plan "
+            f"change may pick it) and it leaves the plan list; its {services} service(s) not "
+            "ended go on at their price. Reason: "
+            f"{reason.strip() or '(none given)'}"
+        ),
+        action=f"/console/plans/{plan_id}/archive",
+        back=f"/console/plans/{plan_id}/edit",
+        button="Archive plan",
+        fields={"reason": reason},
+    )
+
+
+def _archive_question(plan_id: int, reason: str) -> Any:
+    def load(uow: UnitOfWork, _now: datetime) -> Confirmation:
+        plan = console_catalog.plan(uow.session, plan_id)
+        if plan is None:
+            raise HTTPException(404, "no such plan")
+        services = console_catalog.open_services_on_plan(uow.session, plan_id)
+        return archive_confirmation(plan_id, plan.name, services, reason)
+
+    return load
+
+
 @router.post("/plans/{plan_id}/archive")
 async def archive_plan(request: Request, staff: Staff, plan_id: int) -> Response:
+    """Done only with the token of the confirmation as it stands now."""
     require_admin(staff)
+    form = await form_of(request)
+    confirmation = await work(request, _archive_question(plan_id, form.get("reason", "")))
+    if not is_confirmed(request, form, confirmation):
+        return confirmation_page(request, staff, confirmation, form)
     return await submit(
         request,
         staff,

@@ -25,7 +25,6 @@ from ispbill.entrypoints.web.common import (
     form_of,
     is_confirmed,
     parse_day,
-    staff_page,
     work,
 )
 from ispbill.entrypoints.web.console.customers import Action, act
@@ -124,35 +123,42 @@ async def change_service_plan(request: Request, staff: Staff, service_id: int) -
     return await _service_act(request, staff, service_id, run)
 
 
+def _termination(
+    uow: UnitOfWork, staff: StaffPrincipal, service_id: int, form: Mapping[str, str]
+) -> Confirmation:
+    """What terminating the service with the posted ``form`` does, before it is done."""
+    customer_id = _customer_of_service(uow, staff, service_id)
+    service = console_catalog.service(uow.session, service_id)
+    customer = console_catalog.customer(uow.session, customer_id)
+    assert service is not None
+    assert customer is not None
+    fields = {k: form.get(k, "") for k in ("effective", "reason")}
+    day = fields["effective"].strip() or "today"
+    return Confirmation(
+        title=f"Terminate service #{service_id}",
+        consequence=(
+            f"This will terminate service #{service_id} ({service.plan.name}) of "
+            f"{customer.name} from {day}: it ends for good, the network stops it at once, days "
+            "paid in advance from that day are credited back (a credit note), days used in "
+            "arrears are charged, and an ended service cannot be reactivated (a new service "
+            "is needed). To keep today as a day of service, schedule the termination instead."
+        ),
+        action=f"/console/services/{service_id}/terminate",
+        back=f"/console/customers/{customer_id}#service-{service_id}",
+        button="Terminate service",
+        fields=fields,
+    )
+
+
 @router.post("/services/{service_id}/terminate")
 async def terminate(request: Request, staff: Staff, service_id: int) -> Response:
-    """The first post states what terminating does; the confirmed one (``confirmed=1``) does it."""
+    """The first post states what terminating does; it is done only with the token of that
+    confirmation as it stands now."""
     require_write(staff)
     form = await form_of(request)
-    if form.get("confirmed") != "1":
-        customer_id = await work(
-            request, lambda uow, _now: _customer_of_service(uow, staff, service_id)
-        )
-        day = form.get("effective", "").strip() or "today"
-        return staff_page(
-            request,
-            staff,
-            "console/confirm.html",
-            {
-                "title": f"Terminate service {service_id}",
-                "consequence": (
-                    f"Terminate service {service_id} from {day}? It ends for good: the network "
-                    "stops it at once, days paid in advance from that day are credited back "
-                    "(a credit note), days used in arrears are charged, and an ended service "
-                    "cannot be reactivated (a new service is needed). To keep today as a day "
-                    "of service, schedule the termination instead."
-                ),
-                "action": f"/console/services/{service_id}/terminate",
-                "fields": {k: v for k, v in form.items() if k in ("effective", "reason")},
-                "button": "Terminate service",
-                "customer_id": customer_id,
-            },
-        )
+    confirmation = await work(request, lambda uow, _now: _termination(uow, staff, service_id, form))
+    if not is_confirmed(request, form, confirmation):
+        return confirmation_page(request, staff, confirmation, form)
 
     def run(uow: UnitOfWork, now: datetime, form: dict[str, str]) -> object:
         return terminate_service(
