@@ -21,6 +21,7 @@ from ispbill.adapters.pdf.render import render_html
 from ispbill.bootstrap import App
 from ispbill.domain.errors import ValidationError
 from ispbill.use_cases.billing import discounting
+from ispbill.use_cases.billing import invoice_corrections as corrections
 from ispbill.use_cases.billing.invoice_documents import printable, stored_draft
 from ispbill.use_cases.catalog import offerings as catalog
 
@@ -224,3 +225,31 @@ def test_refusals_name_the_field_and_write_nothing(
     with app.uow() as uow:
         assert list(uow.session.scalars(select(DiscountRow))) == []
     assert events(app, pia, prefix="discount.") == []
+
+
+def test_void_of_an_invoice_with_a_discount_line_credits_both_lines(app: App) -> None:
+    """The credit note mirrors the invoice: the charge and the discount line, net 25.00."""
+    _catalog(app)
+    olga = add_customer(app, T0, "Olga", balance_control="postpaid", invoicing_mode="forward")
+    add_service(app, T0, olga, "Home 30", active_from=APR1)
+    _discount(app, customer_id=olga, amount="5.00", periods=1)
+    tick(app, APRIL)
+    with app.uow() as uow:
+        [invoice] = uow.session.scalars(select(Invoice))
+        invoice_id = invoice.id
+    with app.uow() as uow:
+        voided = corrections.void_invoice(
+            uow, invoice_id=invoice_id, reason="issued in error", now=at(2026, 4, 2, 9), actor=ACTOR
+        )
+    assert (voided.invoice_status, str(voided.credited)) == ("void", "25.00 USD")
+    assert wallet(app, olga) == 0
+    with app.uow() as uow:
+        note = uow.session.scalars(select(Invoice).where(Invoice.corrects_id == invoice_id)).one()
+        draft = stored_draft(note)
+        assert [(line.kind.value, line.gross.minor) for line in draft.lines] == [
+            ("charge", 30_00),
+            ("discount", -5_00),
+        ]
+        assert "Discount 5.00 USD" in render_html(printable(uow, note.number).view)
+    _invoices_equal_their_lines(app)
+    check_books(app)

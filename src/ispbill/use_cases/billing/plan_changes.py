@@ -548,6 +548,7 @@ def issue_credit_note(
             gross_minor=item.gross.minor,
             tax_rate_bp=item.tax_profile.rate_bp,
             tax_inclusive=item.tax_profile.inclusive,
+            kind=item.kind.value,  # a discount line credited stays a discount line
         )
         for position, item in enumerate(draft.lines, start=1)
     )
