@@ -20,7 +20,7 @@ from ispbill.adapters.db.models import DiscountRow, Invoice, InvoiceLineRow
 from ispbill.adapters.pdf.render import render_html
 from ispbill.bootstrap import App
 from ispbill.domain.errors import ValidationError
-from ispbill.use_cases.billing import discounting
+from ispbill.use_cases.billing import discounting, plan_changes
 from ispbill.use_cases.billing import invoice_corrections as corrections
 from ispbill.use_cases.billing.invoice_documents import printable, stored_draft
 from ispbill.use_cases.catalog import offerings as catalog
@@ -252,4 +252,20 @@ def test_void_of_an_invoice_with_a_discount_line_credits_both_lines(app: App) ->
         ]
         assert "Discount 5.00 USD" in render_html(printable(uow, note.number).view)
     _invoices_equal_their_lines(app)
+    check_books(app)
+
+
+def test_terminating_a_discounted_period_credits_its_discounted_price(app: App) -> None:
+    """27.00 charged for April (10 % off 30.00); terminated on 16 April, the 15 days credited
+    (16 to 30 April, as ``terminate_service`` counts them) give back 27.00 x 15 / 30 = 13.50,
+    not the undiscounted 15.00."""
+    _catalog(app)
+    pia = add_customer(app, T0, "Pia", available_funds="100.00")
+    home = add_service(app, T0, pia, "Home 30", active_from=APR1)
+    _discount(app, service_id=home, percent=10, until=date(2026, 12, 31))
+    tick(app, APRIL)
+    assert wallet(app, pia) == 73_00
+    with app.uow() as uow:
+        plan_changes.terminate_service(uow, service_id=home, now=at(2026, 4, 16, 9), actor=ACTOR)
+    assert wallet(app, pia) == 73_00 + 13_50
     check_books(app)
