@@ -33,6 +33,10 @@ Rules, with their sources:
   with the service's own periods, each as its own charge, prorated by the days of the period it
   covers (from its first day, to its last) with one rounding, like the plan. A prepaid period
   is charged only when the wallet covers the plan and its add-ons together.
+* Discounts (issue 17, ``domain/discounts.py``): each charge of a discounted period (the plan's
+  and its add-ons') gets its own negative charge of kind ``discount``, taxed as that charge and
+  never larger than it. A prepaid period is charged when the wallet covers it net of its
+  discounts.
 * Splynx deactivation period: a customer whose service stays deactivated longer than the set
   number of days becomes inactive and its services end (off by default).
 
@@ -57,6 +61,7 @@ from ispbill.domain.calendar import (
     period_containing,
 )
 from ispbill.domain.customers import InvoicingMode
+from ispbill.domain.discounts import Discount, off
 from ispbill.domain.lifecycle import ServiceState, SuspensionReason, check_transition
 from ispbill.domain.money import Money
 from ispbill.domain.plans import instantiate_cycle
@@ -86,11 +91,19 @@ class ChargeKind(StrEnum):
     ADDON = "addon"
     # A one-off extra charge an operator adds (installation, equipment, late fee).
     EXTRA = "extra"
+    # A discount of one charge of a period: negative, taxed as the charge it reduces.
+    DISCOUNT = "discount"
 
 
 # Charges that are not the plan's own for a period: a change or a credit of the plan looks past
 # them for the plan's charge.
-NOT_PLAN_CHARGES = (ChargeKind.REFUND, ChargeKind.ADDON, ChargeKind.EXTRA, ChargeKind.FEE)
+NOT_PLAN_CHARGES = (
+    ChargeKind.REFUND,
+    ChargeKind.ADDON,
+    ChargeKind.EXTRA,
+    ChargeKind.FEE,
+    ChargeKind.DISCOUNT,
+)
 
 
 class DueKind(StrEnum):
@@ -173,6 +186,7 @@ class ServiceSnapshot:
     # Windows of "suspend service and invoicing": (first day, end exclusive or None if open).
     unbilled: tuple[tuple[date, date | None], ...] = ()
     addons: tuple[AddOn, ...] = ()
+    discounts: tuple[Discount, ...] = ()  # this service's own
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,6 +197,7 @@ class CustomerSnapshot:
     balance: Money
     minimum_balance: Money
     credit_limit: Money | None = None
+    discounts: tuple[Discount, ...] = ()  # customer-wide: every service's periods
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,10 +214,16 @@ class Charge:
     tax: TaxProfile
     description: str
     addon_id: int | None = None
+    discount_id: int | None = None
 
     @property
     def gross(self) -> Money:
         return self.split.gross
+
+    @property
+    def base(self) -> Money:
+        """The amount the charge was priced from: gross when its tax is inclusive, else net."""
+        return self.split.gross if self.tax.inclusive else self.split.net
 
 
 @dataclass(frozen=True, slots=True)
@@ -302,6 +323,29 @@ def charges_for_new_addon(service: ServiceSnapshot, addon: AddOn, *, at: datetim
     return charges
 
 
+def plan_charge(
+    service: ServiceSnapshot,
+    kind: ChargeKind,
+    period: Period,
+    full: Period,
+    at: datetime,
+    *,
+    days: int | None = None,
+) -> Charge:
+    quantity, split = price_period(service.terms, period, full, days=days)
+    return Charge(
+        service.id,
+        kind,
+        period,
+        quantity,
+        service.terms.price_on(period.start),
+        split,
+        at,
+        service.terms.tax,
+        service.terms.description,
+    )
+
+
 def current_period(cycle: BillingCycle, start: date) -> tuple[Period, Period]:
     """The period billed from ``start`` (to the end of the cycle period holding it), and that
     full period."""
@@ -380,6 +424,10 @@ class _Run:
         self.customer = customer
         self.policy = policy
         self.outcome = Outcome(customer_id=customer.id, balance=customer.balance)
+        # per discount: the period starts it reduced; per (discount, period start): what is
+        # left of a fixed amount
+        self.used: dict[int, set[date]] = {}
+        self.left: dict[tuple[int, date], Money] = {}
 
     @property
     def balance(self) -> Money:
@@ -411,34 +459,72 @@ class _Run:
         *,
         days: int | None = None,
     ) -> Charge:
-        quantity, split = price_period(service.terms, period, full, days=days)
-        item = Charge(
-            service.id,
-            kind,
-            period,
-            quantity,
-            service.terms.price_on(period.start),
-            split,
-            at,
-            service.terms.tax,
-            service.terms.description,
-        )
+        item = plan_charge(service, kind, period, full, at, days=days)
+        split = item.split
         self.outcome.charges.append(item)
         sign = -1 if kind is not ChargeKind.REFUND else 1
         self.outcome.balance = self.balance + split.gross * sign
         return item
 
-    def charge_addons(
-        self,
-        service: ServiceSnapshot,
-        parts: list[tuple[AddOn, Period, int]],
-        full: Period,
-        at: datetime,
-    ) -> None:
-        for addon, part, days in parts:
-            item = addon_charge(service, addon, part, full, at, days=days)
+    def record(self, charges: list[Charge]) -> None:
+        for item in charges:
             self.outcome.charges.append(item)
             self.outcome.balance = self.balance - item.gross
+
+    def discounts(
+        self, service: ServiceSnapshot, bases: list[Charge]
+    ) -> tuple[list[Charge], list[tuple[int, date, Money | None]]]:
+        """The discount charges of a period's ``bases`` (the plan's charge first) and the
+        discounts' new positions, for ``commit_discounts`` once the period is charged."""
+        found: list[Charge] = []
+        updates: list[tuple[int, date, Money | None]] = []
+        if not bases:
+            return found, updates
+        start = bases[0].period.start
+        room = [base.base for base in bases]
+        for discount in (*service.discounts, *self.customer.discounts):
+            if discount.service_id is not None and discount.service_id != service.id:
+                continue
+            used = self.used.get(discount.id, set(discount.used))
+            if not discount.applies(start, used):
+                continue
+            left = self.left.get((discount.id, start), discount.amount)
+            for index, base in enumerate(bases):
+                if not room[index].is_positive:
+                    continue
+                take = off(discount, room[index], left)
+                if not take.is_positive:
+                    continue
+                room[index] = room[index] - take
+                if left is not None:
+                    left = left - take
+                split = split_tax(take, base.tax)
+                found.append(
+                    Charge(
+                        service.id,
+                        ChargeKind.DISCOUNT,
+                        base.period,
+                        Fraction(1),
+                        -take,
+                        TaxSplit(net=-split.net, tax=-split.tax),
+                        base.at,
+                        base.tax,
+                        discount.label,
+                        addon_id=base.addon_id,
+                        discount_id=discount.id,
+                    )
+                )
+            updates.append((discount.id, start, left))
+        return found, updates
+
+    def commit_discounts(
+        self, service: ServiceSnapshot, updates: list[tuple[int, date, Money | None]]
+    ) -> None:
+        by_id = {d.id: d for d in (*service.discounts, *self.customer.discounts)}
+        for discount_id, start, left in updates:
+            self.used.setdefault(discount_id, set(by_id[discount_id].used)).add(start)
+            if left is not None:
+                self.left[(discount_id, start)] = left
 
     def affordable(self, amount: Money) -> bool:
         return self.balance - amount >= self.customer.minimum_balance
@@ -506,11 +592,13 @@ def _charge_due(run: _Run, service: ServiceSnapshot, at: datetime) -> None:
         run.outcome.services[service.id] = replace(service, billed_until=period.end)
         return
     parts = addon_parts(service, period)
+    bases = [plan_charge(service, ChargeKind.PERIOD, period, full, at, days=days)]
+    bases += [addon_charge(service, a, part, full, at, days=d) for a, part, d in parts]
+    discounts, updates = run.discounts(service, bases)
     if run.customer.prepaid:
-        _, split = price_period(service.terms, period, full, days=days)
-        price = split.gross
-        for addon, part, addon_days in parts:
-            price = price + price_addon(addon, part, full, days=addon_days)[1].gross
+        price = bases[0].gross
+        for item in (*bases[1:], *discounts):
+            price = price + item.gross
         if not run.affordable(price):
             _deactivate(run, service, at, price)
             return
@@ -518,8 +606,8 @@ def _charge_due(run: _Run, service: ServiceSnapshot, at: datetime) -> None:
             service = run.move(
                 service, ServiceState.ACTIVE, None, at, active_from=str(service.active_from)
             )
-    run.charge(service, ChargeKind.PERIOD, period, full, at, days=days)
-    run.charge_addons(service, parts, full, at)
+    run.record([*bases, *discounts])
+    run.commit_discounts(service, updates)
     run.outcome.services[service.id] = replace(service, billed_until=period.end)
     if not run.customer.prepaid:
         _enforce_credit_limit(run, at)
@@ -656,8 +744,13 @@ def _try_reactivate(run: _Run, service: ServiceSnapshot, today: date, now: datet
         price=str(split.gross),
         anchor=run.policy.reactivation_anchor.value,
     )
-    run.charge(service, ChargeKind.REACTIVATION, period, full, now)
-    run.charge_addons(service, addon_parts(service, period), full, now)
+    bases = [plan_charge(service, ChargeKind.REACTIVATION, period, full, now)]
+    bases += [
+        addon_charge(service, a, p, full, now, days=d) for a, p, d in addon_parts(service, period)
+    ]
+    discounts, updates = run.discounts(service, bases)
+    run.record([*bases, *discounts])
+    run.commit_discounts(service, updates)
     run.outcome.services[service.id] = replace(
         service, billed_until=period.end, deactivated_on=None
     )

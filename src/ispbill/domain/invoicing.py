@@ -133,13 +133,23 @@ def _as_quantity(value: Fraction | int) -> Fraction:
     return quantity
 
 
+class LineKind(StrEnum):
+    """What a line is: a charge (everything priced), or a discount of a charge (issue 17)."""
+
+    CHARGE = "charge"
+    # A discount is not a correction (those are credit notes): it is a negative line of the
+    # same invoice, taxed as the charge it reduces (``domain/discounts.py``).
+    DISCOUNT = "discount"
+
+
 @dataclass(frozen=True, slots=True)
 class InvoiceLine:
     """One priced line: service, period, quantity, unit price, tax profile and its amounts.
 
     Build lines with ``price_line``, which rounds once. The constructor also takes stored amounts
     (an issued invoice is reloaded as it was printed, not recomputed) and checks only that they
-    are coherent: one currency, no negative amount, net and tax of a zero line are zero.
+    are coherent: one currency, no negative amount (but a ``discount`` line, never positive),
+    net and tax of a zero line are zero.
     ``period_end`` is exclusive, like ``calendar.Period``. ``unit_price`` is net for an
     exclusive tax profile and gross for an inclusive one.
     """
@@ -153,8 +163,10 @@ class InvoiceLine:
     tax_profile: TaxProfile
     net: Money
     tax: Money
+    kind: LineKind = LineKind.CHARGE
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "kind", LineKind(self.kind))
         description = self.description.strip() if isinstance(self.description, str) else ""
         if not description:
             raise ValidationError("description", "required")
@@ -174,15 +186,20 @@ class InvoiceLine:
             raise ValidationError(
                 "period_end", f"must be after period_start {self.period_start} (end is exclusive)"
             )
-        if self.unit_price.is_negative:
+        discount = self.kind is LineKind.DISCOUNT
+        if self.unit_price.is_negative and not discount:
             raise ValidationError(
                 "unit_price", "must not be negative; corrections are made by credit notes"
             )
+        if discount and self.unit_price.is_positive:
+            raise ValidationError("unit_price", "a discount line is not positive")
         for name, amount in (("net", self.net), ("tax", self.tax)):
             if amount.currency != self.unit_price.currency:
                 raise CurrencyMismatch(self.unit_price.currency, amount.currency, field=name)
-            if amount.is_negative:
+            if amount.is_negative and not discount:
                 raise ValidationError(name, "must not be negative")
+            if amount.is_positive and discount:
+                raise ValidationError(name, "a discount line is not positive")
 
     @property
     def gross(self) -> Money:
@@ -302,6 +319,10 @@ class InvoiceDraft:
                     self.currency, line.currency, field=f"lines[{index}].unit_price"
                 )
         object.__setattr__(self, "lines", lines)
+        if sum_money((line.gross for line in lines), self.currency).is_negative:
+            raise ValidationError(
+                "lines", "the discounts exceed the charges; a discount is capped at them"
+            )
         if self.uninvoiced:
             if self.kind is not DocumentKind.CREDIT_NOTE:
                 raise ValidationError(

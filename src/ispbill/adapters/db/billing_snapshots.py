@@ -17,9 +17,11 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.expression import ColumnElement
 
 from ispbill.adapters.db import bulk
+from ispbill.adapters.db.models import Charge as ChargeRow
 from ispbill.adapters.db.models import (
     Customer,
     CustomerClass,
+    DiscountRow,
     LedgerAccount,
     Plan,
     Service,
@@ -30,12 +32,14 @@ from ispbill.adapters.db.models import (
 from ispbill.domain.billing import (
     AddOn,
     BillingPolicy,
+    ChargeKind,
     CustomerSnapshot,
     ServiceSnapshot,
     ServiceTerms,
 )
 from ispbill.domain.calendar import BillingCycle, CycleKind, load_timezone
 from ispbill.domain.customers import BalanceControl, InvoicingMode
+from ispbill.domain.discounts import Discount
 from ispbill.domain.ledger import AccountKind
 from ispbill.domain.lifecycle import ServiceState, SuspensionStatus
 from ispbill.domain.money import Money
@@ -216,9 +220,13 @@ def load_snapshots(
     classes = {row.id: row for row in session.scalars(select(CustomerClass))}
     windows = unbilled_windows(session, customer_ids)
     addons = service_addons(session, customer_ids, taxes)
+    discounts = active_discounts(session, customer_ids)
     result = []
     for customer in customers:
-        snapshot = customer_snapshot(customer, balances.get(customer.id, 0))
+        snapshot = replace(
+            customer_snapshot(customer, balances.get(customer.id, 0)),
+            discounts=tuple(d for d in discounts.get(customer.id, ()) if d.service_id is None),
+        )
         tax = effective_tax(customer, classes[customer.class_id], taxes)
         result.append(
             (
@@ -229,12 +237,61 @@ def load_snapshots(
                             s, customer, plans[s.plan_id], tax, taxes, windows.get(s.id, ())
                         ),
                         addons=_with_tax(addons.get(s.id, ()), tax, plans[s.plan_id], taxes),
+                        discounts=tuple(
+                            d for d in discounts.get(customer.id, ()) if d.service_id == s.id
+                        ),
                     )
                     for s in services[customer.id]
                 ],
             )
         )
     return result
+
+
+def active_discounts(session: Session, customer_ids: list[int]) -> dict[int, list[Discount]]:
+    """Per customer, its discounts with the period starts each already reduced (the plan
+    charges' discount lines: add-on parts may start later in the same period)."""
+    dialect = session.get_bind().dialect.name
+    rows = list(
+        session.scalars(
+            select(DiscountRow)
+            .where(bulk.id_in(DiscountRow.customer_id, customer_ids, dialect))
+            .order_by(DiscountRow.id)
+        )
+    )
+    if not rows:
+        return {}
+    used: dict[int, set[date]] = {}
+    for discount_id, start in session.execute(
+        select(ChargeRow.discount_id, ChargeRow.period_start)
+        .where(
+            ChargeRow.discount_id.in_([r.id for r in rows]),
+            ChargeRow.kind == ChargeKind.DISCOUNT.value,
+            ChargeRow.addon_id.is_(None),
+        )
+        .distinct()
+    ):
+        if discount_id is not None:
+            used.setdefault(discount_id, set()).add(start)
+    found: dict[int, list[Discount]] = {}
+    for row in rows:
+        ends = [d for d in (row.until, row.ended_on) if d is not None]
+        found.setdefault(row.customer_id, []).append(
+            Discount(
+                id=row.id,
+                service_id=row.service_id,
+                percent=row.percent,
+                amount=(
+                    Money(row.amount_minor, row.currency) if row.amount_minor is not None else None
+                ),
+                starts_on=row.starts_on,
+                periods=row.periods,
+                until=min(ends) if ends else None,
+                reason=row.reason,
+                used=frozenset(used.get(row.id, ())),
+            )
+        )
+    return found
 
 
 def service_addons(

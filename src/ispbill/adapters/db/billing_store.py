@@ -28,6 +28,8 @@ from ispbill.domain.lifecycle import ServiceState
 
 def charge_key(charge: Charge) -> str:
     kind = charge.kind.value
+    if charge.discount_id is not None:  # per discount and per charge of the period it reduces
+        kind = f"{kind}-{charge.discount_id}"
     if charge.addon_id is not None:  # a service may carry several add-ons
         kind = f"{kind}-{charge.addon_id}"
     return f"charge:{charge.service_id}:{kind}:{charge.period.start.isoformat()}"
@@ -103,6 +105,7 @@ def _charge_row(customer_id: int, charge: Charge, transaction_id: int) -> dict[s
         "customer_id": customer_id,
         "kind": charge.kind.value,
         "addon_id": charge.addon_id,
+        "discount_id": charge.discount_id,
         "period_start": charge.period.start,
         "period_end": charge.period.end,
         "quantity_num": charge.quantity.numerator,

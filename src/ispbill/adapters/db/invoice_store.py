@@ -38,6 +38,7 @@ from ispbill.domain.billing import ChargeKind
 from ispbill.domain.invoicing import (
     DocumentKind,
     InvoiceStatus,
+    LineKind,
     NumberSeries,
     due_date,
     format_number,
@@ -199,6 +200,9 @@ def issue_from_charges(
             gross_minor=c.gross_minor,
             tax_rate_bp=c.tax_rate_bp,
             tax_inclusive=c.tax_inclusive,
+            kind=(
+                LineKind.DISCOUNT if c.kind == ChargeKind.DISCOUNT.value else LineKind.CHARGE
+            ).value,
         )
         for position, c in enumerate(request.charges, start=1)
     )

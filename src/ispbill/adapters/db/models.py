@@ -395,6 +395,34 @@ class ServiceAddOn(Base):
     actor: Mapped[str] = mapped_column(String(100))
 
 
+class DiscountRow(Base):
+    """A discount (issue 17): a percent or a fixed amount off one service's or every service of
+    a customer's periods, for N periods or until a date (``domain/discounts.py``). Ending it
+    sets ``ended_on``: no period starting after that day is discounted."""
+
+    __tablename__ = "discounts"
+    __table_args__ = (
+        CheckConstraint("(percent IS NULL) <> (amount_minor IS NULL)", name="percent_or_amount"),
+        CheckConstraint("percent IS NULL OR (percent >= 1 AND percent <= 100)", name="percent"),
+        CheckConstraint("amount_minor IS NULL OR amount_minor > 0", name="amount"),
+        CheckConstraint("(periods IS NULL) <> (until IS NULL)", name="periods_or_until"),
+        CheckConstraint("periods IS NULL OR periods > 0", name="periods"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
+    service_id: Mapped[int | None] = mapped_column(ForeignKey("services.id"), index=True)
+    percent: Mapped[int | None] = mapped_column(Integer)
+    amount_minor: Mapped[int | None] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    periods: Mapped[int | None] = mapped_column(Integer)
+    until: Mapped[date | None] = mapped_column(Date)
+    starts_on: Mapped[date] = mapped_column(Date)
+    ended_on: Mapped[date | None] = mapped_column(Date)
+    reason: Mapped[str] = mapped_column(String(300))
+    created_at: Mapped[datetime]
+    actor: Mapped[str] = mapped_column(String(100))
+
+
 class ScheduledChange(Base):
     """A plan change or a termination planned for a future day (issue 17), carried out by the
     tick when it is due, cancellable until then (``use_cases/billing/scheduled_changes.py``)."""
@@ -488,6 +516,7 @@ class Charge(Base):
     customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
     kind: Mapped[str] = mapped_column(String(16))
     addon_id: Mapped[int | None] = mapped_column(ForeignKey("service_addons.id"))
+    discount_id: Mapped[int | None] = mapped_column(ForeignKey("discounts.id"), index=True)
     period_start: Mapped[date] = mapped_column(Date)
     period_end: Mapped[date] = mapped_column(Date)
     quantity_num: Mapped[int] = mapped_column(Integer)
@@ -564,6 +593,7 @@ class InvoiceLineRow(Base):
     gross_minor: Mapped[int] = mapped_column(BigInteger)
     tax_rate_bp: Mapped[int] = mapped_column(Integer)
     tax_inclusive: Mapped[bool] = mapped_column(Boolean)
+    kind: Mapped[str] = mapped_column(String(16), default="charge", server_default="charge")
 
 
 class Payment(Base):

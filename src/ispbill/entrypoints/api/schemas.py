@@ -1210,3 +1210,32 @@ class ScheduledOut(BaseModel):
     status: str
     reason: str
     note: str | None
+
+
+class DiscountIn(Strict):
+    """Exactly one of customer_id and service_id, of percent and amount, of periods and until
+    (a refusal names the field)."""
+
+    customer_id: Id | None = Field(None, description="Every service of this customer.")
+    service_id: Id | None = Field(None, description="This service only.")
+    percent: StrictInt | None = Field(None, description="Percent off, 1 to 100.")
+    amount: str | None = Field(
+        None, max_length=40, description="Amount off each period, in the customer's currency."
+    )
+    periods: StrictInt | None = Field(None, description="For this many periods.")
+    until: Day | None = Field(None, description="For periods starting on or before this day.")
+    reason: Annotated[str, Field(max_length=300)] = ""
+
+
+class DiscountOut(BaseModel):
+    id: int
+    customer_id: int
+    service_id: int | None
+    percent: int | None
+    amount: Amount | None
+    periods: int | None
+    until: date | None
+    starts_on: date
+    ended_on: date | None
+    reason: str
+    given: Amount

@@ -17,6 +17,7 @@ from ispbill.domain.errors import IspbillError
 from ispbill.entrypoints.cli import bank_statements, demo, payment_corrections, plan_prices, tour
 from ispbill.entrypoints.cli import collections as collections_cli
 from ispbill.entrypoints.cli import corrections as corrections_cli
+from ispbill.entrypoints.cli import discounts as discounts_cli
 from ispbill.entrypoints.cli import engine as engine_cli
 from ispbill.entrypoints.cli import extra_charges as extra_charges_cli
 from ispbill.entrypoints.cli import gateways as gateways_cli
@@ -175,6 +176,7 @@ gateways_cli.register(app)  # serve, checkout, topups
 app.add_typer(tokens_app, name="tokens")
 radius_cli.register(app, services_app)  # nas, radius, outbox, usage, services credentials
 extra_charges_cli.register(app, services_app)  # charges, services addon-add|addons|addon-end
+discounts_cli.register(app)  # discounts add|list|end
 corrections_cli.register(invoices_app, customers_app)  # invoices credit|void, payment-terms
 scheduled_cli.register(services_app)  # services schedule-change|schedule-termination|...
 app.add_typer(collections_cli.collection_app, name="collection")

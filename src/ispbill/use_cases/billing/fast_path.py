@@ -20,7 +20,7 @@ never overwritten. (Deciding in the locking statement itself read the rows as th
 the statement started: the tick aborted on a charge key the payment had just written, or
 charged a wallet a refund had just emptied.)
 
-Everything else (services with a "suspend service and invoicing" window or an add-on, first charges, deactivations for lack of funds, several services sharing a
+Everything else (services with a "suspend service and invoicing" window, an add-on or a discount, first charges, deactivations for lack of funds, several services sharing a
 wallet, pauses, postpaid customers, SQLite) goes through the general path afterwards, which finds
 exactly what this pass left. The result is the same ledger the general path writes: the same
 keys, amounts, memos and instants (tests/scenarios/test_fast_path.py compares them).
@@ -39,7 +39,7 @@ from datetime import datetime
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import BigInteger, exists, func, literal, select, text
+from sqlalchemy import BigInteger, and_, exists, func, literal, or_, select, text
 from sqlalchemy.dialects.postgresql import ARRAY, aggregate_order_by
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session, aliased
@@ -57,6 +57,7 @@ from ispbill.adapters.db.billing_store import charge_key
 from ispbill.adapters.db.models import (
     Customer,
     CustomerClass,
+    DiscountRow,
     Plan,
     Service,
     ServiceAddOn,
@@ -100,6 +101,11 @@ WITH eligible AS (  -- the customers are locked already (_lock_customers); this 
       AND NOT EXISTS (SELECT 1 FROM service_suspensions ss
                       WHERE ss.service_id = s.id AND ss.suspend_invoicing)
       AND NOT EXISTS (SELECT 1 FROM service_addons sa WHERE sa.service_id = s.id)
+      AND NOT EXISTS (SELECT 1 FROM discounts d
+                      WHERE (d.service_id = s.id OR (d.service_id IS NULL
+                                                     AND d.customer_id = c.id))
+                        AND (d.until IS NULL OR d.until >= s.billed_until)
+                        AND (d.ended_on IS NULL OR d.ended_on >= s.billed_until))
       AND w.balance_minor - :gross >= c.minimum_balance_minor
     ORDER BY c.id
 ),
@@ -286,6 +292,16 @@ def _eligible(
         ),
         # add-ons are charged with the plan, each its own charge: the general path
         ~exists().where(ServiceAddOn.service_id == Service.id),
+        # discounts are their own charges, taxed per charge: the general path (a discount
+        # whose days are over, by date or by its end, no longer routes the service there)
+        ~exists().where(
+            or_(
+                DiscountRow.service_id == Service.id,
+                and_(DiscountRow.service_id.is_(None), DiscountRow.customer_id == Customer.id),
+            ),
+            or_(DiscountRow.until.is_(None), DiscountRow.until >= Service.billed_until),
+            or_(DiscountRow.ended_on.is_(None), DiscountRow.ended_on >= Service.billed_until),
+        ),
     )
 
 

@@ -22,7 +22,13 @@ from ispbill.adapters.db.models import Customer, Invoice
 from ispbill.adapters.db.unit_of_work import UnitOfWork
 from ispbill.adapters.pdf.render import InvoiceView, Party, build_invoice_view
 from ispbill.domain.errors import NotFound
-from ispbill.domain.invoicing import DocumentKind, InvoiceDraft, InvoiceLine, InvoiceStatus
+from ispbill.domain.invoicing import (
+    DocumentKind,
+    InvoiceDraft,
+    InvoiceLine,
+    InvoiceStatus,
+    LineKind,
+)
 from ispbill.domain.money import Money
 from ispbill.domain.taxes import TaxProfile
 from ispbill.use_cases.catalog.customer_accounts import choice
@@ -69,6 +75,7 @@ def stored_draft(invoice: Invoice) -> InvoiceDraft:
             ),
             net=Money(line.net_minor, currency),
             tax=Money(line.tax_minor, currency),
+            kind=LineKind(line.kind),
         )
         for line in invoice.lines
     )

@@ -34,6 +34,7 @@ from datetime import date, datetime
 from fractions import Fraction
 
 from sqlalchemy import func, select
+from sqlalchemy.orm import object_session
 
 from ispbill.adapters.db import event_log as events
 from ispbill.adapters.db import ledger_store as ledger
@@ -63,6 +64,7 @@ from ispbill.adapters.db.unit_of_work import UnitOfWork
 from ispbill.domain.billing import (
     NOT_PLAN_CHARGES,
     Charge,
+    ChargeKind,
     CustomerSnapshot,
     Outcome,
     ServiceSnapshot,
@@ -372,8 +374,42 @@ def _charged(uow: UnitOfWork, work: _Work) -> ChargeRow | None:
 
 
 def charge_as_line(row: ChargeRow) -> InvoiceLine:
-    """A stored charge read as a line, with its stored amounts (never repriced)."""
+    """A stored charge read as a line, with its stored amounts (never repriced). A period
+    charge reduced by discounts (issue 17) reads as what was charged net of them: one unit at
+    the discounted amount, so a credit of part of it (a plan change, a termination, a
+    suspension of invoicing) gives back the discounted price of those days, one rounding."""
     currency = row.currency
+    session = object_session(row)
+    off = (
+        session.execute(
+            select(
+                func.coalesce(func.sum(ChargeRow.net_minor), 0),
+                func.coalesce(func.sum(ChargeRow.tax_minor), 0),
+            ).where(
+                ChargeRow.service_id == row.service_id,
+                ChargeRow.kind == ChargeKind.DISCOUNT.value,
+                ChargeRow.addon_id.is_(None),
+                ChargeRow.period_start == row.period_start,
+                ChargeRow.period_end == row.period_end,
+            )
+        ).one()
+        if session is not None and row.kind != ChargeKind.DISCOUNT.value
+        else (0, 0)
+    )
+    net_off, tax_off = int(off[0]), int(off[1])
+    if net_off or tax_off:
+        net, tax = row.net_minor + net_off, row.tax_minor + tax_off
+        return InvoiceLine(
+            description=row.description,
+            service_id=row.service_id,
+            period_start=row.period_start,
+            period_end=row.period_end,
+            quantity=Fraction(1),
+            unit_price=Money(net + tax if row.tax_inclusive else net, currency),
+            tax_profile=TaxProfile(rate_text(row.tax_rate_bp), row.tax_rate_bp, row.tax_inclusive),
+            net=Money(net, currency),
+            tax=Money(tax, currency),
+        )
     return InvoiceLine(
         description=row.description,
         service_id=row.service_id,
@@ -548,6 +584,7 @@ def issue_credit_note(
             gross_minor=item.gross.minor,
             tax_rate_bp=item.tax_profile.rate_bp,
             tax_inclusive=item.tax_profile.inclusive,
+            kind=item.kind.value,  # a discount line credited stays a discount line
         )
         for position, item in enumerate(draft.lines, start=1)
     )

@@ -39,7 +39,7 @@ from ispbill.entrypoints.web.console.editing import lines
 from ispbill.entrypoints.web.csvout import csv_response
 from ispbill.entrypoints.web.session import StaffPrincipal, check_visible, require_write
 from ispbill.use_cases.admin.web_auth import portal_account, set_portal_login
-from ispbill.use_cases.billing import customer_pending, extras, scheduled_changes
+from ispbill.use_cases.billing import customer_pending, discounting, extras, scheduled_changes
 from ispbill.use_cases.billing.invoice_documents import list_invoices
 from ispbill.use_cases.billing.reevaluation import charge_and_invoice, preview
 from ispbill.use_cases.catalog.customer_accounts import NewCustomer, add_customer
@@ -257,6 +257,7 @@ def customer_context(
         # one-off charges and each service's add-ons (issue 17)
         "extra_charges": extras.list_extra_charges(uow, customer_id=customer.id),
         "addons": _addons_by_service(uow, customer.id),
+        "discounts": discounting.list_discounts(uow, customer_id=customer.id),
         "scheduled": scheduled_changes.scheduled_of_customer(uow, customer.id),
         "pending_changes": customer_pending.pending_of_customer(uow, customer.id),
         "tax_profiles": console_catalog.tax_profiles(uow.session),
