@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from ispbill.adapters.db import event_log as events
 from ispbill.adapters.db.lookups import MAX_ID, by_id
 from ispbill.adapters.db.models import Charge as ChargeRow
-from ispbill.adapters.db.models import Customer, DiscountRow, Service
+from ispbill.adapters.db.models import Customer, DiscountRow
 from ispbill.adapters.db.unit_of_work import UnitOfWork
 from ispbill.domain.billing import ChargeKind
 from ispbill.domain.calendar import local_date
@@ -27,7 +27,7 @@ from ispbill.domain.lifecycle import ServiceState
 from ispbill.domain.money import Money
 from ispbill.use_cases.billing.extras import parse_amount
 from ispbill.use_cases.billing.reevaluation import reevaluate_customer
-from ispbill.use_cases.payments.recording import lock_customer
+from ispbill.use_cases.payments.recording import lock_customer, lock_service
 
 DISCOUNT_ADDED = "discount.added"
 DISCOUNT_ENDED = "discount.ended"
@@ -68,20 +68,12 @@ def add_discount(
     if until is not None:
         check_date("until", until)
     if service_id is not None:
-        if not 0 < service_id <= MAX_ID:
-            raise NotFound("service", service_id, field="service")
-        owner = uow.session.scalar(select(Service.customer_id).where(Service.id == service_id))
-        if owner is None:
-            raise NotFound("service", service_id, field="service")
-        customer_id = owner
-        uow.session.rollback()  # the lock's transaction must be the first (SQLite)
-    assert customer_id is not None
-    customer = lock_customer(uow, customer_id)
-    if service_id is not None:
-        service = uow.session.get(Service, service_id)
-        assert service is not None
+        customer, service = lock_service(uow, service_id)
         if service.state == ServiceState.ENDED.value:
             raise ValidationError("service", f"service {service.id} has ended")
+    else:
+        assert customer_id is not None
+        customer = lock_customer(uow, customer_id)
     today = local_date(now, customer.billing_timezone)
     money = parse_amount(amount, None, customer.currency, "amount") if amount is not None else None
     cleaned = check_discount(

@@ -54,7 +54,7 @@ from ispbill.domain.lifecycle import ServiceState
 from ispbill.domain.money import Money
 from ispbill.domain.taxes import NO_TAX, TaxProfile
 from ispbill.use_cases.billing.reevaluation import reevaluate_customer
-from ispbill.use_cases.payments.recording import lock_customer
+from ispbill.use_cases.payments.recording import lock_customer, lock_service
 
 CHARGE_ADDED = "charge.added"
 ADDON_ADDED = "service.addon_added"
@@ -597,15 +597,7 @@ def _begin(
     uow: UnitOfWork, service_id: int, *, allow_ended: bool = False
 ) -> tuple[Customer, Service]:
     """Lock the service's customer (a service never changes customer), then load it."""
-    if not 0 < service_id <= MAX_ID:
-        raise NotFound("service", service_id, field="service")
-    customer_id = uow.session.scalar(select(Service.customer_id).where(Service.id == service_id))
-    if customer_id is None:
-        raise NotFound("service", service_id, field="service")
-    uow.session.rollback()  # the lock's transaction must be the first (SQLite: BEGIN IMMEDIATE)
-    customer = lock_customer(uow, customer_id)
-    service = uow.session.get(Service, service_id)
-    assert service is not None  # services are never deleted
+    customer, service = lock_service(uow, service_id)
     if not allow_ended and service.state == ServiceState.ENDED.value:
         raise ValidationError("service", f"service {service.id} has ended; it takes no add-on")
     return customer, service

@@ -48,7 +48,7 @@ from ispbill.adapters.db.invoice_store import (
     next_number,
     series_for,
 )
-from ispbill.adapters.db.lookups import MAX_ID, by_id
+from ispbill.adapters.db.lookups import by_id
 from ispbill.adapters.db.models import Charge as ChargeRow
 from ispbill.adapters.db.models import (
     Customer,
@@ -79,7 +79,7 @@ from ispbill.domain.changes import (
 )
 from ispbill.domain.customers import BalanceControl
 from ispbill.domain.dates import check_date
-from ispbill.domain.errors import Conflict, NotFound, ValidationError
+from ispbill.domain.errors import Conflict, ValidationError
 from ispbill.domain.invoicing import (
     DocumentKind,
     InvoiceDraft,
@@ -94,7 +94,7 @@ from ispbill.domain.taxes import TaxProfile
 from ispbill.use_cases.billing.invoice_documents import rate_text, stored_draft
 from ispbill.use_cases.billing.reevaluation import reevaluate_customer
 from ispbill.use_cases.network import access_changes
-from ispbill.use_cases.payments.recording import lock_customer
+from ispbill.use_cases.payments.recording import lock_service
 
 PLAN_CHANGED = ServiceEvent.PLAN_CHANGED.value
 ENDED = f"service.{ServiceState.ENDED.value}"
@@ -312,17 +312,7 @@ class _Documents:
 
 def _begin(uow: UnitOfWork, service_id: int) -> tuple[Customer, Service]:
     """Lock the service's customer, then load the service; refuse an ended one."""
-    if not 0 < service_id <= MAX_ID:
-        raise NotFound("service", service_id, field="service")
-    # A service never changes customer, so its customer is read before the lock; the read is
-    # then ended, because the lock's transaction must be the first (SQLite: BEGIN IMMEDIATE).
-    customer_id = uow.session.scalar(select(Service.customer_id).where(Service.id == service_id))
-    if customer_id is None:
-        raise NotFound("service", service_id, field="service")
-    uow.session.rollback()
-    customer = lock_customer(uow, customer_id)
-    service = uow.session.get(Service, service_id)
-    assert service is not None  # services are never deleted
+    customer, service = lock_service(uow, service_id)
     _refuse_ended(service)
     return customer, service
 

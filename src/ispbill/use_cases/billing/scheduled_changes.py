@@ -42,7 +42,7 @@ from ispbill.domain.text import refuse_nul
 from ispbill.use_cases.billing.plan_changes import change_plan, terminate_service
 from ispbill.use_cases.billing.reevaluation import reevaluate_customer
 from ispbill.use_cases.network import access_changes
-from ispbill.use_cases.payments.recording import lock_customer
+from ispbill.use_cases.payments.recording import lock_customer, lock_service
 
 log = logging.getLogger(__name__)
 PLAN_CHANGE = "plan_change"
@@ -337,15 +337,7 @@ def _begin(
     uow: UnitOfWork, service_id: int, *, now: datetime, allow_planned: bool = False
 ) -> tuple[Service, date]:
     """Lock the service's customer, load the service (never an ended one) and its local today."""
-    if not 0 < service_id <= MAX_ID:
-        raise NotFound("service", service_id, field="service")
-    customer_id = uow.session.scalar(select(Service.customer_id).where(Service.id == service_id))
-    if customer_id is None:
-        raise NotFound("service", service_id, field="service")
-    uow.session.rollback()  # the lock's transaction must be the first (SQLite: BEGIN IMMEDIATE)
-    customer = lock_customer(uow, customer_id)
-    service = uow.session.get(Service, service_id)
-    assert service is not None
+    customer, service = lock_service(uow, service_id)
     if service.state == ServiceState.ENDED.value:
         raise ValidationError("service", f"service {service.id} has ended")
     if not allow_planned:

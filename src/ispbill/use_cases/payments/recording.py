@@ -34,7 +34,7 @@ from ispbill.adapters.db import ledger_store as ledger
 from ispbill.adapters.db import settings_store
 from ispbill.adapters.db.invoice_store import apply_credit
 from ispbill.adapters.db.lookups import MAX_ID
-from ispbill.adapters.db.models import Customer, Payment
+from ispbill.adapters.db.models import Customer, Payment, Service
 from ispbill.adapters.db.unit_of_work import UnitOfWork
 from ispbill.domain.calendar import load_timezone, local_date, local_midnight
 from ispbill.domain.dates import check_date
@@ -255,6 +255,23 @@ def lock_customer(uow: UnitOfWork, customer_id: int) -> Customer:
     tick."""
     uow.begin_write()
     return take_customer_lock(uow, customer_id)
+
+
+def lock_service(uow: UnitOfWork, service_id: int) -> tuple[Customer, Service]:
+    """``lock_customer`` for the customer of a service, then the service, loaded under the lock.
+
+    A service never changes customer, so its customer is read before the lock; that read is then
+    ended, because the lock's transaction must be the first (SQLite: BEGIN IMMEDIATE)."""
+    if not 0 < service_id <= MAX_ID:
+        raise NotFound("service", service_id, field="service")
+    customer_id = uow.session.scalar(select(Service.customer_id).where(Service.id == service_id))
+    if customer_id is None:
+        raise NotFound("service", service_id, field="service")
+    uow.session.rollback()
+    customer = lock_customer(uow, customer_id)
+    service = uow.session.get(Service, service_id)
+    assert service is not None  # services are never deleted
+    return customer, service
 
 
 def take_customer_lock(uow: UnitOfWork, customer_id: int) -> Customer:
